@@ -1,0 +1,55 @@
+// swift-tools-version:6.0
+// heapwise: the data flows recorder (CShim, C) -> format -> symbols -> analysis -> reports / CLI.
+// The preload library itself is built by the Makefile with the C compiler, because SwiftPM links
+// every dynamic product with the Swift runtime; CHeapwise compiles the same sources for the
+// in-process budgets of HeapwiseBudget.
+import PackageDescription
+
+let package = Package(
+  name: "heapwise",
+  products: [
+    .executable(name: "heapwise", targets: ["heapwise"]),
+    .library(name: "HeapwiseBudget", targets: ["HeapwiseBudget"]),
+    .library(name: "HeapwiseAnalysis", targets: ["HeapwiseAnalysis"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+  ],
+  targets: [
+    // The recorder's C sources, linked into a test process by HeapwiseBudget.
+    .target(
+      name: "CHeapwise",
+      path: "CShim",
+      exclude: ["README.md"],
+      publicHeadersPath: "include",
+      cSettings: [.define("_GNU_SOURCE"), .unsafeFlags(["-ftls-model=initial-exec"])],
+      linkerSettings: [.linkedLibrary("unwind"), .linkedLibrary("zstd"), .linkedLibrary("dl")]
+    ),
+    .systemLibrary(name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd",
+                   providers: [.apt(["libzstd-dev"])]),
+    .systemLibrary(name: "CLibDW", path: "Sources/CLibDW", pkgConfig: "libdw",
+                   providers: [.apt(["libdw-dev"])]),
+
+    .target(name: "HeapwiseFormat", dependencies: ["CZstd"]),
+    .target(name: "HeapwiseSymbols", dependencies: ["CLibDW"]),
+    .target(name: "HeapwiseAnalysis", dependencies: ["HeapwiseFormat", "HeapwiseSymbols"]),
+    .target(name: "HeapwiseReports", dependencies: ["HeapwiseAnalysis"]),
+    .target(name: "HeapwiseBudget", dependencies: ["CHeapwise", "HeapwiseSymbols"]),
+    .executableTarget(
+      name: "heapwise",
+      dependencies: [
+        "HeapwiseFormat", "HeapwiseAnalysis", "HeapwiseReports",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]
+    ),
+
+    .testTarget(name: "HeapwiseFormatTests", dependencies: ["HeapwiseFormat"]),
+    .testTarget(name: "HeapwiseSymbolsTests", dependencies: ["HeapwiseSymbols"]),
+    .testTarget(name: "HeapwiseAnalysisTests", dependencies: ["HeapwiseAnalysis", "HeapwiseReports"]),
+    .testTarget(name: "HeapwiseBudgetTests", dependencies: ["HeapwiseBudget"]),
+    // Runs C ground-truth programs under the real preload library and decodes what it wrote.
+    .testTarget(name: "RecorderTests", dependencies: ["HeapwiseFormat"]),
+    // Runs the built `heapwise` command as a user would.
+    .testTarget(name: "EndToEndTests", dependencies: ["HeapwiseFormat"]),
+  ]
+)

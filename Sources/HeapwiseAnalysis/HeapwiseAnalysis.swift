@@ -1,0 +1,1 @@
+// HeapwiseAnalysis: being written.

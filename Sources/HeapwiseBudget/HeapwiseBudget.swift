@@ -1,0 +1,1 @@
+// HeapwiseBudget: being written.

@@ -1,0 +1,1 @@
+// HeapwiseFormat: being written.

@@ -1,0 +1,1 @@
+// HeapwiseReports: being written.

@@ -1,0 +1,1 @@
+// HeapwiseSymbols: being written.
