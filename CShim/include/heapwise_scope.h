@@ -1,4 +1,108 @@
-/* heapwise_scope.h: in-process allocation scopes. Filled in by scope.c's author. */
+/* heapwise_scope.h: in-process allocation scopes, the C side of HeapwiseBudget.
+ *
+ * A scope counts the allocations the interposed malloc family sees between begin and stop:
+ *
+ *   heapwise_scope *s = heapwise_scope_begin(HEAPWISE_SCOPE_TASK, HEAPWISE_SCOPE_SITES);
+ *   work();
+ *   heapwise_scope_stats st;
+ *   heapwise_scope_stop(s, &st);                   // counting ends here
+ *   heapwise_scope_site top[5];
+ *   size_t n = heapwise_scope_sites(s, HEAPWISE_SCOPE_BY_COUNT, top, 5);
+ *   heapwise_scope_release(s);
+ *
+ * Who is counted (the scope's owner):
+ *   THREAD   the thread that called begin. stop must be called on that thread.
+ *   TASK     the Swift task that called begin, on whichever thread it runs (async code hops
+ *            threads at every await); outside a Swift task, the calling thread. Child tasks
+ *            (async let, task groups, Task {}) are other tasks and are not counted.
+ *   PROCESS  every thread. Other work running at the same time (parallel tests, the test
+ *            runner itself) is counted too, so use it only where nothing else runs.
+ * Scopes nest: an event counts in every open scope whose owner matches it.
+ *
+ * Leaks: a block allocated by the owner inside the scope and not freed, by any thread, before
+ * stop is leaked by the scope.
+ *
+ * Thread safety: begin, stop, sites and release for one scope are called by its owner; different
+ * scopes are independent. None of these functions allocates through malloc.
+ */
 #ifndef HEAPWISE_SCOPE_H
 #define HEAPWISE_SCOPE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifndef HEAPWISE_API
+#if defined(HEAPWISE_BUILDING)
+#define HEAPWISE_API __attribute__((visibility("default")))
+#else
+#define HEAPWISE_API __attribute__((weak))
 #endif
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct heapwise_scope heapwise_scope;
+
+/* Modes (who is counted). */
+#define HEAPWISE_SCOPE_THREAD 0
+#define HEAPWISE_SCOPE_TASK 1
+#define HEAPWISE_SCOPE_PROCESS 2
+
+/* Flags. SITES captures a stack for every counted allocation (about 1 us each) so that stop can
+ * report where the allocations came from. */
+#define HEAPWISE_SCOPE_SITES 0x1
+
+/* Return addresses kept per site, innermost first. */
+#define HEAPWISE_SCOPE_SITE_FRAMES 16
+
+/* heapwise_scope_stats.flags */
+#define HEAPWISE_SCOPE_SITES_TRUNCATED 0x1 /* more distinct sites than the table holds */
+#define HEAPWISE_SCOPE_BLOCKS_TRUNCATED 0x2 /* leak table full: leaks may be undercounted */
+
+typedef struct heapwise_scope_stats {
+  uint64_t allocations;       /* successful malloc/calloc/realloc/aligned calls by the owner */
+  uint64_t frees;             /* frees by the owner, of any block */
+  uint64_t bytes_allocated;   /* sum of requested sizes */
+  uint64_t peak_bytes;        /* highest total of the scope's own blocks live at one time */
+  uint64_t leaked_blocks;     /* the scope's blocks still live at stop */
+  uint64_t leaked_bytes;      /* their requested sizes: the scope's live bytes at its end */
+  uint64_t older_frees;       /* frees by the owner of blocks allocated before the scope */
+  uint64_t older_bytes_freed; /* their malloc_usable_size (the requested size is not known) */
+  uint32_t sites;             /* distinct allocation sites recorded */
+  uint32_t flags;             /* HEAPWISE_SCOPE_*_TRUNCATED */
+} heapwise_scope_stats;
+
+typedef struct heapwise_scope_site {
+  uint64_t allocations, bytes;        /* what this stack allocated in the scope */
+  uint64_t leaked_blocks, leaked_bytes; /* and what of it was still live at stop */
+  uint32_t depth;                     /* valid entries in frames */
+  uint32_t reserved;
+  uintptr_t frames[HEAPWISE_SCOPE_SITE_FRAMES]; /* return address - 1, innermost first */
+} heapwise_scope_site;
+
+/* Orders for heapwise_scope_sites. */
+#define HEAPWISE_SCOPE_BY_COUNT 0
+#define HEAPWISE_SCOPE_BY_BYTES 1
+#define HEAPWISE_SCOPE_BY_LEAKED 2
+
+/* Opens a scope; NULL if too many are open at once (64) or memory is exhausted. */
+HEAPWISE_API heapwise_scope *heapwise_scope_begin(int mode, int flags);
+
+/* Stops counting and fills *out. Returns 0, or -1 if called from a thread (THREAD mode) or task
+ * (TASK mode) other than the owner, in which case the scope stays open. Idempotent. */
+HEAPWISE_API int heapwise_scope_stop(heapwise_scope *scope, heapwise_scope_stats *out);
+
+/* After stop: copies up to max sites, largest first by `order` (sites with nothing to sort on,
+ * e.g. no leaks for BY_LEAKED, are left out); returns how many were written. */
+HEAPWISE_API size_t heapwise_scope_sites(heapwise_scope *scope, int order, heapwise_scope_site *out,
+                                         size_t max);
+
+/* Frees the scope (stopping it first if needed). */
+HEAPWISE_API void heapwise_scope_release(heapwise_scope *scope);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HEAPWISE_SCOPE_H */
