@@ -43,11 +43,14 @@
   X(void *, mmap64, (void *, size_t, int, int, int, off_t))                                \
   X(int, munmap, (void *, size_t))                                                         \
   X(void *, mremap, (void *, size_t, size_t, int, ...))                                    \
-  X(void *, dlopen, (const char *, int))                                                   \
-  X(int, dlclose, (void *))                                                                \
-  X(pid_t, fork, (void))                                                                   \
   X(void, _exit, (int))                                                                    \
   X(void, _Exit, (int))
+
+/* Deliberately not hooked:
+ * - dlopen/dlclose: glibc finds the caller's RUNPATH and $ORIGIN from dlopen's return address, so
+ *   a wrapper would change which library a program loads. modules.c notices new and closed modules
+ *   through dl_iterate_phdr's adds/subs counters instead (on every new stack and writer tick).
+ * - fork: pthread_atfork covers every fork, also those glibc makes internally. */
 
 typedef struct hw_real_s {
 #define HW_REAL_FIELD(ret, name, params) ret(*name) params;
@@ -61,24 +64,26 @@ bool hw_bootstrap(void);
 /* Serves allocations made while dlsym runs; hw_bootstrap_owns tells free() to ignore them. */
 void *hw_bootstrap_alloc(size_t size, size_t align);
 bool hw_bootstrap_owns(const void *p);
+size_t hw_bootstrap_room(const void *p); /* bytes from p to the pool's end */
 
 /* ---- platform.c: clocks, /proc, raw memory; each call returns 0 on success ---------------- */
 
 /* Timestamp for event ordering: rdtscp on x86-64 (monotonic across CPUs with an invariant TSC,
  * and it waits for earlier loads, which the free-before-reuse ordering needs), else
  * CLOCK_MONOTONIC in ns. Measured here: clock_gettime 23.5 ns, a malloc/free pair 18.6 ns. */
+extern bool hw_use_tsc; /* set at start when the kernel itself uses the TSC as its clocksource */
+uint64_t hw_monotonic_ns(void);
 static inline uint64_t hw_now(void) {
 #if defined(__x86_64__)
-  uint32_t lo, hi, aux;
-  __asm__ __volatile__("rdtscp" : "=a"(lo), "=d"(hi), "=c"(aux)::"memory");
-  return ((uint64_t)hi << 32) | lo;
-#else
-  extern uint64_t hw_monotonic_ns(void);
-  return hw_monotonic_ns();
+  if (hw_likely(hw_use_tsc)) {
+    uint32_t lo, hi, aux;
+    __asm__ __volatile__("rdtscp" : "=a"(lo), "=d"(hi), "=c"(aux)::"memory");
+    return ((uint64_t)hi << 32) | lo;
+  }
 #endif
+  return hw_monotonic_ns();
 }
 bool hw_clock_is_tsc(void);
-uint64_t hw_monotonic_ns(void);
 uint64_t hw_realtime_ns(void);
 /* Page-aligned anonymous memory straight from the kernel, never through the hooks. */
 void *hw_pages_alloc(size_t size);
@@ -99,6 +104,9 @@ void hw_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Fills frames with return addresses minus one, innermost first, after skipping `skip` frames of
  * the caller's own; returns the count (0 if unwinding failed). */
 int hw_capture_stack(uintptr_t *frames, int max, int skip);
+/* The same, starting at the frame whose return address is `anchor` (a hook's
+ * __builtin_return_address(0)): robust to however the recorder's own frames were inlined. */
+int hw_capture_stack_above(uintptr_t *frames, int max, uintptr_t anchor);
 void hw_unwind_init(void);
 
 /* ---- stacks.c: each distinct stack once ---------------------------------------------------- */
@@ -121,6 +129,7 @@ extern __thread int hw_tls_busy; /* > 0 while the recorder itself runs on this t
 hw_thread_t *hw_thread_current(void); /* creates the stream on first use; NULL if recording stopped */
 void hw_thread_flush_all(void);        /* at exit: hand every thread's partial buffer to the writer */
 void hw_thread_after_fork_child(void);
+void hw_thread_init(void);
 size_t hw_threads_memory(void);
 
 /* Record emitters (the encoder). Each appends one record to the thread's buffer. */
@@ -150,17 +159,23 @@ struct hw_buffer_s {
 hw_buffer_t *hw_buffer_get(uint32_t stream, uint32_t seq, uint64_t base_ts); /* may wait: back-pressure */
 void hw_buffer_submit(hw_buffer_t *b);    /* to the writer; b's owner lets go of it */
 hw_buffer_t *hw_queue_take_all(void);     /* writer: everything submitted so far, oldest first */
-void hw_buffer_recycle(hw_buffer_t *b);
+void hw_buffer_recycle(hw_buffer_t *b); /* a submitted buffer, once written */
+void hw_buffer_release(hw_buffer_t *b); /* one never submitted (the writer's own, an unused fresh one) */
 size_t hw_buffers_memory(void);
 size_t hw_queue_backlog(void);
+void hw_queue_after_fork_child(void);
 
 /* ---- writer.c: the writer thread --------------------------------------------------------------- */
 
 bool hw_writer_start(int fd);
 void hw_writer_wake(void);
-void hw_writer_stop(void);            /* drain everything, write END, close */
-void hw_writer_emergency_flush(void); /* from a fatal signal: uncompressed, no locks */
+void hw_writer_stop(int reason, int signo); /* drain everything, sample, write END, close */
+void hw_writer_emergency_flush(int signo);  /* from a fatal signal: uncompressed, no locks */
 void hw_writer_after_fork_child(void);
+void hw_writer_note_signal_marker(void);    /* async-signal-safe */
+/* Appends a record to the process stream (stream 0). Only on the writer thread, or once it has
+ * stopped. */
+void hw_process_append(uint8_t tag, uint64_t ts, const uint8_t *body, size_t len);
 /* Encodes one frame from b into the dump (compressing when possible). */
 int hw_write_frame(hw_buffer_t *b, bool compress);
 
@@ -174,7 +189,8 @@ uint64_t hw_rss_bytes(void);
 
 /* ---- modules.c: the module map ----------------------------------------------------------- */
 
-/* Writes MODULE records for modules not yet written and UNLOAD for those gone. */
+/* Writes MODULE records for modules not yet written and UNLOAD for those gone, into t's stream or,
+ * with t NULL, the process stream (writer thread only). Cheap when nothing changed. */
 void hw_modules_sync(hw_thread_t *t);
 void hw_modules_reset(void);
 
@@ -196,6 +212,10 @@ extern hw_config_t hw_config;
 extern _Atomic int hw_recording;
 extern uint64_t hw_start_ticks;
 void hw_stop_recording(const char *why); /* an I/O failure: say it once, let the program run on */
+int hw_writer_fd(void);
+/* hooks.c: true when the process's malloc is this copy's (not the program's own, nor another
+ * copy of these hooks linked into the program ahead of the preloaded one). */
+bool hw_hooks_are_active(void);
 void hw_on_exit(int reason, int signo);
 
 /* ---- scope.c: in-process allocation scopes (HeapwiseBudget) ----------------------------------- */

@@ -28,10 +28,12 @@ HEAPWISE_API void heapwise_marker(const char *name);
 /* Nonzero when this process is writing a dump. */
 HEAPWISE_API int heapwise_is_recording(void);
 
+#if !defined(HEAPWISE_BUILDING)
 /* Call-if-present wrappers, for programs that are not always run under heapwise. */
 static inline void heapwise_mark(const char *name) {
   if (heapwise_marker) heapwise_marker(name);
 }
+#endif
 
 /* ---- In-process allocation scopes (HeapwiseBudget) ----------------------------------------
  * Counts what the hooks see between begin and end. A thread scope counts only the calling

@@ -1,0 +1,47 @@
+/* bootstrap.c: finds the real allocation functions, and serves the allocations made while it does.
+ *
+ * dlsym(RTLD_NEXT, ...) returns the next definition after this library, so a program that runs on
+ * jemalloc or tcmalloc (preloaded after us or linked in) is recorded on top of that allocator.
+ * dlsym itself may call calloc/malloc (its error buffer) before we know the real ones: those come
+ * from a small static pool that free() recognises and never returns. */
+#include <dlfcn.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "hw_internal.h"
+
+hw_real_t hw_real;
+
+/* dlsym's bootstrap allocations are a few hundred bytes; 64 KiB leaves room for a libc that
+ * allocates more during symbol lookup. */
+static _Alignas(64) unsigned char pool[64 * 1024];
+static _Atomic size_t pool_used;
+
+void *hw_bootstrap_alloc(size_t size, size_t align) {
+  if (align < 16) align = 16;
+  size_t old = atomic_load_explicit(&pool_used, memory_order_relaxed);
+  for (;;) {
+    size_t start = (old + align - 1) & ~(align - 1);
+    if (start + size > sizeof pool || start + size < start) return NULL;
+    if (atomic_compare_exchange_weak(&pool_used, &old, start + size)) {
+      memset(pool + start, 0, size); /* static storage is zero until reused: calloc callers rely on it */
+      return pool + start;
+    }
+  }
+}
+
+bool hw_bootstrap_owns(const void *p) {
+  return (const unsigned char *)p >= pool && (const unsigned char *)p < pool + sizeof pool;
+}
+
+size_t hw_bootstrap_room(const void *p) { return (size_t)(pool + sizeof pool - (const unsigned char *)p); }
+
+bool hw_bootstrap(void) {
+  /* One field at a time, so that the calloc that dlsym makes while we look up "free" already
+   * goes to the pool and not to a half-filled table. */
+#define HW_RESOLVE(ret, name, params) \
+  if (!hw_real.name) hw_real.name = (ret(*) params)dlsym(RTLD_NEXT, #name);
+  HW_HOOKED_FUNCTIONS(HW_RESOLVE)
+#undef HW_RESOLVE
+  return hw_real.malloc && hw_real.free && hw_real.calloc && hw_real.realloc;
+}

@@ -1,0 +1,266 @@
+/* hooks.c: the interposed functions.
+ *
+ * Every hook has the same shape: call the real function, then one unlikely branch to a noinline
+ * recording path when (recording or a scope is open) and the thread is not inside the recorder.
+ * With nothing active a hook costs the real call plus two relaxed loads and a TLS read.
+ *
+ * Ordering (docs/FORMAT.md, "Reading rules"): a free is stamped before the real free, an
+ * allocation after the real allocator returns, so a block freed on one thread and handed out again
+ * on another always replays free-then-alloc.
+ *
+ * The recorder's own work raises hw_tls_busy, so whatever it allocates (pthread_setspecific's key
+ * arrays, libunwind's caches) passes straight through and never appears in the record.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <malloc.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "hw_format.h"
+#include "hw_internal.h"
+
+__thread int hw_tls_busy __attribute__((tls_model("initial-exec")));
+
+static _Atomic int bootstrapping;
+
+/* Before the real functions are known (dlsym running, or an allocation from another library's
+ * constructor that runs before ours), resolve them once; while that runs, use the pool. */
+static hw_cold bool ensure_real(void) {
+  int expected = 0;
+  if (atomic_compare_exchange_strong(&bootstrapping, &expected, 1)) {
+    hw_bootstrap();
+    atomic_store(&bootstrapping, 2);
+  }
+  return atomic_load(&bootstrapping) == 2 && hw_real.malloc;
+}
+
+static inline bool wants_event(void) {
+  return hw_unlikely((atomic_load_explicit(&hw_recording, memory_order_relaxed) |
+                      atomic_load_explicit(&hw_scopes_open, memory_order_relaxed)) != 0) &&
+         hw_tls_busy == 0;
+}
+
+/* Captures the stack above the hook (anchored on the hook's return address, so it does not depend
+ * on how the compiler inlined the recorder) and interns it; writes the STACK record when new. */
+static inline uint32_t current_stack(hw_thread_t *t, uint64_t ts, void *anchor) {
+  uintptr_t frames[HW_MAX_FRAMES];
+  int n = hw_capture_stack_above(frames, hw_config.max_frames, (uintptr_t)anchor);
+  if (n <= 0) return 0;
+  bool is_new = false;
+  uint32_t id = hw_stack_intern(frames, n, &is_new);
+  if (hw_unlikely(is_new)) {
+    hw_emit_stack(t, ts, id, frames, n);
+    hw_modules_sync(t); /* a new stack may run through a module dlopen just brought in */
+  }
+  return id;
+}
+
+static hw_noinline void on_alloc(int fn, void *p, size_t size, void *anchor) {
+  hw_tls_busy++;
+  uint64_t ts = hw_now();
+  if (atomic_load_explicit(&hw_scopes_open, memory_order_relaxed)) hw_scope_on_alloc(p, size);
+  if (atomic_load_explicit(&hw_recording, memory_order_relaxed)) {
+    hw_thread_t *t = hw_thread_current();
+    if (t) hw_emit_alloc(t, ts, fn, (uintptr_t)p, size, current_stack(t, ts, anchor));
+  }
+  hw_tls_busy--;
+}
+
+static hw_noinline void on_free(int fn, void *p, uint64_t ts) {
+  if (atomic_load_explicit(&hw_scopes_open, memory_order_relaxed)) hw_scope_on_free(p);
+  if (atomic_load_explicit(&hw_recording, memory_order_relaxed)) {
+    hw_thread_t *t = hw_thread_current();
+    if (t) hw_emit_free(t, ts, fn, (uintptr_t)p);
+  }
+}
+
+#define ANCHOR __builtin_return_address(0)
+
+/* A hidden name for this copy's malloc: a reference to `malloc` itself would resolve to whichever
+ * definition the process uses, which is what we want to compare against. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmissing-attributes" /* an alias needs none of malloc's hints */
+#endif
+extern __typeof__(malloc) hw_own_malloc __attribute__((alias("malloc"), visibility("hidden")));
+
+bool hw_hooks_are_active(void) { return dlsym(RTLD_DEFAULT, "malloc") == (void *)hw_own_malloc; }
+
+HW_EXPORT void *malloc(size_t size) {
+  if (hw_unlikely(!hw_real.malloc) && !ensure_real()) return hw_bootstrap_alloc(size, 16);
+  void *p = hw_real.malloc(size);
+  if (wants_event() && p) on_alloc(HW_FN_MALLOC, p, size, ANCHOR);
+  return p;
+}
+
+HW_EXPORT void *calloc(size_t n, size_t size) {
+  size_t total;
+  if (__builtin_mul_overflow(n, size, &total)) total = SIZE_MAX;
+  if (hw_unlikely(!hw_real.calloc) && !ensure_real()) return hw_bootstrap_alloc(total, 16);
+  void *p = hw_real.calloc(n, size);
+  if (wants_event() && p) on_alloc(HW_FN_CALLOC, p, total, ANCHOR);
+  return p;
+}
+
+HW_EXPORT void free(void *p) {
+  if (hw_unlikely(!p)) return;
+  if (hw_unlikely(hw_bootstrap_owns(p))) return;
+  if (wants_event()) {
+    hw_tls_busy++;
+    on_free(HW_FN_FREE, p, hw_now());
+    hw_tls_busy--;
+  }
+  if (hw_unlikely(!hw_real.free) && !ensure_real()) return;
+  hw_real.free(p);
+}
+
+/* realloc and reallocarray share this: stamp before (the free), call, stamp after (the alloc). */
+static hw_noinline void *realloc_recorded(int fn, void *p, size_t n, size_t size, void *anchor) {
+  hw_tls_busy++;
+  uint64_t before = hw_now();
+  void *q = (fn == HW_FN_REALLOC) ? hw_real.realloc(p, size) : hw_real.reallocarray(p, n, size);
+  hw_tls_busy--;
+  size_t total = (fn == HW_FN_REALLOC) ? size : n * size;
+  if (q == NULL && !(p && total == 0)) return q; /* failed: p is still valid, nothing happened */
+  hw_tls_busy++;
+  if (p) on_free(fn, p, before);
+  hw_tls_busy--;
+  if (q) on_alloc(fn, q, total, anchor);
+  return q;
+}
+
+/* A pool block's size is not kept; copying up to the pool's end never reads outside it, and
+ * whatever follows the block is harmless extra bytes in the new one. */
+static void *realloc_from_pool(void *p, size_t size) {
+  void *q = malloc(size);
+  if (q) {
+    size_t room = hw_bootstrap_room(p);
+    memcpy(q, p, size < room ? size : room);
+  }
+  return q;
+}
+
+HW_EXPORT void *realloc(void *p, size_t size) {
+  if (hw_unlikely(!hw_real.realloc) && !ensure_real()) return hw_bootstrap_alloc(size, 16);
+  if (hw_unlikely(p && hw_bootstrap_owns(p))) return realloc_from_pool(p, size);
+  if (wants_event()) return realloc_recorded(HW_FN_REALLOC, p, 1, size, ANCHOR);
+  return hw_real.realloc(p, size);
+}
+
+HW_EXPORT void *reallocarray(void *p, size_t n, size_t size) {
+  if (hw_unlikely(!hw_real.reallocarray) && !ensure_real()) return NULL;
+  if (hw_unlikely(p && hw_bootstrap_owns(p))) {
+    size_t total;
+    if (__builtin_mul_overflow(n, size, &total)) return errno = ENOMEM, NULL;
+    return realloc_from_pool(p, total);
+  }
+  if (wants_event()) return realloc_recorded(HW_FN_REALLOCARRAY, p, n, size, ANCHOR);
+  return hw_real.reallocarray(p, n, size);
+}
+
+HW_EXPORT int posix_memalign(void **out, size_t align, size_t size) {
+  if (hw_unlikely(!hw_real.posix_memalign) && !ensure_real()) return ENOMEM;
+  int rc = hw_real.posix_memalign(out, align, size);
+  if (wants_event() && rc == 0) on_alloc(HW_FN_POSIX_MEMALIGN, *out, size, ANCHOR);
+  return rc;
+}
+
+/* The remaining aligned allocators differ only in name and function code. */
+#define HW_ALIGNED_HOOK(name, code, params, args, size_expr)                  \
+  HW_EXPORT void *name params {                                               \
+    if (hw_unlikely(!hw_real.name) && !ensure_real()) return NULL;            \
+    void *p = hw_real.name args;                                              \
+    if (wants_event() && p) on_alloc(code, p, size_expr, ANCHOR);            \
+    return p;                                                                 \
+  }
+HW_ALIGNED_HOOK(aligned_alloc, HW_FN_ALIGNED_ALLOC, (size_t align, size_t size), (align, size), size)
+HW_ALIGNED_HOOK(memalign, HW_FN_MEMALIGN, (size_t align, size_t size), (align, size), size)
+HW_ALIGNED_HOOK(valloc, HW_FN_VALLOC, (size_t size), (size), size)
+HW_ALIGNED_HOOK(pvalloc, HW_FN_PVALLOC, (size_t size), (size), size)
+
+/* ---- mappings ---- */
+
+static hw_noinline void on_mmap(void *p, size_t len, int prot, int flags, int fd, void *anchor) {
+  hw_tls_busy++;
+  uint64_t ts = hw_now();
+  hw_thread_t *t = atomic_load_explicit(&hw_recording, memory_order_relaxed) ? hw_thread_current() : NULL;
+  if (t) hw_emit_mmap(t, ts, (uintptr_t)p, len, prot, flags, fd, current_stack(t, ts, anchor));
+  hw_tls_busy--;
+}
+
+static inline bool wants_mapping_event(void) {
+  return hw_unlikely(atomic_load_explicit(&hw_recording, memory_order_relaxed)) && hw_tls_busy == 0;
+}
+
+static void *mmap_common(void *(*real)(void *, size_t, int, int, int, off_t), void *addr, size_t len,
+                         int prot, int flags, int fd, off_t off, void *anchor) {
+  void *p = real ? real(addr, len, prot, flags, fd, off)
+                 : (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+  if (wants_mapping_event() && p != MAP_FAILED) on_mmap(p, len, prot, flags, fd, anchor);
+  return p;
+}
+
+HW_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
+  return mmap_common(hw_real.mmap, addr, len, prot, flags, fd, off, ANCHOR);
+}
+
+HW_EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
+  return mmap_common(hw_real.mmap64 ? hw_real.mmap64 : hw_real.mmap, addr, len, prot, flags, fd, off, ANCHOR);
+}
+
+HW_EXPORT int munmap(void *addr, size_t len) {
+  if (!wants_mapping_event())
+    return hw_real.munmap ? hw_real.munmap(addr, len) : (int)syscall(SYS_munmap, addr, len);
+  hw_tls_busy++;
+  uint64_t ts = hw_now(); /* before the call: the range may be mapped again at once elsewhere */
+  int rc = hw_real.munmap ? hw_real.munmap(addr, len) : (int)syscall(SYS_munmap, addr, len);
+  if (rc == 0) {
+    hw_thread_t *t = hw_thread_current();
+    if (t) hw_emit_munmap(t, ts, (uintptr_t)addr, len);
+  }
+  hw_tls_busy--;
+  return rc;
+}
+
+HW_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...) {
+  void *new_addr = NULL;
+  if (flags & MREMAP_FIXED) {
+    va_list ap;
+    va_start(ap, flags);
+    new_addr = va_arg(ap, void *);
+    va_end(ap);
+  }
+  bool rec = wants_mapping_event();
+  if (rec) hw_tls_busy++;
+  void *p = hw_real.mremap ? hw_real.mremap(old, old_len, new_len, flags, new_addr)
+                           : (void *)syscall(SYS_mremap, old, old_len, new_len, flags, new_addr);
+  if (rec) {
+    /* One stamp, after the call: the new range matters more for ordering than the old one, which
+     * another thread could only reuse through a mapping call of its own. */
+    uint64_t ts = hw_now();
+    hw_thread_t *t = (p != MAP_FAILED) ? hw_thread_current() : NULL;
+    if (t) hw_emit_mremap(t, ts, (uintptr_t)old, old_len, (uintptr_t)p, new_len, current_stack(t, ts, ANCHOR));
+    hw_tls_busy--;
+  }
+  return p;
+}
+
+/* ---- process end ---- */
+
+HW_EXPORT void _exit(int status) {
+  hw_on_exit(HW_END_UNDERSCORE_EXIT, 0);
+  if (hw_real._exit) hw_real._exit(status);
+  syscall(SYS_exit_group, status);
+  __builtin_unreachable();
+}
+
+HW_EXPORT void _Exit(int status) {
+  hw_on_exit(HW_END_UNDERSCORE_EXIT, 0);
+  if (hw_real._Exit) hw_real._Exit(status);
+  syscall(SYS_exit_group, status);
+  __builtin_unreachable();
+}

@@ -1,0 +1,149 @@
+/* modules.c: the module map (every ELF object mapped into the process, with its build id), kept
+ * current without hooking dlopen (see hw_internal.h for why).
+ *
+ * dl_iterate_phdr reports dlpi_adds/dlpi_subs, counters of every load and unload so far; while
+ * they are unchanged the map is too, so a sync that finds them equal costs one callback. Build ids
+ * come from the PT_NOTE segments already in memory: no file is opened.
+ */
+#include <elf.h>
+#include <link.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hw_format.h"
+#include "hw_internal.h"
+
+typedef struct known_s {
+  uintptr_t base;
+  uint64_t name_hash;
+  uint32_t id;
+  bool present, unloaded;
+} known_t;
+
+#define KNOWN_MAX 8192
+static known_t *known;
+static size_t known_count;
+static uint32_t next_id = 1;
+static unsigned long long seen_adds = ~0ull, seen_subs = ~0ull;
+static atomic_flag busy = ATOMIC_FLAG_INIT;
+static char exe_path[4096];
+
+typedef struct sync_s {
+  hw_thread_t *thread;
+  unsigned long long adds, subs;
+} sync_t;
+
+static void emit(hw_thread_t *t, uint8_t tag, const uint8_t *body, size_t len) {
+  if (t) hw_emit_raw(t, hw_now(), tag, body, len);
+  else hw_process_append(tag, hw_now(), body, len);
+}
+
+static uint64_t hash_name(const char *s) {
+  uint64_t h = 1469598103934665603ull;
+  while (*s) h = (h ^ (uint8_t)*s++) * 1099511628211ull;
+  return h;
+}
+
+static size_t build_id(const struct dl_phdr_info *info, const uint8_t **out) {
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    if (ph->p_type != PT_NOTE) continue;
+    const uint8_t *p = (const uint8_t *)(info->dlpi_addr + ph->p_vaddr), *end = p + ph->p_memsz;
+    while (p + sizeof(ElfW(Nhdr)) <= end) {
+      const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)p;
+      const uint8_t *name = p + sizeof *nh, *desc = name + ((nh->n_namesz + 3) & ~3u);
+      if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 && memcmp(name, "GNU", 4) == 0 &&
+          desc + nh->n_descsz <= end) {
+        *out = desc;
+        return nh->n_descsz;
+      }
+      p = desc + ((nh->n_descsz + 3) & ~3u);
+    }
+  }
+  return 0;
+}
+
+static void emit_module(hw_thread_t *t, const struct dl_phdr_info *info, const char *path, uint32_t id) {
+  uint8_t body[4096 + 512];
+  size_t path_len = strnlen(path, 4096);
+  const uint8_t *bid = NULL;
+  size_t bid_len = build_id(info, &bid);
+  uint8_t *p = hw_put_uvarint(body, id);
+  p = hw_put_uvarint(p, (uint64_t)info->dlpi_addr);
+  p = hw_put_bytes(p, path, path_len);
+  p = hw_put_bytes(p, bid, bid_len > 64 ? 64 : bid_len);
+  uint8_t *count_at = p;
+  int loads = 0;
+  for (int i = 0; i < info->dlpi_phnum; i++) loads += info->dlpi_phdr[i].p_type == PT_LOAD;
+  if (loads > 16) loads = 16;
+  p = hw_put_uvarint(count_at, (uint64_t)loads);
+  for (int i = 0, written = 0; i < info->dlpi_phnum && written < loads; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    if (ph->p_type != PT_LOAD) continue;
+    p = hw_put_uvarint(p, ph->p_vaddr);
+    p = hw_put_uvarint(p, ph->p_memsz);
+    p = hw_put_uvarint(p, ph->p_flags & 7);
+    written++;
+  }
+  emit(t, HW_TAG_MODULE, body, (size_t)(p - body));
+}
+
+static int read_counters(struct dl_phdr_info *info, size_t size, void *arg) {
+  sync_t *s = arg;
+  if (size < offsetof(struct dl_phdr_info, dlpi_subs) + sizeof info->dlpi_subs) return 1;
+  s->adds = info->dlpi_adds;
+  s->subs = info->dlpi_subs;
+  return 1; /* the counters are the same in every entry: one is enough */
+}
+
+static int visit(struct dl_phdr_info *info, size_t size, void *arg) {
+  (void)size;
+  sync_t *s = arg;
+  /* The main program has an empty name; its path comes from /proc/self/exe. */
+  const char *path = (info->dlpi_name && info->dlpi_name[0]) ? info->dlpi_name : exe_path;
+  uint64_t h = hash_name(path);
+  for (size_t i = 0; i < known_count; i++)
+    if (!known[i].unloaded && known[i].base == info->dlpi_addr && known[i].name_hash == h) {
+      known[i].present = true;
+      return 0;
+    }
+  if (known_count == KNOWN_MAX) return 0;
+  known_t *k = &known[known_count++];
+  *k = (known_t){info->dlpi_addr, h, next_id++, true, false};
+  emit_module(s->thread, info, path, k->id);
+  return 0;
+}
+
+void hw_modules_sync(hw_thread_t *t) {
+  if (atomic_flag_test_and_set(&busy)) return; /* another thread is syncing: it will see the same */
+  sync_t s = {t, 0, 0};
+  dl_iterate_phdr(read_counters, &s);
+  if (s.adds != seen_adds || s.subs != seen_subs) {
+    if (!known) known = hw_pages_alloc(KNOWN_MAX * sizeof(known_t));
+    if (known) {
+      if (!exe_path[0]) {
+        ssize_t n = readlink("/proc/self/exe", exe_path, sizeof exe_path - 1);
+        exe_path[n > 0 ? n : 0] = 0;
+      }
+      for (size_t i = 0; i < known_count; i++) known[i].present = false;
+      dl_iterate_phdr(visit, &s);
+      for (size_t i = 0; i < known_count; i++)
+        if (!known[i].present && !known[i].unloaded) {
+          known[i].unloaded = true;
+          uint8_t body[HW_VARINT_MAX];
+          emit(t, HW_TAG_UNLOAD, body, (size_t)(hw_put_uvarint(body, known[i].id) - body));
+        }
+      seen_adds = s.adds;
+      seen_subs = s.subs;
+    }
+  }
+  atomic_flag_clear(&busy);
+}
+
+/* A forked child with its own dump writes the whole map again. */
+void hw_modules_reset(void) {
+  known_count = 0;
+  next_id = 1;
+  seen_adds = seen_subs = ~0ull;
+  atomic_flag_clear(&busy);
+}

@@ -1,0 +1,303 @@
+/* recorder.c: the recorder's lifecycle. Reads the configuration, creates the dump, starts the
+ * writer; handles markers, fork, exec, process exit and fatal signals.
+ *
+ * Nothing is recorded unless HEAPWISE_OUTPUT is set, so the same code can sit linked into a test
+ * process (HeapwiseBudget) and cost only the hooks' two relaxed loads there.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <unistd.h>
+
+#define HEAPWISE_BUILDING 1
+#include "hw_format.h"
+#include "hw_internal.h"
+#include "include/heapwise.h"
+
+hw_config_t hw_config = {.max_frames = HW_MAX_FRAMES, .interval_ms = 20, .marker_signal = SIGUSR2, .compress = true};
+_Atomic int hw_recording;
+uint64_t hw_start_ticks;
+bool hw_use_tsc;
+
+static char output_template[4096];
+static _Atomic int stop_reported;
+static const int fatal_signals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTERM, SIGINT, SIGQUIT, SIGHUP};
+
+static int env_int(const char *name, int fallback, int lo, int hi) {
+  const char *v = getenv(name);
+  if (!v || !*v) return fallback;
+  char *end;
+  long n = strtol(v, &end, 10);
+  if (*end || n < lo || n > hi) {
+    hw_log("ignoring %s=%s (expected a number from %d to %d)", name, v, lo, hi);
+    return fallback;
+  }
+  return (int)n;
+}
+
+static bool env_flag(const char *name) {
+  const char *v = getenv(name);
+  return v && (strcmp(v, "1") == 0 || strcmp(v, "yes") == 0 || strcmp(v, "true") == 0);
+}
+
+/* "%p" becomes the pid, "%%" a percent sign. */
+static bool expand_output(char *out, size_t cap, const char *tmpl, pid_t pid) {
+  size_t o = 0;
+  for (const char *p = tmpl; *p; p++) {
+    char num[24];
+    const char *piece = p;
+    size_t len = 1;
+    if (p[0] == '%' && p[1] == 'p') {
+      len = (size_t)snprintf(num, sizeof num, "%d", (int)pid);
+      piece = num;
+      p++;
+    } else if (p[0] == '%' && p[1] == '%') {
+      p++;
+    }
+    if (o + len >= cap) return false;
+    memcpy(out + o, piece, len);
+    o += len;
+  }
+  out[o] = 0;
+  return true;
+}
+
+static bool kernel_trusts_tsc(void) {
+  char buf[64];
+  if (hw_read_file("/sys/devices/system/clocksource/clocksource0/current_clocksource", buf, sizeof buf) <= 0)
+    return false;
+  return strncmp(buf, "tsc", 3) == 0;
+}
+
+/* A rough rate for the header; CLOCK records in the dump refine it. ~100 us, once. */
+static uint64_t estimate_ticks_per_second(void) {
+  if (!hw_use_tsc) return 1000000000ull;
+  uint64_t n0 = hw_monotonic_ns(), t0 = hw_now(), n1;
+  while ((n1 = hw_monotonic_ns()) - n0 < 100000) {
+  }
+  uint64_t t1 = hw_now();
+  return (t1 - t0) * 1000000000ull / (n1 - n0);
+}
+
+static int write_header(int fd, uint32_t flags) {
+  static uint8_t h[HW_HEADER_FIXED + 8 + 4096 + 32768];
+  char exe[4096];
+  ssize_t exe_len = readlink("/proc/self/exe", exe, sizeof exe);
+  if (exe_len < 0) exe_len = 0;
+  static char cmdline[32768];
+  ssize_t cmd_len = hw_read_file("/proc/self/cmdline", cmdline, sizeof cmdline);
+  if (cmd_len < 0) cmd_len = 0;
+  size_t size = HW_HEADER_FIXED + 4 + (size_t)exe_len + 4 + (size_t)cmd_len;
+  memset(h, 0, HW_HEADER_FIXED);
+  memcpy(h, HW_MAGIC, 8);
+  hw_put_u16(h + 8, HW_VERSION_MAJOR);
+  hw_put_u16(h + 10, HW_VERSION_MINOR);
+  hw_put_u32(h + 12, (uint32_t)size);
+  hw_put_u32(h + 16, (uint32_t)getpid());
+  hw_put_u32(h + 20, (uint32_t)getppid());
+  hw_put_u32(h + 24, (uint32_t)sysconf(_SC_PAGESIZE));
+  hw_put_u32(h + 28, flags);
+  hw_put_u64(h + 32, hw_realtime_ns());
+  hw_put_u64(h + 40, hw_monotonic_ns());
+  hw_put_u64(h + 48, hw_start_ticks);
+  hw_put_u64(h + 56, estimate_ticks_per_second());
+  uint8_t *p = h + HW_HEADER_FIXED;
+  hw_put_u32(p, (uint32_t)exe_len);
+  memcpy(p + 4, exe, (size_t)exe_len);
+  p += 4 + exe_len;
+  hw_put_u32(p, (uint32_t)cmd_len);
+  memcpy(p + 4, cmdline, (size_t)cmd_len);
+  return hw_write_all(fd, h, size);
+}
+
+/* Creates the dump and starts recording. Returns false (having said why) when it cannot. */
+static bool start_dump(uint32_t extra_flags) {
+  char path[sizeof hw_config.output];
+  if (!expand_output(path, sizeof path, output_template, getpid())) {
+    hw_log("HEAPWISE_OUTPUT is too long; not recording");
+    return false;
+  }
+  memcpy(hw_config.output, path, sizeof path);
+  /* O_EXCL|O_NOFOLLOW: never follow a planted link or overwrite a file; 0600: the dump holds the
+   * command line and code addresses. O_APPEND: frames from a signal handler and the writer never
+   * interleave. */
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_APPEND, 0600);
+  if (fd < 0) {
+    hw_log("cannot create %s (%s); the program runs on unrecorded", path, strerror(errno));
+    return false;
+  }
+  hw_start_ticks = hw_now();
+  uint32_t flags = extra_flags | (hw_use_tsc ? HW_HEADER_FLAG_TSC : 0) | (hw_config.trim_probe ? HW_HEADER_FLAG_TRIM_PROBE : 0);
+  if (write_header(fd, flags) != 0) {
+    hw_log("cannot write %s (%s); the program runs on unrecorded", path, strerror(errno));
+    close(fd);
+    unlink(path);
+    return false;
+  }
+  if (!hw_writer_start(fd)) {
+    hw_log("cannot start the writer thread; the program runs on unrecorded");
+    close(fd);
+    return false;
+  }
+  atomic_store(&hw_recording, 1);
+  hw_thread_t *t = hw_thread_current(); /* the starting thread's stream opens with the module map */
+  if (t) hw_modules_sync(t);
+  return true;
+}
+
+void hw_stop_recording(const char *why) {
+  atomic_store(&hw_recording, 0);
+  if (!atomic_exchange(&stop_reported, 1)) hw_log("%s", why);
+}
+
+void hw_on_exit(int reason, int signo) {
+  hw_tls_busy++;
+  if (atomic_exchange(&hw_recording, 0)) {
+    hw_thread_flush_all();
+    hw_writer_stop(reason, signo);
+  }
+  hw_tls_busy--;
+}
+
+/* ---- markers ---- */
+
+HW_EXPORT void heapwise_marker(const char *name) {
+  hw_tls_busy++;
+  hw_thread_t *t = atomic_load(&hw_recording) ? hw_thread_current() : NULL;
+  if (t) {
+    uint64_t ts = hw_now();
+    hw_emit_marker(t, ts, HW_MARKER_API, name ? name : "");
+    uint8_t body[512];
+    if (hw_config.trim_probe) {
+      size_t n = hw_trim_probe_encode(body, sizeof body);
+      hw_emit_raw(t, hw_now(), HW_TAG_TRIM, body, n);
+    }
+    size_t n = hw_sample_encode(body, sizeof body);
+    hw_emit_raw(t, hw_now(), HW_TAG_SAMPLE, body, n);
+  }
+  hw_tls_busy--;
+}
+
+HW_EXPORT int heapwise_is_recording(void) { return atomic_load(&hw_recording); }
+
+static void on_marker_signal(int signo) {
+  (void)signo;
+  int saved = errno;
+  hw_writer_note_signal_marker();
+  errno = saved;
+}
+
+/* ---- fatal signals: leave a dump that ends properly, then die the way the program would ---- */
+
+static void on_fatal_signal(int signo) {
+  hw_tls_busy++;
+  if (atomic_exchange(&hw_recording, 0)) {
+    hw_thread_flush_all();
+    hw_writer_emergency_flush(signo);
+  }
+  signal(signo, SIG_DFL);
+  raise(signo); /* blocked until we return, then delivered with the default action */
+}
+
+/* Only signals the program left at their default: we never replace a handler of its own. */
+static void install_signal_handlers(void) {
+  struct sigaction old, sa;
+  memset(&sa, 0, sizeof sa);
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART | SA_ONSTACK;
+  for (size_t i = 0; i < sizeof fatal_signals / sizeof *fatal_signals; i++) {
+    if (sigaction(fatal_signals[i], NULL, &old) == 0 && old.sa_handler == SIG_DFL) {
+      sa.sa_handler = on_fatal_signal;
+      sigaction(fatal_signals[i], &sa, NULL);
+    }
+  }
+  int ms = hw_config.marker_signal;
+  if (ms > 0 && sigaction(ms, NULL, &old) == 0 && old.sa_handler == SIG_DFL) {
+    sa.sa_handler = on_marker_signal;
+    sigaction(ms, &sa, NULL);
+  }
+}
+
+/* ---- fork and exec ---- */
+
+static void after_fork_child(void) {
+  if (!atomic_exchange(&hw_recording, 0)) return;
+  int inherited = hw_writer_fd();
+  hw_queue_after_fork_child();
+  hw_thread_after_fork_child();
+  hw_writer_after_fork_child();
+  if (inherited >= 0) close(inherited); /* the parent's dump: never write to it from here */
+  if (!hw_config.follow_fork) return;
+  hw_tls_busy++;
+  hw_stacks_reset();
+  hw_modules_reset();
+  start_dump(HW_HEADER_FLAG_FORK_CHILD);
+  hw_tls_busy--;
+}
+
+/* Children started with exec are recorded only with HEAPWISE_FOLLOW_EXEC=1. The dynamic loader has
+ * already read LD_PRELOAD, so blanking our entry in place (no allocation, no setenv) hides the
+ * library from whatever this process execs, and from nothing else. */
+static void hide_from_exec(void) {
+  extern char **environ;
+  Dl_info self;
+  if (!dladdr((void *)hide_from_exec, &self) || !self.dli_fname) return;
+  const char *base = strrchr(self.dli_fname, '/');
+  base = base ? base + 1 : self.dli_fname;
+  size_t blen = strlen(base);
+  for (char **e = environ; e && *e; e++) {
+    if (strncmp(*e, "LD_PRELOAD=", 11) != 0) continue;
+    for (char *tok = *e + 11; *tok;) {
+      char *end = tok + strcspn(tok, ": ");
+      size_t len = (size_t)(end - tok);
+      if (len >= blen && memcmp(end - blen, base, blen) == 0 && (len == blen || end[-(long)blen - 1] == '/'))
+        memset(tok, ' ', len);
+      tok = *end ? end + 1 : end;
+    }
+  }
+}
+
+/* ---- start and end ---- */
+
+__attribute__((constructor)) static void hw_init(void) {
+  hw_tls_busy++;
+  hw_bootstrap();
+  const char *out = getenv("HEAPWISE_OUTPUT");
+  if (!out || !*out || getauxval(AT_SECURE)) goto done; /* setuid/setgid programs are left alone */
+  if (!hw_hooks_are_active()) {
+    /* Another copy of these hooks (linked into the program) or the program's own malloc comes
+     * first: it records, or nothing can. */
+    goto done;
+  }
+  if (strlen(out) >= sizeof output_template) {
+    hw_log("HEAPWISE_OUTPUT is too long; not recording");
+    goto done;
+  }
+  strcpy(output_template, out);
+  hw_config.max_frames = env_int("HEAPWISE_MAX_FRAMES", HW_MAX_FRAMES, 1, HW_MAX_FRAMES);
+  hw_config.interval_ms = env_int("HEAPWISE_INTERVAL_MS", 20, 1, 60000);
+  hw_config.marker_signal = env_int("HEAPWISE_MARKER_SIGNAL", SIGUSR2, 0, SIGRTMAX);
+  hw_config.follow_fork = env_flag("HEAPWISE_FOLLOW_FORK");
+  hw_config.follow_exec = env_flag("HEAPWISE_FOLLOW_EXEC");
+  hw_config.trim_probe = env_flag("HEAPWISE_TRIM_PROBE");
+  const char *compress = getenv("HEAPWISE_COMPRESS");
+  hw_config.compress = !(compress && strcmp(compress, "0") == 0);
+  hw_use_tsc = hw_clock_is_tsc() && kernel_trusts_tsc();
+  hw_unwind_init();
+  hw_thread_init();
+  if (!hw_config.follow_exec) hide_from_exec();
+  pthread_atfork(NULL, NULL, after_fork_child);
+  if (start_dump(0)) install_signal_handlers();
+done:
+  hw_tls_busy--;
+}
+
+/* Runs after the program's own atexit handlers and static destructors, and after those of every
+ * library loaded after us, so their frees are in the record. */
+__attribute__((destructor)) static void hw_fini(void) { hw_on_exit(HW_END_EXIT, 0); }

@@ -1,0 +1,249 @@
+/* thread.c: each recording thread's stream, and the encoder that appends records to its buffer.
+ *
+ * A thread's state is found through one initial-exec TLS pointer. It lives in pages from the
+ * kernel and is never freed: at exit the recorder walks every state to hand its partial buffer
+ * over (hw_thread_flush_all), and a state costs 64 bytes per thread ever started.
+ *
+ * Hand-over at exit: the exiting thread swaps each state's buffer pointer to NULL and writes what
+ * the buffer held. A thread still running finds NULL and records no more. What it was appending at
+ * that instant is lost (one event at most per thread); if it was just replacing a full buffer, that
+ * buffer may be written twice under one (stream, seq), which readers ignore.
+ */
+#include <pthread.h>
+#include <string.h>
+#include <sys/prctl.h>
+
+#include "hw_format.h"
+#include "hw_internal.h"
+
+struct hw_thread_s {
+  _Atomic(hw_buffer_t *) buffer;
+  hw_thread_t *next_registered;
+  uint32_t stream;
+  uint32_t seq;
+  pid_t tid;
+  int destructor_rounds;
+  char name[16];
+};
+
+static __thread hw_thread_t *tls_thread __attribute__((tls_model("initial-exec")));
+static _Atomic(hw_thread_t *) registered;
+static _Atomic uint32_t next_stream = 1;
+
+static hw_thread_t *state_pages;
+static size_t states_used, states_cap;
+static atomic_flag states_lock = ATOMIC_FLAG_INIT;
+static _Atomic size_t states_memory;
+
+static pthread_key_t exit_key;
+static _Atomic int exit_key_ready;
+
+static hw_thread_t *new_state(void) {
+  while (atomic_flag_test_and_set(&states_lock)) {
+  }
+  if (states_used == states_cap) {
+    size_t bytes = 64 * 1024;
+    state_pages = hw_pages_alloc(bytes);
+    states_cap = state_pages ? bytes / sizeof(hw_thread_t) : 0;
+    states_used = 0;
+    if (state_pages) atomic_fetch_add(&states_memory, bytes);
+  }
+  hw_thread_t *t = states_cap ? &state_pages[states_used++] : NULL;
+  atomic_flag_clear(&states_lock);
+  return t;
+}
+
+/* Emits the THREAD record; called on first use and again when a thread ends under a new name. */
+static void emit_thread(hw_thread_t *t, uint64_t ts) {
+  uint8_t body[64], *p = hw_put_uvarint(body, (uint64_t)t->tid);
+  p = hw_put_bytes(p, t->name, strnlen(t->name, sizeof t->name));
+  hw_emit_raw(t, ts, HW_TAG_THREAD, body, (size_t)(p - body));
+}
+
+static void on_thread_exit(void *arg);
+
+static hw_cold hw_thread_t *register_thread(void) {
+  hw_thread_t *t = new_state();
+  if (!t) return NULL;
+  t->stream = atomic_fetch_add(&next_stream, 1);
+  t->tid = hw_gettid();
+  prctl(PR_GET_NAME, t->name, 0, 0, 0);
+  /* base_ts is the start, not now: this thread's first record may carry an earlier stamp */
+  atomic_store(&t->buffer, hw_buffer_get(t->stream, t->seq, hw_start_ticks));
+  hw_thread_t *head = atomic_load(&registered);
+  do t->next_registered = head;
+  while (!atomic_compare_exchange_weak(&registered, &head, t));
+  tls_thread = t;
+  if (atomic_load(&exit_key_ready)) pthread_setspecific(exit_key, t);
+  emit_thread(t, hw_now());
+  return t;
+}
+
+hw_thread_t *hw_thread_current(void) {
+  hw_thread_t *t = tls_thread;
+  if (hw_likely(t)) return atomic_load_explicit(&t->buffer, memory_order_relaxed) ? t : NULL;
+  return atomic_load(&hw_recording) ? register_thread() : NULL;
+}
+
+/* Thread exit: hand the buffer over. Other libraries' key destructors may still allocate after
+ * ours, so the state stays usable and re-arms the destructor for the rounds glibc allows; what
+ * comes after the last round is written by hw_thread_flush_all at process exit. */
+static void on_thread_exit(void *arg) {
+  hw_thread_t *t = arg;
+  hw_tls_busy++;
+  char name[16] = {0};
+  prctl(PR_GET_NAME, name, 0, 0, 0);
+  if (memcmp(name, t->name, sizeof name) != 0 && atomic_load(&t->buffer)) {
+    memcpy(t->name, name, sizeof name);
+    emit_thread(t, hw_now());
+  }
+  hw_buffer_t *b = atomic_load(&t->buffer);
+  if (b && b->used && atomic_compare_exchange_strong(&t->buffer, &b, NULL)) {
+    hw_buffer_submit(b);
+    if (atomic_load(&hw_recording)) atomic_store(&t->buffer, hw_buffer_get(t->stream, ++t->seq, b->last_ts));
+  }
+  if (++t->destructor_rounds < 3) pthread_setspecific(exit_key, t);
+  hw_tls_busy--;
+}
+
+void hw_thread_init(void) {
+  if (pthread_key_create(&exit_key, on_thread_exit) == 0) atomic_store(&exit_key_ready, 1);
+}
+
+void hw_thread_flush_all(void) {
+  for (hw_thread_t *t = atomic_load(&registered); t; t = t->next_registered) {
+    hw_buffer_t *b = atomic_exchange(&t->buffer, NULL);
+    if (b && b->used) hw_buffer_submit(b);
+  }
+}
+
+void hw_thread_after_fork_child(void) {
+  /* The other threads are gone and their buffers hold the parent's events: start over. */
+  atomic_store(&registered, NULL);
+  atomic_store(&next_stream, 1);
+  atomic_flag_clear(&states_lock);
+  tls_thread = NULL;
+}
+
+size_t hw_threads_memory(void) { return atomic_load(&states_memory); }
+
+/* ---- the encoder ---------------------------------------------------------------------------
+ * Each emitter reserves its worst case once, then writes with no further checks. A full buffer
+ * goes to the writer and a fresh one starts, whose base_ts is the record's own timestamp. */
+
+#define RECORD_MAX (1 + 6 * HW_VARINT_MAX)
+
+static hw_noinline uint8_t *rotate(hw_thread_t *t, uint64_t ts, size_t need) {
+  hw_buffer_t *b = atomic_load_explicit(&t->buffer, memory_order_relaxed);
+  hw_buffer_t *fresh = hw_buffer_get(t->stream, t->seq + 1, ts);
+  if (!fresh || need > fresh->capacity) return NULL;
+  if (!atomic_compare_exchange_strong(&t->buffer, &b, fresh)) {
+    hw_buffer_release(fresh); /* taken at exit meanwhile: stop */
+    return NULL;
+  }
+  t->seq++;
+  hw_buffer_submit(b);
+  return fresh->data;
+}
+
+/* Returns where the record's body goes, after its tag and timestamp delta; NULL when recording
+ * has stopped for this thread. */
+static inline uint8_t *begin(hw_thread_t *t, uint64_t ts, uint8_t tag, size_t need) {
+  hw_buffer_t *b = atomic_load_explicit(&t->buffer, memory_order_relaxed);
+  if (hw_unlikely(!b)) return NULL;
+  if (hw_unlikely(b->used + need > b->capacity)) {
+    if (!rotate(t, ts, need)) return NULL;
+    b = atomic_load_explicit(&t->buffer, memory_order_relaxed);
+  }
+  uint8_t *p = b->data + b->used;
+  *p++ = tag;
+  uint64_t dt = ts > b->last_ts ? ts - b->last_ts : 0;
+  b->last_ts += dt;
+  return hw_put_uvarint(p, dt);
+}
+
+static inline void commit(hw_thread_t *t, uint8_t *end) {
+  hw_buffer_t *b = atomic_load_explicit(&t->buffer, memory_order_relaxed);
+  /* release: hw_thread_flush_all reads `used` from another thread at exit */
+  __atomic_store_n(&b->used, (size_t)(end - b->data), __ATOMIC_RELEASE);
+}
+
+static inline uint8_t *put_addr(hw_thread_t *t, uint8_t *p, uintptr_t addr) {
+  hw_buffer_t *b = atomic_load_explicit(&t->buffer, memory_order_relaxed);
+  p = hw_put_svarint(p, (int64_t)(addr - b->prev_addr));
+  b->prev_addr = addr;
+  return p;
+}
+
+void hw_emit_alloc(hw_thread_t *t, uint64_t ts, int fn, uintptr_t addr, size_t size, uint32_t stack) {
+  uint8_t *p = begin(t, ts, (uint8_t)(HW_TAG_ALLOC | fn), RECORD_MAX);
+  if (!p) return;
+  p = put_addr(t, p, addr);
+  p = hw_put_uvarint(p, size);
+  commit(t, hw_put_uvarint(p, stack));
+}
+
+void hw_emit_free(hw_thread_t *t, uint64_t ts, int fn, uintptr_t addr) {
+  uint8_t *p = begin(t, ts, (uint8_t)(HW_TAG_FREE | fn), RECORD_MAX);
+  if (p) commit(t, put_addr(t, p, addr));
+}
+
+void hw_emit_mmap(hw_thread_t *t, uint64_t ts, uintptr_t addr, size_t len, int prot, int flags, int fd,
+                  uint32_t stack) {
+  uint8_t *p = begin(t, ts, HW_TAG_MMAP, RECORD_MAX + 2 * HW_VARINT_MAX);
+  if (!p) return;
+  p = put_addr(t, p, addr);
+  p = hw_put_uvarint(p, len);
+  p = hw_put_uvarint(p, (uint64_t)(unsigned)prot);
+  p = hw_put_uvarint(p, (uint64_t)(unsigned)flags);
+  p = hw_put_svarint(p, fd);
+  commit(t, hw_put_uvarint(p, stack));
+}
+
+void hw_emit_munmap(hw_thread_t *t, uint64_t ts, uintptr_t addr, size_t len) {
+  uint8_t *p = begin(t, ts, HW_TAG_MUNMAP, RECORD_MAX);
+  if (!p) return;
+  p = put_addr(t, p, addr);
+  commit(t, hw_put_uvarint(p, len));
+}
+
+void hw_emit_mremap(hw_thread_t *t, uint64_t ts, uintptr_t old_addr, size_t old_len, uintptr_t new_addr,
+                    size_t new_len, uint32_t stack) {
+  uint8_t *p = begin(t, ts, HW_TAG_MREMAP, RECORD_MAX);
+  if (!p) return;
+  p = put_addr(t, p, old_addr);
+  p = hw_put_uvarint(p, old_len);
+  p = put_addr(t, p, new_addr);
+  p = hw_put_uvarint(p, new_len);
+  commit(t, hw_put_uvarint(p, stack));
+}
+
+void hw_emit_stack(hw_thread_t *t, uint64_t ts, uint32_t id, const uintptr_t *frames, int count) {
+  uint8_t *p = begin(t, ts, HW_TAG_STACK, 1 + 3 * HW_VARINT_MAX + (size_t)count * HW_VARINT_MAX);
+  if (!p) return;
+  p = hw_put_uvarint(p, id);
+  p = hw_put_uvarint(p, (uint64_t)count);
+  uintptr_t prev = 0;
+  for (int i = 0; i < count; i++) {
+    p = hw_put_svarint(p, (int64_t)(frames[i] - prev));
+    prev = frames[i];
+  }
+  commit(t, p);
+}
+
+void hw_emit_marker(hw_thread_t *t, uint64_t ts, int source, const char *name) {
+  size_t len = strnlen(name, 1024);
+  uint8_t *p = begin(t, ts, HW_TAG_MARKER, 1 + 3 * HW_VARINT_MAX + len);
+  if (!p) return;
+  p = hw_put_uvarint(p, (uint64_t)source);
+  commit(t, hw_put_bytes(p, name, len));
+}
+
+void hw_emit_raw(hw_thread_t *t, uint64_t ts, uint8_t tag, const uint8_t *body, size_t len) {
+  bool skippable = tag >= HW_TAG_SKIPPABLE && tag != HW_TAG_END;
+  uint8_t *p = begin(t, ts, tag, 1 + 2 * HW_VARINT_MAX + len);
+  if (!p) return;
+  if (skippable) p = hw_put_uvarint(p, len);
+  memcpy(p, body, len);
+  commit(t, p + len);
+}

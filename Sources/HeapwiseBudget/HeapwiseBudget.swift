@@ -1,1 +1,0 @@
-// HeapwiseBudget: being written.
