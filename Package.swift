@@ -31,7 +31,7 @@ let package = Package(
                    providers: [.apt(["libdw-dev"])]),
 
     .target(name: "HeapwiseFormat", dependencies: ["CZstd"]),
-    .target(name: "HeapwiseSymbols", dependencies: ["CLibDW"]),
+    .target(name: "HeapwiseSymbols", dependencies: ["CLibDW"], exclude: ["README.md"]),
     .target(name: "HeapwiseAnalysis", dependencies: ["HeapwiseFormat", "HeapwiseSymbols"]),
     .target(name: "HeapwiseReports", dependencies: ["HeapwiseAnalysis"]),
     .target(name: "HeapwiseBudget", dependencies: ["CHeapwise", "HeapwiseSymbols"]),

@@ -1,1 +1,0 @@
-// HeapwiseSymbols: being written.
