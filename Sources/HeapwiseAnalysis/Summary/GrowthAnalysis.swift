@@ -1,0 +1,124 @@
+/// Tracked memory at one point of the run: a marker, or a periodic sample.
+public struct SeriesPoint: Sendable, Hashable {
+  /// Seconds since the recording started.
+  public var time: Double
+  /// The marker's name; nil for a periodic sample.
+  public var label: String?
+  /// Live heap: requested bytes of blocks allocated and not freed.
+  public var liveHeap: UInt64
+  /// Tracked anonymous mappings.
+  public var mapped: UInt64
+
+  public init(time: Double, label: String? = nil, liveHeap: UInt64, mapped: UInt64 = 0) {
+    self.time = time
+    self.label = label
+    self.liveHeap = liveHeap
+    self.mapped = mapped
+  }
+
+  /// What the growth test looks at: live heap plus mapped regions, so memory a program manages
+  /// itself through mmap (pymalloc arenas, a bundled mimalloc) counts as well.
+  public var tracked: UInt64 { liveHeap + mapped }
+}
+
+/// Where the series comes from: named markers (the user's units of work), or evenly spaced periodic
+/// samples when the run has fewer than the minimum number of markers.
+public enum SeriesBasis: String, Sendable, Hashable {
+  case markers
+  case samples
+}
+
+/// The growth test over a series of tracked memory: how much, how steadily, in which direction.
+public struct GrowthAnalysis: Sendable, Hashable {
+  public enum Trend: String, Sendable, Hashable {
+    /// Fewer points than the test needs.
+    case tooShort
+    /// Smaller spread than the noise threshold.
+    case flat
+    /// Ended well above where it started, at or near its highest.
+    case rising
+    /// Ended well below where it started.
+    case falling
+    /// Went up and came back down (or the reverse) without a net trend.
+    case mixed
+  }
+
+  public var basis: SeriesBasis
+  public var points: [SeriesPoint]
+  public var trend: Trend
+  /// Last minus first tracked bytes.
+  public var delta: Int64
+  /// Line through tracked bytes against the point index (markers) or seconds (samples).
+  public var fit: LinearFit?
+  /// True when the fit explains at least the threshold share of the variance.
+  public var isLinear: Bool
+  /// Steps between consecutive points that went up by more than the noise threshold, of all steps.
+  public var risingSteps: Int
+  /// The spread under which the series counts as flat.
+  public var noise: UInt64
+
+  public init(points: [SeriesPoint], basis: SeriesBasis, thresholds: VerdictThresholds = .init()) {
+    self.basis = basis
+    self.points = points
+    let y = points.map { Double($0.tracked) }
+    let x = basis == .markers ? points.indices.map(Double.init) : points.map(\.time)
+    fit = LinearFit(x: x, y: y)
+    let top = points.map(\.tracked).max() ?? 0
+    let bottom = points.map(\.tracked).min() ?? 0
+    noise = Swift.max(thresholds.noiseBytes, UInt64(Double(top) * thresholds.flatFraction))
+    let first = points.first?.tracked ?? 0
+    let last = points.last?.tracked ?? 0
+    delta = Int64(bitPattern: last &- first)
+    let step = noise / 4
+    risingSteps = zip(points, points.dropFirst()).filter { $1.tracked > $0.tracked + step }.count
+    isLinear = (fit?.rSquared ?? 0) >= thresholds.linearRSquared
+
+    if points.count < thresholds.minimumPoints {
+      trend = .tooShort
+    } else if top - bottom < noise {
+      trend = .flat
+    } else if delta >= Int64(noise) && Double(top - last) <= Double(top) * thresholds.nearTopFraction {
+      trend = .rising
+    } else if -delta >= Int64(noise) {
+      trend = .falling
+    } else {
+      trend = .mixed
+    }
+  }
+
+  /// "markers batch1..batch5" or "12 samples over 3.2 s".
+  public var span: String {
+    guard let first = points.first, let last = points.last else { return "no points" }
+    switch basis {
+    case .markers:
+      return "markers \(first.label ?? "?")..\(last.label ?? "?")"
+    case .samples:
+      return "\(points.count) samples over \(oneDecimal(last.time - first.time)) s"
+    }
+  }
+
+  /// The slope in bytes per marker or per second, with its unit.
+  public var rate: String? {
+    guard let fit else { return nil }
+    let perUnit = basis == .markers ? "per marker" : "per second"
+    let magnitude = formatBytes(UInt64(abs(fit.slope).rounded()))
+    return "\(fit.slope < 0 ? "-" : "")\(magnitude) \(perUnit)"
+  }
+}
+
+extension Array where Element == SeriesPoint {
+  /// At most `count` points spread evenly in time over the series (always keeping the first and
+  /// the last): periodic samples every 20 ms would otherwise weigh the fit by the sampling rate.
+  public func evenlySpaced(count: Int) -> [SeriesPoint] {
+    guard self.count > count, count >= 2, let first, let last else { return self }
+    var out: [SeriesPoint] = []
+    var index = 0
+    for k in 0..<count {
+      let target = first.time + (last.time - first.time) * Double(k) / Double(count - 1)
+      while index + 1 < self.count && self[index + 1].time <= target { index += 1 }
+      if out.last != self[index] { out.append(self[index]) }
+    }
+    if out.last != last { out.append(last) }
+    return out
+  }
+}
