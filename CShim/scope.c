@@ -23,6 +23,7 @@
 #ifndef HEAPWISE_BUILDING
 #define HEAPWISE_BUILDING 1
 #endif
+#include <dlfcn.h>
 #include <malloc.h>
 #include <sched.h>
 #include <string.h>
@@ -271,6 +272,7 @@ void hw_scope_on_free(void *p) {
       block_t b;
       if (blocks_remove(s, (uintptr_t)p, &b)) {
         s->live -= b.size;
+        if (s->sites) s->sites[b.site].s.frees++;
         if (mine) s->st.frees++;
       } else if (mine) {
         s->st.frees++;
@@ -362,6 +364,18 @@ HEAPWISE_API int heapwise_scope_stop(heapwise_scope *s, heapwise_scope_stats *ou
   return 0;
 }
 
+/* Where the allocator's caller lives: frames[0] is the entry point (malloc), [1] its caller,
+ * [2] one more in case the caller was a small forwarding function. Outside the lock: dladdr
+ * takes the loader's lock. */
+static uint32_t site_origin(const heapwise_scope_site *x) {
+  for (uint32_t i = 1; i < x->depth && i <= 2; i++) {
+    Dl_info info;
+    if (dladdr((void *)x->frames[i], &info) && info.dli_fname && strstr(info.dli_fname, "libswift_Concurrency"))
+      return HEAPWISE_SITE_CONCURRENCY_RUNTIME;
+  }
+  return 0;
+}
+
 static uint64_t site_key(const heapwise_scope_site *x, int order) {
   return order == HEAPWISE_SCOPE_BY_BYTES ? x->bytes : order == HEAPWISE_SCOPE_BY_LEAKED ? x->leaked_bytes : x->allocations;
 }
@@ -386,6 +400,7 @@ HEAPWISE_API size_t heapwise_scope_sites(heapwise_scope *s, int order, heapwise_
     }
   }
   unlock(s);
+  for (size_t i = 0; i < n; i++) out[i].flags = site_origin(&out[i]);
   return n;
 }
 

@@ -1,0 +1,103 @@
+import CHeapwise
+
+/// What a measured body allocated: counts, bytes, leaks, and where the allocations came from.
+///
+/// ```swift
+/// let usage = try measureAllocations { for _ in 0..<1000 { cache.lookup(key) } }
+/// #expect(usage.allocations == 0)
+/// #expect(usage.liveBytesDelta <= 0)
+/// ```
+///
+/// Sizes are the sizes requested from malloc, not what the allocator rounded them up to, so
+/// the numbers are the same on every machine that runs the same code.
+public struct AllocationUsage: Sendable, Hashable {
+  /// Successful calls of the malloc family (a `realloc` counts as one allocation and one free).
+  public var allocations: Int
+  /// Frees, of blocks allocated inside the body or before it.
+  public var frees: Int
+  /// Bytes requested by all the allocations.
+  public var bytesAllocated: Int
+  /// The most bytes of the body's own blocks that were live at one time.
+  public var peakBytes: Int
+  /// Blocks allocated inside the body and not freed (by any thread) by its end.
+  public var leakedBlocks: Int
+  /// Their bytes: what the body left allocated.
+  public var leakedBytes: Int
+  /// Frees of blocks that were allocated before the body began (an evicted cache entry).
+  public var olderFrees: Int
+  /// Their bytes as `malloc_usable_size` reports them: their requested size is not known.
+  public var olderBytesFreed: Int
+  /// True when the body had more distinct call stacks than the site table holds; the rest are
+  /// counted in one site without a location.
+  public var sitesTruncated: Bool
+  /// True when the leak table ran out of room (millions of live blocks): leaks undercounted.
+  public var leaksTruncated: Bool
+  /// Allocations of the concurrency runtime's task allocator (slabs that hold async frames,
+  /// which it takes whenever a task's frames outgrow the current slab), left out of every
+  /// count above except ``peakBytes``: they are the async equivalent of stack memory, and where
+  /// they happen depends on how deep the test harness's own async frames are.
+  public var asyncFrameAllocations: Int
+  public var asyncFrameBytes: Int
+  /// The allocating call stacks, most allocations first; see ``topSites(by:limit:)``.
+  public var stacks: [AllocationStack]
+
+  /// How much the live heap grew across the body: ``leakedBytes`` minus ``olderBytesFreed``.
+  /// Zero or less means the body left no more memory behind than it found.
+  public var liveBytesDelta: Int { leakedBytes - olderBytesFreed }
+
+  init(_ st: heapwise_scope_stats, stacks: [AllocationStack]) {
+    allocations = Int(st.allocations)
+    frees = Int(st.frees)
+    bytesAllocated = Int(st.bytes_allocated)
+    peakBytes = Int(st.peak_bytes)
+    leakedBlocks = Int(st.leaked_blocks)
+    leakedBytes = Int(st.leaked_bytes)
+    olderFrees = Int(st.older_frees)
+    olderBytesFreed = Int(st.older_bytes_freed)
+    sitesTruncated = st.flags & UInt32(HEAPWISE_SCOPE_SITES_TRUNCATED) != 0
+    leaksTruncated = st.flags & UInt32(HEAPWISE_SCOPE_BLOCKS_TRUNCATED) != 0
+    asyncFrameAllocations = 0
+    asyncFrameBytes = 0
+    self.stacks = []
+    for stack in stacks {
+      guard SiteSymbolizer.shared.isTaskAllocator(stack) else {
+        self.stacks.append(stack)
+        continue
+      }
+      allocations -= stack.allocations
+      bytesAllocated -= stack.bytes
+      frees -= stack.frees
+      leakedBlocks -= stack.leakedBlocks
+      leakedBytes -= stack.leakedBytes
+      asyncFrameAllocations += stack.allocations
+      asyncFrameBytes += stack.bytes
+    }
+  }
+}
+
+/// One call stack that allocated inside a measured body, with raw return addresses.
+public struct AllocationStack: Sendable, Hashable {
+  public var allocations: Int
+  public var bytes: Int
+  /// Of this stack's blocks, those freed (by any thread) before the measurement ended.
+  public var frees: Int
+  public var leakedBlocks: Int
+  public var leakedBytes: Int
+  /// Return addresses minus one, innermost first, starting at the allocator entry point.
+  /// Empty for the site that collects stacks beyond the table's capacity.
+  public var addresses: [UInt64]
+  /// The allocator was called from the Swift concurrency library.
+  var inConcurrencyRuntime: Bool
+
+  init(_ s: heapwise_scope_site) {
+    allocations = Int(s.allocations)
+    bytes = Int(s.bytes)
+    frees = Int(s.frees)
+    inConcurrencyRuntime = s.flags & UInt32(HEAPWISE_SITE_CONCURRENCY_RUNTIME) != 0
+    leakedBlocks = Int(s.leaked_blocks)
+    leakedBytes = Int(s.leaked_bytes)
+    addresses = withUnsafeBytes(of: s.frames) { raw in
+      Array(raw.bindMemory(to: UInt.self).prefix(Int(s.depth)).map { UInt64($0) })
+    }
+  }
+}
