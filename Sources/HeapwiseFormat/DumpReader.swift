@@ -1,0 +1,275 @@
+// Reads a dump: header, pass 1 (FrameIndex), then pass 2, a k-way merge of the streams by
+// timestamp that holds at most one decoded frame per stream. A stream whose next frame has not
+// been opened waits in the merge under that frame's base timestamp, a lower bound of its records,
+// so a frame is decompressed only when its records are due.
+import CZstd
+
+/// Something that yields events in replay order (a dump, or a list built by a test).
+public protocol EventSource {
+  mutating func next() -> Event?
+}
+
+/// Limits of the reader.
+public struct ReaderOptions: Sendable {
+  /// Stop after this many frames in total (nil: all). Useful to look at the start of a big dump.
+  public var maxFrames: Int?
+  public init(maxFrames: Int? = nil) { self.maxFrames = maxFrames }
+}
+
+/// Streams the events of one dump file in replay order (docs/FORMAT.md, "Reading rules").
+///
+/// ```swift
+/// let reader = try DumpReader(path: "app.heapwise")
+/// while let event = reader.next() { ... }
+/// for warning in reader.warnings { print(warning) }
+/// ```
+public final class DumpReader: EventSource {
+  public let header: DumpHeader
+  public let path: String
+  /// Problems found so far; complete once `next()` has returned nil.
+  public private(set) var warnings: [DumpWarning]
+  /// True once an END record was read.
+  public private(set) var sawEnd = false
+  public var fileSize: Int { file.bytes.count }
+  /// Stored bytes of frames opened so far, for progress display.
+  public private(set) var bytesOpened = 0
+  /// Stored bytes of all frames that passed pass 1.
+  public let bytesTotal: Int
+
+  private let file: MappedFile
+  private var cursors: [StreamCursor]
+  /// Min-heap of cursor indices ordered by (key, index); `current` is kept outside it.
+  private var heap: [Int] = []
+  private var current = -1
+  private var finished = false
+  private let dctx: OpaquePointer?
+  private var freeBuffers: [UnsafeMutableRawBufferPointer] = []
+
+  public init(path: String, options: ReaderOptions = .init()) throws(DumpError) {
+    self.path = path
+    file = try MappedFile(path: path)
+    header = try DumpHeader.decode(file.bytes)
+    let index = FrameIndex(file: file.bytes, from: header.headerSize)
+    warnings = index.warnings
+    bytesTotal = index.validBytes
+    var remaining = options.maxFrames ?? Int.max
+    cursors = []
+    for (stream, frames) in index.streams where remaining > 0 {
+      let taken = Array(frames.prefix(remaining))
+      remaining -= taken.count
+      cursors.append(StreamCursor(stream: stream, frames: taken))
+    }
+    dctx = ZSTD_createDCtx()
+    for i in cursors.indices { heapPush(i) }
+  }
+
+  deinit {
+    for c in cursors { if let b = c.buffer { b.deallocate() } }
+    for b in freeBuffers { b.deallocate() }
+    if let dctx { ZSTD_freeDCtx(dctx) }
+  }
+
+  /// Number of frame streams (the process stream plus one per recording thread).
+  public var streamCount: Int { cursors.count }
+
+  public func next() -> Event? {
+    while !finished {
+      if current < 0 {
+        guard let top = heapPop() else { return finishReading() }
+        current = top
+      }
+      let i = current
+      if cursors[i].isExhausted {
+        current = -1
+        continue
+      }
+      if let top = heap.first, !precedes(i, top) {
+        // Another stream is due first: swap places with it.
+        heap[0] = i
+        siftDown(0)
+        current = top
+        continue
+      }
+      if let event = cursors[i].pending {
+        advance(i)
+        if case .end = event.record { sawEnd = true }
+        return event
+      }
+      openNextFrame(i)
+    }
+    return nil
+  }
+
+  // MARK: - streams
+
+  private struct StreamCursor {
+    let stream: StreamID
+    let frames: [FrameRef]
+    var nextFrame = 0
+    var decoder: FrameDecoder? = nil
+    var pending: Event? = nil
+    var buffer: UnsafeMutableRawBufferPointer? = nil
+    /// Merge key: the pending record's timestamp, or the next frame's base timestamp.
+    var key: UInt64 = 0
+    var isExhausted: Bool { pending == nil && decoder == nil && nextFrame >= frames.count }
+
+    init(stream: StreamID, frames: [FrameRef]) {
+      self.stream = stream
+      self.frames = frames
+      key = frames.first?.baseTimestamp ?? 0
+    }
+  }
+
+  /// Ties on equal timestamps go to the lower stream number (cursors are sorted by stream).
+  @inline(__always)
+  private func precedes(_ a: Int, _ b: Int) -> Bool {
+    let ka = cursors[a].key, kb = cursors[b].key
+    return ka < kb || (ka == kb && a < b)
+  }
+
+  /// Decodes the next record of cursor i into `pending`, moving to the next frame's key at the end.
+  private func advance(_ i: Int) {
+    cursors[i].pending = nil
+    guard var decoder = cursors[i].decoder else { return }
+    do {
+      if let e = try decoder.next() {
+        cursors[i].decoder = decoder
+        cursors[i].pending = e
+        cursors[i].key = e.timestamp
+        return
+      }
+    } catch {
+      let frame = cursors[i].frames[cursors[i].nextFrame - 1]
+      stop(.corrupt(offset: frame.offset, reason: "\(error.reason) at payload byte \(error.offset)"))
+      return
+    }
+    // Frame done: give its buffer back and wait for the next frame's turn.
+    cursors[i].decoder = nil
+    if let b = cursors[i].buffer {
+      freeBuffers.append(b)
+      cursors[i].buffer = nil
+    }
+    if cursors[i].nextFrame < cursors[i].frames.count {
+      cursors[i].key = cursors[i].frames[cursors[i].nextFrame].baseTimestamp
+    }
+  }
+
+  private func openNextFrame(_ i: Int) {
+    let frame = cursors[i].frames[cursors[i].nextFrame]
+    cursors[i].nextFrame += 1
+    bytesOpened += FormatConstants.frameHeaderSize + frame.storedSize
+    let stored = UnsafeRawBufferPointer(rebasing: file.bytes[frame.payloadOffset..<(frame.payloadOffset + frame.storedSize)])
+    var payload = stored
+    if frame.compressed {
+      let buffer = takeBuffer(capacity: frame.rawSize)
+      cursors[i].buffer = buffer
+      if let problem = decompress(stored, into: buffer, expected: frame.rawSize) {
+        stop(.corrupt(offset: frame.offset, reason: problem))
+        return
+      }
+      payload = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffer)[0..<frame.rawSize])
+    }
+    cursors[i].decoder = FrameDecoder(payload: payload, baseTimestamp: frame.baseTimestamp, stream: cursors[i].stream)
+    advance(i)
+  }
+
+  private func decompress(_ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer, expected: Int) -> String? {
+    guard let s = src.baseAddress, let d = dst.baseAddress else {
+      return expected == 0 ? nil : "empty compressed payload"
+    }
+    let declared = ZSTD_getFrameContentSize(s, src.count)
+    // ZSTD_CONTENTSIZE_ERROR is (0ULL - 2); ZSTD_CONTENTSIZE_UNKNOWN (0ULL - 1) is allowed.
+    if declared == UInt64.max - 1 { return "payload is not a zstd frame" }
+    if declared != UInt64.max && declared != UInt64(expected) {
+      return "zstd frame holds \(declared) bytes, raw_size says \(expected)"
+    }
+    let n = ZSTD_decompressDCtx(dctx, d, expected, s, src.count)
+    if ZSTD_isError(n) != 0 { return "zstd: \(String(cString: ZSTD_getErrorName(n)))" }
+    if n != expected { return "decompressed to \(n) bytes, raw_size says \(expected)" }
+    return nil
+  }
+
+  private func takeBuffer(capacity: Int) -> UnsafeMutableRawBufferPointer {
+    if let j = freeBuffers.lastIndex(where: { $0.count >= capacity }) {
+      return freeBuffers.remove(at: j)
+    }
+    // Round up so a buffer fits most later frames too.
+    let size = max(capacity, 64 << 10).roundedUpToPowerOfTwo
+    return .allocate(byteCount: size, alignment: 16)
+  }
+
+  private func stop(_ warning: DumpWarning) {
+    warnings.append(warning)
+    finished = true
+  }
+
+  private func finishReading() -> Event? {
+    finished = true
+    if !sawEnd && !warnings.contains(.missingEnd) { warnings.append(.missingEnd) }
+    return nil
+  }
+
+  // MARK: - heap of cursor indices
+
+  private func heapPush(_ i: Int) {
+    heap.append(i)
+    var c = heap.count - 1
+    while c > 0 {
+      let p = (c - 1) / 2
+      if !precedes(heap[c], heap[p]) { break }
+      heap.swapAt(c, p)
+      c = p
+    }
+  }
+
+  private func heapPop() -> Int? {
+    guard let top = heap.first else { return nil }
+    let last = heap.removeLast()
+    if !heap.isEmpty {
+      heap[0] = last
+      siftDown(0)
+    }
+    return top
+  }
+
+  private func siftDown(_ start: Int) {
+    var p = start
+    let n = heap.count
+    while true {
+      let l = 2 * p + 1, r = l + 1
+      var m = p
+      if l < n && precedes(heap[l], heap[m]) { m = l }
+      if r < n && precedes(heap[r], heap[m]) { m = r }
+      if m == p { return }
+      heap.swapAt(p, m)
+      p = m
+    }
+  }
+}
+
+extension DumpReader {
+  /// Reads all events into an array (tests and small dumps only).
+  public func readAll() -> [Event] {
+    var events: [Event] = []
+    while let e = next() { events.append(e) }
+    return events
+  }
+}
+
+/// Events from an array, in array order (tests, and analyses of events built in memory).
+public struct EventList: EventSource {
+  private var events: [Event]
+  private var index = 0
+  public init(_ events: [Event]) { self.events = events }
+  public mutating func next() -> Event? {
+    guard index < events.count else { return nil }
+    defer { index += 1 }
+    return events[index]
+  }
+}
+
+extension Int {
+  fileprivate var roundedUpToPowerOfTwo: Int {
+    self <= 1 ? 1 : 1 << (Int.bitWidth - (self - 1).leadingZeroBitCount)
+  }
+}

@@ -1,0 +1,141 @@
+// Decodes the records of one frame's (decompressed) payload, one at a time. Alloc, free and map
+// records decode into plain values with no allocation; the per-frame registers are the timestamp
+// and `prev_addr` of docs/FORMAT.md.
+
+/// Why a frame's payload could not be decoded to its end.
+struct FrameDecodeError: Error {
+  var reason: String
+  /// Offset inside the payload.
+  var offset: Int
+}
+
+struct FrameDecoder {
+  private var cursor: ByteCursor
+  private var timestamp: UInt64
+  private var previousAddress: UInt64 = 0
+  let stream: StreamID
+
+  init(payload: UnsafeRawBufferPointer, baseTimestamp: UInt64, stream: StreamID) {
+    cursor = ByteCursor(base: payload.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, count: payload.count)
+    timestamp = baseTimestamp
+    self.stream = stream
+  }
+
+  var isAtEnd: Bool { cursor.isAtEnd }
+
+  @inline(__always)
+  private mutating func address() throws(CursorError) -> UInt64 {
+    let a = previousAddress &+ UInt64(bitPattern: try cursor.svarint())
+    previousAddress = a
+    return a
+  }
+
+  /// The next record, or nil at the end of the payload.
+  mutating func next() throws(FrameDecodeError) -> Event? {
+    if cursor.isAtEnd { return nil }
+    let start = cursor.position
+    do {
+      let tag = try cursor.byte()
+      timestamp &+= try cursor.uvarint()
+      let record = try decodeBody(tag: tag)
+      return Event(timestamp: timestamp, stream: stream, record: record)
+    } catch let e as CursorError {
+      let what = e.kind == .truncated ? "record runs past the end of its frame" : "malformed varint"
+      throw FrameDecodeError(reason: what, offset: e.offset)
+    } catch let e as FrameDecodeError {
+      throw e
+    } catch {
+      throw FrameDecodeError(reason: "\(error)", offset: start)
+    }
+  }
+
+  private mutating func decodeBody(tag: UInt8) throws -> Record {
+    switch tag {
+    case RecordTag.allocFirst...RecordTag.allocLast:
+      let addr = try address()
+      let size = try cursor.uvarint()
+      let stack = try cursor.uvarint32()
+      return .alloc(Allocation(
+        function: AllocatorFunction(rawValue: tag)!, address: addr, size: size, stack: StackID(stack)))
+    case RecordTag.free, RecordTag.freeRealloc, RecordTag.freeReallocArray:
+      let addr = try address()
+      return .free(Deallocation(function: AllocatorFunction(rawValue: tag - RecordTag.freeBase)!, address: addr))
+    case RecordTag.mmap:
+      let addr = try address()
+      let length = try cursor.uvarint()
+      let prot = try cursor.uvarint()
+      let flags = try cursor.uvarint()
+      let fd = try cursor.svarint()
+      let stack = try cursor.uvarint32()
+      return .mmap(Mapping(address: addr, length: length, protection: prot, flags: flags, fd: fd, stack: StackID(stack)))
+    case RecordTag.munmap:
+      let addr = try address()
+      return .munmap(Unmapping(address: addr, length: try cursor.uvarint()))
+    case RecordTag.mremap:
+      let old = try address()
+      let oldLength = try cursor.uvarint()
+      let new = try address()
+      let newLength = try cursor.uvarint()
+      let stack = try cursor.uvarint32()
+      return .mremap(Remapping(oldAddress: old, oldLength: oldLength, newAddress: new, newLength: newLength, stack: StackID(stack)))
+    case RecordTag.stack:
+      let at = cursor.position
+      let id = try cursor.uvarint32()
+      let count = try cursor.uvarint()
+      guard id >= 1 else { throw FrameDecodeError(reason: "stack id 0", offset: at) }
+      guard count <= UInt64(FormatConstants.maxStackFrames) else {
+        throw FrameDecodeError(reason: "stack of \(count) frames (limit \(FormatConstants.maxStackFrames))", offset: at)
+      }
+      var frames = [UInt64]()
+      frames.reserveCapacity(Int(count))
+      var previous: UInt64 = 0
+      for _ in 0..<count {
+        previous &+= UInt64(bitPattern: try cursor.svarint())
+        frames.append(previous)
+      }
+      return .stack(StackRecord(id: StackID(id), frames: frames))
+    case RecordTag.thread:
+      let tid = try cursor.uvarint()
+      return .thread(ThreadRecord(tid: ThreadID(tid), name: String(dumpBytes: try cursor.lengthPrefixed())))
+    case RecordTag.module:
+      let id = try cursor.uvarint32()
+      let base = try cursor.uvarint()
+      let path = String(dumpBytes: try cursor.lengthPrefixed())
+      let buildID = Array(try cursor.lengthPrefixed())
+      let at = cursor.position
+      let count = try cursor.uvarint()
+      // Each segment takes at least 3 bytes: a larger count cannot be real.
+      guard count <= UInt64(cursor.available / 3) else { throw FrameDecodeError(reason: "segment count \(count)", offset: at) }
+      var segments = [ModuleSegment]()
+      segments.reserveCapacity(Int(count))
+      for _ in 0..<count {
+        segments.append(ModuleSegment(vaddr: try cursor.uvarint(), memsz: try cursor.uvarint(), flags: try cursor.uvarint()))
+      }
+      return .module(ModuleRecord(id: ModuleID(id), base: base, path: path, buildID: buildID, segments: segments))
+    case RecordTag.unload:
+      return .unload(ModuleID(try cursor.uvarint32()))
+    case RecordTag.sample:
+      let at = cursor.position
+      let count = try cursor.uvarint()
+      guard count <= UInt64(cursor.available / 2) else { throw FrameDecodeError(reason: "sample count \(count)", offset: at) }
+      var values = [SampleRecord.Value]()
+      values.reserveCapacity(Int(count))
+      for _ in 0..<count { values.append(.init(key: try cursor.uvarint(), value: try cursor.uvarint())) }
+      return .sample(SampleRecord(values: values))
+    case RecordTag.clock:
+      return .clock(monotonicNanoseconds: try cursor.uvarint())
+    case RecordTag.marker:
+      let source = try cursor.uvarint()
+      return .marker(MarkerRecord(source: source, name: String(dumpBytes: try cursor.lengthPrefixed())))
+    case RecordTag.trim:
+      return .trim(TrimRecord(rssBefore: try cursor.uvarint(), rssAfter: try cursor.uvarint(), result: try cursor.uvarint()))
+    case RecordTag.end:
+      return .end(EndRecord(reason: try cursor.uvarint(), signal: try cursor.uvarint()))
+    case RecordTag.skippableFirst...RecordTag.skippableLast:
+      _ = try cursor.lengthPrefixed()
+      return .skipped(tag: tag)
+    default:
+      throw FrameDecodeError(reason: "unknown record tag 0x\(String(tag, radix: 16))", offset: cursor.position - 2)
+    }
+  }
+}

@@ -1,1 +1,0 @@
-// HeapwiseFormat: being written.

@@ -1,0 +1,8 @@
+import ArgumentParser
+
+extension Heapwise {
+  /// Every subcommand, in the order `--help` lists them.
+  static let subcommands: [any ParsableCommand.Type] = [
+    RecordsCommand.self,
+  ]
+}

@@ -1,1 +1,0 @@
-print("heapwise: being written")
