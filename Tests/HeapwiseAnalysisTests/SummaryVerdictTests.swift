@@ -72,7 +72,7 @@ struct SummaryGrowthTests {
     let points = [0.0, 1, 2, 4, 8].map { t in SeriesPoint(time: t, liveHeap: UInt64(t * 3) * MiB) }
     let growth = GrowthAnalysis(points: points, basis: .samples)
     #expect(growth.rate == "3.0 MiB per second")
-    #expect(growth.span == "5 samples over 8.0 s")
+    #expect(growth.span == "5 samples over 8.00 s")
   }
 
   @Test func mappedRegionsCountAsTracked() {
@@ -106,6 +106,7 @@ struct SummaryVerdictTests {
     let verdict = Verdict(facts)
     #expect(verdict.primary.kind == .growing)
     #expect(verdict.primary.headline == "growing: tracked memory rose 60.0 MiB across markers m1..m5, linearly")
+    #expect(verdict.primary.evidence.first == "from 10.0 MiB to 70.0 MiB; 4 of 4 steps rose; linear fit R² 1.00, 15.0 MiB per marker")
     #expect(verdict.primary.evidence.contains("  cache_put (cache.c:12): +45.0 MiB (75% of the growth)"))
     #expect(verdict.primary.evidence.contains("  log_line (log.c:40): +15.0 MiB (25% of the growth)"))
     #expect(!verdict.primary.evidence.contains { $0.contains("scratch") })
@@ -145,12 +146,12 @@ struct SummaryVerdictTests {
   @Test func peakThenFreeIsHighWaterMark() {
     let facts = SummaryFacts(
       growth: GrowthAnalysis(points: markers([2, 2, 2]), basis: .markers),
-      peak: PeakPoint(bytes: 200 * MiB, time: 1.5, phase: "load"),
+      peak: PeakPoint(bytes: 200 * MiB, time: 1.5, previousMarker: "load"),
       end: split(rss: 8 * MiB, live: 2 * MiB, arena: 3 * MiB), endLiveHeap: 2 * MiB,
       peakRSS: 210 * MiB)
     let verdict = Verdict(facts)
     #expect(verdict.primary.kind == .highWaterMark)
-    #expect(verdict.primary.headline == "high-water mark: live heap peaked at 200.0 MiB after load and came back down")
+    #expect(verdict.primary.headline == "high-water mark: live heap peaked at 200.0 MiB after marker load and came back down")
     #expect(verdict.primary.evidence.contains { $0.hasPrefix("RSS came down too") })
 
     var kept = facts
@@ -165,7 +166,7 @@ struct SummaryVerdictTests {
     // Filled 400 MiB, freed all but every 100th block: live came down, the arena stayed.
     let facts = SummaryFacts(
       growth: GrowthAnalysis(points: markers([400, 4, 4]), basis: .markers),
-      peak: PeakPoint(bytes: 400 * MiB, time: 1, phase: "filled"),
+      peak: PeakPoint(bytes: 400 * MiB, time: 1, previousMarker: "filled"),
       end: split(rss: 420 * MiB, live: 4 * MiB, arena: 405 * MiB), endLiveHeap: 4 * MiB,
       allocator: "glibc malloc", peakRSS: 421 * MiB)
     let verdict = Verdict(facts)
@@ -183,7 +184,7 @@ struct SummaryVerdictTests {
       ])
     let verdict = Verdict(facts)
     #expect(verdict.primary.kind == .heldByFewBlocks)
-    #expect(verdict.primary.headline == "held by a few large blocks: 161.0 MiB of the 170.0 MiB live heap is 3 blocks")
+    #expect(verdict.primary.headline == "held by a few large blocks: 160.0 MiB of the 170.0 MiB live heap is 2 blocks")
     #expect(verdict.primary.evidence.first == "80.0 MiB allocated at make_frame (frame.c:9)")
   }
 

@@ -35,3 +35,12 @@ func oneDecimal(_ value: Double) -> String {
 func percent(_ part: Double, of whole: Double) -> String {
   whole == 0 ? "0%" : "\(Int((part / whole * 100).rounded()))%"
 }
+
+/// Seconds with two decimals under 10 s, one above: "0.25 s", "12.3 s".
+func formatSeconds(_ seconds: Double) -> String {
+  seconds < 10 ? "\(twoDecimals(seconds)) s" : "\(oneDecimal(seconds)) s"
+}
+
+func plural(_ n: Int, _ word: String) -> String {
+  "\(formatCount(n)) \(word)\(n == 1 ? "" : "s")"
+}

@@ -87,14 +87,39 @@ public struct GrowthAnalysis: Sendable, Hashable {
   }
 
   /// "markers batch1..batch5" or "12 samples over 3.2 s".
-  public var span: String {
+  public var span: String { Self.span(points[...], basis: basis) }
+
+  static func span(_ points: ArraySlice<SeriesPoint>, basis: SeriesBasis) -> String {
     guard let first = points.first, let last = points.last else { return "no points" }
     switch basis {
     case .markers:
       return "markers \(first.label ?? "?")..\(last.label ?? "?")"
     case .samples:
-      return "\(points.count) samples over \(oneDecimal(last.time - first.time)) s"
+      return "\(points.count) samples over \(formatSeconds(last.time - first.time))"
     }
+  }
+
+  /// The longest run of at least two points at the end of the series whose spread is below the
+  /// noise threshold, when the whole series is not flat: "flat across freed..steady3" after a
+  /// fall is the evidence retention needs.
+  public var flatTail: (span: String, delta: Int64)? {
+    guard trend != .flat, points.count >= 2 else { return nil }
+    var start = points.count - 1
+    var low = points[start].tracked
+    var high = low
+    while start > 0 {
+      let v = points[start - 1].tracked
+      if Swift.max(high, v) - Swift.min(low, v) >= noise { break }
+      low = Swift.min(low, v)
+      high = Swift.max(high, v)
+      start -= 1
+    }
+    guard start < points.count - 1 else { return nil }
+    let tail = points[start...]
+    return (
+      Self.span(tail, basis: basis),
+      Int64(bitPattern: tail.last!.tracked &- tail.first!.tracked)
+    )
   }
 
   /// The slope in bytes per marker or per second, with its unit.

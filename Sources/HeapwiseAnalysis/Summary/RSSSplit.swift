@@ -86,7 +86,7 @@ public struct RSSSplit: Sendable, Hashable {
       method: "tracked anonymous mmap/mremap minus munmap, counted whole")
     self.liveHeap = Part(
       bytes: live,
-      method: "recorder: requested bytes of \(formatCount(liveBlocks)) blocks allocated and not freed")
+      method: "recorder: requested bytes of \(plural(liveBlocks, "block")) allocated and not freed")
 
     var held: Part? = nil
     let footprint: (bytes: UInt64, method: String)?

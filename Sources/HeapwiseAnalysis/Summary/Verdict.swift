@@ -27,15 +27,25 @@ public struct PeakPoint: Sendable, Hashable {
   public var bytes: UInt64
   /// Seconds since start.
   public var time: Double
-  /// The last marker before the peak, if any: the phase it happened in.
-  public var phase: String?
-  /// RSS at the sample nearest the peak.
-  public var rss: UInt64?
-  public init(bytes: UInt64, time: Double, phase: String? = nil, rss: UInt64? = nil) {
+  /// The last marker before the peak, if any.
+  public var previousMarker: String?
+  /// The first marker after the peak, if any.
+  public var nextMarker: String?
+  public init(bytes: UInt64, time: Double, previousMarker: String? = nil, nextMarker: String? = nil) {
     self.bytes = bytes
     self.time = time
-    self.phase = phase
-    self.rss = rss
+    self.previousMarker = previousMarker
+    self.nextMarker = nextMarker
+  }
+
+  /// "between start and loaded", "after loaded", "before filled", or nil without markers.
+  public var phase: String? {
+    switch (previousMarker, nextMarker) {
+    case (let p?, let n?): "between markers \(p) and \(n)"
+    case (let p?, nil): "after marker \(p)"
+    case (nil, let n?): "before marker \(n)"
+    case (nil, nil): nil
+    }
   }
 }
 
@@ -129,13 +139,21 @@ public struct Verdict: Sendable, Hashable {
     let rss = facts.end?.rss.bytes
 
     if growth.trend == .rising {
+      let first = growth.points.first!
+      let last = growth.points.last!
       var evidence = [
-        "tracked memory rose \(formatDelta(growth.delta)) across \(growth.span), "
-          + (growth.isLinear
-            ? "linearly (R² \(twoDecimals(growth.fit?.rSquared ?? 0))\(growth.rate.map { ", \($0)" } ?? ""))"
-            : "in steps (R² \(twoDecimals(growth.fit?.rSquared ?? 0)))")
+        "from \(formatBytes(first.tracked)) to \(formatBytes(last.tracked)); "
+          + "\(growth.risingSteps) of \(growth.points.count - 1) steps rose; "
+          + "linear fit R² \(twoDecimals(growth.fit?.rSquared ?? 0))"
+          + (growth.rate.map { ", \($0)" } ?? "")
       ]
-      let rising = facts.siteChanges.filter { $0.delta > 0 }.prefix(thresholds.topSites)
+      if last.mapped > first.mapped + growth.noise / 4 {
+        evidence.append(
+          "of which mapped regions \(formatDelta(Int64(bitPattern: last.mapped &- first.mapped))), live heap \(formatDelta(Int64(bitPattern: last.liveHeap &- first.liveHeap)))")
+      }
+      // Sites under 1% of the growth are noise next to the ones that matter.
+      let rising = facts.siteChanges.filter { $0.delta > 0 && $0.delta * 100 >= growth.delta }
+        .prefix(thresholds.topSites)
       if !rising.isEmpty, growth.delta > 0 {
         evidence.append("top growing sites:")
         for site in rising {
@@ -146,22 +164,24 @@ public struct Verdict: Sendable, Hashable {
       found.append(
         Finding(
           kind: .growing,
-          headline: "growing: tracked memory rose \(formatBytes(UInt64(growth.delta))) across \(growth.span)"
-            + (growth.isLinear ? ", linearly" : ""),
+          headline: "growing: tracked memory rose \(formatBytes(UInt64(growth.delta))) across \(growth.span), "
+            + (growth.isLinear ? "linearly" : "in steps"),
           evidence: evidence))
     }
 
     let live = facts.endLiveHeap
-    let blocks = facts.largestBlocks.prefix(thresholds.fewBlocksCount)
+    // Only blocks that matter on their own: each at least a tenth of the live heap.
+    let blocks = facts.largestBlocks.prefix(thresholds.fewBlocksCount).filter { $0.size * 10 >= live }
     let held = blocks.reduce(0) { $0 + $1.size }
-    if live >= thresholds.noiseBytes, Double(held) >= Double(live) * thresholds.fewBlocksShare,
+    if live >= thresholds.noiseBytes, !blocks.isEmpty,
+      Double(held) >= Double(live) * thresholds.fewBlocksShare,
       rss.map({ Double(live) >= Double($0) * thresholds.fewBlocksShareOfRSS }) ?? true
     {
       let evidence = blocks.map { "\(formatBytes($0.size)) allocated at \($0.site)" }
       found.append(
         Finding(
           kind: .heldByFewBlocks,
-          headline: "held by a few large blocks: \(formatBytes(held)) of the \(formatBytes(live)) live heap is \(blocks.count) block\(blocks.count == 1 ? "" : "s")",
+          headline: "held by a few large blocks: \(formatBytes(held)) of the \(formatBytes(live)) live heap is \(plural(blocks.count, "block"))",
           evidence: evidence))
     }
 
@@ -174,7 +194,13 @@ public struct Verdict: Sendable, Hashable {
       var evidence: [String] = []
       switch growth.trend {
       case .flat: evidence.append("tracked memory was flat across \(growth.span) (\(formatDelta(growth.delta)))")
-      case .falling, .mixed: evidence.append("tracked memory ended \(formatDelta(growth.delta)) from where it started (\(growth.span))")
+      case .falling, .mixed:
+        if let tail = growth.flatTail {
+          evidence.append(
+            "tracked memory was flat across \(tail.span) (\(formatDelta(tail.delta))), after \(growth.delta < 0 ? "falling" : "rising") by \(formatBytes(growth.delta.magnitude)) over \(growth.span)")
+        } else {
+          evidence.append("tracked memory ended \(formatDelta(growth.delta)) from where it started (\(growth.span))")
+        }
       case .rising, .tooShort: break
       }
       if allocatorHeld > 0, let rss {
@@ -201,8 +227,8 @@ public struct Verdict: Sendable, Hashable {
       Double(endTracked) <= Double(peak.bytes) * thresholds.highWaterDrop
     {
       var evidence = [
-        "live heap peaked at \(formatBytes(peak.bytes)) at \(oneDecimal(peak.time)) s"
-          + (peak.phase.map { " (after marker \($0))" } ?? "")
+        "live heap peaked at \(formatBytes(peak.bytes)) at \(formatSeconds(peak.time))"
+          + (peak.phase.map { " (\($0))" } ?? "")
           + " and came back down to \(formatBytes(facts.endLiveHeap))"
       ]
       var kept = false
@@ -217,7 +243,7 @@ public struct Verdict: Sendable, Hashable {
         Finding(
           kind: .highWaterMark,
           headline: "high-water mark: live heap peaked at \(formatBytes(peak.bytes))"
-            + (peak.phase.map { " after \($0)" } ?? "") + " and came back down"
+            + (peak.phase.map { " \($0)" } ?? "") + " and came back down"
             + (kept ? "; RSS kept the peak" : ""),
           evidence: evidence))
     }

@@ -1,0 +1,139 @@
+import HeapwiseFormat
+
+/// `heapwise summary`'s answer for one dump: RSS split at exit and at its peak, what the mapped
+/// regions are, the verdict with its evidence, and the split over time.
+public struct SummaryReport: Sendable {
+  /// A group of mapped regions still mapped at the end, by the site that mapped them.
+  public struct MappedSite: Sendable, Hashable {
+    public var site: String
+    public var bytes: UInt64
+    public var regions: Int
+    /// What these regions are and how to see inside them, when recognised.
+    public var explanation: String?
+  }
+
+  /// The split at one sample.
+  public struct TimelineRow: Sendable, Hashable {
+    public var time: Double
+    public var label: String?
+    public var split: RSSSplit
+  }
+
+  public var executable: String
+  public var arguments: [String]
+  public var pid: UInt32
+  public var duration: Double
+  public var allocator: String?
+  /// At the last sample (the recorder writes one just before END).
+  public var atExit: RSSSplit?
+  /// At the sample with the highest RSS, when that is not the last one.
+  public var atPeakRSS: TimelineRow?
+  public var facts: SummaryFacts
+  public var verdict: Verdict
+  public var mapped: [MappedSite]
+  public var timeline: [TimelineRow]
+  /// Problems with the input that qualify the answer.
+  public var warnings: [String]
+
+  /// Builds the report. `site` names a stack (see ``SummarySites``); `timelineRows` bounds the
+  /// periodic samples in ``timeline`` (markers are always kept).
+  public init(
+    data: SummaryData, header: DumpHeader?, site: (StackID) -> SummarySites.Site,
+    thresholds: VerdictThresholds = .init(), timelineRows: Int = 24, warnings: [String] = []
+  ) {
+    executable = header?.executable ?? ""
+    arguments = header?.arguments ?? []
+    pid = header?.pid ?? 0
+    duration = data.duration
+    var warnings = warnings
+    if !data.sawEnd { warnings.append("no END record: the figures stop at the last complete frame") }
+    if data.samples.isEmpty { warnings.append("no memory samples in this dump: RSS cannot be split") }
+
+    let splits: [TimelineRow] = data.samples.compactMap { s in
+      RSSSplit(sample: s.memory, liveHeap: s.liveHeap, liveBlocks: s.liveBlocks, mapped: s.mapped)
+        .map { TimelineRow(time: s.time, label: s.label, split: $0) }
+    }
+    atExit = splits.last?.split
+    let peakRow = splits.max { $0.split.rss.bytes < $1.split.rss.bytes }
+    atPeakRSS = peakRow == splits.last ? nil : peakRow
+    allocator = data.samples.last?.memory.allocator.name
+
+    // The series: markers when there are enough, else evenly spaced samples.
+    let basis: SeriesBasis
+    let points: [SeriesPoint]
+    let before: [StackID: UInt64]
+    let after: [StackID: UInt64]
+    if data.markers.count >= thresholds.minimumPoints || data.samples.count < thresholds.minimumPoints {
+      basis = .markers
+      points = data.markers
+      (before, after) = (data.firstMarkerByStack, data.lastMarkerByStack)
+    } else {
+      basis = .samples
+      points = data.samples.map {
+        SeriesPoint(time: $0.time, label: $0.label, liveHeap: $0.liveHeap, mapped: $0.mapped)
+      }.evenlySpaced(count: thresholds.samplePoints)
+      (before, after) = (data.firstSampleByStack, data.lastSampleByStack)
+    }
+    var bySite: [String: (before: UInt64, after: UInt64)] = [:]
+    for stack in Set(before.keys).union(after.keys) {
+      let name = site(stack).name
+      bySite[name, default: (0, 0)].before += before[stack] ?? 0
+      bySite[name, default: (0, 0)].after += after[stack] ?? 0
+    }
+    let changes = bySite.map { SiteChange(site: $0.key, before: $0.value.before, after: $0.value.after) }
+      .sorted { $0.delta != $1.delta ? $0.delta > $1.delta : $0.site < $1.site }
+
+    let peak = data.peak
+    facts = SummaryFacts(
+      growth: GrowthAnalysis(points: points, basis: basis, thresholds: thresholds),
+      siteChanges: changes, peak: peak.bytes > 0 ? peak : nil, end: atExit,
+      endLiveHeap: data.endLiveHeap, endMapped: data.endMapped,
+      largestBlocks: data.largestBlocks.map { LargeBlock(size: $0.size, site: site($0.stack).name) },
+      trims: data.trims, allocator: allocator, peakRSS: splits.map(\.split.rss.bytes).max())
+    verdict = Verdict(facts, thresholds: thresholds)
+
+    // Grouped by site: pymalloc maps each arena from whichever Python call needed it.
+    var groups: [String: (site: SummarySites.Site, bytes: UInt64, regions: Int, lengths: Set<UInt64>)] = [:]
+    for group in data.mappedByStack {
+      let s = site(group.stack)
+      groups[s.name, default: (s, 0, 0, [])].bytes += group.bytes
+      groups[s.name]!.regions += group.regions
+      groups[s.name]!.lengths.formUnion(group.lengths)
+    }
+    mapped = groups.values.map {
+      MappedSite(
+        site: $0.site.name, bytes: $0.bytes, regions: $0.regions,
+        explanation: Self.explain($0.site, lengths: $0.lengths))
+    }.sorted { $0.bytes != $1.bytes ? $0.bytes > $1.bytes : $0.site < $1.site }
+
+    // Every marker's sample, plus evenly spaced periodic ones, plus the peak and the last.
+    let periodic = splits.filter { $0.label == nil }
+    let step = Swift.max(1, periodic.count / Swift.max(1, timelineRows))
+    var keep = Set(periodic.enumerated().filter { $0.offset % step == 0 }.map { $0.element.time })
+    if let last = splits.last { keep.insert(last.time) }
+    if let peakRow { keep.insert(peakRow.time) }
+    timeline = splits.filter { $0.label != nil || keep.contains($0.time) }
+    self.warnings = warnings
+  }
+
+  /// Recognises regions that hold another allocator's blocks, which the recorder cannot see one
+  /// by one.
+  static func explain(_ site: SummarySites.Site, lengths: Set<UInt64>) -> String? {
+    let function = site.function ?? ""
+    let module = site.module ?? ""
+    // CPython's small-object allocator maps arenas of 1 MiB (3.10+) or 256 KiB (before).
+    let arenaSized = !lengths.isEmpty && lengths.isSubset(of: [1 << 20, 256 << 10])
+    if function.contains("_PyObject_Arena") || function.contains("new_arena")
+      || ((module.hasPrefix("python") || module.hasPrefix("libpython")) && arenaSized)
+    {
+      return "pymalloc arenas: Python objects live here; run with PYTHONMALLOC=malloc to record each object"
+    }
+    if module.contains("arrow") || function.hasPrefix("mi_") || function.hasPrefix("_mi_") {
+      return "a bundled mimalloc (Arrow's default memory pool): set ARROW_DEFAULT_MEMORY_POOL=system to record its blocks"
+    }
+    if function.hasPrefix("je_") || function.hasPrefix("extent_") || module.contains("jemalloc") {
+      return "jemalloc's own extents (its statistics describe them)"
+    }
+    return nil
+  }
+}

@@ -1,0 +1,99 @@
+/// The summary as text for a terminal. (A renderer: it could move to HeapwiseReports once that
+/// module has its text helpers.)
+extension SummaryReport {
+  public func renderText(timeline showTimeline: Bool = false, title: String? = nil) -> String {
+    var out: [String] = []
+    out.append("heapwise summary" + (title.map { " of \($0)" } ?? ""))
+    let command = arguments.isEmpty ? executable : arguments.joined(separator: " ")
+    if !command.isEmpty { out.append("  command: \(command)") }
+    out.append(
+      "  pid \(pid), \(formatSeconds(duration)) recorded, allocator: \(allocator ?? "unknown (no statistics)")")
+    out.append("")
+
+    if let split = atExit {
+      out += Self.render(split, heading: "RSS at exit", mapped: mapped, methods: true)
+    }
+    if let peak = atPeakRSS {
+      out.append("")
+      var lines = Self.render(peak.split, heading: "RSS at its peak", mapped: [], methods: false)
+      lines.insert("  at \(formatSeconds(peak.time))" + (peak.label.map { ", marker \($0)" } ?? ""), at: 1)
+      out += lines
+    }
+    if atExit != nil { out.append("") }
+
+    for (i, finding) in verdict.findings.enumerated() {
+      out.append((i == 0 ? "verdict: " : "also: ") + finding.headline)
+      for line in finding.evidence { out.append("  " + (line.hasPrefix("  ") ? line : "- " + line)) }
+    }
+
+    if showTimeline {
+      out.append("")
+      out += renderTimeline()
+    }
+    if !warnings.isEmpty {
+      out.append("")
+      for w in warnings { out.append("warning: \(w)") }
+    }
+    return out.joined(separator: "\n") + "\n"
+  }
+
+  static func render(_ split: RSSSplit, heading: String, mapped: [MappedSite], methods: Bool) -> [String] {
+    var out: [String] = []
+    func row(_ indent: Int, _ name: String, _ part: RSSSplit.Part) {
+      let label = String(repeating: " ", count: indent) + name
+      let size = formatBytes(part.bytes)
+      let padded = label.padding(36 - size.count) + size
+      out.append(methods ? padded + "   " + part.method : padded)
+    }
+    row(0, heading, split.rss)
+    row(2, "live heap", split.liveHeap)
+    if let held = split.allocatorHeld {
+      row(2, "allocator-held", held)
+    } else {
+      out.append("  allocator-held".padding(36 - 11) + "unavailable" + (methods ? "   no allocator statistics: counted in other" : ""))
+    }
+    row(2, "mapped regions", split.mapped)
+    for group in mapped.prefix(5) {
+      var line = "    \(formatBytes(group.bytes)) in \(plural(group.regions, "region")) from \(group.site)"
+      if let why = group.explanation { line += ": " + why }
+      out.append(line)
+    }
+    row(2, "other", split.other)
+    for (name, part) in split.otherDetail { row(4, name, part) }
+    for note in split.notes { out.append("  note: \(note)") }
+    return out
+  }
+
+  func renderTimeline() -> [String] {
+    var out = ["timeline (MiB)"]
+    let columns = ["time s", "RSS", "live", "alloc-held", "mapped", "other", "marker"]
+    let widths = [8, 9, 9, 11, 9, 9, 0]
+    func line(_ cells: [String]) -> String {
+      zip(cells, widths).map { $1 == 0 ? "  " + $0 : $0.leftPadded($1) }.joined()
+    }
+    out.append(line(columns))
+    for row in timeline {
+      let s = row.split
+      out.append(
+        line([
+          twoDecimals(row.time), mib(s.rss.bytes), mib(s.liveHeap.bytes),
+          s.allocatorHeld.map { mib($0.bytes) } ?? "-", mib(s.mapped.bytes), mib(s.other.bytes),
+          row.label ?? "",
+        ]))
+    }
+    return out
+  }
+
+  private func mib(_ bytes: UInt64) -> String { oneDecimal(Double(bytes) / 1_048_576) }
+}
+
+extension String {
+  /// Pads on the right to `width` characters, keeping at least one space.
+  fileprivate func padding(_ width: Int) -> String {
+    count >= width ? self + " " : self + String(repeating: " ", count: width - count)
+  }
+
+  fileprivate func leftPadded(_ width: Int) -> String {
+    count >= width ? " " + self : String(repeating: " ", count: width - count) + self
+  }
+}

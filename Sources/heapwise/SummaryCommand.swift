@@ -1,0 +1,38 @@
+// `heapwise summary`: is the memory live, retained by the allocator, mapped, or something else,
+// and is it growing? The method and thresholds are in docs/SUMMARY.md.
+import ArgumentParser
+import HeapwiseAnalysis
+
+struct SummaryCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "summary",
+    abstract: "Split RSS into live heap, allocator-held, mapped regions and other, with a verdict.",
+    discussion: """
+      The verdict says whether memory is growing (a leak or an unbounded cache), retained by the
+      allocator after being freed, a high-water mark, or held by a few large blocks, with the
+      evidence. Record with --trim-probe to measure what malloc_trim(0) gives back.
+      """
+  )
+
+  @Argument(help: "The dump written by `heapwise record`.")
+  var file: String
+
+  @Flag(help: "Also show the split at every marker and at evenly spaced samples.")
+  var timeline = false
+
+  @Option(
+    name: .customLong("debug-path"),
+    help: "Colon-separated directories with the recorded binaries or their debug files (found by build id).")
+  var debugPath: String?
+
+  func run() throws {
+    let reader = try openDump(file)
+    let report = SummaryReport.summarize(
+      reader, debugSearchPaths: debugPath?.split(separator: ":").map(String.init) ?? [])
+    var out = BufferedOutput()
+    out.write(report.renderText(timeline: timeline, title: file))
+    out.flush()
+    let status = reportWarnings(reader, quietAboutEnd: true)
+    if status != 0 { throw ExitCode(status) }
+  }
+}

@@ -1,0 +1,166 @@
+import Foundation
+import HeapwiseFormat
+import Testing
+
+@testable import HeapwiseAnalysis
+
+/// Records the programs of examples/ under the real preload library (build/lib/libheapwise.so,
+/// built with `make lib` when missing) and checks the summary's verdict and figures.
+@Suite(.serialized)
+struct SummaryExamplesTests {
+  static let repository = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath()
+    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+  static let MiB: UInt64 = 1 << 20
+
+  let dir: String
+
+  init() throws {
+    var template = Array((NSTemporaryDirectory() + "heapwise-summary-XXXXXX").utf8CString)
+    guard let made = mkdtemp(&template) else { throw ExampleError("mkdtemp failed") }
+    dir = String(cString: made)
+  }
+
+  @discardableResult
+  static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> String {
+    // A path runs directly (through env, the recorder would record env, which then execs);
+    // a bare name is looked up by env.
+    let process = Process()
+    let direct = arguments[0].contains("/")
+    process.executableURL = URL(fileURLWithPath: direct ? arguments[0] : "/usr/bin/env")
+    process.arguments = direct ? Array(arguments.dropFirst()) : arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    let out = Pipe()
+    let err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let output = out.fileHandleForReading.readDataToEndOfFile()
+    let error = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else {
+      throw ExampleError("\(arguments.joined(separator: " ")): \(String(decoding: error, as: UTF8.self))")
+    }
+    return String(decoding: output, as: UTF8.self)
+  }
+
+  static func preloadLibrary() throws -> String {
+    let lib = repository + "/build/lib/libheapwise.so"
+    if !FileManager.default.fileExists(atPath: lib) { try run(["make", "-C", repository, "lib"]) }
+    return lib
+  }
+
+  /// Compiles examples/`name`.c.
+  func compile(_ name: String) throws -> String {
+    let binary = "\(dir)/\(name)"
+    try Self.run([
+      "cc", "-O1", "-g", "-I\(Self.repository)/CShim/include", "-o", binary,
+      "\(Self.repository)/examples/\(name).c",
+    ])
+    return binary
+  }
+
+  /// Runs `command` under the recorder and summarizes the dump.
+  func record(_ command: [String], as name: String, environment: [String: String] = [:]) throws
+    -> SummaryReport
+  {
+    let dump = "\(dir)/\(name).heapwise"
+    try Self.run(
+      command,
+      environment: environment.merging([
+        "LD_PRELOAD": try Self.preloadLibrary(), "HEAPWISE_OUTPUT": dump,
+      ]) { $1 })
+    let report = try SummaryReport.summarize(dumpAt: dump)
+    #expect(report.warnings.isEmpty, "\(report.warnings)")
+    let exit = try #require(report.atExit)
+    #expect(exit.sum == exit.rss.bytes)
+    return report
+  }
+
+  @Test func fragmentationIsRetention() throws {
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let report = try record([try compile("fragmentation"), "32"], as: "frag")
+    #expect(report.verdict.findings.map(\.kind) == [.retention, .highWaterMark])
+    #expect(report.verdict.primary.headline.hasPrefix("retention, not a leak: "))
+    let exit = try #require(report.atExit)
+    #expect((exit.allocatorHeld?.bytes ?? 0) > 25 * Self.MiB)
+    // 1% of 32 MiB of 512 B blocks survive.
+    #expect(report.facts.endLiveHeap >= 655 * 512 && report.facts.endLiveHeap < Self.MiB)
+    #expect(report.facts.growth.basis == .markers && report.facts.growth.points.count == 5)
+    #expect(report.verdict.primary.evidence.contains { $0.hasPrefix("tracked memory was flat across markers freed..steady3") })
+    #expect(report.allocator == "glibc malloc")
+  }
+
+  @Test func trimProbeMeasuresWhatCameBack() throws {
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let report = try record(
+      [try compile("fragmentation"), "32"], as: "frag-trim", environment: ["HEAPWISE_TRIM_PROBE": "1"])
+    #expect(report.verdict.primary.kind == .retention)
+    let freed = try #require(report.facts.trims.first { $0.label == "freed" })
+    #expect(freed.returned > 25 * Self.MiB)
+    #expect(report.facts.trims.contains { $0.label == nil })  // the probe at exit
+    #expect(report.verdict.primary.evidence.contains { $0.hasPrefix("malloc_trim(0) returned ") })
+  }
+
+  @Test func growingCacheNamesItsSite() throws {
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let report = try record([try compile("growing_cache"), "6"], as: "cache")
+    #expect(report.verdict.primary.kind == .growing)
+    #expect(report.facts.growth.isLinear)
+    // 4096 entries of 1016 bytes per batch, five batches between the first and last marker.
+    #expect(report.facts.growth.delta == 5 * 4096 * 1016)
+    let top = try #require(report.facts.siteChanges.first)
+    #expect(top.site.hasPrefix("cache_insert (growing_cache.c:"))
+    #expect(top.delta == 5 * 4096 * 1016)
+  }
+
+  @Test func peakThenFreeIsHighWaterMark() throws {
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let report = try record([try compile("peak_then_free"), "64"], as: "peak")
+    #expect(report.verdict.primary.kind == .highWaterMark)
+    let peak = try #require(report.facts.peak)
+    #expect(peak.bytes >= 64 * Self.MiB)
+    #expect(peak.previousMarker == "start" && peak.nextMarker == "loaded")
+    #expect(report.facts.endLiveHeap < Self.MiB)
+  }
+
+  @Test func viewKeepsTheFrameAlive() throws {
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let report = try record([try compile("few_large_blocks"), "40"], as: "view")
+    #expect(report.verdict.primary.kind == .heldByFewBlocks)
+    #expect(report.verdict.primary.headline.hasPrefix("held by a few large blocks: 80.0 MiB of the "))
+    #expect(report.verdict.primary.evidence.allSatisfy { $0.contains("make_frame (few_large_blocks.c:") })
+  }
+
+  static func python() throws -> String {
+    // The real interpreter, not a pyenv shim script (the recorder does not follow exec).
+    try run(["python3", "-c", "import sys; print(sys.executable)"])
+      .trimmingCharacters(in: .whitespacesAndNewlines)
+  }
+
+  @Test func pythonSnapshotsGrowInPymallocArenas() throws {
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let script = Self.repository + "/examples/python_snapshots.py"
+    let report = try record([try Self.python(), script, "6", "20000"], as: "py")
+    #expect(report.verdict.primary.kind == .growing)
+    let growth = report.facts.growth
+    let mappedGrowth = growth.points.last!.mapped - growth.points.first!.mapped
+    #expect(mappedGrowth > UInt64(growth.delta) / 2)
+    #expect(report.mapped.first?.explanation?.hasPrefix("pymalloc arenas") == true)
+  }
+
+  @Test func pythonSnapshotsGrowInTheHeapWithMalloc() throws {
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let script = Self.repository + "/examples/python_snapshots.py"
+    let report = try record(
+      [try Self.python(), script, "4", "10000"], as: "py-malloc", environment: ["PYTHONMALLOC": "malloc"])
+    #expect(report.verdict.primary.kind == .growing)
+    let growth = report.facts.growth
+    #expect(growth.points.last!.liveHeap - growth.points.first!.liveHeap > UInt64(growth.delta) * 9 / 10)
+    #expect(!report.mapped.contains { $0.explanation?.hasPrefix("pymalloc") == true })
+  }
+}
+
+struct ExampleError: Error, CustomStringConvertible {
+  var description: String
+  init(_ description: String) { self.description = description }
+}
