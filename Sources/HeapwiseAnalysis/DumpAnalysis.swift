@@ -1,0 +1,65 @@
+// One dump, replayed once: the entry point for `top` and `compare`, and for other commands that
+// add their own aggregators to the same replay.
+import HeapwiseFormat
+import HeapwiseSymbols
+
+public enum AnalysisError: Error, Sendable, Equatable, CustomStringConvertible {
+  case unknownMarker(String, available: [String])
+
+  public var description: String {
+    switch self {
+    case .unknownMarker(let name, let available):
+      available.isEmpty
+        ? "no marker named \"\(name)\": the dump has no markers"
+        : "no marker named \"\(name)\"; the dump has: \(available.map { "\"\($0)\"" }.joined(separator: ", "))"
+    }
+  }
+}
+
+public final class DumpAnalysis {
+  public let reader: DumpReader
+  public let replay: Replay
+  public let metrics: StackMetrics
+  public var state: ReplayState { replay.state }
+  private var resolverStorage: FrameResolver?
+  private let symbolizerOptions: SymbolizerOptions
+
+  /// Reads and replays the whole dump. `markers` are the marker names whose live state is kept
+  /// (for `--at`, `--from`, `--to`); `aggregators` run in the same replay after the built-in one.
+  public init(reader: DumpReader, markers: Set<String> = [], aggregators: [any ReplayAggregator] = [],
+              symbolizerOptions: SymbolizerOptions = .init(), progress: ((Double) -> Void)? = nil) {
+    self.reader = reader
+    self.symbolizerOptions = symbolizerOptions
+    metrics = StackMetrics(snapshotMarkers: markers)
+    replay = Replay(aggregators: [metrics] + aggregators)
+    var source = reader
+    replay.run(&source, progress: progress.map { report in
+      { [reader] _ in report(reader.bytesTotal == 0 ? 1 : Double(reader.bytesOpened) / Double(reader.bytesTotal)) }
+    })
+  }
+
+  /// True when the dump ends with END, so live at exit is leaked.
+  public var exitedNormally: Bool { state.end != nil }
+
+  public var resolver: FrameResolver {
+    if let r = resolverStorage { return r }
+    let r = FrameResolver(state: state, symbolizer: Symbolizer(options: symbolizerOptions))
+    resolverStorage = r
+    return r
+  }
+
+  /// Per-stack counters, with live taken at `marker` when given.
+  public func counters(at marker: String?) throws(AnalysisError) -> [StackCounters] {
+    guard let marker else { return metrics.counters }
+    guard let snapshot = metrics.snapshots[marker] else {
+      var names: [String] = []
+      for m in state.markers where !names.contains(m.name) { names.append(m.name) }
+      throw .unknownMarker(marker, available: names)
+    }
+    return metrics.counters(at: snapshot)
+  }
+
+  public func sites(at marker: String? = nil, options: SiteOptions) throws(AnalysisError) -> SiteTable {
+    SiteTable(counters: try counters(at: marker), resolver: resolver, options: options)
+  }
+}

@@ -1,0 +1,48 @@
+// Stack ids to source frames, through HeapwiseSymbols, once per address. Only the stacks a
+// report needs are resolved.
+import HeapwiseFormat
+import HeapwiseSymbols
+
+public final class FrameResolver {
+  private let symbolizer: Symbolizer
+  private let map: ModuleMap
+  private var frames: [SourceFrame] = []
+  private var frameIndex: [SourceFrame: Int32] = [:]
+  /// address → indices into `frames`, innermost (inlined) first.
+  private var byAddress: [UInt64: [Int32]] = [:]
+  private let stacks: StackTable
+
+  public init(state: ReplayState, symbolizer: Symbolizer = Symbolizer()) {
+    self.symbolizer = symbolizer
+    stacks = state.stacks
+    map = ModuleMap(state.modules.entries.map { e in
+      ModuleImage(
+        path: e.record.path, buildID: e.record.buildID, base: e.record.base,
+        segments: e.record.segments.map { Segment(vaddr: $0.vaddr, memsz: $0.memsz, flags: UInt32(truncatingIfNeeded: $0.flags)) })
+    })
+  }
+
+  public func frame(_ index: Int32) -> SourceFrame { frames[Int(index)] }
+
+  /// The frames of a stack, innermost first, inlined frames expanded.
+  public func frames(of stack: StackID) -> [Int32] {
+    var result: [Int32] = []
+    for address in stacks.addresses(of: stack) { result += frames(at: address) }
+    return result
+  }
+
+  public func frames(at address: UInt64) -> [Int32] {
+    if let known = byAddress[address] { return known }
+    let resolved = symbolizer.symbolize(address, in: map).map { intern(SourceFrame($0)) }
+    byAddress[address] = resolved
+    return resolved
+  }
+
+  private func intern(_ f: SourceFrame) -> Int32 {
+    if let i = frameIndex[f] { return i }
+    let i = Int32(frames.count)
+    frames.append(f)
+    frameIndex[f] = i
+    return i
+  }
+}

@@ -1,1 +1,0 @@
-// HeapwiseAnalysis: being written.

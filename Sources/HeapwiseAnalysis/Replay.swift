@@ -1,0 +1,143 @@
+// The replay engine: events in, block events out to the aggregators. It owns the live heap
+// blocks and the live mappings, and keeps ReplayState's totals and peak.
+import HeapwiseFormat
+
+public final class Replay {
+  public let state = ReplayState()
+  public private(set) var aggregators: [any ReplayAggregator]
+  private var heap = LiveBlockTable()
+  private var mappings = MappingTable()
+  private var serial: UInt64 = 0
+
+  public init(aggregators: [any ReplayAggregator]) {
+    self.aggregators = aggregators
+  }
+
+  /// Replays every event of `source`. `progress` is called every 2^20 events.
+  public func run(_ source: inout some EventSource, progress: ((ReplayState) -> Void)? = nil) {
+    while let event = source.next() {
+      replay(event)
+      if let progress, state.events & 0xF_FFFF == 0 { progress(state) }
+    }
+    finish()
+  }
+
+  /// Replays one event (for callers that drive the source themselves); call `finish()` at the end.
+  public func replay(_ event: Event) {
+    state.timestamp = event.timestamp
+    state.events &+= 1
+    switch event.record {
+    case .alloc(let a):
+      allocateHeap(a, event)
+    case .free(let f):
+      freeHeap(f.address, by: f.function)
+    case .mmap(let m):
+      guard m.isAnonymous else { return }  // file mappings are not memory the program allocated
+      map(m.address, m.length, stack: m.stack, stream: event.stream)
+    case .munmap(let m):
+      unmap(m.address, m.length, by: .free)
+    case .mremap(let m):
+      // Only a tracked mapping moves; mremap of a file mapping is not memory we track.
+      guard overlapsTracked(m.oldAddress, m.oldLength) else { return }
+      unmap(m.oldAddress, m.oldLength, by: .realloc)
+      map(m.newAddress, m.newLength, stack: m.stack, stream: event.stream)
+    case .stack(let s):
+      state.stacks.add(s)
+    case .thread(let t):
+      state.threads.set(t, stream: event.stream)
+    case .module(let m):
+      state.modules.load(m, at: event.timestamp)
+    case .unload(let id):
+      state.modules.unload(id, at: event.timestamp)
+    case .marker(let m):
+      state.markers.append((m.name, event.timestamp))
+      for a in aggregators { a.marker(m, state: state) }
+    case .sample(let s):
+      for a in aggregators { a.sample(s, state: state) }
+    case .trim(let t):
+      for a in aggregators { a.trim(t, state: state) }
+    case .end(let e):
+      state.end = e
+      for a in aggregators { a.ended(e, state: state) }
+    case .clock, .skipped:
+      break
+    }
+  }
+
+  public func finish() {
+    for a in aggregators { a.finished(state: state) }
+  }
+
+  /// Calls `body` for every block still live (heap blocks, then mapping pieces with their bytes).
+  public func forEachLiveBlock(_ body: (UInt64, LiveBlock, UInt64, BlockKind) -> Void) {
+    heap.forEach { body($0, $1, $1.size, .heap) }
+    for p in mappings.pieces { body(p.start, p.block, p.end - p.start, .mapping) }
+  }
+
+  @inline(__always)
+  private func allocateHeap(_ a: Allocation, _ event: Event) {
+    serial &+= 1
+    let block = LiveBlock(size: a.size, timestamp: event.timestamp, serial: serial, stack: a.stack, stream: event.stream)
+    if let old = heap.insert(a.address, block) {
+      state.overwrittenBlocks &+= 1
+      state.heapBytes &-= old.size
+      state.heapBlocks &-= 1
+      for agg in aggregators { agg.freed(old, bytes: old.size, whole: true, kind: .heap, by: .free, state: state) }
+    }
+    state.heapBytes &+= a.size
+    state.heapBlocks &+= 1
+    state.allocations &+= 1
+    for agg in aggregators { agg.allocated(block, address: a.address, kind: .heap, state: state) }
+    checkPeak()
+  }
+
+  @inline(__always)
+  private func freeHeap(_ address: UInt64, by function: AllocatorFunction) {
+    guard let block = heap.remove(address) else {
+      if address != 0 { state.unmatchedFrees &+= 1 }
+      return
+    }
+    state.heapBytes &-= block.size
+    state.heapBlocks &-= 1
+    for agg in aggregators { agg.freed(block, bytes: block.size, whole: true, kind: .heap, by: function, state: state) }
+  }
+
+  private func map(_ address: UInt64, _ length: UInt64, stack: StackID, stream: StreamID) {
+    serial &+= 1
+    let block = LiveBlock(size: length, timestamp: state.timestamp, serial: serial, stack: stack, stream: stream)
+    mappings.insert(start: address, length: length, block: block) { removed in
+      unmapped(removed, by: .free)
+    }
+    state.mappedBytes &+= length
+    state.mappedBlocks &+= 1
+    state.allocations &+= 1
+    for agg in aggregators { agg.allocated(block, address: address, kind: .mapping, state: state) }
+    checkPeak()
+  }
+
+  private func unmap(_ address: UInt64, _ length: UInt64, by function: AllocatorFunction) {
+    mappings.remove(start: address, length: length) { unmapped($0, by: function) }
+  }
+
+  private func unmapped(_ r: MappingTable.Removal, by function: AllocatorFunction) {
+    state.mappedBytes &-= r.bytes
+    if r.whole { state.mappedBlocks &-= 1 }
+    for agg in aggregators { agg.freed(r.block, bytes: r.bytes, whole: r.whole, kind: .mapping, by: function, state: state) }
+  }
+
+  private func overlapsTracked(_ address: UInt64, _ length: UInt64) -> Bool {
+    mappings.pieces.contains { $0.start < address &+ length && address < $0.end }
+  }
+
+  @inline(__always)
+  private func checkPeak() {
+    let live = state.liveBytes
+    if live > state.peakBytes {
+      state.peakBytes = live
+      state.peakBlocks = state.liveBlocks
+      state.peakTimestamp = state.timestamp
+      state.peakEpoch &+= 1
+      for agg in aggregators { agg.reachedPeak(state: state) }
+    }
+  }
+}

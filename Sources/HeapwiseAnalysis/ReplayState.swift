@@ -1,0 +1,101 @@
+// What the replay knows at the current event, shared with every aggregator.
+import HeapwiseFormat
+
+public final class ReplayState {
+  /// Timestamp of the event being replayed.
+  public internal(set) var timestamp: UInt64 = 0
+  /// Live heap bytes and blocks.
+  public internal(set) var heapBytes: UInt64 = 0
+  public internal(set) var heapBlocks: UInt64 = 0
+  /// Live bytes in anonymous mappings, and the mappings (a split mapping counts once).
+  public internal(set) var mappedBytes: UInt64 = 0
+  public internal(set) var mappedBlocks: UInt64 = 0
+  /// Live bytes and blocks over both kinds: the figure that peak is taken on.
+  public var liveBytes: UInt64 { heapBytes &+ mappedBytes }
+  public var liveBlocks: UInt64 { heapBlocks &+ mappedBlocks }
+  /// The highest `liveBytes` so far, and when.
+  public internal(set) var peakBytes: UInt64 = 0
+  public internal(set) var peakBlocks: UInt64 = 0
+  public internal(set) var peakTimestamp: UInt64 = 0
+  /// Increases by one each time a new peak is reached.
+  public internal(set) var peakEpoch: UInt64 = 0
+  /// Allocations replayed so far (heap and mappings).
+  public internal(set) var allocations: UInt64 = 0
+  /// Frees of an address that was not live (lost events, or memory from before recording).
+  public internal(set) var unmatchedFrees: UInt64 = 0
+  /// Allocations at an address that was still live: the free was lost; the old block is dropped.
+  public internal(set) var overwrittenBlocks: UInt64 = 0
+  /// Events replayed (all records).
+  public internal(set) var events: UInt64 = 0
+  /// The END record, once seen.
+  public internal(set) var end: EndRecord?
+  /// Markers in replay order.
+  public internal(set) var markers: [(name: String, timestamp: UInt64)] = []
+
+  public let stacks = StackTable()
+  public let modules = ModuleTable()
+  public let threads = ThreadTable()
+
+  public init() {}
+}
+
+/// Stack id → return addresses, filled from STACK records (which may arrive after first use).
+public final class StackTable {
+  private var starts: [Int] = [0]  // starts[id] ..< ends[id] in `addresses`; id 0 has none
+  private var ends: [Int] = [0]
+  private var addresses: [UInt64] = []
+
+  public init() {}
+
+  /// One more than the largest stack id seen.
+  public var count: Int { starts.count }
+
+  func add(_ record: StackRecord) {
+    let id = Int(record.id.rawValue)
+    if id >= starts.count {
+      // Ids are dense from 1; a corrupt huge id must not allocate gigabytes.
+      guard id < starts.count + (1 << 24) else { return }
+      starts += repeatElement(0, count: id + 1 - starts.count)
+      ends += repeatElement(0, count: id + 1 - ends.count)
+    }
+    starts[id] = addresses.count
+    addresses += record.frames
+    ends[id] = addresses.count
+  }
+
+  /// The addresses of a stack, innermost first; empty when unknown.
+  public func addresses(of id: StackID) -> ArraySlice<UInt64> {
+    let i = Int(id.rawValue)
+    guard i < starts.count else { return [] }
+    return addresses[starts[i]..<ends[i]]
+  }
+}
+
+/// Every module the dump recorded, with its load and unload times.
+public final class ModuleTable {
+  public struct Entry: Sendable {
+    public var record: ModuleRecord
+    public var loaded: UInt64
+    public var unloaded: UInt64?
+  }
+  public private(set) var entries: [Entry] = []
+  private var index: [ModuleID: Int] = [:]
+
+  public init() {}
+
+  func load(_ record: ModuleRecord, at ts: UInt64) {
+    index[record.id] = entries.count
+    entries.append(Entry(record: record, loaded: ts, unloaded: nil))
+  }
+
+  func unload(_ id: ModuleID, at ts: UInt64) {
+    if let i = index[id] { entries[i].unloaded = ts }
+  }
+}
+
+/// Thread names by stream.
+public final class ThreadTable {
+  public private(set) var names: [StreamID: (tid: ThreadID, name: String)] = [:]
+  public init() {}
+  func set(_ record: ThreadRecord, stream: StreamID) { names[stream] = (record.tid, record.name) }
+}

@@ -1,1 +1,0 @@
-// HeapwiseReports: being written.

@@ -1,0 +1,130 @@
+// `--format json`: the schemas are documented in docs/ANALYSIS.md ("JSON output").
+import Foundation
+import HeapwiseAnalysis
+
+public enum JSONReport {
+  public struct Frame: Codable, Sendable {
+    public var function: String?
+    public var file: String?
+    public var line: Int?
+    public var module: String
+    public var offset: UInt64
+    public var inlined: Bool
+    init(_ f: SourceFrame) {
+      function = f.function; file = f.file; line = f.line; module = f.module; offset = f.moduleOffset; inlined = f.isInlined
+    }
+  }
+
+  public struct TopSite: Codable, Sendable {
+    public var label: String
+    public var key: String
+    public var size: UInt64
+    public var count: UInt64
+    public var average: UInt64
+    public var frames: [Frame]
+    public var counters: StackCounters
+  }
+
+  public struct Totals: Codable, Sendable {
+    public var size: UInt64
+    public var count: UInt64
+    public var sites: Int
+  }
+
+  public struct Top: Codable, Sendable {
+    public var schema = "heapwise.top/1"
+    public var dump: DumpDescription
+    public var metric: String
+    public var grouping: String
+    public var cumulative: Bool
+    public var marker: String?
+    public var include: [String]
+    public var exclude: [String]
+    public var sites: [TopSite]
+    /// Sites past the limit, summed.
+    public var other: Totals
+    public var total: Totals
+    public var filteredOut: Totals
+  }
+
+  public struct Difference: Codable, Sendable {
+    public var label: String
+    public var key: String
+    public var status: String
+    public var oldSize: UInt64
+    public var newSize: UInt64
+    public var sizeDiff: Int64
+    public var oldCount: UInt64
+    public var newCount: UInt64
+    public var countDiff: Int64
+    public var frames: [Frame]
+  }
+
+  public struct CompareTotals: Codable, Sendable {
+    public var oldSize: UInt64
+    public var newSize: UInt64
+    public var sizeDiff: Int64
+    public var oldCount: UInt64
+    public var newCount: UInt64
+    public var countDiff: Int64
+  }
+
+  public struct Compare: Codable, Sendable {
+    public var schema = "heapwise.compare/1"
+    public var old: String
+    public var new: String
+    public var metric: String
+    public var grouping: String
+    public var cumulative: Bool
+    public var sites: [Difference]
+    public var total: CompareTotals
+    public var notes: [String]
+  }
+
+  public static func top(_ table: SiteTable, dump: DumpDescription, settings: ReportSettings) -> String {
+    let metric = settings.metric
+    let sorted = table.sorted(by: metric)
+    let shown = settings.limit.map { Array(sorted.prefix($0)) } ?? sorted
+    var rest = StackCounters()
+    for s in sorted.dropFirst(shown.count) { rest.add(s.counters) }
+    let report = Top(
+      dump: dump, metric: metric.rawValue, grouping: settings.options.grouping.rawValue,
+      cumulative: settings.options.cumulative, marker: settings.marker,
+      include: settings.options.include.map(\.description), exclude: settings.options.exclude.map(\.description),
+      sites: shown.map { s in
+        let size = metric.size(s.counters), count = metric.count(s.counters)
+        return TopSite(label: s.label, key: s.key, size: size, count: count, average: count > 0 ? size / count : 0,
+                       frames: s.frames.map(Frame.init), counters: s.counters)
+      },
+      other: Totals(size: metric.size(rest), count: metric.count(rest), sites: sorted.count - shown.count),
+      total: Totals(size: metric.size(table.total), count: metric.count(table.total), sites: sorted.count),
+      filteredOut: Totals(size: metric.size(table.filteredOut), count: metric.count(table.filteredOut), sites: 0))
+    return encode(report)
+  }
+
+  public static func compare(_ c: Comparison, old: String, new: String, settings: ReportSettings, notes: [String] = []) -> String {
+    let shown = settings.limit.map { Array(c.differences.prefix($0)) } ?? c.differences
+    let report = Compare(
+      old: old, new: new, metric: c.metric.rawValue, grouping: settings.options.grouping.rawValue,
+      cumulative: settings.options.cumulative,
+      sites: shown.map { d in
+        Difference(label: d.label, key: d.key, status: d.status.rawValue, oldSize: d.oldSize, newSize: d.newSize,
+                   sizeDiff: d.sizeDifference, oldCount: d.oldCount, newCount: d.newCount,
+                   countDiff: d.countDifference, frames: d.frames.map(Frame.init))
+      },
+      total: CompareTotals(
+        oldSize: c.oldTotalSize, newSize: c.newTotalSize, sizeDiff: Int64(bitPattern: c.newTotalSize &- c.oldTotalSize),
+        oldCount: c.oldTotalCount, newCount: c.newTotalCount,
+        countDiff: Int64(bitPattern: c.newTotalCount &- c.oldTotalCount)),
+      notes: notes)
+    return encode(report)
+  }
+
+  static func encode(_ value: some Encodable) -> String {
+    let e = JSONEncoder()
+    e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    e.keyEncodingStrategy = .convertToSnakeCase
+    guard let data = try? e.encode(value) else { return "{}\n" }
+    return String(decoding: data, as: UTF8.self) + "\n"
+  }
+}

@@ -1,0 +1,37 @@
+// Human units: powers of 1024, one decimal below 100 of a unit, none above (1.2 MiB, 512 KiB).
+
+public enum Units {
+  static let names = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"]
+
+  public static func bytes(_ value: UInt64) -> String {
+    if value < 1024 { return "\(value) B" }
+    var v = Double(value)
+    var unit = -1
+    while v >= 1024 && unit < names.count - 1 {
+      v /= 1024
+      unit += 1
+    }
+    // 1023.96 KiB would print as "1024 KiB": say 1.0 MiB instead.
+    if v >= 1023.95 && unit < names.count - 1 { v /= 1024; unit += 1 }
+    return v < 99.95 ? "\(oneDecimal(v)) \(names[unit])" : "\(Int(v.rounded())) \(names[unit])"
+  }
+
+  /// With an explicit sign: "+512 KiB", "-1.2 MiB", "+0 B".
+  public static func signedBytes(_ value: Int64) -> String {
+    (value < 0 ? "-" : "+") + bytes(value.magnitude)
+  }
+
+  public static func signedCount(_ value: Int64) -> String { value < 0 ? "\(value)" : "+\(value)" }
+
+  static func oneDecimal(_ v: Double) -> String {
+    let tenths = Int((v * 10).rounded())
+    return "\(tenths / 10).\(tenths % 10)"
+  }
+
+  /// Seconds with millisecond precision.
+  public static func seconds(_ s: Double) -> String {
+    let ms = Int((s * 1000).rounded())
+    let frac = String(ms % 1000)
+    return "\(ms / 1000).\(String(repeating: "0", count: 3 - frac.count))\(frac) s"
+  }
+}

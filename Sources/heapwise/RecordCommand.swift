@@ -1,0 +1,172 @@
+// `heapwise record [options] -- COMMAND [ARGS...]`: runs COMMAND under the preload recorder.
+import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct RecordCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "record",
+    abstract: "Run a command under the recorder; its dump goes to --output.",
+    discussion: """
+      The command runs with its arguments untouched and heapwise exits with its status (128 + the \
+      signal number if a signal killed it). The preload library is looked up in $HEAPWISE_LIBRARY, \
+      next to this executable, in ../lib/heapwise/, then in build/lib/ of a checkout above it.
+      """)
+
+  @Option(name: .shortAndLong,
+          help: "Where the dump goes; %p becomes the recorded process's pid. Default: heapwise.<command>.%p.heapwise")
+  var output: String?
+
+  @Flag(help: "A forked child writes its own dump (use %p in --output).")
+  var followFork = false
+
+  @Flag(help: "Record programs that the command execs, too.")
+  var followExec = false
+
+  @Flag(help: "Measure what malloc_trim(0) would return, at each marker and at exit.")
+  var trimProbe = false
+
+  @Option(help: "Milliseconds between memory samples (default 20).")
+  var intervalMs: Int?
+
+  @Option(help: "Deepest call stack recorded, in frames (default 64).")
+  var maxFrames: Int?
+
+  @Option(help: "Signal number that writes a marker (default SIGUSR2; 0 turns it off).")
+  var markerSignal: Int?
+
+  @Flag(help: "Write frames uncompressed.")
+  var noCompress = false
+
+  @Argument(parsing: .captureForPassthrough, help: "The command and its arguments.")
+  var command: [String] = []
+
+  func validate() throws {
+    if arguments.isEmpty { throw ValidationError("give a command to record, e.g. heapwise record -- ./app") }
+    if let intervalMs, intervalMs <= 0 { throw ValidationError("--interval-ms must be positive") }
+    if let maxFrames, !(1...256).contains(maxFrames) { throw ValidationError("--max-frames must be 1 to 256") }
+  }
+
+  /// The command without a leading `--`.
+  var arguments: [String] { command.first == "--" ? Array(command.dropFirst()) : command }
+
+  func run() throws {
+    guard let library = PreloadLibrary.find() else {
+      printError("cannot find libheapwise.so: set HEAPWISE_LIBRARY, or build it with `make lib`")
+      throw ExitCode(ExitStatus.unreadable)
+    }
+    let args = arguments
+    let name = args[0].split(separator: "/").last.map(String.init) ?? "program"
+    let outputPattern = output ?? "heapwise.\(name).%p.heapwise"
+
+    var env: [String: String] = [:]
+    var order: [String] = []
+    var p = environ
+    while let entry = p.pointee {
+      let s = String(cString: entry)
+      if let eq = s.firstIndex(of: "=") {
+        let key = String(s[..<eq])
+        if env[key] == nil { order.append(key) }
+        env[key] = String(s[s.index(after: eq)...])
+      }
+      p += 1
+    }
+    func set(_ key: String, _ value: String) {
+      if env[key] == nil { order.append(key) }
+      env[key] = value
+    }
+    let existing = env["LD_PRELOAD"].map { $0.isEmpty ? "" : ":" + $0 } ?? ""
+    set("LD_PRELOAD", library + existing)
+    set("HEAPWISE_OUTPUT", outputPattern)
+    if followFork { set("HEAPWISE_FOLLOW_FORK", "1") }
+    if followExec { set("HEAPWISE_FOLLOW_EXEC", "1") }
+    if trimProbe { set("HEAPWISE_TRIM_PROBE", "1") }
+    if noCompress { set("HEAPWISE_COMPRESS", "0") }
+    if let intervalMs { set("HEAPWISE_INTERVAL_MS", String(intervalMs)) }
+    if let maxFrames { set("HEAPWISE_MAX_FRAMES", String(maxFrames)) }
+    if let markerSignal { set("HEAPWISE_MARKER_SIGNAL", String(markerSignal)) }
+
+    let pid: pid_t
+    do {
+      pid = try spawn(args, environment: order.map { "\($0)=\(env[$0]!)" })
+    } catch let error as SpawnError {
+      printError("cannot run \(args[0]): \(String(cString: strerror(error.code)))")
+      throw ExitCode(127)
+    }
+    // Like a shell running a foreground job: a ^C goes to the child; we stay to report.
+    signal(SIGINT, SIG_IGN)
+    signal(SIGQUIT, SIG_IGN)
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 {
+      if errno != EINTR { printError("waitpid: \(String(cString: strerror(errno)))"); throw ExitCode(1) }
+    }
+    let dump = outputPattern.replacingOccurrences(of: "%p", with: String(pid))
+    if access(dump, F_OK) == 0 {
+      printError("dump written to \(dump)")
+    } else {
+      printError("no dump at \(dump) (the command may have exec'd or changed directory)")
+    }
+    if followFork && outputPattern.contains("%p") {
+      printError("forked children wrote \(outputPattern.replacingOccurrences(of: "%p", with: "<pid>"))")
+    }
+    let exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    if exitStatus != 0 { throw ExitCode(exitStatus) }
+  }
+
+  struct SpawnError: Error { var code: Int32 }
+
+  private func spawn(_ args: [String], environment: [String]) throws -> pid_t {
+    let argv = args.map { strdup($0) } + [nil]
+    let envp = environment.map { strdup($0) } + [nil]
+    defer {
+      for a in argv { free(a) }
+      for e in envp { free(e) }
+    }
+    var pid: pid_t = 0
+    let rc = posix_spawnp(&pid, args[0], nil, nil, argv, envp)
+    if rc != 0 { throw SpawnError(code: rc) }
+    return pid
+  }
+}
+
+/// Where the preload library is.
+enum PreloadLibrary {
+  static let name = "libheapwise.so"
+
+  static func find() -> String? {
+    if let fromEnv = getenv("HEAPWISE_LIBRARY").map({ String(cString: $0) }), !fromEnv.isEmpty {
+      return fromEnv.hasPrefix("/") ? fromEnv : currentDirectory() + "/" + fromEnv
+    }
+    guard let exe = executablePath() else { return nil }
+    var dir = parent(of: exe)
+    let candidates = [dir + "/" + name, parent(of: dir) + "/lib/heapwise/" + name]
+    for c in candidates where isReadable(c) { return c }
+    // A development checkout: .build/debug/heapwise, with the library in build/lib/ at the top.
+    while dir != "/" && !dir.isEmpty {
+      let c = dir + "/build/lib/" + name
+      if isReadable(c) { return c }
+      dir = parent(of: dir)
+    }
+    return nil
+  }
+
+  static func executablePath() -> String? {
+    var buf = [CChar](repeating: 0, count: 4096)
+    let n = readlink("/proc/self/exe", &buf, buf.count - 1)
+    guard n > 0 else { return nil }
+    return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+  }
+
+  static func parent(of path: String) -> String {
+    guard let slash = path.lastIndex(of: "/") else { return "." }
+    return slash == path.startIndex ? "/" : String(path[..<slash])
+  }
+
+  static func isReadable(_ path: String) -> Bool { access(path, R_OK) == 0 }
+
+  static func currentDirectory() -> String {
+    var buf = [CChar](repeating: 0, count: 4096)
+    return getcwd(&buf, buf.count) != nil ? buf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) } : "."
+  }
+}
