@@ -8,8 +8,8 @@ buffers are malloc blocks and appear in the live heap with their sites.
 
     python3 -m venv /tmp/hw-venv && /tmp/hw-venv/bin/pip install pyarrow pandas
     heapwise record -o arrow.heapwise -- /tmp/hw-venv/bin/python3 arrow_to_pandas.py
-    heapwise record -o arrow-system.heapwise -- \
-        env ARROW_DEFAULT_MEMORY_POOL=system /tmp/hw-venv/bin/python3 arrow_to_pandas.py
+    ARROW_DEFAULT_MEMORY_POOL=system heapwise record -o arrow-system.heapwise -- \
+        /tmp/hw-venv/bin/python3 arrow_to_pandas.py
     heapwise summary arrow.heapwise
     heapwise summary arrow-system.heapwise
 

@@ -5,7 +5,7 @@ buffer stays alive for as long as the five-row view does. The summary says the l
 couple of large blocks and names the site that allocated them (inside numpy).
 
     python3 -m venv /tmp/hw-venv && /tmp/hw-venv/bin/pip install numpy pandas
-    heapwise record -o view.heapwise -- env PYTHONMALLOC=malloc /tmp/hw-venv/bin/python3 pandas_view.py
+    PYTHONMALLOC=malloc heapwise record -o view.heapwise -- /tmp/hw-venv/bin/python3 pandas_view.py
     heapwise summary view.heapwise
 
 The fix is `head = df["a"].iloc[:5].copy()` before `del df`.

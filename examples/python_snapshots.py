@@ -4,8 +4,9 @@ A job keeps a snapshot of its state after every step in a list it never trims: t
 rises by the same amount per step. Markers come from the recorder through ctypes when the script
 runs under heapwise, and are skipped otherwise.
 
-    heapwise record -o snap.heapwise -- python3 python_snapshots.py
-    heapwise record -o snap-malloc.heapwise -- env PYTHONMALLOC=malloc python3 python_snapshots.py
+    PY=$(python3 -c 'import sys; print(sys.executable)')   # the interpreter, not a shim script
+    heapwise record -o snap.heapwise -- "$PY" python_snapshots.py
+    PYTHONMALLOC=malloc heapwise record -o snap-malloc.heapwise -- "$PY" python_snapshots.py
     heapwise summary snap.heapwise
 
 By default CPython puts small objects in pymalloc arenas, 1 MiB regions it maps itself: the

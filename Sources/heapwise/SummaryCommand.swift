@@ -8,9 +8,10 @@ struct SummaryCommand: ParsableCommand {
     commandName: "summary",
     abstract: "Split RSS into live heap, allocator-held, mapped regions and other, with a verdict.",
     discussion: """
-      The verdict says whether memory is growing (a leak or an unbounded cache), retained by the
-      allocator after being freed, a high-water mark, or held by a few large blocks, with the
-      evidence. Record with --trim-probe to measure what malloc_trim(0) gives back.
+      The verdict says whether memory is growing (a leak or an unbounded cache), retained by the \
+      allocator after being freed, a high-water mark, or held by a few large blocks, with the \
+      evidence. Record with --trim-probe to measure what malloc_trim(0) gives back. Methods and \
+      thresholds: docs/SUMMARY.md.
       """
   )
 
