@@ -184,6 +184,36 @@ HW_ALIGNED_HOOK(pvalloc, HW_FN_PVALLOC, (size_t size), (size), size)
 
 /* ---- mappings ---- */
 
+/* Mappings made while the recorder runs are the recorder's: libunwind maps a 256 KiB trace cache
+ * per thread during our unwinding, and unmaps it from its own thread-exit destructor, outside our
+ * guard. Remember such ranges so that their unmapping is not reported as the program's. munmap is
+ * rare next to malloc, and the scan only runs while some are remembered. */
+#define OWN_MAPPINGS 256
+static _Atomic uintptr_t own_mappings[OWN_MAPPINGS];
+static _Atomic int own_mappings_used;
+
+static void remember_own_mapping(void *p) {
+  for (int i = 0; i < OWN_MAPPINGS; i++) {
+    uintptr_t empty = 0;
+    if (atomic_compare_exchange_strong(&own_mappings[i], &empty, (uintptr_t)p)) {
+      atomic_fetch_add(&own_mappings_used, 1);
+      return;
+    }
+  }
+}
+
+static bool forget_own_mapping(void *p) {
+  if (atomic_load_explicit(&own_mappings_used, memory_order_relaxed) == 0) return false;
+  for (int i = 0; i < OWN_MAPPINGS; i++) {
+    uintptr_t expected = (uintptr_t)p;
+    if (expected && atomic_compare_exchange_strong(&own_mappings[i], &expected, 0)) {
+      atomic_fetch_sub(&own_mappings_used, 1);
+      return true;
+    }
+  }
+  return false;
+}
+
 static hw_noinline void on_mmap(void *p, size_t len, int prot, int flags, int fd, void *anchor) {
   hw_tls_busy++;
   uint64_t ts = hw_now();
@@ -200,7 +230,10 @@ static void *mmap_common(void *(*real)(void *, size_t, int, int, int, off_t), vo
                          int prot, int flags, int fd, off_t off, void *anchor) {
   void *p = real ? real(addr, len, prot, flags, fd, off)
                  : (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
-  if (wants_mapping_event() && p != MAP_FAILED) on_mmap(p, len, prot, flags, fd, anchor);
+  if (hw_unlikely(atomic_load_explicit(&hw_recording, memory_order_relaxed)) && p != MAP_FAILED) {
+    if (hw_tls_busy == 0) on_mmap(p, len, prot, flags, fd, anchor);
+    else remember_own_mapping(p);
+  }
   return p;
 }
 
@@ -218,7 +251,7 @@ HW_EXPORT int munmap(void *addr, size_t len) {
   hw_tls_busy++;
   uint64_t ts = hw_now(); /* before the call: the range may be mapped again at once elsewhere */
   int rc = hw_real.munmap ? hw_real.munmap(addr, len) : (int)syscall(SYS_munmap, addr, len);
-  if (rc == 0) {
+  if (rc == 0 && !forget_own_mapping(addr)) {
     hw_thread_t *t = hw_thread_current();
     if (t) hw_emit_munmap(t, ts, (uintptr_t)addr, len);
   }

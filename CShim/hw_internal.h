@@ -73,12 +73,17 @@ size_t hw_bootstrap_room(const void *p); /* bytes from p to the pool's end */
  * CLOCK_MONOTONIC in ns. Measured here: clock_gettime 23.5 ns, a malloc/free pair 18.6 ns. */
 extern bool hw_use_tsc; /* set at start when the kernel itself uses the TSC as its clocksource */
 uint64_t hw_monotonic_ns(void);
+/* In units of 16 TSC ticks (4-16 ns): the low bits are noise that cost the dump ~1 byte per
+ * malloc/free pair (measured on tools/bench/workload), and no ordering depends on them. A block freed
+ * on one core and handed out on another needs at least one cache-line transfer between the two
+ * stamps (>= ~40 ns on any x86), longer than one unit. */
+#define HW_TSC_SHIFT 4
 static inline uint64_t hw_now(void) {
 #if defined(__x86_64__)
   if (hw_likely(hw_use_tsc)) {
     uint32_t lo, hi, aux;
     __asm__ __volatile__("rdtscp" : "=a"(lo), "=d"(hi), "=c"(aux)::"memory");
-    return ((uint64_t)hi << 32) | lo;
+    return (((uint64_t)hi << 32) | lo) >> HW_TSC_SHIFT;
   }
 #endif
   return hw_monotonic_ns();

@@ -217,10 +217,17 @@ static void install_signal_handlers(void) {
       sigaction(fatal_signals[i], &sa, NULL);
     }
   }
+  /* The marker signal also when inherited as ignored or blocked: before main the program has set
+   * neither, and a parent's leftover mask (libdispatch workers block most signals, and spawned
+   * children inherit it) would otherwise swallow the markers the user asked for. */
   int ms = hw_config.marker_signal;
-  if (ms > 0 && sigaction(ms, NULL, &old) == 0 && old.sa_handler == SIG_DFL) {
+  if (ms > 0 && sigaction(ms, NULL, &old) == 0 && (old.sa_handler == SIG_DFL || old.sa_handler == SIG_IGN)) {
     sa.sa_handler = on_marker_signal;
     sigaction(ms, &sa, NULL);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, ms);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
   }
 }
 

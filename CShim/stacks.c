@@ -16,9 +16,10 @@ typedef struct slot_s {
   uint32_t pad;
 } slot_t;
 
-/* 4 Mi slots (64 MiB of address space, touched only where used): a table that fills to 3/4 stops
- * interning and reports stack 0, which the analyzer shows as "unknown stack". */
-#define TABLE_BITS 22
+/* 1 Mi slots (16 MiB of address space, touched only where used). A sparse table costs a TLB miss
+ * per lookup: with 4 Mi slots, 1,025 stacks spread over 1,025 pages and interning took 13% of the
+ * benchmark. A table that fills to 3/4 stops interning and reports stack 0 ("unknown stack"). */
+#define TABLE_BITS 20
 #define TABLE_SLOTS (1u << TABLE_BITS)
 #define TABLE_BYTES ((size_t)TABLE_SLOTS * sizeof(slot_t))
 #define TABLE_LIMIT (TABLE_SLOTS / 4 * 3)
@@ -39,13 +40,19 @@ static hw_cold bool table_init(void) {
   return atomic_load(&table_state) == 2;
 }
 
+/* Each frame is multiplied by its own odd constant and the products summed: the multiplies are
+ * independent, so they pipeline instead of forming one long chain; one final mix spreads the bits. */
 static inline uint64_t stack_hash(const uintptr_t *frames, int count) {
-  uint64_t h = 0x9E3779B97F4A7C15ull ^ (uint64_t)count;
-  for (int i = 0; i < count; i++) {
-    h ^= frames[i];
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 32;
+  uint64_t a = (uint64_t)count, b = 0;
+  int i = 0;
+  for (; i + 1 < count; i += 2) {
+    a += (frames[i] ^ 0x9E3779B97F4A7C15ull) * (0xff51afd7ed558ccdull + 2 * (uint64_t)i);
+    b += (frames[i + 1] ^ 0xC2B2AE3D27D4EB4Full) * (0xc4ceb9fe1a85ec53ull + 2 * (uint64_t)i);
   }
+  if (i < count) a += (frames[i] ^ 0x165667B19E3779F9ull) * 0xd6e8feb86659fd93ull;
+  uint64_t h = a ^ (b >> 29) ^ (b << 35);
+  h ^= h >> 32;
+  h *= 0x9FB21C651E98DF25ull;
   h ^= h >> 29;
   return h ? h : 1; /* 0 marks an empty slot */
 }

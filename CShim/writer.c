@@ -230,6 +230,7 @@ void hw_writer_stop(int reason, int signo) {
   }
   drain_queue();
   emit_signal_markers();
+  hw_modules_sync(NULL); /* a dlclose since the last tick: its UNLOAD */
   if (hw_config.trim_probe) {
     uint8_t trim[64];
     hw_process_append(HW_TAG_TRIM, hw_now(), trim, hw_trim_probe_encode(trim, sizeof trim));

@@ -1,0 +1,113 @@
+// Markers, modules, fork, exec and every way a process can end.
+import Foundation
+import HeapwiseFormat
+import Testing
+
+@Suite("Lifecycle") struct LifecycleTests {
+  func scenario(_ mode: String, _ extra: [String] = [], environment: [String: String] = [:])
+    throws -> (Harness.Result, URL)
+  {
+    let program = try Harness.build("scenarios.c")
+    let dir = Harness.freshDirectory(mode)
+    let result = try Harness.record(program, [mode] + extra, in: dir, environment: environment)
+    return (result, dir)
+  }
+
+  @Test func markersFromTheCAPIAndFromTheSignal() throws {
+    let (result, dir) = try scenario("markers")
+    #expect(result.status == 0)
+    let facts = try DumpFacts(path: try Harness.onlyDump(in: dir))
+    #expect(facts.markers.map(\.name) == ["after-first", "signal-1", "after-third"])
+    #expect(facts.markers.map(\.source) == [0, 1, 0])
+    // A sample follows every marker, and the periodic ones come on top.
+    #expect(facts.samples.count >= 3)
+    #expect(facts.samples.allSatisfy { ($0[2] ?? 0) > 0 })  // RSS
+  }
+
+  @Test func dlopenedModuleIsMappedAndItsUnloadRecorded() throws {
+    let plugin = Harness.scratch.appendingPathComponent("plugin.so").path
+    let build = try Harness.run("/usr/bin/cc", ["-g", "-O0", "-shared", "-fPIC",
+      Harness.programs.appendingPathComponent("plugin.c").path, "-o", plugin], environment: [:])
+    try #require(build.status == 0, "\(build.stderr)")
+    let (result, dir) = try scenario("plugin", [plugin])
+    #expect(result.status == 0, "\(result.stderr)")
+    let facts = try DumpFacts(path: try Harness.onlyDump(in: dir))
+    let module = try #require(facts.modules.first { $0.path == plugin })
+    #expect(!module.buildID.isEmpty)
+    let frames = try #require(facts.stackOfFirst(size: 3131))
+    #expect(module.contains(frames[0]))  // the allocation was made inside the plugin
+    #expect(facts.unloaded.contains(module.id))
+    // Every module of the process was written at start, the executable first among them.
+    #expect(facts.modules.contains { $0.path.hasSuffix("/scenarios") })
+    #expect(facts.modules.contains { $0.path.contains("libc.so") })
+  }
+
+  @Test func forkWhileThreadsAllocateWithFollowFork() throws {
+    let (result, dir) = try scenario("fork", environment: ["HEAPWISE_FOLLOW_FORK": "1"])
+    #expect(result.status == 0)
+    let dumps = Harness.dumps(in: dir)
+    #expect(dumps.count == 4)  // the parent and three children, each under its own pid
+    var children = 0
+    for path in dumps {
+      let facts = try DumpFacts(path: path)
+      #expect(facts.unmatchedFrees == 0)
+      #expect(facts.end != nil)
+      if facts.header.isForkedChild {
+        children += 1
+        #expect(facts.live(ofSize: 777).count == 3)
+        #expect(facts.live(ofSize: 4242).isEmpty)  // the parent's block is not the child's event
+      } else {
+        #expect(facts.live(ofSize: 777).isEmpty)
+        #expect(facts.live(ofSize: 4242).count == 1)
+      }
+    }
+    #expect(children == 3)
+  }
+
+  @Test func forkWithoutFollowForkRecordsOnlyTheParent() throws {
+    let (result, dir) = try scenario("fork")
+    #expect(result.status == 0)
+    let facts = try DumpFacts(path: try Harness.onlyDump(in: dir))
+    #expect(!facts.header.isForkedChild)
+    #expect(facts.allocationsBySize[777] == nil)
+    #expect(facts.warnings.isEmpty)  // the children never wrote into the parent's dump
+  }
+
+  @Test func execedChildrenAreRecordedOnlyWhenAsked() throws {
+    let (_, quiet) = try scenario("exec")
+    #expect(Harness.dumps(in: quiet).count == 1)
+    let (_, followed) = try scenario("exec", environment: ["HEAPWISE_FOLLOW_EXEC": "1"])
+    #expect(Harness.dumps(in: followed).count == 2)
+  }
+
+  @Test(arguments: [("exit", 3, EndRecord.Reason.exit), ("_exit", 4, .underscoreExit), ("return", 0, .exit)])
+  func normalEndsWriteAnEndRecord(_ mode: String, _ status: Int32, _ reason: EndRecord.Reason) throws {
+    let (result, dir) = try scenario(mode)
+    #expect(result.status == status)
+    let facts = try DumpFacts(path: try Harness.onlyDump(in: dir))
+    #expect(facts.end?.reason == reason.rawValue)
+    #expect(facts.live(ofSize: 4242).count == 1)
+    #expect(facts.warnings.isEmpty)
+  }
+
+  @Test(arguments: [("abort", SIGABRT), ("segv", SIGSEGV)])
+  func fatalSignalsLeaveACompleteDumpAndStillKill(_ mode: String, _ signal: Int32) throws {
+    let (result, dir) = try scenario(mode)
+    #expect(result.signaled && result.status == signal)  // the program died as it would have
+    let facts = try DumpFacts(path: try Harness.onlyDump(in: dir))
+    #expect(facts.end?.reason == EndRecord.Reason.fatalSignal.rawValue)
+    #expect(facts.end?.signal == UInt64(signal))
+    #expect(facts.live(ofSize: 4242).count == 1)
+  }
+
+  @Test func kill9LeavesADumpReadableUpToItsLastFrame() throws {
+    let (result, dir) = try scenario("kill9")
+    #expect(result.signaled && result.status == SIGKILL)
+    let facts = try DumpFacts(path: try Harness.onlyDump(in: dir))
+    #expect(facts.end == nil)
+    #expect(facts.warnings.contains(.missingEnd))
+    #expect(!facts.warnings.contains { $0.isDamage })
+    #expect(facts.count(.malloc) > 1000)  // whole frames written before the kill were all read
+    #expect(facts.unmatchedFrees == 0)
+  }
+}
