@@ -7,7 +7,7 @@ set -euo pipefail
 # Tests: jemalloc and tcmalloc run underneath the recorder; binutils' readelf checks the .so.
 # Bench: heaptrack and sqlite3 are the peers and workloads measured side by side.
 packages=(
-  libunwind-dev libzstd-dev libdw-dev libelf-dev pkg-config binutils
+  gcc g++ make libunwind-dev libzstd-dev libdw-dev libelf-dev pkg-config binutils
   libjemalloc2 libjemalloc-dev libgoogle-perftools4
 )
 [[ ${HEAPWISE_BENCH_DEPS:-0} == 1 ]] && packages+=(heaptrack sqlite3 hyperfine)
