@@ -10,13 +10,19 @@ extension SummaryReport {
     _ reader: DumpReader, debugSearchPaths: [String] = [], thresholds: VerdictThresholds = .init(),
     timelineRows: Int = 24
   ) -> SummaryReport {
-    var collector = SummaryCollector()
-    while let event = reader.next() { collector.consume(event) }
-    let data = collector.finish(header: reader.header)
-    let symbolizer = Symbolizer(options: SymbolizerOptions(debugSearchPaths: debugSearchPaths))
-    let sites = SummarySites(stacks: data.stacks, modules: data.modules, symbolizer: symbolizer)
+    let aggregator = SummaryAggregator()
+    let replay = Replay(aggregators: [aggregator])
+    while let event = reader.next() {
+      aggregator.stream = event.stream
+      if case .clock(let ns) = event.record { aggregator.clocks.append((event.timestamp, ns)) }
+      replay.replay(event)
+    }
+    replay.finish()
+    let data = aggregator.data(replay: replay, header: reader.header)
+    let resolver = FrameResolver(
+      state: replay.state, symbolizer: Symbolizer(options: SymbolizerOptions(debugSearchPaths: debugSearchPaths)))
     return SummaryReport(
-      data: data, header: reader.header, site: sites.site, thresholds: thresholds,
+      data: data, header: reader.header, site: SummarySite.namer(resolver), thresholds: thresholds,
       timelineRows: timelineRows)
   }
 

@@ -35,10 +35,10 @@ public struct SummaryReport: Sendable {
   /// Problems with the input that qualify the answer.
   public var warnings: [String]
 
-  /// Builds the report. `site` names a stack (see ``SummarySites``); `timelineRows` bounds the
+  /// Builds the report. `site` names a stack (see ``SummarySite``); `timelineRows` bounds the
   /// periodic samples in ``timeline`` (markers are always kept).
   public init(
-    data: SummaryData, header: DumpHeader?, site: (StackID) -> SummarySites.Site,
+    data: SummaryData, header: DumpHeader?, site: (StackID) -> SummarySite,
     thresholds: VerdictThresholds = .init(), timelineRows: Int = 24, warnings: [String] = []
   ) {
     executable = header?.executable ?? ""
@@ -93,7 +93,7 @@ public struct SummaryReport: Sendable {
     verdict = Verdict(facts, thresholds: thresholds)
 
     // Grouped by site: pymalloc maps each arena from whichever Python call needed it.
-    var groups: [String: (site: SummarySites.Site, bytes: UInt64, regions: Int, lengths: Set<UInt64>)] = [:]
+    var groups: [String: (site: SummarySite, bytes: UInt64, regions: Int, lengths: Set<UInt64>)] = [:]
     for group in data.mappedByStack {
       let s = site(group.stack)
       groups[s.name, default: (s, 0, 0, [])].bytes += group.bytes
@@ -118,7 +118,7 @@ public struct SummaryReport: Sendable {
 
   /// Recognises regions that hold another allocator's blocks, which the recorder cannot see one
   /// by one.
-  static func explain(_ site: SummarySites.Site, lengths: Set<UInt64>) -> String? {
+  static func explain(_ site: SummarySite, lengths: Set<UInt64>) -> String? {
     let function = site.function ?? ""
     let module = site.module ?? ""
     // CPython's small-object allocator maps arenas of 1 MiB (3.10+) or 256 KiB (before).

@@ -22,18 +22,24 @@ public struct LargeBlock: Sendable, Hashable {
   }
 }
 
-/// The moment of maximum live heap.
+/// The moment of maximum tracked memory (live heap + mapped regions).
 public struct PeakPoint: Sendable, Hashable {
   public var bytes: UInt64
   /// Seconds since start.
   public var time: Double
+  /// Whether mapped regions were part of it (else it is all live heap).
+  public var includesMapped: Bool
   /// The last marker before the peak, if any.
   public var previousMarker: String?
   /// The first marker after the peak, if any.
   public var nextMarker: String?
-  public init(bytes: UInt64, time: Double, previousMarker: String? = nil, nextMarker: String? = nil) {
+  public init(
+    bytes: UInt64, time: Double, includesMapped: Bool = false, previousMarker: String? = nil,
+    nextMarker: String? = nil
+  ) {
     self.bytes = bytes
     self.time = time
+    self.includesMapped = includesMapped
     self.previousMarker = previousMarker
     self.nextMarker = nextMarker
   }
@@ -226,10 +232,11 @@ public struct Verdict: Sendable, Hashable {
     if let peak = facts.peak, peak.bytes >= thresholds.noiseBytes,
       Double(endTracked) <= Double(peak.bytes) * thresholds.highWaterDrop
     {
+      let what = peak.includesMapped ? "tracked memory" : "live heap"
       var evidence = [
-        "live heap peaked at \(formatBytes(peak.bytes)) at \(formatSeconds(peak.time))"
+        "\(what) peaked at \(formatBytes(peak.bytes)) at \(formatSeconds(peak.time))"
           + (peak.phase.map { " (\($0))" } ?? "")
-          + " and came back down to \(formatBytes(facts.endLiveHeap))"
+          + " and came back down to \(formatBytes(endTracked))"
       ]
       var kept = false
       if let peakRSS = facts.peakRSS, let rss {
@@ -242,7 +249,7 @@ public struct Verdict: Sendable, Hashable {
       found.append(
         Finding(
           kind: .highWaterMark,
-          headline: "high-water mark: live heap peaked at \(formatBytes(peak.bytes))"
+          headline: "high-water mark: \(what) peaked at \(formatBytes(peak.bytes))"
             + (peak.phase.map { " \($0)" } ?? "") + " and came back down"
             + (kept ? "; RSS kept the peak" : ""),
           evidence: evidence))

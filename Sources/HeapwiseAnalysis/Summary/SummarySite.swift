@@ -1,0 +1,44 @@
+import HeapwiseFormat
+
+/// A site as the summary names it: the first frame of a stack that is not the allocator's or the
+/// recorder's (the same choice as `top --by lineno`), as `function (file.c:42)`.
+public struct SummarySite: Sendable, Hashable {
+  public var name: String
+  public var function: String?
+  /// The module's file name.
+  public var module: String?
+
+  public init(name: String, function: String? = nil, module: String? = nil) {
+    self.name = name
+    self.function = function
+    self.module = module
+  }
+
+  /// A namer over `resolver`, symbolizing each stack once.
+  static func namer(_ resolver: FrameResolver) -> (StackID) -> SummarySite {
+    let options = SiteOptions(grouping: .lineno)
+    var cache: [StackID: SummarySite] = [:]
+    return { stack in
+      if let known = cache[stack] { return known }
+      let frames = resolver.frames(of: stack).map(resolver.frame)
+      let site: SummarySite
+      if let f = frames.first(where: options.isCandidate) ?? frames.first {
+        let name: String
+        if let function = f.function {
+          if let file = f.fileName, let line = f.line {
+            name = "\(function) (\(file):\(line))"
+          } else {
+            name = "\(function) (\(f.module))"
+          }
+        } else {
+          name = f.location
+        }
+        site = SummarySite(name: name, function: f.function, module: f.module)
+      } else {
+        site = SummarySite(name: stack == .none ? "[no call stack recorded]" : "[\(stack) not recorded]")
+      }
+      cache[stack] = site
+      return site
+    }
+  }
+}
