@@ -23,7 +23,6 @@
 #ifndef HEAPWISE_BUILDING
 #define HEAPWISE_BUILDING 1
 #endif
-#include <dlfcn.h>
 #include <malloc.h>
 #include <sched.h>
 #include <string.h>
@@ -286,8 +285,26 @@ void hw_scope_on_free(void *p) {
 
 /* ---- the public side ---------------------------------------------------------------------- */
 
+/* libunwind's default global cache takes a lock and, under it, the loader's lock (through
+ * dl_iterate_phdr); a thread that allocates inside a dl_iterate_phdr callback holds the loader's
+ * lock and then wants libunwind's: a deadlock, seen here with two threads in a process scope.
+ * The per-thread cache has no global lock. The recorder sets it when it starts; a process that
+ * only uses scopes sets it here. */
+static void unwind_setup_once(void) {
+  static _Atomic int state; /* 0 unset, 1 being set, 2 set */
+  int expected = 0;
+  if (atomic_compare_exchange_strong(&state, &expected, 1)) {
+    hw_tls_busy++;
+    hw_unwind_init();
+    hw_tls_busy--;
+    atomic_store(&state, 2);
+  }
+  while (atomic_load(&state) != 2) sched_yield();
+}
+
 HEAPWISE_API heapwise_scope *heapwise_scope_begin(int mode, int flags) {
   if (mode < HEAPWISE_SCOPE_THREAD || mode > HEAPWISE_SCOPE_PROCESS) return NULL;
+  if (flags & HEAPWISE_SCOPE_SITES) unwind_setup_once();
   for (int i = 0; i < HW_SCOPE_MAX; i++) {
     struct heapwise_scope *s = &pool[i];
     int expected = SLOT_FREE;
@@ -364,18 +381,6 @@ HEAPWISE_API int heapwise_scope_stop(heapwise_scope *s, heapwise_scope_stats *ou
   return 0;
 }
 
-/* Where the allocator's caller lives: frames[0] is the entry point (malloc), [1] its caller,
- * [2] one more in case the caller was a small forwarding function. Outside the lock: dladdr
- * takes the loader's lock. */
-static uint32_t site_origin(const heapwise_scope_site *x) {
-  for (uint32_t i = 1; i < x->depth && i <= 2; i++) {
-    Dl_info info;
-    if (dladdr((void *)x->frames[i], &info) && info.dli_fname && strstr(info.dli_fname, "libswift_Concurrency"))
-      return HEAPWISE_SITE_CONCURRENCY_RUNTIME;
-  }
-  return 0;
-}
-
 static uint64_t site_key(const heapwise_scope_site *x, int order) {
   return order == HEAPWISE_SCOPE_BY_BYTES ? x->bytes : order == HEAPWISE_SCOPE_BY_LEAKED ? x->leaked_bytes : x->allocations;
 }
@@ -400,7 +405,6 @@ HEAPWISE_API size_t heapwise_scope_sites(heapwise_scope *s, int order, heapwise_
     }
   }
   unlock(s);
-  for (size_t i = 0; i < n; i++) out[i].flags = site_origin(&out[i]);
   return n;
 }
 

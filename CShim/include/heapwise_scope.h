@@ -79,13 +79,9 @@ typedef struct heapwise_scope_site {
   uint64_t frees;                       /* of those blocks, freed (by any thread) before stop */
   uint64_t leaked_blocks, leaked_bytes; /* and still live at stop */
   uint32_t depth;                       /* valid entries in frames */
-  uint32_t flags;                       /* HEAPWISE_SITE_* */
+  uint32_t reserved;
   uintptr_t frames[HEAPWISE_SCOPE_SITE_FRAMES]; /* return address - 1, innermost first */
 } heapwise_scope_site;
-
-/* heapwise_scope_site.flags: the allocator's caller (one of the two frames above the entry point)
- * lies in the Swift concurrency library, whose task allocator takes slabs for async frames. */
-#define HEAPWISE_SITE_CONCURRENCY_RUNTIME 0x1
 
 /* Orders for heapwise_scope_sites. */
 #define HEAPWISE_SCOPE_BY_COUNT 0

@@ -32,12 +32,16 @@ public struct AllocationUsage: Sendable, Hashable {
   public var sitesTruncated: Bool
   /// True when the leak table ran out of room (millions of live blocks): leaks undercounted.
   public var leaksTruncated: Bool
-  /// Allocations of the concurrency runtime's task allocator (slabs that hold async frames,
-  /// which it takes whenever a task's frames outgrow the current slab), left out of every
-  /// count above except ``peakBytes``: they are the async equivalent of stack memory, and where
-  /// they happen depends on how deep the test harness's own async frames are.
-  public var asyncFrameAllocations: Int
-  public var asyncFrameBytes: Int
+  /// Allocations the Swift runtime made for itself, left out of every count above except
+  /// ``peakBytes`` (see ``runtimeAllocations``).
+  ///
+  /// Two kinds: process-wide caches (type metadata, witness tables, protocol conformances),
+  /// filled the first time a type is used, so whichever test runs first would pay for them;
+  /// and slabs of the concurrency runtime's task allocator, which holds async frames (the async
+  /// form of stack memory) and takes a slab whenever a task's frames outgrow the current one.
+  /// Recognising them needs the call stacks: with `captureSites: false` they are counted.
+  public var runtimeAllocations: Int
+  public var runtimeBytes: Int
   /// The allocating call stacks, most allocations first; see ``topSites(by:limit:)``.
   public var stacks: [AllocationStack]
 
@@ -56,11 +60,11 @@ public struct AllocationUsage: Sendable, Hashable {
     olderBytesFreed = Int(st.older_bytes_freed)
     sitesTruncated = st.flags & UInt32(HEAPWISE_SCOPE_SITES_TRUNCATED) != 0
     leaksTruncated = st.flags & UInt32(HEAPWISE_SCOPE_BLOCKS_TRUNCATED) != 0
-    asyncFrameAllocations = 0
-    asyncFrameBytes = 0
+    runtimeAllocations = 0
+    runtimeBytes = 0
     self.stacks = []
     for stack in stacks {
-      guard SiteSymbolizer.shared.isTaskAllocator(stack) else {
+      guard SiteSymbolizer.shared.read(stack.addresses).kind != .caller else {
         self.stacks.append(stack)
         continue
       }
@@ -69,8 +73,8 @@ public struct AllocationUsage: Sendable, Hashable {
       frees -= stack.frees
       leakedBlocks -= stack.leakedBlocks
       leakedBytes -= stack.leakedBytes
-      asyncFrameAllocations += stack.allocations
-      asyncFrameBytes += stack.bytes
+      runtimeAllocations += stack.allocations
+      runtimeBytes += stack.bytes
     }
   }
 }
@@ -86,14 +90,11 @@ public struct AllocationStack: Sendable, Hashable {
   /// Return addresses minus one, innermost first, starting at the allocator entry point.
   /// Empty for the site that collects stacks beyond the table's capacity.
   public var addresses: [UInt64]
-  /// The allocator was called from the Swift concurrency library.
-  var inConcurrencyRuntime: Bool
 
   init(_ s: heapwise_scope_site) {
     allocations = Int(s.allocations)
     bytes = Int(s.bytes)
     frees = Int(s.frees)
-    inConcurrencyRuntime = s.flags & UInt32(HEAPWISE_SITE_CONCURRENCY_RUNTIME) != 0
     leakedBlocks = Int(s.leaked_blocks)
     leakedBytes = Int(s.leaked_bytes)
     addresses = withUnsafeBytes(of: s.frames) { raw in

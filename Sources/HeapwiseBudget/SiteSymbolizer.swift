@@ -1,22 +1,34 @@
 import HeapwiseSymbols
 import Synchronization
 
-/// Finds, in a captured stack, the first frame of the code that asked for memory: past the
-/// allocator entry points, heapwise's own hooks, the Swift runtime and the standard library
-/// (also where it was inlined into the caller).
+/// Reads captured stacks: finds the first frame of the code that asked for memory (past the
+/// allocator entry points, heapwise's hooks, the Swift runtime and the standard library, also
+/// where it was inlined into the caller), and recognises the allocations the runtime makes for
+/// itself, which a budget must not count.
 final class SiteSymbolizer: Sendable {
   static let shared = SiteSymbolizer()
 
+  /// What a stack turned out to be.
+  enum Kind: Equatable {
+    /// The code under test allocated.
+    case caller
+    /// The runtime filled a process-wide cache: type metadata, witness tables, conformances.
+    /// Happens once per process for each type, so it depends on which test ran first.
+    case runtimeCache
+    /// The concurrency runtime's task allocator took a slab for async frames.
+    case asyncFrames
+  }
+
   /// One symbolizer for the process, created on first use; it is not thread-safe, so it lives
-  /// behind a lock (failure messages are rare, contention does not matter).
+  /// behind a lock. It caches per address, so a stack seen before costs dictionary lookups.
   private let symbolizer = Mutex<Symbolizer?>(nil)
 
   /// Functions of the allocation path itself: the malloc family as the hooks define it, the
-  /// hooks' helpers, and the runtime's allocation entry points.
+  /// hooks' helpers, and C++'s entry points.
   private static let allocatorFunctions: Set<String> = [
     "malloc", "calloc", "realloc", "reallocarray", "free", "posix_memalign", "aligned_alloc",
     "memalign", "valloc", "pvalloc", "on_alloc", "realloc_recorded", "realloc_from_pool",
-    "operator new", "operator new[]",
+    "operator new(unsigned long)", "operator new[](unsigned long)",
   ]
 
   /// Libraries whose frames are never the answer: they allocate on someone else's behalf.
@@ -25,41 +37,37 @@ final class SiteSymbolizer: Sendable {
     "libFoundation", "libdispatch", "libXCTest", "libTesting", "ld-linux",
   ]
 
-  /// The caller's frame, or nil when the stack is empty. Falls back to the first frame outside
-  /// the allocation path when every frame belongs to the runtime.
-  func callerFrame(_ addresses: [UInt64]) -> SymbolizedFrame? {
-    symbolizer.withLock { cached -> SymbolizedFrame? in
+  /// Runtime functions that fill process-wide caches (names as the symbol table spells them).
+  private static let cacheFunctions = [
+    "Metadata", "WitnessTable", "conformsToProtocol", "TypeByMangledName",
+    "AssociatedTypeWitness", "AssociatedConformanceWitness",
+  ]
+
+  /// The kind of `addresses` and its caller's frame (nil when the stack is empty, or the
+  /// first frame outside the allocation path when no frame belongs to the caller).
+  func read(_ addresses: [UInt64]) -> (kind: Kind, caller: SymbolizedFrame?) {
+    symbolizer.withLock { cached in
       let symbolizer = cached ?? Symbolizer.forCurrentProcess()
       cached = symbolizer
       var fallback: SymbolizedFrame?
       for address in addresses {
         for frame in symbolizer.symbolize(address) {
+          if Self.isCaller(frame) { return (.caller, frame) }
           if fallback == nil && !Self.isAllocator(frame) { fallback = frame }
-          if Self.isCaller(frame) { return frame }
+          guard let function = frame.function, Self.isRuntime(frame) else { continue }
+          if function.contains("StackAllocator") || function.contains("TaskAllocator") {
+            return (.asyncFrames, frame)
+          }
+          if Self.cacheFunctions.contains(where: { function.contains($0) }) {
+            return (.runtimeCache, frame)
+          }
         }
       }
-      return fallback
+      return (.caller, fallback)
     }
   }
 
-  /// Whether the stack is the concurrency runtime's task allocator taking a slab for async
-  /// frames. Only stacks whose caller lies in the concurrency library (`inConcurrencyRuntime`,
-  /// found by the C side without symbols) are symbolized, so measurements of synchronous code
-  /// never pay for it.
-  func isTaskAllocator(_ stack: AllocationStack) -> Bool {
-    guard stack.inConcurrencyRuntime else { return false }
-    return symbolizer.withLock { cached in
-      let symbolizer = cached ?? Symbolizer.forCurrentProcess()
-      cached = symbolizer
-      return stack.addresses.dropFirst().prefix(2).contains { address in
-        symbolizer.symbolize(address).contains { frame in
-          guard let function = frame.function else { return false }
-          return function.contains("StackAllocator") || function.contains("TaskAllocator")
-            || function.hasPrefix("swift_task_alloc")
-        }
-      }
-    }
-  }
+  func callerFrame(_ addresses: [UInt64]) -> SymbolizedFrame? { read(addresses).caller }
 
   static func location(_ frame: SymbolizedFrame) -> String {
     if let file = frame.file, let line = frame.line {
@@ -75,10 +83,13 @@ final class SiteSymbolizer: Sendable {
     return allocatorFunctions.contains(function) || function.hasPrefix("hw_")
   }
 
-  private static func isCaller(_ frame: SymbolizedFrame) -> Bool {
-    if isAllocator(frame) { return false }
+  private static func isRuntime(_ frame: SymbolizedFrame) -> Bool {
     let module = frame.moduleName
-    if runtimeLibraries.contains(where: { module.hasPrefix($0) }) { return false }
+    return runtimeLibraries.contains { module.hasPrefix($0) }
+  }
+
+  private static func isCaller(_ frame: SymbolizedFrame) -> Bool {
+    if isAllocator(frame) || isRuntime(frame) { return false }
     if let function = frame.function,
       function.hasPrefix("swift_") || function.hasPrefix("swift::") || function.hasPrefix("_swift")
     {
