@@ -131,6 +131,34 @@ struct SummaryExamplesTests {
     #expect(report.verdict.primary.evidence.allSatisfy { $0.contains("make_frame (few_large_blocks.c:") })
   }
 
+  /// A shared library on the compiler's search path (tools/install-deps.sh installs jemalloc and
+  /// tcmalloc for these tests).
+  static func library(_ name: String) throws -> String {
+    let path = try run(["cc", "-print-file-name=\(name)"]).trimmingCharacters(in: .whitespacesAndNewlines)
+    guard path.hasPrefix("/") else { throw ExampleError("\(name) not found: run tools/install-deps.sh") }
+    return path
+  }
+
+  /// Fragmentation under another allocator: its statistics give allocator-held, and jemalloc's
+  /// own mappings (it calls mmap through the PLT) are not counted as the program's.
+  @Test(arguments: [("libjemalloc.so.2", "jemalloc"), ("libtcmalloc_minimal.so.4", "tcmalloc")])
+  func otherAllocators(library: String, name: String) throws {
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let binary = try compile("fragmentation")
+    let dump = "\(dir)/\(name).heapwise"
+    try Self.run(
+      [binary, "32"],
+      environment: ["LD_PRELOAD": "\(try Self.preloadLibrary()):\(try Self.library(library))", "HEAPWISE_OUTPUT": dump])
+    let report = try SummaryReport.summarize(dumpAt: dump)
+    #expect(report.allocator == name)
+    #expect(report.verdict.primary.kind == .retention)
+    let exit = try #require(report.atExit)
+    #expect(exit.sum == exit.rss.bytes)
+    #expect((exit.allocatorHeld?.bytes ?? 0) > 20 * Self.MiB)
+    #expect(exit.mapped.bytes < Self.MiB)
+    #expect(report.facts.growth.points.allSatisfy { $0.mapped == 0 })
+  }
+
   static func python() throws -> String {
     // The real interpreter, not a pyenv shim script (the recorder does not follow exec).
     try run(["python3", "-c", "import sys; print(sys.executable)"])

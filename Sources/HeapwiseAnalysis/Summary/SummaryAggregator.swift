@@ -51,27 +51,57 @@ public final class SummaryAggregator: ReplayAggregator {
   private(set) var trims: [TrimObservation] = []
   /// The marker each stream set last, until the sample that follows it.
   private var pendingMarker: [StreamID: String] = [:]
-  /// Whether mapped regions were part of the peak when it was reached.
-  private(set) var peakIncludesMapped = false
+  /// Mappings made by the allocator itself (jemalloc and tcmalloc call mmap through the PLT, so
+  /// the recorder sees their extents): their bytes are the allocator's footprint, which its
+  /// statistics describe, and counting them as mapped regions would count the live heap twice.
+  private var allocatorStacks: [StackID: Bool] = [:]
+  private var allocatorMapped: UInt64 = 0
+  /// The highest tracked memory (live heap + the program's own mappings), when, and whether
+  /// mappings were part of it.
+  private var peak: (bytes: UInt64, ticks: UInt64, includesMapped: Bool) = (0, 0, false)
 
   public init() {}
 
   public func allocated(_ block: LiveBlock, address: UInt64, kind: BlockKind, state: ReplayState) {
+    if kind == .mapping && isAllocatorMapping(block.stack, state: state) {
+      allocatorMapped += block.size
+      return
+    }
     change(block.stack, Int64(block.size))
+    let mapped = userMapped(state)
+    if state.heapBytes + mapped > peak.bytes { peak = (state.heapBytes + mapped, state.timestamp, mapped > 0) }
   }
 
   public func freed(
     _ block: LiveBlock, bytes: UInt64, whole: Bool, kind: BlockKind, by function: AllocatorFunction,
     state: ReplayState
   ) {
+    if kind == .mapping, allocatorStacks[block.stack] == true {
+      allocatorMapped -= Swift.min(bytes, allocatorMapped)
+      return
+    }
     change(block.stack, -Int64(bytes))
   }
 
-  public func reachedPeak(state: ReplayState) { peakIncludesMapped = state.mappedBytes > 0 }
+  private func userMapped(_ state: ReplayState) -> UInt64 {
+    state.mappedBytes - Swift.min(allocatorMapped, state.mappedBytes)
+  }
+
+  /// Whether the mapping's innermost frame is in the allocator's module. Decided once per stack;
+  /// a stack whose STACK record has not arrived yet counts as the program's.
+  private func isAllocatorMapping(_ stack: StackID, state: ReplayState) -> Bool {
+    if let known = allocatorStacks[stack] { return known }
+    guard let address = state.stacks.addresses(of: stack).first else { return false }
+    let module = state.modules.entries.last { $0.unloaded == nil && $0.record.contains(address) }
+    let name = module.map { String($0.record.path.split(separator: "/").last ?? "") } ?? ""
+    let mine = ["libjemalloc", "libtcmalloc", "libmimalloc"].contains { name.hasPrefix($0) }
+    allocatorStacks[stack] = mine
+    return mine
+  }
 
   public func marker(_ marker: MarkerRecord, state: ReplayState) {
     markers.append(
-      (state.timestamp, SeriesPoint(time: 0, label: marker.name, liveHeap: state.heapBytes, mapped: state.mappedBytes)))
+      (state.timestamp, SeriesPoint(time: 0, label: marker.name, liveHeap: state.heapBytes, mapped: userMapped(state))))
     pendingMarker[stream] = marker.name
     if !firstMarker.taken { firstMarker.commit(from: byStack) }
     lastMarker.commit(from: byStack)
@@ -82,7 +112,7 @@ public final class SummaryAggregator: ReplayAggregator {
       Sample(
         ticks: state.timestamp, label: pendingMarker.removeValue(forKey: stream),
         memory: MemorySample(sample), liveHeap: state.heapBytes, liveBlocks: Int(state.heapBlocks),
-        mapped: state.mappedBytes))
+        mapped: userMapped(state)))
     if !firstSample.taken { firstSample.commit(from: byStack) }
     lastSample.commit(from: byStack)
   }
@@ -114,6 +144,7 @@ public final class SummaryAggregator: ReplayAggregator {
           at: top.firstIndex { $0.size < bytes } ?? top.count)
         if top.count > largestBlocks { top.removeLast() }
       case .mapping:
+        if allocatorStacks[block.stack] == true { return }
         mapped[block.stack, default: SummaryData.MappedGroup(stack: block.stack, bytes: 0, regions: 0, lengths: [])]
           .bytes += bytes
         mapped[block.stack]!.regions += 1
@@ -121,7 +152,7 @@ public final class SummaryAggregator: ReplayAggregator {
       }
     }
     let positive: ([StackID: Int64]) -> [StackID: UInt64] = { $0.compactMapValues { $0 > 0 ? UInt64($0) : nil } }
-    let peakTicks = state.peakTimestamp
+    let peakTicks = peak.ticks
     return SummaryData(
       samples: samples.map {
         SummaryData.Sample(
@@ -130,13 +161,14 @@ public final class SummaryAggregator: ReplayAggregator {
       },
       markers: markers.map { var p = $0.point; p.time = seconds($0.ticks); return p },
       peak: PeakPoint(
-        bytes: state.peakBytes, time: seconds(peakTicks), includesMapped: peakIncludesMapped,
+        bytes: peak.bytes, time: seconds(peakTicks), includesMapped: peak.includesMapped,
         previousMarker: markers.last { $0.ticks <= peakTicks }?.point.label,
         nextMarker: markers.first { $0.ticks > peakTicks }?.point.label),
       firstMarkerByStack: positive(firstMarker.bytes), lastMarkerByStack: positive(lastMarker.bytes),
       firstSampleByStack: positive(firstSample.bytes), lastSampleByStack: positive(lastSample.bytes),
       largestBlocks: top, mappedByStack: mapped.values.sorted { $0.bytes > $1.bytes }, trims: trims,
-      endLiveHeap: state.heapBytes, endLiveBlocks: Int(state.heapBlocks), endMapped: state.mappedBytes,
+      allocatorMapped: allocatorMapped,
+      endLiveHeap: state.heapBytes, endLiveBlocks: Int(state.heapBlocks), endMapped: userMapped(state),
       duration: seconds(state.timestamp), sawEnd: state.end != nil)
   }
 
@@ -179,7 +211,7 @@ public struct SummaryData: Sendable {
 
   public var samples: [Sample]
   public var markers: [SeriesPoint]
-  /// The moment of maximum tracked memory.
+  /// The moment of maximum tracked memory (live heap + the program's own mappings).
   public var peak: PeakPoint
   /// Tracked bytes (live heap + mapped) per stack at the first and last marker and sample.
   public var firstMarkerByStack: [StackID: UInt64]
@@ -191,6 +223,9 @@ public struct SummaryData: Sendable {
   /// Mappings still mapped at the end, grouped by the stack that mapped them, largest first.
   public var mappedByStack: [MappedGroup]
   public var trims: [TrimObservation]
+  /// Bytes mapped by the allocator itself at the end (jemalloc's extents): part of its footprint,
+  /// not of the mapped regions.
+  public var allocatorMapped: UInt64
   public var endLiveHeap: UInt64
   public var endLiveBlocks: Int
   public var endMapped: UInt64

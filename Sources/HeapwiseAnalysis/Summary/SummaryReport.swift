@@ -31,6 +31,9 @@ public struct SummaryReport: Sendable {
   public var facts: SummaryFacts
   public var verdict: Verdict
   public var mapped: [MappedSite]
+  /// Bytes the allocator mapped for itself at the end (jemalloc's extents), left out of the mapped
+  /// regions because its statistics already count them.
+  public var allocatorMapped: UInt64
   public var timeline: [TimelineRow]
   /// Problems with the input that qualify the answer.
   public var warnings: [String]
@@ -100,6 +103,7 @@ public struct SummaryReport: Sendable {
       groups[s.name]!.regions += group.regions
       groups[s.name]!.lengths.formUnion(group.lengths)
     }
+    allocatorMapped = data.allocatorMapped
     mapped = groups.values.map {
       MappedSite(
         site: $0.site.name, bytes: $0.bytes, regions: $0.regions,

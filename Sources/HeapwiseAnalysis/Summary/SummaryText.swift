@@ -11,7 +11,13 @@ extension SummaryReport {
     out.append("")
 
     if let split = atExit {
-      out += Self.render(split, heading: "RSS at exit", mapped: mapped, methods: true)
+      var lines = Self.render(split, heading: "RSS at exit", mapped: mapped, methods: true)
+      if allocatorMapped > 0, let at = lines.firstIndex(where: { $0.hasPrefix("  other") }) {
+        lines.insert(
+          "    (not counted here: \(formatBytes(allocatorMapped)) mapped by \(allocator ?? "the allocator") itself, which its statistics cover)",
+          at: at)
+      }
+      out += lines
     }
     if let peak = atPeakRSS {
       out.append("")
