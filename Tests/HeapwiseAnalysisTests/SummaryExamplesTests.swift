@@ -159,6 +159,24 @@ struct SummaryExamplesTests {
     #expect(report.facts.growth.points.allSatisfy { $0.mapped == 0 })
   }
 
+  /// A dump cut in the middle (a killed process): the summary covers what was read and says so.
+  @Test func truncatedDumpIsSummarizedUpToTheCut() throws {
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let binary = try compile("growing_cache")
+    let dump = "\(dir)/whole.heapwise"
+    try Self.run([binary, "8"], environment: ["LD_PRELOAD": try Self.preloadLibrary(), "HEAPWISE_OUTPUT": dump])
+    let bytes = try Data(contentsOf: URL(fileURLWithPath: dump))
+    let cut = "\(dir)/cut.heapwise"
+    try bytes.prefix(bytes.count * 2 / 3).write(to: URL(fileURLWithPath: cut))
+    let report = try SummaryReport.summarize(dumpAt: cut)
+    #expect(report.warnings.contains { $0.hasPrefix("truncated dump") })
+    #expect(report.warnings.contains { $0.hasPrefix("no END record") })
+    #expect(report.renderText().contains("warning: truncated dump"))
+    let whole = try SummaryReport.summarize(dumpAt: dump)
+    #expect(report.facts.growth.points.count <= whole.facts.growth.points.count)
+    #expect(report.facts.endLiveHeap <= whole.facts.endLiveHeap)
+  }
+
   static func python() throws -> String {
     // The real interpreter, not a pyenv shim script (the recorder does not follow exec).
     try run(["python3", "-c", "import sys; print(sys.executable)"])
