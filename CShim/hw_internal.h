@@ -186,8 +186,9 @@ int hw_write_frame(hw_buffer_t *b, bool compress);
 
 /* ---- sampler.c: memory samples ------------------------------------------------------------- */
 
-/* Builds a SAMPLE body into out; returns its length. */
-size_t hw_sample_encode(uint8_t *out, size_t cap);
+/* Builds a SAMPLE body into out; returns its length. `full` also reads smaps_rollup, which
+ * periodic samples do only within a CPU budget. */
+size_t hw_sample_encode(uint8_t *out, size_t cap, bool full);
 /* malloc_trim(0) between two RSS readings; encodes a TRIM body. */
 size_t hw_trim_probe_encode(uint8_t *out, size_t cap);
 uint64_t hw_rss_bytes(void);

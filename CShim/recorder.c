@@ -178,7 +178,7 @@ HW_EXPORT void heapwise_marker(const char *name) {
       size_t n = hw_trim_probe_encode(body, sizeof body);
       hw_emit_raw(t, hw_now(), HW_TAG_TRIM, body, n);
     }
-    size_t n = hw_sample_encode(body, sizeof body);
+    size_t n = hw_sample_encode(body, sizeof body, true);
     hw_emit_raw(t, hw_now(), HW_TAG_SAMPLE, body, n);
   }
   hw_tls_busy--;

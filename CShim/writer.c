@@ -134,12 +134,12 @@ static void process_flush(void) {
   }
 }
 
-static void take_sample(void) {
+static void take_sample(bool full) {
   uint8_t body[512];
   uint64_t ts = hw_now();
   uint8_t clock[HW_VARINT_MAX];
   hw_process_append(HW_TAG_CLOCK, ts, clock, (size_t)(hw_put_uvarint(clock, hw_monotonic_ns()) - clock));
-  hw_process_append(HW_TAG_SAMPLE, ts, body, hw_sample_encode(body, sizeof body));
+  hw_process_append(HW_TAG_SAMPLE, ts, body, hw_sample_encode(body, sizeof body, full));
 }
 
 static void drain_queue(void) {
@@ -164,7 +164,7 @@ static void emit_signal_markers(void) {
       uint8_t trim[64];
       hw_process_append(HW_TAG_TRIM, hw_now(), trim, hw_trim_probe_encode(trim, sizeof trim));
     }
-    take_sample();
+    take_sample(true);
     atomic_store(&pending_tail, ++tail);
   }
 }
@@ -189,7 +189,7 @@ static void *writer_main(void *arg) {
     uint64_t now = hw_monotonic_ns();
     if (now >= next_sample) {
       hw_modules_sync(NULL);
-      take_sample();
+      take_sample(false);
       process_flush(); /* a reader sees samples within one interval, also after kill -9 */
       next_sample = now + (uint64_t)hw_config.interval_ms * 1000000ull;
     }
@@ -235,7 +235,7 @@ void hw_writer_stop(int reason, int signo) {
     uint8_t trim[64];
     hw_process_append(HW_TAG_TRIM, hw_now(), trim, hw_trim_probe_encode(trim, sizeof trim));
   }
-  take_sample();
+  take_sample(true);
   uint8_t body[2 * HW_VARINT_MAX], *p = hw_put_uvarint(body, (uint64_t)reason);
   p = hw_put_uvarint(p, (uint64_t)signo);
   hw_process_append(HW_TAG_END, hw_now(), body, (size_t)(p - body));

@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""The recorder's overhead next to heaptrack's, measured in one run on this machine.
+
+Runs each workload plain, under heaptrack and under heapwise, `--runs` times each, interleaved so
+machine noise hits all three alike, and prints the median wall time, the slowdown ratio against
+the plain run, the dump size, and the peak RSS (the recorder's extra memory is the difference).
+
+  tools/bench/overhead.py [--runs 3] [--pairs 10000000] [--only synthetic|sqlite|python]
+"""
+import argparse, os, resource, shutil, statistics, subprocess, sys, tempfile, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LIB = os.path.join(ROOT, "build/lib/libheapwise.so")
+
+PY_SCRIPT = r'''
+import json
+docs = []
+for i in range(200000):
+    d = {"id": i, "name": "user%d" % i, "tags": ["a%d" % (i % 7), "b%d" % (i % 11)], "score": i * 0.5}
+    docs.append(json.loads(json.dumps(d)))
+index = {}
+for d in docs:
+    index.setdefault(d["tags"][0], []).append(d["id"])
+print(len(docs), len(index))
+'''
+
+SQL = """
+CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT, score REAL);
+WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 200000)
+INSERT INTO t SELECT x, 'name' || (x * 7919 % 200000), x * 0.5 FROM c;
+CREATE INDEX t_name ON t(name);
+SELECT count(*) FROM t WHERE name LIKE 'name1%';
+"""
+
+
+def run(cmd, env, cwd):
+    """Runs cmd; returns (wall seconds, peak RSS in KiB of the largest process it waited for)."""
+    start = time.monotonic()
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.monotonic() - start
+    err = proc.stderr.read().decode(errors="replace")
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"{' '.join(cmd)} failed ({status}):\n{err}")
+    return wall, usage.ru_maxrss
+
+
+def dump_size(directory, prefix):
+    return sum(os.path.getsize(os.path.join(directory, f)) for f in os.listdir(directory) if f.startswith(prefix))
+
+
+def measure(name, cmd, runs, tmp, pairs=None):
+    env = dict(os.environ)
+    for k in [k for k in env if k.startswith("HEAPWISE_") or k == "LD_PRELOAD"]:
+        del env[k]
+    results = {"plain": [], "heaptrack": [], "heapwise": []}
+    sizes = {}
+    for r in range(runs):
+        for tool in results:
+            d = tempfile.mkdtemp(dir=tmp)
+            if tool == "plain":
+                results[tool].append(run(cmd, env, d))
+            elif tool == "heaptrack":
+                results[tool].append(run(["heaptrack", "-o", os.path.join(d, "ht")] + cmd, env, d))
+                sizes[tool] = dump_size(d, "ht")
+            else:
+                e = dict(env, LD_PRELOAD=LIB, HEAPWISE_OUTPUT=os.path.join(d, "hw.%p.heapwise"))
+                results[tool].append(run(cmd, e, d))
+                sizes[tool] = dump_size(d, "hw.")
+            shutil.rmtree(d)
+    plain = statistics.median(w for w, _ in results["plain"])
+    plain_rss = max(m for _, m in results["plain"])
+    rows = []
+    for tool, samples in results.items():
+        wall = statistics.median(w for w, _ in samples)
+        rss = max(m for _, m in samples)
+        size = sizes.get(tool)
+        per = f"{size / pairs:.2f} B/pair" if size and pairs else ""
+        rows.append(f"| {name} | {tool} | {wall:.2f} s | {wall / plain:.1f}x | "
+                    f"{(size or 0) / 1e6:.1f} MB {per} | {rss / 1024:.0f} MiB (+{(rss - plain_rss) / 1024:.0f}) |")
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--pairs", type=int, default=10_000_000)
+    ap.add_argument("--only", choices=["synthetic", "sqlite", "python"])
+    args = ap.parse_args()
+    if not os.path.exists(LIB):
+        sys.exit(f"{LIB} is missing: run `make lib` first")
+    for tool in ("heaptrack", "sqlite3", "cc"):
+        if not shutil.which(tool):
+            sys.exit(f"{tool} is missing: run `HEAPWISE_BENCH_DEPS=1 tools/install-deps.sh`")
+    tmp = tempfile.mkdtemp(prefix="heapwise-bench-")
+    workload = os.path.join(tmp, "workload")
+    subprocess.check_call(["cc", "-O2", "-g", "-o", workload, os.path.join(ROOT, "tools/bench/workload.c")])
+    script = os.path.join(tmp, "dicts.py")
+    open(script, "w").write(PY_SCRIPT)
+    sql = os.path.join(tmp, "build.sql")
+    open(sql, "w").write(SQL)
+    python = os.path.realpath(shutil.which("python3"))  # the interpreter, not a pyenv shim script
+    print(f"# {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, median of {args.runs} runs, load {os.getloadavg()[0]:.1f}")
+    print("| workload | tool | wall | vs plain | dump | peak RSS (vs plain) |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    if args.only in (None, "synthetic"):
+        for row in measure(f"workload.c, {args.pairs:,} pairs", [workload, str(args.pairs)], args.runs, tmp, args.pairs):
+            print(row, flush=True)
+    if args.only in (None, "sqlite"):
+        for row in measure("sqlite3, 200k rows + index", ["sqlite3", os.path.join(tmp, "db"), f".read {sql}"], args.runs, tmp):
+            print(row, flush=True)
+            if os.path.exists(os.path.join(tmp, "db")):
+                os.remove(os.path.join(tmp, "db"))
+    if args.only in (None, "python"):
+        for row in measure("python3, 200k dicts via JSON", [python, script], args.runs, tmp):
+            print(row, flush=True)
+    shutil.rmtree(tmp)
+
+
+if __name__ == "__main__":
+    main()
