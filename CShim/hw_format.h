@@ -34,6 +34,10 @@
 #define HW_HEADER_FLAG_TRIM_PROBE 2u
 #define HW_HEADER_FLAG_FORK_CHILD 4u
 #define HW_FRAME_FLAG_ZSTD 1u
+/* Timestamp deltas in this frame count units of 2^HW_COARSE_SHIFT: written while only one thread
+ * records, when file order alone orders every event (see thread.c). */
+#define HW_FRAME_FLAG_COARSE_TIME 2u
+#define HW_COARSE_SHIFT 16
 
 enum hw_tag {
   HW_TAG_ALLOC = 0x00,   /* | function code 1..9 */

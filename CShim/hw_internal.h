@@ -158,6 +158,7 @@ struct hw_buffer_s {
   uint64_t base_ts;      /* timestamp the first delta is relative to */
   uint64_t last_ts;
   uintptr_t prev_addr;   /* encoder register */
+  bool coarse_time;      /* HW_FRAME_FLAG_COARSE_TIME */
   size_t used, capacity;
   uint8_t data[];
 };

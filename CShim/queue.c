@@ -51,6 +51,7 @@ hw_buffer_t *hw_buffer_get(uint32_t stream, uint32_t seq, uint64_t base_ts) {
   b->seq = seq;
   b->base_ts = b->last_ts = base_ts;
   b->prev_addr = 0;
+  b->coarse_time = false;
   b->used = 0;
   return b;
 }

@@ -30,6 +30,16 @@ static __thread hw_thread_t *tls_thread __attribute__((tls_model("initial-exec")
 static _Atomic(hw_thread_t *) registered;
 static _Atomic uint32_t next_stream = 1;
 
+/* COARSE TIME. While one thread records, file order alone orders its events, and timestamps only
+ * place them in time: frames then carry deltas in units of 2^16 (about 0.4 ms), floored. That made
+ * the dump of a single-threaded workload ~2 bytes per malloc/free pair smaller. Once a second
+ * thread registers, every thread writes full-resolution frames from its next record on. This is
+ * safe because each record checks the mode when it is encoded, after the thread has obtained the
+ * block it frees (or the address it was given): any exchange with another thread happened after
+ * that thread's registration, whose store is then visible here. Floored stamps only move events
+ * earlier, so a coarse free still sorts before a reuse elsewhere. */
+static _Atomic uint32_t streams_registered;
+
 static hw_thread_t *state_pages;
 static size_t states_used, states_cap;
 static atomic_flag states_lock = ATOMIC_FLAG_INIT;
@@ -66,6 +76,7 @@ static hw_cold hw_thread_t *register_thread(void) {
   hw_thread_t *t = new_state();
   if (!t) return NULL;
   t->stream = atomic_fetch_add(&next_stream, 1);
+  atomic_fetch_add_explicit(&streams_registered, 1, memory_order_release);
   t->tid = hw_gettid();
   prctl(PR_GET_NAME, t->name, 0, 0, 0);
   /* base_ts is the start, not now: this thread's first record may carry an earlier stamp */
@@ -121,6 +132,7 @@ void hw_thread_after_fork_child(void) {
   /* The other threads are gone and their buffers hold the parent's events: start over. */
   atomic_store(&registered, NULL);
   atomic_store(&next_stream, 1);
+  atomic_store(&streams_registered, 0);
   atomic_flag_clear(&states_lock);
   tls_thread = NULL;
 }
@@ -151,15 +163,24 @@ static hw_noinline uint8_t *rotate(hw_thread_t *t, uint64_t ts, size_t need) {
 static inline uint8_t *begin(hw_thread_t *t, uint64_t ts, uint8_t tag, size_t need) {
   hw_buffer_t *b = atomic_load_explicit(&t->buffer, memory_order_relaxed);
   if (hw_unlikely(!b)) return NULL;
-  if (hw_unlikely(b->used + need > b->capacity)) {
-    if (!rotate(t, ts, need)) return NULL;
-    b = atomic_load_explicit(&t->buffer, memory_order_relaxed);
+  bool coarse = atomic_load_explicit(&streams_registered, memory_order_acquire) <= 1;
+  if (hw_unlikely(b->used + need > b->capacity || b->coarse_time != coarse)) {
+    if (b->used == 0) {
+      b->coarse_time = coarse;
+    } else {
+      if (!rotate(t, ts, need)) return NULL;
+      b = atomic_load_explicit(&t->buffer, memory_order_relaxed);
+      b->coarse_time = coarse;
+    }
+    if (coarse) b->base_ts = b->last_ts = b->last_ts >> HW_COARSE_SHIFT << HW_COARSE_SHIFT;
   }
+  unsigned shift = coarse ? HW_COARSE_SHIFT : 0;
+  ts = ts >> shift << shift;
   uint8_t *p = b->data + b->used;
   *p++ = tag;
   uint64_t dt = ts > b->last_ts ? ts - b->last_ts : 0;
   b->last_ts += dt;
-  return hw_put_uvarint(p, dt);
+  return hw_put_uvarint(p, dt >> shift);
 }
 
 static inline void commit(hw_thread_t *t, uint8_t *end) {

@@ -60,7 +60,7 @@ void hw_writer_wake(void) {
 
 int hw_write_frame(hw_buffer_t *b, bool compress) {
   size_t raw = b->used, stored = raw;
-  uint16_t flags = 0;
+  uint16_t flags = 0, time_flag = b->coarse_time ? HW_FRAME_FLAG_COARSE_TIME : 0;
   uint8_t *payload = out + HW_FRAME_HEADER;
   if (compress && cctx && raw >= SMALL_FRAME) {
     size_t n = ZSTD_compressCCtx(cctx, payload, out_cap - HW_FRAME_HEADER, b->data, raw, ZSTD_LEVEL);
@@ -76,7 +76,7 @@ int hw_write_frame(hw_buffer_t *b, bool compress) {
   hw_put_u32(hdr + 8, b->stream);
   hw_put_u32(hdr + 12, b->seq);
   hw_put_u64(hdr + 16, b->base_ts);
-  hw_put_u16(hdr + 24, flags);
+  hw_put_u16(hdr + 24, flags | time_flag);
   uint32_t crc = hw_crc32c(0, hdr, 28);
   crc = hw_crc32c(crc, payload, stored);
   hw_put_u32(hdr + 28, crc);

@@ -169,7 +169,8 @@ public final class DumpReader: EventSource {
       }
       payload = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffer)[0..<frame.rawSize])
     }
-    cursors[i].decoder = FrameDecoder(payload: payload, baseTimestamp: frame.baseTimestamp, stream: cursors[i].stream)
+    cursors[i].decoder = FrameDecoder(payload: payload, baseTimestamp: frame.baseTimestamp, stream: cursors[i].stream,
+                                      timeShift: frame.timeShift)
     advance(i)
   }
 

@@ -13,11 +13,13 @@ struct FrameDecoder {
   private var cursor: ByteCursor
   private var timestamp: UInt64
   private var previousAddress: UInt64 = 0
+  private let timeShift: UInt64
   let stream: StreamID
 
-  init(payload: UnsafeRawBufferPointer, baseTimestamp: UInt64, stream: StreamID) {
+  init(payload: UnsafeRawBufferPointer, baseTimestamp: UInt64, stream: StreamID, timeShift: UInt64 = 0) {
     cursor = ByteCursor(base: payload.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, count: payload.count)
     timestamp = baseTimestamp
+    self.timeShift = timeShift
     self.stream = stream
   }
 
@@ -36,7 +38,7 @@ struct FrameDecoder {
     let start = cursor.position
     do {
       let tag = try cursor.byte()
-      timestamp &+= try cursor.uvarint()
+      timestamp &+= try cursor.uvarint() << timeShift
       let record = try decodeBody(tag: tag)
       return Event(timestamp: timestamp, stream: stream, record: record)
     } catch let e as CursorError {

@@ -10,6 +10,8 @@ struct FrameRef {
   var storedSize: Int
   var rawSize: Int
   var compressed: Bool
+  /// Timestamp deltas count units of 2^timeShift (a coarse-time frame, docs/FORMAT.md).
+  var timeShift: UInt64 = 0
   var payloadOffset: Int { offset + FormatConstants.frameHeaderSize }
 }
 
@@ -58,7 +60,8 @@ struct FrameIndex {
       let ref = FrameRef(
         offset: offset, stream: u32(8), seq: u32(12),
         baseTimestamp: UInt64(littleEndian: h.loadUnaligned(fromByteOffset: 16, as: UInt64.self)),
-        storedSize: Int(stored), rawSize: Int(raw), compressed: compressed)
+        storedSize: Int(stored), rawSize: Int(raw), compressed: compressed,
+        timeShift: flags & FormatConstants.frameFlagCoarseTime != 0 ? FormatConstants.coarseTimeShift : 0)
       byStream[ref.stream, default: []].append(ref)
       frameCount += 1
       offset += headerSize + Int(stored)

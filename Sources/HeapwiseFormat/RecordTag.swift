@@ -43,6 +43,9 @@ public enum FormatConstants {
   public static let maxStackFrames = 256
   /// Frame flags bit 0: the payload is one zstd frame.
   public static let frameFlagCompressed: UInt16 = 1
+  /// Timestamp deltas of the frame count units of 2^coarseTimeShift.
+  public static let frameFlagCoarseTime: UInt16 = 2
+  public static let coarseTimeShift: UInt64 = 16
   /// Header flags.
   public static let headerFlagTSC: UInt32 = 1
   public static let headerFlagTrimProbe: UInt32 = 2

@@ -1,4 +1,5 @@
 // Four threads, frees on other threads than the allocation, addresses handed out again at once:
+import Foundation
 // replay in timestamp order must give exactly the program's live set.
 import HeapwiseFormat
 import Testing
@@ -17,5 +18,37 @@ import Testing
       #expect(facts.threads.count == 5)             // main + 4
       #expect(facts.warnings.isEmpty)
     }
+  }
+}
+
+/// Frame flags straight from the file: coarse-time frames while one thread records, full
+/// resolution once a second one does (docs/FORMAT.md, "Coarse time").
+@Suite("Coarse time") struct CoarseTimeTests {
+  func frameFlags(_ path: String) throws -> [(stream: UInt32, flags: UInt16)] {
+    let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+    func u32(_ at: Int) -> UInt32 { bytes[at..<at + 4].reversed().reduce(0) { $0 << 8 | UInt32($1) } }
+    var offset = Int(u32(12)), frames: [(UInt32, UInt16)] = []
+    while offset + 32 <= bytes.count {
+      frames.append((u32(offset + 8), UInt16(bytes[offset + 24]) | UInt16(bytes[offset + 25]) << 8))
+      offset += 32 + Int(u32(offset))
+    }
+    return frames
+  }
+
+  @Test func singleThreadedFramesAreCoarse() throws {
+    let dir = Harness.freshDirectory("coarse")
+    try Harness.record(try Harness.build("functions.c"), in: dir)
+    let threadFrames = try frameFlags(try Harness.onlyDump(in: dir)).filter { $0.stream != 0 }
+    #expect(!threadFrames.isEmpty)
+    #expect(threadFrames.allSatisfy { $0.flags & 2 != 0 })
+  }
+
+  @Test func secondThreadSwitchesToFullResolution() throws {
+    let dir = Harness.freshDirectory("fine")
+    try Harness.record(try Harness.build("threads.c"), in: dir)
+    let frames = try frameFlags(try Harness.onlyDump(in: dir)).filter { $0.stream != 0 }
+    // The main thread may start coarse; every other thread's frames are full resolution.
+    #expect(frames.filter { $0.stream != 1 }.allSatisfy { $0.flags & 2 == 0 })
+    #expect(frames.contains { $0.stream == 1 && $0.flags & 2 == 0 })
   }
 }
