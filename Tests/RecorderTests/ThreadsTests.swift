@@ -1,6 +1,6 @@
 // Four threads, frees on other threads than the allocation, addresses handed out again at once:
-import Foundation
 // replay in timestamp order must give exactly the program's live set.
+import Foundation
 import HeapwiseFormat
 import Testing
 
