@@ -194,6 +194,11 @@ size_t hw_sample_encode(uint8_t *out, size_t cap, bool full);
 size_t hw_trim_probe_encode(uint8_t *out, size_t cap);
 uint64_t hw_rss_bytes(void);
 
+/* ---- residency.c: resident pages of the heap and anonymous mappings (markers, exit) --------- */
+
+/* Writes RESIDENCY records into t's stream or, with t NULL, the process stream. */
+void hw_residency_emit(hw_thread_t *t);
+
 /* ---- modules.c: the module map ----------------------------------------------------------- */
 
 /* Writes MODULE records for modules not yet written and UNLOAD for those gone, into t's stream or,

@@ -180,6 +180,7 @@ HW_EXPORT void heapwise_marker(const char *name) {
     }
     size_t n = hw_sample_encode(body, sizeof body, true);
     hw_emit_raw(t, hw_now(), HW_TAG_SAMPLE, body, n);
+    hw_residency_emit(t);
   }
   hw_tls_busy--;
 }

@@ -165,6 +165,7 @@ static void emit_signal_markers(void) {
       hw_process_append(HW_TAG_TRIM, hw_now(), trim, hw_trim_probe_encode(trim, sizeof trim));
     }
     take_sample(true);
+    hw_residency_emit(NULL);
     atomic_store(&pending_tail, ++tail);
   }
 }
@@ -236,6 +237,7 @@ void hw_writer_stop(int reason, int signo) {
     hw_process_append(HW_TAG_TRIM, hw_now(), trim, hw_trim_probe_encode(trim, sizeof trim));
   }
   take_sample(true);
+  hw_residency_emit(NULL);
   uint8_t body[2 * HW_VARINT_MAX], *p = hw_put_uvarint(body, (uint64_t)reason);
   p = hw_put_uvarint(p, (uint64_t)signo);
   hw_process_append(HW_TAG_END, hw_now(), body, (size_t)(p - body));

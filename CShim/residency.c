@@ -1,0 +1,96 @@
+/* residency.c: which pages of the heap and of anonymous mappings are resident, at markers and at
+ * exit. With the live blocks' addresses, the analyzer can then say which surviving blocks keep
+ * otherwise-free pages resident (fragmentation, named by site) instead of guessing.
+ *
+ * One RESIDENCY record (skippable tag 0x80) per chunk of at most CHUNK_PAGES pages, so a record
+ * always fits a 64 KiB buffer: region start, page count, kind, and a bitmap (bit i of byte i/8 set
+ * = page i resident), from mincore(2). Costs one /proc/self/maps read and one mincore call per
+ * chunk; only at markers and exit, never per event.
+ */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "hw_format.h"
+#include "hw_internal.h"
+
+#define CHUNK_PAGES (128 * 1024) /* 16 KiB of bitmap */
+
+enum region_kind { REGION_HEAP = 0, REGION_ANONYMOUS = 1 };
+
+static atomic_flag busy = ATOMIC_FLAG_INIT;
+static unsigned char *vec;    /* mincore output, one byte a page */
+static uint8_t *body;         /* the record being built */
+
+static void emit_chunk(hw_thread_t *t, uintptr_t start, size_t pages, int kind, size_t page_size) {
+  if (mincore((void *)start, pages * page_size, vec) != 0) return; /* unmapped meanwhile */
+  uint8_t *p = hw_put_uvarint(body, 1);
+  p = hw_put_uvarint(p, start);
+  p = hw_put_uvarint(p, pages);
+  p = hw_put_uvarint(p, (uint64_t)kind);
+  size_t bytes = (pages + 7) / 8;
+  p = hw_put_uvarint(p, bytes);
+  memset(p, 0, bytes);
+  for (size_t i = 0; i < pages; i++)
+    if (vec[i] & 1) p[i / 8] |= (uint8_t)(1u << (i % 8));
+  p += bytes;
+  if (t) hw_emit_raw(t, hw_now(), HW_TAG_RESIDENCY, body, (size_t)(p - body));
+  else hw_process_append(HW_TAG_RESIDENCY, hw_now(), body, (size_t)(p - body));
+}
+
+/* One line of /proc/self/maps: "start-end perms offset dev inode   path". */
+static void visit_line(hw_thread_t *t, char *line, size_t page_size) {
+  char *end;
+  uintptr_t start = strtoul(line, &end, 16);
+  if (*end != '-') return;
+  uintptr_t stop = strtoul(end + 1, &end, 16);
+  char perms[5] = {0};
+  memcpy(perms, end + 1, 4);
+  /* Skip offset, dev and inode to the path, if any. */
+  char *path = end + 5;
+  for (int field = 0; field < 3 && *path; field++) {
+    while (*path == ' ') path++;
+    while (*path && *path != ' ') path++;
+  }
+  while (*path == ' ') path++;
+  int kind;
+  if (strcmp(path, "[heap]") == 0) kind = REGION_HEAP;
+  else if (*path == 0 && strcmp(perms, "rw-p") == 0) kind = REGION_ANONYMOUS;
+  else return;
+  for (uintptr_t at = start; at < stop;) {
+    size_t pages = (stop - at) / page_size;
+    if (pages > CHUNK_PAGES) pages = CHUNK_PAGES;
+    emit_chunk(t, at, pages, kind, page_size);
+    at += pages * page_size;
+  }
+}
+
+void hw_residency_emit(hw_thread_t *t) {
+  if (atomic_flag_test_and_set(&busy)) return; /* another thread is at it: one snapshot will do */
+  size_t page_size = (size_t)sysconf(_SC_PAGESIZE);
+  if (!vec) vec = hw_pages_alloc(CHUNK_PAGES);
+  if (!body) body = hw_pages_alloc(CHUNK_PAGES / 8 + 64);
+  int fd = vec && body ? open("/proc/self/maps", O_RDONLY | O_CLOEXEC) : -1;
+  if (fd >= 0) {
+    static char buf[64 * 1024];
+    size_t have = 0;
+    for (;;) {
+      ssize_t n = read(fd, buf + have, sizeof buf - 1 - have);
+      if (n <= 0) break;
+      have += (size_t)n;
+      buf[have] = 0;
+      char *line = buf, *nl;
+      while ((nl = strchr(line, '\n'))) {
+        *nl = 0;
+        visit_line(t, line, page_size);
+        line = nl + 1;
+      }
+      have = (size_t)(buf + have - line);
+      memmove(buf, line, have);
+    }
+    close(fd);
+  }
+  atomic_flag_clear(&busy);
+}
