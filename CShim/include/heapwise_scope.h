@@ -70,6 +70,8 @@ typedef struct heapwise_scope_stats {
   uint64_t leaked_bytes;      /* their requested sizes: the scope's live bytes at its end */
   uint64_t older_frees;       /* frees by the owner of blocks allocated before the scope */
   uint64_t older_bytes_freed; /* their malloc_usable_size (the requested size is not known) */
+  uint64_t ignored_allocations; /* by callers registered with heapwise_scope_ignore_caller, */
+  uint64_t ignored_bytes;       /* counted here only */
   uint32_t sites;             /* distinct allocation sites recorded */
   uint32_t flags;             /* HEAPWISE_SCOPE_*_TRUNCATED */
 } heapwise_scope_stats;
@@ -102,6 +104,13 @@ HEAPWISE_API size_t heapwise_scope_sites(heapwise_scope *scope, int order, heapw
 
 /* Frees the scope (stopping it first if needed). */
 HEAPWISE_API void heapwise_scope_release(heapwise_scope *scope);
+
+/* From now on, in scopes with SITES, allocations whose caller is the function that contains
+ * `address` (a code address, e.g. a frame of a site) are the runtime's own: not counted, and
+ * their frees not either. For allocations whose place depends on the harness rather than on
+ * the code under test (the Swift task allocator's slabs). Returns 0, or -1 if the function's
+ * bounds are unknown or 8 functions are already registered. */
+HEAPWISE_API int heapwise_scope_ignore_caller(uintptr_t address);
 
 #ifdef __cplusplus
 }

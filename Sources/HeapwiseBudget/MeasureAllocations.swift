@@ -1,4 +1,5 @@
 import CHeapwise
+import Synchronization
 
 /// Why a measurement could not be made.
 public enum AllocationMeasurementError: Error, Sendable, CustomStringConvertible {
@@ -52,11 +53,12 @@ public func measureAllocations(
 /// Counts what an `async` body allocates. With the default scope, ``AllocationScope/task``, the
 /// body is counted on whichever threads it runs, but not its child tasks.
 ///
-/// Each suspension of the body may let the concurrency runtime allocate a slab for the task's
-/// own frames; such an allocation is counted, as any other made on the task's behalf.
+/// What the concurrency runtime allocates for its own scheduling (async frame slabs, jobs, task
+/// objects) is not counted: see ``AllocationUsage/runtimeAllocations``.
 public func measureAllocations(
   in scope: AllocationScope = .task, captureSites: Bool = true, _ body: () async throws -> Void
 ) async throws -> AllocationUsage {
+  await TaskAllocatorProbe.learnOnce()
   let handle = try ScopeHandle(scope, captureSites: captureSites)
   do {
     try await body()
@@ -122,4 +124,35 @@ struct ScopeHandle: ~Copyable {
   }
 
   deinit { heapwise_scope_release(scope) }
+}
+
+/// Shows the C side, once per process, where the concurrency runtime's task allocator takes its
+/// slabs, so that no async measurement counts one (peak included): runs a function whose async
+/// frame cannot fit in the current slab and symbolizes what it allocated.
+enum TaskAllocatorProbe {
+  private static let done = Atomic<Bool>(false)
+
+  static func learnOnce() async {
+    guard !done.exchange(true, ordering: .relaxed),
+      let scope = heapwise_scope_begin(HEAPWISE_SCOPE_TASK, HEAPWISE_SCOPE_SITES)
+    else { return }
+    _ = await largeFrame(3)
+    var st = heapwise_scope_stats()
+    _ = heapwise_scope_stop(scope, &st)
+    let capacity = Int(st.sites) + 1
+    let sites = [heapwise_scope_site](unsafeUninitializedCapacity: capacity) { buffer, count in
+      count = Int(heapwise_scope_sites(scope, HEAPWISE_SCOPE_BY_COUNT, buffer.baseAddress, capacity))
+    }
+    heapwise_scope_release(scope)
+    // Reading a task-allocator stack registers its function (SiteSymbolizer.read).
+    for site in sites { _ = SiteSymbolizer.shared.read(AllocationStack(site).addresses) }
+  }
+
+  /// 2 KiB live across a suspension lives in the async frame: more than a slab holds.
+  @inline(never) private static func largeFrame(_ seed: Int) async -> UInt64 {
+    var words = InlineArray<256, UInt64>(repeating: UInt64(seed))
+    await Task.yield()
+    words[seed] &+= 1
+    return words[seed]
+  }
 }

@@ -1,3 +1,4 @@
+import CHeapwise
 import HeapwiseSymbols
 import Synchronization
 
@@ -15,8 +16,10 @@ final class SiteSymbolizer: Sendable {
     /// The runtime filled a process-wide cache: type metadata, witness tables, conformances.
     /// Happens once per process for each type, so it depends on which test ran first.
     case runtimeCache
-    /// The concurrency runtime's task allocator took a slab for async frames.
-    case asyncFrames
+    /// The concurrency runtime (or libdispatch under it) allocated for its own scheduling: task
+    /// allocator slabs for async frames, jobs, continuations, task objects. When these are
+    /// freed depends on the executor threads, not on the code under test.
+    case concurrencyRuntime
   }
 
   /// One symbolizer for the process, created on first use; it is not thread-safe, so it lives
@@ -50,14 +53,17 @@ final class SiteSymbolizer: Sendable {
       let symbolizer = cached ?? Symbolizer.forCurrentProcess()
       cached = symbolizer
       var fallback: SymbolizedFrame?
-      for address in addresses {
+      for (index, address) in addresses.enumerated() {
         for frame in symbolizer.symbolize(address) {
           if Self.isCaller(frame) { return (.caller, frame) }
           if fallback == nil && !Self.isAllocator(frame) { fallback = frame }
-          guard let function = frame.function, Self.isRuntime(frame) else { continue }
-          if function.contains("StackAllocator") || function.contains("TaskAllocator") {
-            return (.asyncFrames, frame)
+          if Self.isConcurrencyRuntime(frame) {
+            // The C side looks this far above the allocator entry point: from now on it leaves
+            // this function's allocations out as they happen, peak included.
+            if index <= 2 { _ = heapwise_scope_ignore_caller(UInt(address)) }
+            return (.concurrencyRuntime, frame)
           }
+          guard let function = frame.function, Self.isRuntime(frame) else { continue }
           if Self.cacheFunctions.contains(where: { function.contains($0) }) {
             return (.runtimeCache, frame)
           }
@@ -81,6 +87,11 @@ final class SiteSymbolizer: Sendable {
   private static func isAllocator(_ frame: SymbolizedFrame) -> Bool {
     guard let function = frame.function else { return false }
     return allocatorFunctions.contains(function) || function.hasPrefix("hw_")
+  }
+
+  private static func isConcurrencyRuntime(_ frame: SymbolizedFrame) -> Bool {
+    let module = frame.moduleName
+    return module.hasPrefix("libswift_Concurrency") || module.hasPrefix("libdispatch")
   }
 
   private static func isRuntime(_ frame: SymbolizedFrame) -> Bool {

@@ -64,6 +64,7 @@ final class Worker: @unchecked Sendable {
   private let request = Atomic<Int>(0)   // blocks to allocate and free; -1 stops the thread
   private let done = Atomic<Int>(0)
   private var handedOver: UnsafeMutableRawPointer?
+  private var job: (Int) -> Void = workerAllocate
   private var thread = pthread_t()
 
   init() {
@@ -84,15 +85,19 @@ final class Worker: @unchecked Sendable {
         p.deallocate()
         handedOver = nil
       } else {
-        workerAllocate(n)
+        job(n)
       }
       request.store(0, ordering: .relaxed)
       done.add(1, ordering: .releasing)
     }
   }
 
-  /// Makes the worker allocate and free `count` blocks, and waits until it has.
-  func allocate(_ count: Int) { run(count) }
+  /// Makes the worker allocate and free `count` blocks with `job` (a function without context,
+  /// so passing it allocates nothing), and waits until it has.
+  func allocate(_ count: Int, with job: @escaping (Int) -> Void = workerAllocate) {
+    self.job = job
+    run(count)
+  }
 
   /// Makes the worker free `block`, and waits until it has.
   func free(_ block: UnsafeMutableRawPointer) {
@@ -114,6 +119,13 @@ final class Worker: @unchecked Sendable {
 
 let workerAllocateLine = #line + 2
 @inline(never) func workerAllocate(_ count: Int) {
+  for _ in 0..<count { UnsafeMutableRawPointer.allocate(byteCount: 40, alignment: 8).deallocate() }
+}
+
+/// The same, from a line of its own: for the one test whose process-wide measurement must tell
+/// its worker from the workers of tests running at the same time.
+let processWorkerLine = #line + 2
+@inline(never) func processWorkerAllocate(_ count: Int) {
   for _ in 0..<count { UnsafeMutableRawPointer.allocate(byteCount: 40, alignment: 8).deallocate() }
 }
 
