@@ -53,6 +53,12 @@ public struct Comparison: Sendable {
           oldSize: 0, newSize: metric.size(s.counters), oldCount: 0, newCount: metric.count(s.counters))
       }
     }
+    // A site with nothing to show on one side is new or gone, even when the other table lists it
+    // (a marker's table keeps sites that were not live yet).
+    for (k, var d) in byKey where d.status == .changed {
+      if d.oldSize == 0 && d.oldCount == 0 { d.status = .new; byKey[k] = d }
+      else if d.newSize == 0 && d.newCount == 0 { d.status = .gone; byKey[k] = d }
+    }
     differences = byKey.values
       .filter { $0.oldSize != 0 || $0.newSize != 0 || $0.oldCount != 0 || $0.newCount != 0 }
       .sorted { a, b in
