@@ -88,6 +88,12 @@ struct SummaryExamplesTests {
     #expect(report.facts.growth.basis == .markers && report.facts.growth.points.count == 5)
     #expect(report.verdict.primary.evidence.contains { $0.hasPrefix("tracked memory was flat across markers freed..steady3") })
     #expect(report.allocator == "glibc malloc")
+    // The survivors, one every 100 blocks of 512 B, each pin their own page.
+    let heap = try #require(report.facts.heap)
+    #expect(heap.pinnedPages >= 655)
+    #expect(heap.sites.first?.site.hasPrefix("fill_site (fragmentation.c:") == true)
+    #expect(heap.topSite.hasPrefix("fill_site (fragmentation.c:"))
+    #expect(report.verdict.primary.evidence.contains { $0.contains("stays resident even after malloc_trim(0)") })
   }
 
   @Test func trimProbeMeasuresWhatCameBack() throws {

@@ -135,9 +135,11 @@ public final class SummaryAggregator: ReplayAggregator {
     let seconds = clock(header)
     var top: [SummaryData.Block] = []
     var mapped: [StackID: SummaryData.MappedGroup] = [:]
-    replay.forEachLiveBlock { _, block, bytes, kind in
+    var heapBlocks: [(address: UInt64, size: UInt64, stack: StackID)] = []
+    replay.forEachLiveBlock { address, block, bytes, kind in
       switch kind {
       case .heap:
+        heapBlocks.append((address, bytes, block.stack))
         guard top.count < largestBlocks || bytes > top[top.count - 1].size else { return }
         top.insert(
           SummaryData.Block(size: bytes, stack: block.stack),
@@ -151,6 +153,11 @@ public final class SummaryAggregator: ReplayAggregator {
         mapped[block.stack]!.lengths.insert(block.size)
       }
     }
+    // The main executable is the first module the recorder lists; the brk heap follows its end.
+    let executableEnd = state.modules.entries.first.map { e in
+      e.record.segments.map { e.record.base &+ $0.vaddr &+ $0.memsz }.max() ?? 0
+    } ?? 0
+    let layout = HeapLayout(blocks: heapBlocks, executableEnd: executableEnd, pageSize: UInt64(header?.pageSize ?? 4096))
     let positive: ([StackID: Int64]) -> [StackID: UInt64] = { $0.compactMapValues { $0 > 0 ? UInt64($0) : nil } }
     let peakTicks = peak.ticks
     return SummaryData(
@@ -167,7 +174,7 @@ public final class SummaryAggregator: ReplayAggregator {
       firstMarkerByStack: positive(firstMarker.bytes), lastMarkerByStack: positive(lastMarker.bytes),
       firstSampleByStack: positive(firstSample.bytes), lastSampleByStack: positive(lastSample.bytes),
       largestBlocks: top, mappedByStack: mapped.values.sorted { $0.bytes > $1.bytes }, trims: trims,
-      allocatorMapped: allocatorMapped,
+      allocatorMapped: allocatorMapped, heapLayout: layout,
       endLiveHeap: state.heapBytes, endLiveBlocks: Int(state.heapBlocks), endMapped: userMapped(state),
       duration: seconds(state.timestamp), sawEnd: state.end != nil)
   }
@@ -226,6 +233,8 @@ public struct SummaryData: Sendable {
   /// Bytes mapped by the allocator itself at the end (jemalloc's extents): part of its footprint,
   /// not of the mapped regions.
   public var allocatorMapped: UInt64
+  /// Where the live blocks of the brk heap sit at the end (see ``HeapLayout``).
+  public var heapLayout: HeapLayout?
   public var endLiveHeap: UInt64
   public var endLiveBlocks: Int
   public var endMapped: UInt64

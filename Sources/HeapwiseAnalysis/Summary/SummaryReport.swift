@@ -92,7 +92,8 @@ public struct SummaryReport: Sendable {
       siteChanges: changes, peak: peak.bytes > 0 ? peak : nil, end: atExit,
       endLiveHeap: data.endLiveHeap, endMapped: data.endMapped,
       largestBlocks: data.largestBlocks.map { LargeBlock(size: $0.size, site: site($0.stack).name) },
-      trims: data.trims, allocator: allocator, peakRSS: splits.map(\.split.rss.bytes).max())
+      trims: data.trims, allocator: allocator, peakRSS: splits.map(\.split.rss.bytes).max(),
+      heap: data.heapLayout.map { Self.pinning($0, site: site) })
     verdict = Verdict(facts, thresholds: thresholds)
 
     // Grouped by site: pymalloc maps each arena from whichever Python call needed it.
@@ -118,6 +119,23 @@ public struct SummaryReport: Sendable {
     if let peakRow { keep.insert(peakRow.time) }
     timeline = splits.filter { $0.label != nil || keep.contains($0.time) }
     self.warnings = warnings
+  }
+
+  static func pinning(_ layout: HeapLayout, site: (StackID) -> SummarySite) -> HeapPinning {
+    var bySite: [String: HeapPinning.Site] = [:]
+    for share in layout.byStack {
+      let name = site(share.stack).name
+      // Pages of two stacks of one site may coincide; their sum is an upper bound.
+      bySite[name, default: HeapPinning.Site(site: name, blocks: 0, bytes: 0, pages: 0)].blocks += share.blocks
+      bySite[name]!.bytes += share.bytes
+      bySite[name]!.pages += share.pages
+    }
+    return HeapPinning(
+      pageSize: layout.pageSize,
+      spanPages: Int((layout.span + layout.pageSize - 1) / layout.pageSize),
+      pinnedPages: layout.pinnedPages, blocks: layout.blocks, topSize: layout.top.size,
+      topSite: site(layout.top.stack).name,
+      sites: bySite.values.sorted { $0.pages != $1.pages ? $0.pages > $1.pages : $0.site < $1.site })
   }
 
   /// Recognises regions that hold another allocator's blocks, which the recorder cannot see one

@@ -69,6 +69,60 @@ public struct TrimObservation: Sendable, Hashable {
   public var returned: UInt64 { rssBefore - Swift.min(rssBefore, rssAfter) }
 }
 
+/// Which live blocks pin glibc's brk heap (from ``HeapLayout``), with sites named.
+public struct HeapPinning: Sendable, Hashable {
+  public struct Site: Sendable, Hashable {
+    public var site: String
+    public var blocks: Int
+    public var bytes: UInt64
+    public var pages: Int
+    public init(site: String, blocks: Int, bytes: UInt64, pages: Int) {
+      self.site = site
+      self.blocks = blocks
+      self.bytes = bytes
+      self.pages = pages
+    }
+  }
+  public var pageSize: UInt64
+  /// Pages from the lowest live address to the highest live end.
+  public var spanPages: Int
+  /// Pages overlapped by a live block.
+  public var pinnedPages: Int
+  public var blocks: Int
+  public var topSize: UInt64
+  public var topSite: String
+  /// Sites by pinned pages, most first.
+  public var sites: [Site]
+  public init(
+    pageSize: UInt64, spanPages: Int, pinnedPages: Int, blocks: Int, topSize: UInt64, topSite: String,
+    sites: [Site]
+  ) {
+    self.pageSize = pageSize
+    self.spanPages = spanPages
+    self.pinnedPages = pinnedPages
+    self.blocks = blocks
+    self.topSize = topSize
+    self.topSite = topSite
+    self.sites = sites
+  }
+
+  /// Evidence lines for retention.
+  var evidence: [String] {
+    var lines = [
+      "\(plural(blocks, "live block")) in the brk heap overlap \(formatCount(pinnedPages)) of its \(formatCount(spanPages)) pages"
+        + " (\(formatBytes(UInt64(pinnedPages) * pageSize))): freed memory in those pages stays resident even after malloc_trim(0)"
+    ]
+    for s in sites.prefix(3) where s.pages * 10 >= pinnedPages {
+      lines.append(
+        "  \(s.site): \(plural(s.blocks, "block")) (\(formatBytes(s.bytes / UInt64(Swift.max(1, s.blocks)))) on average) in \(plural(s.pages, "page"))")
+    }
+    lines.append(
+      "free() cannot shrink the heap: its highest live block (\(formatBytes(topSize)) from \(topSite)) sits "
+        + "\(formatBytes(UInt64(spanPages) * pageSize)) above its lowest; only malloc_trim(0) returns the free pages in between")
+    return lines
+  }
+}
+
 /// Everything the verdict looks at, gathered by the summary's replay.
 public struct SummaryFacts: Sendable, Hashable {
   public var growth: GrowthAnalysis
@@ -87,12 +141,14 @@ public struct SummaryFacts: Sendable, Hashable {
   public var allocator: String?
   /// Highest RSS of any sample.
   public var peakRSS: UInt64?
+  /// glibc's brk heap at the end: which live blocks pin it.
+  public var heap: HeapPinning?
 
   public init(
     growth: GrowthAnalysis, siteChanges: [SiteChange] = [], peak: PeakPoint? = nil,
     end: RSSSplit? = nil, endLiveHeap: UInt64, endMapped: UInt64 = 0,
     largestBlocks: [LargeBlock] = [], trims: [TrimObservation] = [], allocator: String? = nil,
-    peakRSS: UInt64? = nil
+    peakRSS: UInt64? = nil, heap: HeapPinning? = nil
   ) {
     self.growth = growth
     self.siteChanges = siteChanges
@@ -104,6 +160,7 @@ public struct SummaryFacts: Sendable, Hashable {
     self.trims = trims
     self.allocator = allocator
     self.peakRSS = peakRSS
+    self.heap = heap
   }
 }
 
@@ -213,6 +270,7 @@ public struct Verdict: Sendable, Hashable {
         evidence.append(
           "\(formatBytes(allocatorHeld)) freed memory stays resident in \(facts.allocator ?? "the allocator") (\(percent(Double(allocatorHeld), of: Double(rss))) of RSS)")
       }
+      if let heap = facts.heap, facts.allocator == "glibc malloc" { evidence += heap.evidence }
       if let bestTrim {
         evidence.append(
           "malloc_trim(0) returned \(formatBytes(bestTrim.returned)) when probed \(bestTrim.label.map { "after marker \($0)" } ?? "at exit")")
