@@ -58,7 +58,9 @@ public final class SummaryAggregator: ReplayAggregator {
   private var allocatorMapped: UInt64 = 0
   /// The highest tracked memory (live heap + the program's own mappings), when, and whether
   /// mappings were part of it.
-  private var peak: (bytes: UInt64, ticks: UInt64, includesMapped: Bool) = (0, 0, false)
+  /// `markersBefore` counts the markers replayed before it: timestamps are too coarse to order a
+  /// marker against the allocation just before it.
+  private var peak: (bytes: UInt64, ticks: UInt64, includesMapped: Bool, markersBefore: Int) = (0, 0, false, 0)
 
   public init() {}
 
@@ -69,7 +71,9 @@ public final class SummaryAggregator: ReplayAggregator {
     }
     change(block.stack, Int64(block.size))
     let mapped = userMapped(state)
-    if state.heapBytes + mapped > peak.bytes { peak = (state.heapBytes + mapped, state.timestamp, mapped > 0) }
+    if state.heapBytes + mapped > peak.bytes {
+      peak = (state.heapBytes + mapped, state.timestamp, mapped > 0, markers.count)
+    }
   }
 
   public func freed(
@@ -169,8 +173,8 @@ public final class SummaryAggregator: ReplayAggregator {
       markers: markers.map { var p = $0.point; p.time = seconds($0.ticks); return p },
       peak: PeakPoint(
         bytes: peak.bytes, time: seconds(peakTicks), includesMapped: peak.includesMapped,
-        previousMarker: markers.last { $0.ticks <= peakTicks }?.point.label,
-        nextMarker: markers.first { $0.ticks > peakTicks }?.point.label),
+        previousMarker: peak.markersBefore > 0 ? markers[peak.markersBefore - 1].point.label : nil,
+        nextMarker: peak.markersBefore < markers.count ? markers[peak.markersBefore].point.label : nil),
       firstMarkerByStack: positive(firstMarker.bytes), lastMarkerByStack: positive(lastMarker.bytes),
       firstSampleByStack: positive(firstSample.bytes), lastSampleByStack: positive(lastSample.bytes),
       largestBlocks: top, mappedByStack: mapped.values.sorted { $0.bytes > $1.bytes }, trims: trims,
