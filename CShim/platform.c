@@ -110,10 +110,10 @@ void hw_log(const char *fmt, ...) {
   (void)ignored;
 }
 
-/* Table-driven CRC-32C. The writer checksums compressed frames, a few bytes per event, so a
- * byte-at-a-time table is fast enough and needs no CPU feature checks. */
+/* CRC-32C. The SSE4.2 crc32 instruction computes exactly this polynomial, 8 bytes a step; the table
+ * is the fallback. The writer checksums every frame: table-driven, that was 2.7% of the benchmark. */
 static uint32_t crc_table[256];
-static _Atomic int crc_ready;
+static _Atomic int crc_mode; /* 0 unknown, 1 table, 2 sse4.2 */
 
 static void crc_init(void) {
   for (uint32_t i = 0; i < 256; i++) {
@@ -121,13 +121,39 @@ static void crc_init(void) {
     for (int k = 0; k < 8; k++) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
     crc_table[i] = c;
   }
-  atomic_store_explicit(&crc_ready, 1, memory_order_release);
+  int mode = 1;
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("sse4.2")) mode = 2;
+#endif
+  atomic_store_explicit(&crc_mode, mode, memory_order_release);
 }
 
+#if defined(__x86_64__)
+__attribute__((target("sse4.2"))) static uint32_t crc_hw(uint32_t crc, const uint8_t *p, size_t size) {
+  uint64_t c = crc;
+  for (; size >= 8; p += 8, size -= 8) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    c = __builtin_ia32_crc32di(c, v);
+  }
+  uint32_t c32 = (uint32_t)c;
+  while (size--) c32 = __builtin_ia32_crc32qi(c32, *p++);
+  return c32;
+}
+#endif
+
 uint32_t hw_crc32c(uint32_t crc, const void *data, size_t size) {
-  if (!atomic_load_explicit(&crc_ready, memory_order_acquire)) crc_init();
+  int mode = atomic_load_explicit(&crc_mode, memory_order_acquire);
+  if (!mode) {
+    crc_init();
+    mode = atomic_load(&crc_mode);
+  }
   const uint8_t *p = data;
   crc = ~crc;
+#if defined(__x86_64__)
+  if (mode == 2) return ~crc_hw(crc, p, size);
+#endif
   while (size--) crc = crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
   return ~crc;
 }

@@ -1,10 +1,15 @@
 /* stacks.c: gives each distinct stack a small id, once, without locks or malloc.
  *
- * An open-addressing table of (64-bit hash, id) slots in one large lazily-touched mapping. A slot
- * is claimed by a CAS on its hash; the claimer then publishes the id, and a thread that finds the
- * hash spins the few nanoseconds until the id appears. Two different stacks are taken as equal only
- * when their 64-bit hashes are: with a million stacks the chance of any collision is ~3e-8, so the
- * frames themselves are not kept here (they go into the dump once, in the STACK record).
+ * An open-addressing table of (64-bit hash, id) slots. A slot is claimed by a CAS on its hash; the
+ * claimer then publishes the id, and a thread that finds the hash spins the few nanoseconds until
+ * the id appears. Two different stacks are taken as equal only when their 64-bit hashes are: with a
+ * million stacks the chance of any collision is ~3e-8, so frames are not kept here (they go into
+ * the dump once, in the STACK record).
+ *
+ * The table starts small and dense and grows by copying: a lookup that misses the cache costs a
+ * TLB miss too when slots are spread thin (a fixed 1 Mi-slot table spent 15% of the benchmark on
+ * one load). A stack interned into the old table while the copy runs is interned again in the new
+ * one under a second id: two STACK records with the same frames, which the analyzer merges by site.
  */
 #include <sys/mman.h>
 
@@ -16,28 +21,65 @@ typedef struct slot_s {
   uint32_t pad;
 } slot_t;
 
-/* 1 Mi slots (16 MiB of address space, touched only where used). A sparse table costs a TLB miss
- * per lookup: with 4 Mi slots, 1,025 stacks spread over 1,025 pages and interning took 13% of the
- * benchmark. A table that fills to 3/4 stops interning and reports stack 0 ("unknown stack"). */
-#define TABLE_BITS 20
-#define TABLE_SLOTS (1u << TABLE_BITS)
-#define TABLE_BYTES ((size_t)TABLE_SLOTS * sizeof(slot_t))
-#define TABLE_LIMIT (TABLE_SLOTS / 4 * 3)
+typedef struct table_s {
+  uint32_t mask;
+  uint32_t grow_at;          /* half full: the next table is started */
+  _Atomic uint32_t used;
+  slot_t slots[];
+} table_t;
 
-static slot_t *table;
+#define FIRST_BITS 14  /* 16 Ki slots, 256 KiB */
+#define LAST_BITS 24   /* 16 Mi slots; past 3/4 of it new stacks are "unknown" (id 0) */
+#define GROWTH_BITS 2  /* x4 each time */
+
+static _Atomic(table_t *) current;
 static _Atomic uint32_t next_id = 1;
-static _Atomic int table_state; /* 0 unmapped, 1 mapping, 2 ready, 3 failed */
+static _Atomic int growing;
 static _Atomic int full_reported;
+static _Atomic size_t table_bytes;
 
-static hw_cold bool table_init(void) {
+static table_t *new_table(unsigned bits) {
+  size_t bytes = sizeof(table_t) + ((size_t)1 << bits) * sizeof(slot_t);
+  table_t *t = hw_pages_alloc(bytes);
+  if (!t) return NULL;
+  t->mask = (1u << bits) - 1;
+  t->grow_at = bits < LAST_BITS ? (1u << bits) / 2 : (1u << bits) / 4 * 3;
+  atomic_fetch_add(&table_bytes, bytes);
+  return t;
+}
+
+static hw_cold table_t *first_table(void) {
   int expected = 0;
-  if (atomic_compare_exchange_strong(&table_state, &expected, 1)) {
-    table = hw_pages_alloc(TABLE_BYTES);
-    atomic_store(&table_state, table ? 2 : 3);
+  if (atomic_compare_exchange_strong(&growing, &expected, 1)) {
+    if (!atomic_load(&current)) atomic_store(&current, new_table(FIRST_BITS));
+    atomic_store(&growing, 0);
   }
-  while (atomic_load(&table_state) == 1) {
+  while (atomic_load(&growing)) {
   }
-  return atomic_load(&table_state) == 2;
+  return atomic_load(&current);
+}
+
+/* One thread copies every published slot into a table four times larger, then publishes it.
+ * Old tables stay mapped: other threads may still be reading them. */
+static hw_cold void grow(table_t *old) {
+  int expected = 0;
+  unsigned bits = (unsigned)__builtin_popcount(old->mask) + GROWTH_BITS;
+  if (bits > LAST_BITS || !atomic_compare_exchange_strong(&growing, &expected, 1)) return;
+  table_t *t = atomic_load(&current) == old ? new_table(bits) : NULL;
+  if (t) {
+    for (uint32_t i = 0; i <= old->mask; i++) {
+      uint64_t h = atomic_load(&old->slots[i].hash);
+      uint32_t id = atomic_load(&old->slots[i].id);
+      if (!h || !id) continue;
+      uint32_t j = (uint32_t)h & t->mask;
+      while (atomic_load_explicit(&t->slots[j].hash, memory_order_relaxed)) j = (j + 1) & t->mask;
+      atomic_store_explicit(&t->slots[j].id, id, memory_order_relaxed);
+      atomic_store_explicit(&t->slots[j].hash, h, memory_order_relaxed);
+      t->used++;
+    }
+    atomic_store_explicit(&current, t, memory_order_release);
+  }
+  atomic_store(&growing, 0);
 }
 
 /* Each frame is multiplied by its own odd constant and the products summed: the multiplies are
@@ -59,44 +101,47 @@ static inline uint64_t stack_hash(const uintptr_t *frames, int count) {
 
 uint32_t hw_stack_intern(const uintptr_t *frames, int count, bool *is_new) {
   *is_new = false;
-  if (hw_unlikely(atomic_load_explicit(&table_state, memory_order_acquire) != 2) && !table_init()) return 0;
+  table_t *t = atomic_load_explicit(&current, memory_order_acquire);
+  if (hw_unlikely(!t) && !(t = first_table())) return 0;
   uint64_t h = stack_hash(frames, count);
-  for (uint32_t i = (uint32_t)h & (TABLE_SLOTS - 1);; i = (i + 1) & (TABLE_SLOTS - 1)) {
-    slot_t *s = &table[i];
+  for (uint32_t i = (uint32_t)h & t->mask;; i = (i + 1) & t->mask) {
+    slot_t *s = &t->slots[i];
     uint64_t cur = atomic_load_explicit(&s->hash, memory_order_acquire);
-    if (cur == 0) {
-      if (atomic_load_explicit(&next_id, memory_order_relaxed) >= TABLE_LIMIT) {
-        if (!atomic_exchange(&full_reported, 1)) hw_log("stack table full; new stacks are recorded as unknown");
-        return 0;
-      }
-      if (!atomic_compare_exchange_strong_explicit(&s->hash, &cur, h, memory_order_acq_rel, memory_order_acquire)) {
-        if (cur != h) continue; /* another stack took this slot: keep probing */
-      } else {
-        uint32_t id = atomic_fetch_add_explicit(&next_id, 1, memory_order_relaxed);
-        atomic_store_explicit(&s->id, id, memory_order_release);
-        *is_new = true;
-        return id;
-      }
-    }
     if (cur == h) {
       uint32_t id;
       while ((id = atomic_load_explicit(&s->id, memory_order_acquire)) == 0) {
       }
       return id;
     }
+    if (cur != 0) continue;
+    if (atomic_load_explicit(&t->used, memory_order_relaxed) >= t->grow_at) {
+      if (t->mask + 1 >= (1u << LAST_BITS)) {
+        if (!atomic_exchange(&full_reported, 1)) hw_log("stack table full; new stacks are recorded as unknown");
+        return 0;
+      }
+      grow(t);
+      return hw_stack_intern(frames, count, is_new); /* again, in the table now current */
+    }
+    if (!atomic_compare_exchange_strong_explicit(&s->hash, &cur, h, memory_order_acq_rel, memory_order_acquire)) {
+      if (cur == h) { i = (i - 1) & t->mask; continue; } /* same stack raced us: read its id */
+      continue;
+    }
+    atomic_fetch_add_explicit(&t->used, 1, memory_order_relaxed);
+    uint32_t id = atomic_fetch_add_explicit(&next_id, 1, memory_order_relaxed);
+    atomic_store_explicit(&s->id, id, memory_order_release);
+    *is_new = true;
+    return id;
   }
 }
 
 uint32_t hw_stacks_count(void) { return atomic_load(&next_id) - 1; }
 
-/* Slots are touched sparsely; count them by the stacks, which is what drives it. */
-size_t hw_stacks_memory(void) {
-  size_t touched = (size_t)hw_stacks_count() * 4096;
-  return touched < TABLE_BYTES ? touched : TABLE_BYTES;
-}
+size_t hw_stacks_memory(void) { return atomic_load(&table_bytes); }
 
+/* A forked child with its own dump: every stack must be written again. */
 void hw_stacks_reset(void) {
-  if (atomic_load(&table_state) == 2) madvise(table, TABLE_BYTES, MADV_DONTNEED); /* zero on next touch */
+  atomic_store(&current, NULL);
   atomic_store(&next_id, 1);
+  atomic_store(&growing, 0);
   atomic_store(&full_reported, 0);
 }
