@@ -38,7 +38,7 @@
 #define HW_BLOCKS_MAX (1u << 24)    /* last one: 16 M entries, 384 MiB of address space */
 #define HW_BLOOM_BITS (1u << 16)    /* 8 KiB: "may this block be the scope's?" for foreign frees */
 #define HW_SKIP_FRAMES 2            /* hw_scope_on_alloc and the hooks' on_alloc */
-#define HW_IGNORED_MAX 8            /* functions whose allocations are the runtime's own */
+#define HW_IGNORED_MAX 64           /* functions whose allocations are the runtime's own */
 #define HW_SITE_IGNORED UINT32_MAX  /* a block's site when its allocation was not counted */
 
 enum { SLOT_FREE, SLOT_BUSY, SLOT_OPEN, SLOT_STOPPED };
@@ -221,27 +221,29 @@ static uint32_t site_find(struct heapwise_scope *s, const uintptr_t *frames, int
 }
 
 /* ---- ignored callers ----------------------------------------------------------------------
- * The Swift concurrency runtime takes a slab from malloc whenever a task's async frames outgrow
- * the current one; where that happens depends on how deep the test harness's frames are, not on
- * the code under test, and the slab counts toward the peak. HeapwiseBudget finds the allocating
- * function by symbolizing one such stack and registers it here; from then on its allocations are
- * tracked (so their frees are recognised) but not counted. */
+ * Some allocations are frame memory, not the program's data: the Swift concurrency runtime takes
+ * a slab whenever a task's async frames outgrow the current one (where depends on how deep the
+ * test harness's frames are), and in unoptimized builds a coroutine accessor mallocs its frame
+ * when it exceeds the caller's buffer. HeapwiseBudget finds such functions by symbolizing a
+ * stack and registers them here; from then on their allocations are tracked (so their frees are
+ * recognised) but not counted, peak included. */
 
-static struct { uintptr_t start, end; } ignored[HW_IGNORED_MAX];
+static struct { uintptr_t start, end; int frame; } ignored[HW_IGNORED_MAX];
 static _Atomic int ignored_count;
 
 static inline bool is_ignored_caller(const uintptr_t *frames, int depth) {
   int n = atomic_load_explicit(&ignored_count, memory_order_acquire);
-  /* frames[0] is the allocator entry point; its caller, or one forwarding function above. */
+  /* frames[0] is the allocator entry point; frames[1] its caller, frames[2] one more. */
   for (int f = 1; f < depth && f <= 2; f++)
     for (int i = 0; i < n; i++)
-      if (frames[f] >= ignored[i].start && frames[f] < ignored[i].end) return true;
+      if (f <= ignored[i].frame && frames[f] >= ignored[i].start && frames[f] < ignored[i].end) return true;
   return false;
 }
 
-HEAPWISE_API int heapwise_scope_ignore_caller(uintptr_t address) {
+HEAPWISE_API int heapwise_scope_ignore_caller(uintptr_t address, int frame) {
   static atomic_flag registering;
   unw_proc_info_t pi;
+  if (frame < 1 || frame > 2) return -1;
   if (unw_get_proc_info_by_ip(unw_local_addr_space, (unw_word_t)address, &pi, NULL) != 0) return -1;
   while (atomic_flag_test_and_set_explicit(&registering, memory_order_acquire)) sched_yield();
   int n = atomic_load_explicit(&ignored_count, memory_order_relaxed), rc = 0;
@@ -253,6 +255,7 @@ HEAPWISE_API int heapwise_scope_ignore_caller(uintptr_t address) {
   }
   ignored[n].start = pi.start_ip;
   ignored[n].end = pi.end_ip;
+  ignored[n].frame = frame;
   atomic_store_explicit(&ignored_count, n + 1, memory_order_release);
 out:
   atomic_flag_clear_explicit(&registering, memory_order_release);

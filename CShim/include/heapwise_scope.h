@@ -105,12 +105,13 @@ HEAPWISE_API size_t heapwise_scope_sites(heapwise_scope *scope, int order, heapw
 /* Frees the scope (stopping it first if needed). */
 HEAPWISE_API void heapwise_scope_release(heapwise_scope *scope);
 
-/* From now on, in scopes with SITES, allocations whose caller is the function that contains
- * `address` (a code address, e.g. a frame of a site) are the runtime's own: not counted, and
- * their frees not either. For allocations whose place depends on the harness rather than on
- * the code under test (the Swift task allocator's slabs). Returns 0, or -1 if the function's
- * bounds are unknown or 8 functions are already registered. */
-HEAPWISE_API int heapwise_scope_ignore_caller(uintptr_t address);
+/* From now on, in scopes with SITES, an allocation is the runtime's own (counted only in
+ * ignored_allocations, its free not counted either) when the function that contains `address`
+ * is its frame 1 (the allocator's caller) or, with frame = 2, frame 1 or 2. For frame memory
+ * whose place depends on the harness or the build rather than on the code under test: the Swift
+ * task allocator's slabs, coroutine frames of unoptimized builds. Returns 0, or -1 if the
+ * function's bounds are unknown or 64 functions are already registered. */
+HEAPWISE_API int heapwise_scope_ignore_caller(uintptr_t address, int frame);
 
 #ifdef __cplusplus
 }

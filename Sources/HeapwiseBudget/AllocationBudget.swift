@@ -39,8 +39,8 @@ public struct AllocationBudget: Sendable, Hashable {
     public var description: String {
       let over = measured - allowed
       switch limit {
-      case .allocations: return "\(measured) allocations > \(allowed) (+\(over))"
-      case .leakedBlocks: return "\(measured) leaked blocks > \(allowed) (+\(over))"
+      case .allocations: return "\(Self.count(measured, "allocation")) > \(allowed) (+\(over))"
+      case .leakedBlocks: return "\(Self.count(measured, "leaked block")) > \(allowed) (+\(over))"
       case .bytes: return "\(Self.bytes(measured)) allocated > \(Self.bytes(allowed)) (+\(Self.bytes(over)))"
       case .peakBytes: return "peak \(Self.bytes(measured)) > \(Self.bytes(allowed)) (+\(Self.bytes(over)))"
       case .leakedBytes: return "\(Self.bytes(measured)) leaked > \(Self.bytes(allowed)) (+\(Self.bytes(over)))"
@@ -58,6 +58,7 @@ public struct AllocationBudget: Sendable, Hashable {
     }
 
     static func bytes(_ n: Int) -> String { ByteCount(n).description }
+    static func count(_ n: Int, _ noun: String) -> String { n == 1 ? "1 \(noun)" : "\(n) \(noun)s" }
   }
 
   /// The limits `usage` exceeds, in a fixed order.
@@ -88,7 +89,7 @@ public struct AllocationBudget: Sendable, Hashable {
           switch violation.siteOrder {
           case .allocations: "\(site.location) (\(site.allocations))"
           case .bytes: "\(site.location) (\(ByteCount(site.bytes)))"
-          case .leakedBytes: "\(site.location) (\(ByteCount(site.leakedBytes)) in \(site.leakedBlocks) blocks)"
+          case .leakedBytes: "\(site.location) (\(ByteCount(site.leakedBytes)) in \(Violation.count(site.leakedBlocks, "block")))"
           }
         }.joined(separator: ", ")
       }

@@ -32,17 +32,21 @@ public struct AllocationUsage: Sendable, Hashable {
   public var sitesTruncated: Bool
   /// True when the leak table ran out of room (millions of live blocks): leaks undercounted.
   public var leaksTruncated: Bool
-  /// Allocations the Swift runtime made for itself, left out of every count above.
+  /// Allocations the Swift runtime and the testing library made for themselves, left out of
+  /// every count above.
   ///
-  /// Two kinds. Process-wide caches (type metadata, witness tables, protocol conformances),
+  /// Swift Testing's code expanded into a test (`#expect`, `#require`, the `@Test` thunk, so
+  /// also whatever is allocated on the line of an `#expect` itself). And three kinds of the
+  /// runtime's. Process-wide caches (type metadata, witness tables, protocol conformances),
   /// filled the first time a type is used, so whichever test runs first would pay for them.
-  /// And the concurrency runtime's own scheduling memory: slabs of the task allocator (which
-  /// holds async frames, the async form of stack memory), jobs, continuations, task objects;
-  /// when these are freed depends on the executor threads, not on the code under test.
-  /// Recognising them needs the call stacks: with `captureSites: false` they are counted.
-  /// The concurrency runtime's functions are also left out of ``peakBytes`` once one of their
-  /// stacks has been seen (the first async measurement of a process makes sure of that for
-  /// the task allocator); the caches are not.
+  /// The concurrency runtime's own scheduling memory: slabs of the task allocator (which holds
+  /// async frames), jobs, continuations, task objects; when these are freed depends on the
+  /// executor threads, not on the code under test. And, in unoptimized builds, the frames of
+  /// coroutine accessors (`for x in array` through generic code mallocs one per element).
+  /// The last two are frame memory; once a stack of theirs has been seen (the first async
+  /// measurement of a process makes sure of that for the task allocator) they are left out as
+  /// they happen, ``peakBytes`` included. Recognising any of them needs the call stacks: with
+  /// `captureSites: false` they are counted.
   public var runtimeAllocations: Int
   public var runtimeBytes: Int
   /// The allocating call stacks, most allocations first; see ``topSites(by:limit:)``.

@@ -16,6 +16,12 @@ final class SiteSymbolizer: Sendable {
     /// The runtime filled a process-wide cache: type metadata, witness tables, conformances.
     /// Happens once per process for each type, so it depends on which test ran first.
     case runtimeCache
+    /// Swift Testing's own code expanded into the test: `#expect`, `#require`, the `@Test`
+    /// thunk. Recognised by the file name the compiler gives a macro expansion.
+    case testingLibrary
+    /// A coroutine accessor (`read`, `modify`) allocated its own frame, which did not fit the
+    /// caller's buffer: unoptimized builds only; the frame is stack memory moved to the heap.
+    case coroutineFrame
     /// The concurrency runtime (or libdispatch under it) allocated for its own scheduling: task
     /// allocator slabs for async frames, jobs, continuations, task objects. When these are
     /// freed depends on the executor threads, not on the code under test.
@@ -53,14 +59,28 @@ final class SiteSymbolizer: Sendable {
       let symbolizer = cached ?? Symbolizer.forCurrentProcess()
       cached = symbolizer
       var fallback: SymbolizedFrame?
+      var caller: SymbolizedFrame?
       for (index, address) in addresses.enumerated() {
-        for frame in symbolizer.symbolize(address) {
-          if Self.isCaller(frame) { return (.caller, frame) }
+        let frames = symbolizer.symbolize(address)
+        // The allocator's direct caller is a coroutine accessor: its own frame (unoptimized
+        // builds). From now on the C side leaves such allocations out as they happen.
+        if caller == nil && index == 1 && frames.contains(where: Self.isCoroutineAccessor) {
+          _ = heapwise_scope_ignore_caller(UInt(address), 1)
+          return (.coroutineFrame, frames.last)
+        }
+        for frame in frames {
+          if Self.isCaller(frame) {
+            if Self.isTestingMacro(frame) { return (.testingLibrary, frame) }
+            // Prefer a frame with a line: compiler-made functions (allocating initializers,
+            // thunks) have none, their caller does.
+            if frame.line != nil && frame.file != nil { return (.caller, frame) }
+            caller = caller ?? frame
+            continue
+          }
+          if caller != nil { continue }
           if fallback == nil && !Self.isAllocator(frame) { fallback = frame }
           if Self.isConcurrencyRuntime(frame) {
-            // The C side looks this far above the allocator entry point: from now on it leaves
-            // this function's allocations out as they happen, peak included.
-            if index <= 2 { _ = heapwise_scope_ignore_caller(UInt(address)) }
+            if index <= 2 { _ = heapwise_scope_ignore_caller(UInt(address), 2) }
             return (.concurrencyRuntime, frame)
           }
           guard let function = frame.function, Self.isRuntime(frame) else { continue }
@@ -69,7 +89,7 @@ final class SiteSymbolizer: Sendable {
           }
         }
       }
-      return (.caller, fallback)
+      return (.caller, caller ?? fallback)
     }
   }
 
@@ -87,6 +107,24 @@ final class SiteSymbolizer: Sendable {
   private static func isAllocator(_ frame: SymbolizedFrame) -> Bool {
     guard let function = frame.function else { return false }
     return allocatorFunctions.contains(function) || function.hasPrefix("hw_")
+  }
+
+  /// Expansion files are named `@__swiftmacro_<context><macro name>fMf_` (freestanding) or
+  /// `...fMp_` (peer).
+  private static let testingMacroMarks = ["6expectfMf", "7requirefMf", "4TestfMp", "5SuitefMp"]
+
+  private static func isTestingMacro(_ frame: SymbolizedFrame) -> Bool {
+    guard let file = frame.file?.split(separator: "/").last, file.hasPrefix("@__swiftmacro_") else {
+      return false
+    }
+    return testingMacroMarks.contains { file.contains($0) }
+  }
+
+  private static let accessorMarks = [".read : ", ".modify : ", ".read2 : ", ".modify2 : "]
+
+  private static func isCoroutineAccessor(_ frame: SymbolizedFrame) -> Bool {
+    guard let function = frame.function else { return false }
+    return accessorMarks.contains { function.contains($0) }
   }
 
   private static func isConcurrencyRuntime(_ frame: SymbolizedFrame) -> Bool {
