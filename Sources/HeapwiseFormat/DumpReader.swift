@@ -28,6 +28,9 @@ public final class DumpReader: EventSource {
   public let path: String
   /// Problems found so far; complete once `next()` has returned nil.
   public private(set) var warnings: [DumpWarning]
+  /// Resident pages of the heap and anonymous mappings, from the RESIDENCY records read so far
+  /// (at each marker and at exit; complete once `next()` has returned nil).
+  public private(set) var residency: [ResidencyRegion] = []
   /// True once an END record was read.
   public private(set) var sawEnd = false
   public var fileSize: Int { file.bytes.count }
@@ -133,6 +136,10 @@ public final class DumpReader: EventSource {
     guard var decoder = cursors[i].decoder else { return }
     do {
       if let e = try decoder.next() {
+        if let regions = decoder.residency {
+          residency += regions
+          decoder.residency = nil
+        }
         cursors[i].decoder = decoder
         cursors[i].pending = e
         cursors[i].key = e.timestamp

@@ -15,6 +15,8 @@ struct FrameDecoder {
   private var previousAddress: UInt64 = 0
   private let timeShift: UInt64
   let stream: StreamID
+  /// Set by a RESIDENCY record; the reader collects it.
+  var residency: [ResidencyRegion]?
 
   init(payload: UnsafeRawBufferPointer, baseTimestamp: UInt64, stream: StreamID, timeShift: UInt64 = 0) {
     cursor = ByteCursor(base: payload.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, count: payload.count)
@@ -133,6 +135,10 @@ struct FrameDecoder {
       return .trim(TrimRecord(rssBefore: try cursor.uvarint(), rssAfter: try cursor.uvarint(), result: try cursor.uvarint()))
     case RecordTag.end:
       return .end(EndRecord(reason: try cursor.uvarint(), signal: try cursor.uvarint()))
+    case RecordTag.residency:
+      let body = try cursor.lengthPrefixed()
+      residency = ResidencyRegion.decode(body: body, timestamp: timestamp, stream: stream)
+      return .skipped(tag: tag)
     case RecordTag.skippableFirst...RecordTag.skippableLast:
       _ = try cursor.lengthPrefixed()
       return .skipped(tag: tag)

@@ -26,6 +26,8 @@ public enum RecordTag {
   /// Tags from here to `skippableLast` carry a uvarint body length after the timestamp delta.
   public static let skippableFirst: UInt8 = 0x80
   public static let skippableLast: UInt8 = 0xfe
+  /// The first skippable record: resident pages at a marker or at exit (`ResidencyRegion`).
+  public static let residency: UInt8 = 0x80
   public static let end: UInt8 = 0xff
 }
 

@@ -24,6 +24,22 @@ import Testing
     #expect(facts.samples.allSatisfy { ($0[2] ?? 0) > 0 })  // RSS
   }
 
+  /// At every marker and at exit: mincore bitmaps of the heap and anonymous mappings. The page of a
+  /// block the program just wrote is resident.
+  @Test func residencySnapshotsCoverTheLiveHeap() throws {
+    let (_, dir) = try scenario("markers")
+    let facts = try DumpFacts(path: try Harness.onlyDump(in: dir))
+    let snapshots = Set(facts.residency.map(\.timestamp))
+    #expect(snapshots.count >= 4)  // three markers and the exit
+    let heap = facts.residency.filter { $0.kind == ResidencyRegion.Kind.heap.rawValue }
+    #expect(!heap.isEmpty)
+    let block = try #require(facts.live(ofSize: 3000).first)
+    let page = UInt64(facts.header.pageSize)
+    let holding = facts.residency.filter { block.address >= $0.start && block.address < $0.start + UInt64($0.pages) * page }
+    #expect(!holding.isEmpty)
+    #expect(holding.allSatisfy { $0.isResident(page: Int((block.address - $0.start) / page)) })
+  }
+
   @Test func dlopenedModuleIsMappedAndItsUnloadRecorded() throws {
     let plugin = Harness.scratch.appendingPathComponent("plugin.so").path
     let build = try Harness.run("/usr/bin/cc", ["-g", "-O0", "-shared", "-fPIC",

@@ -98,6 +98,7 @@ import Testing
     #expect(constant("HW_TAG_MARKER") == UInt64(RecordTag.marker))
     #expect(constant("HW_TAG_TRIM") == UInt64(RecordTag.trim))
     #expect(constant("HW_TAG_SKIPPABLE") == UInt64(RecordTag.skippableFirst))
+    #expect(constant("HW_TAG_RESIDENCY") == UInt64(RecordTag.residency))
     for f in AllocatorFunction.allCases {  // "posix_memalign" -> HW_FN_POSIX_MEMALIGN
       #expect(constant("HW_FN_" + f.description.uppercased()) == UInt64(f.rawValue), "\(f)")
     }

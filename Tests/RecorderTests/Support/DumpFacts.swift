@@ -21,6 +21,7 @@ struct DumpFacts {
   var unmappings: [Unmapping] = []
   var remappings: [Remapping] = []
   var end: EndRecord?
+  var residency: [ResidencyRegion] = []
 
   init(path: String) throws {
     let reader = try DumpReader(path: path)
@@ -49,6 +50,7 @@ struct DumpFacts {
       }
     }
     warnings = reader.warnings
+    residency = reader.residency
   }
 
   /// Frames of the stack of the first allocation of `size` bytes.
