@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# All benchmarks, in one run; results go into docs/BENCHMARKS.md by hand, with this command.
+# All benchmarks, in one run: the recorder's overhead and the analyzer's speed, each next to
+# heaptrack measured in the same run. Results go into docs/BENCHMARKS.md with this command.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 tools/bench/overhead.py "$@"
+echo
+tools/bench/analysis.py
