@@ -1,0 +1,70 @@
+import Foundation
+import Testing
+
+/// Builds examples/budget-package (which depends on this package by path) and runs its tests as
+/// a user would: once as is, where every budget holds, and once with its deliberately failing
+/// test enabled, whose message must name the limit, the excess and the two allocating lines.
+///
+/// The first build takes a minute or two; later ones reuse the scratch directory in the system's
+/// temporary directory. HEAPWISE_SKIP_EXAMPLE_PACKAGE=1 skips it while iterating.
+@Suite(.serialized, .disabled(if: ProcessInfo.processInfo.environment["HEAPWISE_SKIP_EXAMPLE_PACKAGE"] != nil))
+struct ExamplePackageTests {
+  static let repository = URL(fileURLWithPath: #filePath)
+    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+  static let example = repository.appendingPathComponent("examples/budget-package")
+  static let scratch = FileManager.default.temporaryDirectory
+    .appendingPathComponent("heapwise-budget-example-\(getuid())")
+
+  struct Run {
+    var status: Int32
+    var output: String
+  }
+
+  static func swift(_ arguments: [String], environment extra: [String: String] = [:]) throws -> Run {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["swift"] + arguments + [
+      "--package-path", example.path, "--scratch-path", scratch.path,
+    ]
+    var environment = ProcessInfo.processInfo.environment
+    for (key, value) in extra { environment[key] = value }
+    process.environment = environment
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return Run(status: process.terminationStatus, output: String(decoding: data, as: UTF8.self))
+  }
+
+  /// The line of the example's test file that contains `text`.
+  static func line(of text: String) throws -> Int {
+    let file = example.appendingPathComponent("Tests/TokenizerTests/TokenizerBudgetTests.swift")
+    let lines = try String(contentsOf: file, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
+    return try #require(lines.firstIndex { $0.contains(text) }) + 1
+  }
+
+  @Test(.timeLimit(.minutes(15)))
+  func buildsAndPassesThenReportsTheDeliberateFailure() throws {
+    let build = try Self.swift(["build", "--build-tests"])
+    try #require(build.status == 0, "\(build.output)")
+
+    let run = try Self.swift(["test", "--skip-build"])
+    #expect(run.status == 0, "\(run.output)")
+    #expect(run.output.contains("Test run with 4 tests in 1 suite passed"), "\(run.output)")
+    #expect(run.output.contains("Executed 2 tests, with 0 failures"), "\(run.output)")
+
+    let failing = try Self.swift(
+      ["test", "--skip-build", "--filter", "overBudget"],
+      environment: ["BUDGET_EXAMPLE_SHOW_FAILURE": "1"])
+    let entries = try Self.line(of: "WordCounter.Entry()")
+    let blocks = try Self.line(of: "UnsafeMutableRawPointer.allocate(byteCount: 64")
+    #expect(failing.status != 0)
+    #expect(
+      failing.output.contains(
+        "allocation budget exceeded: 14 allocations > 10 (+4); top sites: "
+          + "TokenizerBudgetTests.swift:\(entries) (9), TokenizerBudgetTests.swift:\(blocks) (5)"),
+      "\(failing.output)")
+  }
+}
