@@ -18,6 +18,18 @@ import Testing
     #expect(facts.header.arguments.last == "plain")  // the command line is recorded
   }
 
+  /// A setuid program runs with AT_SECURE: the recorder (and glibc's loader) leave it alone.
+  @Test(.enabled(if: getuid() == 0, "needs root to hand the copy to another user"))
+  func setuidProgramsAreNotRecorded() throws {
+    let dir = Harness.freshDirectory("setuid")
+    let copy = dir.appendingPathComponent("suid").path
+    try FileManager.default.copyItem(atPath: try Harness.build("scenarios.c"), toPath: copy)
+    try FileManager.default.setAttributes([.ownerAccountName: "nobody", .posixPermissions: 0o4755], ofItemAtPath: copy)
+    let result = try Harness.record(copy, ["plain"], in: dir)
+    #expect(result.status == 0)
+    #expect(Harness.dumps(in: dir).isEmpty)
+  }
+
   @Test func unwritableDirectoryIsOneLineAndTheProgramRunsOn() throws {
     let program = try Harness.build("scenarios.c")
     let dir = Harness.freshDirectory("unwritable")
