@@ -35,7 +35,9 @@ static hw_cold void wait_for_writer(void) {
 }
 
 hw_buffer_t *hw_buffer_get(uint32_t stream, uint32_t seq, uint64_t base_ts) {
-  if (hw_unlikely(atomic_load_explicit(&backlog, memory_order_relaxed) >= BACKLOG_LIMIT)) wait_for_writer();
+  /* Stream 0 is the writer's own: it must never wait for itself. */
+  if (hw_unlikely(atomic_load_explicit(&backlog, memory_order_relaxed) >= BACKLOG_LIMIT) && stream != 0)
+    wait_for_writer();
   lock_free_list();
   hw_buffer_t *b = free_list;
   if (b) free_list = b->next;
