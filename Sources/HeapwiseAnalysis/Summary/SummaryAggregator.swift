@@ -18,21 +18,37 @@ public final class SummaryAggregator: ReplayAggregator {
     var mapped: UInt64
   }
 
-  /// Per-stack bytes as they were at the last commit, updated only for stacks that changed since:
-  /// a commit costs what changed, not the number of stacks.
+  /// Per-stack bytes as they were at the last commit, indexed by stack id. A commit copies only
+  /// the stacks that changed since the one before, so committing at every 20 ms sample costs what
+  /// changed, not the number of stacks.
   private struct Checkpoint {
-    var taken = false
-    var bytes: [StackID: Int64] = [:]
-    var touched: Set<StackID> = []
+    private(set) var taken = false
+    private(set) var bytes: [Int64] = []
+    private var dirty: [Int] = []
+    private var isDirty: [Bool] = []
 
-    mutating func commit(from current: [StackID: Int64]) {
-      if taken {
-        for stack in touched { bytes[stack] = current[stack] ?? 0 }
-      } else {
+    @inline(__always)
+    mutating func touch(_ index: Int) {
+      guard taken else { return }  // the first commit copies everything
+      if index >= isDirty.count { isDirty += repeatElement(false, count: index + 1 - isDirty.count) }
+      if !isDirty[index] {
+        isDirty[index] = true
+        dirty.append(index)
+      }
+    }
+
+    mutating func commit(from current: [Int64]) {
+      if !taken {
         bytes = current
         taken = true
+        return
       }
-      touched.removeAll(keepingCapacity: true)
+      if bytes.count < current.count { bytes += repeatElement(0, count: current.count - bytes.count) }
+      for i in dirty {
+        bytes[i] = current[i]
+        isDirty[i] = false
+      }
+      dirty.removeAll(keepingCapacity: true)
     }
   }
 
@@ -41,10 +57,11 @@ public final class SummaryAggregator: ReplayAggregator {
   /// CLOCK records (the replay does not forward them); added by the driver.
   var clocks: [(ticks: UInt64, nanoseconds: UInt64)] = []
 
-  private var byStack: [StackID: Int64] = [:]
-  private var firstMarker = Checkpoint()
+  /// Tracked bytes by stack id (ids are dense from 1; see StackTable).
+  private var byStack: [Int64] = []
+  private var firstMarker: [Int64]?
   private var lastMarker = Checkpoint()
-  private var firstSample = Checkpoint()
+  private var firstSample: [Int64]?
   private var lastSample = Checkpoint()
   private(set) var samples: [Sample] = []
   private(set) var markers: [(ticks: UInt64, point: SeriesPoint)] = []
@@ -107,7 +124,7 @@ public final class SummaryAggregator: ReplayAggregator {
     markers.append(
       (state.timestamp, SeriesPoint(time: 0, label: marker.name, liveHeap: state.heapBytes, mapped: userMapped(state))))
     pendingMarker[stream] = marker.name
-    if !firstMarker.taken { firstMarker.commit(from: byStack) }
+    if firstMarker == nil { firstMarker = byStack }
     lastMarker.commit(from: byStack)
   }
 
@@ -117,7 +134,7 @@ public final class SummaryAggregator: ReplayAggregator {
         ticks: state.timestamp, label: pendingMarker.removeValue(forKey: stream),
         memory: MemorySample(sample), liveHeap: state.heapBytes, liveBlocks: Int(state.heapBlocks),
         mapped: userMapped(state)))
-    if !firstSample.taken { firstSample.commit(from: byStack) }
+    if firstSample == nil { firstSample = byStack }
     lastSample.commit(from: byStack)
   }
 
@@ -125,12 +142,14 @@ public final class SummaryAggregator: ReplayAggregator {
     trims.append(TrimObservation(label: pendingMarker[stream], rssBefore: trim.rssBefore, rssAfter: trim.rssAfter))
   }
 
+  @inline(__always)
   private func change(_ stack: StackID, _ delta: Int64) {
-    byStack[stack, default: 0] += delta
-    firstMarker.touched.insert(stack)
-    lastMarker.touched.insert(stack)
-    firstSample.touched.insert(stack)
-    lastSample.touched.insert(stack)
+    // A corrupt huge id is folded into 0 ("no stack") rather than growing the array to it.
+    let i = stack.rawValue < 1 << 24 ? Int(stack.rawValue) : 0
+    if i >= byStack.count { byStack += repeatElement(0, count: Swift.max(i + 1 - byStack.count, byStack.count)) }
+    byStack[i] += delta
+    lastMarker.touch(i)
+    lastSample.touch(i)
   }
 
   /// Everything gathered, with the replay's end state, in seconds since start (see ``clock``).
@@ -162,7 +181,11 @@ public final class SummaryAggregator: ReplayAggregator {
       e.record.segments.map { e.record.base &+ $0.vaddr &+ $0.memsz }.max() ?? 0
     } ?? 0
     let layout = HeapLayout(blocks: heapBlocks, executableEnd: executableEnd, pageSize: UInt64(header?.pageSize ?? 4096))
-    let positive: ([StackID: Int64]) -> [StackID: UInt64] = { $0.compactMapValues { $0 > 0 ? UInt64($0) : nil } }
+    let positive: ([Int64]?) -> [StackID: UInt64] = { bytes in
+      var out: [StackID: UInt64] = [:]
+      for (i, b) in (bytes ?? []).enumerated() where b > 0 { out[StackID(UInt32(i))] = UInt64(b) }
+      return out
+    }
     let peakTicks = peak.ticks
     return SummaryData(
       samples: samples.map {
@@ -175,8 +198,8 @@ public final class SummaryAggregator: ReplayAggregator {
         bytes: peak.bytes, time: seconds(peakTicks), includesMapped: peak.includesMapped,
         previousMarker: peak.markersBefore > 0 ? markers[peak.markersBefore - 1].point.label : nil,
         nextMarker: peak.markersBefore < markers.count ? markers[peak.markersBefore].point.label : nil),
-      firstMarkerByStack: positive(firstMarker.bytes), lastMarkerByStack: positive(lastMarker.bytes),
-      firstSampleByStack: positive(firstSample.bytes), lastSampleByStack: positive(lastSample.bytes),
+      firstMarkerByStack: positive(firstMarker), lastMarkerByStack: positive(lastMarker.bytes),
+      firstSampleByStack: positive(firstSample), lastSampleByStack: positive(lastSample.bytes),
       largestBlocks: top, mappedByStack: mapped.values.sorted { $0.bytes > $1.bytes }, trims: trims,
       allocatorMapped: allocatorMapped, heapLayout: layout,
       endLiveHeap: state.heapBytes, endLiveBlocks: Int(state.heapBlocks), endMapped: userMapped(state),
