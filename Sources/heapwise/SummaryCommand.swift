@@ -1,6 +1,7 @@
 // `heapwise summary`: is the memory live, retained by the allocator, mapped, or something else,
 // and is it growing? The method and thresholds are in docs/SUMMARY.md.
 import ArgumentParser
+import Foundation
 import HeapwiseAnalysis
 
 struct SummaryCommand: ParsableCommand {
@@ -21,6 +22,11 @@ struct SummaryCommand: ParsableCommand {
   @Flag(help: "Also show the split at every marker and at evenly spaced samples.")
   var timeline = false
 
+  enum Format: String, ExpressibleByArgument, CaseIterable { case text, json }
+
+  @Option(help: "text, or json (schema heapwise.summary/1 in docs/SUMMARY.md; always has the timeline).")
+  var format: Format = .text
+
   @Option(
     name: .customLong("debug-path"),
     help: "Colon-separated directories with the recorded binaries or their debug files (found by build id).")
@@ -31,7 +37,15 @@ struct SummaryCommand: ParsableCommand {
     let report = SummaryReport.summarize(
       reader, debugSearchPaths: debugPath?.split(separator: ":").map(String.init) ?? [])
     var out = BufferedOutput()
-    out.write(report.renderText(timeline: timeline, title: file))
+    switch format {
+    case .text:
+      out.write(report.renderText(timeline: timeline, title: file))
+    case .json:
+      let encoder = JSONEncoder()
+      encoder.keyEncodingStrategy = .convertToSnakeCase
+      encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+      out.write(String(decoding: try encoder.encode(SummaryJSON(report)), as: UTF8.self) + "\n")
+    }
     out.flush()
     let status = reportWarnings(reader, quietAboutEnd: true)
     if status != 0 { throw ExitCode(status) }

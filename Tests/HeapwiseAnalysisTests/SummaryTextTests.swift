@@ -1,3 +1,4 @@
+import Foundation
 import HeapwiseFormat
 import Testing
 
@@ -80,5 +81,26 @@ struct SummaryTextTests {
     #expect(text.contains("warning: no END record"))
     #expect(text.contains("warning: no memory samples"))
     #expect(!text.contains("RSS at exit"))
+  }
+}
+
+struct SummaryJSONTests {
+  @Test func schemaKeys() throws {
+    let report = SummaryReport(data: SummaryTextTests.data(allocator: false), header: nil, site: SummaryTextTests.site)
+    let encoder = JSONEncoder()
+    encoder.keyEncodingStrategy = .convertToSnakeCase
+    let object = try #require(
+      try JSONSerialization.jsonObject(with: encoder.encode(SummaryJSON(report))) as? [String: Any])
+    #expect(object["schema"] as? String == "heapwise.summary/1")
+    let exit = try #require(object["at_exit"] as? [String: Any])
+    #expect(exit["allocator_held"] == nil)  // no statistics: absent, not zero
+    #expect((exit["live_heap"] as? [String: Any])?["bytes"] as? Int == 40 << 20)
+    #expect((exit["other_detail"] as? [String: Any])?.keys.sorted() == ["file-backed", "recorder", "rest"])
+    let verdict = try #require(object["verdict"] as? [[String: Any]])
+    #expect(verdict.first?["kind"] as? String == "growing")
+    let growth = try #require(object["growth"] as? [String: Any])
+    #expect(growth["slope_per"] as? String == "marker")
+    #expect((growth["points"] as? [Any])?.count == 4)
+    #expect((object["sites"] as? [[String: Any]])?.first?["delta"] as? Int == 30 << 20)
   }
 }

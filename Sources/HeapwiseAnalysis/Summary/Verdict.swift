@@ -70,8 +70,8 @@ public struct TrimObservation: Sendable, Hashable {
 }
 
 /// Which live blocks pin glibc's brk heap (from ``HeapLayout``), with sites named.
-public struct HeapPinning: Sendable, Hashable {
-  public struct Site: Sendable, Hashable {
+public struct HeapPinning: Sendable, Hashable, Encodable {
+  public struct Site: Sendable, Hashable, Encodable {
     public var site: String
     public var blocks: Int
     public var bytes: UInt64
