@@ -12,7 +12,9 @@ struct ModuleLocator {
 
   /// The candidates for `module`, in the order they are tried.
   func candidates(for module: ModuleImage) -> [String] {
-    var out = [module.path]
+    // A name without a directory ("linux-vdso.so.1") is not a file: never look it up relative to
+    // the current directory.
+    var out = module.path.hasPrefix("/") ? [module.path] : []
     let id = module.buildIDHex
     let name = module.path.split(separator: "/").last.map(String.init) ?? module.path
     for dir in searchPaths {
@@ -38,7 +40,7 @@ struct ModuleLocator {
       guard let id = ElfFile.buildID(atPath: path) else { continue }
       if module.buildID.isEmpty {
         // Without a recorded id only the recorded path itself is trusted.
-        if path == module.path { return path }
+        if path == module.path && path.hasPrefix("/") { return path }
         continue
       }
       if id == module.buildID { return path }

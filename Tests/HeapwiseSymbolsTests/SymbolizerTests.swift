@@ -175,6 +175,15 @@ struct SymbolizerTests {
     #expect(blind.resolvedPath(for: anonymous) == recorded.path)
   }
 
+  @Test func bareNamesAreNotLookedUpInTheCurrentDirectory() {
+    // The vdso is listed by name only; a file of that name in the current directory is not it.
+    let vdso = ModuleImage(path: "linux-vdso.so.1", buildID: [1, 2, 3], base: 0x7fff_0000_0000, segments: [])
+    let candidates = ModuleLocator(searchPaths: ["/debug"]).candidates(for: vdso)
+    #expect(candidates.allSatisfy { $0.hasPrefix("/") })
+    #expect(candidates.contains("/debug/linux-vdso.so.1"))
+    #expect(candidates.contains("/debug/.build-id/01/0203.debug"))
+  }
+
   @Test func cxxNamesAreDemangled() throws {
     let fx = try Fixtures()
     defer { fx.remove() }
