@@ -3,34 +3,34 @@ import HeapwiseFormat
 
 public final class ReplayState {
   /// Timestamp of the event being replayed.
-  public internal(set) var timestamp: UInt64 = 0
+  @exclusivity(unchecked) public internal(set) var timestamp: UInt64 = 0
   /// Live heap bytes and blocks.
-  public internal(set) var heapBytes: UInt64 = 0
-  public internal(set) var heapBlocks: UInt64 = 0
+  @exclusivity(unchecked) public internal(set) var heapBytes: UInt64 = 0
+  @exclusivity(unchecked) public internal(set) var heapBlocks: UInt64 = 0
   /// Live bytes in anonymous mappings, and the mappings (a split mapping counts once).
-  public internal(set) var mappedBytes: UInt64 = 0
-  public internal(set) var mappedBlocks: UInt64 = 0
+  @exclusivity(unchecked) public internal(set) var mappedBytes: UInt64 = 0
+  @exclusivity(unchecked) public internal(set) var mappedBlocks: UInt64 = 0
   /// Live bytes and blocks over both kinds: the figure that peak is taken on.
   public var liveBytes: UInt64 { heapBytes &+ mappedBytes }
   public var liveBlocks: UInt64 { heapBlocks &+ mappedBlocks }
   /// The highest `liveBytes` so far, and when.
-  public internal(set) var peakBytes: UInt64 = 0
-  public internal(set) var peakBlocks: UInt64 = 0
-  public internal(set) var peakTimestamp: UInt64 = 0
+  @exclusivity(unchecked) public internal(set) var peakBytes: UInt64 = 0
+  @exclusivity(unchecked) public internal(set) var peakBlocks: UInt64 = 0
+  @exclusivity(unchecked) public internal(set) var peakTimestamp: UInt64 = 0
   /// Increases by one each time a new peak is reached.
-  public internal(set) var peakEpoch: UInt64 = 0
+  @exclusivity(unchecked) public internal(set) var peakEpoch: UInt64 = 0
   /// Allocations replayed so far (heap and mappings).
-  public internal(set) var allocations: UInt64 = 0
+  @exclusivity(unchecked) public internal(set) var allocations: UInt64 = 0
   /// Frees of an address that was not live (lost events, or memory from before recording).
-  public internal(set) var unmatchedFrees: UInt64 = 0
+  @exclusivity(unchecked) public internal(set) var unmatchedFrees: UInt64 = 0
   /// Allocations at an address that was still live: the free was lost; the old block is dropped.
-  public internal(set) var overwrittenBlocks: UInt64 = 0
+  @exclusivity(unchecked) public internal(set) var overwrittenBlocks: UInt64 = 0
   /// Events replayed (all records).
-  public internal(set) var events: UInt64 = 0
+  @exclusivity(unchecked) public internal(set) var events: UInt64 = 0
   /// The END record, once seen.
-  public internal(set) var end: EndRecord?
+  @exclusivity(unchecked) public internal(set) var end: EndRecord?
   /// Markers in replay order.
-  public internal(set) var markers: [(name: String, timestamp: UInt64)] = []
+  @exclusivity(unchecked) public internal(set) var markers: [(name: String, timestamp: UInt64)] = []
 
   public let stacks = StackTable()
   public let modules = ModuleTable()

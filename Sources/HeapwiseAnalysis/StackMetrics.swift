@@ -38,18 +38,18 @@ public struct MarkerSnapshot: Sendable {
 }
 
 public final class StackMetrics: ReplayAggregator {
-  public private(set) var counters: [StackCounters] = []
+  @exclusivity(unchecked) public private(set) var counters: [StackCounters] = []
   /// Peak bookkeeping: a stack's live value is saved, stamped with the current peak epoch, before
   /// its first change after a new peak; a stack not stamped with the last epoch has not changed
   /// since, so its current value is its value at the peak.
-  private var peakStamp: [UInt64] = []
-  private var savedBytes: [UInt64] = []
-  private var savedBlocks: [UInt64] = []
+  @exclusivity(unchecked) private var peakStamp: [UInt64] = []
+  @exclusivity(unchecked) private var savedBytes: [UInt64] = []
+  @exclusivity(unchecked) private var savedBlocks: [UInt64] = []
   /// Serial of each stream's latest heap allocation, for "temporary".
-  private var lastAllocation: [UInt64] = []
+  @exclusivity(unchecked) private var lastAllocation: [UInt64] = []
   /// Marker names to snapshot (the first occurrence of each).
   private let snapshotNames: Set<String>
-  public private(set) var snapshots: [String: MarkerSnapshot] = [:]
+  @exclusivity(unchecked) public private(set) var snapshots: [String: MarkerSnapshot] = [:]
 
   public init(snapshotMarkers: Set<String> = []) {
     snapshotNames = snapshotMarkers

@@ -23,7 +23,7 @@ struct FrameIndex {
   var validBytes: Int = 0
   var frameCount: Int = 0
 
-  init(file: UnsafeRawBufferPointer, from start: Int) {
+  init(file: UnsafeRawBufferPointer, from start: Int, release: (Range<Int>) -> Void = { _ in }) {
     var byStream: [UInt32: [FrameRef]] = [:]
     var offset = start
     let size = file.count
@@ -62,6 +62,7 @@ struct FrameIndex {
         baseTimestamp: UInt64(littleEndian: h.loadUnaligned(fromByteOffset: 16, as: UInt64.self)),
         storedSize: Int(stored), rawSize: Int(raw), compressed: compressed,
         timeShift: flags & FormatConstants.frameFlagCoarseTime != 0 ? FormatConstants.coarseTimeShift : 0)
+      release(offset..<(offset + headerSize + Int(stored)))
       byStream[ref.stream, default: []].append(ref)
       frameCount += 1
       offset += headerSize + Int(stored)

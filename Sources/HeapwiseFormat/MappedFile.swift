@@ -30,6 +30,17 @@ final class MappedFile {
     bytes = UnsafeRawBufferPointer(start: p, count: size)
   }
 
+  /// Drops the pages wholly inside `range` from this process (the file keeps them): a frame's
+  /// stored bytes are not needed once it has been checked or decoded, so resident memory stays
+  /// bounded by what is in use, not by the file size.
+  func release(_ range: Range<Int>) {
+    guard let base = mapping else { return }
+    let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+    let start = (range.lowerBound + page - 1) / page * page
+    let end = range.upperBound / page * page
+    if end > start { _ = madvise(base + start, end - start, MADV_DONTNEED) }
+  }
+
   deinit {
     if let mapping { munmap(mapping, bytes.count) }
   }

@@ -31,9 +31,10 @@ struct DumpEncoder {
   }
 
   /// Appends a frame; `corruptCRC` writes a wrong checksum.
-  mutating func append(_ frame: FrameBuilder, stream: UInt32, seq: UInt32, compress: Bool = false, corruptCRC: Bool = false) {
+  mutating func append(_ frame: FrameBuilder, stream: UInt32, seq: UInt32, compress: Bool = false, corruptCRC: Bool = false,
+                       coarseTime: Bool = false) {
     var stored = frame.payload
-    var flags: UInt16 = 0
+    var flags: UInt16 = coarseTime ? 2 : 0
     if compress {
       var out = [UInt8](repeating: 0, count: ZSTD_compressBound(stored.count))
       let n = out.withUnsafeMutableBytes { o in
@@ -41,7 +42,7 @@ struct DumpEncoder {
       }
       precondition(ZSTD_isError(n) == 0)
       stored = Array(out[0..<n])
-      flags = 1
+      flags |= 1
     }
     var h: [UInt8] = []
     h.appendLE(UInt32(stored.count))

@@ -61,6 +61,22 @@ import Testing
     #expect(reader.warnings.contains(.missingEnd))
   }
 
+  /// Coarse-time frames count their deltas in units of 2^16; base_ts keeps its meaning.
+  @Test func coarseTimeFramesScaleTheirDeltas() throws {
+    var d = DumpEncoder()
+    var f = FrameBuilder(baseTimestamp: 1_000_000)
+    f.alloc(1_000_000, 0x10, 1, stack: 1)
+    f.free(1_000_003, 0x10)   // a delta of 3 units: 3 << 16 ticks
+    d.append(f, stream: 1, seq: 0, compress: true, coarseTime: true)
+    var g = FrameBuilder(baseTimestamp: 1_000_000 + (2 << 16))
+    g.alloc(1_000_000 + (2 << 16), 0x20, 2, stack: 1)
+    d.append(g, stream: 2, seq: 0)
+    let events = try DumpReader(path: temporaryDump(d.bytes)).readAll().map(describe)
+    #expect(events == [
+      "1000000 s1 malloc 0x10 1 1", "1131072 s2 malloc 0x20 2 1", "\(1_000_000 + (3 << 16)) s1 free 0x10",
+    ])
+  }
+
   @Test func reportsSequenceGaps() throws {
     var d = DumpEncoder()
     var f = FrameBuilder(baseTimestamp: 1)
