@@ -26,6 +26,9 @@ uint64_t hw_start_ticks;
 bool hw_use_tsc;
 
 static char output_template[4096];
+/* The process that owns the dump. A vfork child shares our memory and runs no atfork handler:
+ * its _exit or crash must not end the parent's recording. */
+static pid_t recorder_pid;
 static _Atomic int stop_reported;
 static const int fatal_signals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTERM, SIGINT, SIGQUIT, SIGHUP};
 
@@ -145,6 +148,7 @@ static bool start_dump(uint32_t extra_flags) {
     close(fd);
     return false;
   }
+  recorder_pid = getpid();
   atomic_store(&hw_recording, 1);
   hw_thread_t *t = hw_thread_current(); /* the starting thread's stream opens with the module map */
   if (t) hw_modules_sync(t);
@@ -157,6 +161,7 @@ void hw_stop_recording(const char *why) {
 }
 
 void hw_on_exit(int reason, int signo) {
+  if (getpid() != recorder_pid) return; /* a vfork child */
   hw_tls_busy++;
   if (atomic_exchange(&hw_recording, 0)) {
     hw_thread_flush_all();
@@ -198,7 +203,7 @@ static void on_marker_signal(int signo) {
 
 static void on_fatal_signal(int signo) {
   hw_tls_busy++;
-  if (atomic_exchange(&hw_recording, 0)) {
+  if (getpid() == recorder_pid && atomic_exchange(&hw_recording, 0)) {
     hw_thread_flush_all();
     hw_writer_emergency_flush(signo);
   }

@@ -82,6 +82,17 @@ int main(int argc, char **argv) {
     return WEXITSTATUS(status);
   }
   if (!strcmp(mode, "plugin")) return run_plugin(argv[2]);
+  if (!strcmp(mode, "vfork")) { /* a failed exec in a vfork child, then the parent goes on */
+    pid_t pid = vfork();
+    if (pid == 0) {
+      execl("/nonexistent/program", "x", (char *)NULL);
+      _exit(127);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    kept = malloc(6060); /* still recorded */
+    return WEXITSTATUS(status) == 127 ? 0 : 1;
+  }
   if (!strcmp(mode, "print")) { /* varied sizes and a window of live blocks: a dump of some size */
     static void *window[256];
     printf("still running\n");

@@ -89,6 +89,16 @@ import Testing
     #expect(facts.warnings.isEmpty)  // the children never wrote into the parent's dump
   }
 
+  /// A vfork child shares the parent's memory: its _exit after a failed exec must not end the
+  /// parent's recording.
+  @Test func vforkChildExitLeavesTheParentRecording() throws {
+    let (result, dir) = try scenario("vfork")
+    #expect(result.status == 0)
+    let facts = try DumpFacts(path: try Harness.onlyDump(in: dir))
+    #expect(facts.live(ofSize: 6060).count == 1)
+    #expect(facts.end?.reason == EndRecord.Reason.exit.rawValue)
+  }
+
   @Test func execedChildrenAreRecordedOnlyWhenAsked() throws {
     let (_, quiet) = try scenario("exec")
     #expect(Harness.dumps(in: quiet).count == 1)
