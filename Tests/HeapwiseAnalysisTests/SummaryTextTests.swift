@@ -104,3 +104,21 @@ struct SummaryJSONTests {
     #expect((object["sites"] as? [[String: Any]])?.first?["delta"] as? Int == 30 << 20)
   }
 }
+
+struct SummaryMappedRegionTests {
+  @Test func recognisedAllocators() {
+    let MiB: UInt64 = 1 << 20
+    func explain(_ function: String?, _ module: String?, _ lengths: Set<UInt64> = [MiB]) -> String? {
+      SummaryReport.explain(SummarySite(name: "x", function: function, module: module), lengths: lengths)
+    }
+    #expect(explain("_PyObject_ArenaMmap", "libpython3.11.so.1.0")?.hasPrefix("pymalloc arenas") == true)
+    // A stripped interpreter: no function name, but 1 MiB regions from python itself.
+    #expect(explain(nil, "python3.11")?.hasPrefix("pymalloc arenas") == true)
+    #expect(explain(nil, "python3.9", [256 << 10])?.hasPrefix("pymalloc arenas") == true)
+    #expect(explain(nil, "python3.11", [MiB, 3 * MiB]) == nil)
+    #expect(explain(nil, "libarrow.so.1500")?.contains("ARROW_DEFAULT_MEMORY_POOL=system") == true)
+    #expect(explain("mi_segment_alloc", "libfoo.so")?.contains("mimalloc") == true)
+    #expect(explain("je_extent_alloc", "libbar.so")?.hasPrefix("jemalloc") == true)
+    #expect(explain("map_buffer", "app") == nil)
+  }
+}
