@@ -124,8 +124,11 @@ static hw_noinline void *realloc_recorded(int fn, void *p, size_t n, size_t size
   uint64_t before = hw_now();
   void *q = (fn == HW_FN_REALLOC) ? hw_real.realloc(p, size) : hw_real.reallocarray(p, n, size);
   hw_tls_busy--;
-  size_t total = (fn == HW_FN_REALLOC) ? size : n * size;
-  if (q == NULL && !(p && total == 0)) return q; /* failed: p is still valid, nothing happened */
+  size_t total = size;
+  bool overflow = fn == HW_FN_REALLOCARRAY && __builtin_mul_overflow(n, size, &total);
+  /* Failed (also an overflowing count): p is still valid, nothing happened. Only a request for
+   * zero bytes that returns NULL has freed p (glibc). */
+  if (q == NULL && (overflow || !(p && total == 0))) return q;
   hw_tls_busy++;
   if (p) on_free(fn, p, before);
   hw_tls_busy--;

@@ -20,6 +20,8 @@ int main(int argc, char **argv) {
   if (!portable) {
     int *ra = reallocarray(NULL, 8, sizeof(int));            /* reallocarray: alloc only */
     ra = reallocarray(ra, 16, sizeof(int));                  /* reallocarray: free + alloc */
+    size_t huge = (size_t)1 << 62;                           /* overflows: fails, nothing recorded */
+    if (reallocarray(ra, huge, 8) != NULL) return 9;
     free(ra);                                                /* free */
   }
   for (int i = 0; i < 3; i++) {                              /* posix_memalign 3, free 3 */
