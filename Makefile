@@ -16,7 +16,7 @@ HWFLAGS := -std=gnu11 -fPIC -fvisibility=hidden -ftls-model=initial-exec -D_GNU_
            -ICShim/include -Wall -Wextra -Wno-unused-parameter -fno-strict-aliasing
 LDLIBS  := -lunwind -lzstd -ldl -pthread
 
-.PHONY: all deps lib swift demo test test-c install clean bench
+.PHONY: all deps lib swift swift-debug demo test install clean bench
 
 all: lib swift
 
@@ -32,8 +32,12 @@ $(LIB): $(CSRC) $(wildcard CShim/*.h CShim/include/*.h)
 swift:
 	$(SWIFT) build -c release $(SWIFTFLAGS)
 
-# Build, record the bundled example, and analyse it.
-demo: deps lib swift
+swift-debug:
+	$(SWIFT) build $(SWIFTFLAGS)
+
+# Build, record the bundled example, and analyse it. A debug build: it is what `make test` builds
+# too (so the two quick-start commands share one build), and fast enough for the demo's dump.
+demo: deps lib swift-debug
 	@tools/demo.sh
 
 test: deps lib

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bin=$(swift build -c release --show-bin-path)/heapwise
+bin=$(swift build --show-bin-path)/heapwise
 out=build/demo
 mkdir -p "$out"
 rm -f "$out"/*.heapwise
