@@ -8,5 +8,6 @@ extension Heapwise {
     CompareCommand.self,
     SummaryCommand.self,
     RecordsCommand.self,
+    CheckCommand.self,
   ]
 }

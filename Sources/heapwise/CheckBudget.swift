@@ -1,0 +1,246 @@
+// The budgets of `heapwise check`: parsed from options and a JSON file, evaluated on a replayed
+// dump. docs/BUDGETS.md ("heapwise check") describes the file.
+import FoundationEssentials
+import HeapwiseAnalysis
+import HeapwiseFormat
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a budget limits.
+enum CheckQuantity: String, CaseIterable {
+  case peak = "max-peak"
+  case leaked = "max-leaked"
+  case allocations = "max-allocations"
+  case allocated = "max-allocated"
+
+  var isBytes: Bool { self != .allocations }
+
+  /// How the table names it.
+  var title: String {
+    switch self {
+    case .peak: "peak live"
+    case .leaked: "leaked at exit"
+    case .allocations: "allocations"
+    case .allocated: "bytes allocated"
+    }
+  }
+
+  /// The site metric whose ranking explains a breach.
+  var metric: Metric {
+    switch self {
+    case .peak: .peak
+    case .leaked: .leaked
+    case .allocations: .count
+    case .allocated: .allocated
+    }
+  }
+
+  func value(_ c: StackCounters) -> UInt64 {
+    switch self {
+    case .peak: c.peakBytes
+    case .leaked: c.liveBytes
+    case .allocations: c.allocations
+    case .allocated: c.allocatedBytes
+    }
+  }
+}
+
+/// "200MiB", "1.5 GiB", "64k", "10MB", "4096", "5e6": a byte size (powers of 1024 for KiB/K,
+/// of 1000 for KB) or, without a unit, a plain number.
+enum Quantity {
+  struct Invalid: Error, CustomStringConvertible {
+    var text: String
+    var description: String { "not a size or count: \"\(text)\" (examples: 200MiB, 0, 5e6)" }
+  }
+
+  static let units: [(String, Double)] = [
+    ("kib", 0x1p10), ("mib", 0x1p20), ("gib", 0x1p30), ("tib", 0x1p40),
+    ("k", 0x1p10), ("m", 0x1p20), ("g", 0x1p30), ("t", 0x1p40),
+    ("kb", 1e3), ("mb", 1e6), ("gb", 1e9), ("tb", 1e12), ("b", 1),
+  ]
+
+  static func parse(_ text: String, bytes: Bool) throws(Invalid) -> UInt64 {
+    let trimmed = text.trimmingCharacters(in: .whitespaces).lowercased()
+    let numberEnd = trimmed.firstIndex { !("0123456789.eE+".contains($0)) } ?? trimmed.endIndex
+    // An exponent's "e" must be followed by a digit, so "5e6" parses and "5eb" is rejected.
+    guard let number = Double(trimmed[..<numberEnd]), number >= 0, number.isFinite else {
+      throw Invalid(text: text)
+    }
+    let unit = trimmed[numberEnd...].trimmingCharacters(in: .whitespaces)
+    var scale = 1.0
+    if !unit.isEmpty {
+      guard bytes, let found = units.first(where: { $0.0 == unit }) else { throw Invalid(text: text) }
+      scale = found.1
+    }
+    let value = (number * scale).rounded()
+    guard value < 1.8e19 else { throw Invalid(text: text) }
+    return UInt64(value)
+  }
+}
+
+/// The budget file: limits on the whole run and on the stacks that pass through a function.
+///
+/// ```json
+/// { "max-peak": "200MiB", "max-leaked": 0, "max-allocations": 5e6,
+///   "sites": [ { "function": "*Parser*", "max-allocations": 1000, "max-leaked": 0 } ] }
+/// ```
+struct CheckBudget: Decodable {
+  var limits: [CheckQuantity: UInt64] = [:]
+  var sites: [SiteRule] = []
+
+  /// Stacks with a frame whose function matches the glob (fnmatch: `*`, `?`, `[...]`).
+  struct SiteRule: Decodable {
+    var function: String
+    var limits: [CheckQuantity: UInt64]
+
+    init(from decoder: any Decoder) throws {
+      let c = try decoder.container(keyedBy: AnyKey.self)
+      function = try c.decode(String.self, forKey: AnyKey("function"))
+      limits = try CheckBudget.limits(in: c, allowed: ["function"])
+      if limits.isEmpty {
+        throw DecodingError.dataCorruptedError(
+          forKey: AnyKey("function"), in: c, debugDescription: "site \"\(function)\" has no limit")
+      }
+    }
+
+    func matches(_ name: String) -> Bool { fnmatch(function, name, 0) == 0 }
+  }
+
+  init() {}
+
+  init(from decoder: any Decoder) throws {
+    let c = try decoder.container(keyedBy: AnyKey.self)
+    limits = try Self.limits(in: c, allowed: ["sites"])
+    sites = try c.decodeIfPresent([SiteRule].self, forKey: AnyKey("sites")) ?? []
+  }
+
+  static func load(_ path: String) throws -> CheckBudget {
+    guard let data = FileManager.default.contents(atPath: path) else {
+      throw CheckError("cannot read budget file \(path)")
+    }
+    do {
+      return try JSONDecoder().decode(CheckBudget.self, from: data)
+    } catch let error as DecodingError {
+      throw CheckError("\(path): \(Self.describe(error))")
+    } catch {
+      throw CheckError("\(path): \(error)")
+    }
+  }
+
+  /// The max-* keys of an object; a key that is neither a limit nor in `allowed` is an error, so
+  /// a misspelt limit is never silently ignored.
+  static func limits(in c: KeyedDecodingContainer<AnyKey>, allowed: Set<String>) throws -> [CheckQuantity: UInt64] {
+    var result: [CheckQuantity: UInt64] = [:]
+    for key in c.allKeys {
+      guard let quantity = CheckQuantity(rawValue: key.stringValue) else {
+        if allowed.contains(key.stringValue) { continue }
+        let known = (CheckQuantity.allCases.map(\.rawValue) + allowed.sorted()).joined(separator: ", ")
+        throw DecodingError.dataCorruptedError(
+          forKey: key, in: c, debugDescription: "unknown key \"\(key.stringValue)\" (known: \(known))")
+      }
+      let text: String
+      if let n = try? c.decode(Double.self, forKey: key) {
+        text = String(n)
+      } else {
+        text = try c.decode(String.self, forKey: key)
+      }
+      do {
+        result[quantity] = try Quantity.parse(text, bytes: quantity.isBytes)
+      } catch {
+        throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: error.description)
+      }
+    }
+    return result
+  }
+
+  static func describe(_ error: DecodingError) -> String {
+    switch error {
+    case .dataCorrupted(let context), .typeMismatch(_, let context), .valueNotFound(_, let context),
+      .keyNotFound(_, let context):
+      let path = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+      return path.isEmpty ? context.debugDescription : "\(path): \(context.debugDescription)"
+    @unknown default:
+      return "\(error)"
+    }
+  }
+}
+
+struct AnyKey: CodingKey {
+  var stringValue: String
+  var intValue: Int? { nil }
+  init(_ string: String) { stringValue = string }
+  init?(stringValue: String) { self.stringValue = stringValue }
+  init?(intValue: Int) { nil }
+}
+
+struct CheckError: Error, CustomStringConvertible {
+  var description: String
+  init(_ description: String) { self.description = description }
+}
+
+/// One line of the table.
+struct CheckRow {
+  var budget: String
+  var quantity: CheckQuantity
+  var limit: UInt64
+  /// Nil when the dump cannot tell (leaks without an END record).
+  var measured: UInt64?
+  /// For a breach of the whole run: the sites that explain it.
+  var topSites: [String] = []
+
+  var passed: Bool { measured.map { $0 <= limit } ?? false }
+}
+
+extension CheckBudget {
+  /// Every limit against the replayed dump, totals first, then site rules in file order.
+  func evaluate(_ analysis: DumpAnalysis) -> [CheckRow] {
+    let counters = analysis.metrics.counters
+    var total = StackCounters()
+    for c in counters { total.add(c) }
+    let known = analysis.exitedNormally
+    var rows: [CheckRow] = []
+    for quantity in CheckQuantity.allCases {
+      guard let limit = limits[quantity] else { continue }
+      let measured: UInt64? =
+        switch quantity {
+        case .peak: analysis.state.peakBytes
+        case .leaked: known ? total.liveBytes : nil
+        case .allocations, .allocated: quantity.value(total)
+        }
+      var row = CheckRow(budget: quantity.title, quantity: quantity, limit: limit, measured: measured)
+      if !row.passed && measured != nil { row.topSites = Self.topSites(analysis, quantity) }
+      rows.append(row)
+    }
+    guard !sites.isEmpty else { return rows }
+    let resolver = analysis.resolver
+    for rule in sites {
+      var sum = StackCounters()
+      var matchCache: [Int32: Bool] = [:]
+      for (i, c) in counters.enumerated() where i > 0 && !c.isZero {
+        let frames = resolver.frames(of: StackID(UInt32(i)))
+        let hit = frames.contains { f in
+          if let m = matchCache[f] { return m }
+          let m = resolver.frame(f).function.map(rule.matches) ?? false
+          matchCache[f] = m
+          return m
+        }
+        if hit { sum.add(c) }
+      }
+      for quantity in CheckQuantity.allCases {
+        guard let limit = rule.limits[quantity] else { continue }
+        let measured: UInt64? = quantity == .leaked && !known ? nil : quantity.value(sum)
+        rows.append(CheckRow(budget: "\(rule.function): \(quantity.title)", quantity: quantity, limit: limit, measured: measured))
+      }
+    }
+    return rows
+  }
+
+  /// The three sites with the most of `quantity`, as `file:line (amount)`.
+  static func topSites(_ analysis: DumpAnalysis, _ quantity: CheckQuantity) -> [String] {
+    guard let table = try? analysis.sites(options: SiteOptions()) else { return [] }
+    return table.sorted(by: quantity.metric).prefix(3).map { site in
+      "\(site.label) (\(CheckTable.format(quantity.value(site.counters), bytes: quantity.isBytes)))"
+    }
+  }
+}

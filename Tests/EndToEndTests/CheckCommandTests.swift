@@ -1,0 +1,104 @@
+// `heapwise check`: budgets on a C program with exactly known allocations, the table, and the
+// documented exit statuses (CheckCommand's discussion, docs/BUDGETS.md).
+import Foundation
+import Testing
+
+@Suite(.serialized) struct CheckCommandTests {
+  /// 1000 allocations freed at once by churn(), one block of 4096 bytes kept by keep_me().
+  static let program = """
+    #include <stdlib.h>
+    #include <string.h>
+    void *keep_me(size_t n) { return malloc(n); /* kept */ }
+    void churn(int n) { for (int i = 0; i < n; i++) free(malloc(100)); }
+    int main(int argc, char **argv) {
+      churn(1000);
+      void *p = keep_me(4096);
+      memset(p, 1, 4096);
+      return argc > 1 ? atoi(argv[1]) : 0;
+    }
+    """
+
+  /// The table's lines with runs of spaces made one, so that tests do not depend on widths.
+  static func rows(_ stdout: String) -> [String] {
+    stdout.split(separator: "\n").map { $0.split(separator: " ").joined(separator: " ") }
+  }
+
+  static func workspace(_ name: String) throws -> (Workspace, String) {
+    try CLI.requireLibrary()
+    let ws = try Workspace("check-\(name)")
+    return (ws, try ws.compile("leaky", program))
+  }
+
+  @Test func aBreachFailsWithTheTableAndTheSite() throws {
+    let (ws, exe) = try Self.workspace("breach")
+    defer { ws.remove() }
+    let r = try CLI.run(["check", "--max-peak", "1MiB", "--max-leaked", "0", "--max-allocations", "5e6", "--", exe], in: ws.url)
+    #expect(r.status == 3, "\(r.stdout)\(r.stderr)")
+    let lines = Self.rows(r.stdout)
+    #expect(lines.first == "budget limit measured result", "\(r.stdout)")
+    #expect(lines.contains("peak live 1.0 MiB 4.0 KiB pass"), "\(r.stdout)")
+    #expect(lines.contains("leaked at exit 0 B 4.0 KiB FAIL +4.0 KiB"), "\(r.stdout)")
+    #expect(lines.contains("top sites: \(ws.path("leaky.c")):\(line(of: "/* kept */", in: Self.program)) (4.0 KiB)"), "\(r.stdout)")
+    #expect(lines.contains("allocations 5000000 1001 pass"), "\(r.stdout)")
+    #expect(lines.last == "heapwise check: 3 budgets, 1 exceeded", "\(r.stdout)")
+    #expect(r.stderr.contains("dump kept for `heapwise top "), "\(r.stderr)")
+  }
+
+  @Test func exactLimitsHoldAndOneMoreFails() throws {
+    let (ws, exe) = try Self.workspace("exact")
+    defer { ws.remove() }
+    let held = try CLI.run(["check", "--max-leaked", "4KiB", "--max-allocations", "1001", "--max-allocated", "104096", "--", exe], in: ws.url)
+    #expect(held.status == 0, "\(held.stdout)\(held.stderr)")
+    #expect(held.stdout.hasSuffix("heapwise check: 3 budgets, all held\n"), "\(held.stdout)")
+    #expect(held.stderr.contains("removed "), "\(held.stderr)")
+    let over = try CLI.run(["check", "--max-allocations", "1000", "--max-allocated", "104095", "--", exe], in: ws.url)
+    #expect(over.status == 3)
+    let lines = Self.rows(over.stdout)
+    #expect(lines.contains("allocations 1000 1001 FAIL +1"), "\(over.stdout)")
+    #expect(lines.contains("bytes allocated 104095 B 104096 B FAIL +1 B"), "\(over.stdout)")
+  }
+
+  @Test func theCommandsOwnFailureWins() throws {
+    let (ws, exe) = try Self.workspace("status")
+    defer { ws.remove() }
+    let r = try CLI.run(["check", "--max-leaked", "0", "--", exe, "7"], in: ws.url)
+    #expect(r.status == 7, "\(r.stderr)")
+    #expect(r.stdout.contains("leaked at exit"), "the table is printed all the same: \(r.stdout)")
+  }
+
+  @Test func aBudgetFileLimitsSitesByFunctionGlob() throws {
+    let (ws, exe) = try Self.workspace("file")
+    defer { ws.remove() }
+    let budget = ws.path("budget.json")
+    try """
+      { "max-peak": "64 KiB",
+        "sites": [ { "function": "churn", "max-allocations": 999 },
+                   { "function": "keep_*", "max-leaked": "4KiB", "max-allocated": 4096 } ] }
+      """.write(toFile: budget, atomically: true, encoding: .utf8)
+    let r = try CLI.run(["check", "--budget", budget, "--output", ws.path("kept.heapwise"), "--", exe], in: ws.url)
+    #expect(r.status == 3, "\(r.stdout)\(r.stderr)")
+    let lines = Self.rows(r.stdout)
+    #expect(lines.contains("churn: allocations 999 1000 FAIL +1"), "\(r.stdout)")
+    #expect(lines.contains("keep_*: leaked at exit 4.0 KiB 4.0 KiB pass"), "\(r.stdout)")
+    #expect(lines.contains("keep_*: bytes allocated 4.0 KiB 4.0 KiB pass"), "\(r.stdout)")
+    #expect(lines.last == "heapwise check: 4 budgets, 1 exceeded", "\(r.stdout)")
+    #expect(FileManager.default.fileExists(atPath: ws.path("kept.heapwise")))
+    // An option overrides the file's limit of the same name.
+    let overridden = try CLI.run(["check", "--budget", budget, "--max-peak", "1", "--", exe], in: ws.url)
+    #expect(Self.rows(overridden.stdout).contains { $0.hasPrefix("peak live 1 B ") && $0.contains("FAIL") }, "\(overridden.stdout)")
+  }
+
+  @Test func badBudgetsGetOneLineAndAStatus() throws {
+    let (ws, exe) = try Self.workspace("bad")
+    defer { ws.remove() }
+    let budget = ws.path("typo.json")
+    try #"{ "max-leak": 0 }"#.write(toFile: budget, atomically: true, encoding: .utf8)
+    let typo = try CLI.run(["check", "--budget", budget, "--", exe], in: ws.url)
+    #expect(typo.status == 1)
+    #expect(typo.stderr.split(separator: "\n").count == 1 && typo.stderr.contains("unknown key \"max-leak\""), "\(typo.stderr)")
+    let none = try CLI.run(["check", "--", exe], in: ws.url)
+    #expect(none.status == 64, "\(none.stderr)")
+    let size = try CLI.run(["check", "--max-peak", "lots", "--", exe], in: ws.url)
+    #expect(size.status == 64 && size.stderr.contains("not a size or count: \"lots\""), "\(size.stderr)")
+  }
+}
