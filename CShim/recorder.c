@@ -26,6 +26,7 @@ uint64_t hw_start_ticks;
 bool hw_use_tsc;
 
 static char output_template[4096];
+static int exec_seq; /* in-place execs of the recorded process so far (see decide_exec_role) */
 /* The process that owns the dump. A vfork child shares our memory and runs no atfork handler:
  * its _exit or crash must not end the parent's recording. */
 static pid_t recorder_pid;
@@ -68,6 +69,20 @@ static bool expand_output(char *out, size_t cap, const char *tmpl, pid_t pid) {
     o += len;
   }
   out[o] = 0;
+  return true;
+}
+
+/* The n-th in-place exec of the recorded process has the same pid, so its dump gets ".execN"
+ * before a trailing ".heapwise" (or at the end). */
+static bool add_exec_suffix(char *path, size_t cap) {
+  if (exec_seq == 0) return true;
+  char suffix[24];
+  int n = snprintf(suffix, sizeof suffix, ".exec%d", exec_seq);
+  size_t len = strlen(path), ext = strlen(".heapwise");
+  size_t at = (len >= ext && strcmp(path + len - ext, ".heapwise") == 0) ? len - ext : len;
+  if (len + (size_t)n + 1 > cap) return false;
+  memmove(path + at + n, path + at, len - at + 1);
+  memcpy(path + at, suffix, (size_t)n);
   return true;
 }
 
@@ -122,19 +137,26 @@ static int write_header(int fd, uint32_t flags) {
 /* Creates the dump and starts recording. Returns false (having said why) when it cannot. */
 static bool start_dump(uint32_t extra_flags) {
   char path[sizeof hw_config.output];
-  if (!expand_output(path, sizeof path, output_template, getpid())) {
+  if (!expand_output(path, sizeof path, output_template, getpid()) || !add_exec_suffix(path, sizeof path)) {
     hw_log("HEAPWISE_OUTPUT is too long; not recording");
     return false;
   }
-  memcpy(hw_config.output, path, sizeof path);
   /* O_EXCL|O_NOFOLLOW: never follow a planted link or overwrite a file; 0600: the dump holds the
    * command line and code addresses. O_APPEND: frames from a signal handler and the writer never
    * interleave. */
   int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_APPEND, 0600);
+  /* An in-place exec whose sequence number did not reach it (no placeholder, and a program that
+   * exports from main's envp): the next free ".execN". */
+  for (int tries = 0; fd < 0 && errno == EEXIST && exec_seq > 0 && tries < 64; tries++) {
+    exec_seq++;
+    if (!expand_output(path, sizeof path, output_template, getpid()) || !add_exec_suffix(path, sizeof path)) break;
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_APPEND, 0600);
+  }
   if (fd < 0) {
     hw_log("cannot create %s (%s); the program runs on unrecorded", path, strerror(errno));
     return false;
   }
+  memcpy(hw_config.output, path, sizeof path);
   hw_start_ticks = hw_now();
   uint32_t flags = extra_flags | (hw_use_tsc ? HW_HEADER_FLAG_TSC : 0) | (hw_config.trim_probe ? HW_HEADER_FLAG_TRIM_PROBE : 0);
   if (write_header(fd, flags) != 0) {
@@ -254,26 +276,51 @@ static void after_fork_child(void) {
   hw_tls_busy--;
 }
 
-/* Children started with exec are recorded only with HEAPWISE_FOLLOW_EXEC=1. The dynamic loader has
- * already read LD_PRELOAD, so blanking our entry in place (no allocation, no setenv) hides the
- * library from whatever this process execs, and from nothing else. */
-static void hide_from_exec(void) {
+/* Which images record. The first image notes its pid in HEAPWISE_ROOT_PID. An image that finds its
+ * own pid there is the same process after an in-place exec (a pyenv shim or a wrapper script that
+ * execs the real program): it records too, into a ".execN" dump. An image with another pid is a
+ * child that was exec'd: it stays passive unless HEAPWISE_FOLLOW_EXEC=1, and then becomes the root
+ * of its own chain.
+ *
+ * The values are written into the environment strings in place when `heapwise record` left
+ * fixed-width placeholders (HEAPWISE_ROOT_PID=0000000000, HEAPWISE_EXEC_SEQ=000000): programs such
+ * as bash export from main's envp, which setenv's new array never reaches. Without placeholders
+ * (a bare LD_PRELOAD), setenv is the fallback. Returns false when this image must not record. */
+static char *env_value(const char *name) {
   extern char **environ;
-  Dl_info self;
-  if (!dladdr((void *)hide_from_exec, &self) || !self.dli_fname) return;
-  const char *base = strrchr(self.dli_fname, '/');
-  base = base ? base + 1 : self.dli_fname;
-  size_t blen = strlen(base);
-  for (char **e = environ; e && *e; e++) {
-    if (strncmp(*e, "LD_PRELOAD=", 11) != 0) continue;
-    for (char *tok = *e + 11; *tok;) {
-      char *end = tok + strcspn(tok, ": ");
-      size_t len = (size_t)(end - tok);
-      if (len >= blen && memcmp(end - blen, base, blen) == 0 && (len == blen || end[-(long)blen - 1] == '/'))
-        memset(tok, ' ', len);
-      tok = *end ? end + 1 : end;
-    }
+  size_t n = strlen(name);
+  for (char **e = environ; e && *e; e++)
+    if (strncmp(*e, name, n) == 0 && (*e)[n] == '=') return *e + n + 1;
+  return NULL;
+}
+
+/* Overwrites a placeholder's digits with v, zero-padded to its width. */
+static void put_env_number(const char *name, char *field, long v) {
+  char tmp[24];
+  size_t width = field ? strlen(field) : 0;
+  int len = snprintf(tmp, sizeof tmp, "%0*ld", (int)width, v);
+  if (field && len == (int)width) {
+    memcpy(field, tmp, width);
+    return;
   }
+  snprintf(tmp, sizeof tmp, "%ld", v);
+  setenv(name, tmp, 1);
+}
+
+static bool decide_exec_role(void) {
+  long me = (long)getpid();
+  char *root = env_value("HEAPWISE_ROOT_PID");
+  long root_pid = root ? atol(root) : 0;
+  char *seq = env_value("HEAPWISE_EXEC_SEQ");
+  if (root_pid == me) {
+    exec_seq = (seq ? atoi(seq) : 0) + 1;
+    put_env_number("HEAPWISE_EXEC_SEQ", seq, exec_seq);
+    return true;
+  }
+  if (root_pid != 0 && !hw_config.follow_exec) return false;
+  put_env_number("HEAPWISE_ROOT_PID", root, me);
+  put_env_number("HEAPWISE_EXEC_SEQ", seq, 0);
+  return true;
 }
 
 /* ---- start and end ---- */
@@ -301,10 +348,10 @@ __attribute__((constructor)) static void hw_init(void) {
   hw_config.trim_probe = env_flag("HEAPWISE_TRIM_PROBE");
   const char *compress = getenv("HEAPWISE_COMPRESS");
   hw_config.compress = !(compress && strcmp(compress, "0") == 0);
+  if (!decide_exec_role()) goto done;
   hw_use_tsc = hw_clock_is_tsc() && kernel_trusts_tsc();
   hw_unwind_init();
   hw_thread_init();
-  if (!hw_config.follow_exec) hide_from_exec();
   pthread_atfork(NULL, NULL, after_fork_child);
   if (start_dump(0)) install_signal_handlers();
 done:

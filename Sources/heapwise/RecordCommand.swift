@@ -86,6 +86,11 @@ struct RecordCommand: ParsableCommand {
     if let intervalMs { set("HEAPWISE_INTERVAL_MS", String(intervalMs)) }
     if let maxFrames { set("HEAPWISE_MAX_FRAMES", String(maxFrames)) }
     if let markerSignal { set("HEAPWISE_MARKER_SIGNAL", String(markerSignal)) }
+    // Fixed-width placeholders that the recorder fills in place, so that a wrapper which execs the
+    // real program (a pyenv shim, a launcher script) is followed even through bash, which exports
+    // from main's envp and never sees setenv (docs/RECORDER.md, "exec").
+    set("HEAPWISE_ROOT_PID", "0000000000")
+    set("HEAPWISE_EXEC_SEQ", "000000")
 
     let pid: pid_t
     do {
@@ -102,16 +107,28 @@ struct RecordCommand: ParsableCommand {
       if errno != EINTR { printError("waitpid: \(String(cString: strerror(errno)))"); throw ExitCode(1) }
     }
     let dump = outputPattern.replacingOccurrences(of: "%p", with: String(pid))
-    if access(dump, F_OK) == 0 {
-      printError("dump written to \(dump)")
+    let chain = ([dump] + (1...64).map { execDump(dump, $0) }).filter { access($0, F_OK) == 0 }
+    if let last = chain.last {
+      if chain.count > 1 {
+        printError("the command exec'd in place \(chain.count - 1) time(s); each program wrote its own dump:")
+        for d in chain.dropLast() { printError("  \(d)") }
+        printError("dump of the last program written to \(last)")
+      } else {
+        printError("dump written to \(last)")
+      }
     } else {
-      printError("no dump at \(dump) (the command may have exec'd or changed directory)")
+      printError("no dump at \(dump) (the command may have changed directory, or is setuid)")
     }
     if followFork && outputPattern.contains("%p") {
       printError("forked children wrote \(outputPattern.replacingOccurrences(of: "%p", with: "<pid>"))")
     }
     let exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
     if exitStatus != 0 { throw ExitCode(exitStatus) }
+  }
+
+  /// The dump of the n-th in-place exec: ".execN" before a trailing ".heapwise" (the recorder's rule).
+  private func execDump(_ dump: String, _ n: Int) -> String {
+    dump.hasSuffix(".heapwise") ? String(dump.dropLast(9)) + ".exec\(n).heapwise" : dump + ".exec\(n)"
   }
 
   struct SpawnError: Error { var code: Int32 }

@@ -82,6 +82,10 @@ int main(int argc, char **argv) {
     return WEXITSTATUS(status);
   }
   if (!strcmp(mode, "plugin")) return run_plugin(argv[2]);
+  if (!strcmp(mode, "reexec")) { /* an in-place exec, as a wrapper script does */
+    execl(argv[0], argv[0], "plain", (char *)NULL);
+    return 127;
+  }
   if (!strcmp(mode, "vfork")) { /* a failed exec in a vfork child, then the parent goes on */
     pid_t pid = vfork();
     if (pid == 0) {

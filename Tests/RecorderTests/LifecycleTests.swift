@@ -99,6 +99,20 @@ import Testing
     #expect(facts.end?.reason == EndRecord.Reason.exit.rawValue)
   }
 
+  /// A wrapper that execs the real program keeps its pid: the new image is the same process and
+  /// records on, into a ".exec1" dump.
+  @Test func inPlaceExecRecordsTheNewImageToo() throws {
+    let (result, dir) = try scenario("reexec")
+    #expect(result.status == 0)
+    let dumps = Harness.dumps(in: dir)
+    #expect(dumps.count == 2)
+    let next = try #require(dumps.first { $0.hasSuffix(".exec1.heapwise") })
+    let facts = try DumpFacts(path: next)
+    #expect(facts.header.arguments.last == "plain")
+    #expect(facts.live(ofSize: 4242).count == 1)
+    #expect(facts.end != nil)
+  }
+
   @Test func execedChildrenAreRecordedOnlyWhenAsked() throws {
     let (_, quiet) = try scenario("exec")
     #expect(Harness.dumps(in: quiet).count == 1)
