@@ -77,8 +77,15 @@ static _Atomic int task_scopes; /* open TASK scopes: only then do the hooks ask 
 static __thread char thread_anchor;
 
 /* The Swift runtime's current task (swiftcall, no arguments): weak, so that a C program without
- * the Swift concurrency library links and runs, counting by thread. */
-extern void *swift_task_getCurrent(void) __attribute__((weak, swiftcall));
+ * the Swift concurrency library links and runs, counting by thread. With no arguments and a
+ * pointer result, swiftcall and the C convention agree on x86-64 and arm64, so a compiler that
+ * lacks the attribute (gcc, for the preload library) still calls it correctly. */
+#if defined(__has_attribute) && __has_attribute(swiftcall)
+#define HW_SWIFTCALL __attribute__((swiftcall))
+#else
+#define HW_SWIFTCALL
+#endif
+extern void *swift_task_getCurrent(void) __attribute__((weak)) HW_SWIFTCALL;
 
 static inline uintptr_t thread_key(void) { return (uintptr_t)&thread_anchor; }
 
