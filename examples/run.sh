@@ -21,14 +21,15 @@ summarize() { # name, record options..., --, command...
   echo "examples/output/$name.txt: $(grep '^verdict' "$here/output/$name.txt")"
 }
 
-for c in fragmentation growing_cache peak_then_free few_large_blocks; do
-  cc -O1 -g -I"$root/CShim/include" -o "$work/$c" "$here/$c.c"
+for c in fragmentation growing_cache peak_then_free few_large_blocks thread_arenas; do
+  cc -O1 -g -pthread -I"$root/CShim/include" -o "$work/$c" "$here/$c.c"
 done
 summarize fragmentation -- "$work/fragmentation"
 summarize fragmentation-trim --trim-probe -- "$work/fragmentation"
 summarize growing_cache -- "$work/growing_cache"
 summarize peak_then_free -- "$work/peak_then_free"
 summarize few_large_blocks -- "$work/few_large_blocks"
+summarize thread_arenas -- "$work/thread_arenas"
 
 # The real interpreter: a pyenv shim is a shell script, and the recorder does not follow exec.
 python=$(python3 -c 'import sys; print(sys.executable)')

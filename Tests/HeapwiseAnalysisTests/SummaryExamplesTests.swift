@@ -20,8 +20,11 @@ struct SummaryExamplesTests {
     dir = String(cString: made)
   }
 
+  /// Runs a command; returns its standard output, and its standard error through `stderr`.
   @discardableResult
-  static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> String {
+  static func run(
+    _ arguments: [String], environment: [String: String] = [:], stderr: UnsafeMutablePointer<String>? = nil
+  ) throws -> String {
     // A path runs directly (through env, the recorder would record env, which then execs);
     // a bare name is looked up by env.
     let process = Process()
@@ -37,6 +40,7 @@ struct SummaryExamplesTests {
     let output = out.fileHandleForReading.readDataToEndOfFile()
     let error = err.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
+    stderr?.pointee = String(decoding: error, as: UTF8.self)
     guard process.terminationStatus == 0 else {
       throw ExampleError("\(arguments.joined(separator: " ")): \(String(decoding: error, as: UTF8.self))")
     }
@@ -64,11 +68,16 @@ struct SummaryExamplesTests {
     -> SummaryReport
   {
     let dump = "\(dir)/\(name).heapwise"
+    var stderr = ""
     try Self.run(
       command,
       environment: environment.merging([
         "LD_PRELOAD": try Self.preloadLibrary(), "HEAPWISE_OUTPUT": dump,
-      ]) { $1 })
+      ]) { $1 }, stderr: &stderr)
+    // A preload library that fails to load (being rebuilt, say) only warns: say so, not "no file".
+    guard FileManager.default.fileExists(atPath: dump) else {
+      throw ExampleError("\(command[0]) wrote no dump; its stderr: \(stderr)")
+    }
     let report = try SummaryReport.summarize(dumpAt: dump)
     #expect(report.warnings.isEmpty, "\(report.warnings)")
     let exit = try #require(report.atExit)
@@ -92,8 +101,25 @@ struct SummaryExamplesTests {
     let heap = try #require(report.facts.heap)
     #expect(heap.pinnedPages >= 655)
     #expect(heap.sites.first?.site.hasPrefix("fill_site (fragmentation.c:") == true)
-    #expect(heap.topSite.hasPrefix("fill_site (fragmentation.c:"))
+    #expect(heap.heaps.first?.kind == "main" && heap.heaps.first?.topSite.hasPrefix("fill_site (fragmentation.c:") == true)
     #expect(report.verdict.primary.evidence.contains { $0.contains("stays resident even after malloc_trim(0)") })
+  }
+
+  @Test func threadArenasAreAttributed() throws {
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let binary = "\(dir)/thread_arenas"
+    try Self.run([
+      "cc", "-O1", "-g", "-pthread", "-I\(Self.repository)/CShim/include", "-o", binary,
+      "\(Self.repository)/examples/thread_arenas.c",
+    ])
+    let report = try record([binary, "20000"], as: "arenas")
+    #expect(report.verdict.primary.kind == .retention)
+    let heap = try #require(report.facts.heap)
+    // Four workers, four arenas (glibc allows 8 per core before sharing).
+    #expect(heap.heaps.filter { $0.kind == "threadArena" }.count == 4)
+    #expect(heap.sites.first?.site.hasPrefix("work_item (thread_arenas.c:") == true)
+    #expect(heap.sites.first?.blocks == 4 * 400)
+    #expect(report.verdict.primary.evidence.contains { $0.hasPrefix("free() cannot shrink 4 thread arena heaps") })
   }
 
   @Test func trimProbeMeasuresWhatCameBack() throws {

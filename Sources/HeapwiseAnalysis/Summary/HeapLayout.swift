@@ -1,14 +1,21 @@
 import HeapwiseFormat
 
-/// Where the live blocks of glibc's main heap (the brk heap) sit, at the end of the run: which
-/// pages they occupy and which block is at the top. Freed memory in a page that still holds a live
-/// byte cannot be returned to the kernel, not even by `malloc_trim(0)`; and `free` shrinks the
-/// brk heap only down to its highest live block. So these are the blocks that pin retained memory.
+/// Where the live blocks of one glibc heap sit at the end of the run: which pages they occupy and
+/// which block is at the top. Freed memory in a page that still holds a live byte cannot be
+/// returned to the kernel, not even by `malloc_trim(0)`; and `free` shrinks a heap only from its
+/// top, down to its highest live block. So these are the blocks that pin retained memory.
 ///
 /// Computed from addresses alone, without residency: a page counts as pinned when a live block
 /// overlaps it, whether or not the kernel still holds it.
 public struct HeapLayout: Sendable, Hashable {
-  /// Live blocks of one stack in the brk heap.
+  public enum Kind: String, Sendable, Hashable {
+    /// The main arena's brk heap, right after the executable.
+    case main
+    /// A heap of a thread arena: a 64 MiB-aligned mapping of its own.
+    case threadArena
+  }
+
+  /// Live blocks of one stack in the heap.
   public struct StackShare: Sendable, Hashable {
     public var stack: StackID
     public var blocks: Int
@@ -17,41 +24,72 @@ public struct HeapLayout: Sendable, Hashable {
     public var pages: Int
   }
 
+  public typealias Block = (address: UInt64, size: UInt64, stack: StackID)
+
+  public var kind: Kind
   public var pageSize: UInt64
-  /// Lowest live address and highest live end in the brk heap.
+  /// Lowest live address and highest live end.
   public var low: UInt64
   public var high: UInt64
   public var blocks: Int
   public var bytes: UInt64
   /// Distinct pages overlapped by any live block.
   public var pinnedPages: Int
-  /// The block with the highest address: the brk heap cannot shrink below its end.
+  /// The block with the highest address: the heap cannot shrink below its end.
   public var top: (address: UInt64, size: UInt64, stack: StackID)
   /// Sorted by pages, most first.
   public var byStack: [StackShare]
 
   public static func == (a: HeapLayout, b: HeapLayout) -> Bool {
-    a.low == b.low && a.high == b.high && a.pinnedPages == b.pinnedPages && a.byStack == b.byStack
-      && a.top.address == b.top.address
+    a.kind == b.kind && a.low == b.low && a.high == b.high && a.pinnedPages == b.pinnedPages
+      && a.byStack == b.byStack && a.top.address == b.top.address
   }
-  public func hash(into hasher: inout Hasher) { hasher.combine(low); hasher.combine(pinnedPages) }
+  public func hash(into hasher: inout Hasher) {
+    hasher.combine(low)
+    hasher.combine(pinnedPages)
+  }
 
   /// Bytes from the lowest live address to the highest live end.
   public var span: UInt64 { high - low }
 
-  /// Lays out `blocks` (address, size, stack) of the live heap. The brk heap is the first cluster
-  /// of blocks above the main executable's end: mmapped chunks and other arenas sit near the
-  /// shared libraries, terabytes higher, so a gap of 64 GiB or more ends it. Nil with no block there.
-  public init?(
-    blocks: [(address: UInt64, size: UInt64, stack: StackID)], executableEnd: UInt64, pageSize: UInt64
-  ) {
+  /// glibc's thread arenas allocate from heaps of HEAP_MAX_SIZE (64 MiB on 64-bit) aligned to
+  /// their size; every block of one heap shares the address bits above.
+  static let threadHeapBits: UInt64 = 26
+  /// A chunk glibc mmapped on its own: page-aligned chunk, so the block starts 16 bytes into a page,
+  /// and at least the default mmap threshold.
+  static func isMmappedChunk(_ b: Block, pageSize: UInt64) -> Bool {
+    b.address % pageSize == 16 && b.size >= 128 << 10
+  }
+
+  /// Lays out the live heap `blocks` into glibc's heaps: the main heap is the first cluster of
+  /// blocks above the main executable's end (mmapped chunks and thread arenas sit near the shared
+  /// libraries, terabytes higher, so a gap of 64 GiB ends it); every 64 MiB-aligned window above
+  /// that holds blocks other than mmapped chunks is a thread arena's heap. Main heap first, then
+  /// arenas by span, largest first.
+  public static func layouts(blocks: [Block], executableEnd: UInt64, pageSize: UInt64) -> [HeapLayout] {
+    guard pageSize > 0 else { return [] }
     let sorted = blocks.filter { $0.address >= executableEnd && $0.size > 0 }.sorted { $0.address < $1.address }
-    guard let first = sorted.first, pageSize > 0 else { return nil }
-    var cluster: ArraySlice = sorted[...]
+    guard !sorted.isEmpty else { return [] }
+    var mainEnd = sorted.count
     for i in sorted.indices.dropFirst() where sorted[i].address - sorted[i - 1].address >= 1 << 36 {
-      cluster = sorted[..<i]
+      mainEnd = i
       break
     }
+    var result: [HeapLayout] = []
+    if let main = HeapLayout(kind: .main, blocks: sorted[..<mainEnd], pageSize: pageSize) { result.append(main) }
+    var windows: [UInt64: [Block]] = [:]
+    for b in sorted[mainEnd...] where !isMmappedChunk(b, pageSize: pageSize) {
+      windows[b.address >> threadHeapBits, default: []].append(b)
+    }
+    result += windows.values.compactMap { HeapLayout(kind: .threadArena, blocks: $0[...], pageSize: pageSize) }
+      .sorted { $0.span != $1.span ? $0.span > $1.span : $0.low < $1.low }
+    return result
+  }
+
+  /// One heap from its blocks, sorted by address. Nil when there are none.
+  init?(kind: Kind, blocks: ArraySlice<Block>, pageSize: UInt64) {
+    guard let first = blocks.first, pageSize > 0 else { return nil }
+    self.kind = kind
     self.pageSize = pageSize
     low = first.address
     var high: UInt64 = 0
@@ -59,7 +97,7 @@ public struct HeapLayout: Sendable, Hashable {
     var pages = Set<UInt64>()
     var shares: [StackID: (blocks: Int, bytes: UInt64, pages: Set<UInt64>)] = [:]
     var bytes: UInt64 = 0
-    for b in cluster {
+    for b in blocks {
       let end = b.address + b.size
       if end > high { high = end }
       if b.address >= top.address { top = b }
@@ -72,7 +110,7 @@ public struct HeapLayout: Sendable, Hashable {
       }
     }
     self.high = high
-    self.blocks = cluster.count
+    self.blocks = blocks.count
     self.bytes = bytes
     self.top = (top.address, top.size, top.stack)
     pinnedPages = pages.count

@@ -180,7 +180,8 @@ public final class SummaryAggregator: ReplayAggregator {
     let executableEnd = state.modules.entries.first.map { e in
       e.record.segments.map { e.record.base &+ $0.vaddr &+ $0.memsz }.max() ?? 0
     } ?? 0
-    let layout = HeapLayout(blocks: heapBlocks, executableEnd: executableEnd, pageSize: UInt64(header?.pageSize ?? 4096))
+    let layouts = HeapLayout.layouts(
+      blocks: heapBlocks, executableEnd: executableEnd, pageSize: UInt64(header?.pageSize ?? 4096))
     let positive: ([Int64]?) -> [StackID: UInt64] = { bytes in
       var out: [StackID: UInt64] = [:]
       for (i, b) in (bytes ?? []).enumerated() where b > 0 { out[StackID(UInt32(i))] = UInt64(b) }
@@ -201,7 +202,7 @@ public final class SummaryAggregator: ReplayAggregator {
       firstMarkerByStack: positive(firstMarker), lastMarkerByStack: positive(lastMarker.bytes),
       firstSampleByStack: positive(firstSample), lastSampleByStack: positive(lastSample.bytes),
       largestBlocks: top, mappedByStack: mapped.values.sorted { $0.bytes > $1.bytes }, trims: trims,
-      allocatorMapped: allocatorMapped, heapLayout: layout,
+      allocatorMapped: allocatorMapped, heapLayouts: layouts,
       endLiveHeap: state.heapBytes, endLiveBlocks: Int(state.heapBlocks), endMapped: userMapped(state),
       duration: seconds(state.timestamp), sawEnd: state.end != nil)
   }
@@ -260,8 +261,8 @@ public struct SummaryData: Sendable {
   /// Bytes mapped by the allocator itself at the end (jemalloc's extents): part of its footprint,
   /// not of the mapped regions.
   public var allocatorMapped: UInt64
-  /// Where the live blocks of the brk heap sit at the end (see ``HeapLayout``).
-  public var heapLayout: HeapLayout?
+  /// Where the live blocks of glibc's heaps sit at the end, main heap first (see ``HeapLayout``).
+  public var heapLayouts: [HeapLayout]
   public var endLiveHeap: UInt64
   public var endLiveBlocks: Int
   public var endMapped: UInt64

@@ -93,7 +93,7 @@ public struct SummaryReport: Sendable {
       endLiveHeap: data.endLiveHeap, endMapped: data.endMapped,
       largestBlocks: data.largestBlocks.map { LargeBlock(size: $0.size, site: site($0.stack).name) },
       trims: data.trims, allocator: allocator, peakRSS: splits.map(\.split.rss.bytes).max(),
-      heap: data.heapLayout.map { Self.pinning($0, site: site) })
+      heap: Self.pinning(data.heapLayouts, site: site))
     verdict = Verdict(facts, thresholds: thresholds)
 
     // Grouped by site: pymalloc maps each arena from whichever Python call needed it.
@@ -121,9 +121,10 @@ public struct SummaryReport: Sendable {
     self.warnings = warnings
   }
 
-  static func pinning(_ layout: HeapLayout, site: (StackID) -> SummarySite) -> HeapPinning {
+  static func pinning(_ layouts: [HeapLayout], site: (StackID) -> SummarySite) -> HeapPinning? {
+    guard let pageSize = layouts.first?.pageSize else { return nil }
     var bySite: [String: HeapPinning.Site] = [:]
-    for share in layout.byStack {
+    for share in layouts.flatMap(\.byStack) {
       let name = site(share.stack).name
       // Pages of two stacks of one site may coincide; their sum is an upper bound.
       bySite[name, default: HeapPinning.Site(site: name, blocks: 0, bytes: 0, pages: 0)].blocks += share.blocks
@@ -131,10 +132,12 @@ public struct SummaryReport: Sendable {
       bySite[name]!.pages += share.pages
     }
     return HeapPinning(
-      pageSize: layout.pageSize,
-      spanPages: Int((layout.span + layout.pageSize - 1) / layout.pageSize),
-      pinnedPages: layout.pinnedPages, blocks: layout.blocks, topSize: layout.top.size,
-      topSite: site(layout.top.stack).name,
+      pageSize: pageSize,
+      heaps: layouts.map { l in
+        HeapPinning.Heap(
+          kind: l.kind.rawValue, spanPages: Int((l.span + pageSize - 1) / pageSize), pinnedPages: l.pinnedPages,
+          blocks: l.blocks, topSize: l.top.size, topSite: site(l.top.stack).name)
+      },
       sites: bySite.values.sorted { $0.pages != $1.pages ? $0.pages > $1.pages : $0.site < $1.site })
   }
 
