@@ -69,96 +69,6 @@ public struct TrimObservation: Sendable, Hashable {
   public var returned: UInt64 { rssBefore - Swift.min(rssBefore, rssAfter) }
 }
 
-/// Which live blocks pin glibc's heaps (from ``HeapLayout``), with sites named.
-public struct HeapPinning: Sendable, Hashable, Encodable {
-  public struct Site: Sendable, Hashable, Encodable {
-    public var site: String
-    public var blocks: Int
-    public var bytes: UInt64
-    public var pages: Int
-    public init(site: String, blocks: Int, bytes: UInt64, pages: Int) {
-      self.site = site
-      self.blocks = blocks
-      self.bytes = bytes
-      self.pages = pages
-    }
-  }
-  /// One heap: the main (brk) heap or a thread arena's.
-  public struct Heap: Sendable, Hashable, Encodable {
-    /// "main" or "threadArena".
-    public var kind: String
-    /// Pages from the lowest live address to the highest live end.
-    public var spanPages: Int
-    /// Pages overlapped by a live block.
-    public var pinnedPages: Int
-    public var blocks: Int
-    /// The highest live block: the heap cannot shrink below it.
-    public var topSize: UInt64
-    public var topSite: String
-    public init(kind: String, spanPages: Int, pinnedPages: Int, blocks: Int, topSize: UInt64, topSite: String) {
-      self.kind = kind
-      self.spanPages = spanPages
-      self.pinnedPages = pinnedPages
-      self.blocks = blocks
-      self.topSize = topSize
-      self.topSite = topSite
-    }
-  }
-  public var pageSize: UInt64
-  /// Main heap first, then thread arenas' heaps by span.
-  public var heaps: [Heap]
-  /// Sites by pinned pages over all heaps, most first.
-  public var sites: [Site]
-  public init(pageSize: UInt64, heaps: [Heap], sites: [Site]) {
-    self.pageSize = pageSize
-    self.heaps = heaps
-    self.sites = sites
-  }
-
-  public var pinnedPages: Int { heaps.reduce(0) { $0 + $1.pinnedPages } }
-  public var spanPages: Int { heaps.reduce(0) { $0 + $1.spanPages } }
-  public var blocks: Int { heaps.reduce(0) { $0 + $1.blocks } }
-
-  /// Evidence lines for retention.
-  var evidence: [String] {
-    let arenaCount = heaps.filter { $0.kind != "main" }.count
-    let which =
-      arenaCount == 0 ? "the main heap" : heaps.contains { $0.kind == "main" }
-        ? "the main heap and \(plural(arenaCount, "thread arena heap"))" : plural(arenaCount, "thread arena heap")
-    var lines = [
-      "\(plural(blocks, "live block")) in \(which) overlap \(formatCount(pinnedPages)) of \(formatCount(spanPages)) pages"
-        + " (\(formatBytes(UInt64(pinnedPages) * pageSize))): freed memory in those pages stays resident even after malloc_trim(0)"
-    ]
-    for s in sites.prefix(3) where s.pages * 10 >= pinnedPages {
-      lines.append(
-        "  \(s.site): \(plural(s.blocks, "block")) (\(formatBytes(s.bytes / UInt64(Swift.max(1, s.blocks)))) on average) in \(plural(s.pages, "page"))")
-    }
-    // The heaps whose top block keeps a quarter or more of the free span from being given back.
-    let free = spanPages - pinnedPages
-    let holding = heaps.filter { $0.spanPages > $0.pinnedPages && ($0.spanPages - $0.pinnedPages) * 4 >= free }
-    let tail = "; only malloc_trim(0) returns the free pages in between"
-    if let main = holding.first(where: { $0.kind == "main" }) {
-      lines.append(
-        "free() cannot shrink the main heap: its highest live block (\(formatBytes(main.topSize)) from \(main.topSite)) sits "
-          + "\(formatBytes(UInt64(main.spanPages) * pageSize)) above its lowest" + tail)
-    }
-    let arenas = holding.filter { $0.kind != "main" }
-    if arenas.count == 1, let arena = arenas.first {
-      lines.append(
-        "free() cannot shrink a thread arena's heap: its highest live block (\(formatBytes(arena.topSize)) from \(arena.topSite)) sits "
-          + "\(formatBytes(UInt64(arena.spanPages) * pageSize)) above its lowest" + tail)
-    } else if arenas.count > 1 {
-      var sites: [String] = []
-      for a in arenas where !sites.contains(a.topSite) { sites.append(a.topSite) }
-      let widest = arenas.map { $0.spanPages }.max() ?? 0
-      lines.append(
-        "free() cannot shrink \(arenas.count) thread arena heaps: their highest live blocks (from \(sites.prefix(2).joined(separator: ", "))\(sites.count > 2 ? ", ..." : "")) sit "
-          + "up to \(formatBytes(UInt64(widest) * pageSize)) above their lowest" + tail)
-    }
-    return lines
-  }
-}
-
 /// Everything the verdict looks at, gathered by the summary's replay.
 public struct SummaryFacts: Sendable, Hashable {
   public var growth: GrowthAnalysis
@@ -177,7 +87,7 @@ public struct SummaryFacts: Sendable, Hashable {
   public var allocator: String?
   /// Highest RSS of any sample.
   public var peakRSS: UInt64?
-  /// glibc's brk heap at the end: which live blocks pin it.
+  /// glibc's heaps at the end: which live blocks pin them.
   public var heap: HeapPinning?
 
   public init(
