@@ -1,0 +1,49 @@
+// The scope API of heapwise_scope.h from a C program under the preload library: the same
+// counting as HeapwiseBudget, for tests that are not written in Swift.
+import Foundation
+import Testing
+
+@Suite struct CheckScopeCAPITests {
+  static let program = """
+    #include <stdio.h>
+    #include <stdlib.h>
+    #include "heapwise.h"
+    int main(void) {
+      if (!heapwise_scope_begin) { puts("not under heapwise"); return 0; }
+      heapwise_scope *s = heapwise_scope_begin(HEAPWISE_SCOPE_THREAD, HEAPWISE_SCOPE_SITES);
+      void *keep = malloc(100);
+      for (int i = 0; i < 10; i++) free(malloc(10)); /* churn */
+      heapwise_scope_stats st;
+      heapwise_scope_stop(s, &st);
+      heapwise_scope_site top[4];
+      size_t n = heapwise_scope_sites(s, HEAPWISE_SCOPE_BY_COUNT, top, 4);
+      heapwise_scope_release(s);
+      printf("%lu %lu %lu %lu %lu %zu %lu\\n", (unsigned long)st.allocations, (unsigned long)st.frees,
+             (unsigned long)st.bytes_allocated, (unsigned long)st.leaked_blocks,
+             (unsigned long)st.leaked_bytes, n, (unsigned long)(n ? top[0].allocations : 0));
+      free(keep);
+      return 0;
+    }
+    """
+
+  @Test func countsUnderThePreloadLibraryAndDoesNothingWithout() throws {
+    try CLI.requireLibrary()
+    let ws = try Workspace("scope-capi")
+    defer { ws.remove() }
+    let source = ws.path("capi.c")
+    try Self.program.write(toFile: source, atomically: true, encoding: .utf8)
+    let include = URL(fileURLWithPath: CLI.library!).deletingLastPathComponent()
+      .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("CShim/include").path
+    let exe = ws.path("capi")
+    // -fno-builtin: the compiler would otherwise drop the malloc/free pairs.
+    let cc = try CLI.runProcess("/usr/bin/cc", ["-g", "-O1", "-fno-builtin", "-I", include, "-o", exe, source])
+    try #require(cc.status == 0, "\(cc.stderr)")
+
+    let plain = try CLI.runProcess(exe, [])
+    #expect(plain.stdout == "not under heapwise\n")
+    let preloaded = try CLI.runProcess(exe, [], environment: ["LD_PRELOAD": CLI.library!])
+    // 11 allocations (10 churned, 1 kept), 10 frees, 200 bytes, 1 leaked block of 100 bytes,
+    // 2 sites, the churn loop's with 10.
+    #expect(preloaded.stdout == "11 10 200 1 100 2 10\n", "\(preloaded.stdout)\(preloaded.stderr)")
+  }
+}
