@@ -26,6 +26,7 @@
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <sched.h>
 #include <string.h>
 
@@ -368,8 +369,31 @@ static void unwind_setup_once(void) {
   while (atomic_load(&state) != 2) sched_yield();
 }
 
+/* A forked child has one thread: scopes of the parent mean nothing there, and a scope lock held
+ * by another parent thread at the fork would never be released. Close them all. */
+static void scopes_after_fork_child(void) {
+  for (int i = 0; i < HW_SCOPE_MAX; i++) {
+    atomic_flag_clear(&pool[i].lock);
+    atomic_store(&pool[i].state, SLOT_FREE); /* their tables stay mapped: a small, one-time leak */
+    pool[i].blocks = NULL;
+    pool[i].sites = NULL;
+    pool[i].blocks_cap = pool[i].blocks_used = 0;
+  }
+  atomic_store(&task_scopes, 0);
+  atomic_store(&hw_scopes_open, 0);
+}
+
+static void fork_handler_once(void) {
+  static atomic_flag done;
+  if (atomic_flag_test_and_set(&done)) return;
+  hw_tls_busy++; /* pthread_atfork may allocate */
+  pthread_atfork(NULL, NULL, scopes_after_fork_child);
+  hw_tls_busy--;
+}
+
 HEAPWISE_API heapwise_scope *heapwise_scope_begin(int mode, int flags) {
   if (mode < HEAPWISE_SCOPE_THREAD || mode > HEAPWISE_SCOPE_PROCESS) return NULL;
+  fork_handler_once();
   if (flags & HEAPWISE_SCOPE_SITES) unwind_setup_once();
   for (int i = 0; i < HW_SCOPE_MAX; i++) {
     struct heapwise_scope *s = &pool[i];
