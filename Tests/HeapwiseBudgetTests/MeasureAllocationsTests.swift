@@ -173,7 +173,10 @@ import Testing
     #expect(sum == 56)
     #expect(first.allocations == 0 && second.allocations == 0)
     #expect(second.peakBytes == 0)
-    #expect(first.runtimeAllocations == second.runtimeAllocations)
+    #if DEBUG
+    // One frame per element; the first measurement may also have filled metadata caches.
+    #expect(second.runtimeAllocations == values.count)
+    #endif
   }
 
   @Test func withoutSitesStillCounts() throws {
