@@ -1,7 +1,8 @@
 /* The recorder's benchmark workload: PAIRS malloc/free pairs of random sizes (16..4111 bytes),
  * each made ten calls deep through one of 2^10 = 1024 distinct call paths, with a window of 1000
  * blocks live at a time (so frees are not all of the block just allocated).
- * Usage: workload [pairs]   (default 10,000,000) */
+ * Usage: workload [pairs [path-bits]]   (default 10,000,000 pairs, 10 bits = 1024 paths; 0 bits
+ * makes every allocation come from one path, a case heaptrack records completely) */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,7 +58,9 @@ LEVEL(0, level1)
 
 int main(int argc, char **argv) {
   uint64_t pairs = argc > 1 ? strtoull(argv[1], NULL, 10) : 10000000ull;
-  for (uint64_t i = 0; i < pairs; i++) level0(i, (unsigned)(next_random() >> 20) & 1023);
+  unsigned bits = argc > 2 ? (unsigned)atoi(argv[2]) : 10;
+  unsigned mask = bits >= 10 ? 1023 : (1u << bits) - 1;
+  for (uint64_t i = 0; i < pairs; i++) level0(i, (unsigned)(next_random() >> 20) & mask);
   for (int i = 0; i < WINDOW; i++) free(window[i]);
   printf("%llu pairs\n", (unsigned long long)pairs);
   return 0;
