@@ -22,7 +22,10 @@ let package = Package(
       path: "CShim",
       exclude: ["README.md"],
       publicHeadersPath: "include",
-      cSettings: [.define("_GNU_SOURCE"), .unsafeFlags(["-ftls-model=initial-exec"])],
+      // No unsafeFlags: SwiftPM refuses them in a package that others depend on by version. The
+      // TLS variables name their initial-exec model themselves, and in an executable the
+      // toolchain picks a static model anyway.
+      cSettings: [.define("_GNU_SOURCE")],
       linkerSettings: [.linkedLibrary("unwind"), .linkedLibrary("zstd"), .linkedLibrary("dl")]
     ),
     .systemLibrary(name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd",

@@ -129,7 +129,7 @@ typedef struct hw_buffer_s hw_buffer_t;
 typedef struct hw_thread_s hw_thread_t;
 
 /* The calling thread's state; initial-exec TLS, so the first touch does not allocate. */
-extern __thread int hw_tls_busy; /* > 0 while the recorder itself runs on this thread */
+extern __thread int hw_tls_busy __attribute__((tls_model("initial-exec"))); /* > 0 while the recorder runs */
 
 hw_thread_t *hw_thread_current(void); /* creates the stream on first use; NULL if recording stopped */
 void hw_thread_flush_all(void);        /* at exit: hand every thread's partial buffer to the writer */

@@ -75,7 +75,7 @@ static _Atomic int pool_high; /* slots ever used: the hooks scan no further */
 static _Atomic int task_scopes; /* open TASK scopes: only then do the hooks ask for the task */
 
 /* The address of a TLS byte names the thread without a system call. */
-static __thread char thread_anchor;
+static __thread char thread_anchor __attribute__((tls_model("initial-exec")));
 
 /* The Swift runtime's current task (swiftcall, no arguments): weak, so that a C program without
  * the Swift concurrency library links and runs, counting by thread. With no arguments and a
