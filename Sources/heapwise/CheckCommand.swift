@@ -95,7 +95,13 @@ struct CheckCommand: ParsableCommand {
       throw ExitCode(commandStatus != 0 ? commandStatus : ExitStatus.unreadable)
     }
 
-    let reader = try openDump(dump)
+    // A launcher that execs the real program in place (env, a shim, a script ending in exec)
+    // leaves one dump per image; the last image is the program that ran and exited.
+    let images = Self.execChain(dump)
+    let checked = images.last!
+    if images.count > 1 { printError("the command exec'd \(images.count - 1) time(s); checking the last program's dump, \(checked)") }
+
+    let reader = try openDump(checked)
     let analysis = DumpAnalysis(reader: reader)
     var status = reportWarnings(analysis.reader, quietAboutEnd: true)
     let rows = plan.evaluate(analysis)
@@ -106,10 +112,10 @@ struct CheckCommand: ParsableCommand {
     let failed = commandStatus != 0 || rows.contains(where: { !$0.passed })
     if output == nil {
       if failed {
-        printError("dump kept for `heapwise top \(dump)`")
+        printError("dump kept for `heapwise top \(checked)`")
       } else {
-        unlink(dump)
-        printError("removed \(dump)")
+        for image in images { unlink(image) }
+        printError("removed \(images.joined(separator: ", "))")
       }
     }
     if commandStatus != 0 { throw ExitCode(commandStatus) }
@@ -128,6 +134,16 @@ struct CheckCommand: ParsableCommand {
     } catch let exit as ExitCode {
       return exit.rawValue
     }
+  }
+
+  /// `dump` and the dumps of its in-place execs, which the recorder names `<dump>.execN.heapwise`.
+  static func execChain(_ dump: String) -> [String] {
+    let stem = dump.hasSuffix(".heapwise") ? String(dump.dropLast(".heapwise".count)) : dump
+    var chain = [dump]
+    while access("\(stem).exec\(chain.count).heapwise", F_OK) == 0 {
+      chain.append("\(stem).exec\(chain.count).heapwise")
+    }
+    return chain
   }
 
   static func temporaryDumpPath() -> String {

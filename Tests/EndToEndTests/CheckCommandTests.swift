@@ -66,6 +66,16 @@ import Testing
     #expect(r.stdout.contains("leaked at exit"), "the table is printed all the same: \(r.stdout)")
   }
 
+  /// `env` execs the program in place: the program's own dump is the one checked.
+  @Test func aLauncherThatExecsIsSeenThrough() throws {
+    let (ws, exe) = try Self.workspace("exec")
+    defer { ws.remove() }
+    let r = try CLI.run(["check", "--max-leaked", "0", "--", "/usr/bin/env", exe], in: ws.url)
+    #expect(r.status == 3, "\(r.stdout)\(r.stderr)")
+    #expect(Self.rows(r.stdout).contains("leaked at exit 0 B 4.0 KiB FAIL +4.0 KiB"), "\(r.stdout)")
+    #expect(r.stderr.contains("exec'd 1 time(s); checking the last program's dump"), "\(r.stderr)")
+  }
+
   @Test func aBudgetFileLimitsSitesByFunctionGlob() throws {
     let (ws, exe) = try Self.workspace("file")
     defer { ws.remove() }
