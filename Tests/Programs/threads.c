@@ -1,6 +1,7 @@
 /* Ground truth for ordering across threads: blocks allocated on one thread are freed on another
  * while a third allocates the same sizes (so the allocator hands the freed addresses out again).
  * At exit exactly LEAKED blocks of SIZE bytes are live, and no free is unmatched. */
+#define _GNU_SOURCE /* pthread_setname_np */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@ static void *kept[2][LEAKED / 2];
 
 static void *producer(void *arg) {
   (void)arg;
+  pthread_setname_np(pthread_self(), "producer");
   for (int i = 0; i < ROUNDS; i++) {
     void *p = malloc(SIZE);
     _Atomic(void *) *slot = &mailbox[i % SLOTS];
@@ -26,6 +28,7 @@ static void *producer(void *arg) {
 
 static void *consumer(void *arg) {
   (void)arg;
+  pthread_setname_np(pthread_self(), "consumer");
   for (int i = 0; i < ROUNDS; i++) {
     _Atomic(void *) *slot = &mailbox[i % SLOTS];
     void *p;
@@ -38,6 +41,7 @@ static void *consumer(void *arg) {
 
 static void *reuser(void *arg) {
   int which = (int)(long)arg - 2;
+  pthread_setname_np(pthread_self(), which ? "reuser-b" : "reuser-a");
   for (int i = 0; i < ROUNDS; i++) {
     void *p = malloc(SIZE); /* often an address the consumer just freed */
     if (i < LEAKED / 2) kept[which][i] = p;

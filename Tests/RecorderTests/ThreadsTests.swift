@@ -16,6 +16,8 @@ import Testing
       #expect(facts.freed(.free) == 59_900)
       #expect(facts.live(ofSize: 48).count == 100)  // LEAKED in threads.c
       #expect(facts.threads.count == 5)             // main + 4
+      #expect(Set(facts.threads.map(\.name)) == ["threads", "producer", "consumer", "reuser-a", "reuser-b"])
+      #expect(Set(facts.threads.map(\.tid)).count == 5)
       #expect(facts.warnings.isEmpty)
     }
   }
