@@ -55,6 +55,42 @@ struct SummaryHeapLayoutTests {
     #expect(layouts[2].blocks == 1)
   }
 
+  @Test func residencyFromTheExitSnapshot() throws {
+    let s = StackID(4)
+    let heapStart = exeEnd + 0x20_0000
+    // Live blocks on pages 1 and 3 of an 8-page [heap]; pages 0..5 resident.
+    let blocks: [(address: UInt64, size: UInt64, stack: StackID)] = [
+      (heapStart + page + 16, 64, s), (heapStart + 3 * page + 100, 64, s),
+    ]
+    let layout = try #require(HeapLayout.layouts(blocks: blocks, executableEnd: exeEnd, pageSize: page).first)
+    let heap = ResidencyRegion(timestamp: 1, stream: .process, start: heapStart, pages: 8, kind: 0, bitmap: [0b0011_1111])
+    let stackArea = ResidencyRegion(timestamp: 1, stream: .process, start: 0x7ff0_0000_0000, pages: 8, kind: 1, bitmap: [0xff])
+    let r = try #require(layout.residency(in: [stackArea, heap]))
+    #expect(r.residentPages == 6)
+    #expect(r.residentPinnedPages == 2)
+    #expect(r.residentFreePages == 4)
+    #expect(r.residentPinnedByStack[s] == 2)
+    // Page 3 not resident: one pinned page left.
+    let partly = ResidencyRegion(timestamp: 1, stream: .process, start: heapStart, pages: 8, kind: 0, bitmap: [0b0000_0011])
+    #expect(layout.residency(in: [partly])?.residentPinnedPages == 1)
+    #expect(layout.residency(in: [stackArea]) == nil)
+  }
+
+  @Test func residencyEvidence() {
+    var heap = HeapPinning.Heap(kind: "main", spanPages: 100, pinnedPages: 40, blocks: 40, topSize: 100, topSite: "f (a.c:1)")
+    heap.liveBytes = 4000
+    heap.residentPages = 90
+    heap.residentPinnedPages = 40
+    var site = HeapPinning.Site(site: "f (a.c:1)", blocks: 40, bytes: 4000, pages: 40)
+    site.residentPages = 40
+    let pinning = HeapPinning(pageSize: 4096, heaps: [heap], sites: [site])
+    #expect(pinning.evidence.prefix(3) == [
+      "156.1 KiB of freed memory stays resident in the main heap because 40 surviving blocks keep a byte in 40 of its 90 resident pages: malloc_trim(0) cannot return those",
+      "  f (a.c:1): 40 blocks (100 B on average) in 40 resident pages",
+      "200.0 KiB more is resident in pages that hold no live block: malloc_trim(0) would return it",
+    ])
+  }
+
   @Test func pinningEvidence() {
     let pinning = HeapPinning(
       pageSize: 4096,

@@ -32,7 +32,7 @@ struct SummaryTextTests {
       peak: PeakPoint(bytes: 40 * MiB, time: 4, previousMarker: "batch4"),
       firstMarkerByStack: [stack: 10 * MiB], lastMarkerByStack: [stack: 40 * MiB],
       firstSampleByStack: [:], lastSampleByStack: [:], largestBlocks: [], mappedByStack: [], trims: [],
-      allocatorMapped: 0, heapLayouts: [], endLiveHeap: 40 * MiB, endLiveBlocks: 4000, endMapped: 0, duration: 4.5, sawEnd: true)
+      allocatorMapped: 0, heapLayouts: [], exitResidency: [], endLiveHeap: 40 * MiB, endLiveBlocks: 4000, endMapped: 0, duration: 4.5, sawEnd: true)
   }
 
   static func site(_ stack: StackID) -> SummarySite { SummarySite(name: "grow (app.c:\(stack.rawValue))") }

@@ -39,6 +39,9 @@ public struct HeapLayout: Sendable, Hashable {
   public var top: (address: UInt64, size: UInt64, stack: StackID)
   /// Sorted by pages, most first.
   public var byStack: [StackShare]
+  /// The pages (address / page size) live blocks overlap, in all and per stack.
+  private var pageSet: Set<UInt64>
+  private var pagesByStack: [StackID: Set<UInt64>]
 
   public static func == (a: HeapLayout, b: HeapLayout) -> Bool {
     a.kind == b.kind && a.low == b.low && a.high == b.high && a.pinnedPages == b.pinnedPages
@@ -114,7 +117,57 @@ public struct HeapLayout: Sendable, Hashable {
     self.bytes = bytes
     self.top = (top.address, top.size, top.stack)
     pinnedPages = pages.count
+    pageSet = pages
+    pagesByStack = shares.mapValues(\.pages)
     byStack = shares.map { StackShare(stack: $0.key, blocks: $0.value.blocks, bytes: $0.value.bytes, pages: $0.value.pages.count) }
       .sorted { $0.pages != $1.pages ? $0.pages > $1.pages : $0.stack < $1.stack }
+  }
+}
+
+/// What the recorder's `mincore` snapshot says about one heap: how many of its pages were
+/// resident, and how many of those a live block overlaps.
+public struct HeapResidency: Sendable, Hashable {
+  /// Resident pages of the heap's mapping.
+  public var residentPages: Int
+  /// Resident pages that a live block overlaps: their free bytes cannot be returned.
+  public var residentPinnedPages: Int
+  /// Per stack: resident pages its blocks overlap.
+  public var residentPinnedByStack: [StackID: Int]
+  /// Resident pages no live block overlaps: `malloc_trim(0)` can return them.
+  public var residentFreePages: Int { residentPages - residentPinnedPages }
+}
+
+extension HeapLayout {
+  /// The heap's residency in `regions` (one snapshot): the main heap is the `[heap]` mapping,
+  /// a thread arena's heap the anonymous mapping inside its 64 MiB window. Nil when the snapshot
+  /// has no region for it.
+  public func residency(in regions: [ResidencyRegion]) -> HeapResidency? {
+    let window: (UInt64, UInt64)
+    let wanted: UInt64
+    switch kind {
+    case .main:
+      window = (0, UInt64.max)
+      wanted = ResidencyRegion.Kind.heap.rawValue
+    case .threadArena:
+      let start = (low >> Self.threadHeapBits) << Self.threadHeapBits
+      window = (start, start + (1 << Self.threadHeapBits))
+      wanted = ResidencyRegion.Kind.anonymous.rawValue
+    }
+    // [heap] may come in several chunks of one mapping; all are the main heap's.
+    let mine = regions.filter { r in
+      r.kind == wanted && r.start < window.1 && r.start + UInt64(r.pages) * pageSize > window.0
+    }
+    guard !mine.isEmpty else { return nil }
+    func resident(_ page: UInt64) -> Bool {
+      let address = page * pageSize
+      for r in mine where address >= r.start && address < r.start + UInt64(r.pages) * pageSize {
+        return r.isResident(page: Int((address - r.start) / pageSize))
+      }
+      return false
+    }
+    return HeapResidency(
+      residentPages: mine.reduce(0) { $0 + $1.residentPages },
+      residentPinnedPages: pageSet.filter(resident).count,
+      residentPinnedByStack: pagesByStack.mapValues { $0.filter(resident).count })
   }
 }

@@ -5,6 +5,8 @@ public struct HeapPinning: Sendable, Hashable, Encodable {
     public var blocks: Int
     public var bytes: UInt64
     public var pages: Int
+    /// Of those, resident at exit (absent without the recorder's residency snapshot).
+    public var residentPages: Int?
     public init(site: String, blocks: Int, bytes: UInt64, pages: Int) {
       self.site = site
       self.blocks = blocks
@@ -24,6 +26,12 @@ public struct HeapPinning: Sendable, Hashable, Encodable {
     /// The highest live block: the heap cannot shrink below it.
     public var topSize: UInt64
     public var topSite: String
+    /// Bytes of the live blocks in this heap.
+    public var liveBytes: UInt64 = 0
+    /// From the recorder's `mincore` snapshot at exit, when there is one: resident pages of the
+    /// heap's mapping, and those a live block overlaps.
+    public var residentPages: Int?
+    public var residentPinnedPages: Int?
     public init(kind: String, spanPages: Int, pinnedPages: Int, blocks: Int, topSize: UInt64, topSite: String) {
       self.kind = kind
       self.spanPages = spanPages
@@ -48,19 +56,49 @@ public struct HeapPinning: Sendable, Hashable, Encodable {
   public var spanPages: Int { heaps.reduce(0) { $0 + $1.spanPages } }
   public var blocks: Int { heaps.reduce(0) { $0 + $1.blocks } }
 
+  /// Resident pages over all heaps, and those a live block overlaps, when every heap has them.
+  public var resident: (pages: Int, pinned: Int)? {
+    var pages = 0
+    var pinned = 0
+    for h in heaps {
+      guard let r = h.residentPages, let p = h.residentPinnedPages else { return nil }
+      pages += r
+      pinned += p
+    }
+    return (pages, pinned)
+  }
+
   /// Evidence lines for retention.
   var evidence: [String] {
     let arenaCount = heaps.filter { $0.kind != "main" }.count
     let which =
       arenaCount == 0 ? "the main heap" : heaps.contains { $0.kind == "main" }
         ? "the main heap and \(plural(arenaCount, "thread arena heap"))" : plural(arenaCount, "thread arena heap")
-    var lines = [
-      "\(plural(blocks, "live block")) in \(which) overlap \(formatCount(pinnedPages)) of \(formatCount(spanPages)) pages"
-        + " (\(formatBytes(UInt64(pinnedPages) * pageSize))): freed memory in those pages stays resident even after malloc_trim(0)"
-    ]
-    for s in sites.prefix(3) where s.pages * 10 >= pinnedPages {
+    var lines: [String] = []
+    if let resident {
+      // Measured: the recorder's mincore snapshot at exit.
+      let live = heaps.reduce(0) { $0 + $1.liveBytes }
+      let pinnedBytes = UInt64(resident.pinned) * pageSize
       lines.append(
-        "  \(s.site): \(plural(s.blocks, "block")) (\(formatBytes(s.bytes / UInt64(Swift.max(1, s.blocks)))) on average) in \(plural(s.pages, "page"))")
+        "\(formatBytes(pinnedBytes - Swift.min(live, pinnedBytes))) of freed memory stays resident in \(which) because "
+          + "\(plural(blocks, "surviving block")) keep a byte in \(formatCount(resident.pinned)) of its \(formatCount(resident.pages)) resident pages: malloc_trim(0) cannot return those")
+      for s in sites.prefix(3) where (s.residentPages ?? 0) * 10 >= resident.pinned && (s.residentPages ?? 0) > 0 {
+        lines.append(
+          "  \(s.site): \(plural(s.blocks, "block")) (\(formatBytes(s.bytes / UInt64(Swift.max(1, s.blocks)))) on average) in \(plural(s.residentPages ?? 0, "resident page"))")
+      }
+      let freePages = resident.pages - resident.pinned
+      if freePages > 0 {
+        lines.append(
+          "\(formatBytes(UInt64(freePages) * pageSize)) more is resident in pages that hold no live block: malloc_trim(0) would return it")
+      }
+    } else {
+      lines.append(
+        "\(plural(blocks, "live block")) in \(which) overlap \(formatCount(pinnedPages)) of \(formatCount(spanPages)) pages"
+          + " (\(formatBytes(UInt64(pinnedPages) * pageSize))): freed memory in those pages stays resident even after malloc_trim(0)")
+      for s in sites.prefix(3) where s.pages * 10 >= pinnedPages {
+        lines.append(
+          "  \(s.site): \(plural(s.blocks, "block")) (\(formatBytes(s.bytes / UInt64(Swift.max(1, s.blocks)))) on average) in \(plural(s.pages, "page"))")
+      }
     }
     // The heaps whose top block keeps a quarter or more of the free span from being given back.
     let free = spanPages - pinnedPages

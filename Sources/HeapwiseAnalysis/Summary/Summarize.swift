@@ -18,7 +18,7 @@ extension SummaryReport {
       replay.replay(event)
     }
     replay.finish()
-    let data = aggregator.data(replay: replay, header: reader.header)
+    let data = aggregator.data(replay: replay, header: reader.header, residency: reader.residency)
     let resolver = FrameResolver(
       state: replay.state, symbolizer: Symbolizer(options: SymbolizerOptions(debugSearchPaths: debugSearchPaths)))
     return SummaryReport(

@@ -64,6 +64,9 @@ public final class SummaryAggregator: ReplayAggregator {
   private var firstSample: [Int64]?
   private var lastSample = Checkpoint()
   private(set) var samples: [Sample] = []
+  /// Timestamp of the last SAMPLE of the process stream: the one the recorder writes at exit,
+  /// just before its exit RESIDENCY snapshot.
+  private(set) var lastProcessSampleTicks: UInt64?
   private(set) var markers: [(ticks: UInt64, point: SeriesPoint)] = []
   private(set) var trims: [TrimObservation] = []
   /// The marker each stream set last, until the sample that follows it.
@@ -129,6 +132,7 @@ public final class SummaryAggregator: ReplayAggregator {
   }
 
   public func sample(_ sample: SampleRecord, state: ReplayState) {
+    if stream == .process { lastProcessSampleTicks = state.timestamp }
     samples.append(
       Sample(
         ticks: state.timestamp, label: pendingMarker.removeValue(forKey: stream),
@@ -153,7 +157,10 @@ public final class SummaryAggregator: ReplayAggregator {
   }
 
   /// Everything gathered, with the replay's end state, in seconds since start (see ``clock``).
-  func data(replay: Replay, header: DumpHeader?, largestBlocks: Int = 8) -> SummaryData {
+  /// `residency` is every RESIDENCY region the reader collected; the exit snapshot is picked out.
+  func data(
+    replay: Replay, header: DumpHeader?, residency: [ResidencyRegion] = [], largestBlocks: Int = 8
+  ) -> SummaryData {
     let state = replay.state
     let seconds = clock(header)
     var top: [SummaryData.Block] = []
@@ -203,6 +210,8 @@ public final class SummaryAggregator: ReplayAggregator {
       firstSampleByStack: positive(firstSample), lastSampleByStack: positive(lastSample.bytes),
       largestBlocks: top, mappedByStack: mapped.values.sorted { $0.bytes > $1.bytes }, trims: trims,
       allocatorMapped: allocatorMapped, heapLayouts: layouts,
+      exitResidency: state.end == nil
+        ? [] : residency.filter { $0.stream == .process && $0.timestamp >= (lastProcessSampleTicks ?? .max) },
       endLiveHeap: state.heapBytes, endLiveBlocks: Int(state.heapBlocks), endMapped: userMapped(state),
       duration: seconds(state.timestamp), sawEnd: state.end != nil)
   }
@@ -263,6 +272,8 @@ public struct SummaryData: Sendable {
   public var allocatorMapped: UInt64
   /// Where the live blocks of glibc's heaps sit at the end, main heap first (see ``HeapLayout``).
   public var heapLayouts: [HeapLayout]
+  /// The recorder's `mincore` snapshot at exit (empty without END or without RESIDENCY records).
+  public var exitResidency: [ResidencyRegion]
   public var endLiveHeap: UInt64
   public var endLiveBlocks: Int
   public var endMapped: UInt64

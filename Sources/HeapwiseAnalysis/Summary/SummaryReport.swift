@@ -93,7 +93,7 @@ public struct SummaryReport: Sendable {
       endLiveHeap: data.endLiveHeap, endMapped: data.endMapped,
       largestBlocks: data.largestBlocks.map { LargeBlock(size: $0.size, site: site($0.stack).name) },
       trims: data.trims, allocator: allocator, peakRSS: splits.map(\.split.rss.bytes).max(),
-      heap: Self.pinning(data.heapLayouts, site: site))
+      heap: Self.pinning(data.heapLayouts, residency: data.exitResidency, site: site))
     verdict = Verdict(facts, thresholds: thresholds)
 
     // Grouped by site: pymalloc maps each arena from whichever Python call needed it.
@@ -121,24 +121,44 @@ public struct SummaryReport: Sendable {
     self.warnings = warnings
   }
 
-  static func pinning(_ layouts: [HeapLayout], site: (StackID) -> SummarySite) -> HeapPinning? {
+  static func pinning(
+    _ layouts: [HeapLayout], residency regions: [ResidencyRegion], site: (StackID) -> SummarySite
+  ) -> HeapPinning? {
     guard let pageSize = layouts.first?.pageSize else { return nil }
+    let residencies = layouts.map { $0.residency(in: regions) }
+    // Residency figures only when every heap has them: a partial sum would mislead.
+    let resident = residencies.allSatisfy { $0 != nil }
     var bySite: [String: HeapPinning.Site] = [:]
-    for share in layouts.flatMap(\.byStack) {
-      let name = site(share.stack).name
-      // Pages of two stacks of one site may coincide; their sum is an upper bound.
-      bySite[name, default: HeapPinning.Site(site: name, blocks: 0, bytes: 0, pages: 0)].blocks += share.blocks
-      bySite[name]!.bytes += share.bytes
-      bySite[name]!.pages += share.pages
+    for (layout, residency) in zip(layouts, residencies) {
+      for share in layout.byStack {
+        let name = site(share.stack).name
+        // Pages of two stacks of one site may coincide; their sum is an upper bound.
+        var entry = bySite[name] ?? HeapPinning.Site(site: name, blocks: 0, bytes: 0, pages: 0)
+        entry.blocks += share.blocks
+        entry.bytes += share.bytes
+        entry.pages += share.pages
+        if resident { entry.residentPages = (entry.residentPages ?? 0) + (residency?.residentPinnedByStack[share.stack] ?? 0) }
+        bySite[name] = entry
+      }
     }
     return HeapPinning(
       pageSize: pageSize,
-      heaps: layouts.map { l in
-        HeapPinning.Heap(
+      heaps: zip(layouts, residencies).map { l, r in
+        var heap = HeapPinning.Heap(
           kind: l.kind.rawValue, spanPages: Int((l.span + pageSize - 1) / pageSize), pinnedPages: l.pinnedPages,
           blocks: l.blocks, topSize: l.top.size, topSite: site(l.top.stack).name)
+        heap.liveBytes = l.bytes
+        if resident, let r {
+          heap.residentPages = r.residentPages
+          heap.residentPinnedPages = r.residentPinnedPages
+        }
+        return heap
       },
-      sites: bySite.values.sorted { $0.pages != $1.pages ? $0.pages > $1.pages : $0.site < $1.site })
+      sites: bySite.values.sorted {
+        let a = $0.residentPages ?? $0.pages
+        let b = $1.residentPages ?? $1.pages
+        return a != b ? a > b : $0.site < $1.site
+      })
   }
 
   /// Recognises regions that hold another allocator's blocks, which the recorder cannot see one
