@@ -81,7 +81,7 @@ public struct HeapPinning: Sendable, Hashable, Encodable {
       let pinnedBytes = UInt64(resident.pinned) * pageSize
       lines.append(
         "\(formatBytes(pinnedBytes - Swift.min(live, pinnedBytes))) of freed memory stays resident in \(which) because "
-          + "\(plural(blocks, "surviving block")) keep a byte in \(formatCount(resident.pinned)) of its \(formatCount(resident.pages)) resident pages: malloc_trim(0) cannot return those")
+          + "\(plural(blocks, "surviving block")) keep a byte in \(formatCount(resident.pinned)) of \(heaps.count == 1 ? "its" : "their") \(formatCount(resident.pages)) resident pages: malloc_trim(0) cannot return those")
       for s in sites.prefix(3) where (s.residentPages ?? 0) * 10 >= resident.pinned && (s.residentPages ?? 0) > 0 {
         lines.append(
           "  \(s.site): \(plural(s.blocks, "block")) (\(formatBytes(s.bytes / UInt64(Swift.max(1, s.blocks)))) on average) in \(plural(s.residentPages ?? 0, "resident page"))")
