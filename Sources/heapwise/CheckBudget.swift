@@ -193,26 +193,56 @@ struct CheckRow {
 }
 
 extension CheckBudget {
-  /// Every limit against the replayed dump, totals first, then site rules in file order.
-  func evaluate(_ analysis: DumpAnalysis) -> [CheckRow] {
-    let counters = analysis.metrics.counters
-    var total = StackCounters()
-    for c in counters { total.add(c) }
-    let known = analysis.exitedNormally
+  /// One process's figures: the whole run's, and each site rule's (in file order).
+  struct Figures {
+    var total: [CheckQuantity: UInt64?] = [:]
+    var rules: [[CheckQuantity: UInt64?]] = []
+  }
+
+  /// Every limit against the replayed dumps (one per process), totals first, then site rules in
+  /// file order. Over several processes counts and bytes add up, peak is the highest of any one
+  /// process (they need not peak together), and leaks are unknown if any process did not exit
+  /// normally.
+  func evaluate(_ analyses: [DumpAnalysis]) -> [CheckRow] {
+    let figures = analyses.map(self.figures)
+    func combine(_ quantity: CheckQuantity, _ values: [UInt64?]) -> UInt64? {
+      if values.contains(where: { $0 == nil }) { return nil }
+      let known = values.compactMap { $0 }
+      return quantity == .peak ? known.max() ?? 0 : known.reduce(0, +)
+    }
     var rows: [CheckRow] = []
     for quantity in CheckQuantity.allCases {
       guard let limit = limits[quantity] else { continue }
-      let measured: UInt64? =
-        switch quantity {
-        case .peak: analysis.state.peakBytes
-        case .leaked: known ? total.liveBytes : nil
-        case .allocations, .allocated: quantity.value(total)
-        }
-      var row = CheckRow(budget: quantity.title, quantity: quantity, limit: limit, measured: measured)
-      if !row.passed && measured != nil { row.topSites = Self.topSites(analysis, quantity) }
+      let values = figures.map { $0.total[quantity] ?? nil }
+      var row = CheckRow(budget: quantity.title, quantity: quantity, limit: limit, measured: combine(quantity, values))
+      // The sites of the process that contributed most.
+      if !row.passed && row.measured != nil,
+        let top = values.indices.max(by: { (values[$0] ?? 0) < (values[$1] ?? 0) })
+      {
+        row.topSites = Self.topSites(analyses[top], quantity)
+      }
       rows.append(row)
     }
-    guard !sites.isEmpty else { return rows }
+    for (r, rule) in sites.enumerated() {
+      for quantity in CheckQuantity.allCases {
+        guard let limit = rule.limits[quantity] else { continue }
+        let measured = combine(quantity, figures.map { $0.rules[r][quantity] ?? nil })
+        rows.append(CheckRow(budget: "\(rule.function): \(quantity.title)", quantity: quantity, limit: limit, measured: measured))
+      }
+    }
+    return rows
+  }
+
+  private func figures(_ analysis: DumpAnalysis) -> Figures {
+    let counters = analysis.metrics.counters
+    let known = analysis.exitedNormally
+    func values(_ c: StackCounters, peak: UInt64) -> [CheckQuantity: UInt64?] {
+      [.peak: peak, .leaked: known ? c.liveBytes : nil, .allocations: c.allocations, .allocated: c.allocatedBytes]
+    }
+    var total = StackCounters()
+    for c in counters { total.add(c) }
+    var result = Figures(total: values(total, peak: analysis.state.peakBytes))
+    guard !sites.isEmpty else { return result }
     let resolver = analysis.resolver
     for rule in sites {
       var sum = StackCounters()
@@ -227,13 +257,10 @@ extension CheckBudget {
         }
         if hit { sum.add(c) }
       }
-      for quantity in CheckQuantity.allCases {
-        guard let limit = rule.limits[quantity] else { continue }
-        let measured: UInt64? = quantity == .leaked && !known ? nil : quantity.value(sum)
-        rows.append(CheckRow(budget: "\(rule.function): \(quantity.title)", quantity: quantity, limit: limit, measured: measured))
-      }
+      // A rule's peak: its stacks' bytes live at the process's peak.
+      result.rules.append(values(sum, peak: sum.peakBytes))
     }
-    return rows
+    return result
   }
 
   /// The three sites with the most of `quantity`, as `file:line (amount)`.

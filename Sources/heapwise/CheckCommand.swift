@@ -1,6 +1,7 @@
 // `heapwise check [budgets] -- COMMAND [ARGS...]`: runs COMMAND under the recorder (through
 // `record`), replays the dump and fails when a budget is exceeded.
 import ArgumentParser
+import FoundationEssentials
 import HeapwiseAnalysis
 import HeapwiseFormat
 import HeapwiseReports
@@ -41,8 +42,11 @@ struct CheckCommand: ParsableCommand {
   @Option(help: "A JSON budget file: limits for the whole run and per function glob (docs/BUDGETS.md).")
   var budget: String?
 
-  @Option(name: .shortAndLong, help: "Write the dump here and keep it (default: a temporary file, kept only when the check fails).")
+  @Option(name: .shortAndLong, help: "Write the dump here and keep it (a directory with --follow; default: a temporary one, kept only when the check fails).")
   var output: String?
+
+  @Flag(help: "Also record and check the processes the command starts (forks and execs): counts and bytes add up over them, peak is the highest of any one.")
+  var follow = false
 
   @Argument(parsing: .captureForPassthrough, help: "The command and its arguments.")
   var command: [String] = []
@@ -59,7 +63,7 @@ struct CheckCommand: ParsableCommand {
       throw ValidationError("give at least one budget: --max-peak, --max-leaked, --max-allocations, --max-allocated or --budget")
     }
     if let output, output.contains("%p") {
-      throw ValidationError("--output names one file: %p is not expanded here")
+      throw ValidationError("--output names one file (a directory with --follow): %p is not expanded here")
     }
   }
 
@@ -87,24 +91,37 @@ struct CheckCommand: ParsableCommand {
     }
     plan.limits.merge(try budgetFromOptions()) { _, option in option }
 
-    // Without --output the dump is kept only when it explains a failure.
-    let dump = output ?? Self.temporaryDumpPath()
-    let commandStatus = try record(into: dump)
-    guard access(dump, R_OK) == 0 else {
+    // Without --output the dumps are kept only when they explain a failure.
+    let target = output ?? (follow ? Self.temporaryDirectory() : Self.temporaryDumpPath())
+    if follow && mkdir(target, 0o700) != 0 && errno != EEXIST {
+      printError("cannot create \(target): \(String(cString: strerror(errno)))")
+      throw ExitCode(ExitStatus.unreadable)
+    }
+    let commandStatus = try record(into: follow ? "\(target)/%p.heapwise" : target)
+    let chains = follow ? Self.chains(in: target) : [Self.execChain(target)]
+    guard !chains.isEmpty, access(chains[0][0], R_OK) == 0 else {
       // record has said why (no library, command not found, no dump written).
       throw ExitCode(commandStatus != 0 ? commandStatus : ExitStatus.unreadable)
     }
 
     // A launcher that execs the real program in place (env, a shim, a script ending in exec)
     // leaves one dump per image; the last image is the program that ran and exited.
-    let images = Self.execChain(dump)
-    let checked = images.last!
-    if images.count > 1 { printError("the command exec'd \(images.count - 1) time(s); checking the last program's dump, \(checked)") }
+    let checked = chains.map { $0.last! }
+    for chain in chains where chain.count > 1 {
+      printError("\(chain[0]) exec'd \(chain.count - 1) time(s); checking the last program's dump, \(chain.last!)")
+    }
+    if follow { printError("checking \(checked.count) process(es)") }
 
-    let reader = try openDump(checked)
-    let analysis = DumpAnalysis(reader: reader)
-    var status = reportWarnings(analysis.reader, quietAboutEnd: true)
-    let rows = plan.evaluate(analysis)
+    var status: Int32 = 0
+    var analyses: [DumpAnalysis] = []
+    for path in checked {
+      let analysis = DumpAnalysis(reader: try openDump(path))
+      let warnings = reportWarnings(analysis.reader, quietAboutEnd: true)
+      if warnings != 0 { status = warnings }
+      if analysis.reader.warnings.contains(where: \.isDamage) { status = ExitStatus.damaged }
+      analyses.append(analysis)
+    }
+    let rows = plan.evaluate(analyses)
     var out = BufferedOutput()
     out.write(CheckTable.render(rows))
     out.flush()
@@ -112,22 +129,23 @@ struct CheckCommand: ParsableCommand {
     let failed = commandStatus != 0 || rows.contains(where: { !$0.passed })
     if output == nil {
       if failed {
-        printError("dump kept for `heapwise top \(checked)`")
+        printError("kept for `heapwise top`: \(checked.joined(separator: ", "))")
       } else {
-        for image in images { unlink(image) }
-        printError("removed \(images.joined(separator: ", "))")
+        for image in chains.joined() { unlink(image) }
+        if follow { rmdir(target) }
+        printError("removed \(follow ? target : chains.joined().joined(separator: ", "))")
       }
     }
     if commandStatus != 0 { throw ExitCode(commandStatus) }
     if rows.contains(where: { !$0.passed }) { throw ExitCode(Self.exceeded) }
-    if status == 0 && analysis.reader.warnings.contains(where: \.isDamage) { status = ExitStatus.damaged }
     if status != 0 { throw ExitCode(status) }
   }
 
   /// Runs the command through `record`, which owns finding the library, the environment and
   /// passing signals and the exit status on; returns the command's status.
   private func record(into dump: String) throws -> Int32 {
-    var record = try RecordCommand.parse(["--output", dump, "--"] + arguments)
+    let follows = follow ? ["--follow-fork", "--follow-exec"] : []
+    var record = try RecordCommand.parse(["--output", dump] + follows + ["--"] + arguments)
     do {
       try record.run()
       return 0
@@ -144,6 +162,21 @@ struct CheckCommand: ParsableCommand {
       chain.append("\(stem).exec\(chain.count).heapwise")
     }
     return chain
+  }
+
+  /// The exec chains of every process that wrote a dump into `directory` (as `<pid>.heapwise`),
+  /// in pid order.
+  static func chains(in directory: String) -> [[String]] {
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+    let pids = names.compactMap { name -> Int? in
+      guard name.hasSuffix(".heapwise") else { return nil }
+      return Int(name.dropLast(".heapwise".count))
+    }
+    return pids.sorted().map { execChain("\(directory)/\($0).heapwise") }
+  }
+
+  static func temporaryDirectory() -> String {
+    String(temporaryDumpPath().dropLast(".heapwise".count))
   }
 
   static func temporaryDumpPath() -> String {

@@ -41,7 +41,7 @@ import Testing
     #expect(lines.contains("top sites: \(ws.path("leaky.c")):\(line(of: "/* kept */", in: Self.program)) (4.0 KiB)"), "\(r.stdout)")
     #expect(lines.contains("allocations 5000000 1001 pass"), "\(r.stdout)")
     #expect(lines.last == "heapwise check: 3 budgets, 1 exceeded", "\(r.stdout)")
-    #expect(r.stderr.contains("dump kept for `heapwise top "), "\(r.stderr)")
+    #expect(r.stderr.contains("kept for `heapwise top`: "), "\(r.stderr)")
   }
 
   @Test func exactLimitsHoldAndOneMoreFails() throws {
@@ -74,6 +74,26 @@ import Testing
     #expect(r.status == 3, "\(r.stdout)\(r.stderr)")
     #expect(Self.rows(r.stdout).contains("leaked at exit 0 B 4.0 KiB FAIL +4.0 KiB"), "\(r.stdout)")
     #expect(r.stderr.contains("exec'd 1 time(s); checking the last program's dump"), "\(r.stderr)")
+  }
+
+  /// A script that runs the program twice: without --follow only the shell is checked; with
+  /// it, both runs add up (2 x 1001 allocations, 2 x 4 KiB leaked) on top of the shell's own.
+  @Test func followChecksTheProcessesTheCommandStarts() throws {
+    let (ws, exe) = try Self.workspace("follow")
+    defer { ws.remove() }
+    let script = ws.path("run.sh")
+    try "#!/bin/sh\n\(exe)\n\(exe)\n".write(toFile: script, atomically: true, encoding: .utf8)
+    chmod(script, 0o755)
+    let parent = try CLI.run(["check", "--max-allocations", "2002", "--", script], in: ws.url)
+    #expect(parent.status == 0, "only the shell is checked: \(parent.stdout)\(parent.stderr)")
+    let all = try CLI.run(["check", "--follow", "--max-allocations", "2002", "--max-peak", "8KiB", "--output", ws.path("dumps"), "--", script], in: ws.url)
+    #expect(all.status == 3, "\(all.stdout)\(all.stderr)")
+    let allocations = Self.rows(all.stdout).first { $0.hasPrefix("allocations 2002 ") }
+    #expect(allocations?.contains("FAIL") == true, "\(all.stdout)")
+    // Each process peaks below 8 KiB (the program at 4 KiB, the shell a little above); their sum
+    // would not.
+    #expect(Self.rows(all.stdout).contains { $0.hasPrefix("peak live 8.0 KiB ") && $0.hasSuffix(" pass") }, "peak is per process: \(all.stdout)")
+    #expect(all.stderr.contains("checking 3 process(es)"), "\(all.stderr)")
   }
 
   @Test func aBudgetFileLimitsSitesByFunctionGlob() throws {
