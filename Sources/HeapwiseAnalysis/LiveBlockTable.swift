@@ -20,30 +20,44 @@ public struct LiveBlock: Sendable, Hashable {
   }
 }
 
-struct LiveBlockTable {
-  private var keys: [UInt64]
-  private var values: [LiveBlock]
+/// Storage is raw memory owned by the table: no copy-on-write check or exclusivity check on the
+/// hot path (both showed in profiles when the arrays lived in a struct inside the replay).
+final class LiveBlockTable {
+  private var keys: UnsafeMutablePointer<UInt64>
+  private var values: UnsafeMutablePointer<LiveBlock>
+  private var capacity: Int
   private var mask: Int
+  /// 64 - log2(capacity): the slot is the top bits of the product.
+  private var shift: UInt64
   private(set) var count = 0
 
-  init(capacity: Int = 1 << 12) {
+  init(capacity wanted: Int = 1 << 12) {
     var n = 16
-    while n < capacity * 2 { n <<= 1 }
-    keys = [UInt64](repeating: 0, count: n)
-    values = [LiveBlock](repeating: LiveBlock(size: 0, timestamp: 0, serial: 0, stack: .none, stream: .process), count: n)
+    while n < wanted * 2 { n <<= 1 }
+    capacity = n
     mask = n - 1
+    shift = UInt64(64 - n.trailingZeroBitCount)
+    keys = .allocate(capacity: n)
+    keys.initialize(repeating: 0, count: n)
+    values = .allocate(capacity: n)
+  }
+
+  deinit {
+    keys.deallocate()
+    values.deallocate()  // LiveBlock is trivial: nothing to deinitialize
   }
 
   @inline(__always)
   private func slot(_ address: UInt64) -> Int {
-    // Fibonacci hashing: blocks are 16-byte aligned, so the low bits alone would cluster.
-    Int(truncatingIfNeeded: (address &* 0x9E37_79B9_7F4A_7C15) >> 20) & mask
+    // Fibonacci hashing (the top bits of the product): blocks are 16-byte aligned and close
+    // together, so the address's own low bits would cluster.
+    Int(truncatingIfNeeded: (address &* 0x9E37_79B9_7F4A_7C15) >> shift)
   }
 
   /// Inserts a block; returns the one it replaced at the same address, if any.
   @discardableResult
-  mutating func insert(_ address: UInt64, _ block: LiveBlock) -> LiveBlock? {
-    if (count + 1) * 4 > keys.count * 3 { grow() }
+  func insert(_ address: UInt64, _ block: LiveBlock) -> LiveBlock? {
+    if (count + 1) * 4 > capacity * 3 { grow() }
     var i = slot(address)
     while true {
       let k = keys[i]
@@ -63,7 +77,7 @@ struct LiveBlockTable {
   }
 
   /// Removes and returns the block at `address`.
-  mutating func remove(_ address: UInt64) -> LiveBlock? {
+  func remove(_ address: UInt64) -> LiveBlock? {
     var i = slot(address)
     while true {
       let k = keys[i]
@@ -78,9 +92,7 @@ struct LiveBlockTable {
     while keys[j] != 0 {
       let home = slot(keys[j])
       // Move j into the hole unless its home lies cyclically in (hole, j].
-      let distanceToJ = (j &- home) & mask
-      let distanceToHole = (hole &- home) & mask
-      if distanceToHole < distanceToJ {
+      if (hole &- home) & mask < (j &- home) & mask {
         keys[hole] = keys[j]
         values[hole] = values[j]
         hole = j
@@ -104,15 +116,20 @@ struct LiveBlockTable {
 
   /// Every live block, in no particular order.
   func forEach(_ body: (UInt64, LiveBlock) -> Void) {
-    for i in keys.indices where keys[i] != 0 { body(keys[i], values[i]) }
+    for i in 0..<capacity where keys[i] != 0 { body(keys[i], values[i]) }
   }
 
-  private mutating func grow() {
-    let oldKeys = keys, oldValues = values
-    keys = [UInt64](repeating: 0, count: oldKeys.count * 2)
-    values = [LiveBlock](repeating: oldValues[0], count: oldKeys.count * 2)
-    mask = keys.count - 1
+  private func grow() {
+    let oldKeys = keys, oldValues = values, oldCapacity = capacity
+    capacity *= 2
+    mask = capacity - 1
+    shift -= 1
+    keys = .allocate(capacity: capacity)
+    keys.initialize(repeating: 0, count: capacity)
+    values = .allocate(capacity: capacity)
     count = 0
-    for i in oldKeys.indices where oldKeys[i] != 0 { insert(oldKeys[i], oldValues[i]) }
+    for i in 0..<oldCapacity where oldKeys[i] != 0 { insert(oldKeys[i], oldValues[i]) }
+    oldKeys.deallocate()
+    oldValues.deallocate()
   }
 }

@@ -68,6 +68,21 @@ public final class StackMetrics: ReplayAggregator {
     savedBlocks += repeatElement(0, count: n - savedBlocks.count)
   }
 
+  // One inout access per event instead of one per field (each is a uniqueness check).
+  @inline(__always)
+  private static func add(_ size: UInt64, to c: inout StackCounters) {
+    c.allocations &+= 1
+    c.allocatedBytes &+= size
+    c.liveBytes &+= size
+    c.liveBlocks &+= 1
+  }
+
+  @inline(__always)
+  private static func remove(_ bytes: UInt64, whole: Bool, from c: inout StackCounters) {
+    c.liveBytes &-= bytes
+    if whole { c.liveBlocks &-= 1 }
+  }
+
   @inline(__always)
   private func savePeakValue(_ i: Int, epoch: UInt64) {
     if peakStamp[i] != epoch {
@@ -81,10 +96,7 @@ public final class StackMetrics: ReplayAggregator {
     let i = Int(block.stack.rawValue)
     ensure(i)
     savePeakValue(i, epoch: state.peakEpoch)
-    counters[i].allocations &+= 1
-    counters[i].allocatedBytes &+= block.size
-    counters[i].liveBytes &+= block.size
-    counters[i].liveBlocks &+= 1
+    Self.add(block.size, to: &counters[i])
     if kind == .heap {
       let s = Int(block.stream.rawValue)
       if s >= lastAllocation.count { lastAllocation += repeatElement(0, count: s + 1 - lastAllocation.count) }
@@ -97,8 +109,7 @@ public final class StackMetrics: ReplayAggregator {
     let i = Int(block.stack.rawValue)
     ensure(i)
     savePeakValue(i, epoch: state.peakEpoch)
-    counters[i].liveBytes &-= bytes
-    if whole { counters[i].liveBlocks &-= 1 }
+    Self.remove(bytes, whole: whole, from: &counters[i])
     if kind == .heap && function == .free {
       let s = Int(block.stream.rawValue)
       if s < lastAllocation.count && lastAllocation[s] == block.serial {

@@ -44,7 +44,10 @@ public final class DumpReader: EventSource {
   public let bytesTotal: Int
 
   private let file: MappedFile
-  @exclusivity(unchecked) private var cursors: [StreamCursor]
+  /// One cursor per stream, in stream order. A raw buffer, so a cursor's decoder and pending event
+  /// are updated in place (an array element would be copied out and back on every record).
+  private let cursors: UnsafeMutablePointer<StreamCursor>
+  private let cursorCount: Int
   /// Min-heap of cursor indices ordered by (key, index); `current` is kept outside it.
   @exclusivity(unchecked) private var heap: [Int] = []
   @exclusivity(unchecked) private var current = -1
@@ -60,24 +63,29 @@ public final class DumpReader: EventSource {
     warnings = index.warnings
     bytesTotal = index.validBytes
     var remaining = options.maxFrames ?? Int.max
-    cursors = []
+    var list: [StreamCursor] = []
     for (stream, frames) in index.streams where remaining > 0 {
       let taken = Array(frames.prefix(remaining))
       remaining -= taken.count
-      cursors.append(StreamCursor(stream: stream, frames: taken))
+      list.append(StreamCursor(stream: stream, frames: taken))
     }
+    cursorCount = list.count
+    cursors = .allocate(capacity: max(list.count, 1))
+    cursors.initialize(from: list, count: list.count)
     dctx = ZSTD_createDCtx()
-    for i in cursors.indices { heapPush(i) }
+    for i in 0..<cursorCount { heapPush(i) }
   }
 
   deinit {
-    for c in cursors { if let b = c.buffer { b.deallocate() } }
+    for i in 0..<cursorCount { if let b = cursors[i].buffer { b.deallocate() } }
+    cursors.deinitialize(count: cursorCount)
+    cursors.deallocate()
     for b in freeBuffers { b.deallocate() }
     if let dctx { ZSTD_freeDCtx(dctx) }
   }
 
   /// Number of frame streams (the process stream plus one per recording thread).
-  public var streamCount: Int { cursors.count }
+  public var streamCount: Int { cursorCount }
 
   public func next() -> Event? {
     while !finished {
@@ -97,7 +105,8 @@ public final class DumpReader: EventSource {
         current = top
         continue
       }
-      if let event = cursors[i].pending {
+      if cursors[i].hasPending {
+        let event = cursors[i].pending
         advance(i)
         if case .end = event.record { sawEnd = true }
         return event
@@ -112,17 +121,27 @@ public final class DumpReader: EventSource {
   private struct StreamCursor {
     let stream: StreamID
     let frames: [FrameRef]
+    /// `frames.count`, read on every record without touching the array.
+    let frameCount: Int
     var nextFrame = 0
     var decoder: FrameDecoder? = nil
-    var pending: Event? = nil
+    /// The next record, valid when `hasPending` (a plain field: an optional here cost
+    /// unspecialized value-witness calls on every record).
+    var pending = Event(timestamp: 0, stream: .process, record: .skipped(tag: 0))
+    var hasPending = false
     var buffer: UnsafeMutableRawBufferPointer? = nil
     /// Merge key: the pending record's timestamp, or the next frame's base timestamp.
     var key: UInt64 = 0
-    var isExhausted: Bool { pending == nil && decoder == nil && nextFrame >= frames.count }
+    var isExhausted: Bool {
+      if hasPending { return false }
+      if case .some = decoder { return false }
+      return nextFrame >= frameCount
+    }
 
     init(stream: StreamID, frames: [FrameRef]) {
       self.stream = stream
       self.frames = frames
+      frameCount = frames.count
       key = frames.first?.baseTimestamp ?? 0
     }
   }
@@ -136,16 +155,19 @@ public final class DumpReader: EventSource {
 
   /// Decodes the next record of cursor i into `pending`, moving to the next frame's key at the end.
   private func advance(_ i: Int) {
-    cursors[i].pending = nil
-    guard var decoder = cursors[i].decoder else { return }
+    cursors[i].hasPending = false
+    guard case .some = cursors[i].decoder else { return }
     do {
-      if let e = try decoder.next() {
-        if let regions = decoder.residency {
-          residency += regions
-          decoder.residency = nil
+      // In place: the decoder is not copied out of its cursor.
+      if let e = try cursors[i].decoder!.next() {
+        if let body = cursors[i].decoder!.residencyBody {
+          cursors[i].decoder!.residencyBody = nil
+          if let regions = ResidencyRegion.decode(body: body, timestamp: e.timestamp, stream: e.stream) {
+            residency += regions
+          }
         }
-        cursors[i].decoder = decoder
         cursors[i].pending = e
+        cursors[i].hasPending = true
         cursors[i].key = e.timestamp
         return
       }

@@ -16,7 +16,10 @@ struct FrameDecoder {
   private let timeShift: UInt64
   let stream: StreamID
   /// Set by a RESIDENCY record; the reader collects it.
-  var residency: [ResidencyRegion]?
+  /// The body of the RESIDENCY record just decoded, inside the payload (valid until the frame
+  /// ends). Raw bytes rather than decoded regions keep this struct trivially copyable, which the
+  /// merge relies on for speed; DumpReader decodes them.
+  var residencyBody: UnsafeRawBufferPointer?
 
   init(payload: UnsafeRawBufferPointer, baseTimestamp: UInt64, stream: StreamID, timeShift: UInt64 = 0) {
     cursor = ByteCursor(base: payload.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, count: payload.count)
@@ -54,16 +57,19 @@ struct FrameDecoder {
   }
 
   private mutating func decodeBody(tag: UInt8) throws -> Record {
-    switch tag {
-    case RecordTag.allocFirst...RecordTag.allocLast:
+    // The two hot records first, with plain comparisons (a range pattern here was a generic call).
+    if tag >= RecordTag.allocFirst && tag <= RecordTag.allocLast {
       let addr = try address()
       let size = try cursor.uvarint()
       let stack = try cursor.uvarint32()
       return .alloc(Allocation(
         function: AllocatorFunction(rawValue: tag)!, address: addr, size: size, stack: StackID(stack)))
-    case RecordTag.free, RecordTag.freeRealloc, RecordTag.freeReallocArray:
+    }
+    if tag == RecordTag.free || tag == RecordTag.freeRealloc || tag == RecordTag.freeReallocArray {
       let addr = try address()
       return .free(Deallocation(function: AllocatorFunction(rawValue: tag - RecordTag.freeBase)!, address: addr))
+    }
+    switch tag {
     case RecordTag.mmap:
       let addr = try address()
       let length = try cursor.uvarint()
@@ -137,12 +143,13 @@ struct FrameDecoder {
       return .end(EndRecord(reason: try cursor.uvarint(), signal: try cursor.uvarint()))
     case RecordTag.residency:
       let body = try cursor.lengthPrefixed()
-      residency = ResidencyRegion.decode(body: body, timestamp: timestamp, stream: stream)
-      return .skipped(tag: tag)
-    case RecordTag.skippableFirst...RecordTag.skippableLast:
-      _ = try cursor.lengthPrefixed()
+      residencyBody = body
       return .skipped(tag: tag)
     default:
+      if tag >= RecordTag.skippableFirst && tag <= RecordTag.skippableLast {
+        _ = try cursor.lengthPrefixed()
+        return .skipped(tag: tag)
+      }
       throw FrameDecodeError(reason: "unknown record tag 0x\(String(tag, radix: 16))", offset: cursor.position - 2)
     }
   }
