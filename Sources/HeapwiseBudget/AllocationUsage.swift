@@ -86,6 +86,14 @@ public struct AllocationUsage: Sendable, Hashable {
   }
 }
 
+extension AllocationUsage: CustomStringConvertible {
+  /// `12 allocations (3072 B), 10 frees, peak 2 KiB, 2 leaked blocks (200 B)`.
+  public var description: String {
+    "\(allocations) allocations (\(ByteCount(bytesAllocated))), \(frees) frees, peak \(ByteCount(peakBytes)), "
+      + "\(leakedBlocks) leaked blocks (\(ByteCount(max(leakedBytes, 0))))"
+  }
+}
+
 /// One call stack that allocated inside a measured body, with raw return addresses.
 public struct AllocationStack: Sendable, Hashable {
   public var allocations: Int

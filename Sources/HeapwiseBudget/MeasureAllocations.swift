@@ -8,7 +8,7 @@ public enum AllocationMeasurementError: Error, Sendable, CustomStringConvertible
   case notInterposed
   /// Too many measurements open at once (64).
   case tooManyScopes
-  /// A `.thread` measurement ended on another thread than it began on.
+  /// A `.thread` (`.task`) measurement ended on another thread (task) than it began on.
   case endedElsewhere
 
   public var description: String {
@@ -17,7 +17,7 @@ public enum AllocationMeasurementError: Error, Sendable, CustomStringConvertible
       "heapwise: allocations are not interposed in this process; HeapwiseBudget must be linked "
         + "statically into the test executable (the default for SwiftPM test targets on Linux)"
     case .tooManyScopes: "heapwise: more than 64 allocation measurements are open at once"
-    case .endedElsewhere: "heapwise: a .thread measurement must end on the thread it began on"
+    case .endedElsewhere: "heapwise: a .thread or .task measurement must end where it began"
     }
   }
 }

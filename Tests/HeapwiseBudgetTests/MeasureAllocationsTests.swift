@@ -16,6 +16,7 @@ import Testing
     #expect(usage.leakedBlocks == 0)
     #expect(usage.liveBytesDelta == 0)
     #expect(usage.allocations(at: "\(support):\(allocateAndFreeLine)") == 25)
+    #expect(usage.description == "25 allocations (1200 B), 25 frees, peak 48 B, 0 leaked blocks (0 B)")
   }
 
   @Test func countsClassInstances() throws {
