@@ -41,7 +41,7 @@ public struct HeapLayout: Sendable, Hashable {
   public var byStack: [StackShare]
   /// The pages (address / page size) live blocks overlap, in all and per stack.
   private var pageSet: Set<UInt64>
-  private var pagesByStack: [StackID: Set<UInt64>]
+  private(set) var pagesByStack: [StackID: Set<UInt64>]
 
   public static func == (a: HeapLayout, b: HeapLayout) -> Bool {
     a.kind == b.kind && a.low == b.low && a.high == b.high && a.pinnedPages == b.pinnedPages
@@ -142,6 +142,17 @@ extension HeapLayout {
   /// a thread arena's heap the anonymous mapping inside its 64 MiB window. Nil when the snapshot
   /// has no region for it.
   public func residency(in regions: [ResidencyRegion]) -> HeapResidency? {
+    let mine = ownRegions(regions)
+    guard !mine.isEmpty else { return nil }
+    return HeapResidency(
+      residentPages: mine.reduce(0) { $0 + $1.residentPages },
+      residentPinnedPages: residentCount(pageSet, regions: mine),
+      residentPinnedByStack: pagesByStack.mapValues { residentCount($0, regions: mine) })
+  }
+
+  /// The snapshot's regions that belong to this heap: the main heap is the `[heap]` mapping (in
+  /// one or more chunks), a thread arena's heap the anonymous mapping inside its 64 MiB window.
+  func ownRegions(_ regions: [ResidencyRegion]) -> [ResidencyRegion] {
     let window: (UInt64, UInt64)
     let wanted: UInt64
     switch kind {
@@ -153,21 +164,19 @@ extension HeapLayout {
       window = (start, start + (1 << Self.threadHeapBits))
       wanted = ResidencyRegion.Kind.anonymous.rawValue
     }
-    // [heap] may come in several chunks of one mapping; all are the main heap's.
-    let mine = regions.filter { r in
+    return regions.filter { r in
       r.kind == wanted && r.start < window.1 && r.start + UInt64(r.pages) * pageSize > window.0
     }
-    guard !mine.isEmpty else { return nil }
-    func resident(_ page: UInt64) -> Bool {
+  }
+
+  /// How many of `pages` (page numbers) are resident in `regions`.
+  func residentCount(_ pages: Set<UInt64>, regions: [ResidencyRegion]) -> Int {
+    pages.filter { page in
       let address = page * pageSize
-      for r in mine where address >= r.start && address < r.start + UInt64(r.pages) * pageSize {
+      for r in regions where address >= r.start && address < r.start + UInt64(r.pages) * pageSize {
         return r.isResident(page: Int((address - r.start) / pageSize))
       }
       return false
-    }
-    return HeapResidency(
-      residentPages: mine.reduce(0) { $0 + $1.residentPages },
-      residentPinnedPages: pageSet.filter(resident).count,
-      residentPinnedByStack: pagesByStack.mapValues { $0.filter(resident).count })
+    }.count
   }
 }

@@ -128,17 +128,22 @@ public struct SummaryReport: Sendable {
     let residencies = layouts.map { $0.residency(in: regions) }
     // Residency figures only when every heap has them: a partial sum would mislead.
     let resident = residencies.allSatisfy { $0 != nil }
+    // Per site, the union of its stacks' pages: stacks of one site often share pages.
     var bySite: [String: HeapPinning.Site] = [:]
-    for (layout, residency) in zip(layouts, residencies) {
+    for layout in layouts {
+      var pages: [String: Set<UInt64>] = [:]
       for share in layout.byStack {
         let name = site(share.stack).name
-        // Pages of two stacks of one site may coincide; their sum is an upper bound.
         var entry = bySite[name] ?? HeapPinning.Site(site: name, blocks: 0, bytes: 0, pages: 0)
         entry.blocks += share.blocks
         entry.bytes += share.bytes
-        entry.pages += share.pages
-        if resident { entry.residentPages = (entry.residentPages ?? 0) + (residency?.residentPinnedByStack[share.stack] ?? 0) }
         bySite[name] = entry
+        pages[name, default: []].formUnion(layout.pagesByStack[share.stack] ?? [])
+      }
+      let own = layout.ownRegions(regions)
+      for (name, set) in pages {
+        bySite[name]!.pages += set.count
+        if resident { bySite[name]!.residentPages = (bySite[name]!.residentPages ?? 0) + layout.residentCount(set, regions: own) }
       }
     }
     return HeapPinning(
