@@ -437,13 +437,15 @@ HEAPWISE_API heapwise_scope *heapwise_scope_begin(int mode, int flags) {
   return NULL;
 }
 
-HEAPWISE_API int heapwise_scope_stop(heapwise_scope *s, heapwise_scope_stats *out) {
+/* Stops s; with `force`, whoever calls (release must always succeed, even for a scope whose
+ * owner has moved on: everything the owner's hooks touch is re-checked under the lock). */
+static int stop(heapwise_scope *s, heapwise_scope_stats *out, bool force) {
   if (!s) return -1;
   lock(s);
   int state = atomic_load_explicit(&s->state, memory_order_relaxed);
   if (state == SLOT_OPEN) {
     uintptr_t want = s->mode == HEAPWISE_SCOPE_TASK ? task_key() : thread_key();
-    if (s->mode != HEAPWISE_SCOPE_PROCESS && atomic_load_explicit(&s->owner, memory_order_relaxed) != want) {
+    if (!force && s->mode != HEAPWISE_SCOPE_PROCESS && atomic_load_explicit(&s->owner, memory_order_relaxed) != want) {
       unlock(s);
       return -1;
     }
@@ -471,6 +473,8 @@ HEAPWISE_API int heapwise_scope_stop(heapwise_scope *s, heapwise_scope_stats *ou
   unlock(s);
   return 0;
 }
+
+HEAPWISE_API int heapwise_scope_stop(heapwise_scope *s, heapwise_scope_stats *out) { return stop(s, out, false); }
 
 static uint64_t site_key(const heapwise_scope_site *x, int order) {
   return order == HEAPWISE_SCOPE_BY_BYTES ? x->bytes : order == HEAPWISE_SCOPE_BY_LEAKED ? x->leaked_bytes : x->allocations;
@@ -501,7 +505,7 @@ HEAPWISE_API size_t heapwise_scope_sites(heapwise_scope *s, int order, heapwise_
 
 HEAPWISE_API void heapwise_scope_release(heapwise_scope *s) {
   if (!s) return;
-  if (atomic_load(&s->state) == SLOT_OPEN && heapwise_scope_stop(s, NULL) != 0) return;
+  stop(s, NULL, true);
   lock(s);
   if (s->blocks) hw_pages_free(s->blocks, (size_t)s->blocks_cap * sizeof(block_t));
   if (s->sites) hw_pages_free(s->sites, HW_SITES_CAP * sizeof(site_t));

@@ -22,8 +22,8 @@
  * Leaks: a block allocated by the owner inside the scope and not freed, by any thread, before
  * stop is leaked by the scope.
  *
- * Thread safety: begin, stop, sites and release for one scope are called by its owner; different
- * scopes are independent. None of these functions allocates through malloc.
+ * Thread safety: begin, stop and sites for one scope are called by its owner (release by anyone);
+ * different scopes are independent. None of these functions allocates through malloc.
  */
 #ifndef HEAPWISE_SCOPE_H
 #define HEAPWISE_SCOPE_H
@@ -102,7 +102,8 @@ HEAPWISE_API int heapwise_scope_stop(heapwise_scope *scope, heapwise_scope_stats
 HEAPWISE_API size_t heapwise_scope_sites(heapwise_scope *scope, int order, heapwise_scope_site *out,
                                          size_t max);
 
-/* Frees the scope (stopping it first if needed). */
+/* Frees the scope, stopping it first if needed (from any thread: the way to clean up after a
+ * stop that returned -1). */
 HEAPWISE_API void heapwise_scope_release(heapwise_scope *scope);
 
 /* From now on, in scopes with SITES, an allocation is the runtime's own (counted only in

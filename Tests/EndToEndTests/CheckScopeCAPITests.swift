@@ -5,9 +5,17 @@ import Testing
 
 @Suite struct CheckScopeCAPITests {
   static let program = """
+    #include <pthread.h>
     #include <stdio.h>
     #include <stdlib.h>
     #include "heapwise.h"
+    /* Another thread may not stop a thread scope, but may release it. */
+    static void *elsewhere(void *scope) {
+      heapwise_scope_stats st;
+      long refused = heapwise_scope_stop(scope, &st) == -1;
+      heapwise_scope_release(scope);
+      return (void *)refused;
+    }
     int main(void) {
       if (!heapwise_scope_begin) { puts("not under heapwise"); return 0; }
       heapwise_scope *s = heapwise_scope_begin(HEAPWISE_SCOPE_THREAD, HEAPWISE_SCOPE_SITES);
@@ -22,6 +30,17 @@ import Testing
              (unsigned long)st.bytes_allocated, (unsigned long)st.leaked_blocks,
              (unsigned long)st.leaked_bytes, n, (unsigned long)(n ? top[0].allocations : 0));
       free(keep);
+      heapwise_scope *t = heapwise_scope_begin(HEAPWISE_SCOPE_THREAD, 0);
+      pthread_t thread;
+      void *refused = 0;
+      pthread_create(&thread, 0, elsewhere, t);
+      pthread_join(thread, &refused);
+      /* Every slot is free again: 64 scopes open at once. */
+      heapwise_scope *all[64];
+      int opened = 0;
+      while (opened < 64 && (all[opened] = heapwise_scope_begin(HEAPWISE_SCOPE_THREAD, 0))) opened++;
+      for (int i = 0; i < opened; i++) heapwise_scope_release(all[i]);
+      printf("refused %ld, opened %d\\n", (long)refused, opened);
       return 0;
     }
     """
@@ -36,7 +55,7 @@ import Testing
       .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("CShim/include").path
     let exe = ws.path("capi")
     // -fno-builtin: the compiler would otherwise drop the malloc/free pairs.
-    let cc = try CLI.runProcess("/usr/bin/cc", ["-g", "-O1", "-fno-builtin", "-I", include, "-o", exe, source])
+    let cc = try CLI.runProcess("/usr/bin/cc", ["-g", "-O1", "-fno-builtin", "-pthread", "-I", include, "-o", exe, source])
     try #require(cc.status == 0, "\(cc.stderr)")
 
     let plain = try CLI.runProcess(exe, [])
@@ -44,6 +63,6 @@ import Testing
     let preloaded = try CLI.runProcess(exe, [], environment: ["LD_PRELOAD": CLI.library!])
     // 11 allocations (10 churned, 1 kept), 10 frees, 200 bytes, 1 leaked block of 100 bytes,
     // 2 sites, the churn loop's with 10.
-    #expect(preloaded.stdout == "11 10 200 1 100 2 10\n", "\(preloaded.stdout)\(preloaded.stderr)")
+    #expect(preloaded.stdout == "11 10 200 1 100 2 10\nrefused 1, opened 64\n", "\(preloaded.stdout)\(preloaded.stderr)")
   }
 }
