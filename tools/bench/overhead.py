@@ -33,14 +33,22 @@ SELECT count(*) FROM t WHERE name LIKE 'name1%';
 """
 
 
-def run(cmd, env, cwd):
-    """Runs cmd; returns (wall seconds, peak RSS in KiB of the largest process it waited for)."""
+class PeerFailed(Exception):
+    pass
+
+
+def run(cmd, env, cwd, peer=False):
+    """Runs cmd; returns (wall seconds, peak RSS in KiB of the largest process it waited for).
+    A failing peer is reported in the table (PeerFailed); a failing plain or heapwise run stops."""
     start = time.monotonic()
     proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.monotonic() - start
     err = proc.stderr.read().decode(errors="replace")
     if os.waitstatus_to_exitcode(status) != 0:
+        last = (err.strip().splitlines() or ["?"])[-1]
+        if peer:
+            raise PeerFailed(f"failed after {wall:.0f} s: {last}")
         sys.exit(f"{' '.join(cmd)} failed ({status}):\n{err}")
     return wall, usage.ru_maxrss
 
@@ -64,14 +72,19 @@ def measure(name, cmd, runs, tmp, pairs=None):
     for k in [k for k in env if k.startswith("HEAPWISE_") or k == "LD_PRELOAD"]:
         del env[k]
     results = {"plain": [], "heaptrack": [], "heapwise": []}
-    sizes = {}
+    sizes, failures = {}, {}
     for r in range(runs):
         for tool in results:
             d = tempfile.mkdtemp(dir=tmp)
             if tool == "plain":
                 results[tool].append(run(cmd, env, d))
             elif tool == "heaptrack":
-                results[tool].append(run(["heaptrack", "-o", os.path.join(d, "ht")] + cmd, env, d))
+                try:
+                    results[tool].append(run(["heaptrack", "-o", os.path.join(d, "ht")] + cmd, env, d, peer=True))
+                except PeerFailed as e:
+                    failures.setdefault(tool, []).append(str(e))
+                    shutil.rmtree(d)
+                    continue
                 sizes[tool] = dump_size(d, "ht")
                 calls = heaptrack_calls(d)
                 if pairs and calls is not None and calls < pairs:
@@ -86,6 +99,10 @@ def measure(name, cmd, runs, tmp, pairs=None):
     plain_rss = max(m for _, m in results["plain"])
     rows = []
     for tool, samples in results.items():
+        if tool in failures:
+            rows.append(f"| {name} | {tool} | {len(failures[tool])} of {runs} runs {failures[tool][0]} | | | |")
+        if not samples:
+            continue
         wall = statistics.median(w for w, _ in samples)
         rss = max(m for _, m in samples)
         size = sizes.get(tool)
