@@ -24,7 +24,11 @@ import Testing
     let dir = Harness.freshDirectory("setuid")
     let copy = dir.appendingPathComponent("suid").path
     try FileManager.default.copyItem(atPath: try Harness.build("scenarios.c"), toPath: copy)
-    try FileManager.default.setAttributes([.ownerAccountName: "nobody", .posixPermissions: 0o4755], ofItemAtPath: copy)
+    // Owner first: chown clears the set-user-id bit, so the mode must come after it.
+    try FileManager.default.setAttributes([.ownerAccountName: "nobody"], ofItemAtPath: copy)
+    try FileManager.default.setAttributes([.posixPermissions: 0o4755], ofItemAtPath: copy)
+    let mode = try FileManager.default.attributesOfItem(atPath: copy)[.posixPermissions] as? Int
+    try #require(mode == 0o4755, "the copy is not set-user-id")
     let result = try Harness.record(copy, ["plain"], in: dir)
     #expect(result.status == 0)
     #expect(Harness.dumps(in: dir).isEmpty)
