@@ -145,7 +145,8 @@ struct CheckCommand: ParsableCommand {
   /// passing signals and the exit status on; returns the command's status.
   private func record(into dump: String) throws -> Int32 {
     let follows = follow ? ["--follow-fork", "--follow-exec"] : []
-    var record = try RecordCommand.parse(["--output", dump] + follows + ["--"] + arguments)
+    let quiet = output == nil ? ["--quiet"] : []  // a temporary dump: check says what it keeps
+    var record = try RecordCommand.parse(["--output", dump] + follows + quiet + ["--"] + arguments)
     do {
       try record.run()
       return 0
