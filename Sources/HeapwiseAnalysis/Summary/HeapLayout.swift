@@ -39,9 +39,9 @@ public struct HeapLayout: Sendable, Hashable {
   public var top: (address: UInt64, size: UInt64, stack: StackID)
   /// Sorted by pages, most first.
   public var byStack: [StackShare]
-  /// The pages (address / page size) live blocks overlap, in all and per stack.
-  private var pageSet: Set<UInt64>
-  private(set) var pagesByStack: [StackID: Set<UInt64>]
+  /// The heap's live blocks in address order: pages are counted by walking them, so no set of
+  /// pages is ever built (a heap of millions of blocks stays cheap).
+  let sortedBlocks: [Block]
 
   public static func == (a: HeapLayout, b: HeapLayout) -> Bool {
     a.kind == b.kind && a.low == b.low && a.high == b.high && a.pinnedPages == b.pinnedPages
@@ -95,32 +95,84 @@ public struct HeapLayout: Sendable, Hashable {
     self.kind = kind
     self.pageSize = pageSize
     low = first.address
+    sortedBlocks = Array(blocks)
     var high: UInt64 = 0
     var top = first
-    var pages = Set<UInt64>()
-    var shares: [StackID: (blocks: Int, bytes: UInt64, pages: Set<UInt64>)] = [:]
     var bytes: UInt64 = 0
+    var index: [StackID: Int] = [:]
+    var stacks: [StackID] = []
+    var shares: [(blocks: Int, bytes: UInt64)] = []
     for b in blocks {
-      let end = b.address + b.size
-      if end > high { high = end }
+      high = Swift.max(high, b.address + b.size)
       if b.address >= top.address { top = b }
       bytes += b.size
-      shares[b.stack, default: (0, 0, [])].blocks += 1
-      shares[b.stack]!.bytes += b.size
-      for page in (b.address / pageSize)...((end - 1) / pageSize) {
-        pages.insert(page)
-        shares[b.stack]!.pages.insert(page)
-      }
+      let i = index[b.stack] ?? {
+        index[b.stack] = stacks.count
+        stacks.append(b.stack)
+        shares.append((0, 0))
+        return stacks.count - 1
+      }()
+      shares[i].blocks += 1
+      shares[i].bytes += b.size
     }
     self.high = high
     self.blocks = blocks.count
     self.bytes = bytes
     self.top = (top.address, top.size, top.stack)
-    pinnedPages = pages.count
-    pageSet = pages
-    pagesByStack = shares.mapValues(\.pages)
-    byStack = shares.map { StackShare(stack: $0.key, blocks: $0.value.blocks, bytes: $0.value.bytes, pages: $0.value.pages.count) }
-      .sorted { $0.pages != $1.pages ? $0.pages > $1.pages : $0.stack < $1.stack }
+    pinnedPages = 0
+    byStack = []
+    let counts = countPages(groups: stacks.count, group: { index[$0]! }, regions: nil)
+    pinnedPages = counts.pinned
+    byStack = stacks.indices.map {
+      StackShare(stack: stacks[$0], blocks: shares[$0].blocks, bytes: shares[$0].bytes, pages: counts.groups[$0].pages)
+    }.sorted { $0.pages != $1.pages ? $0.pages > $1.pages : $0.stack < $1.stack }
+  }
+
+  /// Distinct pages the live blocks overlap, in all and per group (`group` maps a block's stack
+  /// to 0..<groups), and of those the resident ones when `regions` is given. Blocks are walked in
+  /// address order, so each group's pages come in increasing order and its last page is all it
+  /// needs to count distinct ones.
+  func countPages(groups: Int, group: (StackID) -> Int, regions: [ResidencyRegion]?)
+    -> (pinned: Int, residentPinned: Int, groups: [(pages: Int, resident: Int)])
+  {
+    let sortedRegions = (regions ?? []).sorted { $0.start < $1.start }
+    func resident(_ page: UInt64) -> Bool {
+      let address = page * pageSize
+      var lowIndex = 0
+      var highIndex = sortedRegions.count
+      while lowIndex < highIndex {
+        let mid = (lowIndex + highIndex) / 2
+        if sortedRegions[mid].start <= address { lowIndex = mid + 1 } else { highIndex = mid }
+      }
+      guard lowIndex > 0 else { return false }
+      let r = sortedRegions[lowIndex - 1]
+      let offset = (address - r.start) / pageSize
+      return offset < UInt64(r.pages) && r.isResident(page: Int(offset))
+    }
+    var lastPage: UInt64? = nil
+    var lastByGroup = [UInt64?](repeating: nil, count: groups)
+    var result = [(pages: Int, resident: Int)](repeating: (0, 0), count: groups)
+    var pinned = 0
+    var residentPinned = 0
+    for b in sortedBlocks {
+      let g = group(b.stack)
+      let first = b.address / pageSize
+      let last = (b.address + b.size - 1) / pageSize
+      for page in first...last {
+        let isResident = regions != nil && resident(page)
+        if lastPage.map({ page > $0 }) ?? true {
+          lastPage = page
+          pinned += 1
+          if isResident { residentPinned += 1 }
+        }
+        if lastByGroup[g].map({ page > $0 }) ?? true {
+          lastByGroup[g] = page
+          result[g].pages += 1
+          if isResident { result[g].resident += 1 }
+        }
+      }
+    }
+    return (pinned, residentPinned, result)
   }
 }
 
@@ -144,10 +196,13 @@ extension HeapLayout {
   public func residency(in regions: [ResidencyRegion]) -> HeapResidency? {
     let mine = ownRegions(regions)
     guard !mine.isEmpty else { return nil }
+    let stacks = byStack.map(\.stack)
+    let index = Dictionary(uniqueKeysWithValues: stacks.enumerated().map { ($1, $0) })
+    let counts = countPages(groups: stacks.count, group: { index[$0]! }, regions: mine)
     return HeapResidency(
       residentPages: mine.reduce(0) { $0 + $1.residentPages },
-      residentPinnedPages: residentCount(pageSet, regions: mine),
-      residentPinnedByStack: pagesByStack.mapValues { residentCount($0, regions: mine) })
+      residentPinnedPages: counts.residentPinned,
+      residentPinnedByStack: Dictionary(uniqueKeysWithValues: stacks.indices.map { (stacks[$0], counts.groups[$0].resident) }))
   }
 
   /// The snapshot's regions that belong to this heap: the main heap is the `[heap]` mapping (in
@@ -167,16 +222,5 @@ extension HeapLayout {
     return regions.filter { r in
       r.kind == wanted && r.start < window.1 && r.start + UInt64(r.pages) * pageSize > window.0
     }
-  }
-
-  /// How many of `pages` (page numbers) are resident in `regions`.
-  func residentCount(_ pages: Set<UInt64>, regions: [ResidencyRegion]) -> Int {
-    pages.filter { page in
-      let address = page * pageSize
-      for r in regions where address >= r.start && address < r.start + UInt64(r.pages) * pageSize {
-        return r.isResident(page: Int((address - r.start) / pageSize))
-      }
-      return false
-    }.count
   }
 }

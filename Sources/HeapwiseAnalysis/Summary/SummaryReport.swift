@@ -131,19 +131,27 @@ public struct SummaryReport: Sendable {
     // Per site, the union of its stacks' pages: stacks of one site often share pages.
     var bySite: [String: HeapPinning.Site] = [:]
     for layout in layouts {
-      var pages: [String: Set<UInt64>] = [:]
+      var names: [String] = []
+      var index: [String: Int] = [:]
+      var groupOf: [StackID: Int] = [:]
       for share in layout.byStack {
         let name = site(share.stack).name
         var entry = bySite[name] ?? HeapPinning.Site(site: name, blocks: 0, bytes: 0, pages: 0)
         entry.blocks += share.blocks
         entry.bytes += share.bytes
         bySite[name] = entry
-        pages[name, default: []].formUnion(layout.pagesByStack[share.stack] ?? [])
+        let g = index[name] ?? {
+          index[name] = names.count
+          names.append(name)
+          return names.count - 1
+        }()
+        groupOf[share.stack] = g
       }
-      let own = layout.ownRegions(regions)
-      for (name, set) in pages {
-        bySite[name]!.pages += set.count
-        if resident { bySite[name]!.residentPages = (bySite[name]!.residentPages ?? 0) + layout.residentCount(set, regions: own) }
+      let counts = layout.countPages(
+        groups: names.count, group: { groupOf[$0]! }, regions: resident ? layout.ownRegions(regions) : nil)
+      for (g, name) in names.enumerated() {
+        bySite[name]!.pages += counts.groups[g].pages
+        if resident { bySite[name]!.residentPages = (bySite[name]!.residentPages ?? 0) + counts.groups[g].resident }
       }
     }
     return HeapPinning(
