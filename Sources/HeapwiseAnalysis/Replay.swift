@@ -8,22 +8,13 @@ import HeapwiseFormat
 public final class Replay {
   public let state = ReplayState()
   public let aggregators: [any ReplayAggregator]
-  /// The same aggregators without reference counting, in raw memory: `aggregators` keeps them
-  /// alive, and retain/release pairs per event (of each aggregator and of the array) showed in
-  /// profiles.
-  private let hot: UnsafeMutableBufferPointer<Unretained>
-  private struct Unretained { unowned(unsafe) let aggregator: any ReplayAggregator }
   private let heap = LiveBlockTable()
   @exclusivity(unchecked) private var mappings = MappingTable()
   @exclusivity(unchecked) private var serial: UInt64 = 0
 
   public init(aggregators: [any ReplayAggregator]) {
     self.aggregators = aggregators
-    hot = .allocate(capacity: aggregators.count)
-    _ = hot.initialize(from: aggregators.map { Unretained(aggregator: $0) })
   }
-
-  deinit { hot.deallocate() }
 
   /// Replays every event of `source`. `progress` is called every 2^20 events.
   public func run(_ source: inout some EventSource, progress: ((ReplayState) -> Void)? = nil) {
@@ -94,12 +85,12 @@ public final class Replay {
       state.overwrittenBlocks &+= 1
       state.heapBytes &-= old.size
       state.heapBlocks &-= 1
-      for h in hot { h.aggregator.freed(old, bytes: old.size, whole: true, kind: .heap, by: .free, state: state) }
+      for i in aggregators.indices { aggregators[i].freed(old, bytes: old.size, whole: true, kind: .heap, by: .free, state: state) }
     }
     state.heapBytes &+= a.size
     state.heapBlocks &+= 1
     state.allocations &+= 1
-    for h in hot { h.aggregator.allocated(block, address: a.address, kind: .heap, state: state) }
+    for i in aggregators.indices { aggregators[i].allocated(block, address: a.address, kind: .heap, state: state) }
     checkPeak()
   }
 
@@ -111,7 +102,7 @@ public final class Replay {
     }
     state.heapBytes &-= block.size
     state.heapBlocks &-= 1
-    for h in hot { h.aggregator.freed(block, bytes: block.size, whole: true, kind: .heap, by: function, state: state) }
+    for i in aggregators.indices { aggregators[i].freed(block, bytes: block.size, whole: true, kind: .heap, by: function, state: state) }
   }
 
   private func map(_ address: UInt64, _ length: UInt64, stack: StackID, stream: StreamID) {
@@ -149,7 +140,7 @@ public final class Replay {
       state.peakBlocks = state.liveBlocks
       state.peakTimestamp = state.timestamp
       state.peakEpoch &+= 1
-      for h in hot { h.aggregator.reachedPeak(state: state) }
+      for i in aggregators.indices { aggregators[i].reachedPeak(state: state) }
     }
   }
 }
