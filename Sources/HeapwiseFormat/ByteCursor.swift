@@ -41,10 +41,15 @@ struct ByteCursor {
   /// LEB128; more than 10 bytes, or bits beyond 64, is malformed.
   @inline(__always)
   mutating func uvarint() throws(CursorError) -> UInt64 {
-    // One-byte values (most deltas and stack ids) take the fast path.
-    if position < count {
-      let b = base.load(fromByteOffset: position, as: UInt8.self)
-      if b < 0x80 { position += 1; return UInt64(b) }
+    // One- and two-byte values (most deltas, sizes and stack ids) take the fast path.
+    if position + 1 < count {
+      let b0 = base.load(fromByteOffset: position, as: UInt8.self)
+      if b0 < 0x80 { position += 1; return UInt64(b0) }
+      let b1 = base.load(fromByteOffset: position + 1, as: UInt8.self)
+      if b1 < 0x80 { position += 2; return UInt64(b0 & 0x7f) | UInt64(b1) << 7 }
+    } else if position < count {
+      let b0 = base.load(fromByteOffset: position, as: UInt8.self)
+      if b0 < 0x80 { position += 1; return UInt64(b0) }
     }
     return try uvarintSlow()
   }
