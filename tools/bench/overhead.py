@@ -140,10 +140,9 @@ def main():
             for row in measure(name, [workload, str(args.pairs), str(bits)], args.runs, tmp, args.pairs):
                 print(row, flush=True)
     if args.only in (None, "sqlite"):
-        for row in measure("sqlite3, 200k rows + index", ["sqlite3", os.path.join(tmp, "db"), f".read {sql}"], args.runs, tmp):
+        # "db" is relative: every run has a fresh working directory, hence a fresh database.
+        for row in measure("sqlite3, 200k rows + index", ["sqlite3", "db", f".read {sql}"], args.runs, tmp):
             print(row, flush=True)
-            if os.path.exists(os.path.join(tmp, "db")):
-                os.remove(os.path.join(tmp, "db"))
     if args.only in (None, "python"):
         for row in measure("python3, 200k dicts via JSON", [python, script], args.runs, tmp):
             print(row, flush=True)
