@@ -106,6 +106,7 @@ public final class Replay {
   }
 
   private func map(_ address: UInt64, _ length: UInt64, stack: StackID, stream: StreamID) {
+    guard length > 0 else { return }  // an empty mapping would count a block that never ends
     serial &+= 1
     let block = LiveBlock(size: length, timestamp: state.timestamp, serial: serial, stack: stack, stream: stream)
     mappings.insert(start: address, length: length, block: block) { removed in

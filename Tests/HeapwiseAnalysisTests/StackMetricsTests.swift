@@ -130,6 +130,13 @@ import Testing
     #expect(r.state.mappedBytes == 0x1000 && r.state.mappedBlocks == 2)
   }
 
+  @Test func emptyMappingCountsNothing() {
+    var s = EventScript()
+    s.mmap(0x10000, 0, stack: 1)
+    let (r, m) = s.replay()
+    #expect(r.state.mappedBlocks == 0 && m.at(1).allocations == 0)
+  }
+
   @Test func mremapMovesAndResizes() {
     var s = EventScript()
     s.mmap(0x10000, 0x2000, stack: 1)
