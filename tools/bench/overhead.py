@@ -107,8 +107,9 @@ def measure(name, cmd, runs, tmp, pairs=None):
         rss = max(m for _, m in samples)
         size = sizes.get(tool)
         per = f"{size / pairs:.2f} B/pair" if size and pairs else ""
+        shown = "" if size is None else (f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.0f} KB")
         rows.append(f"| {name} | {tool} | {wall:.2f} s | {wall / plain:.1f}x | "
-                    f"{(size or 0) / 1e6:.1f} MB {per} | {rss / 1024:.0f} MiB (+{(rss - plain_rss) / 1024:.0f}) |")
+                    f"{shown} {per} | {rss / 1024:.0f} MiB (+{(rss - plain_rss) / 1024:.0f}) |")
     return rows
 
 
