@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The analyzer next to heaptrack_print, on dumps of the same work, measured in one run.
 
-Records tools/bench/workload.c (10M malloc/free pairs) once under heaptrack and once under heapwise,
+Records tools/bench/workload.c (10M malloc/free pairs, one call path: heaptrack's interpreter fails
+on the 1,024-path variant, see overhead.py) once under heaptrack and once under heapwise,
 then times `heaptrack_print` on heaptrack's file and `heapwise top` (release build) on ours, `--runs`
 times each, interleaved, and prints median wall time, the ratio, and peak RSS.
 
@@ -37,11 +38,11 @@ def main():
     workload = os.path.join(tmp, "workload")
     subprocess.check_call(["cc", "-O2", "-g", "-o", workload, os.path.join(ROOT, "tools/bench/workload.c")])
     env = {k: v for k, v in os.environ.items() if not k.startswith("HEAPWISE_") and k != "LD_PRELOAD"}
-    subprocess.check_call(["heaptrack", "-o", os.path.join(tmp, "ht"), workload, str(args.pairs)],
+    subprocess.check_call(["heaptrack", "-o", os.path.join(tmp, "ht"), workload, str(args.pairs), "0"],
                           env=env, stdout=subprocess.DEVNULL)
     ht = [os.path.join(tmp, f) for f in os.listdir(tmp) if f.startswith("ht")][0]
     hw = os.path.join(tmp, "hw.heapwise")
-    subprocess.check_call([workload, str(args.pairs)], stdout=subprocess.DEVNULL,
+    subprocess.check_call([workload, str(args.pairs), "0"], stdout=subprocess.DEVNULL,
                           env=dict(env, LD_PRELOAD=LIB, HEAPWISE_OUTPUT=hw))
     runs = {"heaptrack_print": [], "heapwise top": []}
     for _ in range(args.runs):
