@@ -12,8 +12,14 @@ public final class Replay {
   @exclusivity(unchecked) private var mappings = MappingTable()
   @exclusivity(unchecked) private var serial: UInt64 = 0
 
+  /// The aggregators again, as a chain of `let` links for the per-event calls: a `let` property
+  /// is borrowed for a call, while an element loaded from an array is retained and released
+  /// around every call (a tenth of the replay time in a profile).
+  private let chain: AggregatorChain?
+
   public init(aggregators: [any ReplayAggregator]) {
     self.aggregators = aggregators
+    chain = aggregators.reversed().reduce(nil) { AggregatorChain($1, next: $0) }
   }
 
   /// Replays every event of `source`. `progress` is called every 2^20 events.
@@ -85,12 +91,12 @@ public final class Replay {
       state.overwrittenBlocks &+= 1
       state.heapBytes &-= old.size
       state.heapBlocks &-= 1
-      for i in aggregators.indices { aggregators[i].freed(old, bytes: old.size, whole: true, kind: .heap, by: .free, state: state) }
+      chain?.freed(old, bytes: old.size, whole: true, kind: .heap, by: .free, state: state)
     }
     state.heapBytes &+= a.size
     state.heapBlocks &+= 1
     state.allocations &+= 1
-    for i in aggregators.indices { aggregators[i].allocated(block, address: a.address, kind: .heap, state: state) }
+    chain?.allocated(block, address: a.address, kind: .heap, state: state)
     checkPeak()
   }
 
@@ -102,7 +108,7 @@ public final class Replay {
     }
     state.heapBytes &-= block.size
     state.heapBlocks &-= 1
-    for i in aggregators.indices { aggregators[i].freed(block, bytes: block.size, whole: true, kind: .heap, by: function, state: state) }
+    chain?.freed(block, bytes: block.size, whole: true, kind: .heap, by: function, state: state)
   }
 
   private func map(_ address: UInt64, _ length: UInt64, stack: StackID, stream: StreamID) {
@@ -141,7 +147,34 @@ public final class Replay {
       state.peakBlocks = state.liveBlocks
       state.peakTimestamp = state.timestamp
       state.peakEpoch &+= 1
-      for i in aggregators.indices { aggregators[i].reachedPeak(state: state) }
+      chain?.reachedPeak(state: state)
     }
+  }
+}
+
+/// One link per aggregator; each forwards the hot events to its aggregator, then to the next link.
+private final class AggregatorChain {
+  let aggregator: any ReplayAggregator
+  let next: AggregatorChain?
+
+  init(_ aggregator: any ReplayAggregator, next: AggregatorChain?) {
+    self.aggregator = aggregator
+    self.next = next
+  }
+
+  func allocated(_ block: LiveBlock, address: UInt64, kind: BlockKind, state: ReplayState) {
+    aggregator.allocated(block, address: address, kind: kind, state: state)
+    next?.allocated(block, address: address, kind: kind, state: state)
+  }
+
+  func freed(_ block: LiveBlock, bytes: UInt64, whole: Bool, kind: BlockKind, by function: AllocatorFunction,
+             state: ReplayState) {
+    aggregator.freed(block, bytes: bytes, whole: whole, kind: kind, by: function, state: state)
+    next?.freed(block, bytes: bytes, whole: whole, kind: kind, by: function, state: state)
+  }
+
+  func reachedPeak(state: ReplayState) {
+    aggregator.reachedPeak(state: state)
+    next?.reachedPeak(state: state)
   }
 }
