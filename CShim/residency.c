@@ -24,6 +24,8 @@ static atomic_flag busy = ATOMIC_FLAG_INIT;
 static unsigned char *vec;    /* mincore output, one byte a page */
 static uint8_t *body;         /* the record being built */
 
+static uint64_t snapshot_ts; /* one stamp for every record of a snapshot: readers group by it */
+
 static void emit_chunk(hw_thread_t *t, uintptr_t start, size_t pages, int kind, size_t page_size) {
   if (mincore((void *)start, pages * page_size, vec) != 0) return; /* unmapped meanwhile */
   uint8_t *p = hw_put_uvarint(body, 1);
@@ -36,8 +38,8 @@ static void emit_chunk(hw_thread_t *t, uintptr_t start, size_t pages, int kind, 
   for (size_t i = 0; i < pages; i++)
     if (vec[i] & 1) p[i / 8] |= (uint8_t)(1u << (i % 8));
   p += bytes;
-  if (t) hw_emit_raw(t, hw_now(), HW_TAG_RESIDENCY, body, (size_t)(p - body));
-  else hw_process_append(HW_TAG_RESIDENCY, hw_now(), body, (size_t)(p - body));
+  if (t) hw_emit_raw(t, snapshot_ts, HW_TAG_RESIDENCY, body, (size_t)(p - body));
+  else hw_process_append(HW_TAG_RESIDENCY, snapshot_ts, body, (size_t)(p - body));
 }
 
 /* One line of /proc/self/maps: "start-end perms offset dev inode   path". */
@@ -70,6 +72,7 @@ static void visit_line(hw_thread_t *t, char *line, size_t page_size) {
 void hw_residency_emit(hw_thread_t *t) {
   if (atomic_flag_test_and_set(&busy)) return; /* another thread is at it: one snapshot will do */
   size_t page_size = (size_t)sysconf(_SC_PAGESIZE);
+  snapshot_ts = hw_now();
   if (!vec) vec = hw_pages_alloc(CHUNK_PAGES);
   if (!body) body = hw_pages_alloc(CHUNK_PAGES / 8 + 64);
   int fd = vec && body ? open("/proc/self/maps", O_RDONLY | O_CLOEXEC) : -1;

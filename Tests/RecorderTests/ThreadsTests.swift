@@ -49,8 +49,10 @@ import Testing
     let dir = Harness.freshDirectory("fine")
     try Harness.record(try Harness.build("threads.c"), in: dir)
     let frames = try frameFlags(try Harness.onlyDump(in: dir)).filter { $0.stream != 0 }
-    // The main thread may start coarse; every other thread's frames are full resolution.
-    #expect(frames.filter { $0.stream != 1 }.allSatisfy { $0.flags & 2 == 0 })
-    #expect(frames.contains { $0.stream == 1 && $0.flags & 2 == 0 })
+    // The main thread starts coarse (and may record nothing after the others start); every other
+    // thread registers when a second stream exists, so all its frames are full resolution.
+    let others = frames.filter { $0.stream != 1 }
+    #expect(!others.isEmpty)
+    #expect(others.allSatisfy { $0.flags & 2 == 0 })
   }
 }
