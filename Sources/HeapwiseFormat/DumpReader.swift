@@ -170,16 +170,15 @@ public final class DumpReader: EventSource {
     guard case .some = cursors[i].decoder else { return }
     do {
       // In place: the decoder is not copied out of its cursor.
-      if let e = try cursors[i].decoder!.next() {
+      if try cursors[i].decoder!.next(into: pending + i) {
+        cursors[i].hasPending = true
+        cursors[i].key = pending[i].timestamp
         if let body = cursors[i].decoder!.residencyBody {
           cursors[i].decoder!.residencyBody = nil
-          if let regions = ResidencyRegion.decode(body: body, timestamp: e.timestamp, stream: e.stream) {
+          if let regions = ResidencyRegion.decode(body: body, timestamp: pending[i].timestamp, stream: pending[i].stream) {
             residency += regions
           }
         }
-        cursors[i].key = e.timestamp
-        (pending + i).initialize(to: e)
-        cursors[i].hasPending = true
         return
       }
     } catch {

@@ -37,15 +37,16 @@ struct FrameDecoder {
     return a
   }
 
-  /// The next record, or nil at the end of the payload.
-  mutating func next() throws(FrameDecodeError) -> Event? {
-    if cursor.isAtEnd { return nil }
+  /// Decodes the next record into `slot` (uninitialized memory) and returns true, or returns false
+  /// at the end of the payload. Writing in place spares a copy and an optional per record.
+  mutating func next(into slot: UnsafeMutablePointer<Event>) throws(FrameDecodeError) -> Bool {
+    if cursor.isAtEnd { return false }
     let start = cursor.position
     do {
       let tag = try cursor.byte()
       timestamp &+= try cursor.uvarint() << timeShift
-      let record = try decodeBody(tag: tag)
-      return Event(timestamp: timestamp, stream: stream, record: record)
+      slot.initialize(to: Event(timestamp: timestamp, stream: stream, record: try decodeBody(tag: tag)))
+      return true
     } catch let e as CursorError {
       let what = e.kind == .truncated ? "record runs past the end of its frame" : "malformed varint"
       throw FrameDecodeError(reason: what, offset: e.offset)
