@@ -103,9 +103,19 @@ struct RecordCommand: ParsableCommand {
       printError("cannot run \(args[0]): \(String(cString: strerror(error.code)))")
       throw ExitCode(127)
     }
-    // Like a shell running a foreground job: a ^C goes to the child; we stay to report.
+    // Like a shell running a foreground job: a ^C goes to the child; we stay to report. A SIGTERM
+    // or SIGHUP sent to us alone (`timeout`, a CI runner, a closed terminal) is passed on, so the
+    // recorded program ends and writes its dump instead of running on as an orphan.
     signal(SIGINT, SIG_IGN)
     signal(SIGQUIT, SIG_IGN)
+    recordedChild = pid
+    signal(SIGTERM) { kill(recordedChild, $0) }
+    signal(SIGHUP) { kill(recordedChild, $0) }
+    var passOn = sigset_t()
+    sigemptyset(&passOn)
+    sigaddset(&passOn, SIGTERM)
+    sigaddset(&passOn, SIGHUP)
+    pthread_sigmask(SIG_UNBLOCK, &passOn, nil)
     var status: Int32 = 0
     while waitpid(pid, &status, 0) < 0 {
       if errno != EINTR { printError("waitpid: \(String(cString: strerror(errno)))"); throw ExitCode(1) }
@@ -146,12 +156,25 @@ struct RecordCommand: ParsableCommand {
       for a in argv { free(a) }
       for e in envp { free(e) }
     }
+    // The program starts as from a shell: no signal blocked. A parent's leftover mask (libdispatch
+    // workers block most signals, and a spawned child inherits it) would leave it deaf to SIGTERM.
+    var attr = posix_spawnattr_t()
+    posix_spawnattr_init(&attr)
+    defer { posix_spawnattr_destroy(&attr) }
+    var none = sigset_t()
+    sigemptyset(&none)
+    posix_spawnattr_setsigmask(&attr, &none)
+    posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK))
     var pid: pid_t = 0
-    let rc = posix_spawnp(&pid, args[0], nil, nil, argv, envp)
+    let rc = posix_spawnp(&pid, args[0], nil, &attr, argv, envp)
     if rc != 0 { throw SpawnError(code: rc) }
     return pid
   }
 }
+
+/// The recorded process, for the signal handlers that pass SIGTERM and SIGHUP on (a C handler
+/// captures nothing, so it reads a global; set once before the handlers are installed).
+nonisolated(unsafe) private var recordedChild: pid_t = 0
 
 /// Where the preload library is.
 enum PreloadLibrary {
