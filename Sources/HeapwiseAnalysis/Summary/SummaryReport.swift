@@ -186,6 +186,11 @@ public struct SummaryReport: Sendable {
     {
       return "pymalloc arenas: Python objects live here; run with PYTHONMALLOC=malloc to record each object"
     }
+    // libarrow carries both allocators; its jemalloc's symbols are prefixed je_arrow_private_
+    // (seen with pyarrow 26: 8 MiB from je_arrow_private_je_pages_map next to mimalloc's 1 GiB).
+    if module.contains("arrow") && function.hasPrefix("je_") {
+      return "Arrow's bundled jemalloc (one of its memory pools): set ARROW_DEFAULT_MEMORY_POOL=system to record its blocks"
+    }
     if module.contains("arrow") || function.hasPrefix("mi_") || function.hasPrefix("_mi_") {
       return "a bundled mimalloc (Arrow's default memory pool): set ARROW_DEFAULT_MEMORY_POOL=system to record its blocks"
     }
