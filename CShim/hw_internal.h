@@ -26,8 +26,9 @@
 
 /* ---- bootstrap.c: the real functions, and a pool for allocations made before we have them ---- */
 
-/* Every hooked function once: X(return type, name, parameters). The dlsym table, the bootstrap
- * and the hook bodies are all generated from or checked against this list. */
+/* Every hooked function once: X(return type, name, parameters). The table of real functions
+ * (hw_real_t) and its dlsym bootstrap are generated from this list; a hook added to hooks.c without
+ * an entry here has no real function to call and does not compile. */
 #define HW_HOOKED_FUNCTIONS(X)                                                             \
   X(void *, malloc, (size_t))                                                              \
   X(void *, calloc, (size_t, size_t))                                                      \
@@ -209,7 +210,6 @@ void hw_modules_reset(void);
 /* ---- recorder.c: lifecycle ------------------------------------------------------------------ */
 
 typedef struct hw_config_s {
-  char output[4096];     /* HEAPWISE_OUTPUT, with %p expanded */
   int max_frames;        /* HEAPWISE_MAX_FRAMES, default 64 */
   int interval_ms;       /* HEAPWISE_INTERVAL_MS, default 20 */
   int marker_signal;     /* HEAPWISE_MARKER_SIGNAL, default SIGUSR2; 0 disables */

@@ -136,7 +136,7 @@ static int write_header(int fd, uint32_t flags) {
 
 /* Creates the dump and starts recording. Returns false (having said why) when it cannot. */
 static bool start_dump(uint32_t extra_flags) {
-  char path[sizeof hw_config.output];
+  char path[sizeof output_template];
   if (!expand_output(path, sizeof path, output_template, getpid()) || !add_exec_suffix(path, sizeof path)) {
     hw_log("HEAPWISE_OUTPUT is too long; not recording");
     return false;
@@ -156,7 +156,6 @@ static bool start_dump(uint32_t extra_flags) {
     hw_log("cannot create %s (%s); the program runs on unrecorded", path, strerror(errno));
     return false;
   }
-  memcpy(hw_config.output, path, sizeof path);
   hw_start_ticks = hw_now();
   uint32_t flags = extra_flags | (hw_use_tsc ? HW_HEADER_FLAG_TSC : 0) | (hw_config.trim_probe ? HW_HEADER_FLAG_TRIM_PROBE : 0);
   if (write_header(fd, flags) != 0) {

@@ -2,7 +2,7 @@
  *
  * A thread's state is found through one initial-exec TLS pointer. It lives in pages from the
  * kernel and is never freed: at exit the recorder walks every state to hand its partial buffer
- * over (hw_thread_flush_all), and a state costs 64 bytes per thread ever started.
+ * over (hw_thread_flush_all), and a state costs 48 bytes per thread ever started.
  *
  * Hand-over at exit: the exiting thread swaps each state's buffer pointer to NULL and writes what
  * the buffer held. A thread still running finds NULL and records no more. What it was appending at

@@ -84,8 +84,8 @@ int hw_write_frame(hw_buffer_t *b, bool compress) {
     memcpy(out, hdr, HW_FRAME_HEADER);
     return hw_write_all(dump_fd, out, HW_FRAME_HEADER + stored);
   }
-  /* Uncompressed: the payload is the buffer itself; the header goes in the bytes before it is not
-   * possible (the buffer struct is there), so use writev for one system call. */
+  /* Uncompressed: the payload stays in the buffer (its struct sits right before the data, so the
+   * header cannot be put there): writev sends header and payload in one system call. */
   struct iovec { void *base; size_t len; } iov[2] = {{hdr, HW_FRAME_HEADER}, {payload, stored}};
   for (;;) {
     ssize_t n = syscall(SYS_writev, dump_fd, iov, 2);

@@ -141,9 +141,10 @@ public enum SampleKey {
   public static let mallinfoUordblks: UInt64 = 24
   public static let mallinfoFordblks: UInt64 = 25
   public static let recorderMemory: UInt64 = 40
-  public static let recorderEvents: UInt64 = 41
   public static let recorderStacks: UInt64 = 42
   public static let recorderBacklog: UInt64 = 43
+  /// The allocator underneath: 0 unknown, 1 glibc, 2 jemalloc, 3 tcmalloc.
+  public static let allocator: UInt64 = 44
 }
 
 public struct SampleRecord: Sendable, Hashable {

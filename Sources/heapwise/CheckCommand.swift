@@ -98,7 +98,7 @@ struct CheckCommand: ParsableCommand {
       throw ExitCode(ExitStatus.unreadable)
     }
     let commandStatus = try record(into: follow ? "\(target)/%p.heapwise" : target)
-    let chains = follow ? Self.chains(in: target) : [Self.execChain(target)]
+    let chains = follow ? Self.chains(in: target) : [RecordCommand.execChain(target)]
     guard !chains.isEmpty, access(chains[0][0], R_OK) == 0 else {
       // record has said why (no library, command not found, no dump written).
       throw ExitCode(commandStatus != 0 ? commandStatus : ExitStatus.unreadable)
@@ -155,16 +155,6 @@ struct CheckCommand: ParsableCommand {
     }
   }
 
-  /// `dump` and the dumps of its in-place execs, which the recorder names `<dump>.execN.heapwise`.
-  static func execChain(_ dump: String) -> [String] {
-    let stem = dump.hasSuffix(".heapwise") ? String(dump.dropLast(".heapwise".count)) : dump
-    var chain = [dump]
-    while access("\(stem).exec\(chain.count).heapwise", F_OK) == 0 {
-      chain.append("\(stem).exec\(chain.count).heapwise")
-    }
-    return chain
-  }
-
   /// The exec chains of every process that wrote a dump into `directory` (as `<pid>.heapwise`),
   /// in pid order.
   static func chains(in directory: String) -> [[String]] {
@@ -173,7 +163,7 @@ struct CheckCommand: ParsableCommand {
       guard name.hasSuffix(".heapwise") else { return nil }
       return Int(name.dropLast(".heapwise".count))
     }
-    return pids.sorted().map { execChain("\(directory)/\($0).heapwise") }
+    return pids.sorted().map { RecordCommand.execChain("\(directory)/\($0).heapwise") }
   }
 
   static func temporaryDirectory() -> String {

@@ -30,7 +30,7 @@ struct RecordCommand: ParsableCommand {
   @Option(help: "Milliseconds between memory samples (default 20).")
   var intervalMs: Int?
 
-  @Option(help: "Deepest call stack recorded, in frames (default 64).")
+  @Option(help: "Deepest call stack recorded, in frames, 1 to 64 (default 64).")
   var maxFrames: Int?
 
   @Option(help: "Signal number that writes a marker (default SIGUSR2; 0 turns it off).")
@@ -49,7 +49,8 @@ struct RecordCommand: ParsableCommand {
   func validate() throws {
     if arguments.isEmpty { throw ValidationError("give a command to record, e.g. heapwise record -- ./app") }
     if let intervalMs, intervalMs <= 0 { throw ValidationError("--interval-ms must be positive") }
-    if let maxFrames, !(1...256).contains(maxFrames) { throw ValidationError("--max-frames must be 1 to 256") }
+    // The recorder keeps at most 64 frames (HW_MAX_FRAMES) and ignores a larger setting.
+    if let maxFrames, !(1...64).contains(maxFrames) { throw ValidationError("--max-frames must be 1 to 64") }
   }
 
   /// The command without a leading `--`.
@@ -121,7 +122,7 @@ struct RecordCommand: ParsableCommand {
       if errno != EINTR { printError("waitpid: \(String(cString: strerror(errno)))"); throw ExitCode(1) }
     }
     let dump = outputPattern.replacingOccurrences(of: "%p", with: String(pid))
-    let chain = ([dump] + (1...64).map { execDump(dump, $0) }).filter { access($0, F_OK) == 0 }
+    let chain = Self.execChain(dump).filter { access($0, F_OK) == 0 }
     if quiet {
       // check reports on the dumps itself
     } else if let last = chain.last {
@@ -142,9 +143,15 @@ struct RecordCommand: ParsableCommand {
     if exitStatus != 0 { throw ExitCode(exitStatus) }
   }
 
-  /// The dump of the n-th in-place exec: ".execN" before a trailing ".heapwise" (the recorder's rule).
-  private func execDump(_ dump: String, _ n: Int) -> String {
-    dump.hasSuffix(".heapwise") ? String(dump.dropLast(9)) + ".exec\(n).heapwise" : dump + ".exec\(n)"
+  /// `dump` and the dumps of its in-place execs, which the recorder names `<dump>.execN.heapwise`
+  /// (recorder.c, add_exec_suffix): consecutive N from 1 while they exist.
+  static func execChain(_ dump: String) -> [String] {
+    let stem = dump.hasSuffix(".heapwise") ? String(dump.dropLast(".heapwise".count)) : dump
+    var chain = [dump]
+    while access("\(stem).exec\(chain.count).heapwise", F_OK) == 0 {
+      chain.append("\(stem).exec\(chain.count).heapwise")
+    }
+    return chain
   }
 
   struct SpawnError: Error { var code: Int32 }

@@ -66,7 +66,7 @@ import Testing
     #expect(result.status == 0)
     let facts = try DumpFacts(path: try Harness.onlyDump(in: dir))
     expectFunctionsCounts(facts, portable: true)
-    let allocator = facts.samples.last?[44]
+    let allocator = facts.samples.last?[SampleKey.allocator]
     #expect(allocator == (path.contains("jemalloc") ? 2 : 3))  // statistics come from that allocator
   }
 
@@ -79,7 +79,7 @@ import Testing
     #expect(result.status == 0)
     let facts = try DumpFacts(path: try Harness.onlyDump(in: dir))
     expectFunctionsCounts(facts, portable: true)
-    #expect(facts.samples.last?[44] == 2)
+    #expect(facts.samples.last?[SampleKey.allocator] == 2)
   }
 
   /// operator new reaches malloc; the stack names the C++ caller, not only libstdc++.
