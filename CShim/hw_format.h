@@ -118,6 +118,17 @@ static inline void hw_put_u16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
 static inline void hw_put_u32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
 static inline void hw_put_u64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
 
+/* The head of every record: the tag, then the timestamp delta from *last, floored to units of
+ * 2^shift (0, or HW_COARSE_SHIFT in a coarse-time frame) and never negative; advances *last.
+ * Shared by the thread encoder (thread.c), the process stream and the emergency END (writer.c). */
+static inline uint8_t *hw_put_record_head(uint8_t *p, uint8_t tag, uint64_t ts, uint64_t *last, unsigned shift) {
+  ts = ts >> shift << shift;
+  uint64_t dt = ts > *last ? ts - *last : 0;
+  *last += dt;
+  *p++ = tag;
+  return hw_put_uvarint(p, dt >> shift);
+}
+
 /* CRC-32C (Castagnoli), the checksum of every frame. platform.c. */
 uint32_t hw_crc32c(uint32_t crc, const void *data, size_t size);
 

@@ -174,13 +174,7 @@ static inline uint8_t *begin(hw_thread_t *t, uint64_t ts, uint8_t tag, size_t ne
     }
     if (coarse) b->base_ts = b->last_ts = b->last_ts >> HW_COARSE_SHIFT << HW_COARSE_SHIFT;
   }
-  unsigned shift = coarse ? HW_COARSE_SHIFT : 0;
-  ts = ts >> shift << shift;
-  uint8_t *p = b->data + b->used;
-  *p++ = tag;
-  uint64_t dt = ts > b->last_ts ? ts - b->last_ts : 0;
-  b->last_ts += dt;
-  return hw_put_uvarint(p, dt >> shift);
+  return hw_put_record_head(b->data + b->used, tag, ts, &b->last_ts, coarse ? HW_COARSE_SHIFT : 0);
 }
 
 static inline void commit(hw_thread_t *t, uint8_t *end) {

@@ -115,12 +115,8 @@ void hw_process_append(uint8_t tag, uint64_t ts, const uint8_t *body, size_t len
     process_buf = hw_buffer_get(0, atomic_fetch_add(&process_seq, 1), ts);
     if (!process_buf) return;
   }
-  /* Same layout as thread.c's encoder; stream 0 has no hw_thread_t, so encode directly. */
-  uint8_t *p = process_buf->data + process_buf->used;
-  *p++ = tag;
-  uint64_t dt = ts > process_buf->last_ts ? ts - process_buf->last_ts : 0;
-  process_buf->last_ts += dt;
-  p = hw_put_uvarint(p, dt);
+  /* Stream 0 has no hw_thread_t (only this thread writes it): the same record head, directly. */
+  uint8_t *p = hw_put_record_head(process_buf->data + process_buf->used, tag, ts, &process_buf->last_ts, 0);
   if (tag >= HW_TAG_SKIPPABLE && tag != HW_TAG_END) p = hw_put_uvarint(p, len);
   memcpy(p, body, len);
   process_buf->used = (size_t)(p + len - process_buf->data);
@@ -257,10 +253,8 @@ void hw_writer_emergency_flush(int signo) {
   memset(b, 0, sizeof *b);
   b->stream = 0;
   b->seq = atomic_fetch_add(&process_seq, 1);
-  b->base_ts = ts;
-  uint8_t *p = b->data;
-  *p++ = HW_TAG_END;
-  p = hw_put_uvarint(p, 0);
+  b->base_ts = b->last_ts = ts; /* the END's delta is 0: it is the frame's first record */
+  uint8_t *p = hw_put_record_head(b->data, HW_TAG_END, ts, &b->last_ts, 0);
   p = hw_put_uvarint(p, HW_END_SIGNAL);
   p = hw_put_uvarint(p, (uint64_t)signo);
   b->used = (size_t)(p - b->data);

@@ -142,6 +142,10 @@ import Testing
     #expect(facts.end?.reason == EndRecord.Reason.fatalSignal.rawValue)
     #expect(facts.end?.signal == UInt64(signal))
     #expect(facts.live(ofSize: 4242).count == 1)
+    // The END written from the signal handler is stamped when it was written: last, and close.
+    let end = try #require(facts.endTimestamp)
+    #expect(end >= facts.lastTimestamp)
+    #expect(end - facts.lastTimestamp < facts.header.ticksPerSecond * 10)
   }
 
   @Test func kill9LeavesADumpReadableUpToItsLastFrame() throws {

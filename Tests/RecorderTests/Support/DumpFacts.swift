@@ -21,12 +21,16 @@ struct DumpFacts {
   var unmappings: [Unmapping] = []
   var remappings: [Remapping] = []
   var end: EndRecord?
+  var endTimestamp: UInt64?
+  /// The latest timestamp of any record but END.
+  var lastTimestamp: UInt64 = 0
   var residency: [ResidencyRegion] = []
 
   init(path: String) throws {
     let reader = try DumpReader(path: path)
     header = reader.header
     while let event = reader.next() {
+      if case .end = event.record { endTimestamp = event.timestamp } else { lastTimestamp = max(lastTimestamp, event.timestamp) }
       switch event.record {
       case .alloc(let a):
         allocations[a.function, default: 0] += 1
