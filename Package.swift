@@ -33,9 +33,11 @@ let package = Package(
     .systemLibrary(name: "CLibDW", path: "Sources/CLibDW", pkgConfig: "libdw",
                    providers: [.apt(["libdw-dev"])]),
 
-    .target(name: "HeapwiseFormat", dependencies: ["CZstd"]),
+    // Hardware CRC-32C for the reader, cache prefetch for the replay.
+    .target(name: "CKernels"),
+    .target(name: "HeapwiseFormat", dependencies: ["CZstd", "CKernels"]),
     .target(name: "HeapwiseSymbols", dependencies: ["CLibDW"], exclude: ["README.md"]),
-    .target(name: "HeapwiseAnalysis", dependencies: ["HeapwiseFormat", "HeapwiseSymbols"]),
+    .target(name: "HeapwiseAnalysis", dependencies: ["HeapwiseFormat", "HeapwiseSymbols", "CKernels"]),
     .target(name: "HeapwiseReports", dependencies: ["HeapwiseAnalysis"]),
     .target(name: "HeapwiseBudget", dependencies: ["CHeapwise", "HeapwiseSymbols"]),
     .executableTarget(

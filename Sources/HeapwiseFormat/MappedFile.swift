@@ -45,3 +45,30 @@ final class MappedFile {
     if let mapping { munmap(mapping, bytes.count) }
   }
 }
+
+/// Gathers ranges of a mapped file to give back and releases them a few MiB at a time: each
+/// `madvise` flushes the TLB of every CPU the process runs on, an interrupt to the other core once
+/// the read-ahead thread runs, and one per frame showed as a fifth of the system time. The span
+/// given back may cover frames not read yet; those fault their pages in again from the page cache
+/// (the mapping is read-only), so this costs time at worst, never correctness.
+struct PageReleaser {
+  private let file: MappedFile
+  private var low = Int.max
+  private var high = 0
+  private static let batch = 8 << 20
+
+  init(_ file: MappedFile) { self.file = file }
+
+  mutating func release(_ range: Range<Int>) {
+    low = min(low, range.lowerBound)
+    high = max(high, range.upperBound)
+    if high - low >= Self.batch { flush() }
+  }
+
+  mutating func flush() {
+    if low < high { file.release(low..<high) }
+    low = .max
+    high = 0
+  }
+}
+

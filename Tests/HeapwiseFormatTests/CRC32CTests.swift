@@ -19,3 +19,20 @@ import Testing
     }
   }
 }
+
+extension CRC32CTests {
+  /// The hardware path (taken on this machine when the CPU has the instruction) and the tables
+  /// agree on every length and alignment around the 8-byte steps.
+  @Test func hardwareEqualsTables() {
+    let bytes = (0..<300).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ 17) }
+    bytes.withUnsafeBytes { all in
+      for start in 0..<9 {
+        for end in stride(from: start, through: all.count, by: 7) {
+          let slice = UnsafeRawBufferPointer(rebasing: all[start..<end])
+          #expect(CRC32C.update(0x1234_5678, slice) == CRC32C.softwareUpdate(0x1234_5678, slice))
+        }
+      }
+    }
+    #expect(CRC32C.softwareUpdate(0, UnsafeRawBufferPointer(start: nil, count: 0)) == 0)
+  }
+}

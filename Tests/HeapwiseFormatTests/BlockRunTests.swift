@@ -1,0 +1,164 @@
+import HeapwiseFormat
+import Testing
+
+/// The fast path of reading (block records decoded in chunks, handed out in runs, optionally on
+/// the read-ahead thread) against an order worked out here from what was written: every field
+/// width a varint can have, streams that interleave record by record and stretches where one
+/// stream runs alone for several chunks, rare records in between, compressed and plain frames.
+@Suite struct BlockRunTests {
+  struct SplitMix {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+      state &+= 0x9E37_79B9_7F4A_7C15
+      var z = state
+      z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+      z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+      return z ^ (z >> 31)
+    }
+    /// A value of a random bit length, so that every varint length from 1 to 10 bytes occurs.
+    mutating func anyWidth() -> UInt64 { next() >> (next() % 64) }
+  }
+
+  /// Writes the dump and returns the events a reader must produce, in order.
+  static func randomDump(seed: UInt64) -> (bytes: [UInt8], expected: [String]) {
+    var rng = SplitMix(state: seed)
+    var d = DumpEncoder()
+    // (timestamp, stream, order written) -> description; sorted, this is the merge order.
+    var expected: [(UInt64, UInt32, Int, String)] = []
+    let streams: [UInt32] = [1, 2, 3]
+    var clocks: [UInt32: UInt64] = [1: 0, 2: 0, 3: 0]
+    var seqs: [UInt32: UInt32] = [1: 0, 2: 0, 3: 0]
+    var written = 0
+    // Phases: all streams interleaved, then stream 2 alone for many chunks, then interleaved.
+    let phases: [(start: Int, end: Int, busy: [UInt32])] = [(0, 30_000, streams), (30_000, 90_000, [2]), (90_000, 120_000, streams)]
+    for (phase, (start, end, busy)) in phases.enumerated() {
+      for s in busy {
+        var ts = max(clocks[s]!, UInt64(start))
+        let count = busy.count == 1 ? 12_000 : 3_000
+        var frame = FrameBuilder(baseTimestamp: clocks[s]!)
+        var inFrame = 0
+        let flush = { (frame: inout FrameBuilder, ts: UInt64) in
+          d.append(frame, stream: s, seq: seqs[s]!, compress: (seqs[s]! + UInt32(phase)) % 2 == 0)
+          seqs[s]! += 1
+          frame = FrameBuilder(baseTimestamp: ts)
+          inFrame = 0
+        }
+        for _ in 0..<count {
+          ts += UInt64(end - start) / UInt64(count) / 2 + rng.next() % 3
+          let line: String
+          // Rare records only where streams interleave; the stream alone writes big frames of
+          // block records, so whole chunks pass through.
+          switch busy.count == 1 ? 2 + rng.next() % 98 : rng.next() % 100 {
+          case 0:
+            frame.marker(ts, "m\(written)")
+            line = "marker 0 m\(written)"
+          case 1:
+            let id = UInt32(truncatingIfNeeded: rng.next() % 1000 + 1), caller = rng.next()
+            frame.stack(ts, id: id, frames: [0x1000, caller])
+            line = "stack \(id) 0x1000,0x\(String(caller, radix: 16))"
+          case 2..<50:
+            let addr = rng.next(), size = rng.anyWidth()
+            let stack = UInt32(truncatingIfNeeded: rng.next() % 3 == 0 ? rng.anyWidth() : rng.next() % 50)
+            let function = UInt8(rng.next() % 9 + 1)
+            frame.alloc(ts, addr, size, stack: stack, function: function)
+            line = "\(AllocatorFunction(rawValue: function)!) 0x\(String(addr, radix: 16)) \(size) \(stack)"
+          default:
+            let addr = rng.anyWidth()
+            let function: UInt8 = [0, 0, 0, 3, 4][Int(rng.next() % 5)]
+            frame.free(ts, addr, function: function)
+            let f = AllocatorFunction(rawValue: function)!
+            line = "\(f == .free ? "free" : "free/\(f)") 0x\(String(addr, radix: 16))"
+          }
+          expected.append((ts, s, written, "\(ts) s\(s) \(line)"))
+          written += 1
+          inFrame += 1
+          if inFrame == (busy.count == 1 ? 9_000 : 700) { flush(&frame, ts) }
+        }
+        if inFrame > 0 { flush(&frame, ts) }
+        clocks[s] = ts
+      }
+    }
+    var end = FrameBuilder(baseTimestamp: 200_000)
+    end.end(200_000)
+    d.append(end, stream: 0, seq: 0)
+    expected.append((200_000, 0, written, "200000 s0 end 0 0"))
+    expected.sort { ($0.0, $0.1, $0.2) < ($1.0, $1.1, $1.2) }
+    return (d.bytes, expected.map(\.3))
+  }
+
+  @Test(arguments: [false, true])
+  func eventsMatchWhatWasWritten(readAhead: Bool) throws {
+    let (bytes, expected) = Self.randomDump(seed: 7)
+    let reader = try DumpReader(path: temporaryDump(bytes), options: ReaderOptions(readAhead: readAhead))
+    #expect(reader.readsAhead == readAhead)
+    let events = reader.readAll().map(describe)
+    #expect(events.count == expected.count)
+    #expect(events == expected)
+    #expect(reader.warnings.isEmpty)
+    #expect(reader.sawEnd)
+  }
+
+  /// Runs hold one stream's records in order; whole chunks pass through when one stream runs alone.
+  @Test(arguments: [false, true])
+  func runsFlattenToTheSameOrder(readAhead: Bool) throws {
+    let (bytes, expected) = Self.randomDump(seed: 11)
+    let reader = try DumpReader(path: temporaryDump(bytes), options: ReaderOptions(readAhead: readAhead))
+    var events: [String] = []
+    var longest = 0
+    loop: while true {
+      switch reader.nextStep() {
+      case .blocks(let run):
+        #expect(!run.records.isEmpty)
+        longest = max(longest, run.records.count)
+        for r in run.records { events.append(describe(Event(timestamp: r.timestamp, stream: run.stream, record: r.record))) }
+      case .event(let e):
+        events.append(describe(e))
+      case .end:
+        break loop
+      }
+    }
+    #expect(events == expected)
+    #expect(longest >= 4096, "a stream alone should come out a whole chunk at a time")
+    #expect(reader.nextStep().isEnd)
+  }
+
+  /// A corrupt record stops the reading at the same event in both modes, with the same warning.
+  @Test func corruptRecordStopsBothModesAlike() throws {
+    var d = DumpEncoder()
+    var a = FrameBuilder(baseTimestamp: 1)
+    for i in 0..<3000 { a.alloc(UInt64(i + 1), UInt64(0x1000 + 16 * i), 32, stack: 1) }
+    // An ALLOC whose address varint runs past ten bytes.
+    a.raw([0x01, 0x00] + [UInt8](repeating: 0xff, count: 11) + [0x01])
+    for _ in 0..<60 { a.free(4000, 0x1000) }
+    d.append(a, stream: 1, seq: 0, compress: true)
+    var b = FrameBuilder(baseTimestamp: 1)
+    for i in 0..<4000 { b.free(UInt64(i + 1), UInt64(0x1000 + 16 * i)) }
+    d.append(b, stream: 2, seq: 0)
+    let path = temporaryDump(d.bytes)
+    var results: [[String]] = []
+    var warnings: [[DumpWarning]] = []
+    for readAhead in [false, true] {
+      let reader = try DumpReader(path: path, options: ReaderOptions(readAhead: readAhead))
+      results.append(reader.readAll().map(describe))
+      warnings.append(reader.warnings)
+    }
+    #expect(results[0] == results[1])
+    #expect(warnings[0] == warnings[1])
+    #expect(results[0].filter { $0.contains(" s1 malloc") }.count == 3000)
+    #expect(warnings[0].contains { if case .corrupt(_, let reason) = $0 { reason.contains("malformed varint") } else { false } })
+  }
+
+  /// A reader dropped halfway stops its read-ahead thread (the test would hang otherwise).
+  @Test func droppingAReaderHalfwayStopsItsThread() throws {
+    let (bytes, _) = Self.randomDump(seed: 3)
+    let path = temporaryDump(bytes)
+    for taken in [0, 1, 5000] {
+      let reader = try DumpReader(path: path, options: ReaderOptions(readAhead: true))
+      for _ in 0..<taken { _ = reader.next() }
+    }
+  }
+}
+
+extension ReadStep {
+  var isEnd: Bool { if case .end = self { true } else { false } }
+}
