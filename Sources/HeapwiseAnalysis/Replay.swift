@@ -3,6 +3,7 @@
 // Hot stored properties here, in ReplayState and in StackMetrics are `@exclusivity(unchecked)`:
 // dynamic exclusivity checks took a third of the time in a profile of a 10-million-pair dump,
 // and a replay runs on one thread with no overlapping accesses.
+import CKernels
 import HeapwiseFormat
 
 public final class Replay {
@@ -16,19 +17,51 @@ public final class Replay {
   /// is borrowed for a call, while an element loaded from an array is retained and released
   /// around every call (a tenth of the replay time in a profile).
   private let chain: AggregatorChain?
+  /// The first aggregator when it is `StackMetrics` (as for `top`, `compare` and `check`), called
+  /// directly, so its per-event work is inlined here instead of going through a witness table.
+  private let metrics: StackMetrics?
 
   public init(aggregators: [any ReplayAggregator]) {
     self.aggregators = aggregators
-    chain = aggregators.reversed().reduce(nil) { AggregatorChain($1, next: $0) }
+    metrics = aggregators.first as? StackMetrics
+    chain = aggregators.dropFirst(metrics == nil ? 0 : 1).reversed().reduce(nil) { AggregatorChain($1, next: $0) }
   }
 
-  /// Replays every event of `source`. `progress` is called every 2^20 events.
+  /// Replays every event of `source`. `progress` is called about every 2^20 events.
   public func run(_ source: inout some EventSource, progress: ((ReplayState) -> Void)? = nil) {
-    while let event = source.next() {
-      replay(event)
-      if let progress, state.events & 0xF_FFFF == 0 { progress(state) }
+    while true {
+      let before = state.events
+      switch source.nextStep() {
+      case .blocks(let run): replay(run)
+      case .event(let event): replay(event)
+      case .end:
+        finish()
+        return
+      }
+      if let progress, (before ^ state.events) >> 20 != 0 { progress(state) }
     }
-    finish()
+  }
+
+  /// How many records ahead the live-block table is prefetched.
+  static let prefetchDistance = 8
+
+  /// Replays a run of block records (the hot path: no `Event` is built for them).
+  public func replay(_ run: BlockRun) {
+    let stream = run.stream
+    let records = run.records
+    state.events &+= UInt64(records.count)
+    for k in records.indices {
+      let r = records[k]
+      if k &+ Self.prefetchDistance < records.count { heap.prefetch(records[k &+ Self.prefetchDistance].address) }
+      // The records themselves were written by the read-ahead thread on another core.
+      hw_prefetch(records.baseAddress! + (k &+ 64))
+      state.timestamp = r.timestamp
+      if r.isAllocation {
+        allocateHeap(address: r.address, size: r.size, stack: StackID(r.stack), stream: stream)
+      } else {
+        freeHeap(r.address, by: r.function)
+      }
+    }
   }
 
   /// Replays one event (for callers that drive the source themselves); call `finish()` at the end.
@@ -37,7 +70,7 @@ public final class Replay {
     state.events &+= 1
     switch event.record {
     case .alloc(let a):
-      allocateHeap(a, event)
+      allocateHeap(address: a.address, size: a.size, stack: a.stack, stream: event.stream)
     case .free(let f):
       freeHeap(f.address, by: f.function)
     case .mmap(let m):
@@ -84,19 +117,21 @@ public final class Replay {
   }
 
   @inline(__always)
-  private func allocateHeap(_ a: Allocation, _ event: Event) {
+  private func allocateHeap(address: UInt64, size: UInt64, stack: StackID, stream: StreamID) {
     serial &+= 1
-    let block = LiveBlock(size: a.size, timestamp: event.timestamp, serial: serial, stack: a.stack, stream: event.stream)
-    if let old = heap.insert(a.address, block) {
+    let block = LiveBlock(size: size, timestamp: state.timestamp, serial: serial, stack: stack, stream: stream)
+    if let old = heap.insert(address, block) {
       state.overwrittenBlocks &+= 1
       state.heapBytes &-= old.size
       state.heapBlocks &-= 1
+      metrics?.freed(old, bytes: old.size, whole: true, kind: .heap, by: .free, state: state)
       chain?.freed(old, bytes: old.size, whole: true, kind: .heap, by: .free, state: state)
     }
-    state.heapBytes &+= a.size
+    state.heapBytes &+= size
     state.heapBlocks &+= 1
     state.allocations &+= 1
-    chain?.allocated(block, address: a.address, kind: .heap, state: state)
+    metrics?.allocated(block, address: address, kind: .heap, state: state)
+    chain?.allocated(block, address: address, kind: .heap, state: state)
     checkPeak()
   }
 
@@ -108,6 +143,7 @@ public final class Replay {
     }
     state.heapBytes &-= block.size
     state.heapBlocks &-= 1
+    metrics?.freed(block, bytes: block.size, whole: true, kind: .heap, by: function, state: state)
     chain?.freed(block, bytes: block.size, whole: true, kind: .heap, by: function, state: state)
   }
 
@@ -147,6 +183,7 @@ public final class Replay {
       state.peakBlocks = state.liveBlocks
       state.peakTimestamp = state.timestamp
       state.peakEpoch &+= 1
+      metrics?.reachedPeak(state: state)
       chain?.reachedPeak(state: state)
     }
   }

@@ -38,99 +38,128 @@ public struct MarkerSnapshot: Sendable {
 }
 
 public final class StackMetrics: ReplayAggregator {
-  @exclusivity(unchecked) public private(set) var counters: [StackCounters] = []
-  /// Peak bookkeeping: a stack's live value is saved, stamped with the current peak epoch, before
-  /// its first change after a new peak; a stack not stamped with the last epoch has not changed
-  /// since, so its current value is its value at the peak.
-  @exclusivity(unchecked) private var peakStamp: [UInt64] = []
-  @exclusivity(unchecked) private var savedBytes: [UInt64] = []
-  @exclusivity(unchecked) private var savedBlocks: [UInt64] = []
-  /// Serial of each stream's latest heap allocation, for "temporary".
-  @exclusivity(unchecked) private var lastAllocation: [UInt64] = []
+  /// One stack's counters with its peak bookkeeping: a stack's live value is saved, stamped with
+  /// the current peak epoch, before its first change after a new peak; a stack not stamped with
+  /// the last epoch has not changed since, so its current value is its value at the peak.
+  private struct Entry {
+    var counters = StackCounters()
+    var peakStamp: UInt64 = 0
+    var savedBytes: UInt64 = 0
+    var savedBlocks: UInt64 = 0
+  }
+
+  /// Entries by stack id, in raw memory that the metrics own: arrays cost a uniqueness and a
+  /// bounds check per access, which showed in profiles of the replay (two per event).
+  @exclusivity(unchecked) private var entries: UnsafeMutablePointer<Entry>
+  @exclusivity(unchecked) private var capacity: Int
+  /// One more than the largest stack id seen.
+  @exclusivity(unchecked) private var count = 0
+  /// Serial of each stream's latest heap allocation, for "temporary"; same storage reasoning.
+  @exclusivity(unchecked) private var lastAllocation: UnsafeMutablePointer<UInt64>
+  @exclusivity(unchecked) private var streamCapacity: Int
   /// Marker names to snapshot (the first occurrence of each).
   private let snapshotNames: Set<String>
   @exclusivity(unchecked) public private(set) var snapshots: [String: MarkerSnapshot] = [:]
 
   public init(snapshotMarkers: Set<String> = []) {
     snapshotNames = snapshotMarkers
+    capacity = 1024
+    entries = .allocate(capacity: capacity)
+    entries.initialize(repeating: Entry(), count: capacity)
+    streamCapacity = 64
+    lastAllocation = .allocate(capacity: streamCapacity)
+    lastAllocation.initialize(repeating: 0, count: streamCapacity)
+  }
+
+  deinit {
+    entries.deallocate()
+    lastAllocation.deallocate()
+  }
+
+  /// Counters by stack id (index 0: allocations with no stack).
+  public var counters: [StackCounters] {
+    (0..<count).map { entries[$0].counters }
   }
 
   @inline(__always)
-  private func ensure(_ i: Int) {
-    if i >= counters.count { grow(to: i) }
+  private func entry(_ stack: StackID) -> UnsafeMutablePointer<Entry> {
+    let i = Int(stack.rawValue)
+    if i >= count {
+      if i >= capacity { grow(to: i) }
+      count = i + 1
+    }
+    return entries + i
   }
 
   private func grow(to i: Int) {
-    let n = max(i + 1, counters.count * 2, 1024)
-    counters += repeatElement(StackCounters(), count: n - counters.count)
-    peakStamp += repeatElement(0, count: n - peakStamp.count)
-    savedBytes += repeatElement(0, count: n - savedBytes.count)
-    savedBlocks += repeatElement(0, count: n - savedBlocks.count)
-  }
-
-  // One inout access per event instead of one per field (each is a uniqueness check).
-  @inline(__always)
-  private static func add(_ size: UInt64, to c: inout StackCounters) {
-    c.allocations &+= 1
-    c.allocatedBytes &+= size
-    c.liveBytes &+= size
-    c.liveBlocks &+= 1
+    let n = max(i + 1, capacity * 2)
+    let bigger = UnsafeMutablePointer<Entry>.allocate(capacity: n)
+    bigger.moveInitialize(from: entries, count: capacity)
+    (bigger + capacity).initialize(repeating: Entry(), count: n - capacity)
+    entries.deallocate()
+    entries = bigger
+    capacity = n
   }
 
   @inline(__always)
-  private static func remove(_ bytes: UInt64, whole: Bool, from c: inout StackCounters) {
-    c.liveBytes &-= bytes
-    if whole { c.liveBlocks &-= 1 }
+  private func lastAllocationSlot(_ stream: StreamID) -> UnsafeMutablePointer<UInt64> {
+    let s = Int(stream.rawValue)
+    if s >= streamCapacity {
+      let n = max(s + 1, streamCapacity * 2)
+      let bigger = UnsafeMutablePointer<UInt64>.allocate(capacity: n)
+      bigger.moveInitialize(from: lastAllocation, count: streamCapacity)
+      (bigger + streamCapacity).initialize(repeating: 0, count: n - streamCapacity)
+      lastAllocation.deallocate()
+      lastAllocation = bigger
+      streamCapacity = n
+    }
+    return lastAllocation + s
   }
 
   @inline(__always)
-  private func savePeakValue(_ i: Int, epoch: UInt64) {
-    if peakStamp[i] != epoch {
-      peakStamp[i] = epoch
-      savedBytes[i] = counters[i].liveBytes
-      savedBlocks[i] = counters[i].liveBlocks
+  private static func savePeakValue(_ e: UnsafeMutablePointer<Entry>, epoch: UInt64) {
+    if e.pointee.peakStamp != epoch {
+      e.pointee.peakStamp = epoch
+      e.pointee.savedBytes = e.pointee.counters.liveBytes
+      e.pointee.savedBlocks = e.pointee.counters.liveBlocks
     }
   }
 
   public func allocated(_ block: LiveBlock, address: UInt64, kind: BlockKind, state: ReplayState) {
-    let i = Int(block.stack.rawValue)
-    ensure(i)
-    savePeakValue(i, epoch: state.peakEpoch)
-    Self.add(block.size, to: &counters[i])
-    if kind == .heap {
-      let s = Int(block.stream.rawValue)
-      if s >= lastAllocation.count { lastAllocation += repeatElement(0, count: s + 1 - lastAllocation.count) }
-      lastAllocation[s] = block.serial
-    }
+    let e = entry(block.stack)
+    Self.savePeakValue(e, epoch: state.peakEpoch)
+    e.pointee.counters.allocations &+= 1
+    e.pointee.counters.allocatedBytes &+= block.size
+    e.pointee.counters.liveBytes &+= block.size
+    e.pointee.counters.liveBlocks &+= 1
+    if kind == .heap { lastAllocationSlot(block.stream).pointee = block.serial }
   }
 
   public func freed(_ block: LiveBlock, bytes: UInt64, whole: Bool, kind: BlockKind, by function: AllocatorFunction,
                     state: ReplayState) {
-    let i = Int(block.stack.rawValue)
-    ensure(i)
-    savePeakValue(i, epoch: state.peakEpoch)
-    Self.remove(bytes, whole: whole, from: &counters[i])
-    if kind == .heap && function == .free {
-      let s = Int(block.stream.rawValue)
-      if s < lastAllocation.count && lastAllocation[s] == block.serial {
-        counters[i].temporary &+= 1
-        counters[i].temporaryBytes &+= block.size
-      }
+    let e = entry(block.stack)
+    Self.savePeakValue(e, epoch: state.peakEpoch)
+    e.pointee.counters.liveBytes &-= bytes
+    if whole { e.pointee.counters.liveBlocks &-= 1 }
+    if kind == .heap && function == .free && lastAllocationSlot(block.stream).pointee == block.serial {
+      e.pointee.counters.temporary &+= 1
+      e.pointee.counters.temporaryBytes &+= block.size
     }
   }
 
   public func marker(_ marker: MarkerRecord, state: ReplayState) {
     guard snapshotNames.contains(marker.name), snapshots[marker.name] == nil else { return }
+    let now = counters
     snapshots[marker.name] = MarkerSnapshot(
-      name: marker.name, timestamp: state.timestamp,
-      liveBytes: counters.map(\.liveBytes), liveBlocks: counters.map(\.liveBlocks))
+      name: marker.name, timestamp: state.timestamp, liveBytes: now.map(\.liveBytes), liveBlocks: now.map(\.liveBlocks))
   }
 
   public func finished(state: ReplayState) {
-    for i in counters.indices {
-      let atPeak = peakStamp[i] == state.peakEpoch
-      counters[i].peakBytes = atPeak ? savedBytes[i] : counters[i].liveBytes
-      counters[i].peakBlocks = atPeak ? savedBlocks[i] : counters[i].liveBlocks
+    for i in 0..<count {
+      let e = entries + i
+      let atPeak = e.pointee.peakStamp == state.peakEpoch
+      e.pointee.counters.peakBytes = atPeak ? e.pointee.savedBytes : e.pointee.counters.liveBytes
+      e.pointee.counters.peakBlocks = atPeak ? e.pointee.savedBlocks : e.pointee.counters.liveBlocks
     }
   }
 

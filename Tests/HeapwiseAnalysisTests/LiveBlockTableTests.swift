@@ -6,7 +6,7 @@ import Testing
   /// Random inserts and removes, checked against a Dictionary, across several growths and with
   /// addresses that collide in the low bits.
   @Test func behavesLikeADictionary() {
-    var table = LiveBlockTable(capacity: 4)
+    let table = LiveBlockTable(capacity: 4)
     var reference: [UInt64: UInt64] = [:]
     var rng = SystemRandomNumberGenerator()
     for step in 0..<50_000 {

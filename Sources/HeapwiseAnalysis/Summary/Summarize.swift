@@ -12,10 +12,18 @@ extension SummaryReport {
   ) -> SummaryReport {
     let aggregator = SummaryAggregator()
     let replay = Replay(aggregators: [aggregator])
-    while let event = reader.next() {
-      aggregator.stream = event.stream
-      if case .clock(let ns) = event.record { aggregator.clocks.append((event.timestamp, ns)) }
-      replay.replay(event)
+    loop: while true {
+      switch reader.nextStep() {
+      case .blocks(let run):
+        aggregator.stream = run.stream
+        replay.replay(run)
+      case .event(let event):
+        aggregator.stream = event.stream
+        if case .clock(let ns) = event.record { aggregator.clocks.append((event.timestamp, ns)) }
+        replay.replay(event)
+      case .end:
+        break loop
+      }
     }
     replay.finish()
     let data = aggregator.data(replay: replay, header: reader.header, residency: reader.residency)
