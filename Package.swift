@@ -33,11 +33,11 @@ let package = Package(
     .systemLibrary(name: "CLibDW", path: "Sources/CLibDW", pkgConfig: "libdw",
                    providers: [.apt(["libdw-dev"])]),
 
-    // Hardware CRC-32C for the reader, cache prefetch for the replay.
+    // Hardware CRC-32C for the reader.
     .target(name: "CKernels"),
     .target(name: "HeapwiseFormat", dependencies: ["CZstd", "CKernels"]),
     .target(name: "HeapwiseSymbols", dependencies: ["CLibDW"], exclude: ["README.md"]),
-    .target(name: "HeapwiseAnalysis", dependencies: ["HeapwiseFormat", "HeapwiseSymbols", "CKernels"]),
+    .target(name: "HeapwiseAnalysis", dependencies: ["HeapwiseFormat", "HeapwiseSymbols"]),
     .target(name: "HeapwiseReports", dependencies: ["HeapwiseAnalysis"]),
     .target(name: "HeapwiseBudget", dependencies: ["CHeapwise", "HeapwiseSymbols"]),
     .executableTarget(

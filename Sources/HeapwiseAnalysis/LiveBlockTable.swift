@@ -2,7 +2,6 @@
 // deletion, in flat arrays. A malloc/free pair costs one insert and one remove, with no
 // allocation once the table has grown to the live set. Address 0 marks an empty slot (no
 // allocator returns it).
-import CKernels
 import HeapwiseFormat
 
 /// What the replay remembers about one live block.
@@ -53,16 +52,6 @@ final class LiveBlockTable {
     // Fibonacci hashing (the top bits of the product): blocks are 16-byte aligned and close
     // together, so the address's own low bits would cluster.
     Int(truncatingIfNeeded: (address &* 0x9E37_79B9_7F4A_7C15) >> shift)
-  }
-
-  /// Asks the cache for the slot where `address` would start its probe: the replay calls this a
-  /// few records ahead, so that the load which otherwise stalls every insert and remove (a fifth
-  /// of the replay in a profile) finds the line already there.
-  @inline(__always)
-  func prefetch(_ address: UInt64) {
-    let i = slot(address)
-    hw_prefetch(keys + i)
-    hw_prefetch(values + i)
   }
 
   /// Inserts a block; returns the one it replaced at the same address, if any.

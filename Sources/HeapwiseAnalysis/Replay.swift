@@ -3,7 +3,6 @@
 // Hot stored properties here, in ReplayState and in StackMetrics are `@exclusivity(unchecked)`:
 // dynamic exclusivity checks took a third of the time in a profile of a 10-million-pair dump,
 // and a replay runs on one thread with no overlapping accesses.
-import CKernels
 import HeapwiseFormat
 
 public final class Replay {
@@ -42,19 +41,11 @@ public final class Replay {
     }
   }
 
-  /// How many records ahead the live-block table is prefetched.
-  static let prefetchDistance = 8
-
   /// Replays a run of block records (the hot path: no `Event` is built for them).
   public func replay(_ run: BlockRun) {
     let stream = run.stream
-    let records = run.records
-    state.events &+= UInt64(records.count)
-    for k in records.indices {
-      let r = records[k]
-      if k &+ Self.prefetchDistance < records.count { heap.prefetch(records[k &+ Self.prefetchDistance].address) }
-      // The records themselves were written by the read-ahead thread on another core.
-      hw_prefetch(records.baseAddress! + (k &+ 64))
+    state.events &+= UInt64(run.records.count)
+    for r in run.records {
       state.timestamp = r.timestamp
       if r.isAllocation {
         allocateHeap(address: r.address, size: r.size, stack: StackID(r.stack), stream: stream)

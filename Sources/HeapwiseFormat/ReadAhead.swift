@@ -3,8 +3,8 @@
 // on a second core. A batch holds the block records of up to four merge chunks (whole chunks
 // taken from the merge without a copy, shorter runs copied) and the steps that say which stream
 // each run belongs to, with the rare events in their place; batches go round a fixed ring,
-// handed over with two counting semaphores (free, ready), so the threads meet once per batch, not
-// once per record. Memory stays bounded: four batches of at most 16,384 records each.
+// handed over with two counting semaphores (free, ready), so the threads meet a few times per
+// batch ring, not once per record. Memory stays bounded: eight batches of at most 16,384 records.
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -46,7 +46,11 @@ final class ReadAhead {
     }
   }
 
-  static let batchCount = 4
+  static let batchCount = 8
+  /// Batches released (or filled) before the other thread is told: waking a sleeping thread on
+  /// another CPU is a system call and an interrupt (in a VM, an exit to the hypervisor), and one
+  /// per batch showed as 6% of the replay thread's time.
+  static let handOver = batchCount / 2
   static let batchCapacity = 4 * StreamMerge.chunkSize
   /// A batch is handed over after this many steps even when its records are few (streams that
   /// interleave finely give short runs).
@@ -67,6 +71,8 @@ final class ReadAhead {
   private var current: Batch?
   private var stepIndex = 0
   private var taken = 0
+  /// Batches the consumer is done with but has not posted to `free` yet.
+  private var released = 0
 
   init(merge: StreamMerge) {
     self.merge = merge
@@ -131,9 +137,14 @@ final class ReadAhead {
         }
         if b.isLast { return .end }
         current = nil
-        sem_post(free)
+        released += 1
+        if released >= Self.handOver { post(free, &released) }
       }
-      Self.wait(ready)
+      // Never sleep holding batches the producer may be waiting for.
+      if sem_trywait(ready) != 0 {
+        post(free, &released)
+        Self.wait(ready)
+      }
       let b = batches[taken % Self.batchCount]
       taken += 1
       current = b
@@ -147,8 +158,13 @@ final class ReadAhead {
   private func produce() {
     var sentWarnings = 0, sentResidency = 0
     var filled = 0
+    /// Batches filled but not yet posted to `ready`.
+    var unposted = 0
     while true {
-      Self.wait(free)
+      if sem_trywait(free) != 0 {
+        post(ready, &unposted)
+        Self.wait(free)
+      }
       if cancelled.load(ordering: .relaxed) { return }
       let b = batches[filled % Self.batchCount]
       filled += 1
@@ -197,8 +213,16 @@ final class ReadAhead {
       }
       b.bytesOpened = merge.bytesOpened
       let last = b.isLast
-      sem_post(ready)
+      unposted += 1
+      if unposted >= Self.handOver || last { post(ready, &unposted) }
       if last { return }
+    }
+  }
+
+  private func post(_ semaphore: UnsafeMutablePointer<sem_t>, _ count: inout Int) {
+    while count > 0 {
+      sem_post(semaphore)
+      count -= 1
     }
   }
 

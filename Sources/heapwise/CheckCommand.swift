@@ -146,7 +146,7 @@ struct CheckCommand: ParsableCommand {
   private func record(into dump: String) throws -> Int32 {
     let follows = follow ? ["--follow-fork", "--follow-exec"] : []
     let quiet = output == nil ? ["--quiet"] : []  // a temporary dump: check says what it keeps
-    var record = try RecordCommand.parse(["--output", dump] + follows + quiet + ["--"] + arguments)
+    let record = try RecordCommand.parse(["--output", dump] + follows + quiet + ["--"] + arguments)
     do {
       try record.run()
       return 0

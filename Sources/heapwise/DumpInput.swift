@@ -19,9 +19,19 @@ func printError(_ message: String) {
   text.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
 }
 
+/// `HEAPWISE_READ_AHEAD=0` reads a dump on one thread, `=1` on two whatever its size; unset, the
+/// reader decides (two threads for dumps over 4 MiB on a machine with more than one CPU).
+var readerOptions: ReaderOptions {
+  switch getenv("HEAPWISE_READ_AHEAD").map({ String(cString: $0) }) {
+  case "0": ReaderOptions(readAhead: false)
+  case "1": ReaderOptions(readAhead: true)
+  default: ReaderOptions()
+  }
+}
+
 func openDump(_ path: String) throws -> DumpReader {
   do {
-    return try DumpReader(path: path)
+    return try DumpReader(path: path, options: readerOptions)
   } catch {
     printError("\(path): \(error.description)")
     throw ExitCode(ExitStatus.unreadable)

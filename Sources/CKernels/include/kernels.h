@@ -1,5 +1,5 @@
-// Small C kernels for the reader and the replay, where Swift has no spelling for the instruction
-// that does the job: CRC-32C in hardware, and cache prefetch.
+// Small C kernels for the reader, where Swift has no spelling for the instruction that does the
+// job: CRC-32C in hardware.
 #ifndef HEAPWISE_KERNELS_H
 #define HEAPWISE_KERNELS_H
 
@@ -12,10 +12,5 @@ int hw_crc32c_hardware(void);
 /// Raw CRC-32C update (no pre- or post-inversion) with the CPU's instruction. Only call it when
 /// `hw_crc32c_hardware()` is true.
 uint32_t hw_crc32c_raw(uint32_t crc, const void *bytes, size_t count);
-
-/// Asks for the cache line at `address` ahead of its use (a hint: never faults).
-static inline void hw_prefetch(const void *address) {
-  __builtin_prefetch(address, 1, 3);
-}
 
 #endif
