@@ -4,7 +4,9 @@
 Records tools/bench/workload.c (10M malloc/free pairs, one call path: heaptrack's interpreter fails
 on the 1,024-path variant, see overhead.py) once under heaptrack and once under heapwise,
 then times `heaptrack_print` on heaptrack's file and `heapwise top` (release build) on ours, `--runs`
-times each, interleaved, and prints median wall time, the ratio, and peak RSS.
+times each, interleaved, and prints median wall time, CPU time, the ratio, and peak RSS. heapwise
+runs twice: as a user gets it (a read-ahead thread on a machine with two or more CPUs) and held to
+one thread (HEAPWISE_READ_AHEAD=0), for what a single core gives.
 
   tools/bench/analysis.py [--runs 3] [--pairs 10000000]
 """
@@ -21,7 +23,7 @@ def timed(cmd, env=None):
     wall = time.monotonic() - start
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"{' '.join(cmd)} failed:\n{proc.stderr.read().decode(errors='replace')}")
-    return wall, usage.ru_maxrss / 1024
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def main():
@@ -44,20 +46,29 @@ def main():
     hw = os.path.join(tmp, "hw.heapwise")
     subprocess.check_call([workload, str(args.pairs), "0"], stdout=subprocess.DEVNULL,
                           env=dict(env, LD_PRELOAD=LIB, HEAPWISE_OUTPUT=hw))
-    runs = {"heaptrack_print": [], "heapwise top": []}
+    top = [heapwise, "top", hw, "--by", "function"]
+    tools = [("heaptrack_print", ht, ["heaptrack_print", ht], env),
+             ("heapwise top", hw, top, env),
+             ("heapwise top, one thread", hw, top, dict(env, HEAPWISE_READ_AHEAD="0"))]
+    runs = {name: [] for name, *_ in tools}
+    load = os.getloadavg()[0]
     for _ in range(args.runs):
-        runs["heaptrack_print"].append(timed(["heaptrack_print", ht], env))
-        runs["heapwise top"].append(timed([heapwise, "top", hw, "--by", "function"], env))
-    print(f"# {time.strftime('%Y-%m-%d %H:%M')}, {args.pairs:,} pairs, median of {args.runs}, load {os.getloadavg()[0]:.1f}")
-    print("| analyzer | dump | wall | peak RSS |")
-    print("| --- | --- | --- | --- |")
-    medians = {}
-    for name, path in (("heaptrack_print", ht), ("heapwise top", hw)):
-        wall = statistics.median(w for w, _ in runs[name])
-        medians[name] = wall
-        rss = max(m for _, m in runs[name])
-        print(f"| {name} | {os.path.getsize(path) / 1e6:.1f} MB | {wall:.2f} s | {rss:.0f} MiB |")
-    print(f"\nheapwise top is {medians['heaptrack_print'] / medians['heapwise top']:.1f}x faster than heaptrack_print")
+        for name, _, cmd, e in tools:
+            runs[name].append(timed(cmd, e))
+    print(f"# {time.strftime('%Y-%m-%d %H:%M')}, {args.pairs:,} pairs, median of {args.runs}, "
+          f"load {load:.1f} before, {os.getloadavg()[0]:.1f} after, {os.cpu_count()} CPUs")
+    print("| analyzer | dump | wall | CPU | peak RSS | heaptrack_print's wall / this |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    base = statistics.median(w for w, _, _ in runs["heaptrack_print"])
+    for name, path, _, _ in tools:
+        wall = statistics.median(w for w, _, _ in runs[name])
+        cpu = statistics.median(c for _, c, _ in runs[name])
+        rss = max(m for _, _, m in runs[name])
+        print(f"| {name} | {os.path.getsize(path) / 1e6:.1f} MB | {wall:.2f} s | {cpu:.2f} s | {rss:.0f} MiB "
+              f"| {base / wall:.1f}x |")
+    print("\nall runs (wall s):")
+    for name, *_ in tools:
+        print(f"  {name}: {' '.join(f'{w:.2f}' for w, _, _ in runs[name])}")
     shutil.rmtree(tmp)
 
 
