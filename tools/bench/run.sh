@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 tools/bench/overhead.py "$@"
 echo
-tools/bench/analysis.py
+tools/bench/analysis.py --runs 9
