@@ -4,8 +4,11 @@
  * rows keeps a pointer to the frame, so freeing everything else frees nothing of substance.
  *
  *   cc -O1 -g -I../CShim/include -o few_large_blocks few_large_blocks.c
- *   heapwise record -o view.heapwise -- ./few_large_blocks [MiB per column]
+ *   heapwise record -o view.heapwise -- ./few_large_blocks [MiB per column] [teardown]
  *   heapwise summary view.heapwise
+ *
+ * With "teardown" it frees everything before returning, as CPython's finalization does: the
+ * blocks are gone at exit, and the verdict has to find them at the last marker.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,5 +56,10 @@ int main(int argc, char **argv) {
   double sum = 0;
   for (size_t i = 0; i < v->count; i++) sum += v->frame->columns[0][v->first + i];
   printf("head sum %.1f\n", sum);
+  if (argc > 2 && strcmp(argv[2], "teardown") == 0) {
+    for (int c = 0; c < 2; c++) free(v->frame->columns[c]);
+    free(v->frame);
+    free(v);
+  }
   return 0;
 }

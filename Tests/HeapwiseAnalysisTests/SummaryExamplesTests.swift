@@ -180,6 +180,18 @@ struct SummaryExamplesTests {
     #expect(report.verdict.primary.evidence.allSatisfy { $0.contains("make_frame (few_large_blocks.c:") })
   }
 
+  /// The pandas-at-exit case: everything is freed after the last marker (as CPython's teardown
+  /// does), so the verdict finds the blocks at the marker, and says so.
+  @Test func viewFreedAtTeardownIsFoundAtTheLastMarker() throws {
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let report = try record([try compile("few_large_blocks"), "40", "teardown"], as: "teardown")
+    #expect(report.facts.endLiveHeap < Self.MiB)
+    #expect(report.verdict.primary.kind == .heldByFewBlocks)
+    #expect(report.verdict.primary.headline.hasPrefix("held by a few large blocks at marker \"later\": 80.0 MiB of the "))
+    #expect(report.verdict.primary.evidence.filter { $0.contains("make_frame (few_large_blocks.c:") }.count == 2)
+    #expect(report.verdict.primary.evidence.last?.hasPrefix("at exit the live heap was ") == true)
+  }
+
   /// A shared library on the compiler's search path (tools/install-deps.sh installs jemalloc and
   /// tcmalloc for these tests).
   static func library(_ name: String) throws -> String {

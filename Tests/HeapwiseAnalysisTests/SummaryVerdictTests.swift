@@ -173,6 +173,30 @@ struct SummaryVerdictTests {
     #expect(verdict.findings.map(\.kind) == [.retention, .highWaterMark])
   }
 
+  /// Freed by a teardown after the last marker (CPython at exit): judged at the marker instead,
+  /// with the marker's own live heap and RSS; a marker whose heap is many small blocks is not.
+  @Test func fewLargeBlocksAtTheLastMarker() {
+    let view = MarkerHeapFacts(
+      marker: "later", liveHeap: 347 * MiB,
+      largestBlocks: [LargeBlock(size: 305 * MiB, site: "default_malloc (alloc.c:1)")], rss: 400 * MiB)
+    var facts = SummaryFacts(
+      growth: GrowthAnalysis(points: markers([347, 347, 347]), basis: .markers),
+      end: split(rss: 60 * MiB, live: 0, arena: 1 * MiB), endLiveHeap: 100 << 10, atLastMarker: view)
+    var verdict = Verdict(facts)
+    #expect(verdict.primary.kind == .heldByFewBlocks)
+    #expect(verdict.primary.headline == "held by a few large blocks at marker \"later\": 305.0 MiB of the 347.0 MiB live heap is 1 block")
+    #expect(verdict.primary.evidence == [
+      "305.0 MiB allocated at default_malloc (alloc.c:1)", "at exit the live heap was 100.0 KiB: freed after the last marker",
+    ])
+    facts.atLastMarker?.largestBlocks = [LargeBlock(size: 20 * MiB, site: "x (x.c:1)")]
+    verdict = Verdict(facts)
+    #expect(!verdict.findings.contains { $0.kind == .heldByFewBlocks })
+    // At the marker the heap was under a quarter of RSS: not the answer to "why is RSS high".
+    facts.atLastMarker = view
+    facts.atLastMarker?.rss = 2000 * MiB
+    #expect(!Verdict(facts).findings.contains { $0.kind == .heldByFewBlocks })
+  }
+
   @Test func fewLargeBlocksHoldTheHeap() {
     let facts = SummaryFacts(
       growth: GrowthAnalysis(points: markers([170, 170, 170]), basis: .markers),

@@ -82,12 +82,23 @@ public final class SummaryAggregator: ReplayAggregator {
   /// marker against the allocation just before it.
   private var peak: (bytes: UInt64, ticks: UInt64, includesMapped: Bool, markersBefore: Int) = (0, 0, false, 0)
 
+  /// Live heap blocks of at least `largeBlockFloor` bytes, by allocation serial: what "held by a
+  /// few large blocks" looks at when it is judged at the last marker. The verdict only counts
+  /// blocks of a tenth of a live heap of at least 1 MiB, so smaller ones never matter.
+  private var largeBlocks: [UInt64: SummaryData.Block] = [:]
+  static let largeBlockFloor: UInt64 = 64 << 10
+  /// The live heap and its largest blocks at the last marker.
+  private var atLastMarker: SummaryData.MarkerHeap?
+
   public init() {}
 
   public func allocated(_ block: LiveBlock, address: UInt64, kind: BlockKind, state: ReplayState) {
     if kind == .mapping && isAllocatorMapping(block.stack, state: state) {
       allocatorMapped += block.size
       return
+    }
+    if kind == .heap && block.size >= Self.largeBlockFloor {
+      largeBlocks[block.serial] = SummaryData.Block(size: block.size, stack: block.stack)
     }
     change(block.stack, Int64(block.size))
     let mapped = userMapped(state)
@@ -104,6 +115,7 @@ public final class SummaryAggregator: ReplayAggregator {
       allocatorMapped -= Swift.min(bytes, allocatorMapped)
       return
     }
+    if kind == .heap && block.size >= Self.largeBlockFloor { largeBlocks[block.serial] = nil }
     change(block.stack, -Int64(bytes))
   }
 
@@ -127,6 +139,9 @@ public final class SummaryAggregator: ReplayAggregator {
     markers.append(
       (state.timestamp, SeriesPoint(time: 0, label: marker.name, liveHeap: state.heapBytes, mapped: userMapped(state))))
     pendingMarker[stream] = marker.name
+    atLastMarker = SummaryData.MarkerHeap(
+      name: marker.name, liveHeap: state.heapBytes,
+      largestBlocks: Array(largeBlocks.values.sorted { $0.size != $1.size ? $0.size > $1.size : $0.stack < $1.stack }.prefix(8)))
     if firstMarker == nil { firstMarker = byStack }
     lastMarker.commit(from: byStack)
   }
@@ -213,6 +228,7 @@ public final class SummaryAggregator: ReplayAggregator {
       exitResidency: state.end == nil
         ? [] : residency.filter { $0.stream == .process && $0.timestamp >= (lastProcessSampleTicks ?? .max) },
       endLiveHeap: state.heapBytes, endLiveBlocks: Int(state.heapBlocks), endMapped: userMapped(state),
+      atLastMarker: atLastMarker,
       duration: seconds(state.timestamp), sawEnd: state.end != nil)
   }
 
@@ -244,6 +260,12 @@ public struct SummaryData: Sendable {
   public struct Block: Sendable, Hashable {
     public var size: UInt64
     public var stack: StackID
+  }
+  /// The live heap at a marker, with its largest blocks (those of 64 KiB or more), largest first.
+  public struct MarkerHeap: Sendable, Hashable {
+    public var name: String
+    public var liveHeap: UInt64
+    public var largestBlocks: [Block]
   }
   public struct MappedGroup: Sendable, Hashable {
     public var stack: StackID
@@ -277,6 +299,8 @@ public struct SummaryData: Sendable {
   public var endLiveHeap: UInt64
   public var endLiveBlocks: Int
   public var endMapped: UInt64
+  /// The live heap at the last marker: a program's last labelled state, before any teardown.
+  public var atLastMarker: MarkerHeap?
   /// Seconds from start to the last event.
   public var duration: Double
   public var sawEnd: Bool

@@ -93,7 +93,13 @@ public struct SummaryReport: Sendable {
       endLiveHeap: data.endLiveHeap, endMapped: data.endMapped,
       largestBlocks: data.largestBlocks.map { LargeBlock(size: $0.size, site: site($0.stack).name) },
       trims: data.trims, allocator: allocator, peakRSS: splits.map(\.split.rss.bytes).max(),
-      heap: Self.pinning(data.heapLayouts, residency: data.exitResidency, site: site))
+      heap: Self.pinning(data.heapLayouts, residency: data.exitResidency, site: site),
+      atLastMarker: data.atLastMarker.map { m in
+        MarkerHeapFacts(
+          marker: m.name, liveHeap: m.liveHeap,
+          largestBlocks: m.largestBlocks.map { LargeBlock(size: $0.size, site: site($0.stack).name) },
+          rss: data.samples.last { $0.label == m.name }?.memory.rss)
+      })
     verdict = Verdict(facts, thresholds: thresholds)
 
     // Grouped by site: pymalloc maps each arena from whichever Python call needed it.

@@ -22,6 +22,23 @@ public struct LargeBlock: Sendable, Hashable {
   }
 }
 
+/// The live heap at the last marker, for the few-large-blocks test when the end does not show it
+/// (a teardown, like CPython's at exit, frees everything after the program's last labelled state).
+public struct MarkerHeapFacts: Sendable, Hashable {
+  public var marker: String
+  public var liveHeap: UInt64
+  /// Largest first.
+  public var largestBlocks: [LargeBlock]
+  /// RSS of the sample the recorder took at that marker.
+  public var rss: UInt64?
+  public init(marker: String, liveHeap: UInt64, largestBlocks: [LargeBlock], rss: UInt64?) {
+    self.marker = marker
+    self.liveHeap = liveHeap
+    self.largestBlocks = largestBlocks
+    self.rss = rss
+  }
+}
+
 /// The moment of maximum tracked memory (live heap + mapped regions).
 public struct PeakPoint: Sendable, Hashable {
   public var bytes: UInt64
@@ -89,12 +106,14 @@ public struct SummaryFacts: Sendable, Hashable {
   public var peakRSS: UInt64?
   /// glibc's heaps at the end: which live blocks pin them.
   public var heap: HeapPinning?
+  /// The live heap at the last marker.
+  public var atLastMarker: MarkerHeapFacts?
 
   public init(
     growth: GrowthAnalysis, siteChanges: [SiteChange] = [], peak: PeakPoint? = nil,
     end: RSSSplit? = nil, endLiveHeap: UInt64, endMapped: UInt64 = 0,
     largestBlocks: [LargeBlock] = [], trims: [TrimObservation] = [], allocator: String? = nil,
-    peakRSS: UInt64? = nil, heap: HeapPinning? = nil
+    peakRSS: UInt64? = nil, heap: HeapPinning? = nil, atLastMarker: MarkerHeapFacts? = nil
   ) {
     self.growth = growth
     self.siteChanges = siteChanges
@@ -107,6 +126,7 @@ public struct SummaryFacts: Sendable, Hashable {
     self.allocator = allocator
     self.peakRSS = peakRSS
     self.heap = heap
+    self.atLastMarker = atLastMarker
   }
 }
 
@@ -178,20 +198,18 @@ public struct Verdict: Sendable, Hashable {
           evidence: evidence))
     }
 
-    let live = facts.endLiveHeap
-    // Only blocks that matter on their own: each at least a tenth of the live heap.
-    let blocks = facts.largestBlocks.prefix(thresholds.fewBlocksCount).filter { $0.size * 10 >= live }
-    let held = blocks.reduce(0) { $0 + $1.size }
-    if live >= thresholds.noiseBytes, !blocks.isEmpty,
-      Double(held) >= Double(live) * thresholds.fewBlocksShare,
-      rss.map({ Double(live) >= Double($0) * thresholds.fewBlocksShareOfRSS }) ?? true
+    // At exit, else at the last marker: a teardown after the program's last labelled state
+    // (CPython's at exit) frees what held the memory while it mattered.
+    if let finding = Self.fewBlocks(
+      live: facts.endLiveHeap, blocks: facts.largestBlocks, rss: rss, marker: nil, thresholds: thresholds)
     {
-      let evidence = blocks.map { "\(formatBytes($0.size)) allocated at \($0.site)" }
-      found.append(
-        Finding(
-          kind: .heldByFewBlocks,
-          headline: "held by a few large blocks: \(formatBytes(held)) of the \(formatBytes(live)) live heap is \(plural(blocks.count, "block"))",
-          evidence: evidence))
+      found.append(finding)
+    } else if let m = facts.atLastMarker,
+      var finding = Self.fewBlocks(
+        live: m.liveHeap, blocks: m.largestBlocks, rss: m.rss, marker: m.marker, thresholds: thresholds)
+    {
+      finding.evidence.append("at exit the live heap was \(formatBytes(facts.endLiveHeap)): freed after the last marker")
+      found.append(finding)
     }
 
     let allocatorHeld = facts.end?.allocatorHeld?.bytes ?? 0
@@ -269,7 +287,7 @@ public struct Verdict: Sendable, Hashable {
         evidence.append("tracked memory \(growth.trend == .flat ? "was flat" : "ended \(formatDelta(growth.delta))") across \(growth.span)")
       }
       if let rss {
-        evidence.append("live heap is \(percent(Double(live), of: Double(rss))) of RSS; allocator-held \(formatBytes(allocatorHeld))")
+        evidence.append("live heap is \(percent(Double(facts.endLiveHeap), of: Double(rss))) of RSS; allocator-held \(formatBytes(allocatorHeld))")
       }
       found.append(
         Finding(
@@ -285,4 +303,23 @@ func twoDecimals(_ value: Double) -> String {
   let hundredths = Int((value * 100).rounded())
   let fraction = abs(hundredths % 100)
   return "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)"
+}
+
+extension Verdict {
+  /// Test 2 of docs/SUMMARY.md on one moment's live heap, its largest blocks and RSS.
+  static func fewBlocks(
+    live: UInt64, blocks largest: [LargeBlock], rss: UInt64?, marker: String?, thresholds: VerdictThresholds
+  ) -> Finding? {
+    // Only blocks that matter on their own: each at least a tenth of the live heap.
+    let blocks = largest.prefix(thresholds.fewBlocksCount).filter { $0.size * 10 >= live }
+    let held = blocks.reduce(0) { $0 + $1.size }
+    guard live >= thresholds.noiseBytes, !blocks.isEmpty,
+      Double(held) >= Double(live) * thresholds.fewBlocksShare,
+      rss.map({ Double(live) >= Double($0) * thresholds.fewBlocksShareOfRSS }) ?? true
+    else { return nil }
+    return Finding(
+      kind: .heldByFewBlocks,
+      headline: "held by a few large blocks\(marker.map { " at marker \"\($0)\"" } ?? ""): \(formatBytes(held)) of the \(formatBytes(live)) live heap is \(plural(blocks.count, "block"))",
+      evidence: blocks.map { "\(formatBytes($0.size)) allocated at \($0.site)" })
+  }
 }
