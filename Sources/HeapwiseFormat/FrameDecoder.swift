@@ -44,8 +44,9 @@ struct FrameDecoder {
   /// throws.
   mutating func decodeBlocks(into out: UnsafeMutablePointer<BlockRecord>, capacity: Int) -> Int {
     let base = cursor.base.assumingMemoryBound(to: UInt8.self)
-    // The longest block record is 36 bytes (tag, three 10-byte varints, a 5-byte stack id).
-    let safeEnd = cursor.count &- 40
+    // The most this loop reads of one record is 41 bytes: the tag and four varints of up to ten
+    // bytes each (a stack id's varint is read whole before its size is checked).
+    let safeEnd = cursor.count &- 41
     var position = cursor.position
     var ts = timestamp, previous = previousAddress
     let shift = timeShift

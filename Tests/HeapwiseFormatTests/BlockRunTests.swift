@@ -148,6 +148,32 @@ import Testing
     #expect(warnings[0].contains { if case .corrupt(_, let reason) = $0 { reason.contains("malformed varint") } else { false } })
   }
 
+  /// Records whose every field is a ten-byte varint (valid, if not canonical), then one cut a byte
+  /// short, at the very end of an uncompressed frame at the end of the file: the fast loop must
+  /// stop short of reading past the payload, and the checked decoder report the cut record.
+  @Test(arguments: [false, true])
+  func widestRecordsAtTheEndOfTheFile(readAhead: Bool) throws {
+    func wide(_ v: UInt64) -> [UInt8] {
+      (0..<9).map { UInt8(truncatingIfNeeded: (v >> (7 * UInt64($0))) & 0x7f) | 0x80 } + [UInt8(v >> 63)]
+    }
+    var d = DumpEncoder()
+    var f = FrameBuilder(baseTimestamp: 5)
+    var expected: [String] = []
+    var previous: UInt64 = 0
+    for i in 0..<6 {
+      let address = 0x7000_0000_0000 + UInt64(i) * 0x40
+      let delta = Int64(bitPattern: address &- previous)
+      previous = address
+      f.raw([0x01] + wide(1) + wide(UInt64(bitPattern: (delta << 1) ^ (delta >> 63))) + wide(1 << 40 + UInt64(i)) + wide(7))
+      expected.append("\(6 + i) s1 malloc 0x\(String(address, radix: 16)) \(1 << 40 + UInt64(i)) 7")
+    }
+    f.raw(Array(([0x01] + wide(1) + wide(2) + wide(3) + wide(7)).dropLast()))
+    d.append(f, stream: 1, seq: 0)
+    let reader = try DumpReader(path: temporaryDump(d.bytes), options: ReaderOptions(readAhead: readAhead))
+    #expect(reader.readAll().map(describe) == expected)
+    #expect(reader.warnings.contains { if case .corrupt(_, let reason) = $0 { reason.hasPrefix("record runs past the end") } else { false } })
+  }
+
   /// A reader dropped halfway stops its read-ahead thread (the test would hang otherwise).
   @Test func droppingAReaderHalfwayStopsItsThread() throws {
     let (bytes, _) = Self.randomDump(seed: 3)
