@@ -174,6 +174,50 @@ import Testing
     #expect(reader.warnings.contains { if case .corrupt(_, let reason) = $0 { reason.hasPrefix("record runs past the end") } else { false } })
   }
 
+  /// RESIDENCY regions and pass-2 warnings reach the reader the same way from the read-ahead
+  /// thread as from the foreground, with enough records between them to fill many batches.
+  @Test func residencyAndWarningsCrossTheThread() throws {
+    var d = DumpEncoder()
+    for seq in 0..<4 {
+      var f = FrameBuilder(baseTimestamp: UInt64(seq) * 100_000)
+      for i in 0..<20_000 {
+        let ts = UInt64(seq) * 100_000 + UInt64(i)
+        f.alloc(ts, 0x1000 + UInt64(i) * 16, 32, stack: 1)
+        if i % 5_000 == 0 {
+          // One region: start, 3 pages, heap, a bitmap byte with pages 0 and 2 resident.
+          var body: [UInt8] = []
+          body.appendUVarint(1)
+          body.appendUVarint(0x5555_0000 + UInt64(i))
+          body.appendUVarint(3)
+          body.appendUVarint(0)
+          body.appendUVarint(1)
+          body.append(0b101)
+          f.skippable(ts, tag: 0x80, body: body)
+        }
+      }
+      // Stream 2 skips seq 2: a gap (pass 1) ...
+      if seq != 2 { d.append(f, stream: 2, seq: UInt32(seq), compress: true) }
+    }
+    // ... and stream 3 ends in a corrupt record (pass 2).
+    var bad = FrameBuilder(baseTimestamp: 350_000)
+    bad.free(350_000, 0x1000)
+    bad.raw([0x7f, 0x00])
+    d.append(bad, stream: 3, seq: 0)
+    let path = temporaryDump(d.bytes)
+    var seen: [([String], [ResidencyRegion], [DumpWarning])] = []
+    for readAhead in [false, true] {
+      let reader = try DumpReader(path: path, options: ReaderOptions(readAhead: readAhead))
+      seen.append((reader.readAll().map(describe), reader.residency, reader.warnings))
+    }
+    #expect(seen[0].0 == seen[1].0)
+    #expect(seen[0].1 == seen[1].1)
+    #expect(seen[0].2 == seen[1].2)
+    #expect(seen[1].1.count == 12)
+    #expect(seen[1].1.first?.pages == 3 && seen[1].1.first?.bitmap == [0b101])
+    #expect(seen[1].2.contains(.sequenceGap(stream: StreamID(2), missing: 2...2)))
+    #expect(seen[1].2.contains { if case .corrupt(_, let reason) = $0 { reason.hasPrefix("unknown record tag 0x7f") } else { false } })
+  }
+
   /// A reader dropped halfway stops its read-ahead thread (the test would hang otherwise).
   @Test func droppingAReaderHalfwayStopsItsThread() throws {
     let (bytes, _) = Self.randomDump(seed: 3)
