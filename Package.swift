@@ -43,7 +43,7 @@ let package = Package(
     .executableTarget(
       name: "heapwise",
       dependencies: [
-        "HeapwiseFormat", "HeapwiseAnalysis", "HeapwiseReports",
+        "HeapwiseFormat", "HeapwiseSymbols", "HeapwiseAnalysis", "HeapwiseReports",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),

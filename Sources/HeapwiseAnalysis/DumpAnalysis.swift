@@ -23,13 +23,18 @@ public final class DumpAnalysis {
   public var state: ReplayState { replay.state }
   private var resolverStorage: FrameResolver?
   private let symbolizerOptions: SymbolizerOptions
+  private let sharedSymbolizer: Symbolizer?
 
   /// Reads and replays the whole dump. `markers` are the marker names whose live state is kept
   /// (for `--at`, `--from`, `--to`); `aggregators` run in the same replay after the built-in one.
+  /// Analyses of dumps of the same program can share one `symbolizer` (its files and caches are
+  /// keyed by build id), so each binary's debug information is opened once.
   public init(reader: DumpReader, markers: Set<String> = [], aggregators: [any ReplayAggregator] = [],
-              symbolizerOptions: SymbolizerOptions = .init(), progress: ((Double) -> Void)? = nil) {
+              symbolizerOptions: SymbolizerOptions = .init(), symbolizer: Symbolizer? = nil,
+              progress: ((Double) -> Void)? = nil) {
     self.reader = reader
-    self.symbolizerOptions = symbolizerOptions
+    self.symbolizerOptions = symbolizer?.options ?? symbolizerOptions
+    sharedSymbolizer = symbolizer
     metrics = StackMetrics(snapshotMarkers: markers)
     replay = Replay(aggregators: [metrics] + aggregators)
     var source = reader
@@ -43,7 +48,7 @@ public final class DumpAnalysis {
 
   public var resolver: FrameResolver {
     if let r = resolverStorage { return r }
-    let r = FrameResolver(state: state, symbolizer: Symbolizer(options: symbolizerOptions))
+    let r = FrameResolver(state: state, symbolizer: sharedSymbolizer ?? Symbolizer(options: symbolizerOptions))
     resolverStorage = r
     return r
   }

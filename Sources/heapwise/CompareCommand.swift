@@ -3,6 +3,7 @@ import ArgumentParser
 import HeapwiseAnalysis
 import HeapwiseFormat
 import HeapwiseReports
+import HeapwiseSymbols
 
 struct CompareCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
@@ -47,16 +48,18 @@ struct CompareCommand: ParsableCommand {
     let old: SiteTable, new: SiteTable
     let oldName: String, newName: String
     var notes: [String] = []
+    // Both dumps are usually of one program: its debug information is opened once.
+    let symbolizer = Symbolizer()
     if files.count == 1, let from, let to {
-      let analysis = try analyse(files[0], markers: [from, to], status: &status)
+      let analysis = try analyse(files[0], markers: [from, to], symbolizer: symbolizer, status: &status)
       (old, new) = try tables(analysis, files[0]) { a in
         (try a.sites(at: from, options: options), try a.sites(at: to, options: options))
       }
       oldName = "\(files[0]) at marker \"\(from)\""
       newName = "\(files[0]) at marker \"\(to)\""
     } else {
-      let a = try analyse(files[0], markers: [], status: &status)
-      let b = try analyse(files[1], markers: [], status: &status)
+      let a = try analyse(files[0], markers: [], symbolizer: symbolizer, status: &status)
+      let b = try analyse(files[1], markers: [], symbolizer: symbolizer, status: &status)
       old = try tables(a, files[0]) { try $0.sites(options: options) }
       new = try tables(b, files[1]) { try $0.sites(options: options) }
       oldName = DumpDescription(a).headline
@@ -79,10 +82,12 @@ struct CompareCommand: ParsableCommand {
     if status != 0 { throw ExitCode(status) }
   }
 
-  private func analyse(_ file: String, markers: Set<String>, status: inout Int32) throws -> DumpAnalysis {
+  private func analyse(_ file: String, markers: Set<String>, symbolizer: Symbolizer, status: inout Int32) throws
+    -> DumpAnalysis
+  {
     let reader = try openDump(file)
     let progress = Progress("reading \(file)")
-    let analysis = DumpAnalysis(reader: reader, markers: markers, progress: progress.callback)
+    let analysis = DumpAnalysis(reader: reader, markers: markers, symbolizer: symbolizer, progress: progress.callback)
     progress.done()
     status = max(status, reportWarnings(reader, quietAboutEnd: true))
     return analysis
