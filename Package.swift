@@ -48,9 +48,11 @@ let package = Package(
       ]
     ),
 
-    .testTarget(name: "HeapwiseFormatTests", dependencies: ["HeapwiseFormat"]),
+    // SplitMix64 for tests that want reproducible random inputs.
+    .target(name: "TestRandom", path: "Tests/TestRandom"),
+    .testTarget(name: "HeapwiseFormatTests", dependencies: ["HeapwiseFormat", "TestRandom"]),
     .testTarget(name: "HeapwiseSymbolsTests", dependencies: ["HeapwiseSymbols"]),
-    .testTarget(name: "HeapwiseAnalysisTests", dependencies: ["HeapwiseAnalysis", "HeapwiseReports"]),
+    .testTarget(name: "HeapwiseAnalysisTests", dependencies: ["HeapwiseAnalysis", "HeapwiseReports", "TestRandom"]),
     .testTarget(name: "HeapwiseBudgetTests", dependencies: ["HeapwiseBudget"]),
     // Runs C ground-truth programs under the real preload library and decodes what it wrote.
     .testTarget(name: "RecorderTests", dependencies: ["HeapwiseFormat"]),

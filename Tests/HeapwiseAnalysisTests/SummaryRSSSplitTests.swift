@@ -1,4 +1,5 @@
 import HeapwiseFormat
+import TestRandom
 import Testing
 
 @testable import HeapwiseAnalysis
@@ -114,18 +115,5 @@ struct SummaryRSSSplitTests {
     let tc = MemorySample(record([(36, 1), (37, 2), (38, 3), (39, 4)]))
     #expect(tc.allocator == .tcmalloc(TcmallocStatistics(allocated: 1, heapSize: 2, pageheapFree: 3, pageheapUnmapped: 4)))
     #expect(MemorySample(record([(2, 5)])).allocator == .unavailable)
-  }
-}
-
-/// A small deterministic generator, so a failure reproduces.
-struct SplitMix {
-  var state: UInt64
-  init(seed: UInt64) { state = seed }
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
   }
 }

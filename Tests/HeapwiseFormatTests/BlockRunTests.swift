@@ -1,4 +1,5 @@
 import HeapwiseFormat
+import TestRandom
 import Testing
 
 /// The fast path of reading (block records decoded in chunks, handed out in runs, optionally on
@@ -6,22 +7,10 @@ import Testing
 /// width a varint can have, streams that interleave record by record and stretches where one
 /// stream runs alone for several chunks, rare records in between, compressed and plain frames.
 @Suite struct BlockRunTests {
-  struct SplitMix {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-      state &+= 0x9E37_79B9_7F4A_7C15
-      var z = state
-      z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-      z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-      return z ^ (z >> 31)
-    }
-    /// A value of a random bit length, so that every varint length from 1 to 10 bytes occurs.
-    mutating func anyWidth() -> UInt64 { next() >> (next() % 64) }
-  }
 
   /// Writes the dump and returns the events a reader must produce, in order.
   static func randomDump(seed: UInt64) -> (bytes: [UInt8], expected: [String]) {
-    var rng = SplitMix(state: seed)
+    var rng = SplitMix(seed: seed)
     var d = DumpEncoder()
     // (timestamp, stream, order written) -> description; sorted, this is the merge order.
     var expected: [(UInt64, UInt32, Int, String)] = []
@@ -231,4 +220,9 @@ import Testing
 
 extension ReadStep {
   var isEnd: Bool { if case .end = self { true } else { false } }
+}
+
+extension SplitMix {
+  /// A value of a random bit length, so that every varint length from 1 to 10 bytes occurs.
+  mutating func anyWidth() -> UInt64 { next() >> (next() % 64) }
 }
