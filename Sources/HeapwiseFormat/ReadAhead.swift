@@ -51,7 +51,7 @@ final class ReadAhead {
   /// another CPU is a system call and an interrupt (in a VM, an exit to the hypervisor), and one
   /// per batch showed as 6% of the replay thread's time.
   static let handOver = batchCount / 2
-  static let batchCapacity = 4 * StreamMerge.chunkSize
+  static let batchCapacity = 4 * StreamMerge.maxChunkSize
   /// A batch is handed over after this many steps even when its records are few (streams that
   /// interleave finely give short runs).
   static let maxSteps = 4096
@@ -176,14 +176,14 @@ final class ReadAhead {
       b.warnings.removeAll()
       b.residency.removeAll()
       // A run is at most one chunk, so there is always room for the next one.
-      fill: while b.total + StreamMerge.chunkSize <= Self.batchCapacity && b.steps.count < Self.maxSteps {
+      fill: while b.total + merge.chunkSize <= Self.batchCapacity && b.steps.count < Self.maxSteps {
         switch merge.nextStep() {
         case .blocks(let run):
           let n = run.records.count
           b.total += n
           if merge.lastRunIsWholeChunk {
             // The common case with one busy stream: pass the chunk on, no copy.
-            let taken = merge.takeChunk(replacement: pool.popLast() ?? .allocate(capacity: StreamMerge.chunkSize))
+            let taken = merge.takeChunk(replacement: pool.popLast() ?? .allocate(capacity: merge.chunkSize))
             b.chunks.append(taken)
             b.steps.append(.chunk(UnsafePointer(taken), count: n, stream: run.stream))
             continue

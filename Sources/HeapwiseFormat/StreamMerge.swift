@@ -43,10 +43,11 @@ final class StreamMerge {
     pages = PageReleaser(file)
     var remaining = maxFrames ?? Int.max
     var list: [StreamCursor] = []
+    chunkSize = Self.chunkSize(streams: index.streams.count)
     for (stream, frames) in index.streams where remaining > 0 {
       let taken = Array(frames.prefix(remaining))
       remaining -= taken.count
-      list.append(StreamCursor(stream: stream, frames: taken, blocks: .allocate(capacity: Self.chunkSize)))
+      list.append(StreamCursor(stream: stream, frames: taken, blocks: .allocate(capacity: chunkSize)))
     }
     cursorCount = list.count
     cursors = .allocate(capacity: max(list.count, 1))
@@ -187,8 +188,16 @@ final class StreamMerge {
     }
   }
 
-  /// Block records decoded per stream at a time: long runs for the consumer, 128 KiB per stream.
-  static let chunkSize = 4096
+  /// Block records decoded per stream at a time: 4,096 (128 KiB) gives long runs to the consumer;
+  /// with many streams, fewer, so that the chunks of all streams together stay near 8 MiB (every
+  /// stream with an open frame holds one: a program of a thousand threads would otherwise need
+  /// 128 MiB for them). Never under 256.
+  static let maxChunkSize = 4096
+  let chunkSize: Int
+
+  static func chunkSize(streams: Int) -> Int {
+    max(256, min(maxChunkSize, (8 << 20) / MemoryLayout<BlockRecord>.stride / max(streams, 1)))
+  }
 
   /// Ties on equal timestamps go to the lower stream number (cursors are sorted by stream).
   @inline(__always)
@@ -201,7 +210,7 @@ final class StreamMerge {
   /// `pending`, or else closes its frame and waits for the next frame's turn.
   private func decodeNext(_ i: Int) {
     let c = cursors + i
-    let n = c.pointee.decoder!.decodeBlocks(into: c.pointee.blocks, capacity: Self.chunkSize)
+    let n = c.pointee.decoder!.decodeBlocks(into: c.pointee.blocks, capacity: chunkSize)
     if n > 0 {
       c.pointee.blockStart = 0
       c.pointee.blockEnd = n

@@ -207,6 +207,29 @@ import Testing
     #expect(seen[1].2.contains { if case .corrupt(_, let reason) = $0 { reason.hasPrefix("unknown record tag 0x7f") } else { false } })
   }
 
+  /// A hundred streams (so chunks shrink to 2,621 records) that interleave: the same order in
+  /// both modes as computed from what was written.
+  @Test(arguments: [false, true])
+  func manyStreams(readAhead: Bool) throws {
+    var rng = SplitMix(seed: 5)
+    var d = DumpEncoder()
+    var expected: [(UInt64, UInt32, Int, String)] = []
+    for s in 1...100 {
+      var ts = rng.next() % 1000
+      var f = FrameBuilder(baseTimestamp: ts)
+      for i in 0..<1000 {
+        ts += rng.next() % 50
+        let address = 0x1000 + UInt64(i) * 16
+        f.alloc(ts, address, UInt64(i), stack: UInt32(s))
+        expected.append((ts, UInt32(s), i, "\(ts) s\(s) malloc 0x\(String(address, radix: 16)) \(i) \(s)"))
+      }
+      d.append(f, stream: UInt32(s), seq: 0, compress: s % 2 == 0)
+    }
+    expected.sort { ($0.0, $0.1, $0.2) < ($1.0, $1.1, $1.2) }
+    let reader = try DumpReader(path: temporaryDump(d.bytes), options: ReaderOptions(readAhead: readAhead))
+    #expect(reader.readAll().map(describe) == expected.map(\.3))
+  }
+
   /// A reader dropped halfway stops its read-ahead thread (the test would hang otherwise).
   @Test func droppingAReaderHalfwayStopsItsThread() throws {
     let (bytes, _) = Self.randomDump(seed: 3)
