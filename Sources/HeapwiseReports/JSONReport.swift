@@ -120,7 +120,8 @@ public enum JSONReport {
     return encode(report)
   }
 
-  static func encode(_ value: some Encodable) -> String {
+  /// Pretty, sorted keys, snake_case: how every `--format json` of the command line is written.
+  public static func encode(_ value: some Encodable) -> String {
     let e = JSONEncoder()
     e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     e.keyEncodingStrategy = .convertToSnakeCase

@@ -188,6 +188,8 @@ struct CheckRow {
   var measured: UInt64?
   /// For a breach of the whole run: the sites that explain it.
   var topSites: [String] = []
+  /// For a site rule: its function glob.
+  var function: String? = nil
 
   var passed: Bool { measured.map { $0 <= limit } ?? false }
 }
@@ -227,7 +229,8 @@ extension CheckBudget {
       for quantity in CheckQuantity.allCases {
         guard let limit = rule.limits[quantity] else { continue }
         let measured = combine(quantity, figures.map { $0.rules[r][quantity] ?? nil })
-        rows.append(CheckRow(budget: "\(rule.function): \(quantity.title)", quantity: quantity, limit: limit, measured: measured))
+        rows.append(CheckRow(budget: "\(rule.function): \(quantity.title)", quantity: quantity, limit: limit, measured: measured,
+                             function: rule.function))
       }
     }
     return rows

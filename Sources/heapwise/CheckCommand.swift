@@ -16,6 +16,7 @@ struct CheckCommand: ParsableCommand {
     discussion: """
       heapwise check --max-peak 200MiB --max-leaked 0 --max-allocations 5e6 -- pytest tests/
       heapwise check --budget heapwise-budget.json -- ./run-tests
+      heapwise check --format json --max-leaked 0 -- ./run-tests
 
       Sizes take KiB/MiB/GiB (or K/M/G), KB/MB/GB for powers of 1000, or plain bytes; counts \
       take 5e6. Options override the same limits in the budget file. Peak is live heap and \
@@ -44,6 +45,9 @@ struct CheckCommand: ParsableCommand {
 
   @Option(name: .shortAndLong, help: "Write the dump here and keep it (a directory with --follow; default: a temporary one, kept only when the check fails).")
   var output: String?
+
+  @Option(help: "Output format: text (a table) or json (docs/BUDGETS.md).")
+  var format: OutputFormat = .text
 
   @Flag(help: "Also record and check the processes the command starts (forks and execs): counts and bytes add up over them, peak is the highest of any one.")
   var follow = false
@@ -122,11 +126,16 @@ struct CheckCommand: ParsableCommand {
       analyses.append(analysis)
     }
     let rows = plan.evaluate(analyses)
+    let failed = commandStatus != 0 || rows.contains(where: { !$0.passed })
     var out = BufferedOutput()
-    out.write(CheckTable.render(rows))
+    switch format {
+    case .text: out.write(CheckTable.render(rows))
+    case .json:
+      out.write(CheckJSON(command: arguments, commandStatus: commandStatus, dumps: checked,
+                          kept: output != nil || failed, rows: rows).text)
+    }
     out.flush()
 
-    let failed = commandStatus != 0 || rows.contains(where: { !$0.passed })
     if output == nil {
       if failed {
         printError("kept for `heapwise top`: \(checked.joined(separator: ", "))")

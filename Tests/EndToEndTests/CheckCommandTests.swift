@@ -118,6 +118,42 @@ import Testing
     #expect(Self.rows(overridden.stdout).contains { $0.hasPrefix("peak live 1 B ") && $0.contains("FAIL") }, "\(overridden.stdout)")
   }
 
+  /// `--format json`: every row with every key (null where unknown), the site rule's glob, the
+  /// top sites of a breach, whether the dump was kept; the exit status as with the table.
+  @Test func jsonSaysWhatTheTableSays() throws {
+    let (ws, exe) = try Self.workspace("json")
+    defer { ws.remove() }
+    let budget = ws.path("budget.json")
+    try #"{ "sites": [ { "function": "churn", "max-allocations": 999 } ] }"#
+      .write(toFile: budget, atomically: true, encoding: .utf8)
+    let r = try CLI.run(["check", "--format", "json", "--budget", budget, "--max-leaked", "0", "--", exe], in: ws.url)
+    #expect(r.status == 3, "\(r.stdout)\(r.stderr)")
+    let doc = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+    #expect(doc["schema"] as? String == "heapwise.check/1")
+    #expect(doc["passed"] as? Bool == false)
+    #expect(doc["command"] as? [String] == [exe])
+    #expect(doc["command_status"] as? Int == 0)
+    #expect(doc["kept"] as? Bool == true)
+    let dumps = try #require(doc["dumps"] as? [String])
+    #expect(dumps.count == 1 && FileManager.default.fileExists(atPath: dumps[0]))
+    let budgets = try #require(doc["budgets"] as? [[String: Any]])
+    #expect(budgets.count == 2)
+    #expect(budgets.allSatisfy { Set($0.keys) == ["budget", "key", "function", "limit", "measured", "passed", "top_sites"] })
+    let leaked = try #require(budgets.first { $0["key"] as? String == "max-leaked" })
+    #expect(leaked["function"] is NSNull)
+    #expect(leaked["limit"] as? Int == 0 && leaked["measured"] as? Int == 4096 && leaked["passed"] as? Bool == false)
+    #expect((leaked["top_sites"] as? [String])?.first == "\(ws.path("leaky.c")):\(line(of: "/* kept */", in: Self.program)) (4.0 KiB)")
+    let churn = try #require(budgets.first { $0["function"] as? String == "churn" })
+    #expect(churn["key"] as? String == "max-allocations" && churn["measured"] as? Int == 1000 && churn["passed"] as? Bool == false)
+    for dump in dumps { try? FileManager.default.removeItem(atPath: dump) }
+
+    let held = try CLI.run(["check", "--format", "json", "--max-allocations", "5e6", "--", exe], in: ws.url)
+    #expect(held.status == 0, "\(held.stdout)\(held.stderr)")
+    let passed = try #require(try JSONSerialization.jsonObject(with: Data(held.stdout.utf8)) as? [String: Any])
+    #expect(passed["passed"] as? Bool == true && passed["kept"] as? Bool == false)
+    #expect((passed["dumps"] as? [String]).map { $0.allSatisfy { !FileManager.default.fileExists(atPath: $0) } } == true)
+  }
+
   @Test func badBudgetsGetOneLineAndAStatus() throws {
     let (ws, exe) = try Self.workspace("bad")
     defer { ws.remove() }
