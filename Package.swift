@@ -48,15 +48,15 @@ let package = Package(
       ]
     ),
 
-    // SplitMix64 for tests that want reproducible random inputs.
-    .target(name: "TestRandom", path: "Tests/TestRandom"),
-    .testTarget(name: "HeapwiseFormatTests", dependencies: ["HeapwiseFormat", "TestRandom"]),
-    .testTarget(name: "HeapwiseSymbolsTests", dependencies: ["HeapwiseSymbols"]),
-    .testTarget(name: "HeapwiseAnalysisTests", dependencies: ["HeapwiseAnalysis", "HeapwiseReports", "TestRandom"]),
+    // What several test targets need: running a program, reproducible random inputs.
+    .target(name: "TestSupport", path: "Tests/TestSupport"),
+    .testTarget(name: "HeapwiseFormatTests", dependencies: ["HeapwiseFormat", "TestSupport"]),
+    .testTarget(name: "HeapwiseSymbolsTests", dependencies: ["HeapwiseSymbols", "TestSupport"]),
+    .testTarget(name: "HeapwiseAnalysisTests", dependencies: ["HeapwiseAnalysis", "HeapwiseReports", "TestSupport"]),
     .testTarget(name: "HeapwiseBudgetTests", dependencies: ["HeapwiseBudget"]),
     // Runs C ground-truth programs under the real preload library and decodes what it wrote.
-    .testTarget(name: "RecorderTests", dependencies: ["HeapwiseFormat"]),
+    .testTarget(name: "RecorderTests", dependencies: ["HeapwiseFormat", "TestSupport"]),
     // Runs the built `heapwise` command as a user would.
-    .testTarget(name: "EndToEndTests", dependencies: ["HeapwiseFormat"]),
+    .testTarget(name: "EndToEndTests", dependencies: ["HeapwiseFormat", "TestSupport"]),
   ]
 )

@@ -1,7 +1,9 @@
 // Runs the built `heapwise` command as a user would, and compiles C ground-truth programs.
 import Foundation
+import TestSupport
 import Testing
 
+/// `status` is as a shell reports it: 128 + the signal when a signal ended the program.
 struct CommandResult {
   var status: Int32
   var stdout: String
@@ -40,37 +42,14 @@ enum CLI {
     try runProcess(executable, arguments, in: directory, environment: environment)
   }
 
+  /// Runs a program with this process's environment, without LD_PRELOAD, plus `environment`.
   static func runProcess(_ path: String, _ arguments: [String], in directory: URL? = nil,
                          environment: [String: String] = [:]) throws -> CommandResult {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: path)
-    p.arguments = arguments
-    if let directory { p.currentDirectoryURL = directory }
-    var env = ProcessInfo.processInfo.environment
-    env["LD_PRELOAD"] = nil
-    for (k, v) in environment { env[k] = v }
-    p.environment = env
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    // Read both pipes before waiting, so a large report cannot fill a pipe and block the child.
-    let errBox = DataBox()
-    let errReader = Thread { errBox.data = err.fileHandleForReading.readDataToEndOfFile() }
-    errReader.start()
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    while !errReader.isFinished { usleep(1000) }
-    let errData = errBox.data
-    let status = p.terminationReason == .uncaughtSignal ? 128 + p.terminationStatus : p.terminationStatus
-    return CommandResult(status: status, stdout: String(decoding: outData, as: UTF8.self),
-                         stderr: String(decoding: errData, as: UTF8.self))
+    var changes: [String: String?] = ["LD_PRELOAD": nil]
+    for (k, v) in environment { changes[k] = v }
+    let r = try Subprocess.run(path, arguments, environment: Subprocess.environment(changes), directory: directory)
+    return CommandResult(status: r.exitCode, stdout: r.stdout, stderr: r.stderr)
   }
-}
-
-/// Written by the reader thread, read after it finished.
-final class DataBox: @unchecked Sendable {
-  var data = Data()
 }
 
 /// A scratch directory with C programs compiled from source text.

@@ -50,7 +50,7 @@ import Testing
     defer { ws.remove() }
     func check(_ name: String, _ bytes: [UInt8], status: Int32, message: String) throws {
       let path = ws.path(name)
-      FileManager.default.createFile(atPath: path, contents: Data(bytes))
+      _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
       for command in [["top", path], ["records", path], ["compare", path, path]] {
         let r = try CLI.run(command)
         #expect(r.status == status, "\(command): \(r.stderr)")
@@ -77,7 +77,7 @@ import Testing
     let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dump)))
     // Cut inside the last frame.
     let cut = ws.path("cut.heapwise")
-    FileManager.default.createFile(atPath: cut, contents: Data(bytes[0..<(bytes.count - 5)]))
+    _ = FileManager.default.createFile(atPath: cut, contents: Data(bytes[0..<(bytes.count - 5)]))
     let t = try CLI.run(["top", cut])
     #expect(t.status == 0, "\(t.stderr)")
     #expect(t.stderr.contains("warning") && t.stderr.contains("truncated dump"), "\(t.stderr)")
@@ -86,7 +86,7 @@ import Testing
     var flipped = bytes
     flipped[bytes.count / 2] ^= 0xff
     let bad = ws.path("corrupt.heapwise")
-    FileManager.default.createFile(atPath: bad, contents: Data(flipped))
+    _ = FileManager.default.createFile(atPath: bad, contents: Data(flipped))
     let c = try CLI.run(["top", bad])
     #expect(c.status == 2, "\(c.stderr)")
     #expect(c.stderr.contains("corrupt frame at byte"), "\(c.stderr)")

@@ -24,7 +24,7 @@ struct SummaryCommandTests {
     environment["LD_PRELOAD"] = nil
     process.environment = environment
     let errFile = FileManager.default.temporaryDirectory.appendingPathComponent("hw-err-\(UUID().uuidString)")
-    FileManager.default.createFile(atPath: errFile.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: errFile.path, contents: nil)
     defer { try? FileManager.default.removeItem(at: errFile) }
     let out = Pipe()
     process.standardOutput = out

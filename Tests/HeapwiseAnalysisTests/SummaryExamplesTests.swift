@@ -1,5 +1,6 @@
 import Foundation
 import HeapwiseFormat
+import TestSupport
 import Testing
 
 @testable import HeapwiseAnalysis
@@ -27,24 +28,13 @@ struct SummaryExamplesTests {
   ) throws -> String {
     // A path runs directly (through env, the recorder would record env, which then execs);
     // a bare name is looked up by env.
-    let process = Process()
     let direct = arguments[0].contains("/")
-    process.executableURL = URL(fileURLWithPath: direct ? arguments[0] : "/usr/bin/env")
-    process.arguments = direct ? Array(arguments.dropFirst()) : arguments
-    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-    let out = Pipe()
-    let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let output = out.fileHandleForReading.readDataToEndOfFile()
-    let error = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    stderr?.pointee = String(decoding: error, as: UTF8.self)
-    guard process.terminationStatus == 0 else {
-      throw ExampleError("\(arguments.joined(separator: " ")): \(String(decoding: error, as: UTF8.self))")
-    }
-    return String(decoding: output, as: UTF8.self)
+    let r = try Subprocess.run(
+      direct ? arguments[0] : "/usr/bin/env", direct ? Array(arguments.dropFirst()) : arguments,
+      environment: Subprocess.environment(adding: environment))
+    stderr?.pointee = r.stderr
+    guard r.exitCode == 0 else { throw ExampleError("\(arguments.joined(separator: " ")): \(r.stderr)") }
+    return r.stdout
   }
 
   static func preloadLibrary() throws -> String {

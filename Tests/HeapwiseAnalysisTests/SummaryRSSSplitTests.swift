@@ -1,5 +1,5 @@
 import HeapwiseFormat
-import TestRandom
+import TestSupport
 import Testing
 
 @testable import HeapwiseAnalysis

@@ -1,5 +1,5 @@
 import HeapwiseFormat
-import TestRandom
+import TestSupport
 import Testing
 
 /// The fast path of reading (block records decoded in chunks, handed out in runs, optionally on

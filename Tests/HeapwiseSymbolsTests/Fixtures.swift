@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// Small C and C++ programs compiled with the system compiler into a fresh temporary directory,
@@ -29,23 +30,9 @@ struct Fixtures {
   /// Runs a tool and returns its standard output; throws with its standard error on failure.
   @discardableResult
   func run(_ tool: String, _ arguments: [String]) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = [tool] + arguments
-    process.currentDirectoryURL = URL(fileURLWithPath: dir)
-    let out = Pipe()
-    let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let output = out.fileHandleForReading.readDataToEndOfFile()
-    let error = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else {
-      throw FixtureError(
-        "\(tool) \(arguments.joined(separator: " ")): \(String(decoding: error, as: UTF8.self))")
-    }
-    return String(decoding: output, as: UTF8.self)
+    let r = try Subprocess.run("/usr/bin/env", [tool] + arguments, directory: URL(fileURLWithPath: dir))
+    guard r.exitCode == 0 else { throw FixtureError("\(tool) \(arguments.joined(separator: " ")): \(r.stderr)") }
+    return r.stdout
   }
 
   /// The link-time address of a defined symbol, from `nm`.

@@ -1,6 +1,7 @@
 // Builds the ground-truth programs of Tests/Programs and runs them under the real preload library,
 // as a user would: LD_PRELOAD plus HEAPWISE_* variables, a fresh directory per run.
 import Foundation
+import TestSupport
 import Testing
 
 enum Harness {
@@ -53,46 +54,19 @@ enum Harness {
     return out
   }
 
-  struct Result {
-    var status: Int32
-    var signaled: Bool
-    var stdout: String
-    var stderr: String
-  }
+  typealias Result = Subprocess.Result
 
   /// Runs a command with exactly `environment` added to a minimal base; waits at most `timeout`.
   @discardableResult
   static func run(_ executable: String, _ arguments: [String], environment: [String: String],
                   directory: URL? = nil, timeout: TimeInterval = 60) throws -> Result {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
     var env = ["PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": NSTemporaryDirectory()]
     env.merge(environment) { _, new in new }
-    process.environment = env
-    if let directory { process.currentDirectoryURL = directory }
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    // Read while it runs so a chatty program cannot fill the pipe and stall.
-    nonisolated(unsafe) var outData = Data(), errData = Data()
-    let group = DispatchGroup()
-    group.enter()
-    DispatchQueue.global().async { outData = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-    group.enter()
-    DispatchQueue.global().async { errData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-    let deadline = Date().addingTimeInterval(timeout)
-    while process.isRunning && Date() < deadline { usleep(10_000) }
-    if process.isRunning {
-      kill(process.processIdentifier, SIGKILL)
-      process.waitUntilExit()
-      throw HarnessError("\(executable) \(arguments.joined(separator: " ")) did not finish in \(Int(timeout)) s (deadlock?)")
+    do {
+      return try Subprocess.run(executable, arguments, environment: env, directory: directory, timeout: timeout)
+    } catch let t as Subprocess.Timeout {
+      throw HarnessError("\(t.description) (deadlock?)")
     }
-    process.waitUntilExit()
-    group.wait()
-    return Result(status: process.terminationStatus, signaled: process.terminationReason == .uncaughtSignal,
-                  stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
   }
 
   /// Runs `program` under the recorder with dumps going to `directory/name.%p.heapwise`.

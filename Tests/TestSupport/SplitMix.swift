@@ -1,6 +1,6 @@
 // A small deterministic generator for tests that want many varied inputs and a failure that
 // reproduces: the same seed gives the same sequence on every machine (SystemRandomNumberGenerator
-// does not). Shared by the test targets that need it.
+// does not).
 
 /// SplitMix64.
 public struct SplitMix {
