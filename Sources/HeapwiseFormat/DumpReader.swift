@@ -67,9 +67,6 @@ public final class DumpReader: EventSource {
   private let file: MappedFile
   private let merge: StreamMerge
   private let readAhead: ReadAhead?
-  /// How much of the merge's warnings and residency the foreground path has copied.
-  private var mergeWarnings = 0
-  private var mergeResidency = 0
   /// The run `next()` is handing out one event at a time.
   private var run = BlockRun(records: .init(start: nil, count: 0), stream: .process)
   private var runPosition = 0
@@ -127,13 +124,9 @@ public final class DumpReader: EventSource {
       }
     } else {
       step = merge.nextStep()
-      if merge.warnings.count > mergeWarnings {
-        warnings += merge.warnings[mergeWarnings...]
-        mergeWarnings = merge.warnings.count
-      }
-      if merge.residency.count > mergeResidency {
-        residency += merge.residency[mergeResidency...]
-        mergeResidency = merge.residency.count
+      if let news = merge.takeNews() {
+        warnings += news.warnings
+        residency += news.residency
       }
       bytesOpened = merge.bytesOpened
     }

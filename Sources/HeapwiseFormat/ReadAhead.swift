@@ -156,7 +156,6 @@ final class ReadAhead {
   // MARK: - producer
 
   private func produce() {
-    var sentWarnings = 0, sentResidency = 0
     var filled = 0
     /// Batches filled but not yet posted to `ready`.
     var unposted = 0
@@ -203,14 +202,7 @@ final class ReadAhead {
           break fill
         }
       }
-      if merge.warnings.count > sentWarnings {
-        b.warnings = Array(merge.warnings[sentWarnings...])
-        sentWarnings = merge.warnings.count
-      }
-      if merge.residency.count > sentResidency {
-        b.residency = Array(merge.residency[sentResidency...])
-        sentResidency = merge.residency.count
-      }
+      if let news = merge.takeNews() { (b.warnings, b.residency) = news }
       b.bytesOpened = merge.bytesOpened
       let last = b.isLast
       unposted += 1

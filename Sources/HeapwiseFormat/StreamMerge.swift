@@ -11,10 +11,10 @@
 import CZstd
 
 final class StreamMerge {
-  /// Problems found in pass 2 so far (pass 1's are the index's).
-  @exclusivity(unchecked) private(set) var warnings: [DumpWarning] = []
-  /// Regions of the RESIDENCY records decoded so far.
-  private(set) var residency: [ResidencyRegion] = []
+  /// Problems found in pass 2 (pass 1's are the index's) and regions of the RESIDENCY records
+  /// decoded, since the last `takeNews()`.
+  @exclusivity(unchecked) private var warnings: [DumpWarning] = []
+  private var residency: [ResidencyRegion] = []
   /// True once an END record was handed out.
   @exclusivity(unchecked) private(set) var sawEnd = false
   /// Stored bytes of frames opened so far, for progress display.
@@ -72,6 +72,16 @@ final class StreamMerge {
 
   /// Number of frame streams (the process stream plus one per recording thread).
   var streamCount: Int { cursorCount }
+
+  /// The warnings and residency regions found since the last call, for the reader to pass on.
+  func takeNews() -> (warnings: [DumpWarning], residency: [ResidencyRegion])? {
+    guard !warnings.isEmpty || !residency.isEmpty else { return nil }
+    defer {
+      warnings.removeAll()
+      residency.removeAll()
+    }
+    return (warnings, residency)
+  }
 
   /// True when the run just handed out was a whole chunk, which `takeChunk` may then take.
   var lastRunIsWholeChunk: Bool {
@@ -301,7 +311,7 @@ final class StreamMerge {
 
   private func finishReading() -> ReadStep {
     finished = true
-    if !sawEnd && !warnings.contains(.missingEnd) { warnings.append(.missingEnd) }
+    if !sawEnd { warnings.append(.missingEnd) }
     return .end
   }
 
