@@ -44,6 +44,7 @@ public final class Replay {
   /// Replays a run of block records (the hot path: no `Event` is built for them).
   public func replay(_ run: BlockRun) {
     let stream = run.stream
+    state.stream = stream
     state.events &+= UInt64(run.records.count)
     for r in run.records {
       state.timestamp = r.timestamp
@@ -58,6 +59,7 @@ public final class Replay {
   /// Replays one event (for callers that drive the source themselves); call `finish()` at the end.
   public func replay(_ event: Event) {
     state.timestamp = event.timestamp
+    state.stream = event.stream
     state.events &+= 1
     switch event.record {
     case .alloc(let a):
@@ -92,7 +94,9 @@ public final class Replay {
     case .end(let e):
       state.end = e
       for a in aggregators { a.ended(e, state: state) }
-    case .clock, .skipped:
+    case .clock(let ns):
+      state.clocks.append((event.timestamp, ns))
+    case .skipped:
       break
     }
   }

@@ -4,6 +4,8 @@ import HeapwiseFormat
 public final class ReplayState {
   /// Timestamp of the event being replayed.
   @exclusivity(unchecked) public internal(set) var timestamp: UInt64 = 0
+  /// Stream of the event being replayed (markers, samples and trims belong to their stream).
+  @exclusivity(unchecked) public internal(set) var stream: StreamID = .process
   /// Live heap bytes and blocks.
   @exclusivity(unchecked) public internal(set) var heapBytes: UInt64 = 0
   @exclusivity(unchecked) public internal(set) var heapBlocks: UInt64 = 0
@@ -29,6 +31,8 @@ public final class ReplayState {
   @exclusivity(unchecked) public internal(set) var events: UInt64 = 0
   /// The END record, once seen.
   @exclusivity(unchecked) public internal(set) var end: EndRecord?
+  /// CLOCK records in replay order: ticks and `CLOCK_MONOTONIC` nanoseconds at the same moment.
+  public internal(set) var clocks: [(ticks: UInt64, nanoseconds: UInt64)] = []
   /// Markers in replay order.
   @exclusivity(unchecked) public internal(set) var markers: [(name: String, timestamp: UInt64)] = []
 

@@ -127,17 +127,18 @@ struct CheckCommand: ParsableCommand {
     }
     let rows = plan.evaluate(analyses)
     let failed = commandStatus != 0 || rows.contains(where: { !$0.passed })
+    // A dump the user asked for stays; a temporary one only when it explains a failure.
+    let keep = output != nil || failed
     var out = BufferedOutput()
     switch format {
     case .text: out.write(CheckTable.render(rows))
     case .json:
-      out.write(CheckJSON(command: arguments, commandStatus: commandStatus, dumps: checked,
-                          kept: output != nil || failed, rows: rows).text)
+      out.write(CheckJSON(command: arguments, commandStatus: commandStatus, dumps: checked, kept: keep, rows: rows).text)
     }
     out.flush()
 
     if output == nil {
-      if failed {
+      if keep {
         printError("kept for `heapwise top`: \(checked.joined(separator: ", "))")
       } else {
         for image in chains.joined() { unlink(image) }

@@ -12,20 +12,8 @@ extension SummaryReport {
   ) -> SummaryReport {
     let aggregator = SummaryAggregator()
     let replay = Replay(aggregators: [aggregator])
-    loop: while true {
-      switch reader.nextStep() {
-      case .blocks(let run):
-        aggregator.stream = run.stream
-        replay.replay(run)
-      case .event(let event):
-        aggregator.stream = event.stream
-        if case .clock(let ns) = event.record { aggregator.clocks.append((event.timestamp, ns)) }
-        replay.replay(event)
-      case .end:
-        break loop
-      }
-    }
-    replay.finish()
+    var source = reader
+    replay.run(&source)
     let data = aggregator.data(replay: replay, header: reader.header, residency: reader.residency)
     let resolver = FrameResolver(
       state: replay.state, symbolizer: Symbolizer(options: SymbolizerOptions(debugSearchPaths: debugSearchPaths)))

@@ -5,8 +5,7 @@ import HeapwiseFormat
 /// follow. The live blocks themselves stay with the replay.
 ///
 /// Markers, samples and trims are matched by stream (the recorder writes a marker's sample and
-/// probe in the marker's stream), so the driver sets ``stream`` before replaying each event; see
-/// ``SummaryReport/summarize(_:debugSearchPaths:thresholds:timelineRows:)``.
+/// probe in the marker's stream: ``ReplayState/stream``).
 ///
 /// The properties touched on every allocation and free are `@exclusivity(unchecked)`: their
 /// dynamic exclusivity checks were half of `heapwise summary`'s time on a 10-million-pair dump
@@ -55,11 +54,6 @@ public final class SummaryAggregator: ReplayAggregator {
       dirty.removeAll(keepingCapacity: true)
     }
   }
-
-  /// The stream of the event being replayed; set by the driver.
-  @exclusivity(unchecked) public var stream: StreamID = .process
-  /// CLOCK records (the replay does not forward them); added by the driver.
-  var clocks: [(ticks: UInt64, nanoseconds: UInt64)] = []
 
   /// Tracked bytes by stack id (ids are dense from 1; see StackTable).
   @exclusivity(unchecked) private var byStack: [Int64] = []
@@ -143,7 +137,7 @@ public final class SummaryAggregator: ReplayAggregator {
   public func marker(_ marker: MarkerRecord, state: ReplayState) {
     markers.append(
       (state.timestamp, SeriesPoint(time: 0, label: marker.name, liveHeap: state.heapBytes, mapped: userMapped(state))))
-    pendingMarker[stream] = marker.name
+    pendingMarker[state.stream] = marker.name
     atLastMarker = SummaryData.MarkerHeap(
       name: marker.name, liveHeap: state.heapBytes,
       largestBlocks: Array(largeBlocks.values.sorted { $0.size != $1.size ? $0.size > $1.size : $0.stack < $1.stack }.prefix(8)))
@@ -152,10 +146,10 @@ public final class SummaryAggregator: ReplayAggregator {
   }
 
   public func sample(_ sample: SampleRecord, state: ReplayState) {
-    if stream == .process { lastProcessSampleTicks = state.timestamp }
+    if state.stream == .process { lastProcessSampleTicks = state.timestamp }
     samples.append(
       Sample(
-        ticks: state.timestamp, label: pendingMarker.removeValue(forKey: stream),
+        ticks: state.timestamp, label: pendingMarker.removeValue(forKey: state.stream),
         memory: MemorySample(sample), liveHeap: state.heapBytes, liveBlocks: Int(state.heapBlocks),
         mapped: userMapped(state)))
     if firstSample == nil { firstSample = byStack }
@@ -163,7 +157,7 @@ public final class SummaryAggregator: ReplayAggregator {
   }
 
   public func trim(_ trim: TrimRecord, state: ReplayState) {
-    trims.append(TrimObservation(label: pendingMarker[stream], rssBefore: trim.rssBefore, rssAfter: trim.rssAfter))
+    trims.append(TrimObservation(label: pendingMarker[state.stream], rssBefore: trim.rssBefore, rssAfter: trim.rssAfter))
   }
 
   @inline(__always)
@@ -182,7 +176,7 @@ public final class SummaryAggregator: ReplayAggregator {
     replay: Replay, header: DumpHeader?, residency: [ResidencyRegion] = [], largestBlocks: Int = 8
   ) -> SummaryData {
     let state = replay.state
-    let seconds = clock(header)
+    let seconds = clock(header, clocks: state.clocks)
     var top: [SummaryData.Block] = []
     var mapped: [StackID: SummaryData.MappedGroup] = [:]
     var heapBlocks: [(address: UInt64, size: UInt64, stack: StackID)] = []
@@ -239,7 +233,7 @@ public final class SummaryAggregator: ReplayAggregator {
 
   /// Ticks to seconds since start: the rate between the header's start and the last CLOCK record
   /// when they are at least 10 ms apart, else the header's first estimate.
-  private func clock(_ header: DumpHeader?) -> (UInt64) -> Double {
+  private func clock(_ header: DumpHeader?, clocks: [(ticks: UInt64, nanoseconds: UInt64)]) -> (UInt64) -> Double {
     let start = header?.startTicks ?? 0
     var rate = Double(header?.ticksPerSecond ?? 1_000_000_000)
     if let startNs = header?.startMonotonicNanoseconds, let last = clocks.last,
