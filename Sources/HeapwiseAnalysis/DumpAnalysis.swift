@@ -38,9 +38,7 @@ public final class DumpAnalysis {
     metrics = StackMetrics(snapshotMarkers: markers)
     replay = Replay(aggregators: [metrics] + aggregators)
     var source = reader
-    replay.run(&source, progress: progress.map { report in
-      { [reader] _ in report(reader.bytesTotal == 0 ? 1 : Double(reader.bytesOpened) / Double(reader.bytesTotal)) }
-    })
+    replay.run(&source, progress: progress.map { report in { [reader] _ in report(reader.fractionRead) } })
   }
 
   /// True when the dump ends with END, so live at exit is leaked.

@@ -59,6 +59,8 @@ public final class DumpReader: EventSource {
   public private(set) var bytesOpened = 0
   /// Stored bytes of all frames that passed pass 1.
   public let bytesTotal: Int
+  /// `bytesOpened` of `bytesTotal`, 0 to 1, for a progress display.
+  public var fractionRead: Double { bytesTotal == 0 ? 1 : Double(bytesOpened) / Double(bytesTotal) }
   /// Number of frame streams (the process stream plus one per recording thread).
   public let streamCount: Int
   /// Whether pass 2 runs on a read-ahead thread.

@@ -1,8 +1,8 @@
 // `heapwise summary`: is the memory live, retained by the allocator, mapped, or something else,
 // and is it growing? The method and thresholds are in docs/SUMMARY.md.
 import ArgumentParser
-import Foundation
 import HeapwiseAnalysis
+import HeapwiseReports
 
 struct SummaryCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
@@ -34,17 +34,16 @@ struct SummaryCommand: ParsableCommand {
 
   func run() throws {
     let reader = try openDump(file)
+    let progress = Progress("reading \(file)")
     let report = SummaryReport.summarize(
-      reader, debugSearchPaths: debugPath?.split(separator: ":").map(String.init) ?? [])
+      reader, debugSearchPaths: debugPath?.split(separator: ":").map(String.init) ?? [], progress: progress.callback)
+    progress.done()
     var out = BufferedOutput()
     switch format {
     case .text:
       out.write(report.renderText(timeline: timeline, title: file))
     case .json:
-      let encoder = JSONEncoder()
-      encoder.keyEncodingStrategy = .convertToSnakeCase
-      encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-      out.write(String(decoding: try encoder.encode(SummaryJSON(report)), as: UTF8.self) + "\n")
+      out.write(JSONReport.encode(SummaryJSON(report)))
     }
     out.flush()
     let status = reportWarnings(reader, quietAboutEnd: true)

@@ -6,14 +6,15 @@ extension SummaryReport {
   /// The reader's own warnings stay with the reader (callers print them and set the exit status).
   /// - Parameter debugSearchPaths: directories searched for the dump's binaries and debug files
   ///   by build id, before `$HEAPWISE_DEBUG_PATH` (see HeapwiseSymbols' README).
+  /// - Parameter progress: called now and then with the fraction of the dump read.
   public static func summarize(
     _ reader: DumpReader, debugSearchPaths: [String] = [], thresholds: VerdictThresholds = .init(),
-    timelineRows: Int = 24
+    timelineRows: Int = 24, progress: ((Double) -> Void)? = nil
   ) -> SummaryReport {
     let aggregator = SummaryAggregator()
     let replay = Replay(aggregators: [aggregator])
     var source = reader
-    replay.run(&source)
+    replay.run(&source, progress: progress.map { report in { _ in report(reader.fractionRead) } })
     let data = aggregator.data(replay: replay, header: reader.header, residency: reader.residency)
     let resolver = FrameResolver(
       state: replay.state, symbolizer: Symbolizer(options: SymbolizerOptions(debugSearchPaths: debugSearchPaths)))
