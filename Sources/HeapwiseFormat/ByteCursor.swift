@@ -99,11 +99,6 @@ struct ByteCursor {
     guard n <= UInt64(available) else { throw CursorError(kind: .truncated, offset: start) }
     return try bytes(Int(n))
   }
-
-  mutating func skip(_ n: Int) throws(CursorError) {
-    guard n >= 0, available >= n else { throw CursorError(kind: .truncated, offset: position) }
-    position += n
-  }
 }
 
 extension String {

@@ -15,10 +15,9 @@ struct FrameDecoder {
   private var previousAddress: UInt64 = 0
   private let timeShift: UInt64
   let stream: StreamID
-  /// Set by a RESIDENCY record; the reader collects it.
   /// The body of the RESIDENCY record just decoded, inside the payload (valid until the frame
   /// ends). Raw bytes rather than decoded regions keep this struct trivially copyable, which the
-  /// merge relies on for speed; DumpReader decodes them.
+  /// merge relies on for speed; StreamMerge decodes them.
   var residencyBody: UnsafeRawBufferPointer?
 
   init(payload: UnsafeRawBufferPointer, baseTimestamp: UInt64, stream: StreamID, timeShift: UInt64 = 0) {
@@ -27,8 +26,6 @@ struct FrameDecoder {
     self.timeShift = timeShift
     self.stream = stream
   }
-
-  var isAtEnd: Bool { cursor.isAtEnd }
 
   @inline(__always)
   private mutating func address() throws(CursorError) -> UInt64 {
