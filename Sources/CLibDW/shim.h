@@ -33,4 +33,30 @@ struct hw_dl_phdr_info {
 int hw_dl_iterate_phdr(int (*callback)(struct hw_dl_phdr_info *info, size_t size, void *data),
                        void *data) __asm__("dl_iterate_phdr");
 
+struct hw_phdr_copy {
+  struct hw_dl_phdr_info *out;
+  size_t max, count;
+};
+
+static inline int hw_copy_one_phdr_info(struct hw_dl_phdr_info *info, size_t size, void *data) {
+  (void)size;
+  struct hw_phdr_copy *c = (struct hw_phdr_copy *)data;
+  if (c->count < c->max) c->out[c->count] = *info;
+  c->count++;
+  return 0;
+}
+
+// Copies the loader's list of modules into `out` (at most `max`) and returns how many there are
+// (more than `max`: call again with room for them). The callback is C on purpose: Swift code run
+// under the loader's lock can take a Swift runtime lock (generic metadata, witness tables) while
+// another thread holds that lock and allocates, and an allocation the recorder or a budget scope
+// sees captures its stack with libunwind, which takes the loader's lock: a deadlock. The names
+// and program headers copied point into the loader's own memory, valid while the module stays
+// loaded.
+static inline size_t hw_copy_phdr_infos(struct hw_dl_phdr_info *out, size_t max) {
+  struct hw_phdr_copy c = {out, max, 0};
+  hw_dl_iterate_phdr(hw_copy_one_phdr_info, &c);
+  return c.count;
+}
+
 #endif

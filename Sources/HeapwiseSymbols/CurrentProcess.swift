@@ -10,19 +10,15 @@ public enum CurrentProcess {
   /// load bias and `PT_LOAD` segments. The main executable, which the dynamic linker lists with
   /// an empty name, gets the path of `/proc/self/exe`.
   public static func modules() -> [ModuleImage] {
-    let box = Box()
-    let context = Unmanaged.passUnretained(box).toOpaque()
-    _ = hw_dl_iterate_phdr(
-      { info, _, context in
-        guard let info, let context else { return 0 }
-        let box = Unmanaged<Box>.fromOpaque(context).takeUnretainedValue()
-        box.modules.append(CurrentProcess.image(info.pointee))
-        return 0
-      }, context)
-    return withExtendedLifetime(box) { box.modules }
+    // The list is copied by C code first and read afterwards: see hw_copy_phdr_infos on why no
+    // Swift code may run inside dl_iterate_phdr.
+    var infos = [hw_dl_phdr_info](repeating: hw_dl_phdr_info(), count: 64)
+    while true {
+      let count = infos.withUnsafeMutableBufferPointer { hw_copy_phdr_infos($0.baseAddress, $0.count) }
+      if count <= infos.count { return infos.prefix(count).map(image) }
+      infos = [hw_dl_phdr_info](repeating: hw_dl_phdr_info(), count: count + 16)
+    }
   }
-
-  private final class Box { var modules: [ModuleImage] = [] }
 
   private static func image(_ info: hw_dl_phdr_info) -> ModuleImage {
     var path = info.dlpi_name.map { String(cString: $0) } ?? ""
