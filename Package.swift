@@ -53,7 +53,7 @@ let package = Package(
     .testTarget(name: "HeapwiseFormatTests", dependencies: ["HeapwiseFormat", "TestSupport"]),
     .testTarget(name: "HeapwiseSymbolsTests", dependencies: ["HeapwiseSymbols", "TestSupport"]),
     .testTarget(name: "HeapwiseAnalysisTests", dependencies: ["HeapwiseAnalysis", "HeapwiseReports", "TestSupport"]),
-    .testTarget(name: "HeapwiseBudgetTests", dependencies: ["HeapwiseBudget"]),
+    .testTarget(name: "HeapwiseBudgetTests", dependencies: ["HeapwiseBudget", "TestSupport"]),
     // Runs C ground-truth programs under the real preload library and decodes what it wrote.
     .testTarget(name: "RecorderTests", dependencies: ["HeapwiseFormat", "TestSupport"]),
     // Runs the built `heapwise` command as a user would.

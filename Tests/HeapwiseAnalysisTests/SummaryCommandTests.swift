@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// `heapwise summary` run as a user would: the built executable next to this test bundle.
@@ -17,25 +18,8 @@ struct SummaryCommandTests {
 
   /// Status, stdout and stderr of `heapwise arguments...`.
   static func heapwise(_ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: heapwise)
-    process.arguments = arguments
-    var environment = ProcessInfo.processInfo.environment
-    environment["LD_PRELOAD"] = nil
-    process.environment = environment
-    let errFile = FileManager.default.temporaryDirectory.appendingPathComponent("hw-err-\(UUID().uuidString)")
-    _ = FileManager.default.createFile(atPath: errFile.path, contents: nil)
-    defer { try? FileManager.default.removeItem(at: errFile) }
-    let out = Pipe()
-    process.standardOutput = out
-    process.standardError = try FileHandle(forWritingTo: errFile)
-    try process.run()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (
-      process.terminationStatus, String(decoding: data, as: UTF8.self),
-      (try? String(contentsOf: errFile, encoding: .utf8)) ?? ""
-    )
+    let r = try Subprocess.run(heapwise, arguments, environment: Subprocess.environment(["LD_PRELOAD": nil]))
+    return (r.exitCode, r.stdout, r.stderr)
   }
 
   @Test func recordThenSummarize() throws {

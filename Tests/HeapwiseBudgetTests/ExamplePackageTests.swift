@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// Builds examples/budget-package (which depends on this package by path) and runs its tests as
@@ -17,25 +18,17 @@ struct ExamplePackageTests {
 
   struct Run {
     var status: Int32
+    /// Standard output, then standard error.
     var output: String
   }
 
+  /// `swift ARGUMENTS` on the example package; a hang fails after 15 minutes (a first build
+  /// takes one or two).
   static func swift(_ arguments: [String], environment extra: [String: String] = [:]) throws -> Run {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["swift"] + arguments + [
-      "--package-path", example.path, "--scratch-path", scratch.path,
-    ]
-    var environment = ProcessInfo.processInfo.environment
-    for (key, value) in extra { environment[key] = value }
-    process.environment = environment
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return Run(status: process.terminationStatus, output: String(decoding: data, as: UTF8.self))
+    let r = try Subprocess.run(
+      "/usr/bin/env", ["swift"] + arguments + ["--package-path", example.path, "--scratch-path", scratch.path],
+      environment: Subprocess.environment(adding: extra), timeout: 900)
+    return Run(status: r.exitCode, output: r.stdout + r.stderr)
   }
 
   /// The line of the example's test file that contains `text`.
