@@ -36,7 +36,7 @@ public final class DumpAnalysis {
     self.symbolizerOptions = symbolizer?.options ?? symbolizerOptions
     sharedSymbolizer = symbolizer
     metrics = StackMetrics(snapshotMarkers: markers)
-    replay = Replay(aggregators: [metrics] + aggregators)
+    replay = Replay(aggregators: [metrics] + aggregators, pageSize: UInt64(reader.header.pageSize))
     var source = reader
     replay.run(&source, progress: progress.map { report in { [reader] _ in report(reader.fractionRead) } })
   }

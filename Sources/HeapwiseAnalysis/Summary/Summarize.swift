@@ -12,7 +12,7 @@ extension SummaryReport {
     timelineRows: Int = 24, progress: ((Double) -> Void)? = nil
   ) -> SummaryReport {
     let aggregator = SummaryAggregator()
-    let replay = Replay(aggregators: [aggregator])
+    let replay = Replay(aggregators: [aggregator], pageSize: UInt64(reader.header.pageSize))
     var source = reader
     replay.run(&source, progress: progress.map { report in { _ in report(reader.fractionRead) } })
     let data = aggregator.data(replay: replay, header: reader.header, residency: reader.residency)
