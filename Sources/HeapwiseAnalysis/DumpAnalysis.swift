@@ -5,9 +5,12 @@ import HeapwiseSymbols
 
 public enum AnalysisError: Error, Sendable, Equatable, CustomStringConvertible {
   case unknownMarker(String, available: [String])
+  case markersOutOfOrder(String, String)
 
   public var description: String {
     switch self {
+    case .markersOutOfOrder(let a, let b):
+      "marker \"\(a)\" comes after \"\(b)\": give --from the earlier one"
     case .unknownMarker(let name, let available):
       available.isEmpty
         ? "no marker named \"\(name)\": the dump has no markers"

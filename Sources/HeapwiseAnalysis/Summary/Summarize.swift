@@ -9,27 +9,37 @@ extension SummaryReport {
   /// - Parameter progress: called now and then with the fraction of the dump read.
   public static func summarize(
     _ reader: DumpReader, debugSearchPaths: [String] = [], thresholds: VerdictThresholds = .init(),
-    timelineRows: Int = 24, progress: ((Double) -> Void)? = nil
-  ) -> SummaryReport {
-    let aggregator = SummaryAggregator()
+    timelineRows: Int = 24, scope: SummaryScope = .whole, progress: ((Double) -> Void)? = nil
+  ) throws(AnalysisError) -> SummaryReport {
+    let aggregator = SummaryAggregator(keepStacksAt: scope.markers)
     let replay = Replay(aggregators: [aggregator], pageSize: UInt64(reader.header.pageSize))
     var source = reader
     replay.run(&source, progress: progress.map { report in { _ in report(reader.fractionRead) } })
     let data = aggregator.data(replay: replay, header: reader.header, residency: reader.residency)
+    let names = data.markers.compactMap(\.label)
+    for m in scope.markers.sorted() where !names.contains(m) {
+      var unique: [String] = []
+      for n in names where !unique.contains(n) { unique.append(n) }
+      throw .unknownMarker(m, available: unique)
+    }
+    if case .between(let a, let b) = scope, names.firstIndex(of: a)! > names.firstIndex(of: b)! {
+      throw .markersOutOfOrder(a, b)
+    }
     let resolver = FrameResolver(
       state: replay.state, symbolizer: Symbolizer(options: SymbolizerOptions(debugSearchPaths: debugSearchPaths)))
     return SummaryReport(
       data: data, header: reader.header, site: SummarySite.namer(resolver), thresholds: thresholds,
-      timelineRows: timelineRows)
+      timelineRows: timelineRows, scope: scope)
   }
 
   /// Opens the dump at `path` and summarizes it; the reader's warnings (truncated, corrupt frame,
   /// lost events) become the report's.
   public static func summarize(
-    dumpAt path: String, debugSearchPaths: [String] = [], thresholds: VerdictThresholds = .init()
-  ) throws(DumpError) -> SummaryReport {
+    dumpAt path: String, debugSearchPaths: [String] = [], thresholds: VerdictThresholds = .init(),
+    scope: SummaryScope = .whole
+  ) throws -> SummaryReport {
     let reader = try DumpReader(path: path)
-    var report = summarize(reader, debugSearchPaths: debugSearchPaths, thresholds: thresholds)
+    var report = try summarize(reader, debugSearchPaths: debugSearchPaths, thresholds: thresholds, scope: scope)
     report.warnings += reader.warnings.filter { $0 != .missingEnd }.map(\.description)
     return report
   }
