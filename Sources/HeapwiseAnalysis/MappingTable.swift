@@ -95,16 +95,13 @@ struct MappingTable {
     while i < pieces.count && pieces[i].start < end {
       let p = pieces[i]
       let from = max(p.start, start), to = min(p.end, end)
+      // Pages of the piece that the region covers, and where they start in the region's bitmap.
+      let firstPage = Int((from - p.start + pageSize - 1) / pageSize)
+      let lastPage = Swift.min(Int((to - p.start + pageSize - 1) / pageSize), p.resident.pages)
       var delta = 0
-      var address = from - (from - p.start) % pageSize
-      while address < to {
-        let piecePage = Int((address - p.start) / pageSize)
-        let regionPage = Int((address &- start) / pageSize)
-        if address >= start, regionPage < count, piecePage < pieces[i].resident.pages {
-          let resident = regionPage / 8 < bitmap.count && bitmap[regionPage / 8] & (1 << UInt8(regionPage % 8)) != 0
-          delta += pieces[i].resident.set(piecePage, resident)
-        }
-        address += pageSize
+      if firstPage < lastPage {
+        let regionPage = Int((p.start + UInt64(firstPage) * pageSize - start) / pageSize)
+        delta = bitmap.withUnsafeBufferPointer { pieces[i].resident.assign(firstPage..<lastPage, from: $0, bitOffset: regionPage) }
       }
       if delta != 0 { changed(p.block, Int64(delta) * Int64(pageSize)) }
       i += 1

@@ -26,6 +26,39 @@ struct ResidentPages: Sendable, Hashable {
     return resident ? 1 : -1
   }
 
+  /// Sets pages `range` from `bitmap` (bit j of the bitmap, j = page - range.lowerBound +
+  /// `bitOffset`); returns the change in resident pages. Word at a time: a snapshot of a 1 GiB
+  /// region is 262,144 pages.
+  mutating func assign(_ range: Range<Int>, from bitmap: UnsafeBufferPointer<UInt8>, bitOffset: Int) -> Int {
+    var delta = 0
+    var i = range.lowerBound
+    @inline(__always) func bits(at bit: Int, count: Int) -> UInt64 {
+      // Up to 64 bits from the bitmap starting at `bit`.
+      var v: UInt64 = 0
+      let firstByte = bit >> 3, shift = bit & 7
+      let needed = (shift + count + 7) >> 3
+      for k in 0..<Swift.min(needed, 9) where firstByte + k < bitmap.count {
+        let byte = UInt64(bitmap[firstByte + k])
+        if k == 0 { v |= byte >> UInt64(shift) } else { v |= byte << UInt64(8 * k - shift) }
+      }
+      return count == 64 ? v : v & ((1 << UInt64(count)) - 1)
+    }
+    while i < range.upperBound {
+      let w = i >> 6, offset = i & 63
+      let n = Swift.min(64 - offset, range.upperBound - i)
+      let mask: UInt64 = (n == 64 ? ~0 : ((1 << UInt64(n)) - 1)) << UInt64(offset)
+      let incoming = bits(at: i - range.lowerBound + bitOffset, count: n) << UInt64(offset)
+      let old = words[w] & mask
+      if old != incoming {
+        delta += incoming.nonzeroBitCount - old.nonzeroBitCount
+        words[w] = (words[w] & ~mask) | incoming
+      }
+      i += n
+    }
+    count += delta
+    return delta
+  }
+
   /// Clears pages `range`; returns how many were set.
   mutating func clear(_ range: Range<Int>) -> Int {
     var cleared = 0

@@ -129,8 +129,18 @@ public struct SummaryReport: Sendable {
       (before, after) = (data.firstSampleByStack, data.lastSampleByStack)
     }
     var bySite: [String: (before: UInt64, after: UInt64)] = [:]
-    for stack in Set(before.keys).union(after.keys) {
-      let name = site(stack).name
+    // Naming a stack means symbolizing it, the summary's main cost on a pandas job (tens of
+    // thousands of stacks through libarrow's symbol table). Stacks that changed by less than a
+    // thousandth of the largest change (and under 64 KiB) are summed into one line instead.
+    let stacks = Set(before.keys).union(after.keys)
+    let deltaOf: (StackID) -> UInt64 = { s in
+      let b = before[s] ?? 0, a = after[s] ?? 0
+      return a > b ? a - b : b - a
+    }
+    let largest = stacks.map(deltaOf).max() ?? 0
+    let floor = Swift.min(UInt64(64 << 10), largest / 1000)
+    for stack in stacks {
+      let name = deltaOf(stack) >= floor || floor == 0 ? site(stack).name : "[stacks that changed by under \(formatBytes(floor)) each]"
       bySite[name, default: (0, 0)].before += before[stack] ?? 0
       bySite[name, default: (0, 0)].after += after[stack] ?? 0
     }

@@ -316,12 +316,16 @@ public struct Verdict: Sendable, Hashable {
         "\(formatDelta(Int64(grown))) since \(growth.points.first?.label.map { "marker \($0)" } ?? "the start"): kept by the pool after the program's frees",
       ]
       if let m = moment { evidence.append("the live heap at marker \(m.marker) was \(formatBytes(m.liveHeap)): the blocks the recorder sees") }
+      if facts.judgedAt == nil, facts.atLastMarker != nil, h.atEnd + thresholds.noiseBytes < held {
+        evidence.append("at exit \(formatBytes(h.atEnd)): the process's teardown freed the rest after the last marker")
+      }
       evidence.append("remedy: " + h.allocator.remedy)
       found.append(
         Finding(
           kind: .privateAllocator,
           headline: "held by \(h.allocator.title)\(momentName.map { " at marker \"\($0)\"" } ?? ""): \(formatBytes(held)) resident, blocks not visible",
-          evidence: evidence, bytes: held, markers: momentName.map { [$0] } ?? [], allocator: h.allocator.rawValue,
+          evidence: evidence, bytes: held, markers: [momentName ?? moment?.marker].compactMap { $0 },
+          allocator: h.allocator.rawValue,
           remedy: h.allocator.remedy))
     }
 
