@@ -54,7 +54,7 @@ public struct ReportSettings: Sendable {
   }
 
   /// "live bytes at exit", "live bytes at marker \"x\"", ...
-  func measured(exited: Bool) -> String {
+  public func measured(exited: Bool) -> String {
     switch metric {
     case .live:
       if let marker { return "live bytes at marker \"\(marker)\"" }

@@ -9,5 +9,6 @@ extension Heapwise {
     SummaryCommand.self,
     RecordsCommand.self,
     CheckCommand.self,
+    ExportCommand.self,
   ]
 }
