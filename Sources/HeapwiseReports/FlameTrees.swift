@@ -1,79 +1,63 @@
-// Flame graph trees for the HTML report: the call paths of FunctionStacks merged into one trie
-// (and one for the inverted view, leaf first), built once; each view (live at exit, at the peak,
-// at a marker, allocated, temporary) only sums its weights into the trie's nodes and emits the
-// nodes at or above a share of its total. 100k distinct stacks cost one pass per view.
+// Flame graph trees for the HTML report, pruned while they are built: the stacks under a node
+// are grouped by their next frame, and a group under the minimum share becomes pruned weight
+// instead of a subtree. The work is the stacks times the depth at which their groups fall under
+// the minimum, not the stacks times their full depth: 100k distinct stacks stay cheap.
 import HeapwiseAnalysis
 
-struct FlameTrie {
-  /// Node 0 is the root; a node's parent always has a smaller index.
-  private(set) var parent: [Int32] = [-1]
-  private(set) var function: [Int32] = [-1]
-  private(set) var depth: [Int32] = [0]
-  /// The node each stack ends at.
-  private(set) var leaf: [Int32] = []
-  private var children: [[Int32]] = [[]]
+struct FlameBuilder {
+  let paths: [[Int32]]
 
-  init(_ stacks: FunctionStacks, inverted: Bool) {
-    var index: [Int64: Int32] = [:]
-    leaf.reserveCapacity(stacks.stacks.count)
-    for s in stacks.stacks {
-      var node: Int32 = 0
-      let path = inverted ? Array(s.path.reversed()) : s.path
-      for f in path {
-        let key = Int64(node) << 32 | Int64(f)
-        if let known = index[key] {
-          node = known
-          continue
-        }
-        let n = Int32(parent.count)
-        parent.append(node)
-        function.append(f)
-        depth.append(depth[Int(node)] + 1)
-        children.append([])
-        children[Int(node)].append(n)
-        index[key] = n
-        node = n
-      }
-      leaf.append(node)
-    }
-  }
+  init(_ stacks: FunctionStacks) { paths = stacks.stacks.map(\.path) }
 
-  /// The pruned tree in preorder, children largest first, for weights `size` (and `count`) per
-  /// stack in FunctionStacks order. Nodes under `minimum` are left out with their subtrees; their
-  /// sizes are added up in `prunedSize`.
-  func tree(size: [UInt64], count: [UInt64], minimum: UInt64) -> HTMLReport.Tree {
-    var sizes = [UInt64](repeating: 0, count: parent.count)
-    var counts = [UInt64](repeating: 0, count: parent.count)
-    for (i, l) in leaf.enumerated() {
-      sizes[Int(l)] &+= size[i]
-      counts[Int(l)] &+= count[i]
+  /// The tree in preorder, children largest first, for weights `size` and `count` per stack in
+  /// FunctionStacks order; `inverted` merges stacks from the leaf. Subtrees under `minimum` are
+  /// left out, their sizes added up in `prunedSize`.
+  func tree(size: [UInt64], count: [UInt64], inverted: Bool, minimum: UInt64) -> HTMLReport.Tree {
+    var all: [Int] = []
+    var total: UInt64 = 0, blocks: UInt64 = 0
+    for i in paths.indices where size[i] > 0 {
+      all.append(i)
+      total &+= size[i]
+      blocks &+= count[i]
     }
-    for n in stride(from: parent.count - 1, to: 0, by: -1) {
-      let p = Int(parent[n])
-      sizes[p] &+= sizes[n]
-      counts[p] &+= counts[n]
-    }
-    var out = HTMLReport.Tree(total: sizes[0], count: counts[0])
-    guard sizes[0] > 0 else { return out }
-    var stack: [Int32] = [0]
-    while let n = stack.popLast() {
-      let i = Int(n)
-      out.f.append(function[i])
-      out.d.append(depth[i])
-      out.v.append(sizes[i])
-      out.c.append(counts[i])
-      var kept: [Int32] = []
-      for c in children[i] where sizes[Int(c)] > 0 {
-        if sizes[Int(c)] >= minimum {
-          kept.append(c)
+    var out = HTMLReport.Tree(total: total, count: blocks)
+    guard total > 0 else { return out }
+    struct Item { var stacks: [Int]; var depth: Int32; var function: Int32; var size: UInt64 }
+    var work = [Item(stacks: all, depth: 0, function: -1, size: total)]
+    while let item = work.popLast() {
+      var c: UInt64 = 0
+      for i in item.stacks { c &+= count[i] }
+      out.f.append(item.function)
+      out.d.append(item.depth)
+      out.v.append(item.size)
+      out.c.append(c)
+      let d = Int(item.depth)
+      var groups: [Int32: Int] = [:]
+      var children: [Item] = []
+      for i in item.stacks {
+        let p = paths[i]
+        guard p.count > d else { continue }
+        let f = inverted ? p[p.count - 1 - d] : p[d]
+        if let g = groups[f] {
+          children[g].stacks.append(i)
+          children[g].size &+= size[i]
         } else {
-          out.prunedSize &+= sizes[Int(c)]
+          groups[f] = children.count
+          children.append(Item(stacks: [i], depth: item.depth + 1, function: f, size: size[i]))
+        }
+      }
+      var kept: [Item] = []
+      for child in children {
+        if child.size >= minimum {
+          kept.append(child)
+        } else {
+          out.prunedSize &+= child.size
           out.prunedNodes += 1
         }
       }
-      // Pushed smallest first, so the largest child is emitted first.
-      kept.sort { sizes[Int($0)] != sizes[Int($1)] ? sizes[Int($0)] < sizes[Int($1)] : $0 > $1 }
-      stack += kept
+      // Pushed smallest first, so the largest child comes out first.
+      kept.sort { $0.size != $1.size ? $0.size < $1.size : $0.function > $1.function }
+      work += kept
     }
     return out
   }

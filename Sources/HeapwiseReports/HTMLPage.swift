@@ -282,13 +282,19 @@ enum HTMLPage {
       const tMax = Math.max(rows[rows.length - 1].t, D.duration, 1e-6);
       let yMax = 1;
       rows.forEach(function (r) { yMax = Math.max(yMax, r.rss); });
+      // Round ticks: 1, 2 or 5 times a power of ten of the largest binary unit below the top.
+      const unit = Math.pow(1024, Math.max(0, Math.floor(Math.log(yMax) / Math.log(1024))));
+      const raw = yMax / 4 / unit, ten = Math.pow(10, Math.floor(Math.log10(raw)));
+      const step = (raw <= ten ? ten : raw <= 2 * ten ? 2 * ten : raw <= 5 * ten ? 5 * ten : 10 * ten) * unit;
+      const tickCount = Math.max(1, Math.ceil(yMax / step));
+      yMax = tickCount * step;
       const x = function (t) { return m.l + (width - m.l - m.r) * t / tMax; };
       const y = function (v) { return m.t + (height - m.t - m.b) * (1 - v / yMax); };
       const root = svg("svg", { viewBox: "0 0 " + width + " " + height, height: height, role: "img",
         "aria-label": "RSS over time, stacked by category" });
       // Axes and ticks.
-      for (let i = 0; i <= 4; i++) {
-        const v = yMax * i / 4;
+      for (let i = 0; i <= tickCount; i++) {
+        const v = step * i;
         root.appendChild(svg("line", { class: "axis", x1: m.l, x2: width - m.r, y1: y(v), y2: y(v) }));
         const label = svg("text", { x: m.l - 6, y: y(v) + 4, "text-anchor": "end" });
         label.textContent = bytes(Math.round(v));
@@ -448,9 +454,9 @@ enum HTMLPage {
       info.appendChild(totalText);
       info.appendChild(document.createTextNode(" in " + tree.count + " " + view.countUnit + ". "));
       const pruned = el("span", { class: "muted" },
-        "Frames under " + (100 * D.minimumShare).toFixed(1) + "% of the total are pruned: " +
-        tree.prunedNodes + " call paths, " + figure(tree.prunedSize, view.unit) + " (" + share(tree.prunedSize, total) +
-        ") drawn only as part of their callers.");
+        "Frames under " + (100 * D.minimumShare).toFixed(1) + "% of the total are pruned (" + tree.prunedNodes +
+        " subtrees): " + figure(tree.prunedSize, view.unit) + " (" + share(tree.prunedSize, total) +
+        ") is drawn without its innermost frames, as part of its callers.");
       checked(pruned, "view:" + view.id + ":pruned", tree.prunedSize);
       info.appendChild(pruned);
       if (total === 0) {
@@ -633,6 +639,7 @@ enum HTMLPage {
     drawTables(params.get("table") || "live");
     selfCheck();
     document.body.dataset.renderMs = (performance.now() - started).toFixed(1);
+    if (params.get("section") && $(params.get("section"))) $(params.get("section")).scrollIntoView({ block: "start" });
     let pending = false;
     window.addEventListener("resize", function () {
       if (pending) return;

@@ -147,8 +147,7 @@ public enum HTMLReport {
     let exited = analysis.exitedNormally
     let atEnd = analysis.counters()
     let stacks = FunctionStacks(counters: atEnd, resolver: analysis.resolver)
-    let normal = FlameTrie(stacks, inverted: false)
-    let inverted = FlameTrie(stacks, inverted: true)
+    let flames = FlameBuilder(stacks)
 
     // Stacks in FunctionStacks order are the non-zero counters in stack id order.
     let ids = atEnd.indices.filter { !atEnd[$0].isZero }
@@ -157,8 +156,8 @@ public enum HTMLReport {
       let total = s.reduce(0, &+)
       let minimum = UInt64((Double(total) * options.minimumShare).rounded(.up))
       return View(id: id, title: title, unit: "bytes", countUnit: countUnit,
-                  tree: normal.tree(size: s, count: c, minimum: minimum),
-                  inverted: inverted.tree(size: s, count: c, minimum: minimum), time: time)
+                  tree: flames.tree(size: s, count: c, inverted: false, minimum: minimum),
+                  inverted: flames.tree(size: s, count: c, inverted: true, minimum: minimum), time: time)
     }
     func figures(_ size: (StackCounters) -> UInt64, _ count: (StackCounters) -> UInt64) -> (s: [UInt64], c: [UInt64]) {
       (stacks.stacks.map { size($0.counters) }, stacks.stacks.map { count($0.counters) })

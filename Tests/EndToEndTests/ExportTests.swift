@@ -210,6 +210,23 @@ enum Repository {
     }
   }
 
+  /// 100000 paths through a binary tree of calls: each is a stack of its own, with its own id.
+  /// (A stack hash linear in the return addresses once gave them 714 ids.)
+  @Test func distinctStacksKeepDistinctIds() throws {
+    try CLI.requireLibrary()
+    let ws = try Workspace("many-ids")
+    defer { ws.remove() }
+    let exe = ws.path("many_stacks")
+    let cc = try CLI.runProcess("/usr/bin/cc", ["-O0", "-g", "-o", exe, Repository.path("tools/bench/many_stacks.c")])
+    #expect(cc.status == 0, "\(cc.stderr)")
+    let dump = try ws.record(exe, dump: "many.heapwise")
+    let records = try CLI.run(["records", dump], timeout: 600)
+    #expect(records.stdout.split(separator: "\n").filter { $0.contains(" stack ") }.count == 100_000)
+    let collapsed = try CLI.run(["export", dump, "--format", "collapsed", "--metric", "count"], timeout: 600)
+    let lines = collapsed.stdout.split(separator: "\n")
+    #expect(lines.count == 100_000 && lines.allSatisfy { $0.hasSuffix(" 1") })
+  }
+
   @Test func badInputsSayOneLine() throws {
     let (ws, _, dump) = try Self.dump()
     let missing = try CLI.run(["export", dump, "--format", "pprof", "--at", "nope"], in: ws.url)
