@@ -639,7 +639,12 @@ enum HTMLPage {
     drawTables(params.get("table") || "live");
     selfCheck();
     document.body.dataset.renderMs = (performance.now() - started).toFixed(1);
-    if (params.get("section") && $(params.get("section"))) $(params.get("section")).scrollIntoView({ block: "start" });
+    // #section=flame shows that section alone (headless screenshots do not follow a scroll).
+    if (params.get("section") && $(params.get("section"))) {
+      document.querySelectorAll("main > section").forEach(function (s) { if (s.id !== params.get("section")) s.hidden = true; });
+      drawTimeline();
+      drawFlame();
+    }
     let pending = false;
     window.addEventListener("resize", function () {
       if (pending) return;
