@@ -31,3 +31,14 @@ shot report-inverted-search 1280,800 "snapshots.html#view=peak&inverted=1&search
 shot report-tables 1280,800 "snapshots.html#section=tables&table=peak"
 shot report-dark 1280,800 "growing_cache.html#theme=dark"
 shot report-narrow 420,900 "growing_cache.html#view=marker:batch3"
+
+# pprof's own web UI on the export (go tool pprof -http; its flame graph needs no Graphviz).
+"$heapwise" export snapshots.heapwise --format pprof --metric peak -o snapshots.pb.gz 2>/dev/null
+HOME=$work go tool pprof -symbolize=none -http=127.0.0.1:8765 -no_browser snapshots.pb.gz >/dev/null 2>&1 &
+pprof=$!
+sleep 3
+chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --no-first-run --user-data-dir="$work/chromium-pprof" \
+  --window-size=1280,800 --virtual-time-budget=5000 --screenshot="$images/export-pprof.png" \
+  http://127.0.0.1:8765/ui/flamegraph 2>/dev/null
+kill "$pprof"
+echo docs/images/export-pprof.png

@@ -4,11 +4,14 @@
 import HeapwiseAnalysis
 import HeapwiseFormat
 
-/// What kind of code a frame is, for colouring. SourceFrame does not tell Python frames apart
-/// yet, so every frame is native today; this is the one place that decides.
-public enum FrameKind: String, Sendable, Codable {
+/// How the drawings colour a frame: Python and native code apart. SourceFrame does not tell
+/// Python frames apart yet (issue 11 adds its `kind`), so every frame is native today; this is the
+/// one place that decides.
+public enum DrawnKind: String, Sendable, Codable {
   case native
   case python
+  /// The Python interpreter's own machine code: native, drawn in muted colours.
+  case interpreter
 
   public init(_ frame: SourceFrame) {
     self = .native
@@ -25,7 +28,7 @@ public struct FunctionStacks: Sendable {
     public var file: String?
     /// The line of that frame.
     public var line: Int?
-    public var kind: FrameKind
+    public var kind: DrawnKind
   }
 
   public struct Stack: Sendable {
@@ -48,7 +51,7 @@ public struct FunctionStacks: Sendable {
     var byFrame: [Int32: Int32] = [:]
     var isAllocator: [Int32: Bool] = [:]
 
-    func intern(_ name: String, module: String, file: String?, line: Int?, kind: FrameKind) -> Int32 {
+    func intern(_ name: String, module: String, file: String?, line: Int?, kind: DrawnKind) -> Int32 {
       let key = name + "\u{0}" + module
       if let i = index[key] { return i }
       let i = Int32(functions.count)
@@ -76,7 +79,7 @@ public struct FunctionStacks: Sendable {
           continue
         }
         let s = resolver.frame(f)
-        let fn = intern(s.function ?? s.moduleAndOffset, module: s.module, file: s.file, line: s.line, kind: FrameKind(s))
+        let fn = intern(s.function ?? s.moduleAndOffset, module: s.module, file: s.file, line: s.line, kind: DrawnKind(s))
         byFrame[f] = fn
         path.append(fn)
       }

@@ -41,7 +41,7 @@ enum HTMLPage {
     <p id="hw-flame-info"></p>
     <p id="hw-search-result" class="muted"></p>
     <div id="hw-flame" class="flame"></div>
-    <p class="hint muted">Click a frame to zoom into it, the top frame to zoom out. <span class="swatch native"></span> native code <span class="swatch python"></span> Python</p>
+    <p class="hint muted">Click a frame to zoom into it, the top frame to zoom out. <span class="swatch native"></span> native code <span class="swatch python"></span> Python <span class="swatch interpreter"></span> the Python interpreter</p>
     </section>
     <section id="tables" aria-labelledby="tables-h">
     <h2 id="tables-h">Top sites</h2>
@@ -107,6 +107,7 @@ enum HTMLPage {
     .legend i, .swatch { display: inline-block; width: 12px; height: 12px; border-radius: 2px; vertical-align: -1px; }
     .swatch.native { background: hsl(20, var(--flame-s), var(--flame-l)); }
     .swatch.python { background: hsl(200, var(--flame-s), var(--flame-l)); }
+    .swatch.interpreter { background: hsl(20, calc(var(--flame-s) - 45%), var(--flame-l)); }
     .chart { position: relative; width: 100%; margin-top: 6px; }
     .chart svg { display: block; width: 100%; overflow: visible; cursor: crosshair; }
     .chart text { fill: var(--muted); font-size: 11px; }
@@ -438,7 +439,8 @@ enum HTMLPage {
       let h = 0;
       for (let i = 0; i < fn.n.length; i++) h = (h * 31 + fn.n.charCodeAt(i)) >>> 0;
       const hue = fn.k === "python" ? 185 + h % 45 : 8 + h % 42;
-      return "hsl(" + hue + ", var(--flame-s), calc(var(--flame-l) + " + ((h >>> 8) % 10 - 5) + "%))";
+      const saturation = fn.k === "interpreter" ? "calc(var(--flame-s) - 45%)" : "var(--flame-s)";
+      return "hsl(" + hue + ", " + saturation + ", calc(var(--flame-l) + " + ((h >>> 8) % 10 - 5) + "%))";
     }
 
     function drawFlame() {
@@ -529,7 +531,7 @@ enum HTMLPage {
       const fn = tree.f[i] >= 0 ? F[tree.f[i]] : null;
       t.appendChild(el("strong", {}, fn ? fn.n : "all stacks"));
       if (fn) {
-        t.appendChild(el("div", { class: "muted" }, (fn.m ? fn.m : "") + (fn.f ? " · " + fn.f + (fn.l ? ":" + fn.l : "") : "") + " · " + (fn.k === "python" ? "Python" : "native")));
+        t.appendChild(el("div", { class: "muted" }, (fn.m ? fn.m : "") + (fn.f ? " · " + fn.f + (fn.l ? ":" + fn.l : "") : "") + " · " + (fn.k === "python" ? "Python" : fn.k === "interpreter" ? "Python interpreter (native)" : "native")));
       }
       t.appendChild(el("div", {}, figure(tree.v[i], view.unit) + " (" + share(tree.v[i], tree.total) + " of " + view.title + "), " + tree.c[i] + " " + view.countUnit));
       return t;

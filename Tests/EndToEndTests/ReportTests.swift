@@ -68,6 +68,16 @@ enum Browser {
     #expect(urls == html.components(separatedBy: "http://www.w3.org/2000/svg").count - 1, "a URL in the page")
   }
 
+  @Test func badInputsSayOneLine() throws {
+    let (ws, _, dump) = try ExportTests.dump()
+    let notADump = try CLI.run(["report", ws.path("export.c"), "-o", ws.path("x.html")])
+    #expect(notADump.status == 1 && notADump.stderr.split(separator: "\n").count == 1, "\(notADump.stderr)")
+    let unwritable = try CLI.run(["report", dump, "-o", ws.path("no/such/dir/x.html")])
+    #expect(unwritable.status == 1 && unwritable.stderr.contains("cannot write"), "\(unwritable.stderr)")
+    let share = try CLI.run(["report", dump, "--min-share", "100"])
+    #expect(share.status != 0 && share.stderr.contains("--min-share"), "\(share.stderr)")
+  }
+
   @Test(.enabled(if: Browser.path != nil, "chromium is not installed (tools/install-deps.sh tries to): the browser test skips"))
   func figuresOnThePageAreTheJSONReports() throws {
     try CLI.requireLibrary()
