@@ -561,7 +561,12 @@ enum HTMLPage {
       select.value = String(i);
       drawFlame();
     }
-    select.addEventListener("change", function () { selectedTime = D.views[Number(select.value)].time; selectView(Number(select.value)); drawTimeline(); });
+    select.addEventListener("change", function () {
+      const t = D.views[Number(select.value)].time;
+      selectedTime = t === undefined ? null : t;
+      selectView(Number(select.value));
+      drawTimeline();
+    });
     $("hw-inverted").addEventListener("change", function (ev) { state.inverted = ev.target.checked; state.zoom = 0; drawFlame(); });
     $("hw-search").addEventListener("input", function (ev) { state.search = ev.target.value; drawFlame(); });
     $("hw-reset").addEventListener("click", function () { state.zoom = 0; drawFlame(); });
@@ -646,6 +651,46 @@ enum HTMLPage {
       document.querySelectorAll("main > section").forEach(function (s) { if (s.id !== params.get("section")) s.hidden = true; });
       drawTimeline();
       drawFlame();
+    }
+    // #selftest=1 drives the controls the way a user would (every view, both orientations, a
+    // zoom, a search, hovering and clicking the timeline and the flame graph), for the browser test.
+    if (params.get("selftest") === "1") {
+      const flame = $("hw-flame"), inverted = $("hw-inverted"), search = $("hw-search");
+      function at(target, type, x, y) {
+        target.dispatchEvent(new MouseEvent(type, { bubbles: true, clientX: x, clientY: y }));
+      }
+      D.views.forEach(function (v, i) {
+        select.value = String(i);
+        select.dispatchEvent(new Event("change"));
+        [true, false].forEach(function (on) {
+          inverted.checked = on;
+          inverted.dispatchEvent(new Event("change"));
+          const nodes = flame.querySelectorAll("[data-node]");
+          const node = nodes[Math.min(2, nodes.length - 1)];
+          if (node) {
+            const r = node.getBoundingClientRect();
+            at(node, "mousemove", r.left + 1, r.top + 1);
+            at(node, "click", r.left + 1, r.top + 1);
+            const again = flame.querySelector("[data-node]");
+            if (again) at(again, "click", 1, 1);
+          }
+          $("hw-reset").click();
+        });
+      });
+      search.value = "main|[";
+      search.dispatchEvent(new Event("input"));
+      search.value = "main";
+      search.dispatchEvent(new Event("input"));
+      const overlay = $("hw-chart").querySelector("svg > rect:last-of-type");
+      if (overlay) {
+        const r = overlay.getBoundingClientRect();
+        at(overlay, "mousemove", r.left + r.width / 2, r.top + r.height / 2);
+        at(overlay, "mouseleave", 0, 0);
+        at(overlay, "click", r.left + r.width / 3, r.top + r.height / 2);
+      }
+      Array.from($("hw-table-tabs").children).forEach(function (b) { b.click(); });
+      window.dispatchEvent(new Event("resize"));
+      document.body.dataset.selftest = errors.length ? "failed" : "ok";
     }
     let pending = false;
     window.addEventListener("resize", function () {

@@ -109,6 +109,11 @@ enum Browser {
       #expect(atPeak.console.isEmpty, "\(atPeak.console)")
       #expect(Browser.checks(atPeak.dom)["view:peak:total"]?.value == peakTotal)
 
+      // Every control, driven by the page's own self-test, without an error.
+      let driven = try Browser.dumpDOM(page, fragment: "selftest=1", ws: ws)
+      #expect(driven.console.isEmpty, "\(example): \(driven.console)")
+      #expect(driven.dom.contains("data-selftest=\"ok\""), "\(example): the self-test did not pass")
+
       // The RSS split is the summary's.
       let summary = try Self.json(["summary", dump, "--format", "json"])
       let exit = summary["at_exit"] as? [String: Any] ?? [:]
@@ -131,6 +136,9 @@ enum Browser {
     let page = try Self.report(dump, ws: ws, name: "markers")
     let atFive = try Self.json(["top", dump, "--at", "five", "--format", "json"])
     let fiveTotal = ((atFive["total"] as? [String: Any])?["size"] as? NSNumber)?.uint64Value
+    let driven = try Browser.dumpDOM(page, fragment: "selftest=1&theme=dark", ws: ws, size: "420,900")
+    #expect(driven.console.isEmpty, "\(driven.console)")
+    #expect(driven.dom.contains("data-selftest=\"ok\""))
     for fragment in ["view=marker:five&search=keep", "view=marker:five&search=keep&inverted=1&theme=dark"] {
       let (dom, console) = try Browser.dumpDOM(page, fragment: fragment, ws: ws, size: "420,900")
       #expect(console.isEmpty, "\(console)")
