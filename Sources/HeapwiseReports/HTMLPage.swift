@@ -337,7 +337,9 @@ enum HTMLPage {
         if (mo.kind !== "marker") return;
         root.appendChild(svg("line", { class: "marker", x1: x(mo.t), x2: x(mo.t), y1: m.t, y2: height - m.b }));
         if (x(mo.t) - lastLabelX > 60) {
-          const label = svg("text", { class: "marker-label", x: x(mo.t) + 2, y: m.t - 4 });
+          const nearEnd = x(mo.t) > width - m.r - 70;
+          const label = svg("text", { class: "marker-label", x: x(mo.t) + (nearEnd ? -2 : 2), y: m.t - 4,
+            "text-anchor": nearEnd ? "end" : "start" });
           label.textContent = mo.name.length > 14 ? mo.name.slice(0, 13) + "…" : mo.name;
           root.appendChild(label);
           lastLabelX = x(mo.t);
@@ -345,7 +347,9 @@ enum HTMLPage {
       });
       if (D.peak) {
         root.appendChild(svg("line", { class: "peak", x1: x(D.peak.t), x2: x(D.peak.t), y1: m.t, y2: height - m.b }));
-        const label = svg("text", { class: "peak-label", x: x(D.peak.t) + 3, y: m.t + 12 });
+        const nearEnd = x(D.peak.t) > width - m.r - 40;
+        const label = svg("text", { class: "peak-label", x: x(D.peak.t) + (nearEnd ? -3 : 3), y: m.t + 12,
+          "text-anchor": nearEnd ? "end" : "start" });
         label.textContent = "peak";
         root.appendChild(label);
       }
