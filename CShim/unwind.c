@@ -1,17 +1,43 @@
-/* unwind.c: the one place that captures stacks. Everything else sees hw_capture_stack*, so a
- * faster unwinder (a cached .eh_frame walker, DESIGN.md) can replace libunwind here alone.
+/* unwind.c: the one place that captures stacks.
+ *
+ * Our own walker does the common case: each frame's rule (CFA = rsp/rbp + offset, return address at
+ * CFA-8, rbp kept or saved) is decoded once per address from .eh_frame (unwind_cfi.c) and kept in a
+ * lock-free table. Anything else (a signal frame, an expression, no unwind info, a stack outside
+ * the thread's bounds) hands the whole capture to libunwind, the reference: the result is either
+ * exactly libunwind's or libunwind's own. HEAPWISE_UNWIND_CHECK=1 captures every stack both ways.
+ *
+ * MEMOIZED SUFFIX. A walk is a pure function of the start registers and the stack slots it reads.
+ * Each thread keeps its previous walk: every frame's (pc, rsp, rbp) and where rbp was saved. When
+ * the new walk reaches a state equal to a cached one (same pc, rsp and rbp), every later state of
+ * the cached walk follows from the slots it read, which are at the same addresses: if each still
+ * holds the cached value (one load and compare per slot), the cached frames are the ones a full
+ * walk would produce, by construction. A slot that differs ends the reuse there and the walk goes on
+ * from the new value, reusing again where it meets the old walk. No guess: rsp, rbp and every value
+ * read are compared.
  *
  * unw_backtrace with UNW_CACHE_PER_THREAD costs about 20-70 ns a frame on this machine; a
  * unw_step loop is 10-20x slower and glibc's backtrace() too. */
 #define UNW_LOCAL_ONLY
+#include <dlfcn.h>
 #include <libunwind.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "hw_internal.h"
-
-void hw_unwind_init(void) { unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD); }
+#include "unwind_cfi.h"
 
 /* Our own frames above the hook: hw_capture_stack_above, current_stack, on_alloc and the hook. */
 #define HW_SLACK 8
+/* Our walks start one frame further in than unw_backtrace's (in walk() itself). */
+#define WALK_MAX (HW_MAX_FRAMES + HW_SLACK + 2)
+
+enum { MODE_OWN, MODE_LIBUNWIND, MODE_OFF };
+static int mode = MODE_LIBUNWIND; /* until hw_unwind_init has found _dl_find_object */
+static bool check;
+static bool check_verbose; /* HEAPWISE_UNWIND_CHECK=2: also say why libunwind was needed */
+
+/* ---- libunwind: the reference, and the fallback ---------------------------------------------- */
 
 /* unw_backtrace reports instruction pointers; every frame but the innermost is a return address,
  * which points after the call. Minus one lands inside the call, so symbolization finds the
@@ -22,21 +48,376 @@ static int copy_frames(uintptr_t *frames, int max, void **raw, int n, int from) 
   return count;
 }
 
-int hw_capture_stack(uintptr_t *frames, int max, int skip) {
-  void *raw[HW_MAX_FRAMES + HW_SLACK];
-  if (max > HW_MAX_FRAMES) max = HW_MAX_FRAMES;
+#define HW_INLINE static inline __attribute__((always_inline))
+
+/* Inlined, so unw_backtrace's first entry is the public capture function, as it always was. */
+HW_INLINE int lu_capture(uintptr_t *frames, int max, int skip) {
+  void *raw[HW_MAX_FRAMES + HW_SLACK + 2];
   int n = unw_backtrace(raw, max + skip + 1);
-  /* +1: unw_backtrace's first entry is this function itself. */
+  /* +1: unw_backtrace's first entry is its caller, this function. */
   return n > skip + 1 ? copy_frames(frames, max, raw, n, skip + 1) : 0;
 }
 
-int hw_capture_stack_above(uintptr_t *frames, int max, uintptr_t anchor) {
+HW_INLINE int lu_capture_above(uintptr_t *frames, int max, uintptr_t anchor) {
   void *raw[HW_MAX_FRAMES + HW_SLACK];
-  if (max > HW_MAX_FRAMES) max = HW_MAX_FRAMES;
   int n = unw_backtrace(raw, max + HW_SLACK);
   for (int i = 0; i < n && i < HW_SLACK; i++)
     if ((uintptr_t)raw[i] == anchor) return copy_frames(frames, max, raw, n, i);
   /* The anchor is always among the first frames unless the hook was tail-called; then the
    * innermost frame outside the recorder is the best we know. */
   return n > 3 ? copy_frames(frames, max, raw, n, 3) : 0;
+}
+
+/* ---- the module generation: cached rules are only valid for the modules they came from ---------- */
+
+/* Bumped after every dlclose: a rule decoded under an older generation is decoded again, since
+ * another module may now sit at its address. (Not hooked: glibc's own internal unloads, which
+ * only ever happen to a dlopen that failed before its code ran.) */
+static _Atomic uint32_t generation = 1;
+#define GEN_BITS 20
+
+HW_EXPORT int dlclose(void *handle) {
+  static int (*real)(void *);
+  if (!real) *(void **)&real = dlsym(RTLD_NEXT, "dlclose");
+  if (!real) return -1;
+  atomic_fetch_add(&generation, 1);
+  int r = real(handle);
+  atomic_fetch_add(&generation, 1);
+  return r;
+}
+
+/* ---- the rule cache: one (pc, rule) pair per return address, shared by all threads ------------ */
+
+typedef struct {
+  _Atomic uint64_t pc;
+  _Atomic uint64_t rule; /* hw_rule_t.bits; 0 until the claimer stores it */
+} entry_t;
+
+#define CACHE_BITS 14 /* 16 Ki addresses, 256 KiB of address space, touched as filled */
+#define CACHE_PROBES 16
+static entry_t *cache;
+
+static hw_rule_t decode(uintptr_t pc, uint32_t gen) {
+  hw_rule_t r = hw_cfi_decode(pc);
+  r.gen = gen & ((1u << GEN_BITS) - 1);
+  return r;
+}
+
+/* The rule at pc (a return address minus one, or the innermost pc). Lock-free: a slot's pc is
+ * claimed once by CAS and never changes; its rule may be rewritten, always with a rule that is
+ * right for that pc under the generation it carries. */
+static inline hw_rule_t rule_at(uintptr_t pc, uint32_t gen) {
+  if (hw_unlikely(gen >= (1u << GEN_BITS))) return decode(pc, gen); /* generation wrapped */
+  uint64_t h = (pc * 0x9E3779B97F4A7C15ull) >> (64 - CACHE_BITS);
+  for (int probe = 0; probe < CACHE_PROBES; probe++) {
+    entry_t *e = &cache[(h + (uint64_t)probe) & ((1u << CACHE_BITS) - 1)];
+    uint64_t k = atomic_load_explicit(&e->pc, memory_order_acquire);
+    if (hw_likely(k == pc)) {
+      hw_rule_t r = {.bits = atomic_load_explicit(&e->rule, memory_order_acquire)};
+      if (hw_likely(r.kind != HW_RULE_NONE && r.gen == gen)) return r;
+      r = decode(pc, gen);
+      atomic_store_explicit(&e->rule, r.bits, memory_order_release);
+      return r;
+    }
+    if (k == 0) {
+      hw_rule_t r = decode(pc, gen);
+      uint64_t expected = 0;
+      if (atomic_compare_exchange_strong(&e->pc, &expected, pc) || expected == pc)
+        atomic_store_explicit(&e->rule, r.bits, memory_order_release);
+      return r;
+    }
+  }
+  return decode(pc, gen); /* the neighbourhood is full: correct, only slower */
+}
+
+/* ---- per-thread state: stack bounds and the previous walk ------------------------------------- */
+
+typedef struct {
+  uintptr_t pc, sp, bp;
+} state_t;
+
+enum { END_LAST, END_LOW, END_LIMIT };
+
+typedef struct {
+  uint32_t gen; /* 0: nothing cached */
+  int n;        /* states cached */
+  int end;      /* why the cached walk stopped after state n-1 */
+  uintptr_t tail_slot, tail_value; /* END_LOW: the return-address slot that held a value < 0x4000 */
+  int16_t rbp_off[WALK_MAX];       /* rbp saved at state i+1's rsp + rbp_off[i]; 0: kept */
+  state_t s[WALK_MAX];
+} memo_t;
+
+#define TLS __attribute__((tls_model("initial-exec")))
+static __thread memo_t memo TLS;
+static __thread uintptr_t stack_lo TLS, stack_hi TLS;
+static __thread int bounds_known TLS; /* 0 not asked yet, 1 known, -1 unknown: libunwind always */
+
+static hw_cold bool find_bounds(void) {
+  pthread_attr_t attr;
+  void *addr;
+  size_t size;
+  bounds_known = -1;
+  if (pthread_getattr_np(pthread_self(), &attr) != 0) return false;
+  int rc = pthread_attr_getstack(&attr, &addr, &size);
+  pthread_attr_destroy(&attr);
+  if (rc != 0 || !addr || !size) return false;
+  stack_lo = (uintptr_t)addr;
+  stack_hi = (uintptr_t)addr + size;
+  bounds_known = 1;
+  return true;
+}
+
+/* Statistics for the check mode only (atomics on every capture would be a cost otherwise). */
+static _Atomic uint64_t n_compared, n_differ, n_own, n_fallback, n_reused_frames, n_walked_frames;
+
+/* Check mode only: the first few reasons libunwind had to take a capture. */
+static hw_cold int fallback(const char *why, uintptr_t pc) {
+  static _Atomic int said;
+  if (check_verbose && atomic_fetch_add(&said, 1) < 20) hw_log("unwind check: libunwind for %s at %#lx", why, (unsigned long)pc);
+  return -1;
+}
+
+/* ---- the walk ---------------------------------------------------------------------------------- */
+
+/* A stack slot may be read only when it lies between the current rsp and the thread's stack top:
+ * the walker never touches memory the kernel could refuse. */
+#define READABLE(a) ((a) >= lo && (a) <= hi - sizeof(uintptr_t))
+#define LOAD(a) (*(const uintptr_t *)(a))
+
+/* Fills raw with instruction pointers, innermost first: raw[0] is inside this function, the rest
+ * are return addresses. At most `limit`. Returns the count, or -1 when libunwind must do it. */
+static hw_noinline int walk(uintptr_t *raw, int limit, memo_t *m) {
+  uintptr_t pc, sp, bp;
+#if defined(__x86_64__)
+  /* One asm: the three values belong to the same instruction, whose rule is looked up below. */
+  __asm__ volatile("lea 0(%%rip), %0\n\tmov %%rsp, %1\n\tmov %%rbp, %2" : "=r"(pc), "=r"(sp), "=r"(bp));
+#else
+  return -1;
+#endif
+  if (hw_unlikely(bounds_known <= 0) && (bounds_known < 0 || !find_bounds())) return fallback("no stack bounds", pc);
+  const uintptr_t lo = sp, hi = stack_hi;
+  if (hw_unlikely(sp < stack_lo || sp >= hi)) return fallback("a stack outside the thread's", sp);
+  const uint32_t gen = atomic_load_explicit(&generation, memory_order_acquire);
+
+  state_t fresh[WALK_MAX];
+  int16_t fresh_off[WALK_MAX];
+  int n = 0;           /* states so far; the current one is (pc, sp, bp) = fresh[n - 1] */
+  int j = 0;           /* cursor into the cached walk: the first state not below sp */
+  int end = END_LIMIT; /* why this walk stops */
+  uintptr_t tail_slot = 0, tail_value = 0;
+  int suffix_from = -1, suffix_len = 0; /* a cached tail taken as it is (moved, not copied) */
+  const bool cached = m->gen == gen && m->n > 0;
+  uint64_t reused = 0;
+
+  for (;;) {
+    /* Record the current state. */
+    raw[n] = pc;
+    fresh[n] = (state_t){pc, sp, bp};
+    n++;
+
+    if (cached) {
+      while (j < m->n && m->s[j].sp < sp) j++;
+      if (j < m->n && m->s[j].sp == sp && m->s[j].pc == pc && m->s[j].bp == bp && (j == 0) == (n == 1)) {
+        /* Equal states. The cached walk's next states hold as long as the slots it read do. */
+        int t = j;
+        while (t + 1 < m->n) {
+          const state_t *next = &m->s[t + 1];
+          if (LOAD(next->sp - 8) != next->pc) break;
+          if (m->rbp_off[t] && LOAD(next->sp + m->rbp_off[t]) != next->bp) break;
+          t++;
+        }
+        int room = limit - n; /* frames still wanted after the current one */
+        if (t + 1 == m->n && (m->end == END_LAST || (m->end == END_LOW && LOAD(m->tail_slot) == m->tail_value)) &&
+            m->n - 1 - j <= room) {
+          /* The rest of the cached walk, to its natural end. */
+          for (int i = j + 1; i < m->n; i++) raw[n + i - j - 1] = m->s[i].pc;
+          fresh_off[n - 1] = m->rbp_off[j];
+          suffix_from = j;
+          suffix_len = m->n - j; /* including the current state, already in fresh[n - 1] */
+          n += m->n - 1 - j;
+          end = m->end;
+          tail_slot = m->tail_slot;
+          tail_value = m->tail_value;
+          reused += (uint64_t)(m->n - j);
+          break;
+        }
+        /* A confirmed run j..t (capped at the limit), copied; then go on from state t. */
+        if (t - j > room) t = j + room;
+        for (int i = j; i < t; i++) {
+          fresh_off[n - 1] = m->rbp_off[i];
+          raw[n] = m->s[i + 1].pc;
+          fresh[n] = m->s[i + 1];
+          n++;
+        }
+        reused += (uint64_t)(t - j);
+        j = t;
+        pc = fresh[n - 1].pc, sp = fresh[n - 1].sp, bp = fresh[n - 1].bp;
+        if (n >= limit) break;
+        if (t + 1 < m->n) {
+          /* State t equals the cached one, so its CFA is state t+1's rsp: step with the new slot. */
+          uintptr_t cfa = m->s[t + 1].sp;
+          fresh_off[n - 1] = m->rbp_off[t];
+          uintptr_t ra = LOAD(cfa - 8);
+          if (m->rbp_off[t]) bp = LOAD(cfa + m->rbp_off[t]);
+          sp = cfa;
+          if (ra < 0x4000) { end = END_LOW, tail_slot = cfa - 8, tail_value = ra; break; }
+          pc = ra;
+          continue;
+        }
+        /* The cached walk ended here for a reason that no longer holds: walk on. */
+      }
+    }
+
+    if (n >= limit) break;
+    hw_rule_t r = rule_at(n == 1 ? pc : pc - 1, gen);
+    if (hw_unlikely(r.kind != HW_RULE_STEP)) {
+      if (r.kind == HW_RULE_LAST) { end = END_LAST; fresh_off[n - 1] = 0; break; }
+      return fallback("a frame rule", pc);
+    }
+    uintptr_t cfa = (r.cfa_rbp ? bp : sp) + (intptr_t)r.cfa_off;
+    /* The return address lies at or above rsp (a call pushed it), so the walk only moves outward
+     * and every slot it reads, cached ones included, is above the capture's own rsp. */
+    if (hw_unlikely(cfa < sp + 8 || !READABLE(cfa - 8))) return fallback("a CFA out of bounds", pc);
+    uintptr_t ra = LOAD(cfa - 8);
+    fresh_off[n - 1] = r.rbp_saved ? (int16_t)r.rbp_off : 0;
+    if (r.rbp_saved) {
+      uintptr_t slot = cfa + (intptr_t)r.rbp_off;
+      if (hw_unlikely(slot < sp || !READABLE(slot))) return fallback("an rbp slot out of bounds", pc);
+      bp = LOAD(slot);
+    }
+    sp = cfa;
+    if (ra < 0x4000) { end = END_LOW, tail_slot = cfa - 8, tail_value = ra; break; }
+    pc = ra;
+  }
+
+  /* The new walk becomes the cached one: its own states, then the cached tail it reused, moved
+   * down (or up) in place. */
+  int own = suffix_from >= 0 ? n - suffix_len + 1 : n; /* states in fresh, including the joint */
+  if (suffix_from >= 0 && suffix_from != own - 1) {
+    memmove(&m->s[own - 1], &m->s[suffix_from], (size_t)suffix_len * sizeof(state_t));
+    memmove(&m->rbp_off[own - 1], &m->rbp_off[suffix_from], (size_t)suffix_len * sizeof(int16_t));
+  }
+  memcpy(m->s, fresh, (size_t)own * sizeof(state_t));
+  memcpy(m->rbp_off, fresh_off, (size_t)own * sizeof(int16_t));
+  m->n = n;
+  m->end = end;
+  m->tail_slot = tail_slot;
+  m->tail_value = tail_value;
+  m->gen = gen;
+  if (check) {
+    atomic_fetch_add_explicit(&n_reused_frames, reused, memory_order_relaxed);
+    atomic_fetch_add_explicit(&n_walked_frames, (uint64_t)n, memory_order_relaxed);
+  }
+  return n;
+}
+
+/* ---- the capture interface ---------------------------------------------------------------------- */
+
+/* Inlined too: walk()'s caller is then the public capture function, raw[1]. */
+HW_INLINE int own_capture_above(uintptr_t *frames, int max, uintptr_t anchor) {
+  uintptr_t raw[WALK_MAX];
+  int n = walk(raw, max + HW_SLACK + 1, &memo);
+  if (n < 0) {
+    memo.gen = 0;
+    return -1;
+  }
+  /* raw[0] is walk() and raw[1] its return into hw_capture_stack_above: unw_backtrace's first. */
+  for (int i = 1; i < n && i <= HW_SLACK; i++)
+    if (raw[i] == anchor) {
+      int count = 0;
+      for (int k = i; k < n && count < max; k++) frames[count++] = raw[k] - 1;
+      return count;
+    }
+  return -1;
+}
+
+HW_INLINE int own_capture(uintptr_t *frames, int max, int skip) {
+  uintptr_t raw[WALK_MAX];
+  if (max + skip + 2 > WALK_MAX) return -1;
+  int n = walk(raw, max + skip + 2, &memo);
+  if (n < 0) {
+    memo.gen = 0;
+    return -1;
+  }
+  int count = 0;
+  for (int k = skip + 2; k < n && count < max; k++) frames[count++] = raw[k] - 1;
+  return count;
+}
+
+static hw_cold void report_difference(const uintptr_t *own, int n_own_frames, const uintptr_t *ref, int n_ref) {
+  uint64_t seen = atomic_fetch_add(&n_differ, 1);
+  if (seen >= 5) return;
+  int i = 0;
+  while (i < n_own_frames && i < n_ref && own[i] == ref[i]) i++;
+  hw_log("unwind check: stacks differ at frame %d of %d/%d: own %#lx, libunwind %#lx", i, n_own_frames, n_ref,
+         i < n_own_frames ? (unsigned long)own[i] : 0ul, i < n_ref ? (unsigned long)ref[i] : 0ul);
+}
+
+static hw_cold void compare(const uintptr_t *own, int n, const uintptr_t *ref, int n_ref) {
+  atomic_fetch_add(&n_compared, 1);
+  if (n >= 0) atomic_fetch_add(&n_own, 1); else atomic_fetch_add(&n_fallback, 1);
+  if (n >= 0 && (n != n_ref || memcmp(own, ref, (size_t)n * sizeof(uintptr_t)) != 0))
+    report_difference(own, n, ref, n_ref);
+}
+
+int hw_capture_stack(uintptr_t *frames, int max, int skip) {
+  if (max > HW_MAX_FRAMES) max = HW_MAX_FRAMES;
+  if (hw_unlikely(mode != MODE_OWN)) return mode == MODE_OFF ? 0 : lu_capture(frames, max, skip);
+  int n = own_capture(frames, max, skip);
+  if (hw_unlikely(check)) {
+    uintptr_t ref[HW_MAX_FRAMES] = {0};
+    int n_ref = lu_capture(ref, max, skip);
+    compare(frames, n, ref, n_ref);
+    if (n < 0) memcpy(frames, ref, (size_t)(n = n_ref) * sizeof(uintptr_t));
+  }
+  return n >= 0 ? n : lu_capture(frames, max, skip);
+}
+
+int hw_capture_stack_above(uintptr_t *frames, int max, uintptr_t anchor) {
+  if (max > HW_MAX_FRAMES) max = HW_MAX_FRAMES;
+  if (hw_unlikely(mode != MODE_OWN)) return mode == MODE_OFF ? 0 : lu_capture_above(frames, max, anchor);
+  int n = own_capture_above(frames, max, anchor);
+  if (hw_unlikely(check)) {
+    uintptr_t ref[HW_MAX_FRAMES] = {0};
+    int n_ref = lu_capture_above(ref, max, anchor);
+    compare(frames, n, ref, n_ref);
+    if (n < 0) memcpy(frames, ref, (size_t)(n = n_ref) * sizeof(uintptr_t));
+  }
+  return n >= 0 ? n : lu_capture_above(frames, max, anchor);
+}
+
+/* ---- setup -------------------------------------------------------------------------------------- */
+
+static void check_report(void) {
+  if (!check) return;
+  hw_log("unwind check: %llu stacks compared, %llu differ, %llu by our walker (%llu of %llu frames reused), "
+         "%llu by libunwind",
+         (unsigned long long)n_compared, (unsigned long long)n_differ, (unsigned long long)n_own,
+         (unsigned long long)n_reused_frames, (unsigned long long)n_walked_frames,
+         (unsigned long long)n_fallback);
+}
+
+/* After the recorder's own destructor (a lower priority runs later), so every event is counted. */
+__attribute__((destructor(101))) static void unwind_fini(void) { check_report(); }
+
+void hw_unwind_init(void) {
+  unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+  static _Atomic int done;
+  if (atomic_exchange(&done, 1)) return;
+  const char *choice = getenv("HEAPWISE_UNWIND");
+  const char *c = getenv("HEAPWISE_UNWIND_CHECK");
+  check = c && (strcmp(c, "1") == 0 || strcmp(c, "2") == 0);
+  check_verbose = c && strcmp(c, "2") == 0;
+  if (choice && strcmp(choice, "off") == 0) {
+    mode = MODE_OFF;
+    check = false;
+    return;
+  }
+  if (choice && strcmp(choice, "libunwind") == 0) { check = false; return; }
+  if (choice && *choice && strcmp(choice, "own") != 0) hw_log("ignoring HEAPWISE_UNWIND=%s (expected own, libunwind or off)", choice);
+  if (!hw_cfi_init() || !(cache = hw_pages_alloc(sizeof(entry_t) << CACHE_BITS))) {
+    check = false;
+    return;
+  }
+  mode = MODE_OWN;
 }
