@@ -184,9 +184,14 @@ static hw_cold int fallback(const char *why, uintptr_t pc) {
 #define READABLE(a) ((a) >= lo && (a) <= hi - sizeof(uintptr_t))
 #define LOAD(a) (*(const uintptr_t *)(a))
 
-/* Fills raw with instruction pointers, innermost first: raw[0] is inside this function, the rest
- * are return addresses. At most `limit`. Returns the count, or -1 when libunwind must do it. */
-static hw_noinline int walk(uintptr_t *raw, int limit, memo_t *m) {
+/* Walks the stack from inside this function: on success the memo holds the new walk, at most
+ * `limit` states, m->s[0] inside walk() and the rest at return addresses, and the count is
+ * returned. -1 when libunwind must do it (the memo is then empty).
+ *
+ * The new states are written over the cached ones in place while the new walk is no deeper than
+ * the cached one at the same point (index n <= cursor j: everything the walk may still read lies
+ * at j or beyond); a deeper one continues in a local copy. */
+static hw_noinline int walk(int limit, memo_t *m) {
   uintptr_t pc, sp, bp;
 #if defined(__x86_64__)
   /* One asm: the three values belong to the same instruction, whose rule is looked up below. */
@@ -194,84 +199,94 @@ static hw_noinline int walk(uintptr_t *raw, int limit, memo_t *m) {
 #else
   return -1;
 #endif
+  const uint32_t gen = atomic_load_explicit(&generation, memory_order_acquire);
+  const int old_n = m->gen == gen ? m->n : 0;
+  m->gen = 0; /* invalid until this walk completes */
   if (hw_unlikely(bounds_known <= 0) && (bounds_known < 0 || !find_bounds())) return fallback("no stack bounds", pc);
   const uintptr_t lo = sp, hi = stack_hi;
   if (hw_unlikely(sp < stack_lo || sp >= hi)) return fallback("a stack outside the thread's", sp);
-  const uint32_t gen = atomic_load_explicit(&generation, memory_order_acquire);
 
   state_t fresh[WALK_MAX];
   int16_t fresh_off[WALK_MAX];
-  int n = 0;           /* states so far; the current one is (pc, sp, bp) = fresh[n - 1] */
-  int j = 0;           /* cursor into the cached walk: the first state not below sp */
+  state_t *out = m->s;
+  int16_t *off = m->rbp_off;
+  int n = 0;           /* states written; the current one, (pc, sp, bp), becomes index n */
+  int j = 0;           /* cursor into the cached walk: its first state not below sp */
   int end = END_LIMIT; /* why this walk stops */
   uintptr_t tail_slot = 0, tail_value = 0;
-  int suffix_from = -1, suffix_len = 0; /* a cached tail taken as it is (moved, not copied) */
-  const bool cached = m->gen == gen && m->n > 0;
   uint64_t reused = 0;
 
   for (;;) {
-    /* Record the current state. */
-    raw[n] = pc;
-    fresh[n] = (state_t){pc, sp, bp};
-    n++;
-
-    if (cached) {
-      while (j < m->n && m->s[j].sp < sp) j++;
-      if (j < m->n && m->s[j].sp == sp && m->s[j].pc == pc && m->s[j].bp == bp && (j == 0) == (n == 1)) {
+    if (j < old_n) {
+      while (j < old_n && m->s[j].sp < sp) j++;
+      if (hw_unlikely(out == m->s && j < old_n && (n > j || (n == j && m->s[j].sp != sp)))) {
+        /* Deeper than the cached walk here: writing on would overwrite a state still to be read. */
+        memcpy(fresh, m->s, (size_t)n * sizeof(state_t));
+        memcpy(fresh_off, m->rbp_off, (size_t)n * sizeof(int16_t));
+        out = fresh;
+        off = fresh_off;
+      }
+      if (j < old_n && m->s[j].sp == sp && m->s[j].pc == pc && m->s[j].bp == bp && (j == 0) == (n == 0)) {
         /* Equal states. The cached walk's next states hold as long as the slots it read do. */
         int t = j;
-        while (t + 1 < m->n) {
+        while (t + 1 < old_n) {
           const state_t *next = &m->s[t + 1];
           if (LOAD(next->sp - 8) != next->pc) break;
           if (m->rbp_off[t] && LOAD(next->sp + m->rbp_off[t]) != next->bp) break;
           t++;
         }
-        int room = limit - n; /* frames still wanted after the current one */
-        if (t + 1 == m->n && (m->end == END_LAST || (m->end == END_LOW && LOAD(m->tail_slot) == m->tail_value)) &&
-            m->n - 1 - j <= room) {
-          /* The rest of the cached walk, to its natural end. */
-          for (int i = j + 1; i < m->n; i++) raw[n + i - j - 1] = m->s[i].pc;
-          fresh_off[n - 1] = m->rbp_off[j];
-          suffix_from = j;
-          suffix_len = m->n - j; /* including the current state, already in fresh[n - 1] */
-          n += m->n - 1 - j;
+        int room = limit - 1 - n; /* states still wanted after the current one */
+        if (t + 1 == old_n && old_n - 1 - j <= room &&
+            (m->end == END_LAST || (m->end == END_LOW && LOAD(m->tail_slot) == m->tail_value))) {
+          /* The rest of the cached walk, to its natural end: moved, not re-walked. */
+          int len = old_n - j;
+          if (n != j) {
+            memmove(&m->s[n], &m->s[j], (size_t)len * sizeof(state_t));
+            memmove(&m->rbp_off[n], &m->rbp_off[j], (size_t)len * sizeof(int16_t));
+          }
+          if (out == fresh) {
+            memcpy(m->s, fresh, (size_t)n * sizeof(state_t));
+            memcpy(m->rbp_off, fresh_off, (size_t)n * sizeof(int16_t));
+            out = m->s;
+          }
+          n += len;
           end = m->end;
           tail_slot = m->tail_slot;
           tail_value = m->tail_value;
-          reused += (uint64_t)(m->n - j);
-          break;
+          reused += (uint64_t)len;
+          goto done;
         }
-        /* A confirmed run j..t (capped at the limit), copied; then go on from state t. */
+        /* A confirmed run j..t (capped at the limit); then on from state t. */
         if (t - j > room) t = j + room;
-        for (int i = j; i < t; i++) {
-          fresh_off[n - 1] = m->rbp_off[i];
-          raw[n] = m->s[i + 1].pc;
-          fresh[n] = m->s[i + 1];
-          n++;
-        }
-        reused += (uint64_t)(t - j);
+        if (out != m->s || n != j)
+          for (int i = j; i <= t; i++) {
+            out[n + i - j] = m->s[i];
+            off[n + i - j] = m->rbp_off[i];
+          }
+        n += t - j + 1;
+        reused += (uint64_t)(t - j + 1);
         j = t;
-        pc = fresh[n - 1].pc, sp = fresh[n - 1].sp, bp = fresh[n - 1].bp;
-        if (n >= limit) break;
-        if (t + 1 < m->n) {
+        pc = out[n - 1].pc, sp = out[n - 1].sp, bp = out[n - 1].bp;
+        if (n >= limit) goto done;
+        if (t + 1 < old_n) {
           /* State t equals the cached one, so its CFA is state t+1's rsp: step with the new slot. */
           uintptr_t cfa = m->s[t + 1].sp;
-          fresh_off[n - 1] = m->rbp_off[t];
           uintptr_t ra = LOAD(cfa - 8);
           if (m->rbp_off[t]) bp = LOAD(cfa + m->rbp_off[t]);
           sp = cfa;
-          if (ra < 0x4000) { end = END_LOW, tail_slot = cfa - 8, tail_value = ra; break; }
+          if (ra < 0x4000) { end = END_LOW, tail_slot = cfa - 8, tail_value = ra; goto done; }
           pc = ra;
           continue;
         }
-        /* The cached walk ended here for a reason that no longer holds: walk on. */
+        goto step; /* the cached walk ended here for a reason that no longer holds: walk on */
       }
     }
-
+    out[n++] = (state_t){pc, sp, bp};
+  step:
     if (n >= limit) break;
     hw_rule_t r = rule_at(n == 1 ? pc : pc - 1, gen);
     if (hw_unlikely(r.kind != HW_RULE_STEP)) {
-      if (r.kind == HW_RULE_LAST) { end = END_LAST; fresh_off[n - 1] = 0; break; }
+      if (r.kind == HW_RULE_LAST) { end = END_LAST; off[n - 1] = 0; break; }
       return fallback("a frame rule", pc);
     }
     uintptr_t cfa = (r.cfa_rbp ? bp : sp) + (intptr_t)r.cfa_off;
@@ -279,7 +294,7 @@ static hw_noinline int walk(uintptr_t *raw, int limit, memo_t *m) {
      * and every slot it reads, cached ones included, is above the capture's own rsp. */
     if (hw_unlikely(cfa < sp + 8 || !READABLE(cfa - 8))) return fallback("a CFA out of bounds", pc);
     uintptr_t ra = LOAD(cfa - 8);
-    fresh_off[n - 1] = r.rbp_saved ? (int16_t)r.rbp_off : 0;
+    off[n - 1] = r.rbp_saved ? (int16_t)r.rbp_off : 0;
     if (r.rbp_saved) {
       uintptr_t slot = cfa + (intptr_t)r.rbp_off;
       if (hw_unlikely(slot < sp || !READABLE(slot))) return fallback("an rbp slot out of bounds", pc);
@@ -290,15 +305,11 @@ static hw_noinline int walk(uintptr_t *raw, int limit, memo_t *m) {
     pc = ra;
   }
 
-  /* The new walk becomes the cached one: its own states, then the cached tail it reused, moved
-   * down (or up) in place. */
-  int own = suffix_from >= 0 ? n - suffix_len + 1 : n; /* states in fresh, including the joint */
-  if (suffix_from >= 0 && suffix_from != own - 1) {
-    memmove(&m->s[own - 1], &m->s[suffix_from], (size_t)suffix_len * sizeof(state_t));
-    memmove(&m->rbp_off[own - 1], &m->rbp_off[suffix_from], (size_t)suffix_len * sizeof(int16_t));
+done:
+  if (out == fresh) {
+    memcpy(m->s, fresh, (size_t)n * sizeof(state_t));
+    memcpy(m->rbp_off, fresh_off, (size_t)n * sizeof(int16_t));
   }
-  memcpy(m->s, fresh, (size_t)own * sizeof(state_t));
-  memcpy(m->rbp_off, fresh_off, (size_t)own * sizeof(int16_t));
   m->n = n;
   m->end = end;
   m->tail_slot = tail_slot;
@@ -313,34 +324,26 @@ static hw_noinline int walk(uintptr_t *raw, int limit, memo_t *m) {
 
 /* ---- the capture interface ---------------------------------------------------------------------- */
 
-/* Inlined too: walk()'s caller is then the public capture function, raw[1]. */
+/* Inlined too: walk()'s caller is then the public capture function, state 1. */
 HW_INLINE int own_capture_above(uintptr_t *frames, int max, uintptr_t anchor) {
-  uintptr_t raw[WALK_MAX];
-  int n = walk(raw, max + HW_SLACK + 1, &memo);
-  if (n < 0) {
-    memo.gen = 0;
-    return -1;
-  }
-  /* raw[0] is walk() and raw[1] its return into hw_capture_stack_above: unw_backtrace's first. */
+  int n = walk(max + HW_SLACK + 1, &memo);
+  /* State 0 is walk() and state 1 its return into hw_capture_stack_above: unw_backtrace's first. */
+  const state_t *s = memo.s;
   for (int i = 1; i < n && i <= HW_SLACK; i++)
-    if (raw[i] == anchor) {
+    if (s[i].pc == anchor) {
       int count = 0;
-      for (int k = i; k < n && count < max; k++) frames[count++] = raw[k] - 1;
+      for (int k = i; k < n && count < max; k++) frames[count++] = s[k].pc - 1;
       return count;
     }
   return -1;
 }
 
 HW_INLINE int own_capture(uintptr_t *frames, int max, int skip) {
-  uintptr_t raw[WALK_MAX];
   if (max + skip + 2 > WALK_MAX) return -1;
-  int n = walk(raw, max + skip + 2, &memo);
-  if (n < 0) {
-    memo.gen = 0;
-    return -1;
-  }
+  int n = walk(max + skip + 2, &memo);
+  if (n < 0) return -1;
   int count = 0;
-  for (int k = skip + 2; k < n && count < max; k++) frames[count++] = raw[k] - 1;
+  for (int k = skip + 2; k < n && count < max; k++) frames[count++] = memo.s[k].pc - 1;
   return count;
 }
 
