@@ -331,8 +331,8 @@ HW_INLINE int own_capture_above(uintptr_t *frames, int max, uintptr_t anchor) {
   const state_t *s = memo.s;
   for (int i = 1; i < n && i <= HW_SLACK; i++)
     if (s[i].pc == anchor) {
-      int count = 0;
-      for (int k = i; k < n && count < max; k++) frames[count++] = s[k].pc - 1;
+      int count = n - i < max ? n - i : max;
+      for (int k = 0; k < count; k++) frames[k] = s[i + k].pc - 1;
       return count;
     }
   return -1;
