@@ -120,6 +120,10 @@ int main(int argc, char **argv) {
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = handler;
     sigaction(SIGUSR1, &sa, NULL);
+    sigset_t set; /* a parent (a test runner) may have left it blocked */
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
     for (int i = 0; i < 300; i++) { raise_from(i % 7); mixed(20); }
     static char altstack[64 * 1024];
     stack_t ss = {.ss_sp = altstack, .ss_size = sizeof altstack};
