@@ -132,9 +132,13 @@ static inline hw_rule_t rule_at(uintptr_t pc, uint32_t gen) {
 
 /* ---- per-thread state: stack bounds and the previous walk ------------------------------------- */
 
+/* A walk's states, one per frame: the registers the walk knows there, and where rbp was saved
+ * (the slot at the next state's rsp + rbp_off; 0: rbp kept). Arrays, not structs: the checks
+ * and the copy into the caller's frames run down one array each. */
 typedef struct {
-  uintptr_t pc, sp, bp;
-} state_t;
+  uintptr_t pc[WALK_MAX], sp[WALK_MAX], bp[WALK_MAX];
+  int16_t rbp_off[WALK_MAX];
+} states_t;
 
 enum { END_LAST, END_LOW, END_LIMIT };
 
@@ -143,8 +147,7 @@ typedef struct {
   int n;        /* states cached */
   int end;      /* why the cached walk stopped after state n-1 */
   uintptr_t tail_slot, tail_value; /* END_LOW: the return-address slot that held a value < 0x4000 */
-  int16_t rbp_off[WALK_MAX];       /* rbp saved at state i+1's rsp + rbp_off[i]; 0: kept */
-  state_t s[WALK_MAX];
+  states_t s;
 } memo_t;
 
 #define TLS __attribute__((tls_model("initial-exec")))
@@ -191,6 +194,21 @@ static hw_cold int fallback(const char *why, uintptr_t pc) {
  * The new states are written over the cached ones in place while the new walk is no deeper than
  * the cached one at the same point (index n <= cursor j: everything the walk may still read lies
  * at j or beyond); a deeper one continues in a local copy. */
+static inline void copy_states(states_t *to, int at, const states_t *from, int first, int count, bool overlap) {
+  size_t w = (size_t)count * sizeof(uintptr_t), h = (size_t)count * sizeof(int16_t);
+  if (overlap) {
+    memmove(&to->pc[at], &from->pc[first], w);
+    memmove(&to->sp[at], &from->sp[first], w);
+    memmove(&to->bp[at], &from->bp[first], w);
+    memmove(&to->rbp_off[at], &from->rbp_off[first], h);
+  } else {
+    memcpy(&to->pc[at], &from->pc[first], w);
+    memcpy(&to->sp[at], &from->sp[first], w);
+    memcpy(&to->bp[at], &from->bp[first], w);
+    memcpy(&to->rbp_off[at], &from->rbp_off[first], h);
+  }
+}
+
 static hw_noinline int walk(int limit, memo_t *m) {
   uintptr_t pc, sp, bp;
 #if defined(__x86_64__)
@@ -206,10 +224,9 @@ static hw_noinline int walk(int limit, memo_t *m) {
   const uintptr_t lo = sp, hi = stack_hi;
   if (hw_unlikely(sp < stack_lo || sp >= hi)) return fallback("a stack outside the thread's", sp);
 
-  state_t fresh[WALK_MAX];
-  int16_t fresh_off[WALK_MAX];
-  state_t *out = m->s;
-  int16_t *off = m->rbp_off;
+  states_t fresh;
+  states_t *const old = &m->s;
+  states_t *out = &m->s;
   int n = 0;           /* states written; the current one, (pc, sp, bp), becomes index n */
   int j = 0;           /* cursor into the cached walk: its first state not below sp */
   int end = END_LIMIT; /* why this walk stops */
@@ -218,37 +235,26 @@ static hw_noinline int walk(int limit, memo_t *m) {
 
   for (;;) {
     if (j < old_n) {
-      while (j < old_n && m->s[j].sp < sp) j++;
-      if (hw_unlikely(out == m->s && j < old_n && (n > j || (n == j && m->s[j].sp != sp)))) {
+      while (j < old_n && old->sp[j] < sp) j++;
+      if (hw_unlikely(out == old && j < old_n && (n > j || (n == j && old->sp[j] != sp)))) {
         /* Deeper than the cached walk here: writing on would overwrite a state still to be read. */
-        memcpy(fresh, m->s, (size_t)n * sizeof(state_t));
-        memcpy(fresh_off, m->rbp_off, (size_t)n * sizeof(int16_t));
-        out = fresh;
-        off = fresh_off;
+        copy_states(&fresh, 0, old, 0, n, false);
+        out = &fresh;
       }
-      if (j < old_n && m->s[j].sp == sp && m->s[j].pc == pc && m->s[j].bp == bp && (j == 0) == (n == 0)) {
+      if (j < old_n && old->sp[j] == sp && old->pc[j] == pc && old->bp[j] == bp && (j == 0) == (n == 0)) {
         /* Equal states. The cached walk's next states hold as long as the slots it read do. */
         int t = j;
-        while (t + 1 < old_n) {
-          const state_t *next = &m->s[t + 1];
-          if (LOAD(next->sp - 8) != next->pc) break;
-          if (m->rbp_off[t] && LOAD(next->sp + m->rbp_off[t]) != next->bp) break;
+        while (t + 1 < old_n && LOAD(old->sp[t + 1] - 8) == old->pc[t + 1] &&
+               (old->rbp_off[t] == 0 || LOAD(old->sp[t + 1] + old->rbp_off[t]) == old->bp[t + 1]))
           t++;
-        }
         int room = limit - 1 - n; /* states still wanted after the current one */
         if (t + 1 == old_n && old_n - 1 - j <= room &&
             (m->end == END_LAST || (m->end == END_LOW && LOAD(m->tail_slot) == m->tail_value))) {
           /* The rest of the cached walk, to its natural end: moved, not re-walked. */
           int len = old_n - j;
-          if (n != j) {
-            memmove(&m->s[n], &m->s[j], (size_t)len * sizeof(state_t));
-            memmove(&m->rbp_off[n], &m->rbp_off[j], (size_t)len * sizeof(int16_t));
-          }
-          if (out == fresh) {
-            memcpy(m->s, fresh, (size_t)n * sizeof(state_t));
-            memcpy(m->rbp_off, fresh_off, (size_t)n * sizeof(int16_t));
-            out = m->s;
-          }
+          if (n != j) copy_states(old, n, old, j, len, true);
+          if (out == &fresh) copy_states(old, 0, &fresh, 0, n, false);
+          out = old;
           n += len;
           end = m->end;
           tail_slot = m->tail_slot;
@@ -258,35 +264,33 @@ static hw_noinline int walk(int limit, memo_t *m) {
         }
         /* A confirmed run j..t (capped at the limit); then on from state t. */
         if (t - j > room) t = j + room;
-        if (out != m->s || n != j)
-          for (int i = j; i <= t; i++) {
-            out[n + i - j] = m->s[i];
-            off[n + i - j] = m->rbp_off[i];
-          }
+        if (out != old || n != j) copy_states(out, n, old, j, t - j + 1, out == old);
         n += t - j + 1;
         reused += (uint64_t)(t - j + 1);
         j = t;
-        pc = out[n - 1].pc, sp = out[n - 1].sp, bp = out[n - 1].bp;
+        pc = out->pc[n - 1], sp = out->sp[n - 1], bp = out->bp[n - 1];
         if (n >= limit) goto done;
         if (t + 1 < old_n) {
           /* State t equals the cached one, so its CFA is state t+1's rsp: step with the new slot. */
-          uintptr_t cfa = m->s[t + 1].sp;
+          uintptr_t cfa = old->sp[t + 1];
           uintptr_t ra = LOAD(cfa - 8);
-          if (m->rbp_off[t]) bp = LOAD(cfa + m->rbp_off[t]);
+          if (old->rbp_off[t]) bp = LOAD(cfa + old->rbp_off[t]);
           sp = cfa;
           if (ra < 0x4000) { end = END_LOW, tail_slot = cfa - 8, tail_value = ra; goto done; }
           pc = ra;
+          j = t + 1;
           continue;
         }
         goto step; /* the cached walk ended here for a reason that no longer holds: walk on */
       }
     }
-    out[n++] = (state_t){pc, sp, bp};
+    out->pc[n] = pc, out->sp[n] = sp, out->bp[n] = bp;
+    n++;
   step:
     if (n >= limit) break;
     hw_rule_t r = rule_at(n == 1 ? pc : pc - 1, gen);
     if (hw_unlikely(r.kind != HW_RULE_STEP)) {
-      if (r.kind == HW_RULE_LAST) { end = END_LAST; off[n - 1] = 0; break; }
+      if (r.kind == HW_RULE_LAST) { end = END_LAST; out->rbp_off[n - 1] = 0; break; }
       return fallback("a frame rule", pc);
     }
     uintptr_t cfa = (r.cfa_rbp ? bp : sp) + (intptr_t)r.cfa_off;
@@ -294,7 +298,7 @@ static hw_noinline int walk(int limit, memo_t *m) {
      * and every slot it reads, cached ones included, is above the capture's own rsp. */
     if (hw_unlikely(cfa < sp + 8 || !READABLE(cfa - 8))) return fallback("a CFA out of bounds", pc);
     uintptr_t ra = LOAD(cfa - 8);
-    off[n - 1] = r.rbp_saved ? (int16_t)r.rbp_off : 0;
+    out->rbp_off[n - 1] = r.rbp_saved ? (int16_t)r.rbp_off : 0;
     if (r.rbp_saved) {
       uintptr_t slot = cfa + (intptr_t)r.rbp_off;
       if (hw_unlikely(slot < sp || !READABLE(slot))) return fallback("an rbp slot out of bounds", pc);
@@ -306,10 +310,7 @@ static hw_noinline int walk(int limit, memo_t *m) {
   }
 
 done:
-  if (out == fresh) {
-    memcpy(m->s, fresh, (size_t)n * sizeof(state_t));
-    memcpy(m->rbp_off, fresh_off, (size_t)n * sizeof(int16_t));
-  }
+  if (out == &fresh) copy_states(old, 0, &fresh, 0, n, false);
   m->n = n;
   m->end = end;
   m->tail_slot = tail_slot;
@@ -328,11 +329,11 @@ done:
 HW_INLINE int own_capture_above(uintptr_t *frames, int max, uintptr_t anchor) {
   int n = walk(max + HW_SLACK + 1, &memo);
   /* State 0 is walk() and state 1 its return into hw_capture_stack_above: unw_backtrace's first. */
-  const state_t *s = memo.s;
+  const uintptr_t *pcs = memo.s.pc;
   for (int i = 1; i < n && i <= HW_SLACK; i++)
-    if (s[i].pc == anchor) {
+    if (pcs[i] == anchor) {
       int count = n - i < max ? n - i : max;
-      for (int k = 0; k < count; k++) frames[k] = s[i + k].pc - 1;
+      for (int k = 0; k < count; k++) frames[k] = pcs[i + k] - 1;
       return count;
     }
   return -1;
@@ -343,7 +344,7 @@ HW_INLINE int own_capture(uintptr_t *frames, int max, int skip) {
   int n = walk(max + skip + 2, &memo);
   if (n < 0) return -1;
   int count = 0;
-  for (int k = skip + 2; k < n && count < max; k++) frames[count++] = memo.s[k].pc - 1;
+  for (int k = skip + 2; k < n && count < max; k++) frames[count++] = memo.s.pc[k] - 1;
   return count;
 }
 
