@@ -152,22 +152,21 @@ typedef struct {
 
 #define TLS __attribute__((tls_model("initial-exec")))
 static __thread memo_t memo TLS;
-static __thread uintptr_t stack_lo TLS, stack_hi TLS;
-static __thread int bounds_known TLS; /* 0 not asked yet, 1 known, -1 unknown: libunwind always */
+/* The top of the running thread's stack, without a lock or a syscall. pthread_getattr_np would
+ * do, but it takes the thread's lock and then calls realloc: the first capture of a thread made
+ * inside it (Rust's runtime asks it for every thread) would wait for itself. glibc puts a thread's
+ * descriptor, pthread_self(), at the top of its stack block (also of a stack the program supplied),
+ * so everything from rsp up to it is mapped; the initial thread's stack ends at __libc_stack_end.
+ * An rsp farther than SPAN below either is on some other stack (sigaltstack, a coroutine): the
+ * capture is then libunwind's. */
+extern void *__libc_stack_end;
+#define SPAN ((uintptr_t)256 << 20)
 
-static hw_cold bool find_bounds(void) {
-  pthread_attr_t attr;
-  void *addr;
-  size_t size;
-  bounds_known = -1;
-  if (pthread_getattr_np(pthread_self(), &attr) != 0) return false;
-  int rc = pthread_attr_getstack(&attr, &addr, &size);
-  pthread_attr_destroy(&attr);
-  if (rc != 0 || !addr || !size) return false;
-  stack_lo = (uintptr_t)addr;
-  stack_hi = (uintptr_t)addr + size;
-  bounds_known = 1;
-  return true;
+static inline uintptr_t stack_top(uintptr_t sp) {
+  uintptr_t self = (uintptr_t)pthread_self(), initial = (uintptr_t)__libc_stack_end;
+  if (self > sp && self - sp <= SPAN) return self;
+  if (initial > sp && initial - sp <= SPAN) return initial;
+  return 0;
 }
 
 /* Statistics for the check mode only (atomics on every capture would be a cost otherwise). */
@@ -183,7 +182,7 @@ static hw_cold int fallback(const char *why, uintptr_t pc) {
 /* ---- the walk ---------------------------------------------------------------------------------- */
 
 /* A stack slot may be read only when it lies between the current rsp and the thread's stack top:
- * the walker never touches memory the kernel could refuse. */
+ * the walker never touches memory that is not mapped. */
 #define READABLE(a) ((a) >= lo && (a) <= hi - sizeof(uintptr_t))
 #define LOAD(a) (*(const uintptr_t *)(a))
 
@@ -220,9 +219,8 @@ static hw_noinline int walk(int limit, memo_t *m) {
   const uint32_t gen = atomic_load_explicit(&generation, memory_order_acquire);
   const int old_n = m->gen == gen ? m->n : 0;
   m->gen = 0; /* invalid until this walk completes */
-  if (hw_unlikely(bounds_known <= 0) && (bounds_known < 0 || !find_bounds())) return fallback("no stack bounds", pc);
-  const uintptr_t lo = sp, hi = stack_hi;
-  if (hw_unlikely(sp < stack_lo || sp >= hi)) return fallback("a stack outside the thread's", sp);
+  const uintptr_t lo = sp, hi = stack_top(sp);
+  if (hw_unlikely(!hi)) return fallback("a stack outside the thread's", sp);
 
   states_t fresh;
   states_t *const old = &m->s;

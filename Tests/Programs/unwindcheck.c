@@ -82,6 +82,10 @@ static __attribute__((noinline)) int recurse(int depth, int target) {
 }
 
 static void *thread_main(void *arg) {
+  /* The thread's first allocation is glibc's own, inside pthread_getattr_np while it holds the
+   * thread's lock (Rust's runtime does this for every thread): the recorder must not need it. */
+  pthread_attr_t attr;
+  if (pthread_getattr_np(pthread_self(), &attr) == 0) pthread_attr_destroy(&attr);
   rng += (uintptr_t)arg * 0x1234567;
   mixed(20000);
   for (int i = 0; i < 20; i++) recurse(0, 100 + (int)(next_random() % 400));
@@ -111,10 +115,16 @@ int main(int argc, char **argv) {
     for (int i = 0; i < 200; i++) recurse(0, 500 - (int)(next_random() % 100));
     recurse(0, 500);
   } else if (strcmp(what, "threads") == 0) {
-    pthread_t t[4];
+    pthread_t t[5];
     for (intptr_t i = 0; i < 4; i++) pthread_create(&t[i], NULL, thread_main, (void *)i);
+    /* One more on a stack the program allocated itself. */
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    size_t size = 1 << 20;
+    pthread_attr_setstack(&attr, aligned_alloc(4096, size), size);
+    pthread_create(&t[4], &attr, thread_main, (void *)4);
     mixed(20000);
-    for (int i = 0; i < 4; i++) pthread_join(t[i], NULL);
+    for (int i = 0; i < 5; i++) pthread_join(t[i], NULL);
   } else if (strcmp(what, "signals") == 0) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
