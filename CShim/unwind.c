@@ -136,8 +136,8 @@ static inline hw_rule_t rule_at(uintptr_t pc, uint32_t gen) {
  * (the slot at the next state's rsp + rbp_off; 0: rbp kept). Arrays, not structs: the checks
  * and the copy into the caller's frames run down one array each. */
 typedef struct {
-  uintptr_t pc[WALK_MAX], sp[WALK_MAX], bp[WALK_MAX];
-  int16_t rbp_off[WALK_MAX];
+  uintptr_t pc[WALK_MAX + 1], sp[WALK_MAX + 1], bp[WALK_MAX + 1]; /* + 1: the sentinel, below */
+  int16_t rbp_off[WALK_MAX + 1];
 } states_t;
 
 enum { END_LAST, END_LOW, END_LIMIT };
@@ -230,6 +230,11 @@ static hw_noinline int walk(int limit, memo_t *m) {
   int end = END_LIMIT; /* why this walk stops */
   uintptr_t tail_slot = 0, tail_value = 0;
   uint64_t reused = 0;
+  /* A sentinel after the cached walk: a "slot" that never holds the "return address" 1, so the
+   * check loop needs no bound. Nothing writes at old_n while a check can still run (see above). */
+  static const uintptr_t never = 0;
+  old->sp[old_n] = (uintptr_t)&never + 8;
+  old->pc[old_n] = 1;
 
   for (;;) {
     if (j < old_n) {
@@ -242,7 +247,7 @@ static hw_noinline int walk(int limit, memo_t *m) {
       if (j < old_n && old->sp[j] == sp && old->pc[j] == pc && old->bp[j] == bp && (j == 0) == (n == 0)) {
         /* Equal states. The cached walk's next states hold as long as the slots it read do. */
         int t = j;
-        while (t + 1 < old_n && LOAD(old->sp[t + 1] - 8) == old->pc[t + 1] &&
+        while (LOAD(old->sp[t + 1] - 8) == old->pc[t + 1] &&
                (old->rbp_off[t] == 0 || LOAD(old->sp[t + 1] + old->rbp_off[t]) == old->bp[t + 1]))
           t++;
         int room = limit - 1 - n; /* states still wanted after the current one */
