@@ -193,18 +193,19 @@ static hw_cold int fallback(const char *why, uintptr_t pc) {
  * The new states are written over the cached ones in place while the new walk is no deeper than
  * the cached one at the same point (index n <= cursor j: everything the walk may still read lies
  * at j or beyond); a deeper one continues in a local copy. */
-static inline void copy_states(states_t *to, int at, const states_t *from, int first, int count, bool overlap) {
-  size_t w = (size_t)count * sizeof(uintptr_t), h = (size_t)count * sizeof(int16_t);
-  if (overlap) {
-    memmove(&to->pc[at], &from->pc[first], w);
-    memmove(&to->sp[at], &from->sp[first], w);
-    memmove(&to->bp[at], &from->bp[first], w);
-    memmove(&to->rbp_off[at], &from->rbp_off[first], h);
+/* Plain loops, not memcpy/memmove: a few dozen states, where a library call costs more than the
+ * copy. Within one array (to == from) the direction keeps an overlapping move right. */
+static inline void copy_states(states_t *to, int at, const states_t *from, int first, int count) {
+  if (to != from || at < first) {
+    for (int i = 0; i < count; i++) {
+      to->pc[at + i] = from->pc[first + i], to->sp[at + i] = from->sp[first + i];
+      to->bp[at + i] = from->bp[first + i], to->rbp_off[at + i] = from->rbp_off[first + i];
+    }
   } else {
-    memcpy(&to->pc[at], &from->pc[first], w);
-    memcpy(&to->sp[at], &from->sp[first], w);
-    memcpy(&to->bp[at], &from->bp[first], w);
-    memcpy(&to->rbp_off[at], &from->rbp_off[first], h);
+    for (int i = count - 1; i >= 0; i--) {
+      to->pc[at + i] = from->pc[first + i], to->sp[at + i] = from->sp[first + i];
+      to->bp[at + i] = from->bp[first + i], to->rbp_off[at + i] = from->rbp_off[first + i];
+    }
   }
 }
 
@@ -241,7 +242,7 @@ static hw_noinline int walk(int limit, memo_t *m) {
       while (j < old_n && old->sp[j] < sp) j++;
       if (hw_unlikely(out == old && j < old_n && (n > j || (n == j && old->sp[j] != sp)))) {
         /* Deeper than the cached walk here: writing on would overwrite a state still to be read. */
-        copy_states(&fresh, 0, old, 0, n, false);
+        copy_states(&fresh, 0, old, 0, n);
         out = &fresh;
       }
       if (j < old_n && old->sp[j] == sp && old->pc[j] == pc && old->bp[j] == bp && (j == 0) == (n == 0)) {
@@ -255,8 +256,8 @@ static hw_noinline int walk(int limit, memo_t *m) {
             (m->end == END_LAST || (m->end == END_LOW && LOAD(m->tail_slot) == m->tail_value))) {
           /* The rest of the cached walk, to its natural end: moved, not re-walked. */
           int len = old_n - j;
-          if (n != j) copy_states(old, n, old, j, len, true);
-          if (out == &fresh) copy_states(old, 0, &fresh, 0, n, false);
+          if (n != j) copy_states(old, n, old, j, len);
+          if (out == &fresh) copy_states(old, 0, &fresh, 0, n);
           out = old;
           n += len;
           end = m->end;
@@ -267,7 +268,7 @@ static hw_noinline int walk(int limit, memo_t *m) {
         }
         /* A confirmed run j..t (capped at the limit); then on from state t. */
         if (t - j > room) t = j + room;
-        if (out != old || n != j) copy_states(out, n, old, j, t - j + 1, out == old);
+        if (out != old || n != j) copy_states(out, n, old, j, t - j + 1);
         n += t - j + 1;
         reused += (uint64_t)(t - j + 1);
         j = t;
@@ -313,7 +314,7 @@ static hw_noinline int walk(int limit, memo_t *m) {
   }
 
 done:
-  if (out == &fresh) copy_states(old, 0, &fresh, 0, n, false);
+  if (out == &fresh) copy_states(old, 0, &fresh, 0, n);
   m->n = n;
   m->end = end;
   m->tail_slot = tail_slot;
