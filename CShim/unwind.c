@@ -282,8 +282,12 @@ static hw_noinline int walk(int limit, memo_t *m) {
           sp = cfa;
           if (ra < 0x4000) { end = END_LOW, tail_slot = cfa - 8, tail_value = ra; goto done; }
           pc = ra;
+          /* A new state at the cached state t+1's rsp, which is thereby used up: written at n <= t+1
+           * without the checks at the top of the loop, which it could not pass anyway. */
           j = t + 1;
-          continue;
+          out->pc[n] = pc, out->sp[n] = sp, out->bp[n] = bp;
+          n++;
+          goto step;
         }
         goto step; /* the cached walk ended here for a reason that no longer holds: walk on */
       }
