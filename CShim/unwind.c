@@ -50,17 +50,39 @@ static int copy_frames(uintptr_t *frames, int max, void **raw, int n, int from) 
 
 #define HW_INLINE static inline __attribute__((always_inline))
 
+static _Atomic uint32_t generation = 1;
+
+/* libunwind's fast trace (unw_backtrace) keeps a per-thread cache of frame rules by address that
+ * nothing ever flushes: after a dlclose, a module loaded where the closed one was gets the closed
+ * one's rules (measured: `unwindcheck dlopen` with same-layout plugins, truncated stacks). So once
+ * any module was closed, libunwind is asked through unw_step, which finds the unwind info afresh
+ * (its register-state cache is flushed by the dlclose wrapper below). Same frames, 10-20x slower:
+ * only the captures the own walker hands over, and the check mode's reference. */
+HW_INLINE int lu_raw(void **raw, int size) {
+  if (hw_likely(atomic_load_explicit(&generation, memory_order_relaxed) <= 1)) return unw_backtrace(raw, size);
+  unw_context_t uc;
+  unw_cursor_t cursor;
+  unw_word_t ip;
+  int n = 0;
+  if (unw_getcontext(&uc) < 0 || unw_init_local(&cursor, &uc) < 0) return 0;
+  /* The first entry is this frame, the caller of what unw_backtrace would have been. */
+  if (unw_get_reg(&cursor, UNW_REG_IP, &ip) < 0) return 0;
+  raw[n++] = (void *)ip;
+  while (n < size && unw_step(&cursor) > 0 && unw_get_reg(&cursor, UNW_REG_IP, &ip) >= 0) raw[n++] = (void *)ip;
+  return n;
+}
+
 /* Inlined, so unw_backtrace's first entry is the public capture function, as it always was. */
 HW_INLINE int lu_capture(uintptr_t *frames, int max, int skip) {
   void *raw[HW_MAX_FRAMES + HW_SLACK + 2];
-  int n = unw_backtrace(raw, max + skip + 1);
+  int n = lu_raw(raw, max + skip + 1);
   /* +1: unw_backtrace's first entry is its caller, this function. */
   return n > skip + 1 ? copy_frames(frames, max, raw, n, skip + 1) : 0;
 }
 
 HW_INLINE int lu_capture_above(uintptr_t *frames, int max, uintptr_t anchor) {
   void *raw[HW_MAX_FRAMES + HW_SLACK];
-  int n = unw_backtrace(raw, max + HW_SLACK);
+  int n = lu_raw(raw, max + HW_SLACK);
   for (int i = 0; i < n && i < HW_SLACK; i++)
     if ((uintptr_t)raw[i] == anchor) return copy_frames(frames, max, raw, n, i);
   /* The anchor is always among the first frames unless the hook was tail-called; then the
@@ -73,7 +95,6 @@ HW_INLINE int lu_capture_above(uintptr_t *frames, int max, uintptr_t anchor) {
 /* Bumped after every dlclose: a rule decoded under an older generation is decoded again, since
  * another module may now sit at its address. (Not hooked: glibc's own internal unloads, which
  * only ever happen to a dlopen that failed before its code ran.) */
-static _Atomic uint32_t generation = 1;
 #define GEN_BITS 20
 
 HW_EXPORT int dlclose(void *handle) {
@@ -83,6 +104,7 @@ HW_EXPORT int dlclose(void *handle) {
   atomic_fetch_add(&generation, 1);
   int r = real(handle);
   atomic_fetch_add(&generation, 1);
+  unw_flush_cache(unw_local_addr_space, 0, 0);
   return r;
 }
 

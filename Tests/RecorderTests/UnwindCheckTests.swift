@@ -23,11 +23,12 @@ struct UnwindCheck {
   static let check = ["HEAPWISE_UNWIND_CHECK": "1"]
 
   func plugins() throws -> [String] {
-    try (0..<3).map { variant in
-      let out = Harness.scratch.appendingPathComponent("unwindplugin\(variant).so").path
+    // Same code layout, different frame sizes: the same return address, a different rule in each.
+    try [1000, 2000, 3000].map { frame in
+      let out = Harness.scratch.appendingPathComponent("unwindplugin\(frame).so").path
       if !FileManager.default.fileExists(atPath: out) {
-        let result = try Harness.run("/usr/bin/cc", ["-g", variant == 1 ? "-O2" : "-O0", "-shared", "-fPIC",
-          "-DVARIANT=\(variant)", Harness.programs.appendingPathComponent("unwindplugin.c").path, "-o", out],
+        let result = try Harness.run("/usr/bin/cc", ["-g", "-O2", "-shared", "-fPIC",
+          "-DFRAME=\(frame)", Harness.programs.appendingPathComponent("unwindplugin.c").path, "-o", out],
           environment: [:])
         guard result.status == 0 else { throw HarnessError("compiling the plugin failed:\n\(result.stderr)") }
       }
