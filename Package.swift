@@ -56,6 +56,9 @@ let package = Package(
     .testTarget(name: "HeapwiseBudgetTests", dependencies: ["HeapwiseBudget", "TestSupport"]),
     // Runs C ground-truth programs under the real preload library and decodes what it wrote.
     .testTarget(name: "RecorderTests", dependencies: ["HeapwiseFormat", "TestSupport"]),
+    // Hostile situations (signals, threads, fork/exec, allocators, full disks) under the real
+    // recorder, each with a deadline: docs/RECORDER.md, "Fault matrix".
+    .testTarget(name: "FaultMatrixTests", dependencies: ["HeapwiseFormat", "TestSupport"]),
     // Runs the built `heapwise` command as a user would.
     .testTarget(name: "EndToEndTests", dependencies: ["HeapwiseFormat", "TestSupport"]),
   ]

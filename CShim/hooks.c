@@ -25,6 +25,10 @@
 #include "hw_internal.h"
 
 __thread int hw_tls_busy __attribute__((tls_model("initial-exec")));
+__thread int hw_tls_in_allocator __attribute__((tls_model("initial-exec")));
+
+/* Calls the real allocator with hw_tls_in_allocator raised (see hw_internal.h). */
+#define IN_ALLOCATOR(call) (hw_tls_in_allocator++, __extension__({ __typeof__(call) r_ = (call); hw_tls_in_allocator--; r_; }))
 
 static _Atomic int bootstrapping;
 
@@ -92,7 +96,7 @@ bool hw_hooks_are_active(void) { return dlsym(RTLD_DEFAULT, "malloc") == (void *
 
 HW_EXPORT void *malloc(size_t size) {
   if (hw_unlikely(!hw_real.malloc) && !ensure_real()) return hw_bootstrap_alloc(size, 16);
-  void *p = hw_real.malloc(size);
+  void *p = IN_ALLOCATOR(hw_real.malloc(size));
   if (wants_event() && p) on_alloc(HW_FN_MALLOC, p, size, ANCHOR);
   return p;
 }
@@ -101,7 +105,7 @@ HW_EXPORT void *calloc(size_t n, size_t size) {
   size_t total;
   if (__builtin_mul_overflow(n, size, &total)) total = SIZE_MAX;
   if (hw_unlikely(!hw_real.calloc) && !ensure_real()) return hw_bootstrap_alloc(total, 16);
-  void *p = hw_real.calloc(n, size);
+  void *p = IN_ALLOCATOR(hw_real.calloc(n, size));
   if (wants_event() && p) on_alloc(HW_FN_CALLOC, p, total, ANCHOR);
   return p;
 }
@@ -115,14 +119,16 @@ HW_EXPORT void free(void *p) {
     hw_tls_busy--;
   }
   if (hw_unlikely(!hw_real.free) && !ensure_real()) return;
+  hw_tls_in_allocator++;
   hw_real.free(p);
+  hw_tls_in_allocator--;
 }
 
 /* realloc and reallocarray share this: stamp before (the free), call, stamp after (the alloc). */
 static hw_noinline void *realloc_recorded(int fn, void *p, size_t n, size_t size, void *anchor) {
   hw_tls_busy++;
   uint64_t before = hw_now();
-  void *q = (fn == HW_FN_REALLOC) ? hw_real.realloc(p, size) : hw_real.reallocarray(p, n, size);
+  void *q = IN_ALLOCATOR((fn == HW_FN_REALLOC) ? hw_real.realloc(p, size) : hw_real.reallocarray(p, n, size));
   hw_tls_busy--;
   size_t total = size;
   bool overflow = fn == HW_FN_REALLOCARRAY && __builtin_mul_overflow(n, size, &total);
@@ -151,7 +157,7 @@ HW_EXPORT void *realloc(void *p, size_t size) {
   if (hw_unlikely(!hw_real.realloc) && !ensure_real()) return hw_bootstrap_alloc(size, 16);
   if (hw_unlikely(p && hw_bootstrap_owns(p))) return realloc_from_pool(p, size);
   if (wants_event()) return realloc_recorded(HW_FN_REALLOC, p, 1, size, ANCHOR);
-  return hw_real.realloc(p, size);
+  return IN_ALLOCATOR(hw_real.realloc(p, size));
 }
 
 HW_EXPORT void *reallocarray(void *p, size_t n, size_t size) {
@@ -162,12 +168,12 @@ HW_EXPORT void *reallocarray(void *p, size_t n, size_t size) {
     return realloc_from_pool(p, total);
   }
   if (wants_event()) return realloc_recorded(HW_FN_REALLOCARRAY, p, n, size, ANCHOR);
-  return hw_real.reallocarray(p, n, size);
+  return IN_ALLOCATOR(hw_real.reallocarray(p, n, size));
 }
 
 HW_EXPORT int posix_memalign(void **out, size_t align, size_t size) {
   if (hw_unlikely(!hw_real.posix_memalign) && !ensure_real()) return ENOMEM;
-  int rc = hw_real.posix_memalign(out, align, size);
+  int rc = IN_ALLOCATOR(hw_real.posix_memalign(out, align, size));
   if (wants_event() && rc == 0) on_alloc(HW_FN_POSIX_MEMALIGN, *out, size, ANCHOR);
   return rc;
 }
@@ -176,7 +182,7 @@ HW_EXPORT int posix_memalign(void **out, size_t align, size_t size) {
 #define HW_ALIGNED_HOOK(name, code, params, args, size_expr)                  \
   HW_EXPORT void *name params {                                               \
     if (hw_unlikely(!hw_real.name) && !ensure_real()) return NULL;            \
-    void *p = hw_real.name args;                                              \
+    void *p = IN_ALLOCATOR(hw_real.name args);                                \
     if (wants_event() && p) on_alloc(code, p, size_expr, ANCHOR);            \
     return p;                                                                 \
   }
@@ -225,15 +231,19 @@ static hw_noinline void on_mmap(void *p, size_t len, int prot, int flags, int fd
   hw_tls_busy--;
 }
 
+/* Mappings made inside the real allocator are its arenas or extents (jemalloc's 2 MiB ones, glibc's
+ * mmap'd chunks), which the blocks recorded inside them already account for. */
 static inline bool wants_mapping_event(void) {
-  return hw_unlikely(atomic_load_explicit(&hw_recording, memory_order_relaxed)) && hw_tls_busy == 0;
+  return hw_unlikely(atomic_load_explicit(&hw_recording, memory_order_relaxed)) && hw_tls_busy == 0 &&
+         hw_tls_in_allocator == 0;
 }
 
 static void *mmap_common(void *(*real)(void *, size_t, int, int, int, off_t), void *addr, size_t len,
                          int prot, int flags, int fd, off_t off, void *anchor) {
   void *p = real ? real(addr, len, prot, flags, fd, off)
                  : (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
-  if (hw_unlikely(atomic_load_explicit(&hw_recording, memory_order_relaxed)) && p != MAP_FAILED) {
+  if (hw_unlikely(atomic_load_explicit(&hw_recording, memory_order_relaxed)) && p != MAP_FAILED &&
+      hw_tls_in_allocator == 0) {
     if (hw_tls_busy == 0) on_mmap(p, len, prot, flags, fd, anchor);
     else remember_own_mapping(p);
   }

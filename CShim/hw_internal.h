@@ -12,6 +12,7 @@
 #ifndef HW_INTERNAL_H
 #define HW_INTERNAL_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -45,7 +46,8 @@
   X(int, munmap, (void *, size_t))                                                         \
   X(void *, mremap, (void *, size_t, size_t, int, ...))                                    \
   X(void, _exit, (int))                                                                    \
-  X(void, _Exit, (int))
+  X(void, _Exit, (int))                                                                    \
+  X(int, pthread_create, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *))
 
 /* Deliberately not hooked:
  * - dlopen/dlclose: glibc finds the caller's RUNPATH and $ORIGIN from dlopen's return address, so
@@ -131,6 +133,9 @@ typedef struct hw_thread_s hw_thread_t;
 
 /* The calling thread's state; initial-exec TLS, so the first touch does not allocate. */
 extern __thread int hw_tls_busy __attribute__((tls_model("initial-exec"))); /* > 0 while the recorder runs */
+/* > 0 while this thread is inside the real allocator (hooks.c): a signal handler that records
+ * then must not ask the allocator for statistics, and mappings made meanwhile are its own. */
+extern __thread int hw_tls_in_allocator __attribute__((tls_model("initial-exec")));
 
 hw_thread_t *hw_thread_current(void); /* creates the stream on first use; NULL if recording stopped */
 void hw_thread_flush_all(void);        /* at exit: hand every thread's partial buffer to the writer */
@@ -170,18 +175,22 @@ void hw_buffer_recycle(hw_buffer_t *b); /* a submitted buffer, once written */
 void hw_buffer_release(hw_buffer_t *b); /* one never submitted (the writer's own, an unused fresh one) */
 size_t hw_buffers_memory(void);
 size_t hw_queue_backlog(void);
+bool hw_queue_pending(void); /* something submitted and not yet taken */
 void hw_queue_after_fork_child(void);
 
 /* ---- writer.c: the writer thread --------------------------------------------------------------- */
 
+/* Prepares writing into fd; frames are written inline (by the thread whose buffer filled) until
+ * hw_writer_spawn starts the writer thread, when the program creates its first thread. */
 bool hw_writer_start(int fd);
+void hw_writer_spawn(void);
 void hw_writer_wake(void);
 void hw_writer_stop(int reason, int signo); /* drain everything, sample, write END, close */
 void hw_writer_emergency_flush(int signo);  /* from a fatal signal: uncompressed, no locks */
 void hw_writer_after_fork_child(void);
 void hw_writer_note_signal_marker(void);    /* async-signal-safe */
-/* Appends a record to the process stream (stream 0). Only on the writer thread, or once it has
- * stopped. */
+/* Appends a record to the process stream (stream 0). Only by the writer role's holder: the writer
+ * thread, a thread writing inline, or the exit path once the writer has stopped. */
 void hw_process_append(uint8_t tag, uint64_t ts, const uint8_t *body, size_t len);
 /* Encodes one frame from b into the dump (compressing when possible). */
 int hw_write_frame(hw_buffer_t *b, bool compress);

@@ -90,6 +90,8 @@ void hw_buffer_recycle(hw_buffer_t *b) {
   atomic_fetch_sub_explicit(&backlog, 1, memory_order_relaxed);
 }
 
+bool hw_queue_pending(void) { return atomic_load_explicit(&submitted, memory_order_acquire) != NULL; }
+
 size_t hw_buffers_memory(void) { return atomic_load(&buffers_made) * BUFFER_BYTES; }
 size_t hw_queue_backlog(void) { return atomic_load(&backlog) * BUFFER_BYTES; }
 

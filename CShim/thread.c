@@ -9,6 +9,7 @@
  * that instant is lost (one event at most per thread); if it was just replacing a full buffer, that
  * buffer may be written twice under one (stream, seq), which readers ignore.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -115,6 +116,15 @@ static void on_thread_exit(void *arg) {
   }
   if (++t->destructor_rounds < 3) pthread_setspecific(exit_key, t);
   hw_tls_busy--;
+}
+
+/* The program's first thread starts the writer thread (writer.c, "who writes"). Threads made
+ * inside glibc (timer_create's helper) bypass this: the recording threads then write inline. */
+HW_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *), void *arg) {
+  if (hw_unlikely(!hw_real.pthread_create)) hw_bootstrap();
+  if (hw_unlikely(!hw_real.pthread_create)) return EAGAIN;
+  if (atomic_load_explicit(&hw_recording, memory_order_relaxed) > 0) hw_writer_spawn();
+  return hw_real.pthread_create(thread, attr, start, arg);
 }
 
 void hw_thread_init(void) {

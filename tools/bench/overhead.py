@@ -6,11 +6,16 @@ machine noise hits all three alike, and prints the median wall time, the slowdow
 the plain run, the dump size, and the peak RSS (the recorder's extra memory is the difference).
 
   tools/bench/overhead.py [--runs 3] [--pairs 10000000] [--only synthetic|sqlite|python]
+                          [--baseline OLD/libheapwise.so]
+
+--baseline adds a fourth tool, another build of the recorder (say, main's), measured in the same
+interleaved runs: how to show what a change to the recorder costs.
 """
 import argparse, os, resource, shutil, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LIB = os.path.join(ROOT, "build/lib/libheapwise.so")
+BASELINE = None  # --baseline
 
 PY_SCRIPT = r'''
 import json
@@ -72,6 +77,8 @@ def measure(name, cmd, runs, tmp, pairs=None):
     for k in [k for k in env if k.startswith("HEAPWISE_") or k == "LD_PRELOAD"]:
         del env[k]
     results = {"plain": [], "heaptrack": [], "heapwise": []}
+    if BASELINE:
+        results["heapwise (baseline)"] = []
     sizes, failures = {}, {}
     for r in range(runs):
         for tool in results:
@@ -91,7 +98,8 @@ def measure(name, cmd, runs, tmp, pairs=None):
                     print(f"  note: heaptrack's dump holds {calls:,} allocation calls of {pairs:,}: it lost "
                           f"{100 * (1 - calls / pairs):.1f}% of the events", file=sys.stderr)
             else:
-                e = dict(env, LD_PRELOAD=LIB, HEAPWISE_OUTPUT=os.path.join(d, "hw.%p.heapwise"))
+                lib = LIB if tool == "heapwise" else BASELINE
+                e = dict(env, LD_PRELOAD=lib, HEAPWISE_OUTPUT=os.path.join(d, "hw.%p.heapwise"))
                 results[tool].append(run(cmd, e, d))
                 sizes[tool] = dump_size(d, "hw.")
             shutil.rmtree(d)
@@ -118,7 +126,10 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--pairs", type=int, default=10_000_000)
     ap.add_argument("--only", choices=["synthetic", "sqlite", "python"])
+    ap.add_argument("--baseline", help="another libheapwise.so to measure alongside")
     args = ap.parse_args()
+    global BASELINE
+    BASELINE = os.path.abspath(args.baseline) if args.baseline else None
     if not os.path.exists(LIB):
         sys.exit(f"{LIB} is missing: run `make lib` first")
     for tool in ("heaptrack", "sqlite3", "cc"):
