@@ -166,6 +166,7 @@ struct hw_buffer_s {
   uintptr_t prev_addr;   /* encoder register */
   bool coarse_time;      /* HW_FRAME_FLAG_COARSE_TIME */
   size_t used, capacity;
+  size_t touched;        /* high-water mark of `used` over the buffer's life (queue.c's memory figure) */
   uint8_t data[];
 };
 hw_buffer_t *hw_buffer_get(uint32_t stream, uint32_t seq, uint64_t base_ts); /* may wait: back-pressure */
