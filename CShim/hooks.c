@@ -85,6 +85,18 @@ static hw_noinline void on_free(int fn, void *p, uint64_t ts) {
 
 #define ANCHOR __builtin_return_address(0)
 
+/* hooks_cxx.c's operators share these recording paths. */
+bool hw_hook_wants_event(void) { return wants_event(); }
+void hw_hook_alloc(int fn, void *p, size_t size, void *anchor) {
+  if (wants_event() && p) on_alloc(fn, p, size, anchor);
+}
+void hw_hook_free(int fn, void *p) {
+  if (!wants_event()) return;
+  hw_tls_busy++;
+  on_free(fn, p, hw_now());
+  hw_tls_busy--;
+}
+
 /* A hidden name for this copy's malloc: a reference to `malloc` itself would resolve to whichever
  * definition the process uses, which is what we want to compare against. */
 #if defined(__GNUC__) && !defined(__clang__)

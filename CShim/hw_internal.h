@@ -238,6 +238,11 @@ int hw_writer_fd(void);
 /* hooks.c: true when the process's malloc is this copy's (not the program's own, nor another
  * copy of these hooks linked into the program ahead of the preloaded one). */
 bool hw_hooks_are_active(void);
+/* hooks.c's recording paths, for the hooks in hooks_cxx.c: an allocation after the real call
+ * returned p (anchor: the hook's return address), a free before the real one. */
+bool hw_hook_wants_event(void);
+void hw_hook_alloc(int fn, void *p, size_t size, void *anchor);
+void hw_hook_free(int fn, void *p);
 void hw_on_exit(int reason, int signo);
 
 /* ---- scope.c: in-process allocation scopes (HeapwiseBudget) ----------------------------------- */

@@ -1,17 +1,27 @@
-// Record tag bytes of dump format 1.0 (docs/FORMAT.md, "Records").
+// Record tag bytes of dump format 1.1 (docs/FORMAT.md, "Records").
 // CShim/hw_format.h holds the same numbers; a test in Tests/RecorderTests keeps them equal.
 
 /// The tag byte that opens every record.
 public enum RecordTag {
-  /// ALLOC tags are `allocBase + function code` for codes 1 ... 9 (malloc ... pvalloc).
+  /// ALLOC tags are `allocBase + function code` for codes 1 ... 13 (malloc ... pvalloc, then
+  /// the C++ `operator new` family, format 1.1).
   public static let allocBase: UInt8 = 0x00
   public static let allocFirst: UInt8 = 0x01
-  public static let allocLast: UInt8 = 0x09
-  /// FREE tags are `freeBase + function code` for codes 0 (free), 3 (realloc), 4 (reallocarray).
+  public static let allocLast: UInt8 = 0x0d
+  /// FREE tags are `freeBase + function code` for codes 0 (free), 3 (realloc), 4 (reallocarray),
+  /// and (format 1.1) 10 ... 13 (`operator delete` family), 14 (free_sized), 15 (free_aligned_sized).
   public static let freeBase: UInt8 = 0x10
   public static let free: UInt8 = 0x10
   public static let freeRealloc: UInt8 = 0x13
   public static let freeReallocArray: UInt8 = 0x14
+  public static let freeDeleteFirst: UInt8 = 0x1a
+  public static let freeLast: UInt8 = 0x1f
+
+  /// Whether `tag` is one of the FREE tags.
+  @inline(__always)
+  public static func isFree(_ tag: UInt8) -> Bool {
+    tag == free || tag == freeRealloc || tag == freeReallocArray || (tag >= freeDeleteFirst && tag <= freeLast)
+  }
   public static let mmap: UInt8 = 0x20
   public static let munmap: UInt8 = 0x21
   public static let mremap: UInt8 = 0x22
@@ -35,7 +45,7 @@ public enum RecordTag {
 public enum FormatConstants {
   public static let magic: [UInt8] = Array("HEAPWISE".utf8)
   public static let major: UInt16 = 1
-  public static let minor: UInt16 = 0
+  public static let minor: UInt16 = 1
   /// Fixed part of the header, before the exe and cmdline strings.
   public static let headerFixedSize = 64
   public static let frameHeaderSize = 32
@@ -66,6 +76,14 @@ public enum AllocatorFunction: UInt8, Sendable, CaseIterable, CustomStringConver
   case memalign = 7
   case valloc = 8
   case pvalloc = 9
+  /// C++ `operator new` (also nothrow); as a FREE code, the matching `operator delete`.
+  case new = 10
+  case newArray = 11
+  case newAligned = 12
+  case newArrayAligned = 13
+  /// C23's sized frees (FREE only).
+  case freeSized = 14
+  case freeAlignedSized = 15
 
   public var description: String {
     switch self {
@@ -79,6 +97,12 @@ public enum AllocatorFunction: UInt8, Sendable, CaseIterable, CustomStringConver
     case .memalign: "memalign"
     case .valloc: "valloc"
     case .pvalloc: "pvalloc"
+    case .new: "new"
+    case .newArray: "new_array"
+    case .newAligned: "new_aligned"
+    case .newArrayAligned: "new_array_aligned"
+    case .freeSized: "free_sized"
+    case .freeAlignedSized: "free_aligned_sized"
     }
   }
 }
