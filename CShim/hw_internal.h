@@ -231,7 +231,8 @@ typedef struct hw_config_s {
 
 extern hw_config_t hw_config;
 /* Nonzero while events are recorded. Read on every event (relaxed). */
-extern _Atomic int hw_recording;
+extern _Atomic int hw_recording; /* -1 before the configuration is read (first hooked call) */
+void hw_recorder_early_start(void);
 extern uint64_t hw_start_ticks;
 void hw_stop_recording(const char *why); /* an I/O failure: say it once, let the program run on */
 int hw_writer_fd(void);

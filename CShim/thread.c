@@ -121,7 +121,12 @@ static hw_cold hw_thread_t *register_thread(void) {
 hw_thread_t *hw_thread_current(void) {
   hw_thread_t *t = tls_thread;
   if (hw_likely(t)) return atomic_load_explicit(&t->buffer, memory_order_relaxed) ? t : NULL;
-  return atomic_load(&hw_recording) ? register_thread() : NULL;
+  int recording = atomic_load(&hw_recording);
+  if (hw_unlikely(recording < 0)) { /* the process's first hooked call: see recorder.c */
+    hw_recorder_early_start();
+    recording = atomic_load(&hw_recording);
+  }
+  return recording > 0 ? register_thread() : NULL;
 }
 
 /* Thread exit: hand the buffer over. Other libraries' key destructors may still allocate after

@@ -14,7 +14,7 @@ import Testing
     let dir = Matrix.freshDirectory("cxx")
     let result = try Matrix.record(program, ["ops"], in: dir, preload: allocator.isEmpty ? [] : [allocator])
     #expect(result.status == 0)
-    let dump = try Replay(path: try Matrix.onlyDump(in: dir))
+    let dump = try Replay(path: try Matrix.onlyDump(in: dir), onlyFrom: program)
     #expect(dump.count(.new) == 100_010)
     #expect(dump.count(.newArray) == 1_011)
     #expect(dump.count(.newAligned) == 10)

@@ -99,11 +99,23 @@ struct Replay {
   var end: EndRecord?
   var warnings: [DumpWarning] = []
 
-  init(path: String) throws {
+  var stacks: [StackID: [UInt64]] = [:]
+
+  /// With `onlyFrom`, blocks whose stack has no frame in that module are left out, with their
+  /// frees: what libraries allocate for themselves (tcmalloc's own `new` at load time).
+  init(path: String, onlyFrom module: String? = nil) throws {
     let reader = try DumpReader(path: path)
     header = reader.header
+    var others = Set<UInt64>()
+    func isOthers(_ a: Allocation) -> Bool {
+      guard let module, let m = modules.first(where: { $0.path == module }) else { return false }
+      return !(stacks[a.stack] ?? []).contains { m.contains($0) }
+    }
     while let event = reader.next() {
       switch event.record {
+      case .stack(let s): stacks[s.id] = s.frames
+      case .alloc(let a) where isOthers(a): others.insert(a.address)
+      case .free(let f) where others.contains(f.address): others.remove(f.address)
       case .alloc(let a):
         allocations[a.function, default: 0] += 1
         bySize[a.size, default: 0] += 1

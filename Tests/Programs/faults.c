@@ -95,8 +95,18 @@ static int thread_churn(int count, int batch) {
   return 0;
 }
 
+#ifdef WITH_CTORLIB
+void ctorlib_release(void);
+#endif
+
 int main(int argc, char **argv) {
   const char *mode = argc > 1 ? argv[1] : "";
+#ifdef WITH_CTORLIB
+  if (!strcmp(mode, "ctorlib")) { /* frees the block ctorlib.c's constructor allocated */
+    ctorlib_release();
+    return 0;
+  }
+#endif
   if (!strcmp(mode, "thread-churn")) return thread_churn(argc > 2 ? atoi(argv[2]) : 2000, 20);
   if (!strcmp(mode, "single-threaded")) return single_threaded();
   if (!strcmp(mode, "signal-malloc")) return signal_malloc(argc > 2 ? atol(argv[2]) : 3000000);
