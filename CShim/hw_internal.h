@@ -47,7 +47,12 @@
   X(void *, mremap, (void *, size_t, size_t, int, ...))                                    \
   X(void, _exit, (int))                                                                    \
   X(void, _Exit, (int))                                                                    \
-  X(int, pthread_create, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *))
+  X(int, pthread_create, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *))  \
+  X(int, execve, (const char *, char *const *, char *const *))                             \
+  X(int, execv, (const char *, char *const *))                                             \
+  X(int, execvp, (const char *, char *const *))                                            \
+  X(int, execvpe, (const char *, char *const *, char *const *))                            \
+  X(int, fexecve, (int, char *const *, char *const *))
 
 /* Deliberately not hooked:
  * - dlopen/dlclose: glibc finds the caller's RUNPATH and $ORIGIN from dlopen's return address, so
@@ -233,6 +238,9 @@ extern hw_config_t hw_config;
 /* Nonzero while events are recorded. Read on every event (relaxed). */
 extern _Atomic int hw_recording; /* -1 before the configuration is read (first hooked call) */
 void hw_recorder_early_start(void);
+/* exec.c around the real exec: END (reason exec) before; after a failure, a new ".execN" dump. */
+void hw_before_exec(void);
+void hw_after_failed_exec(void);
 extern uint64_t hw_start_ticks;
 void hw_stop_recording(const char *why); /* an I/O failure: say it once, let the program run on */
 int hw_writer_fd(void);

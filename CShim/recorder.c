@@ -262,6 +262,9 @@ static void install_signal_handlers(void) {
 
 /* ---- fork and exec ---- */
 
+static char *env_value(const char *name);
+static void put_env_number(const char *name, char *field, long v);
+
 static void after_fork_child(void) {
   if (atomic_exchange(&hw_recording, 0) <= 0) return;
   int inherited = hw_writer_fd();
@@ -273,8 +276,47 @@ static void after_fork_child(void) {
   hw_tls_busy++;
   hw_stacks_reset();
   hw_modules_reset();
+  /* This child is the root of its own exec chain: when it execs, the new image has its pid and
+   * records into "<its dump>.exec1", not into the name this image holds. */
+  exec_seq = 0;
+  put_env_number("HEAPWISE_ROOT_PID", env_value("HEAPWISE_ROOT_PID"), (long)getpid());
+  put_env_number("HEAPWISE_EXEC_SEQ", env_value("HEAPWISE_EXEC_SEQ"), 0);
   start_dump(HW_HEADER_FLAG_FORK_CHILD);
   hw_tls_busy--;
+}
+
+/* exec.c, before the real exec: the image ends here, so its dump gets an END (reason exec) now;
+ * destructors never run. A vfork child shares our memory and must not end our recording. */
+static bool exec_pending;
+
+void hw_before_exec(void) {
+  if (getpid() != recorder_pid) return;
+  hw_tls_busy++;
+  if (atomic_exchange(&hw_recording, 0) > 0) {
+    hw_thread_flush_all();
+    hw_writer_stop(HW_END_EXEC, 0);
+    exec_pending = true;
+  }
+  hw_tls_busy--;
+}
+
+/* The exec failed and this image runs on: it records on into the next ".execN" dump (the calling
+ * thread; other threads' streams ended with the old dump). */
+void hw_after_failed_exec(void) {
+  if (!exec_pending || getpid() != recorder_pid) return;
+  exec_pending = false;
+  int saved = errno;
+  hw_tls_busy++;
+  hw_queue_after_fork_child();
+  hw_thread_after_fork_child();
+  hw_writer_after_fork_child();
+  hw_stacks_reset();
+  hw_modules_reset();
+  exec_seq++;
+  put_env_number("HEAPWISE_EXEC_SEQ", env_value("HEAPWISE_EXEC_SEQ"), exec_seq);
+  start_dump(0);
+  hw_tls_busy--;
+  errno = saved;
 }
 
 /* Which images record. The first image notes its pid in HEAPWISE_ROOT_PID. An image that finds its

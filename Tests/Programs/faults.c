@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/single_threaded.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static void *volatile kept;
@@ -99,8 +100,27 @@ static int thread_churn(int count, int batch) {
 void ctorlib_release(void);
 #endif
 
+/* A forked child that allocates 5151 B, then execs this program as "exec-target" (6161 B). */
+static int fork_exec(const char *self) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    kept = malloc(5151);
+    execl(self, self, "exec-target", (char *)NULL);
+    _exit(127);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  kept = malloc(4141);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 99;
+}
+
 int main(int argc, char **argv) {
   const char *mode = argc > 1 ? argv[1] : "";
+  if (!strcmp(mode, "fork-exec")) return fork_exec(argv[0]);
+  if (!strcmp(mode, "exec-target")) {
+    kept = malloc(6161);
+    return 0;
+  }
 #ifdef WITH_CTORLIB
   if (!strcmp(mode, "ctorlib")) { /* frees the block ctorlib.c's constructor allocated */
     ctorlib_release();
