@@ -165,8 +165,18 @@ static void *realloc_from_pool(void *p, size_t size) {
   return q;
 }
 
+/* Before the real realloc is known every block is a pool block: the new one keeps its bytes. */
+static hw_cold void *bootstrap_realloc(void *p, size_t size) {
+  void *q = hw_bootstrap_alloc(size, 16);
+  if (q && p && hw_bootstrap_owns(p)) {
+    size_t room = hw_bootstrap_room(p);
+    memmove(q, p, size < room ? size : room);
+  }
+  return q;
+}
+
 HW_EXPORT void *realloc(void *p, size_t size) {
-  if (hw_unlikely(!hw_real.realloc) && !ensure_real()) return hw_bootstrap_alloc(size, 16);
+  if (hw_unlikely(!hw_real.realloc) && !ensure_real()) return bootstrap_realloc(p, size);
   if (hw_unlikely(p && hw_bootstrap_owns(p))) return realloc_from_pool(p, size);
   if (wants_event()) return realloc_recorded(HW_FN_REALLOC, p, 1, size, ANCHOR);
   return IN_ALLOCATOR(hw_real.realloc(p, size));

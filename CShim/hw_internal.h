@@ -214,6 +214,7 @@ uint64_t hw_rss_bytes(void);
 
 /* Writes RESIDENCY records into t's stream or, with t NULL, the process stream. */
 void hw_residency_emit(hw_thread_t *t);
+void hw_residency_after_fork_child(void);
 
 /* ---- modules.c: the module map ----------------------------------------------------------- */
 

@@ -271,6 +271,7 @@ static void after_fork_child(void) {
   hw_queue_after_fork_child();
   hw_thread_after_fork_child();
   hw_writer_after_fork_child();
+  hw_residency_after_fork_child();
   if (inherited >= 0) close(inherited); /* the parent's dump: never write to it from here */
   if (!hw_config.follow_fork) return;
   hw_tls_busy++;

@@ -97,3 +97,6 @@ void hw_residency_emit(hw_thread_t *t) {
   }
   atomic_flag_clear(&busy);
 }
+
+/* A fork child: a thread of the parent may have been inside a snapshot, and is gone. */
+void hw_residency_after_fork_child(void) { atomic_flag_clear(&busy); }

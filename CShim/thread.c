@@ -206,7 +206,7 @@ size_t hw_threads_memory(void) { return atomic_load(&states_memory); }
 static hw_noinline uint8_t *rotate(hw_thread_t *t, uint64_t ts, size_t need) {
   hw_buffer_t *b = atomic_load_explicit(&t->buffer, memory_order_relaxed);
   hw_buffer_t *fresh = hw_buffer_get(t->stream, t->seq + 1, ts);
-  if (!fresh || need > fresh->capacity) return NULL;
+  if (!fresh) return NULL;
   if (!atomic_compare_exchange_strong(&t->buffer, &b, fresh)) {
     hw_buffer_release(fresh); /* taken at exit meanwhile: stop */
     return NULL;
@@ -216,11 +216,19 @@ static hw_noinline uint8_t *rotate(hw_thread_t *t, uint64_t ts, size_t need) {
   return fresh->data;
 }
 
+static _Atomic int too_large_reported;
+static hw_cold uint8_t *too_large(size_t need) {
+  if (!atomic_exchange(&too_large_reported, 1)) hw_log("a %zu-byte record does not fit a buffer; dropped", need);
+  return NULL;
+}
+
 /* Returns where the record's body goes, after its tag and timestamp delta; NULL when recording
  * has stopped for this thread. */
 static inline uint8_t *begin(hw_thread_t *t, uint64_t ts, uint8_t tag, size_t need) {
   hw_buffer_t *b = atomic_load_explicit(&t->buffer, memory_order_relaxed);
   if (hw_unlikely(!b)) return NULL;
+  /* A record that no buffer can hold is dropped (said once): writing it would run past the end. */
+  if (hw_unlikely(need > b->capacity)) return too_large(need);
   bool coarse = atomic_load_explicit(&streams_registered, memory_order_acquire) <= 1;
   if (hw_unlikely(b->used + need > b->capacity || b->coarse_time != coarse)) {
     if (b->used == 0) {

@@ -127,7 +127,7 @@ static void write_or_stop(hw_buffer_t *b) {
 
 void hw_process_append(uint8_t tag, uint64_t ts, const uint8_t *body, size_t len) {
   if (!process_buf) process_buf = hw_buffer_get(0, atomic_fetch_add(&process_seq, 1), ts);
-  if (!process_buf) return;
+  if (!process_buf || len + 32 > process_buf->capacity) return; /* no buffer could hold it */
   if (process_buf->used + len + 32 > process_buf->capacity) {
     write_or_stop(process_buf);
     hw_buffer_release(process_buf);

@@ -47,3 +47,19 @@ import Testing
     #expect(dump.end?.reason == 0)
   }
 }
+
+@Suite("Fault matrix: C23 sized frees") struct SizedFreeCases {
+  /// free_sized/free_aligned_sized are frees (glibc 2.40+ has them; unhooked, every block they
+  /// release would be a false leak).
+  @Test func sizedFreesAreFrees() throws {
+    let program = try Matrix.build("faults.c")
+    let dir = Matrix.freshDirectory("sized-frees")
+    let result = try Matrix.record(program, ["sized-frees"], in: dir)
+    #expect(result.status == 0)
+    let dump = try Replay(path: try Matrix.onlyDump(in: dir))
+    #expect(dump.frees[.freeSized] == 10)
+    #expect(dump.frees[.freeAlignedSized] == 10)
+    #expect(dump.live(ofSize: 999) == 0 && dump.live(ofSize: 640) == 0)
+    #expect(dump.unmatchedFrees == 0)
+  }
+}

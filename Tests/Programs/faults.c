@@ -1,6 +1,7 @@
 /* Fault-matrix programs: one hostile situation per argv[1], each with known allocations so a test
  * can check what the recorder saw as well as that the program finished. */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -114,8 +115,21 @@ static int fork_exec(const char *self) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 99;
 }
 
+/* C23's sized frees, found at run time (glibc before 2.40 has none; the recorder defines them). */
+static int sized_frees(void) {
+  void (*fs)(void *, size_t) = (void (*)(void *, size_t))dlsym(RTLD_DEFAULT, "free_sized");
+  void (*fas)(void *, size_t, size_t) = (void (*)(void *, size_t, size_t))dlsym(RTLD_DEFAULT, "free_aligned_sized");
+  for (int i = 0; i < 10; i++) {
+    void *p = malloc(999), *q = aligned_alloc(64, 640);
+    if (fs) fs(p, 999); else free(p);
+    if (fas) fas(q, 64, 640); else free(q);
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   const char *mode = argc > 1 ? argv[1] : "";
+  if (!strcmp(mode, "sized-frees")) return sized_frees();
   if (!strcmp(mode, "fork-exec")) return fork_exec(argv[0]);
   if (!strcmp(mode, "exec-target")) {
     kept = malloc(6161);
