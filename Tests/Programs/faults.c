@@ -127,8 +127,45 @@ static int sized_frees(void) {
   return 0;
 }
 
+/* dlopen, call, dlclose in a loop on four threads at once (plugin.c: plugin_make is 3131 B). */
+static const char *plugin_path;
+static void *dlopen_loop(void *arg) {
+  (void)arg;
+  for (int i = 0; i < 200; i++) {
+    void *lib = dlopen(plugin_path, RTLD_NOW);
+    if (!lib) return (void *)1;
+    void *(*make)(void) = (void *(*)(void))dlsym(lib, "plugin_make");
+    free(make());
+    dlclose(lib);
+  }
+  return NULL;
+}
+
+static int dlopen_threads(const char *path) {
+  plugin_path = path;
+  pthread_t t[4];
+  void *failed = NULL, *r;
+  for (int i = 0; i < 4; i++) pthread_create(&t[i], NULL, dlopen_loop, NULL);
+  for (int i = 0; i < 4; i++) {
+    pthread_join(t[i], &r);
+    if (r) failed = r;
+  }
+  return failed != NULL;
+}
+
+/* Loads a module by the (relative) path given and keeps one of its blocks. */
+static int dlopen_keep(const char *path) {
+  void *lib = dlopen(path, RTLD_NOW);
+  if (!lib) return fprintf(stderr, "%s\n", dlerror()), 2;
+  void *(*make)(void) = (void *(*)(void))dlsym(lib, "plugin_make");
+  kept = make();
+  return 0;
+}
+
 int main(int argc, char **argv) {
   const char *mode = argc > 1 ? argv[1] : "";
+  if (!strcmp(mode, "dlopen-threads")) return dlopen_threads(argv[2]);
+  if (!strcmp(mode, "dlopen-keep")) return dlopen_keep(argv[2]);
   if (!strcmp(mode, "sized-frees")) return sized_frees();
   if (!strcmp(mode, "fork-exec")) return fork_exec(argv[0]);
   if (!strcmp(mode, "exec-target")) {
