@@ -4,6 +4,8 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
+#include <stdint.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,7 +71,8 @@ static int thread_count(void) { return (int)status_field("Threads"); }
 /* Prints what glibc and the kernel think after a few thousand allocations: a recorder must not
  * have made the process multi-threaded. */
 static int single_threaded(void) {
-  for (int i = 0; i < 200000; i++) free(malloc(16 + i % 512)); /* several full buffers */
+  long n = 200000;
+  for (long i = 0; i < n; i++) free(malloc(16 + i % 512)); /* several full buffers */
   printf("threads %d single %d\n", thread_count(), (int)__libc_single_threaded);
   return 0;
 }
@@ -162,8 +165,46 @@ static int dlopen_keep(const char *path) {
   return 0;
 }
 
+/* posix_spawn of this program ("exec-target") while the parent keeps allocating. */
+static int spawn_child(const char *self) {
+  extern char **environ;
+  pid_t pid;
+  char *args[] = {(char *)self, "exec-target", NULL};
+  if (posix_spawn(&pid, self, NULL, NULL, args, environ) != 0) return 3;
+  for (int i = 0; i < 1000; i++) free(malloc(64));
+  int status = 0;
+  waitpid(pid, &status, 0);
+  kept = malloc(4141);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 99;
+}
+
+/* A long run: `n` allocations with 4,096 live at a time, from two threads; prints VmHWM. */
+static long long_run_n;
+static void *long_run_thread(void *arg) {
+  static __thread void *window[2048];
+  unsigned r = (unsigned)(uintptr_t)arg;
+  for (long i = 0; i < long_run_n; i++) {
+    r = r * 1103515245u + 12345u;
+    free(window[i % 2048]);
+    window[i % 2048] = malloc(16 + (r >> 21));
+  }
+  for (int i = 0; i < 2048; i++) free(window[i]);
+  return NULL;
+}
+
+static int long_run(long n) {
+  long_run_n = n / 2;
+  pthread_t t[2];
+  for (int i = 0; i < 2; i++) pthread_create(&t[i], NULL, long_run_thread, (void *)(uintptr_t)(i + 1));
+  for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
+  printf("maxrss %ld\n", status_field("VmHWM"));
+  return 0;
+}
+
 int main(int argc, char **argv) {
   const char *mode = argc > 1 ? argv[1] : "";
+  if (!strcmp(mode, "spawn")) return spawn_child(argv[0]);
+  if (!strcmp(mode, "long-run")) return long_run(argc > 2 ? atol(argv[2]) : 4000000);
   if (!strcmp(mode, "dlopen-threads")) return dlopen_threads(argv[2]);
   if (!strcmp(mode, "dlopen-keep")) return dlopen_keep(argv[2]);
   if (!strcmp(mode, "sized-frees")) return sized_frees();
