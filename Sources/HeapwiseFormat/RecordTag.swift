@@ -85,6 +85,10 @@ public enum AllocatorFunction: UInt8, Sendable, CaseIterable, CustomStringConver
   case freeSized = 14
   case freeAlignedSized = 15
 
+  /// As a FREE code: the block's life ends here (free, operator delete, the sized frees), rather
+  /// than a realloc moving it on.
+  public var endsBlock: Bool { self != .realloc && self != .reallocarray }
+
   public var description: String {
     switch self {
     case .free: "free"
