@@ -96,6 +96,7 @@ struct Replay {
   var threads: [ThreadRecord] = []
   var samples: [SampleRecord] = []
   var modules: [ModuleRecord] = []
+  var markers: [MarkerRecord] = []
   var end: EndRecord?
   var warnings: [DumpWarning] = []
 
@@ -127,6 +128,7 @@ struct Replay {
       case .thread(let t): threads.append(t)
       case .sample(let s): samples.append(s)
       case .module(let m): modules.append(m)
+      case .marker(let m): markers.append(m)
       case .end(let e): end = e
       default: break
       }

@@ -37,3 +37,20 @@ import Testing
     print("signal-malloc: \(finished) of 3 runs finished, the others crashed in glibc as plain runs do")
   }
 }
+
+@Suite("Fault matrix: marker signals") struct MarkerSignalCases {
+  /// The marker signal to four allocating threads at once, ten times: each signal is one marker (two
+  /// handlers at the same moment once claimed the same ring slot).
+  @Test func markerSignalsOnFourThreadsAtOnce() throws {
+    let program = try Matrix.build("faults.c")
+    let dir = Matrix.freshDirectory("marker-storm")
+    let signal = 36  // a realtime signal (SIGRTMIN is 34 on glibc): queued, unlike SIGUSR2
+    let result = try Matrix.record(program, ["marker-storm", "\(signal)"], in: dir,
+                                   environment: ["HEAPWISE_MARKER_SIGNAL": "\(signal)"])
+    #expect(result.status == 0)
+    let dump = try Replay(path: try Matrix.onlyDump(in: dir))
+    #expect(dump.markers.filter { $0.source == 1 }.count == 40)
+    #expect(Set(dump.markers.map(\.name)).count == dump.markers.count)
+    #expect(dump.end?.reason == 0)
+  }
+}

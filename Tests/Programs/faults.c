@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/single_threaded.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -201,8 +202,34 @@ static int long_run(long n) {
   return 0;
 }
 
+/* The marker signal sent to four allocating threads at once, ten rounds: 40 markers. A realtime
+ * signal (HEAPWISE_MARKER_SIGNAL) queues where SIGUSR2 would merge with one still pending on a
+ * thread that a loaded machine has not run yet. */
+static _Atomic int storm_stop;
+static pid_t storm_tids[4];
+static void *storm_thread(void *arg) {
+  storm_tids[(intptr_t)arg] = (pid_t)syscall(SYS_gettid);
+  while (!atomic_load(&storm_stop)) free(malloc(48));
+  return NULL;
+}
+
+static int marker_storm(int signo) {
+  pthread_t t[4];
+  for (intptr_t i = 0; i < 4; i++) pthread_create(&t[i], NULL, storm_thread, (void *)i);
+  for (int i = 0; i < 4; i++)
+    while (!storm_tids[i]) usleep(1000);
+  for (int round = 0; round < 10; round++) {
+    for (int i = 0; i < 4; i++) syscall(SYS_tgkill, getpid(), storm_tids[i], signo);
+    usleep(30000); /* the writer drains the ring between rounds */
+  }
+  atomic_store(&storm_stop, 1);
+  for (int i = 0; i < 4; i++) pthread_join(t[i], NULL);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   const char *mode = argc > 1 ? argv[1] : "";
+  if (!strcmp(mode, "marker-storm")) return marker_storm(argc > 2 ? atoi(argv[2]) : SIGUSR2);
   if (!strcmp(mode, "spawn")) return spawn_child(argv[0]);
   if (!strcmp(mode, "long-run")) return long_run(argc > 2 ? atol(argv[2]) : 4000000);
   if (!strcmp(mode, "dlopen-threads")) return dlopen_threads(argv[2]);
