@@ -211,8 +211,21 @@ static void tick(void) {
   }
 }
 
-static bool take_role(void) { return !atomic_exchange_explicit(&role, 1, memory_order_acquire); }
-static void drop_role(void) { atomic_store_explicit(&role, 0, memory_order_release); }
+/* Set while this thread holds the role: a signal handler that calls exit() (or exec) on a thread
+ * interrupted mid-write must not wait for the role its own thread holds. */
+static __thread bool role_here __attribute__((tls_model("initial-exec")));
+
+static bool take_role(void) {
+  if (atomic_exchange_explicit(&role, 1, memory_order_acquire)) return false;
+  role_here = true;
+  return true;
+}
+static void drop_role(void) {
+  role_here = false;
+  atomic_store_explicit(&role, 0, memory_order_release);
+}
+
+static void emergency_end(int reason, int signo);
 
 /* Waits for the role: only where waiting cannot deadlock (the writer thread starting, the exit
  * path), and a holder lets go after at most one drain. */
@@ -291,6 +304,10 @@ void hw_writer_spawn(void) {
 
 /* Normal end: the writer drains and stops; then this thread writes the rest itself. */
 void hw_writer_stop(int reason, int signo) {
+  if (role_here) { /* re-entered from a handler on the thread that is writing: see take_role */
+    emergency_end(reason, signo);
+    return;
+  }
   if (atomic_load(&writer_running)) {
     atomic_store(&stop_requested, 1);
     futex_wake();
@@ -317,7 +334,11 @@ void hw_writer_stop(int reason, int signo) {
 
 /* From a fatal signal: other threads may be anywhere, the writer included. Write the stolen
  * buffers uncompressed (the compression context may be in use) and an END frame of our own. */
-void hw_writer_emergency_flush(int signo) {
+void hw_writer_emergency_flush(int signo) { emergency_end(HW_END_SIGNAL, signo); }
+
+/* Uncompressed, without the context, the output buffer or the process stream, which the
+ * interrupted writer may be using; the descriptor stays open for the same reason. */
+static void emergency_end(int reason, int signo) {
   if (dump_fd < 0) return;
   for (hw_buffer_t *b = hw_queue_take_all(); b; b = b->next) hw_write_frame(b, false);
   uint8_t frame[sizeof(hw_buffer_t) + 64] __attribute__((aligned(16)));
@@ -328,7 +349,7 @@ void hw_writer_emergency_flush(int signo) {
   b->seq = atomic_fetch_add(&process_seq, 1);
   b->base_ts = b->last_ts = ts; /* the END's delta is 0: it is the frame's first record */
   uint8_t *p = hw_put_record_head(b->data, HW_TAG_END, ts, &b->last_ts, 0);
-  p = hw_put_uvarint(p, HW_END_SIGNAL);
+  p = hw_put_uvarint(p, (uint64_t)reason);
   p = hw_put_uvarint(p, (uint64_t)signo);
   b->used = (size_t)(p - b->data);
   hw_write_frame(b, false);
@@ -339,6 +360,7 @@ void hw_writer_after_fork_child(void) {
   atomic_store(&writer_running, 0);
   atomic_store(&writer_spawned, 0);
   atomic_store(&role, 0); /* its holder, if any, was another thread */
+  role_here = false;
   atomic_store(&stop_requested, 0);
   atomic_store(&writer_sleeping, 0);
   atomic_store(&process_seq, 0);

@@ -29,9 +29,15 @@ import Testing
       let result = try Matrix.record(program, ["signal-malloc", "1000000"], in: dir, deadline: 30)
       if result.status == 0 && !result.signaled {
         finished += 1
+        let words = result.stdout.split(separator: " ")  // "handler ran N times"
+        let runs = words.count > 2 ? Int(words[2]) ?? 0 : 0
+        #expect(runs > 0, "the handler never ran: \(result.stdout)")
         let dump = try Replay(path: try Matrix.onlyDump(in: dir))
         #expect(dump.end?.reason == 0)
-        #expect(dump.count(size: 24) > 0)  // the handler's allocations are recorded
+        // The handler's malloc(200)s, except those made while it interrupted the recorder itself
+        // (the guard is held then: docs/RECORDER.md, "Known limits"): about a third here.
+        let seen = dump.count(size: 200)
+        #expect(seen > 0 && seen <= runs + 2_000)  // main's own churn makes a few 200 B blocks
       }
     }
     print("signal-malloc: \(finished) of 3 runs finished, the others crashed in glibc as plain runs do")
@@ -52,5 +58,21 @@ import Testing
     #expect(dump.markers.filter { $0.source == 1 }.count == 40)
     #expect(Set(dump.markers.map(\.name)).count == dump.markers.count)
     #expect(dump.end?.reason == 0)
+  }
+}
+
+@Suite("Fault matrix: exit from a handler") struct ExitFromHandlerCases {
+  /// exit() from a SIGALRM handler at 12 moments of a single-threaded churn: some land while the
+  /// program's own thread is writing a frame (no writer thread then). Each run ends with status 7
+  /// and a dump with END.
+  @Test func exitFromASignalHandler() throws {
+    let program = try Matrix.build("faults.c")
+    for i in 0..<12 {
+      let dir = Matrix.freshDirectory("exit-handler")
+      let result = try Matrix.record(program, ["exit-from-handler", "\(20_000 + i * 7_919)"], in: dir, deadline: 30)
+      #expect(result.status == 7 && !result.signaled, "status \(result.status) signaled \(result.signaled): \(result.stderr)")
+      let dump = try Replay(path: try Matrix.onlyDump(in: dir))
+      #expect(dump.end?.reason == 0)
+    }
   }
 }

@@ -29,7 +29,16 @@ static void allocating_handler(int signo) {
   atomic_fetch_add(&handler_runs, 1);
 }
 
+/* A parent may have left the signal blocked (a test runner's spawning thread): unblock it. */
+static void unblock(int signo) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, signo);
+  sigprocmask(SIG_UNBLOCK, &set, NULL);
+}
+
 static int signal_malloc(long iterations) {
+  unblock(SIGALRM);
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = allocating_handler;
@@ -227,8 +236,28 @@ static int marker_storm(int signo) {
   return 0;
 }
 
+/* A handler that calls exit() (common, if not async-signal-safe), landing at a moment `us` into a
+ * single-threaded churn: sometimes while the thread itself is writing a frame. */
+static void exiting_handler(int signo) {
+  (void)signo;
+  exit(7);
+}
+
+static int exit_from_handler(long us) {
+  signal(SIGALRM, exiting_handler);
+  unblock(SIGALRM);
+  struct itimerval once = {{0, 0}, {us / 1000000, us % 1000000}};
+  setitimer(ITIMER_REAL, &once, NULL);
+  static void *window[512];
+  for (unsigned long i = 0;; i++) {
+    free(window[i % 512]);
+    window[i % 512] = malloc(16 + (i * 2654435761u >> 22));
+  }
+}
+
 int main(int argc, char **argv) {
   const char *mode = argc > 1 ? argv[1] : "";
+  if (!strcmp(mode, "exit-from-handler")) return exit_from_handler(argc > 2 ? atol(argv[2]) : 30000);
   if (!strcmp(mode, "marker-storm")) return marker_storm(argc > 2 ? atoi(argv[2]) : SIGUSR2);
   if (!strcmp(mode, "spawn")) return spawn_child(argv[0]);
   if (!strcmp(mode, "long-run")) return long_run(argc > 2 ? atol(argv[2]) : 4000000);
