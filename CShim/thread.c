@@ -124,6 +124,8 @@ hw_thread_t *hw_thread_current(void) {
   int recording = atomic_load(&hw_recording);
   if (hw_unlikely(recording < 0)) { /* the process's first hooked call: see recorder.c */
     hw_recorder_early_start();
+    /* Starting registered this thread's stream (the module map opens it): use that one. */
+    if ((t = tls_thread)) return atomic_load_explicit(&t->buffer, memory_order_relaxed) ? t : NULL;
     recording = atomic_load(&hw_recording);
   }
   return recording > 0 ? register_thread() : NULL;

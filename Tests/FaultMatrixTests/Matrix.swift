@@ -98,6 +98,9 @@ struct Replay {
   var modules: [ModuleRecord] = []
   var markers: [MarkerRecord] = []
   var end: EndRecord?
+  var endTimestamp: UInt64?
+  /// The latest timestamp of any record but END: never after END in a sane dump.
+  var lastTimestamp: UInt64 = 0
   var warnings: [DumpWarning] = []
 
   var stacks: [StackID: [UInt64]] = [:]
@@ -113,6 +116,7 @@ struct Replay {
       return !(stacks[a.stack] ?? []).contains { m.contains($0) }
     }
     while let event = reader.next() {
+      if case .end = event.record { endTimestamp = event.timestamp } else { lastTimestamp = max(lastTimestamp, event.timestamp) }
       switch event.record {
       case .stack(let s): stacks[s.id] = s.frames
       case .alloc(let a) where isOthers(a): others.insert(a.address)
