@@ -223,6 +223,15 @@ void hw_residency_after_fork_child(void);
 void hw_modules_sync(hw_thread_t *t);
 void hw_modules_reset(void);
 
+/* ---- deepbind.c: GOT slots bound straight to the real allocator, redirected to the hooks ---- */
+
+struct dl_phdr_info;
+/* A module seen for the first time (modules.c, under its busy flag): note its allocation slots. */
+void hw_deepbind_watch(const struct dl_phdr_info *info, uint32_t id, uint64_t name_hash);
+/* Every sync: redirect the noted slots that now hold the real function; hash is modules.c's. */
+void hw_deepbind_patch(uint64_t (*hash)(const char *));
+void hw_deepbind_forget(uint32_t id); /* the module was unloaded */
+
 /* ---- recorder.c: lifecycle ------------------------------------------------------------------ */
 
 typedef struct hw_config_s {

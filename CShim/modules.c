@@ -157,6 +157,7 @@ static int visit(struct dl_phdr_info *info, size_t size, void *arg) {
   static char resolved[4096]; /* under `busy` */
   if (path[0] != '/' && strchr(path, '/') && absolute_path(first_load(info), resolved, sizeof resolved)) path = resolved;
   emit_module(s->thread, info, path, k->id);
+  hw_deepbind_watch(info, k->id, h);
   return 0;
 }
 
@@ -176,6 +177,7 @@ void hw_modules_sync(hw_thread_t *t) {
       for (size_t i = 0; i < known_count; i++)
         if (!known[i].present && !known[i].unloaded) {
           known[i].unloaded = true;
+          hw_deepbind_forget(known[i].id);
           uint8_t body[HW_VARINT_MAX];
           emit(t, HW_TAG_UNLOAD, body, (size_t)(hw_put_uvarint(body, known[i].id) - body));
         }
@@ -183,6 +185,7 @@ void hw_modules_sync(hw_thread_t *t) {
       seen_subs = s.subs;
     }
   }
+  hw_deepbind_patch(hash_name); /* slots bound since the last sync (deepbind.c) */
   atomic_flag_clear(&busy);
 }
 

@@ -35,3 +35,23 @@ import Testing
     #expect(dump.end?.reason == 0)
   }
 }
+
+@Suite("Fault matrix: RTLD_DEEPBIND and RUNPATH") struct DeepbindCases {
+  /// deeplib.c in `<scratch>/sub`, found through the program's RUNPATH ($ORIGIN/sub) and opened
+  /// with RTLD_DEEPBIND: its malloc(5555), its strdup's free and its free of the program's 4444 B
+  /// block are all recorded, and $ORIGIN still resolves (dlopen is not hooked).
+  @Test(arguments: ["deepbind", "runpath"])
+  func deepbindLibraryIsRecordedAndRunpathStillWorks(_ mode: String) throws {
+    try FileManager.default.createDirectory(at: Matrix.scratch.appendingPathComponent("sub"), withIntermediateDirectories: true)
+    _ = try Matrix.build("deeplib.c", as: "sub/libdeep.so", flags: ["-shared", "-fPIC"])
+    let program = try Matrix.build("faults.c", as: "faults-runpath", flags: ["-Wl,-rpath,$ORIGIN/sub"])
+    let dir = Matrix.freshDirectory(mode)
+    let result = try Matrix.record(program, [mode, "libdeep.so"], in: dir)
+    #expect(result.status == 0, "\(result.stderr)")
+    let dump = try Replay(path: try Matrix.onlyDump(in: dir))
+    #expect(dump.count(size: 5555) == 1 && dump.live(ofSize: 5555) == 1)
+    #expect(dump.live(ofSize: 4444) == 0)  // freed inside the library
+    #expect(dump.count(size: 5) == 1 && dump.live(ofSize: 5) == 0)  // strdup("deep"), freed there
+    #expect(dump.unmatchedFrees == 0)
+  }
+}

@@ -255,8 +255,23 @@ static int exit_from_handler(long us) {
   }
 }
 
+/* deeplib.c opened with RTLD_DEEPBIND (RTLD_NOW: bound at load), or by name through RUNPATH. */
+static int deepbind(const char *path, int flags) {
+  void *lib = dlopen(path, flags);
+  if (!lib) return fprintf(stderr, "%s\n", dlerror()), 2;
+  void *(*work)(void) = (void *(*)(void))dlsym(lib, "deep_work");
+  void (*release)(void *) = (void (*)(void *))dlsym(lib, "deep_free");
+  kept = malloc(4444);
+  void *mine = kept;
+  kept = work();   /* 5555 B, kept; a strdup freed inside */
+  release(mine);   /* the library frees the program's 4444 B block */
+  return 0;
+}
+
 int main(int argc, char **argv) {
   const char *mode = argc > 1 ? argv[1] : "";
+  if (!strcmp(mode, "deepbind")) return deepbind(argv[2], RTLD_NOW | RTLD_DEEPBIND);
+  if (!strcmp(mode, "runpath")) return deepbind(argv[2], RTLD_NOW);
   if (!strcmp(mode, "exit-from-handler")) return exit_from_handler(argc > 2 ? atol(argv[2]) : 30000);
   if (!strcmp(mode, "marker-storm")) return marker_storm(argc > 2 ? atoi(argv[2]) : SIGUSR2);
   if (!strcmp(mode, "spawn")) return spawn_child(argv[0]);
