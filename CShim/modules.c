@@ -27,6 +27,7 @@ static known_t *known;
 static size_t known_count;
 static uint32_t next_id = 1;
 static unsigned long long seen_adds = ~0ull, seen_subs = ~0ull;
+static unsigned long long changed_at = ~0ull; /* seen_adds when the last eager window opened */
 static atomic_flag busy = ATOMIC_FLAG_INIT;
 static char exe_path[4096];
 
@@ -185,7 +186,19 @@ void hw_modules_sync(hw_thread_t *t) {
       seen_subs = s.subs;
     }
   }
-  hw_deepbind_patch(hash_name); /* slots bound since the last sync (deepbind.c) */
+  /* Slots bound since the last pass (deepbind.c): on every sync for 100 ms after the module map
+   * changed (a dlopen's slots are bound as it finishes), then at most every 100 ms, since slots
+   * that are never called stay pending and a program can make a new stack per event. */
+  static uint64_t eager_until, next_pass;
+  uint64_t now = hw_monotonic_ns();
+  if (s.adds != 0 && s.adds == seen_adds && changed_at != seen_adds) {
+    changed_at = seen_adds;
+    eager_until = now + 100000000ull;
+  }
+  if (now < eager_until || now >= next_pass) {
+    hw_deepbind_patch(hash_name);
+    next_pass = now + 100000000ull;
+  }
   atomic_flag_clear(&busy);
 }
 
@@ -194,5 +207,6 @@ void hw_modules_reset(void) {
   known_count = 0;
   next_id = 1;
   seen_adds = seen_subs = ~0ull;
+  changed_at = ~0ull;
   atomic_flag_clear(&busy);
 }
