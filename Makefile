@@ -12,7 +12,7 @@ SWIFTFLAGS ?=
 # with the Swift runtime, which would then load into (and show up in) every recorded process.
 CSRC    := $(filter-out CShim/scope.c,$(wildcard CShim/*.c)) CShim/scope.c
 CFLAGS  ?= -O2 -g
-HWFLAGS := -std=gnu11 -fPIC -fvisibility=hidden -ftls-model=initial-exec -D_GNU_SOURCE \
+HWFLAGS := -std=gnu11 -fPIC -fexceptions -fvisibility=hidden -ftls-model=initial-exec -D_GNU_SOURCE \
            -ICShim/include -Wall -Wextra -Wno-unused-parameter -fno-strict-aliasing
 LDLIBS  := -lunwind -lzstd -ldl -pthread
 

@@ -20,7 +20,9 @@ let package = Package(
     .target(
       name: "CHeapwise",
       path: "CShim",
-      exclude: ["README.md"],
+      // hooks_cxx.c interposes operator new for a whole process: a preload library's job, not a
+      // test process's (whose libstdc++ operators reach malloc, which the scopes see anyway).
+      exclude: ["README.md", "hooks_cxx.c"],
       publicHeadersPath: "include",
       // No unsafeFlags: SwiftPM refuses them in a package that others depend on by version. The
       // TLS variables name their initial-exec model themselves, and in an executable the
@@ -59,6 +61,9 @@ let package = Package(
     .testTarget(name: "HeapwiseBudgetTests", dependencies: ["HeapwiseBudget", "TestSupport"]),
     // Runs C ground-truth programs under the real preload library and decodes what it wrote.
     .testTarget(name: "RecorderTests", dependencies: ["HeapwiseFormat", "TestSupport"]),
+    // Hostile situations (signals, threads, fork/exec, allocators, full disks) under the real
+    // recorder, each with a deadline: docs/RECORDER.md, "Fault matrix".
+    .testTarget(name: "FaultMatrixTests", dependencies: ["HeapwiseFormat", "TestSupport"]),
     // Runs the built `heapwise` command as a user would.
     .testTarget(name: "EndToEndTests", dependencies: ["HeapwiseFormat", "TestSupport"]),
   ]

@@ -25,6 +25,10 @@
 #include "hw_internal.h"
 
 __thread int hw_tls_busy __attribute__((tls_model("initial-exec")));
+__thread int hw_tls_in_allocator __attribute__((tls_model("initial-exec")));
+
+/* Calls the real allocator with hw_tls_in_allocator raised (see hw_internal.h). */
+#define IN_ALLOCATOR(call) (hw_tls_in_allocator++, __extension__({ __typeof__(call) r_ = (call); hw_tls_in_allocator--; r_; }))
 
 static _Atomic int bootstrapping;
 
@@ -37,6 +41,13 @@ static hw_cold bool ensure_real(void) {
     atomic_store(&bootstrapping, 2);
   }
   return atomic_load(&bootstrapping) == 2 && hw_real.malloc;
+}
+
+/* The stamp of a recorded event. The process's first hooked call reads the configuration first
+ * (recorder.c): that decides the clock (TSC or CLOCK_MONOTONIC), which its own stamp must use. */
+static inline uint64_t stamp(void) {
+  if (hw_unlikely(atomic_load_explicit(&hw_recording, memory_order_relaxed) < 0)) hw_recorder_early_start();
+  return hw_now();
 }
 
 static inline bool wants_event(void) {
@@ -62,7 +73,7 @@ static inline uint32_t current_stack(hw_thread_t *t, uint64_t ts, void *anchor) 
 
 static hw_noinline void on_alloc(int fn, void *p, size_t size, void *anchor) {
   hw_tls_busy++;
-  uint64_t ts = hw_now();
+  uint64_t ts = stamp();
   if (atomic_load_explicit(&hw_scopes_open, memory_order_relaxed)) hw_scope_on_alloc(p, size);
   if (atomic_load_explicit(&hw_recording, memory_order_relaxed)) {
     hw_thread_t *t = hw_thread_current();
@@ -81,6 +92,18 @@ static hw_noinline void on_free(int fn, void *p, uint64_t ts) {
 
 #define ANCHOR __builtin_return_address(0)
 
+/* hooks_cxx.c's operators share these recording paths. */
+bool hw_hook_wants_event(void) { return wants_event(); }
+void hw_hook_alloc(int fn, void *p, size_t size, void *anchor) {
+  if (wants_event() && p) on_alloc(fn, p, size, anchor);
+}
+void hw_hook_free(int fn, void *p) {
+  if (!wants_event()) return;
+  hw_tls_busy++;
+  on_free(fn, p, stamp());
+  hw_tls_busy--;
+}
+
 /* A hidden name for this copy's malloc: a reference to `malloc` itself would resolve to whichever
  * definition the process uses, which is what we want to compare against. */
 #if defined(__GNUC__) && !defined(__clang__)
@@ -92,7 +115,7 @@ bool hw_hooks_are_active(void) { return dlsym(RTLD_DEFAULT, "malloc") == (void *
 
 HW_EXPORT void *malloc(size_t size) {
   if (hw_unlikely(!hw_real.malloc) && !ensure_real()) return hw_bootstrap_alloc(size, 16);
-  void *p = hw_real.malloc(size);
+  void *p = IN_ALLOCATOR(hw_real.malloc(size));
   if (wants_event() && p) on_alloc(HW_FN_MALLOC, p, size, ANCHOR);
   return p;
 }
@@ -101,7 +124,7 @@ HW_EXPORT void *calloc(size_t n, size_t size) {
   size_t total;
   if (__builtin_mul_overflow(n, size, &total)) total = SIZE_MAX;
   if (hw_unlikely(!hw_real.calloc) && !ensure_real()) return hw_bootstrap_alloc(total, 16);
-  void *p = hw_real.calloc(n, size);
+  void *p = IN_ALLOCATOR(hw_real.calloc(n, size));
   if (wants_event() && p) on_alloc(HW_FN_CALLOC, p, total, ANCHOR);
   return p;
 }
@@ -111,18 +134,20 @@ HW_EXPORT void free(void *p) {
   if (hw_unlikely(hw_bootstrap_owns(p))) return;
   if (wants_event()) {
     hw_tls_busy++;
-    on_free(HW_FN_FREE, p, hw_now());
+    on_free(HW_FN_FREE, p, stamp());
     hw_tls_busy--;
   }
   if (hw_unlikely(!hw_real.free) && !ensure_real()) return;
+  hw_tls_in_allocator++;
   hw_real.free(p);
+  hw_tls_in_allocator--;
 }
 
 /* realloc and reallocarray share this: stamp before (the free), call, stamp after (the alloc). */
 static hw_noinline void *realloc_recorded(int fn, void *p, size_t n, size_t size, void *anchor) {
   hw_tls_busy++;
-  uint64_t before = hw_now();
-  void *q = (fn == HW_FN_REALLOC) ? hw_real.realloc(p, size) : hw_real.reallocarray(p, n, size);
+  uint64_t before = stamp();
+  void *q = IN_ALLOCATOR((fn == HW_FN_REALLOC) ? hw_real.realloc(p, size) : hw_real.reallocarray(p, n, size));
   hw_tls_busy--;
   size_t total = size;
   bool overflow = fn == HW_FN_REALLOCARRAY && __builtin_mul_overflow(n, size, &total);
@@ -147,11 +172,21 @@ static void *realloc_from_pool(void *p, size_t size) {
   return q;
 }
 
+/* Before the real realloc is known every block is a pool block: the new one keeps its bytes. */
+static hw_cold void *bootstrap_realloc(void *p, size_t size) {
+  void *q = hw_bootstrap_alloc(size, 16);
+  if (q && p && hw_bootstrap_owns(p)) {
+    size_t room = hw_bootstrap_room(p);
+    memmove(q, p, size < room ? size : room);
+  }
+  return q;
+}
+
 HW_EXPORT void *realloc(void *p, size_t size) {
-  if (hw_unlikely(!hw_real.realloc) && !ensure_real()) return hw_bootstrap_alloc(size, 16);
+  if (hw_unlikely(!hw_real.realloc) && !ensure_real()) return bootstrap_realloc(p, size);
   if (hw_unlikely(p && hw_bootstrap_owns(p))) return realloc_from_pool(p, size);
   if (wants_event()) return realloc_recorded(HW_FN_REALLOC, p, 1, size, ANCHOR);
-  return hw_real.realloc(p, size);
+  return IN_ALLOCATOR(hw_real.realloc(p, size));
 }
 
 HW_EXPORT void *reallocarray(void *p, size_t n, size_t size) {
@@ -162,12 +197,12 @@ HW_EXPORT void *reallocarray(void *p, size_t n, size_t size) {
     return realloc_from_pool(p, total);
   }
   if (wants_event()) return realloc_recorded(HW_FN_REALLOCARRAY, p, n, size, ANCHOR);
-  return hw_real.reallocarray(p, n, size);
+  return IN_ALLOCATOR(hw_real.reallocarray(p, n, size));
 }
 
 HW_EXPORT int posix_memalign(void **out, size_t align, size_t size) {
   if (hw_unlikely(!hw_real.posix_memalign) && !ensure_real()) return ENOMEM;
-  int rc = hw_real.posix_memalign(out, align, size);
+  int rc = IN_ALLOCATOR(hw_real.posix_memalign(out, align, size));
   if (wants_event() && rc == 0) on_alloc(HW_FN_POSIX_MEMALIGN, *out, size, ANCHOR);
   return rc;
 }
@@ -176,7 +211,7 @@ HW_EXPORT int posix_memalign(void **out, size_t align, size_t size) {
 #define HW_ALIGNED_HOOK(name, code, params, args, size_expr)                  \
   HW_EXPORT void *name params {                                               \
     if (hw_unlikely(!hw_real.name) && !ensure_real()) return NULL;            \
-    void *p = hw_real.name args;                                              \
+    void *p = IN_ALLOCATOR(hw_real.name args);                                \
     if (wants_event() && p) on_alloc(code, p, size_expr, ANCHOR);            \
     return p;                                                                 \
   }
@@ -219,21 +254,25 @@ static bool forget_own_mapping(void *p) {
 
 static hw_noinline void on_mmap(void *p, size_t len, int prot, int flags, int fd, void *anchor) {
   hw_tls_busy++;
-  uint64_t ts = hw_now();
+  uint64_t ts = stamp();
   hw_thread_t *t = atomic_load_explicit(&hw_recording, memory_order_relaxed) ? hw_thread_current() : NULL;
   if (t) hw_emit_mmap(t, ts, (uintptr_t)p, len, prot, flags, fd, current_stack(t, ts, anchor));
   hw_tls_busy--;
 }
 
+/* Mappings made inside the real allocator are its arenas or extents (jemalloc's 2 MiB ones, glibc's
+ * mmap'd chunks), which the blocks recorded inside them already account for. */
 static inline bool wants_mapping_event(void) {
-  return hw_unlikely(atomic_load_explicit(&hw_recording, memory_order_relaxed)) && hw_tls_busy == 0;
+  return hw_unlikely(atomic_load_explicit(&hw_recording, memory_order_relaxed)) && hw_tls_busy == 0 &&
+         hw_tls_in_allocator == 0;
 }
 
 static void *mmap_common(void *(*real)(void *, size_t, int, int, int, off_t), void *addr, size_t len,
                          int prot, int flags, int fd, off_t off, void *anchor) {
   void *p = real ? real(addr, len, prot, flags, fd, off)
                  : (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
-  if (hw_unlikely(atomic_load_explicit(&hw_recording, memory_order_relaxed)) && p != MAP_FAILED) {
+  if (hw_unlikely(atomic_load_explicit(&hw_recording, memory_order_relaxed)) && p != MAP_FAILED &&
+      hw_tls_in_allocator == 0) {
     if (hw_tls_busy == 0) on_mmap(p, len, prot, flags, fd, anchor);
     else remember_own_mapping(p);
   }
@@ -252,7 +291,7 @@ HW_EXPORT int munmap(void *addr, size_t len) {
   if (!wants_mapping_event())
     return hw_real.munmap ? hw_real.munmap(addr, len) : (int)syscall(SYS_munmap, addr, len);
   hw_tls_busy++;
-  uint64_t ts = hw_now(); /* before the call: the range may be mapped again at once elsewhere */
+  uint64_t ts = stamp(); /* before the call: the range may be mapped again at once elsewhere */
   int rc = hw_real.munmap ? hw_real.munmap(addr, len) : (int)syscall(SYS_munmap, addr, len);
   if (rc == 0 && !forget_own_mapping(addr)) {
     hw_thread_t *t = hw_thread_current();
@@ -277,7 +316,7 @@ HW_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...
   if (rec) {
     /* One stamp, after the call: the new range matters more for ordering than the old one, which
      * another thread could only reuse through a mapping call of its own. */
-    uint64_t ts = hw_now();
+    uint64_t ts = stamp();
     hw_thread_t *t = (p != MAP_FAILED) ? hw_thread_current() : NULL;
     if (t) hw_emit_mremap(t, ts, (uintptr_t)old, old_len, (uintptr_t)p, new_len, current_stack(t, ts, ANCHOR));
     hw_tls_busy--;

@@ -40,8 +40,8 @@
 #define HW_COARSE_SHIFT 16
 
 enum hw_tag {
-  HW_TAG_ALLOC = 0x00,   /* | function code 1..9 */
-  HW_TAG_FREE = 0x10,    /* | function code 0, 3, 4 */
+  HW_TAG_ALLOC = 0x00,   /* | function code 1..13 */
+  HW_TAG_FREE = 0x10,    /* | function code 0, 3, 4, 10..15 */
   HW_TAG_MMAP = 0x20,
   HW_TAG_MUNMAP = 0x21,
   HW_TAG_MREMAP = 0x22,
@@ -71,6 +71,15 @@ enum hw_fn {
   HW_FN_MEMALIGN = 7,
   HW_FN_VALLOC = 8,
   HW_FN_PVALLOC = 9,
+  /* Format 1.1. C++ operators: ALLOC for new (nothrow the same), FREE for the matching delete
+   * (sized and nothrow the same). hooks_cxx.c. */
+  HW_FN_NEW = 10,
+  HW_FN_NEW_ARRAY = 11,
+  HW_FN_NEW_ALIGNED = 12,
+  HW_FN_NEW_ARRAY_ALIGNED = 13,
+  /* C23, FREE only. */
+  HW_FN_FREE_SIZED = 14,
+  HW_FN_FREE_ALIGNED_SIZED = 15,
 };
 
 enum hw_marker_source { HW_MARKER_API = 0, HW_MARKER_SIGNAL = 1 };

@@ -12,6 +12,7 @@
 #ifndef HW_INTERNAL_H
 #define HW_INTERNAL_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -47,7 +48,13 @@
   X(int, madvise, (void *, size_t, int))                                                   \
   X(int, mprotect, (void *, size_t, int))                                                  \
   X(void, _exit, (int))                                                                    \
-  X(void, _Exit, (int))
+  X(void, _Exit, (int))                                                                    \
+  X(int, pthread_create, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *))  \
+  X(int, execve, (const char *, char *const *, char *const *))                             \
+  X(int, execv, (const char *, char *const *))                                             \
+  X(int, execvp, (const char *, char *const *))                                            \
+  X(int, execvpe, (const char *, char *const *, char *const *))                            \
+  X(int, fexecve, (int, char *const *, char *const *))
 
 /* Deliberately not hooked:
  * - dlopen/dlclose: glibc finds the caller's RUNPATH and $ORIGIN from dlopen's return address, so
@@ -136,6 +143,9 @@ typedef struct hw_thread_s hw_thread_t;
 
 /* The calling thread's state; initial-exec TLS, so the first touch does not allocate. */
 extern __thread int hw_tls_busy __attribute__((tls_model("initial-exec"))); /* > 0 while the recorder runs */
+/* > 0 while this thread is inside the real allocator (hooks.c): a signal handler that records
+ * then must not ask the allocator for statistics, and mappings made meanwhile are its own. */
+extern __thread int hw_tls_in_allocator __attribute__((tls_model("initial-exec")));
 
 hw_thread_t *hw_thread_current(void); /* creates the stream on first use; NULL if recording stopped */
 void hw_thread_flush_all(void);        /* at exit: hand every thread's partial buffer to the writer */
@@ -166,6 +176,7 @@ struct hw_buffer_s {
   uintptr_t prev_addr;   /* encoder register */
   bool coarse_time;      /* HW_FRAME_FLAG_COARSE_TIME */
   size_t used, capacity;
+  size_t touched;        /* high-water mark of `used` over the buffer's life (queue.c's memory figure) */
   uint8_t data[];
 };
 hw_buffer_t *hw_buffer_get(uint32_t stream, uint32_t seq, uint64_t base_ts); /* may wait: back-pressure */
@@ -175,18 +186,22 @@ void hw_buffer_recycle(hw_buffer_t *b); /* a submitted buffer, once written */
 void hw_buffer_release(hw_buffer_t *b); /* one never submitted (the writer's own, an unused fresh one) */
 size_t hw_buffers_memory(void);
 size_t hw_queue_backlog(void);
+bool hw_queue_pending(void); /* something submitted and not yet taken */
 void hw_queue_after_fork_child(void);
 
 /* ---- writer.c: the writer thread --------------------------------------------------------------- */
 
+/* Prepares writing into fd; frames are written inline (by the thread whose buffer filled) until
+ * hw_writer_spawn starts the writer thread, when the program creates its first thread. */
 bool hw_writer_start(int fd);
+void hw_writer_spawn(void);
 void hw_writer_wake(void);
 void hw_writer_stop(int reason, int signo); /* drain everything, sample, write END, close */
 void hw_writer_emergency_flush(int signo);  /* from a fatal signal: uncompressed, no locks */
 void hw_writer_after_fork_child(void);
 void hw_writer_note_signal_marker(void);    /* async-signal-safe */
-/* Appends a record to the process stream (stream 0). Only on the writer thread, or once it has
- * stopped. */
+/* Appends a record to the process stream (stream 0). Only by the writer role's holder: the writer
+ * thread, a thread writing inline, or the exit path once the writer has stopped. */
 void hw_process_append(uint8_t tag, uint64_t ts, const uint8_t *body, size_t len);
 /* Encodes one frame from b into the dump (compressing when possible). */
 int hw_write_frame(hw_buffer_t *b, bool compress);
@@ -204,9 +219,10 @@ uint64_t hw_rss_bytes(void);
 
 /* Writes RESIDENCY records into t's stream or, with t NULL, the process stream. */
 void hw_residency_emit(hw_thread_t *t);
-/* The writer's periodic snapshot (process stream, writer thread only), within a CPU budget:
+/* The periodic snapshot (process stream, by whoever holds the writer role: writer.c tick()), within a CPU budget:
  * after a snapshot that took X, none before 100 X has passed (at most 1% of a core). */
 void hw_residency_tick(void);
+void hw_residency_after_fork_child(void);
 
 /* ---- modules.c: the module map ----------------------------------------------------------- */
 
@@ -214,6 +230,15 @@ void hw_residency_tick(void);
  * with t NULL, the process stream (writer thread only). Cheap when nothing changed. */
 void hw_modules_sync(hw_thread_t *t);
 void hw_modules_reset(void);
+
+/* ---- deepbind.c: GOT slots bound straight to the real allocator, redirected to the hooks ---- */
+
+struct dl_phdr_info;
+/* A module seen for the first time (modules.c, under its busy flag): note its allocation slots. */
+void hw_deepbind_watch(const struct dl_phdr_info *info, uint32_t id, uint64_t name_hash);
+/* Every sync: redirect the noted slots that now hold the real function; hash is modules.c's. */
+void hw_deepbind_patch(uint64_t (*hash)(const char *));
+void hw_deepbind_forget(uint32_t id); /* the module was unloaded */
 
 /* ---- recorder.c: lifecycle ------------------------------------------------------------------ */
 
@@ -229,13 +254,22 @@ typedef struct hw_config_s {
 
 extern hw_config_t hw_config;
 /* Nonzero while events are recorded. Read on every event (relaxed). */
-extern _Atomic int hw_recording;
+extern _Atomic int hw_recording; /* -1 before the configuration is read (first hooked call) */
+void hw_recorder_early_start(void);
+/* exec.c around the real exec: END (reason exec) before; after a failure, a new ".execN" dump. */
+void hw_before_exec(void);
+void hw_after_failed_exec(void);
 extern uint64_t hw_start_ticks;
 void hw_stop_recording(const char *why); /* an I/O failure: say it once, let the program run on */
 int hw_writer_fd(void);
 /* hooks.c: true when the process's malloc is this copy's (not the program's own, nor another
  * copy of these hooks linked into the program ahead of the preloaded one). */
 bool hw_hooks_are_active(void);
+/* hooks.c's recording paths, for the hooks in hooks_cxx.c: an allocation after the real call
+ * returned p (anchor: the hook's return address), a free before the real one. */
+bool hw_hook_wants_event(void);
+void hw_hook_alloc(int fn, void *p, size_t size, void *anchor);
+void hw_hook_free(int fn, void *p);
 void hw_on_exit(int reason, int signo);
 
 /* ---- scope.c: in-process allocation scopes (HeapwiseBudget) ----------------------------------- */

@@ -6,7 +6,9 @@
  * come from the PT_NOTE segments already in memory: no file is opened.
  */
 #include <elf.h>
+#include <fcntl.h>
 #include <link.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -25,6 +27,7 @@ static known_t *known;
 static size_t known_count;
 static uint32_t next_id = 1;
 static unsigned long long seen_adds = ~0ull, seen_subs = ~0ull;
+static unsigned long long changed_at = ~0ull; /* seen_adds when the last eager window opened */
 static atomic_flag busy = ATOMIC_FLAG_INIT;
 static char exe_path[4096];
 
@@ -88,6 +91,48 @@ static void emit_module(hw_thread_t *t, const struct dl_phdr_info *info, const c
   emit(t, HW_TAG_MODULE, body, (size_t)(p - body));
 }
 
+/* dlopen("./libx.so") leaves that relative name in the link map, which names nothing once the
+ * working directory (or the reader's) differs. The kernel's map names the file absolutely: the
+ * line of /proc/self/maps whose range holds `addr` gives it. Read in pieces: maps can be large. */
+static bool absolute_path(uintptr_t addr, char *out, size_t cap) {
+  int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[8192];
+  size_t have = 0;
+  bool found = false;
+  for (;;) {
+    ssize_t n = read(fd, buf + have, sizeof buf - 1 - have);
+    if (n <= 0) break;
+    have += (size_t)n;
+    buf[have] = 0;
+    char *line = buf, *nl;
+    while ((nl = strchr(line, '\n'))) {
+      *nl = 0;
+      char *end;
+      uintptr_t lo = strtoull(line, &end, 16), hi = *end == '-' ? strtoull(end + 1, &end, 16) : 0;
+      char *path = strchr(line, '/');
+      if (addr >= lo && addr < hi && path && strlen(path) < cap) {
+        strcpy(out, path);
+        found = true;
+        break;
+      }
+      line = nl + 1;
+    }
+    if (found) break;
+    have = (size_t)(buf + have - line); /* an unfinished line moves to the front */
+    memmove(buf, line, have);
+    if (have == sizeof buf - 1) have = 0; /* a line longer than the buffer: skip it */
+  }
+  close(fd);
+  return found;
+}
+
+static uintptr_t first_load(const struct dl_phdr_info *info) {
+  for (int i = 0; i < info->dlpi_phnum; i++)
+    if (info->dlpi_phdr[i].p_type == PT_LOAD) return info->dlpi_addr + info->dlpi_phdr[i].p_vaddr;
+  return info->dlpi_addr;
+}
+
 static int read_counters(struct dl_phdr_info *info, size_t size, void *arg) {
   sync_t *s = arg;
   if (size < offsetof(struct dl_phdr_info, dlpi_subs) + sizeof info->dlpi_subs) return 1;
@@ -110,7 +155,10 @@ static int visit(struct dl_phdr_info *info, size_t size, void *arg) {
   if (known_count == KNOWN_MAX) return 0;
   known_t *k = &known[known_count++];
   *k = (known_t){info->dlpi_addr, h, next_id++, true, false};
+  static char resolved[4096]; /* under `busy` */
+  if (path[0] != '/' && strchr(path, '/') && absolute_path(first_load(info), resolved, sizeof resolved)) path = resolved;
   emit_module(s->thread, info, path, k->id);
+  hw_deepbind_watch(info, k->id, h);
   return 0;
 }
 
@@ -130,12 +178,26 @@ void hw_modules_sync(hw_thread_t *t) {
       for (size_t i = 0; i < known_count; i++)
         if (!known[i].present && !known[i].unloaded) {
           known[i].unloaded = true;
+          hw_deepbind_forget(known[i].id);
           uint8_t body[HW_VARINT_MAX];
           emit(t, HW_TAG_UNLOAD, body, (size_t)(hw_put_uvarint(body, known[i].id) - body));
         }
       seen_adds = s.adds;
       seen_subs = s.subs;
     }
+  }
+  /* Slots bound since the last pass (deepbind.c): on every sync for 100 ms after the module map
+   * changed (a dlopen's slots are bound as it finishes), then at most every 100 ms, since slots
+   * that are never called stay pending and a program can make a new stack per event. */
+  static uint64_t eager_until, next_pass;
+  uint64_t now = hw_monotonic_ns();
+  if (s.adds != 0 && s.adds == seen_adds && changed_at != seen_adds) {
+    changed_at = seen_adds;
+    eager_until = now + 100000000ull;
+  }
+  if (now < eager_until || now >= next_pass) {
+    hw_deepbind_patch(hash_name);
+    next_pass = now + 100000000ull;
   }
   atomic_flag_clear(&busy);
 }
@@ -145,5 +207,6 @@ void hw_modules_reset(void) {
   known_count = 0;
   next_id = 1;
   seen_adds = seen_subs = ~0ull;
+  changed_at = ~0ull;
   atomic_flag_clear(&busy);
 }

@@ -18,7 +18,11 @@
 
 static _Atomic(hw_buffer_t *) submitted;
 static _Atomic size_t backlog;      /* submitted, not yet recycled */
-static _Atomic size_t buffers_made; /* for the recorder's own memory figure */
+/* The recorder's own memory figure: pages of buffers written at least once, known when a buffer
+ * comes back (at most one buffer per live thread is not counted yet). Pages mapped and never
+ * touched are not resident, and counting them made the analyzer blame the program's RSS on the
+ * recorder. */
+static _Atomic size_t touched_bytes;
 
 static hw_buffer_t *free_list;
 static atomic_flag free_lock = ATOMIC_FLAG_INIT;
@@ -45,8 +49,8 @@ hw_buffer_t *hw_buffer_get(uint32_t stream, uint32_t seq, uint64_t base_ts) {
   if (!b) {
     b = hw_pages_alloc(BUFFER_BYTES);
     if (!b) return NULL;
-    atomic_fetch_add(&buffers_made, 1);
     b->capacity = BUFFER_BYTES - sizeof(hw_buffer_t);
+    b->touched = 0;
   }
   b->next = NULL;
   b->stream = stream;
@@ -78,7 +82,13 @@ hw_buffer_t *hw_queue_take_all(void) {
   return oldest_first;
 }
 
+#define PAGE_ROUND(n) (((n) + sizeof(hw_buffer_t) + 4095) & ~(size_t)4095)
+
 void hw_buffer_release(hw_buffer_t *b) {
+  if (b->used > b->touched) {
+    atomic_fetch_add(&touched_bytes, PAGE_ROUND(b->used) - (b->touched ? PAGE_ROUND(b->touched) : 0));
+    b->touched = b->used;
+  }
   lock_free_list();
   b->next = free_list;
   free_list = b;
@@ -90,7 +100,9 @@ void hw_buffer_recycle(hw_buffer_t *b) {
   atomic_fetch_sub_explicit(&backlog, 1, memory_order_relaxed);
 }
 
-size_t hw_buffers_memory(void) { return atomic_load(&buffers_made) * BUFFER_BYTES; }
+bool hw_queue_pending(void) { return atomic_load_explicit(&submitted, memory_order_acquire) != NULL; }
+
+size_t hw_buffers_memory(void) { return atomic_load(&touched_bytes); }
 size_t hw_queue_backlog(void) { return atomic_load(&backlog) * BUFFER_BYTES; }
 
 /* In a forked child only the forking thread lives: nothing can hold the spinlock any more, and

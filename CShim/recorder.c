@@ -21,7 +21,9 @@
 #include "include/heapwise.h"
 
 hw_config_t hw_config = {.max_frames = HW_MAX_FRAMES, .interval_ms = 20, .marker_signal = SIGUSR2, .compress = true};
-_Atomic int hw_recording;
+/* -1 until the configuration has been read (hw_recorder_early_start), then 0 or 1. -1 is nonzero,
+ * so the hooks' one unlikely branch already leads the first hooked call here. */
+_Atomic int hw_recording = -1;
 uint64_t hw_start_ticks;
 bool hw_use_tsc;
 
@@ -184,7 +186,7 @@ void hw_stop_recording(const char *why) {
 void hw_on_exit(int reason, int signo) {
   if (getpid() != recorder_pid) return; /* a vfork child */
   hw_tls_busy++;
-  if (atomic_exchange(&hw_recording, 0)) {
+  if (atomic_exchange(&hw_recording, 0) > 0) {
     hw_thread_flush_all();
     hw_writer_stop(reason, signo);
   }
@@ -195,7 +197,7 @@ void hw_on_exit(int reason, int signo) {
 
 HW_EXPORT void heapwise_marker(const char *name) {
   hw_tls_busy++;
-  hw_thread_t *t = atomic_load(&hw_recording) ? hw_thread_current() : NULL;
+  hw_thread_t *t = atomic_load(&hw_recording) != 0 ? hw_thread_current() : NULL;
   if (t) {
     uint64_t ts = hw_now();
     hw_emit_marker(t, ts, HW_MARKER_API, name ? name : "");
@@ -211,7 +213,7 @@ HW_EXPORT void heapwise_marker(const char *name) {
   hw_tls_busy--;
 }
 
-HW_EXPORT int heapwise_is_recording(void) { return atomic_load(&hw_recording); }
+HW_EXPORT int heapwise_is_recording(void) { return atomic_load(&hw_recording) > 0; }
 
 static void on_marker_signal(int signo) {
   (void)signo;
@@ -224,7 +226,7 @@ static void on_marker_signal(int signo) {
 
 static void on_fatal_signal(int signo) {
   hw_tls_busy++;
-  if (getpid() == recorder_pid && atomic_exchange(&hw_recording, 0)) {
+  if (getpid() == recorder_pid && atomic_exchange(&hw_recording, 0) > 0) {
     hw_thread_flush_all();
     hw_writer_emergency_flush(signo);
   }
@@ -260,19 +262,62 @@ static void install_signal_handlers(void) {
 
 /* ---- fork and exec ---- */
 
+static char *env_value(const char *name);
+static void put_env_number(const char *name, char *field, long v);
+
 static void after_fork_child(void) {
-  if (!atomic_exchange(&hw_recording, 0)) return;
+  if (atomic_exchange(&hw_recording, 0) <= 0) return;
   int inherited = hw_writer_fd();
   hw_queue_after_fork_child();
   hw_thread_after_fork_child();
   hw_writer_after_fork_child();
+  hw_residency_after_fork_child();
   if (inherited >= 0) close(inherited); /* the parent's dump: never write to it from here */
   if (!hw_config.follow_fork) return;
   hw_tls_busy++;
   hw_stacks_reset();
   hw_modules_reset();
+  /* This child is the root of its own exec chain: when it execs, the new image has its pid and
+   * records into "<its dump>.exec1", not into the name this image holds. */
+  exec_seq = 0;
+  put_env_number("HEAPWISE_ROOT_PID", env_value("HEAPWISE_ROOT_PID"), (long)getpid());
+  put_env_number("HEAPWISE_EXEC_SEQ", env_value("HEAPWISE_EXEC_SEQ"), 0);
   start_dump(HW_HEADER_FLAG_FORK_CHILD);
   hw_tls_busy--;
+}
+
+/* exec.c, before the real exec: the image ends here, so its dump gets an END (reason exec) now;
+ * destructors never run. A vfork child shares our memory and must not end our recording. */
+static bool exec_pending;
+
+void hw_before_exec(void) {
+  if (getpid() != recorder_pid) return;
+  hw_tls_busy++;
+  if (atomic_exchange(&hw_recording, 0) > 0) {
+    hw_thread_flush_all();
+    hw_writer_stop(HW_END_EXEC, 0);
+    exec_pending = true;
+  }
+  hw_tls_busy--;
+}
+
+/* The exec failed and this image runs on: it records on into the next ".execN" dump (the calling
+ * thread; other threads' streams ended with the old dump). */
+void hw_after_failed_exec(void) {
+  if (!exec_pending || getpid() != recorder_pid) return;
+  exec_pending = false;
+  int saved = errno;
+  hw_tls_busy++;
+  hw_queue_after_fork_child();
+  hw_thread_after_fork_child();
+  hw_writer_after_fork_child();
+  hw_stacks_reset();
+  hw_modules_reset();
+  exec_seq++;
+  put_env_number("HEAPWISE_EXEC_SEQ", env_value("HEAPWISE_EXEC_SEQ"), exec_seq);
+  start_dump(0);
+  hw_tls_busy--;
+  errno = saved;
 }
 
 /* Which images record. The first image notes its pid in HEAPWISE_ROOT_PID. An image that finds its
@@ -324,19 +369,22 @@ static bool decide_exec_role(void) {
 
 /* ---- start and end ---- */
 
-__attribute__((constructor)) static void hw_init(void) {
-  hw_tls_busy++;
-  hw_bootstrap();
+/* Reads the configuration and starts recording, once: from our constructor, or earlier, from the
+ * first hooked call, when another library's constructor runs before ours (libstdc++'s 72 KiB
+ * emergency pool, any library's malloc at load time). */
+static _Atomic int init_state; /* 0 not yet, 1 running, 2 done */
+
+static void initialize(void) {
   const char *out = getenv("HEAPWISE_OUTPUT");
-  if (!out || !*out || getauxval(AT_SECURE)) goto done; /* setuid/setgid programs are left alone */
+  if (!out || !*out || getauxval(AT_SECURE)) return; /* setuid/setgid programs are left alone */
   if (!hw_hooks_are_active()) {
     /* Another copy of these hooks (linked into the program) or the program's own malloc comes
      * first: it records, or nothing can. */
-    goto done;
+    return;
   }
   if (strlen(out) >= sizeof output_template) {
     hw_log("HEAPWISE_OUTPUT is too long; not recording");
-    goto done;
+    return;
   }
   strcpy(output_template, out);
   hw_config.max_frames = env_int("HEAPWISE_MAX_FRAMES", HW_MAX_FRAMES, 1, HW_MAX_FRAMES);
@@ -347,15 +395,35 @@ __attribute__((constructor)) static void hw_init(void) {
   hw_config.trim_probe = env_flag("HEAPWISE_TRIM_PROBE");
   const char *compress = getenv("HEAPWISE_COMPRESS");
   hw_config.compress = !(compress && strcmp(compress, "0") == 0);
-  if (!decide_exec_role()) goto done;
+  if (!decide_exec_role()) return;
   hw_use_tsc = hw_clock_is_tsc() && kernel_trusts_tsc();
   hw_unwind_init();
   hw_thread_init();
   pthread_atfork(NULL, NULL, after_fork_child);
   if (start_dump(0)) install_signal_handlers();
-done:
+}
+
+static void initialize_once(void) {
+  int expected = 0;
+  if (!atomic_compare_exchange_strong(&init_state, &expected, 1)) return;
+  hw_tls_busy++;
+  hw_bootstrap();
+  initialize();
+  int expected_undecided = -1; /* start_dump stored 1 when it started */
+  atomic_compare_exchange_strong(&hw_recording, &expected_undecided, 0);
+  atomic_store(&init_state, 2);
   hw_tls_busy--;
 }
+
+void hw_recorder_early_start(void) {
+  extern char **environ;
+  /* A call from the loader before libc has its environment (it is set before any constructor
+   * runs): not yet, or HEAPWISE_OUTPUT would look unset. */
+  if (!environ) return;
+  initialize_once();
+}
+
+__attribute__((constructor)) static void hw_init(void) { initialize_once(); }
 
 /* Runs after the program's own atexit handlers and static destructors, and after those of every
  * library loaded after us, so their frees are in the record. */

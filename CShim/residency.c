@@ -118,3 +118,5 @@ void hw_residency_tick(void) {
   uint64_t wait = took * TICK_BUDGET_FACTOR;
   tick_next_ns = start + (wait > TICK_FLOOR_NS ? wait : TICK_FLOOR_NS);
 }
+/* A fork child: a thread of the parent may have been inside a snapshot, and is gone. */
+void hw_residency_after_fork_child(void) { atomic_flag_clear(&busy); }

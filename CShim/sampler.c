@@ -7,6 +7,12 @@
  * counts chunk sizes (malloc(64) adds 80) and keeps tcache'd free chunks as in use; fordblks still
  * counts free pages that malloc_trim already gave back. jemalloc: mallctl("stats.*") after bumping
  * "epoch". tcmalloc: MallocExtension_GetNumericProperty. Anything else: statistics unavailable.
+ *
+ * Samples are encoded by the writer thread, by a program thread writing inline, and by markers on
+ * any thread, possibly at once: the allocator is detected once (the first caller, others skip the
+ * statistics meanwhile) and the smaps_rollup budget is one atomic. The allocator's statistics take
+ * its locks, so they are skipped when this thread is inside the allocator (a signal handler that
+ * interrupted malloc, then recorded): asking then could wait for a lock this thread holds.
  */
 #include <dlfcn.h>
 #include <malloc.h>
@@ -18,28 +24,42 @@
 
 enum allocator { ALLOC_UNKNOWN = 0, ALLOC_GLIBC = 1, ALLOC_JEMALLOC = 2, ALLOC_TCMALLOC = 3 };
 
-static int allocator = -1;
+static _Atomic int allocator = -1; /* -1 unknown, -2 being detected */
 static struct mallinfo2 (*glibc_mallinfo2)(void);
 static int (*glibc_malloc_trim)(size_t);
 static int (*je_mallctl)(const char *, void *, size_t *, void *, size_t);
 static int (*tc_property)(const char *, size_t *);
 
-static void detect_allocator(void) {
+static int find_allocator(void) {
   Dl_info info;
-  allocator = ALLOC_UNKNOWN;
-  if (!hw_real.malloc || !dladdr((void *)hw_real.malloc, &info) || !info.dli_fname) return;
+  if (!hw_real.malloc || !dladdr((void *)hw_real.malloc, &info) || !info.dli_fname) return ALLOC_UNKNOWN;
   void *lib = dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD);
-  if (!lib) return;
+  if (!lib) return ALLOC_UNKNOWN;
+  int found = ALLOC_UNKNOWN;
   if ((je_mallctl = (int (*)(const char *, void *, size_t *, void *, size_t))dlsym(lib, "mallctl")))
-    allocator = ALLOC_JEMALLOC;
+    found = ALLOC_JEMALLOC;
   else if ((tc_property = (int (*)(const char *, size_t *))dlsym(lib, "MallocExtension_GetNumericProperty")))
-    allocator = ALLOC_TCMALLOC;
+    found = ALLOC_TCMALLOC;
   else if (strstr(info.dli_fname, "libc.so")) {
     glibc_mallinfo2 = (struct mallinfo2(*)(void))dlsym(lib, "mallinfo2");
     glibc_malloc_trim = (int (*)(size_t))dlsym(lib, "malloc_trim");
-    if (glibc_mallinfo2) allocator = ALLOC_GLIBC;
+    if (glibc_mallinfo2) found = ALLOC_GLIBC;
   }
   dlclose(lib);
+  return found;
+}
+
+/* The allocator, once known; ALLOC_UNKNOWN while another thread is still finding it out. */
+static int current_allocator(void) {
+  int a = atomic_load_explicit(&allocator, memory_order_acquire);
+  if (hw_likely(a >= 0)) return a;
+  int expected = -1;
+  if (a == -1 && atomic_compare_exchange_strong(&allocator, &expected, -2)) {
+    a = find_allocator(); /* the function pointers are published by the release below */
+    atomic_store_explicit(&allocator, a, memory_order_release);
+    return a;
+  }
+  return ALLOC_UNKNOWN;
 }
 
 uint64_t hw_rss_bytes(void) {
@@ -59,14 +79,16 @@ static uint8_t *put(uint8_t *p, unsigned *count, uint64_t key, uint64_t value) {
 /* smaps_rollup makes the kernel walk every page of the process: on a 170 MB Python process, reading
  * it every 20 ms was 16% of the run. So it is read on a budget: after a read that took X, not again
  * before 200 X has passed (under 0.5% of a core), and always when `full` (markers, exit). */
-static uint64_t rollup_next_ns;
+static _Atomic uint64_t rollup_next_ns;
 
 static bool rollup_due(bool full) {
-  return full || hw_monotonic_ns() >= rollup_next_ns;
+  return full || hw_monotonic_ns() >= atomic_load_explicit(&rollup_next_ns, memory_order_relaxed);
 }
 
 size_t hw_sample_encode(uint8_t *out, size_t cap, bool full) {
-  if (allocator < 0) detect_allocator();
+  int kind = current_allocator();
+  /* Statistics from inside the allocator could deadlock: this sample goes without them. */
+  bool stats = hw_tls_in_allocator == 0;
   uint8_t pairs[480], *p = pairs;
   unsigned n = 0;
   char buf[4096];
@@ -82,17 +104,17 @@ size_t hw_sample_encode(uint8_t *out, size_t cap, bool full) {
   if (rollup_due(full) && (rollup_start = hw_monotonic_ns()) &&
       hw_read_file("/proc/self/smaps_rollup", buf, sizeof buf) > 0) {
     uint64_t took = hw_monotonic_ns() - rollup_start;
-    rollup_next_ns = rollup_start + 200 * took;
+    atomic_store_explicit(&rollup_next_ns, rollup_start + 200 * took, memory_order_relaxed);
     static const char *keys[] = {"Rss", "Pss", "Anonymous", "Private_Dirty", "Swap"};
     static const int codes[] = {HW_SAMPLE_ROLLUP_RSS, HW_SAMPLE_ROLLUP_PSS, HW_SAMPLE_ROLLUP_ANON,
                                 HW_SAMPLE_ROLLUP_PRIVATE_DIRTY, HW_SAMPLE_ROLLUP_SWAP};
     for (int i = 0; i < 5; i++) p = put(p, &n, (uint64_t)codes[i], hw_proc_kb_field(buf, keys[i]));
   }
-  if (allocator == ALLOC_GLIBC) {
+  if (stats && kind == ALLOC_GLIBC) {
     struct mallinfo2 mi = glibc_mallinfo2();
     size_t values[] = {mi.arena, mi.ordblks, mi.hblks, mi.hblkhd, mi.uordblks, mi.fordblks, mi.keepcost, mi.fsmblks};
     for (int i = 0; i < 8; i++) p = put(p, &n, (uint64_t)(HW_SAMPLE_MALLINFO_ARENA + i), values[i]);
-  } else if (allocator == ALLOC_JEMALLOC) {
+  } else if (stats && kind == ALLOC_JEMALLOC) {
     uint64_t epoch = 1;
     size_t len = sizeof epoch;
     je_mallctl("epoch", &epoch, &len, &epoch, len);
@@ -104,7 +126,7 @@ size_t hw_sample_encode(uint8_t *out, size_t cap, bool full) {
       if (je_mallctl(keys[i], &v, &len, NULL, 0) == 0)
         p = put(p, &n, (uint64_t)(HW_SAMPLE_JEMALLOC_ALLOCATED + i), v);
     }
-  } else if (allocator == ALLOC_TCMALLOC) {
+  } else if (stats && kind == ALLOC_TCMALLOC) {
     static const char *keys[] = {"generic.current_allocated_bytes", "generic.heap_size",
                                  "tcmalloc.pageheap_free_bytes", "tcmalloc.pageheap_unmapped_bytes"};
     for (int i = 0; i < 4; i++) {
@@ -112,7 +134,7 @@ size_t hw_sample_encode(uint8_t *out, size_t cap, bool full) {
       if (tc_property(keys[i], &v)) p = put(p, &n, (uint64_t)(HW_SAMPLE_TCMALLOC_ALLOCATED + i), v);
     }
   }
-  p = put(p, &n, HW_SAMPLE_ALLOCATOR, (uint64_t)allocator);
+  p = put(p, &n, HW_SAMPLE_ALLOCATOR, (uint64_t)kind);
   p = put(p, &n, HW_SAMPLE_RECORDER_BYTES, hw_buffers_memory() + hw_stacks_memory() + hw_threads_memory());
   p = put(p, &n, HW_SAMPLE_STACKS, hw_stacks_count());
   p = put(p, &n, HW_SAMPLE_BACKLOG, hw_queue_backlog());
@@ -126,10 +148,10 @@ size_t hw_sample_encode(uint8_t *out, size_t cap, bool full) {
 /* Opt-in (HEAPWISE_TRIM_PROBE=1): proof of how much freed memory the allocator kept resident and
  * could give back. It changes the program's heap, which is why it is never on by default. */
 size_t hw_trim_probe_encode(uint8_t *out, size_t cap) {
-  if (allocator < 0) detect_allocator();
+  bool glibc = current_allocator() == ALLOC_GLIBC && hw_tls_in_allocator == 0;
   if (cap < 3 * HW_VARINT_MAX) return 0;
   uint64_t before = hw_rss_bytes();
-  int result = glibc_malloc_trim ? glibc_malloc_trim(0) : 0;
+  int result = glibc && glibc_malloc_trim ? glibc_malloc_trim(0) : 0;
   uint64_t after = hw_rss_bytes();
   uint8_t *p = hw_put_uvarint(out, before);
   p = hw_put_uvarint(p, after);

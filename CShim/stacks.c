@@ -110,9 +110,12 @@ static inline uint64_t stack_hash(const uintptr_t *frames, int count) {
 
 uint32_t hw_stack_intern(const uintptr_t *frames, int count, bool *is_new) {
   *is_new = false;
+  uint64_t h = stack_hash(frames, count);
+  /* A loop, not a recursive retry: an -O0 build does not turn the call into a jump, and growth
+   * can be retried many times while other threads keep filling the table. */
+again:;
   table_t *t = atomic_load_explicit(&current, memory_order_acquire);
   if (hw_unlikely(!t) && !(t = first_table())) return 0;
-  uint64_t h = stack_hash(frames, count);
   for (uint32_t i = (uint32_t)h & t->mask;; i = (i + 1) & t->mask) {
     slot_t *s = &t->slots[i];
     uint64_t cur = atomic_load_explicit(&s->hash, memory_order_acquire);
@@ -129,7 +132,7 @@ uint32_t hw_stack_intern(const uintptr_t *frames, int count, bool *is_new) {
         return 0;
       }
       grow(t);
-      return hw_stack_intern(frames, count, is_new); /* again, in the table now current */
+      goto again; /* in the table now current (or this one, if another thread is growing it) */
     }
     if (!atomic_compare_exchange_strong_explicit(&s->hash, &cur, h, memory_order_acq_rel, memory_order_acquire)) {
       if (cur == h) { i = (i - 1) & t->mask; continue; } /* same stack raced us: read its id */

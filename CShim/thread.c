@@ -1,15 +1,19 @@
 /* thread.c: each recording thread's stream, and the encoder that appends records to its buffer.
  *
- * A thread's state is found through one initial-exec TLS pointer. It lives in pages from the
- * kernel and is never freed: at exit the recorder walks every state to hand its partial buffer
- * over (hw_thread_flush_all), and a state costs 48 bytes per thread ever started.
+ * A thread's state is found through one initial-exec TLS pointer. States live in pages from the
+ * kernel and are recycled: when a thread has exited (the last round of its key destructor), its
+ * buffer goes to the writer and its state to a free list that the next new thread takes from, so
+ * the recorder's memory follows the threads alive at once, not every thread ever started. Every
+ * state ever made stays on the `registered` list (once), which hw_thread_flush_all walks at exit.
  *
  * Hand-over at exit: the exiting thread swaps each state's buffer pointer to NULL and writes what
  * the buffer held. A thread still running finds NULL and records no more. What it was appending at
  * that instant is lost (one event at most per thread); if it was just replacing a full buffer, that
  * buffer may be written twice under one (stream, seq), which readers ignore.
  */
+#include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/prctl.h>
 
@@ -19,6 +23,7 @@
 struct hw_thread_s {
   _Atomic(hw_buffer_t *) buffer;
   hw_thread_t *next_registered;
+  hw_thread_t *next_free; /* on `retired` once its thread has exited */
   uint32_t stream;
   uint32_t seq;
   pid_t tid;
@@ -42,15 +47,32 @@ static _Atomic uint32_t streams_registered;
 
 static hw_thread_t *state_pages;
 static size_t states_used, states_cap;
-static atomic_flag states_lock = ATOMIC_FLAG_INIT;
+static hw_thread_t *retired;             /* states whose threads have exited, for reuse */
+static atomic_flag states_lock = ATOMIC_FLAG_INIT; /* thread start and exit only, never per event */
 static _Atomic size_t states_memory;
+/* What an exited thread's TLS points to: no buffer, so whatever it still allocates on its way
+ * out (after the last destructor round) is not recorded, and no new state is made for it. */
+static hw_thread_t gone;
 
 static pthread_key_t exit_key;
 static _Atomic int exit_key_ready;
 
-static hw_thread_t *new_state(void) {
-  while (atomic_flag_test_and_set(&states_lock)) {
+static void lock_states(void) {
+  while (atomic_flag_test_and_set_explicit(&states_lock, memory_order_acquire)) sched_yield();
+}
+static void unlock_states(void) { atomic_flag_clear_explicit(&states_lock, memory_order_release); }
+
+/* A recycled state (already on `registered`), or a new one, with *fresh set. */
+static hw_thread_t *new_state(bool *fresh) {
+  lock_states();
+  hw_thread_t *t = retired;
+  if (t) {
+    retired = t->next_free;
+    unlock_states();
+    *fresh = false;
+    return t;
   }
+  *fresh = true;
   if (states_used == states_cap) {
     size_t bytes = 64 * 1024;
     state_pages = hw_pages_alloc(bytes);
@@ -58,8 +80,8 @@ static hw_thread_t *new_state(void) {
     states_used = 0;
     if (state_pages) atomic_fetch_add(&states_memory, bytes);
   }
-  hw_thread_t *t = states_cap ? &state_pages[states_used++] : NULL;
-  atomic_flag_clear(&states_lock);
+  t = states_cap ? &state_pages[states_used++] : NULL;
+  unlock_states();
   return t;
 }
 
@@ -73,17 +95,23 @@ static void emit_thread(hw_thread_t *t, uint64_t ts) {
 static void on_thread_exit(void *arg);
 
 static hw_cold hw_thread_t *register_thread(void) {
-  hw_thread_t *t = new_state();
+  bool fresh;
+  hw_thread_t *t = new_state(&fresh);
   if (!t) return NULL;
+  t->seq = 0;
+  t->destructor_rounds = 0;
+  memset(t->name, 0, sizeof t->name);
   t->stream = atomic_fetch_add(&next_stream, 1);
   atomic_fetch_add_explicit(&streams_registered, 1, memory_order_release);
   t->tid = hw_gettid();
   prctl(PR_GET_NAME, t->name, 0, 0, 0);
   /* base_ts is the start, not now: this thread's first record may carry an earlier stamp */
   atomic_store(&t->buffer, hw_buffer_get(t->stream, t->seq, hw_start_ticks));
-  hw_thread_t *head = atomic_load(&registered);
-  do t->next_registered = head;
-  while (!atomic_compare_exchange_weak(&registered, &head, t));
+  if (fresh) {
+    hw_thread_t *head = atomic_load(&registered);
+    do t->next_registered = head;
+    while (!atomic_compare_exchange_weak(&registered, &head, t));
+  }
   tls_thread = t;
   if (atomic_load(&exit_key_ready)) pthread_setspecific(exit_key, t);
   emit_thread(t, hw_now());
@@ -93,12 +121,20 @@ static hw_cold hw_thread_t *register_thread(void) {
 hw_thread_t *hw_thread_current(void) {
   hw_thread_t *t = tls_thread;
   if (hw_likely(t)) return atomic_load_explicit(&t->buffer, memory_order_relaxed) ? t : NULL;
-  return atomic_load(&hw_recording) ? register_thread() : NULL;
+  int recording = atomic_load(&hw_recording);
+  if (hw_unlikely(recording < 0)) { /* the process's first hooked call: see recorder.c */
+    hw_recorder_early_start();
+    /* Starting registered this thread's stream (the module map opens it): use that one. */
+    if ((t = tls_thread)) return atomic_load_explicit(&t->buffer, memory_order_relaxed) ? t : NULL;
+    recording = atomic_load(&hw_recording);
+  }
+  return recording > 0 ? register_thread() : NULL;
 }
 
 /* Thread exit: hand the buffer over. Other libraries' key destructors may still allocate after
- * ours, so the state stays usable and re-arms the destructor for the rounds glibc allows; what
- * comes after the last round is written by hw_thread_flush_all at process exit. */
+ * ours, so the state stays usable and re-arms the destructor for the rounds glibc allows; in the
+ * last round the state is retired (see the top of this file). */
+#define EXIT_ROUNDS 3 /* of glibc's PTHREAD_DESTRUCTOR_ITERATIONS (4) */
 static void on_thread_exit(void *arg) {
   hw_thread_t *t = arg;
   hw_tls_busy++;
@@ -108,13 +144,36 @@ static void on_thread_exit(void *arg) {
     memcpy(t->name, name, sizeof name);
     emit_thread(t, hw_now());
   }
+  bool last = ++t->destructor_rounds >= EXIT_ROUNDS;
   hw_buffer_t *b = atomic_load(&t->buffer);
-  if (b && b->used && atomic_compare_exchange_strong(&t->buffer, &b, NULL)) {
-    hw_buffer_submit(b);
-    if (atomic_load(&hw_recording)) atomic_store(&t->buffer, hw_buffer_get(t->stream, ++t->seq, b->last_ts));
+  if (b && (b->used || last) && atomic_compare_exchange_strong(&t->buffer, &b, NULL)) {
+    uint64_t last_ts = b->last_ts;
+    if (b->used) hw_buffer_submit(b);
+    else hw_buffer_release(b);
+    if (!last && atomic_load(&hw_recording) > 0)
+      atomic_store(&t->buffer, hw_buffer_get(t->stream, ++t->seq, last_ts));
   }
-  if (++t->destructor_rounds < 3) pthread_setspecific(exit_key, t);
+  if (!last) {
+    pthread_setspecific(exit_key, t);
+  } else if (tls_thread == t) {
+    /* The buffer is NULL (taken above, or by hw_thread_flush_all at exit): nothing of this
+     * thread refers to the state any more, and a new thread may have it. */
+    tls_thread = &gone;
+    lock_states();
+    t->next_free = retired;
+    retired = t;
+    unlock_states();
+  }
   hw_tls_busy--;
+}
+
+/* The program's first thread starts the writer thread (writer.c, "who writes"). Threads made
+ * inside glibc (timer_create's helper) bypass this: the recording threads then write inline. */
+HW_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *), void *arg) {
+  if (hw_unlikely(!hw_real.pthread_create)) hw_bootstrap();
+  if (hw_unlikely(!hw_real.pthread_create)) return EAGAIN;
+  if (atomic_load_explicit(&hw_recording, memory_order_relaxed) > 0) hw_writer_spawn();
+  return hw_real.pthread_create(thread, attr, start, arg);
 }
 
 void hw_thread_init(void) {
@@ -134,6 +193,7 @@ void hw_thread_after_fork_child(void) {
   atomic_store(&next_stream, 1);
   atomic_store(&streams_registered, 0);
   atomic_flag_clear(&states_lock);
+  retired = NULL;
   tls_thread = NULL;
 }
 
@@ -148,7 +208,7 @@ size_t hw_threads_memory(void) { return atomic_load(&states_memory); }
 static hw_noinline uint8_t *rotate(hw_thread_t *t, uint64_t ts, size_t need) {
   hw_buffer_t *b = atomic_load_explicit(&t->buffer, memory_order_relaxed);
   hw_buffer_t *fresh = hw_buffer_get(t->stream, t->seq + 1, ts);
-  if (!fresh || need > fresh->capacity) return NULL;
+  if (!fresh) return NULL;
   if (!atomic_compare_exchange_strong(&t->buffer, &b, fresh)) {
     hw_buffer_release(fresh); /* taken at exit meanwhile: stop */
     return NULL;
@@ -158,11 +218,19 @@ static hw_noinline uint8_t *rotate(hw_thread_t *t, uint64_t ts, size_t need) {
   return fresh->data;
 }
 
+static _Atomic int too_large_reported;
+static hw_cold uint8_t *too_large(size_t need) {
+  if (!atomic_exchange(&too_large_reported, 1)) hw_log("a %zu-byte record does not fit a buffer; dropped", need);
+  return NULL;
+}
+
 /* Returns where the record's body goes, after its tag and timestamp delta; NULL when recording
  * has stopped for this thread. */
 static inline uint8_t *begin(hw_thread_t *t, uint64_t ts, uint8_t tag, size_t need) {
   hw_buffer_t *b = atomic_load_explicit(&t->buffer, memory_order_relaxed);
   if (hw_unlikely(!b)) return NULL;
+  /* A record that no buffer can hold is dropped (said once): writing it would run past the end. */
+  if (hw_unlikely(need > b->capacity)) return too_large(need);
   bool coarse = atomic_load_explicit(&streams_registered, memory_order_acquire) <= 1;
   if (hw_unlikely(b->used + need > b->capacity || b->coarse_time != coarse)) {
     if (b->used == 0) {

@@ -1,14 +1,23 @@
-/* writer.c: the one thread that writes the dump.
+/* writer.c: writes the dump: frames, the process stream's samples, markers raised by signal.
  *
- * It sleeps on a futex until a buffer arrives or the sampling interval passes; then it writes every
- * submitted buffer as one frame (zstd-compressed into a static context, so no malloc) and, on
- * schedule, appends a SAMPLE and a CLOCK record to the process stream (stream 0). Each frame is one
- * write(2) on an O_APPEND descriptor, so a frame written from a fatal-signal handler at the same
- * moment cannot interleave with it.
+ * WHO WRITES. Whoever holds the writer role (`role`, taken with one exchange, never waited for on
+ * the recording path). While the program has one thread there is no writer thread: a thread whose
+ * buffer fills takes the role and writes the frame itself (compressed into a static zstd context,
+ * so no malloc), and takes the periodic sample then. A recorder thread would make the process
+ * multi-threaded, and glibc's malloc takes its arena locks only then: a signal handler that calls
+ * malloc while the program is inside malloc would then wait forever for a lock its own thread
+ * holds. The writer thread starts when the program creates its first thread (hw_writer_spawn,
+ * from the pthread_create hook), and from then on holds the role for good: it sleeps on a futex
+ * until a buffer arrives or the sampling interval passes. A buffer submitted while another thread
+ * holds the role is pushed on the queue, and the holder writes it before letting go.
+ *
+ * Each frame is one write(2) on an O_APPEND descriptor, so a frame written from a fatal-signal
+ * handler at the same moment cannot interleave with it.
  */
 #include <errno.h>
 #include <linux/futex.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -28,7 +37,10 @@
 
 static int dump_fd = -1;
 static pthread_t writer_thread;
-static _Atomic int writer_running;
+static _Atomic int writer_running; /* the thread exists */
+static _Atomic int writer_spawned; /* hw_writer_spawn ran (once per recording) */
+static _Atomic int role;           /* 1 while someone writes: see the top of this file */
+static uint64_t next_sample_ns;    /* role holder only */
 static _Atomic int stop_requested;
 static _Atomic uint32_t wake_word;
 static _Atomic int writer_sleeping;
@@ -52,10 +64,17 @@ static void futex_wait(_Atomic uint32_t *word, uint32_t expected, int timeout_ms
   syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, &ts, NULL, 0);
 }
 
-void hw_writer_wake(void) {
+static void futex_wake(void) {
   atomic_fetch_add_explicit(&wake_word, 1, memory_order_release);
   if (atomic_load_explicit(&writer_sleeping, memory_order_acquire))
     syscall(SYS_futex, &wake_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+static void write_inline(void);
+
+void hw_writer_wake(void) {
+  if (atomic_load_explicit(&writer_running, memory_order_acquire)) futex_wake();
+  else write_inline();
 }
 
 int hw_write_frame(hw_buffer_t *b, bool compress) {
@@ -108,7 +127,7 @@ static void write_or_stop(hw_buffer_t *b) {
 
 void hw_process_append(uint8_t tag, uint64_t ts, const uint8_t *body, size_t len) {
   if (!process_buf) process_buf = hw_buffer_get(0, atomic_fetch_add(&process_seq, 1), ts);
-  if (!process_buf) return;
+  if (!process_buf || len + 32 > process_buf->capacity) return; /* no buffer could hold it */
   if (process_buf->used + len + 32 > process_buf->capacity) {
     write_or_stop(process_buf);
     hw_buffer_release(process_buf);
@@ -150,7 +169,9 @@ static void drain_queue(void) {
 static void emit_signal_markers(void) {
   uint32_t tail = atomic_load(&pending_tail);
   while (tail != atomic_load(&pending_head)) {
-    uint64_t ts = atomic_load(&pending_stamp[tail % PENDING_MAX]);
+    /* A slot is claimed before its stamp is stored: 0 means its handler is still writing it. */
+    uint64_t ts = atomic_exchange(&pending_stamp[tail % PENDING_MAX], 0);
+    if (!ts) break;
     char name[32];
     int n = snprintf(name, sizeof name, "signal-%u", atomic_fetch_add(&signal_markers, 1) + 1);
     uint8_t body[48], *p = hw_put_uvarint(body, HW_MARKER_SIGNAL);
@@ -166,66 +187,135 @@ static void emit_signal_markers(void) {
   }
 }
 
-/* Async-signal-safe: a stamp into a ring and a futex wake. */
+/* Async-signal-safe: a slot claimed with a CAS (two threads may take the signal at once), a stamp,
+ * and a futex wake when the writer thread exists. Without it the marker waits for the next frame
+ * written inline, or the end: its stamp is the signal's either way. */
 void hw_writer_note_signal_marker(void) {
   uint32_t head = atomic_load(&pending_head);
-  if (head - atomic_load(&pending_tail) >= PENDING_MAX) return; /* 64 unprocessed signals: drop */
-  atomic_store(&pending_stamp[head % PENDING_MAX], hw_now());
-  atomic_store(&pending_head, head + 1);
-  hw_writer_wake();
+  do {
+    if (head - atomic_load(&pending_tail) >= PENDING_MAX) return; /* 64 unprocessed signals: drop */
+  } while (!atomic_compare_exchange_weak(&pending_head, &head, head + 1));
+  uint64_t ts = hw_now();
+  atomic_store(&pending_stamp[head % PENDING_MAX], ts ? ts : 1);
+  if (atomic_load_explicit(&writer_running, memory_order_acquire)) futex_wake();
+}
+
+/* The periodic part of the writer's work, on whichever thread holds the role. */
+static void tick(void) {
+  uint64_t now = hw_monotonic_ns();
+  if (now >= next_sample_ns) {
+    hw_modules_sync(NULL);
+    take_sample(false);
+    hw_residency_tick(); /* tracked mappings' resident pages, within its own CPU budget */
+    process_flush(); /* a reader sees samples within one interval, also after kill -9 */
+    next_sample_ns = now + (uint64_t)hw_config.interval_ms * 1000000ull;
+  }
+}
+
+/* Set while this thread holds the role: a signal handler that calls exit() (or exec) on a thread
+ * interrupted mid-write must not wait for the role its own thread holds. */
+static __thread bool role_here __attribute__((tls_model("initial-exec")));
+
+static bool take_role(void) {
+  if (atomic_exchange_explicit(&role, 1, memory_order_acquire)) return false;
+  role_here = true;
+  return true;
+}
+static void drop_role(void) {
+  role_here = false;
+  atomic_store_explicit(&role, 0, memory_order_release);
+}
+
+static void emergency_end(int reason, int signo);
+
+/* Waits for the role: only where waiting cannot deadlock (the writer thread starting, the exit
+ * path), and a holder lets go after at most one drain. */
+static void wait_role(void) {
+  while (!take_role()) sched_yield();
+}
+
+/* No writer thread: the submitting thread writes what is queued, unless another thread already
+ * does (it re-checks the queue after letting go, so nothing pushed meanwhile waits long). Called
+ * with hw_tls_busy held, so a signal handler on this thread never re-enters it. */
+static void write_inline(void) {
+  if (dump_fd < 0) return;
+  while (hw_queue_pending() && take_role()) {
+    if (atomic_load_explicit(&writer_running, memory_order_acquire)) { /* the thread took over */
+      drop_role();
+      return;
+    }
+    drain_queue();
+    emit_signal_markers();
+    tick();
+    drop_role();
+  }
 }
 
 static void *writer_main(void *arg) {
   (void)arg;
   hw_tls_busy = 1; /* nothing this thread does is the program's allocation */
-  uint64_t next_sample = 0;
+  wait_role();     /* held until hw_writer_stop */
+  atomic_store_explicit(&writer_running, 1, memory_order_release);
   while (!atomic_load(&stop_requested)) {
     uint32_t seen = atomic_load(&wake_word);
     drain_queue();
     emit_signal_markers();
-    uint64_t now = hw_monotonic_ns();
-    if (now >= next_sample) {
-      hw_modules_sync(NULL);
-      take_sample(false);
-      hw_residency_tick(); /* tracked mappings' resident pages, within its own CPU budget */
-      process_flush(); /* a reader sees samples within one interval, also after kill -9 */
-      next_sample = now + (uint64_t)hw_config.interval_ms * 1000000ull;
-    }
+    tick();
     /* A submit after `seen` was read changed wake_word, so the wait returns at once: no lost
      * wake-up, and producers skip the syscall while the writer is awake. */
     atomic_store(&writer_sleeping, 1);
     futex_wait(&wake_word, seen, hw_config.interval_ms);
     atomic_store(&writer_sleeping, 0);
   }
+  drop_role();
   return NULL;
 }
 
 bool hw_writer_start(int fd) {
+  /* The context and output buffer survive a fork: a following child reuses them. */
+  if (!out) {
+    size_t ctx_size = ZSTD_estimateCCtxSize(ZSTD_LEVEL);
+    void *ctx_mem = hw_pages_alloc(ctx_size);
+    cctx = ctx_mem ? ZSTD_initStaticCCtx(ctx_mem, ctx_size) : NULL;
+    out_cap = HW_FRAME_HEADER + ZSTD_compressBound(64 * 1024);
+    out = hw_pages_alloc(out_cap);
+    if (!out) return false;
+  }
+  next_sample_ns = 0;
   dump_fd = fd;
-  size_t ctx_size = ZSTD_estimateCCtxSize(ZSTD_LEVEL);
-  void *ctx_mem = hw_pages_alloc(ctx_size);
-  cctx = ctx_mem ? ZSTD_initStaticCCtx(ctx_mem, ctx_size) : NULL;
-  out_cap = HW_FRAME_HEADER + ZSTD_compressBound(64 * 1024);
-  out = hw_pages_alloc(out_cap);
-  if (!out) return false;
+  return true;
+}
+
+/* The program is about to create a thread: from now on a thread of ours writes. On failure
+ * (no memory for a thread) the role stays shared and the recording threads write inline. */
+void hw_writer_spawn(void) {
+  if (dump_fd < 0 || atomic_exchange(&writer_spawned, 1)) return;
+  hw_tls_busy++;
   /* Signals for the process must never land on this thread. */
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
-  int rc = pthread_create(&writer_thread, NULL, writer_main, NULL);
+  int rc = hw_real.pthread_create ? hw_real.pthread_create(&writer_thread, NULL, writer_main, NULL) : -1;
   pthread_sigmask(SIG_SETMASK, &old, NULL);
-  if (rc != 0) return false;
-  atomic_store(&writer_running, 1);
-  return true;
+  if (rc == 0) {
+    while (!atomic_load_explicit(&writer_running, memory_order_acquire)) sched_yield();
+  }
+  hw_tls_busy--;
 }
 
 /* Normal end: the writer drains and stops; then this thread writes the rest itself. */
 void hw_writer_stop(int reason, int signo) {
-  if (atomic_exchange(&writer_running, 0)) {
-    atomic_store(&stop_requested, 1);
-    hw_writer_wake();
-    pthread_join(writer_thread, NULL);
+  if (role_here) { /* re-entered from a handler on the thread that is writing: see take_role */
+    emergency_end(reason, signo);
+    return;
   }
+  if (atomic_load(&writer_running)) {
+    atomic_store(&stop_requested, 1);
+    futex_wake();
+    pthread_join(writer_thread, NULL);
+    atomic_store(&writer_running, 0);
+  }
+  wait_role(); /* another thread may be writing inline; from here this thread writes, for good */
   drain_queue();
   emit_signal_markers();
   hw_modules_sync(NULL); /* a dlclose since the last tick: its UNLOAD */
@@ -245,7 +335,11 @@ void hw_writer_stop(int reason, int signo) {
 
 /* From a fatal signal: other threads may be anywhere, the writer included. Write the stolen
  * buffers uncompressed (the compression context may be in use) and an END frame of our own. */
-void hw_writer_emergency_flush(int signo) {
+void hw_writer_emergency_flush(int signo) { emergency_end(HW_END_SIGNAL, signo); }
+
+/* Uncompressed, without the context, the output buffer or the process stream, which the
+ * interrupted writer may be using; the descriptor stays open for the same reason. */
+static void emergency_end(int reason, int signo) {
   if (dump_fd < 0) return;
   for (hw_buffer_t *b = hw_queue_take_all(); b; b = b->next) hw_write_frame(b, false);
   uint8_t frame[sizeof(hw_buffer_t) + 64] __attribute__((aligned(16)));
@@ -256,7 +350,7 @@ void hw_writer_emergency_flush(int signo) {
   b->seq = atomic_fetch_add(&process_seq, 1);
   b->base_ts = b->last_ts = ts; /* the END's delta is 0: it is the frame's first record */
   uint8_t *p = hw_put_record_head(b->data, HW_TAG_END, ts, &b->last_ts, 0);
-  p = hw_put_uvarint(p, HW_END_SIGNAL);
+  p = hw_put_uvarint(p, (uint64_t)reason);
   p = hw_put_uvarint(p, (uint64_t)signo);
   b->used = (size_t)(p - b->data);
   hw_write_frame(b, false);
@@ -265,11 +359,15 @@ void hw_writer_emergency_flush(int signo) {
 void hw_writer_after_fork_child(void) {
   /* The writer thread does not exist in the child; its state is the parent's. */
   atomic_store(&writer_running, 0);
+  atomic_store(&writer_spawned, 0);
+  atomic_store(&role, 0); /* its holder, if any, was another thread */
+  role_here = false;
   atomic_store(&stop_requested, 0);
   atomic_store(&writer_sleeping, 0);
   atomic_store(&process_seq, 0);
   atomic_store(&pending_head, 0);
   atomic_store(&pending_tail, 0);
+  for (int i = 0; i < PENDING_MAX; i++) atomic_store(&pending_stamp[i], 0);
   atomic_store(&signal_markers, 0);
   process_buf = NULL;
   dump_fd = -1;

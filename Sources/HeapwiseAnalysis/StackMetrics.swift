@@ -162,7 +162,7 @@ public final class StackMetrics: ReplayAggregator {
     Self.savePeakValue(e, epoch: state.peakEpoch)
     if kind == .heap { e.pointee.counters.liveBytes &-= bytes } else { e.pointee.counters.reservedBytes &-= bytes }
     if whole { e.pointee.counters.liveBlocks &-= 1 }
-    if kind == .heap && function == .free && lastAllocationSlot(block.stream).pointee == block.serial {
+    if kind == .heap && function.endsBlock && lastAllocationSlot(block.stream).pointee == block.serial {
       e.pointee.counters.temporary &+= 1
       e.pointee.counters.temporaryBytes &+= block.size
     }

@@ -53,7 +53,7 @@ struct FrameDecoder {
       let tag = base[position]
       position &+= 1
       let isAlloc = tag &- RecordTag.allocFirst <= RecordTag.allocLast &- RecordTag.allocFirst
-      guard isAlloc || tag == RecordTag.free || tag == RecordTag.freeRealloc || tag == RecordTag.freeReallocArray,
+      guard isAlloc || RecordTag.isFree(tag),
             let delta = Self.uvarint(base, &position), let zigzag = Self.uvarint(base, &position)
       else { position = start; break }
       let address = previous &+ ((zigzag >> 1) ^ (0 &- (zigzag & 1)))
@@ -130,7 +130,7 @@ struct FrameDecoder {
       return .alloc(Allocation(
         function: AllocatorFunction(rawValue: tag)!, address: addr, size: size, stack: StackID(stack)))
     }
-    if tag == RecordTag.free || tag == RecordTag.freeRealloc || tag == RecordTag.freeReallocArray {
+    if RecordTag.isFree(tag) {
       let addr = try address()
       return .free(Deallocation(function: AllocatorFunction(rawValue: tag - RecordTag.freeBase)!, address: addr))
     }

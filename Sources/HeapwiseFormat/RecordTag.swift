@@ -3,15 +3,25 @@
 
 /// The tag byte that opens every record.
 public enum RecordTag {
-  /// ALLOC tags are `allocBase + function code` for codes 1 ... 9 (malloc ... pvalloc).
+  /// ALLOC tags are `allocBase + function code` for codes 1 ... 13 (malloc ... pvalloc, then
+  /// the C++ `operator new` family, format 1.1).
   public static let allocBase: UInt8 = 0x00
   public static let allocFirst: UInt8 = 0x01
-  public static let allocLast: UInt8 = 0x09
-  /// FREE tags are `freeBase + function code` for codes 0 (free), 3 (realloc), 4 (reallocarray).
+  public static let allocLast: UInt8 = 0x0d
+  /// FREE tags are `freeBase + function code` for codes 0 (free), 3 (realloc), 4 (reallocarray),
+  /// and (format 1.1) 10 ... 13 (`operator delete` family), 14 (free_sized), 15 (free_aligned_sized).
   public static let freeBase: UInt8 = 0x10
   public static let free: UInt8 = 0x10
   public static let freeRealloc: UInt8 = 0x13
   public static let freeReallocArray: UInt8 = 0x14
+  public static let freeDeleteFirst: UInt8 = 0x1a
+  public static let freeLast: UInt8 = 0x1f
+
+  /// Whether `tag` is one of the FREE tags.
+  @inline(__always)
+  public static func isFree(_ tag: UInt8) -> Bool {
+    tag == free || tag == freeRealloc || tag == freeReallocArray || (tag >= freeDeleteFirst && tag <= freeLast)
+  }
   public static let mmap: UInt8 = 0x20
   public static let munmap: UInt8 = 0x21
   public static let mremap: UInt8 = 0x22
@@ -70,6 +80,18 @@ public enum AllocatorFunction: UInt8, Sendable, CaseIterable, CustomStringConver
   case memalign = 7
   case valloc = 8
   case pvalloc = 9
+  /// C++ `operator new` (also nothrow); as a FREE code, the matching `operator delete`.
+  case new = 10
+  case newArray = 11
+  case newAligned = 12
+  case newArrayAligned = 13
+  /// C23's sized frees (FREE only).
+  case freeSized = 14
+  case freeAlignedSized = 15
+
+  /// As a FREE code: the block's life ends here (free, operator delete, the sized frees), rather
+  /// than a realloc moving it on.
+  public var endsBlock: Bool { self != .realloc && self != .reallocarray }
 
   public var description: String {
     switch self {
@@ -83,6 +105,12 @@ public enum AllocatorFunction: UInt8, Sendable, CaseIterable, CustomStringConver
     case .memalign: "memalign"
     case .valloc: "valloc"
     case .pvalloc: "pvalloc"
+    case .new: "new"
+    case .newArray: "new_array"
+    case .newAligned: "new_aligned"
+    case .newArrayAligned: "new_array_aligned"
+    case .freeSized: "free_sized"
+    case .freeAlignedSized: "free_aligned_sized"
     }
   }
 }

@@ -67,6 +67,17 @@ import Testing
     #expect(m.at(6).temporary == 0)
   }
 
+  /// operator delete and the C23 sized frees end a block as free does (format 1.1 codes).
+  @Test func deleteAndSizedFreesCountAsTemporaryToo() {
+    var s = EventScript()
+    s.alloc(0x100, 10, stack: 1, function: .new)
+    s.free(0x100, function: .new)
+    s.alloc(0x200, 20, stack: 2)
+    s.free(0x200, function: .freeSized)
+    let (_, m) = s.replay()
+    #expect(m.at(1).temporary == 1 && m.at(2).temporary == 1)
+  }
+
   @Test func reallocChainCountsEachStepAndLeavesTheLastLive() {
     var s = EventScript()
     s.alloc(0x100, 16, stack: 1)

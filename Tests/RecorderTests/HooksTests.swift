@@ -67,7 +67,7 @@ import Testing
     let dir = Harness.freshDirectory("alloc-\(allocator)")
     let result = try Harness.record(program, ["portable"], in: dir, preload: [path])
     #expect(result.status == 0)
-    let facts = try DumpFacts(path: try Harness.onlyDump(in: dir))
+    let facts = try DumpFacts(path: try Harness.onlyDump(in: dir), onlyFrom: program)
     expectFunctionsCounts(facts, portable: true)
     let allocator = facts.samples.last?[SampleKey.allocator]
     #expect(allocator == (path.contains("jemalloc") ? 2 : 3))  // statistics come from that allocator
@@ -80,7 +80,7 @@ import Testing
     let dir = Harness.freshDirectory("linked-jemalloc")
     let result = try Harness.record(program, ["portable"], in: dir)
     #expect(result.status == 0)
-    let facts = try DumpFacts(path: try Harness.onlyDump(in: dir))
+    let facts = try DumpFacts(path: try Harness.onlyDump(in: dir), onlyFrom: program)
     expectFunctionsCounts(facts, portable: true)
     #expect(facts.samples.last?[SampleKey.allocator] == 2)
   }

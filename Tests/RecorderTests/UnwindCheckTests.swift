@@ -74,7 +74,10 @@ struct UnwindCheck {
     let program = try Harness.build("unwindcheck.cpp", output: "unwindcheckxx\(optimization)", flags: [optimization])
     let (counts, _) = try run(program, name: "unwind-cxx\(optimization)")
     #expect(counts.compared > 10_000)
-    #expect(counts.libunwind == 0)
+    // One capture is libunwind's: libstdc++'s constructor allocates its emergency pool before the
+    // recorder's constructor runs (recorded since issue 10), on a stack through ld.so's _dl_init,
+    // whose frame rules the walker leaves to libunwind.
+    #expect(counts.libunwind <= 1)
     #expect(counts.reusedFrames > 0)
   }
 
@@ -93,7 +96,10 @@ struct UnwindCheck {
     let script = Harness.programs.appendingPathComponent("unwindcheck.py").path
     let (counts, _) = try run(python, [script], name: "unwind-python\(version)")
     #expect(counts.compared > 10_000)
-    #expect(counts.libunwind == 0)
+    // One capture is libunwind's: libstdc++'s constructor allocates its emergency pool before the
+    // recorder's constructor runs (recorded since issue 10), on a stack through ld.so's _dl_init,
+    // whose frame rules the walker leaves to libunwind.
+    #expect(counts.libunwind <= 1)
     #expect(counts.reusedFrames > 0)
   }
 

@@ -10,11 +10,16 @@ unwinder before its own walker), "heapwise, no capture" records every event with
 (HEAPWISE_UNWIND=off): the floor that a faster unwinder cannot go below.
 
   tools/bench/overhead.py [--runs 3] [--pairs 10000000] [--only churn|tree|synthetic|sqlite|python]
+                          [--baseline OLD/libheapwise.so]
+
+--baseline adds one more tool, another build of the recorder (say, main's), measured in the same
+interleaved runs: how to show what a change to the recorder costs.
 """
 import argparse, os, resource, shutil, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LIB = os.path.join(ROOT, "build/lib/libheapwise.so")
+BASELINE = None  # --baseline
 
 PY_SCRIPT = r'''
 import json
@@ -82,6 +87,8 @@ def measure(name, cmd, runs, tmp, pairs=None):
         del env[k]
     results = {"plain": [], "heaptrack": []}
     results.update({v: [] for v in VARIANTS})
+    if BASELINE:
+        results["heapwise (baseline)"] = []
     sizes, failures = {}, {}
     for r in range(runs):
         for tool in results:
@@ -101,7 +108,8 @@ def measure(name, cmd, runs, tmp, pairs=None):
                     print(f"  note: heaptrack's dump holds {calls:,} allocation calls of {pairs:,}: it lost "
                           f"{100 * (1 - calls / pairs):.1f}% of the events", file=sys.stderr)
             else:
-                e = dict(env, LD_PRELOAD=LIB, HEAPWISE_OUTPUT=os.path.join(d, "hw.%p.heapwise"), **VARIANTS[tool])
+                lib = BASELINE if tool == "heapwise (baseline)" else LIB
+                e = dict(env, LD_PRELOAD=lib, HEAPWISE_OUTPUT=os.path.join(d, "hw.%p.heapwise"), **VARIANTS.get(tool, {}))
                 results[tool].append(run(cmd, e, d))
                 sizes[tool] = dump_size(d, "hw.")
             shutil.rmtree(d)
@@ -130,7 +138,10 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--pairs", type=int, default=10_000_000)
     ap.add_argument("--only", choices=["churn", "tree", "synthetic", "sqlite", "python"])
+    ap.add_argument("--baseline", help="another libheapwise.so to measure alongside")
     args = ap.parse_args()
+    global BASELINE
+    BASELINE = os.path.abspath(args.baseline) if args.baseline else None
     if not os.path.exists(LIB):
         sys.exit(f"{LIB} is missing: run `make lib` first")
     for tool in ("heaptrack", "sqlite3", "cc"):

@@ -28,12 +28,24 @@ struct DumpFacts {
   var lastTimestamp: UInt64 = 0
   var residency: [ResidencyRegion] = []
 
-  init(path: String) throws {
+  /// With `onlyFrom`, blocks whose stack has no frame in that module (the executable) are left
+  /// out, with their frees: what other libraries allocate for themselves while loading (jemalloc
+  /// and tcmalloc bring libstdc++, whose constructor allocates its emergency pool).
+  init(path: String, onlyFrom module: String? = nil) throws {
     let reader = try DumpReader(path: path)
     header = reader.header
+    var others = Set<UInt64>()
+    func isOthers(_ a: Allocation) -> Bool {
+      guard let module, let m = modules.first(where: { $0.path == module }) else { return false }
+      return !(stacks[a.stack] ?? []).contains { m.contains($0) }
+    }
     while let event = reader.next() {
       if case .end = event.record { endTimestamp = event.timestamp } else { lastTimestamp = max(lastTimestamp, event.timestamp) }
       switch event.record {
+      case .alloc(let a) where isOthers(a):
+        others.insert(a.address)
+      case .free(let f) where others.contains(f.address):
+        others.remove(f.address)
       case .alloc(let a):
         allocations[a.function, default: 0] += 1
         allocationsBySize[a.size, default: 0] += 1

@@ -1,0 +1,155 @@
+/* deepbind.c: libraries opened with RTLD_DEEPBIND (or linked -Bsymbolic against libc) bind
+ * malloc and free to libc's definitions directly, past the preloaded hooks: their allocations
+ * were unseen and their frees of blocks we saw were missing.
+ *
+ * Such a library's GOT slots for the allocation functions then hold exactly the function our
+ * hooks forward to (hw_real). Redirecting such a slot to our hook changes nothing the library
+ * gets but the recording, so that is all this does: no dlopen hook (glibc takes $ORIGIN and
+ * RUNPATH from dlopen's caller), no dropped flag. A slot is patched only once it holds hw_real's
+ * address: relocated, bound (RTLD_NOW or -z now at load; a lazily bound slot after its first
+ * call, which is missed), never a slot still unrelocated or bound elsewhere (a library with its
+ * own allocator keeps it). Slots are read inside dl_iterate_phdr, which keeps the module mapped,
+ * and written through /proc/self/mem, which needs no mprotect of a RELRO page and cannot fault.
+ * x86-64 only (R_X86_64_JUMP_SLOT, R_X86_64_GLOB_DAT). */
+#include <dlfcn.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <link.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hw_internal.h"
+
+#if defined(__x86_64__)
+
+#define NAMES 10
+static const char *const names[NAMES] = {"malloc",        "calloc",        "realloc", "reallocarray", "free",
+                                         "posix_memalign", "aligned_alloc", "memalign", "valloc",     "pvalloc"};
+
+typedef struct watch_s {
+  uintptr_t base;     /* the module's dlpi_addr */
+  uint64_t name_hash; /* with base, which module (one loaded later may take the same base) */
+  uint32_t id;        /* modules.c's id, for hw_deepbind_forget */
+  uintptr_t slot;
+  int fn;
+} watch_t;
+
+#define WATCH_MAX 4096
+static watch_t *watches; /* under modules.c's busy flag, like everything here */
+static size_t watch_count;
+static uintptr_t hooks[NAMES], reals[NAMES];
+static bool tables_ready;
+
+static bool ready(void) {
+  if (tables_ready) return true;
+  void *r[NAMES] = {(void *)hw_real.malloc,         (void *)hw_real.calloc,   (void *)hw_real.realloc,
+                    (void *)hw_real.reallocarray,   (void *)hw_real.free,     (void *)hw_real.posix_memalign,
+                    (void *)hw_real.aligned_alloc,  (void *)hw_real.memalign, (void *)hw_real.valloc,
+                    (void *)hw_real.pvalloc};
+  for (int i = 0; i < NAMES; i++) {
+    reals[i] = (uintptr_t)r[i];
+    hooks[i] = (uintptr_t)dlsym(RTLD_DEFAULT, names[i]); /* ours: the hooks are active */
+  }
+  watches = hw_pages_alloc(WATCH_MAX * sizeof(watch_t));
+  tables_ready = watches != NULL;
+  return tables_ready;
+}
+
+static uintptr_t dyn_ptr(const struct dl_phdr_info *info, uintptr_t v) {
+  return v < info->dlpi_addr ? v + info->dlpi_addr : v; /* glibc has usually adjusted it already */
+}
+
+static uint64_t watch_hash;
+static uint32_t watch_id;
+
+static void watch_relocs(const struct dl_phdr_info *info, const ElfW(Rela) *rel, size_t bytes,
+                         const ElfW(Sym) *symtab, const char *strtab) {
+  for (size_t i = 0; i < bytes / sizeof *rel && watch_count < WATCH_MAX; i++) {
+    unsigned type = (unsigned)ELF64_R_TYPE(rel[i].r_info);
+    if (type != R_X86_64_JUMP_SLOT && type != R_X86_64_GLOB_DAT) continue;
+    const char *name = strtab + symtab[ELF64_R_SYM(rel[i].r_info)].st_name;
+    for (int f = 0; f < NAMES; f++)
+      if (strcmp(name, names[f]) == 0) {
+        watches[watch_count++] = (watch_t){info->dlpi_addr, watch_hash, watch_id, info->dlpi_addr + rel[i].r_offset, f};
+        break;
+      }
+  }
+}
+
+void hw_deepbind_watch(const struct dl_phdr_info *info, uint32_t id, uint64_t name_hash) {
+  const char *name = info->dlpi_name;
+  watch_id = id;
+  watch_hash = name_hash;
+  if (!name || !name[0] || !ready()) return; /* the main program binds to the hooks */
+  Dl_info self;
+  if (dladdr((void *)hw_deepbind_watch, &self) && self.dli_fbase == (void *)info->dlpi_addr) return;
+  if (strstr(name, "/libc.so") || strstr(name, "/ld-linux") || strstr(name, "linux-vdso")) return;
+  /* The allocator itself (jemalloc, tcmalloc) may bind its own calls to itself: they are its own. */
+  Dl_info alloc;
+  if (dladdr((void *)hw_real.malloc, &alloc) && alloc.dli_fbase == (void *)info->dlpi_addr) return;
+  const ElfW(Dyn) *dyn = NULL;
+  for (int i = 0; i < info->dlpi_phnum; i++)
+    if (info->dlpi_phdr[i].p_type == PT_DYNAMIC) dyn = (const ElfW(Dyn) *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
+  if (!dyn) return;
+  uintptr_t symtab = 0, strtab = 0, jmprel = 0, rela = 0;
+  size_t pltrelsz = 0, relasz = 0;
+  for (; dyn->d_tag != DT_NULL; dyn++) {
+    switch (dyn->d_tag) {
+    case DT_SYMTAB: symtab = dyn_ptr(info, dyn->d_un.d_ptr); break;
+    case DT_STRTAB: strtab = dyn_ptr(info, dyn->d_un.d_ptr); break;
+    case DT_JMPREL: jmprel = dyn_ptr(info, dyn->d_un.d_ptr); break;
+    case DT_PLTRELSZ: pltrelsz = dyn->d_un.d_val; break;
+    case DT_RELA: rela = dyn_ptr(info, dyn->d_un.d_ptr); break;
+    case DT_RELASZ: relasz = dyn->d_un.d_val; break;
+    }
+  }
+  if (!symtab || !strtab) return;
+  if (jmprel) watch_relocs(info, (const ElfW(Rela) *)jmprel, pltrelsz, (const ElfW(Sym) *)symtab, (const char *)strtab);
+  if (rela) watch_relocs(info, (const ElfW(Rela) *)rela, relasz, (const ElfW(Sym) *)symtab, (const char *)strtab);
+}
+
+static int mem_fd = -1; /* opened for one patching pass: a forked child must not write the parent */
+
+static int patch_visit(struct dl_phdr_info *info, size_t size, void *arg) {
+  (void)size;
+  uint64_t (*hash)(const char *) = (uint64_t (*)(const char *))arg;
+  if (!info->dlpi_name || !info->dlpi_name[0]) return 0;
+  uint64_t h = 0;
+  for (size_t i = 0; i < watch_count;) {
+    watch_t *w = &watches[i];
+    if (w->base == info->dlpi_addr && !h) h = hash(info->dlpi_name);
+    if (w->base != info->dlpi_addr || w->name_hash != h) {
+      i++;
+      continue;
+    }
+    uintptr_t v = *(volatile uintptr_t *)w->slot; /* mapped: dl_iterate_phdr holds the loader's lock */
+    bool done = v == hooks[w->fn];
+    if (!done && v == reals[w->fn] && hooks[w->fn] && hooks[w->fn] != reals[w->fn]) {
+      if (mem_fd < 0) mem_fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
+      done = mem_fd >= 0 && pwrite(mem_fd, &hooks[w->fn], sizeof(uintptr_t), (off_t)w->slot) == sizeof(uintptr_t);
+    }
+    if (done) *w = watches[--watch_count]; /* this slot needs nothing more */
+    else i++;
+  }
+  return 0;
+}
+
+void hw_deepbind_patch(uint64_t (*hash)(const char *)) {
+  if (watch_count == 0) return;
+  dl_iterate_phdr(patch_visit, (void *)hash);
+  if (mem_fd >= 0) close(mem_fd);
+  mem_fd = -1;
+}
+
+/* Slots of a module that is gone would be read after its unmapping: forget them. */
+void hw_deepbind_forget(uint32_t id) {
+  for (size_t i = 0; i < watch_count;)
+    if (watches[i].id == id) watches[i] = watches[--watch_count];
+    else i++;
+}
+
+#else
+void hw_deepbind_watch(const struct dl_phdr_info *info, uint32_t id, uint64_t name_hash) { (void)info; (void)id; (void)name_hash; }
+void hw_deepbind_patch(uint64_t (*hash)(const char *)) { (void)hash; }
+void hw_deepbind_forget(uint32_t id) { (void)id; }
+#endif

@@ -1,0 +1,57 @@
+// Modules loaded while the program runs: by a relative path, and from four threads at once.
+import Foundation
+import Testing
+
+@Suite("Fault matrix: modules") struct ModuleCases {
+  static func plugin() throws -> String {
+    try Matrix.build("plugin.c", as: "libplugin.so", flags: ["-shared", "-fPIC"])
+  }
+
+  /// dlopen("./libplugin.so"): the MODULE record names the file absolutely, so its frames can be
+  /// symbolized from any directory.
+  @Test func relativeDlopenIsRecordedWithAnAbsolutePath() throws {
+    let program = try Matrix.build("faults.c")
+    let dir = Matrix.freshDirectory("relative")
+    let copy = dir.appendingPathComponent("libplugin.so").path
+    try FileManager.default.copyItem(atPath: try Self.plugin(), toPath: copy)
+    let result = try Matrix.record(program, ["dlopen-keep", "./libplugin.so"], in: dir)
+    #expect(result.status == 0, "\(result.stderr)")
+    let dump = try Replay(path: try Matrix.onlyDump(in: dir))
+    let module = try #require(dump.modules.first { $0.path.hasSuffix("libplugin.so") })
+    #expect(module.path == URL(fileURLWithPath: copy).resolvingSymlinksInPath().path)
+    let block = try #require(dump.live.values.first { $0.size == 3131 })
+    #expect(dump.stacks[block.stack]?.first.map(module.contains) == true)  // plugin_make's frame
+  }
+
+  @Test func dlopenAndDlcloseFromFourThreads() throws {
+    let program = try Matrix.build("faults.c")
+    let dir = Matrix.freshDirectory("dlopen-threads")
+    let result = try Matrix.record(program, ["dlopen-threads", try Self.plugin()], in: dir)
+    #expect(result.status == 0)
+    let dump = try Replay(path: try Matrix.onlyDump(in: dir))
+    #expect(dump.count(size: 3131) == 800)
+    #expect(dump.live(ofSize: 3131) == 0)
+    #expect(dump.unmatchedFrees == 0)
+    #expect(dump.end?.reason == 0)
+  }
+}
+
+@Suite("Fault matrix: RTLD_DEEPBIND and RUNPATH") struct DeepbindCases {
+  /// deeplib.c in `<scratch>/sub`, found through the program's RUNPATH ($ORIGIN/sub) and opened
+  /// with RTLD_DEEPBIND: its malloc(5555), its strdup's free and its free of the program's 4444 B
+  /// block are all recorded, and $ORIGIN still resolves (dlopen is not hooked).
+  @Test(arguments: ["deepbind", "runpath"])
+  func deepbindLibraryIsRecordedAndRunpathStillWorks(_ mode: String) throws {
+    try FileManager.default.createDirectory(at: Matrix.scratch.appendingPathComponent("sub"), withIntermediateDirectories: true)
+    _ = try Matrix.build("deeplib.c", as: "sub/libdeep.so", flags: ["-shared", "-fPIC"])
+    let program = try Matrix.build("faults.c", as: "faults-runpath", flags: ["-Wl,-rpath,$ORIGIN/sub"])
+    let dir = Matrix.freshDirectory(mode)
+    let result = try Matrix.record(program, [mode, "libdeep.so"], in: dir)
+    #expect(result.status == 0, "\(result.stderr)")
+    let dump = try Replay(path: try Matrix.onlyDump(in: dir))
+    #expect(dump.count(size: 5555) == 1 && dump.live(ofSize: 5555) == 1)
+    #expect(dump.live(ofSize: 4444) == 0)  // freed inside the library
+    #expect(dump.count(size: 5) == 1 && dump.live(ofSize: 5) == 0)  // strdup("deep"), freed there
+    #expect(dump.unmatchedFrees == 0)
+  }
+}
