@@ -25,7 +25,7 @@
 
 #define HW_MAGIC "HEAPWISE"
 #define HW_VERSION_MAJOR 1
-#define HW_VERSION_MINOR 0
+#define HW_VERSION_MINOR 1
 #define HW_HEADER_FIXED 64
 #define HW_FRAME_HEADER 32
 #define HW_FRAME_LIMIT (64u << 20)
@@ -55,6 +55,8 @@ enum hw_tag {
   HW_TAG_TRIM = 0x53,
   HW_TAG_SKIPPABLE = 0x80, /* first tag with a length prefix */
   HW_TAG_RESIDENCY = 0x80,
+  HW_TAG_PYCODE = 0x82,    /* a Python code object: file, name, first line, line table */
+  HW_TAG_PYTHON = 0x83,    /* the CPython runtime: version, Python frames on or why not */
   HW_TAG_END = 0xff,
 };
 

@@ -271,6 +271,7 @@ static void after_fork_child(void) {
   hw_tls_busy++;
   hw_stacks_reset();
   hw_modules_reset();
+  hw_pyframes_reset();
   start_dump(HW_HEADER_FLAG_FORK_CHILD);
   hw_tls_busy--;
 }
@@ -350,6 +351,7 @@ __attribute__((constructor)) static void hw_init(void) {
   if (!decide_exec_role()) goto done;
   hw_use_tsc = hw_clock_is_tsc() && kernel_trusts_tsc();
   hw_unwind_init();
+  hw_pyframes_init();
   hw_thread_init();
   pthread_atfork(NULL, NULL, after_fork_child);
   if (start_dump(0)) install_signal_handlers();

@@ -1,5 +1,5 @@
-// Stack ids to source frames, through HeapwiseSymbols, once per address. Only the stacks a
-// report needs are resolved.
+// Stack ids to source frames, through HeapwiseSymbols, once per address; Python frames through the
+// dump's PYCODE records. Only the stacks a report needs are resolved.
 import HeapwiseFormat
 import HeapwiseSymbols
 
@@ -11,10 +11,15 @@ public final class FrameResolver {
   /// address → indices into `frames`, innermost (inlined) first.
   private var byAddress: [UInt64: [Int32]] = [:]
   private let stacks: StackTable
+  private let python: PythonCodeTable
+  /// Modules that are the Python interpreter (their frames are `.interpreter`).
+  private let interpreterModules: Set<String>
 
   public init(state: ReplayState, symbolizer: Symbolizer = Symbolizer()) {
     self.symbolizer = symbolizer
     stacks = state.stacks
+    python = state.python
+    interpreterModules = Self.interpreterModules(state)
     map = ModuleMap(state.modules.entries.map { e in
       ModuleImage(
         path: e.record.path, buildID: e.record.buildID, base: e.record.base,
@@ -33,9 +38,24 @@ public final class FrameResolver {
 
   public func frames(at address: UInt64) -> [Int32] {
     if let known = byAddress[address] { return known }
-    let resolved = symbolizer.symbolize(address, in: map).map { intern(SourceFrame($0)) }
+    let resolved: [Int32]
+    if PythonFrameAddress.isPython(address) {
+      let code = python.code(PythonFrameAddress.codeID(address))
+      resolved = [intern(SourceFrame(python: code, instruction: PythonFrameAddress.instruction(address)))]
+    } else {
+      resolved = symbolizer.symbolize(address, in: map).map { f in
+        intern(SourceFrame(f, kind: interpreterModules.contains(f.moduleName) ? .interpreter : .native))
+      }
+    }
     byAddress[address] = resolved
     return resolved
+  }
+
+  /// The interpreter's module as the PYTHON record names it (libpython, or the executable when
+  /// the interpreter is linked in), by file name as the symbolizer reports modules.
+  private static func interpreterModules(_ state: ReplayState) -> Set<String> {
+    guard let path = state.python.runtime?.interpreterPath, !path.isEmpty else { return [] }
+    return [String(path.split(separator: "/").last ?? Substring(path))]
   }
 
   private func intern(_ f: SourceFrame) -> Int32 {

@@ -43,11 +43,14 @@ public struct SiteTable: Sendable {
     for (i, c) in counters.enumerated() where !c.isZero {
       let stack = StackID(UInt32(i))
       let all = i == 0 ? [] : resolver.frames(of: stack)
-      let kept = all.filter { f in
+      var kept = all.filter { f in
         if let known = candidateCache[f] { return known }
         let ok = options.isCandidate(resolver.frame(f))
         candidateCache[f] = ok
         return ok
+      }
+      if !options.showInterpreterFrames && all.contains(where: { resolver.frame($0).kind == .interpreter }) {
+        kept = options.candidates(all.map(resolver.frame)).map { all[$0] }
       }
       if kept.isEmpty {
         if all.isEmpty {

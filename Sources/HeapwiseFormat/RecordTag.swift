@@ -1,4 +1,4 @@
-// Record tag bytes of dump format 1.0 (docs/FORMAT.md, "Records").
+// Record tag bytes of dump format 1.1 (docs/FORMAT.md, "Records").
 // CShim/hw_format.h holds the same numbers; a test in Tests/RecorderTests keeps them equal.
 
 /// The tag byte that opens every record.
@@ -28,6 +28,10 @@ public enum RecordTag {
   public static let skippableLast: UInt8 = 0xfe
   /// The first skippable record: resident pages at a marker or at exit (`ResidencyRegion`).
   public static let residency: UInt8 = 0x80
+  /// A Python code object (`PythonCodeRecord`).
+  public static let pythonCode: UInt8 = 0x82
+  /// The CPython runtime (`PythonRuntimeRecord`).
+  public static let python: UInt8 = 0x83
   public static let end: UInt8 = 0xff
 }
 
@@ -35,7 +39,7 @@ public enum RecordTag {
 public enum FormatConstants {
   public static let magic: [UInt8] = Array("HEAPWISE".utf8)
   public static let major: UInt16 = 1
-  public static let minor: UInt16 = 0
+  public static let minor: UInt16 = 1
   /// Fixed part of the header, before the exe and cmdline strings.
   public static let headerFixedSize = 64
   public static let frameHeaderSize = 32

@@ -22,7 +22,7 @@ public struct SummarySite: Sendable, Hashable {
       if let known = cache[stack] { return known }
       let frames = resolver.frames(of: stack).map(resolver.frame)
       let site: SummarySite
-      if let f = frames.first(where: options.isCandidate) ?? frames.first {
+      if let f = options.candidates(frames).first.map({ frames[$0] }) ?? frames.first {
         let name: String
         if let function = f.function {
           if let file = f.fileName, let line = f.line {
