@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "hw_format.h"
 #include "hw_internal.h"
@@ -183,6 +184,10 @@ void hw_pyframes_init(void) {
   if (pm) strncpy(object_allocator, pm, sizeof object_allocator - 1);
   Dl_info info;
   if (dladdr(runtime, &info) && info.dli_fname) strncpy(interpreter_path, info.dli_fname, sizeof interpreter_path - 1);
+  if (!strchr(interpreter_path, '/')) { /* the executable itself, named as it was invoked */
+    ssize_t len = readlink("/proc/self/exe", interpreter_path, sizeof interpreter_path - 1);
+    interpreter_path[len > 0 ? len : 0] = 0;
+  }
   const unsigned long *pv = dlsym(RTLD_DEFAULT, "Py_Version");
   version_hex = pv ? *pv : 0;
   const char *sw = getenv("HEAPWISE_PYTHON_FRAMES");

@@ -18,9 +18,11 @@ extension SummaryReport {
     let data = aggregator.data(replay: replay, header: reader.header, residency: reader.residency)
     let resolver = FrameResolver(
       state: replay.state, symbolizer: Symbolizer(options: SymbolizerOptions(debugSearchPaths: debugSearchPaths)))
-    return SummaryReport(
+    var report = SummaryReport(
       data: data, header: reader.header, site: SummarySite.namer(resolver), thresholds: thresholds,
       timelineRows: timelineRows)
+    report.python = replay.state.python.runtime.map(PythonRun.init)
+    return report
   }
 
   /// Opens the dump at `path` and summarizes it; the reader's warnings (truncated, corrupt frame,

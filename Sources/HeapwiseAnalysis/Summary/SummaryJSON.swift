@@ -66,6 +66,8 @@ public struct SummaryJSON: Encodable, Sendable {
   var pid: UInt32
   var seconds: Double
   var allocator: String?
+  /// Present for a CPython process.
+  var python: PythonRun?
   var atExit: Split?
   var atPeakRss: Moment?
   var verdict: [Finding]
@@ -94,6 +96,7 @@ public struct SummaryJSON: Encodable, Sendable {
     pid = report.pid
     seconds = report.duration
     allocator = report.allocator
+    python = report.python
     atExit = report.atExit.map(split)
     atPeakRss = report.atPeakRSS.map { Moment(seconds: $0.time, marker: $0.label, split: split($0.split)) }
     verdict = report.verdict.findings.map { Finding(kind: $0.kind.rawValue, headline: $0.headline, evidence: $0.evidence) }

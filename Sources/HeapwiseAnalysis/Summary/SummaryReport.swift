@@ -24,6 +24,8 @@ public struct SummaryReport: Sendable {
   public var pid: UInt32
   public var duration: Double
   public var allocator: String?
+  /// A CPython process: how it was recorded (set by `summarize`).
+  public var python: PythonRun?
   /// At the last sample (the recorder writes one just before END).
   public var atExit: RSSSplit?
   /// At the sample with the highest RSS, when that is not the last one.
