@@ -50,7 +50,7 @@ struct DumpFacts {
       case .munmap(let u): unmappings.append(u)
       case .mremap(let r): remappings.append(r)
       case .end(let e): end = e
-      case .clock, .trim, .skipped: break
+      case .clock, .trim, .skipped, .pythonCode, .python: break
       }
     }
     warnings = reader.warnings
