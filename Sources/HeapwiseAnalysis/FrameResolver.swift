@@ -10,6 +10,7 @@ public final class FrameResolver {
   private var frameIndex: [SourceFrame: Int32] = [:]
   /// address → indices into `frames`, innermost (inlined) first.
   private var byAddress: [UInt64: [Int32]] = [:]
+  private var unnamedInterpreter: [UInt64: [Int32]] = [:]
   private let stacks: StackTable
   private let python: PythonCodeTable
   /// Modules that are the Python interpreter (their frames are `.interpreter`).
@@ -29,14 +30,27 @@ public final class FrameResolver {
 
   public func frame(_ index: Int32) -> SourceFrame { frames[Int(index)] }
 
-  /// The frames of a stack, innermost first, inlined frames expanded.
-  public func frames(of stack: StackID) -> [Int32] {
+  /// The frames of a stack, innermost first, inlined frames expanded. With `interpreterNames`
+  /// false, each frame in the Python interpreter's module is one unnamed `.interpreter` frame:
+  /// enough to hide it from a site's name, and symbolizing libpython's DWARF is most of what
+  /// analysing a Python dump costs.
+  public func frames(of stack: StackID, interpreterNames: Bool = true) -> [Int32] {
     var result: [Int32] = []
-    for address in stacks.addresses(of: stack) { result += frames(at: address) }
+    for address in stacks.addresses(of: stack) { result += frames(at: address, interpreterNames: interpreterNames) }
     return result
   }
 
-  public func frames(at address: UInt64) -> [Int32] {
+  public func frames(at address: UInt64, interpreterNames: Bool = true) -> [Int32] {
+    if !interpreterNames && !interpreterModules.isEmpty && !PythonFrameAddress.isPython(address) {
+      if let known = unnamedInterpreter[address] { return known }
+      if let m = map.module(containing: address), interpreterModules.contains(Self.fileName(m.path)) {
+        let f = SourceFrame(function: nil, file: nil, line: nil, module: Self.fileName(m.path),
+                            moduleOffset: address &- m.base, isInlined: false, kind: .interpreter)
+        let resolved = [intern(f)]
+        unnamedInterpreter[address] = resolved
+        return resolved
+      }
+    }
     if let known = byAddress[address] { return known }
     let resolved: [Int32]
     if PythonFrameAddress.isPython(address) {
@@ -55,8 +69,10 @@ public final class FrameResolver {
   /// the interpreter is linked in), by file name as the symbolizer reports modules.
   private static func interpreterModules(_ state: ReplayState) -> Set<String> {
     guard let path = state.python.runtime?.interpreterPath, !path.isEmpty else { return [] }
-    return [String(path.split(separator: "/").last ?? Substring(path))]
+    return [fileName(path)]
   }
+
+  private static func fileName(_ path: String) -> String { String(path.split(separator: "/").last ?? Substring(path)) }
 
   private func intern(_ f: SourceFrame) -> Int32 {
     if let i = frameIndex[f] { return i }

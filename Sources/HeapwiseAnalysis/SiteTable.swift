@@ -42,7 +42,7 @@ public struct SiteTable: Sendable {
 
     for (i, c) in counters.enumerated() where !c.isZero {
       let stack = StackID(UInt32(i))
-      let all = i == 0 ? [] : resolver.frames(of: stack)
+      var all = i == 0 ? [] : resolver.frames(of: stack, interpreterNames: options.showInterpreterFrames)
       var kept = all.filter { f in
         if let known = candidateCache[f] { return known }
         let ok = options.isCandidate(resolver.frame(f))
@@ -50,7 +50,14 @@ public struct SiteTable: Sendable {
         return ok
       }
       if !options.showInterpreterFrames && all.contains(where: { resolver.frame($0).kind == .interpreter }) {
-        kept = options.candidates(all.map(resolver.frame)).map { all[$0] }
+        let chosen = options.candidates(all.map(resolver.frame))
+        if chosen.contains(where: { resolver.frame(all[$0]).kind == .interpreter }) {
+          // Nothing but the interpreter: name its frames after all.
+          all = resolver.frames(of: stack)
+          kept = options.showingInterpreterFrames.candidates(all.map(resolver.frame)).map { all[$0] }
+        } else {
+          kept = chosen.map { all[$0] }
+        }
       }
       if kept.isEmpty {
         if all.isEmpty {

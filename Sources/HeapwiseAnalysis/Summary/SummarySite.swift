@@ -20,9 +20,14 @@ public struct SummarySite: Sendable, Hashable {
     var cache: [StackID: SummarySite] = [:]
     return { stack in
       if let known = cache[stack] { return known }
-      let frames = resolver.frames(of: stack).map(resolver.frame)
+      var frames = resolver.frames(of: stack, interpreterNames: false).map(resolver.frame)
+      var first = options.candidates(frames).first.map { frames[$0] }
+      if first?.kind == .interpreter {  // nothing but the interpreter: name its frames after all
+        frames = resolver.frames(of: stack).map(resolver.frame)
+        first = options.candidates(frames).first.map { frames[$0] }
+      }
       let site: SummarySite
-      if let f = options.candidates(frames).first.map({ frames[$0] }) ?? frames.first {
+      if let f = first ?? frames.first {
         let name: String
         if let function = f.function {
           if let file = f.fileName, let line = f.line {
