@@ -131,7 +131,10 @@ static const int *tss; /* Py_tss_t: int _is_initialized; pthread_key_t _key */
 static pthread_key_t tss_key;
 static _Atomic int tss_attempts;
 
+/* The code object behind each Python frame of the last merge (NULL at native positions), for
+ * hw_pyframes_describe; tls_merged is how many positions that merge filled (0: none). */
 static __thread const uint8_t *tls_codes[HW_STACK_MAX] __attribute__((tls_model("initial-exec")));
+static __thread int tls_merged __attribute__((tls_model("initial-exec")));
 
 static inline const uint8_t *rd_ptr(const uint8_t *p) { const uint8_t *v; memcpy(&v, p, sizeof v); return v; }
 static inline int32_t rd_i32(const uint8_t *p) { int32_t v; memcpy(&v, p, 4); return v; }
@@ -333,7 +336,8 @@ static void emit_info(hw_thread_t *t, uint64_t ts);
 
 static hw_cold int pending(hw_thread_t *t, uint64_t ts) {
   int m = atomic_load(&mode);
-  if (m == PY_PENDING && __atomic_load_n(tss, __ATOMIC_RELAXED) == 1 &&
+  /* 3.11 and 3.12 wait for the key they know; 3.13 finds the key itself. */
+  if (m == PY_PENDING && (L.minor >= 13 || __atomic_load_n(tss, __ATOMIC_RELAXED) == 1) &&
       atomic_compare_exchange_strong(&mode, &m, PY_VERIFYING)) {
     m = verify();
     if (m != PY_OFF) atomic_store(&mode, m);
@@ -345,6 +349,7 @@ static hw_cold int pending(hw_thread_t *t, uint64_t ts) {
 }
 
 int hw_pyframes_merge(hw_thread_t *t, uint64_t ts, uintptr_t *frames, int n) {
+  tls_merged = 0;
   int m = atomic_load_explicit(&mode, memory_order_relaxed);
   if (hw_unlikely(m != PY_ON || atomic_load_explicit(&info_pending, memory_order_relaxed))) m = pending(t, ts);
   if (m != PY_ON) return n;
@@ -366,11 +371,13 @@ int hw_pyframes_merge(hw_thread_t *t, uint64_t ts, uintptr_t *frames, int n) {
       f = take_call(f, out, &o, &py, &budget);
       if (o > before) continue;
     }
+    tls_codes[o] = NULL;
     out[o++] = frames[i];
   }
   /* A native stack cut at the depth limit: the outer Python frames still say where the program was. */
   while (f && n >= hw_config.max_frames && py < HW_PY_MAX_FRAMES) f = take_call(f, out, &o, &py, &budget);
   memcpy(frames, out, (size_t)o * sizeof *out);
+  tls_merged = o;
   return o;
 }
 
@@ -471,8 +478,10 @@ static uint32_t code_id(hw_thread_t *t, uint64_t ts, const uint8_t *code) {
 }
 
 void hw_pyframes_describe(hw_thread_t *t, uint64_t ts, uintptr_t *frames, int n) {
-  for (int i = 0; i < n; i++) {
-    if (!(frames[i] & HW_PY_FRAME_TAG)) continue;
+  int merged = tls_merged;
+  tls_merged = 0;
+  for (int i = 0; i < n && i < merged; i++) {
+    if (!(frames[i] & HW_PY_FRAME_TAG) || !tls_codes[i]) continue;
     uint32_t id = code_id(t, ts, tls_codes[i]);
     frames[i] = HW_PY_FRAME_TAG | (uintptr_t)id << 32 | (frames[i] & 0xffffff);
   }
