@@ -40,6 +40,15 @@ public final class FrameResolver {
     return result
   }
 
+  /// The first frame of a stack, innermost first, that `accept` takes, with the interpreter's
+  /// frames named; only the addresses up to it are symbolized.
+  public func firstFrame(of stack: StackID, where accept: (SourceFrame) -> Bool) -> SourceFrame? {
+    for address in stacks.addresses(of: stack) {
+      for i in frames(at: address) where accept(frame(i)) { return frame(i) }
+    }
+    return nil
+  }
+
   public func frames(at address: UInt64, interpreterNames: Bool = true) -> [Int32] {
     if !interpreterNames && !interpreterModules.isEmpty && !PythonFrameAddress.isPython(address) {
       if let known = unnamedInterpreter[address] { return known }

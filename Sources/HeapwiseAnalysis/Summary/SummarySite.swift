@@ -7,11 +7,18 @@ public struct SummarySite: Sendable, Hashable {
   public var function: String?
   /// The module's file name.
   public var module: String?
+  /// The innermost frame outside the allocator, also when it is the Python interpreter's and the
+  /// name comes from further out: what allocated (`_PyObject_ArenaMmap` under a Python line).
+  public var innerFunction: String?
+  public var innerModule: String?
 
-  public init(name: String, function: String? = nil, module: String? = nil) {
+  public init(name: String, function: String? = nil, module: String? = nil, innerFunction: String? = nil,
+              innerModule: String? = nil) {
     self.name = name
     self.function = function
     self.module = module
+    self.innerFunction = innerFunction ?? function
+    self.innerModule = innerModule ?? module
   }
 
   /// A namer over `resolver`, symbolizing each stack once.
@@ -38,7 +45,9 @@ public struct SummarySite: Sendable, Hashable {
         } else {
           name = f.location
         }
-        site = SummarySite(name: name, function: f.function, module: f.module)
+        let inner = f.kind == .interpreter ? f : resolver.firstFrame(of: stack, where: options.showingInterpreterFrames.isCandidate)
+        site = SummarySite(name: name, function: f.function, module: f.module, innerFunction: inner?.function,
+                           innerModule: inner?.module)
       } else {
         site = SummarySite(name: stack == .none ? "[no call stack recorded]" : "[\(stack) not recorded]")
       }
