@@ -279,7 +279,9 @@ static int verify(void) {
 
 /* The calling thread's state, or NULL (no Python state; finalising from another thread). */
 static inline const uint8_t *current_tstate(void) {
-  if (hw_unlikely(__atomic_load_n(tss, __ATOMIC_RELAXED) != 1)) return NULL;
+  /* The key as verified: a runtime finalised and initialised again (embedding) makes a new one,
+   * and the old number may then belong to another library. */
+  if (hw_unlikely(__atomic_load_n(tss, __ATOMIC_RELAXED) != 1 || (pthread_key_t)(unsigned)tss[1] != tss_key)) return NULL;
   const uint8_t *ts = pthread_getspecific(tss_key);
   if (!ts) return NULL;
   const uint8_t *fin = rd_ptr(runtime + L.rt_finalizing);
