@@ -216,6 +216,22 @@ enum PyScript {
     #expect(py.last == "<module>@main.py:\(l("CALLER"))", "\(py)")
   }
 
+  /// `check`'s function rules match Python functions (3.12; the matching is the analyzer's).
+  @Test func checkBudgetOnAPythonFunction() throws {
+    try CLI.requireLibrary()
+    let ws = try Workspace("pycheck")
+    defer { ws.remove() }
+    try Self.script.write(toFile: ws.path("main.py"), atomically: true, encoding: .utf8)
+    try Self.helper.write(toFile: ws.path("helper.py"), atomically: true, encoding: .utf8)
+    try #"{ "sites": [ { "function": "leaf", "max-allocations": 5 }, { "function": "worker_?", "max-allocations": 4 } ] }"#
+      .write(toFile: ws.path("budget.json"), atomically: true, encoding: .utf8)
+    let r = try CLI.run(["check", "--budget", "budget.json", "--", try PyScript.interpreter("3.12"), "main.py"], in: ws.url)
+    #expect(r.status == 3, "\(r.stdout) \(r.stderr)")
+    let rows = r.stdout.split(separator: "\n")
+    #expect(rows.contains { $0.hasPrefix("leaf: allocations") && $0.contains(" 6 ") && $0.contains("FAIL") }, "\(r.stdout)")
+    #expect(rows.contains { $0.hasPrefix("worker_?: allocations") && $0.contains(" 4 ") && !$0.contains("FAIL") }, "\(r.stdout)")
+  }
+
   /// --python-malloc makes every object an allocation; --no-python-frames leaves native frames only.
   @Test func pythonMallocAndTheOffSwitch() throws {
     try CLI.requireLibrary()
