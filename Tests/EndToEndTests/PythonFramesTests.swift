@@ -193,6 +193,24 @@ enum PyScript {
     #expect(second.first.map { PyScript.python($0.frames).first } == "<module>@second.py:1", "\(second.map(\.frames))")
   }
 
+  /// Debian's /usr/bin/python3.11: a non-PIE, stripped executable with the interpreter linked in.
+  @Test func debianInterpreter() throws {
+    try CLI.requireLibrary()
+    let ws = try Workspace("pydebian")
+    defer { ws.remove() }
+    for (name, text) in ["main.py": Self.script, "helper.py": Self.helper] {
+      try text.write(toFile: ws.path(name), atomically: true, encoding: .utf8)
+    }
+    let dump = try ws.record("/usr/bin/python3.11", ["main.py"], dump: "debian.heapwise")
+    #expect(try PyScript.records(dump, ws: ws).contains("frames=on PYTHONMALLOC=- /usr/bin/python3.11"))
+    let leaf = PyScript.sites(ofSize: 123457, in: try PyScript.sites(dump, ["--include", "main.py"], ws: ws))
+    #expect(leaf.map(\.count).reduce(0, +) == 6)
+    #expect(leaf.first.map { PyScript.python($0.frames) } == [
+      "leaf@main.py:\(Self.l("LEAF"))", "numbers.<locals>.<lambda>@main.py:\(Self.l("GENERATOR"))",
+      "numbers@main.py:\(Self.l("GENERATOR"))", "Box.method@main.py:\(Self.l("METHOD"))",
+      "main@main.py:\(Self.l("MAIN"))", "<module>@main.py:\(Self.l("MODULE"))"])
+  }
+
   static let numpy = """
     import numpy as np
     def build():
