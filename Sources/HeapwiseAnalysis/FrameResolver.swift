@@ -43,8 +43,12 @@ public final class FrameResolver {
   /// The first frame of a stack, innermost first, that `accept` takes, with the interpreter's
   /// frames named; only the addresses up to it are symbolized.
   public func firstFrame(of stack: StackID, where accept: (SourceFrame) -> Bool) -> SourceFrame? {
+    firstFrameIndex(of: stack, where: accept).map(frame)
+  }
+
+  public func firstFrameIndex(of stack: StackID, where accept: (SourceFrame) -> Bool) -> Int32? {
     for address in stacks.addresses(of: stack) {
-      for i in frames(at: address) where accept(frame(i)) { return frame(i) }
+      for i in frames(at: address) where accept(frame(i)) { return i }
     }
     return nil
   }

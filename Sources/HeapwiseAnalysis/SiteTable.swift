@@ -52,9 +52,15 @@ public struct SiteTable: Sendable {
       if !options.showInterpreterFrames && all.contains(where: { resolver.frame($0).kind == .interpreter }) {
         let chosen = options.candidates(all.map(resolver.frame))
         if chosen.contains(where: { resolver.frame(all[$0]).kind == .interpreter }) {
-          // Nothing but the interpreter: name its frames after all.
-          all = resolver.frames(of: stack)
-          kept = options.showingInterpreterFrames.candidates(all.map(resolver.frame)).map { all[$0] }
+          // Nothing but the interpreter: name its frames after all (only the site's own when one
+          // frame is the site: start-up stacks are many, and libpython's DWARF is slow to read).
+          let shown = options.showingInterpreterFrames
+          if options.grouping != .traceback && !options.cumulative {
+            kept = resolver.firstFrameIndex(of: stack, where: shown.isCandidate).map { [$0] } ?? []
+          } else {
+            all = resolver.frames(of: stack)
+            kept = shown.candidates(all.map(resolver.frame)).map { all[$0] }
+          }
         } else {
           kept = chosen.map { all[$0] }
         }

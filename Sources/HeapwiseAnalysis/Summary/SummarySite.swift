@@ -27,11 +27,10 @@ public struct SummarySite: Sendable, Hashable {
     var cache: [StackID: SummarySite] = [:]
     return { stack in
       if let known = cache[stack] { return known }
-      var frames = resolver.frames(of: stack, interpreterNames: false).map(resolver.frame)
+      let frames = resolver.frames(of: stack, interpreterNames: false).map(resolver.frame)
       var first = options.candidates(frames).first.map { frames[$0] }
-      if first?.kind == .interpreter {  // nothing but the interpreter: name its frames after all
-        frames = resolver.frames(of: stack).map(resolver.frame)
-        first = options.candidates(frames).first.map { frames[$0] }
+      if first?.kind == .interpreter {  // nothing but the interpreter: name its site's frame after all
+        first = resolver.firstFrame(of: stack, where: options.showingInterpreterFrames.isCandidate)
       }
       let site: SummarySite
       if let f = first ?? frames.first {
