@@ -13,6 +13,7 @@
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <link.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <malloc.h>
@@ -59,12 +60,14 @@ static inline bool wants_event(void) {
 /* Captures the stack above the hook (anchored on the hook's return address, so it does not depend
  * on how the compiler inlined the recorder) and interns it; writes the STACK record when new. */
 static inline uint32_t current_stack(hw_thread_t *t, uint64_t ts, void *anchor) {
-  uintptr_t frames[HW_MAX_FRAMES];
+  uintptr_t frames[HW_STACK_MAX];
   int n = hw_capture_stack_above(frames, hw_config.max_frames, (uintptr_t)anchor);
   if (n <= 0) return 0;
+  if (hw_unlikely(atomic_load_explicit(&hw_pyframes_active, memory_order_relaxed))) n = hw_pyframes_merge(t, ts, frames, n);
   bool is_new = false;
   uint32_t id = hw_stack_intern(frames, n, &is_new);
   if (hw_unlikely(is_new)) {
+    if (n > 0 && atomic_load_explicit(&hw_pyframes_active, memory_order_relaxed)) hw_pyframes_describe(t, ts, frames, n);
     hw_emit_stack(t, ts, id, frames, n);
     hw_modules_sync(t); /* a new stack may run through a module dlopen just brought in */
   }
@@ -111,7 +114,36 @@ void hw_hook_free(int fn, void *p) {
 #endif
 extern __typeof__(malloc) hw_own_malloc __attribute__((alias("malloc"), visibility("hidden")));
 
-bool hw_hooks_are_active(void) { return dlsym(RTLD_DEFAULT, "malloc") == (void *)hw_own_malloc; }
+/* dl_iterate_phdr visits objects in lookup order: does any object between the executable and this
+ * library (other than the vDSO) come first? */
+static int find_own_position(struct dl_phdr_info *info, size_t size, void *arg) {
+  int *state = arg; /* 0: at the executable, 1: after it, 2: found us, 3: something else first */
+  (void)size;
+  if (*state == 0) { *state = 1; return 0; }
+  Dl_info self;
+  if (dladdr((void *)hw_own_malloc, &self) && self.dli_fname && info->dlpi_name &&
+      strcmp(info->dlpi_name, self.dli_fname) == 0) {
+    *state = 2;
+    return 1;
+  }
+  if (info->dlpi_name && strstr(info->dlpi_name, "linux-vdso")) return 0;
+  *state = 3;
+  return 1;
+}
+
+bool hw_hooks_are_active(void) {
+  void *first = dlsym(RTLD_DEFAULT, "malloc");
+  if (first == (void *)hw_own_malloc) return true;
+  /* A non-PIE executable that takes malloc's address (Debian's python3.11) has a canonical PLT
+   * entry for it, an undefined symbol with a value, which dlsym returns; that entry jumps to the
+   * first definition after the executable: this library when it is the first object loaded. */
+  Dl_info info;
+  const ElfW(Sym) *sym = NULL;
+  if (!first || !dladdr1(first, &info, (void **)&sym, RTLD_DL_SYMENT) || !sym || sym->st_shndx != SHN_UNDEF) return false;
+  int state = 0;
+  dl_iterate_phdr(find_own_position, &state);
+  return state == 2;
+}
 
 HW_EXPORT void *malloc(size_t size) {
   if (hw_unlikely(!hw_real.malloc) && !ensure_real()) return hw_bootstrap_alloc(size, 16);

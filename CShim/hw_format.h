@@ -57,6 +57,8 @@ enum hw_tag {
   HW_TAG_TRIM = 0x53,
   HW_TAG_SKIPPABLE = 0x80, /* first tag with a length prefix */
   HW_TAG_RESIDENCY = 0x80,
+  HW_TAG_PYCODE = 0x82,    /* a Python code object: file, name, first line, line table */
+  HW_TAG_PYTHON = 0x83,    /* the CPython runtime: version, Python frames on or why not */
   HW_TAG_END = 0xff,
 };
 

@@ -136,6 +136,23 @@ size_t hw_stacks_memory(void);
 uint32_t hw_stacks_count(void);
 void hw_stacks_reset(void); /* fork child with a new dump: every stack must be written again */
 
+/* ---- pyframes.c: Python frames merged into native stacks (CPython 3.11+) ----------------- */
+
+#define HW_PY_MAX_FRAMES 128                       /* Python frames per stack, beyond the native ones */
+#define HW_STACK_MAX (HW_MAX_FRAMES + HW_PY_MAX_FRAMES) /* a merged stack */
+#define HW_PY_FRAME_TAG (1ull << 63)               /* a Python frame in a frames array (FORMAT.md) */
+
+struct hw_thread_s;
+/* Nonzero in a CPython process while hw_pyframes_merge has work (relaxed read per new event). */
+extern _Atomic int hw_pyframes_active;
+void hw_pyframes_init(void);  /* at start: is this CPython, which layout, are Python frames wanted */
+void hw_pyframes_reset(void); /* fork child with a new dump */
+/* Replaces each evaluation-loop frame of `frames` (room for HW_STACK_MAX) by the Python frames it
+ * runs; returns the new count. The Python values are only good for interning until... */
+int hw_pyframes_merge(struct hw_thread_s *t, uint64_t ts, uintptr_t *frames, int n);
+/* ...hw_pyframes_describe gives them their dump form (code ids, PYCODE records) for a new stack. */
+void hw_pyframes_describe(struct hw_thread_s *t, uint64_t ts, uintptr_t *frames, int n);
+
 /* ---- thread.c: per-thread state and buffers -------------------------------------------------- */
 
 typedef struct hw_buffer_s hw_buffer_t;

@@ -282,6 +282,7 @@ static void after_fork_child(void) {
   exec_seq = 0;
   put_env_number("HEAPWISE_ROOT_PID", env_value("HEAPWISE_ROOT_PID"), (long)getpid());
   put_env_number("HEAPWISE_EXEC_SEQ", env_value("HEAPWISE_EXEC_SEQ"), 0);
+  hw_pyframes_reset();
   start_dump(HW_HEADER_FLAG_FORK_CHILD);
   hw_tls_busy--;
 }
@@ -398,6 +399,7 @@ static void initialize(void) {
   if (!decide_exec_role()) return;
   hw_use_tsc = hw_clock_is_tsc() && kernel_trusts_tsc();
   hw_unwind_init();
+  hw_pyframes_init();
   hw_thread_init();
   pthread_atfork(NULL, NULL, after_fork_child);
   if (start_dump(0)) install_signal_handlers();

@@ -92,11 +92,23 @@ public struct SiteOptions: Sendable {
   public var exclude: [FrameFilter]
   /// Skip the allocator's and the recorder's frames (on by default).
   public var skipAllocatorFrames: Bool
+  /// Let the Python interpreter's own native frames (`FrameKind.interpreter`) be sites and appear
+  /// in tracebacks (off by default: a stack that has nothing else still gets one).
+  public var showInterpreterFrames: Bool
 
   public init(grouping: Grouping = .lineno, cumulative: Bool = false, include: [FrameFilter] = [],
-              exclude: [FrameFilter] = [], skipAllocatorFrames: Bool = true) {
+              exclude: [FrameFilter] = [], skipAllocatorFrames: Bool = true, showInterpreterFrames: Bool = false) {
     self.grouping = grouping; self.cumulative = cumulative
     self.include = include; self.exclude = exclude; self.skipAllocatorFrames = skipAllocatorFrames
+    self.showInterpreterFrames = showInterpreterFrames
+  }
+
+  /// The same options with the interpreter's frames shown: the fallback for a stack made only of
+  /// them (interpreter start-up, before any Python frame runs).
+  var showingInterpreterFrames: SiteOptions {
+    var o = self
+    o.showInterpreterFrames = true
+    return o
   }
 
   var hasUserFilters: Bool { !include.isEmpty || !exclude.isEmpty }
@@ -104,9 +116,21 @@ public struct SiteOptions: Sendable {
   /// Whether a frame may stand for a site.
   func isCandidate(_ f: SourceFrame) -> Bool {
     if skipAllocatorFrames && AllocatorFrames.contains(f) { return false }
+    if !showInterpreterFrames && f.kind == .interpreter { return false }
     if exclude.contains(where: { $0.matches(f) }) { return false }
     if !include.isEmpty && !include.contains(where: { $0.matches(f) }) { return false }
     return true
+  }
+
+  /// Which of a stack's frames (innermost first) may stand for its site. With the interpreter's
+  /// frames hidden, a stack whose other candidates all lie outside (below) the interpreter's frames
+  /// (process start-up, `main`) has nothing of its own: then the interpreter's frames are shown.
+  func candidates(_ frames: [SourceFrame]) -> [Int] {
+    let kept = frames.indices.filter { isCandidate(frames[$0]) }
+    guard !showInterpreterFrames, let outermost = frames.lastIndex(where: { $0.kind == .interpreter }),
+          kept.allSatisfy({ $0 > outermost })
+    else { return kept }
+    return showingInterpreterFrames.candidates(frames)
   }
 
   /// The key and the label of a one-frame site.

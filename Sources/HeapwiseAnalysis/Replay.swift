@@ -140,6 +140,10 @@ public final class Replay {
       for a in aggregators { a.ended(e, state: state) }
     case .clock(let ns):
       state.clocks.append((event.timestamp, ns))
+    case .pythonCode(let c):
+      state.python.add(c)
+    case .python(let p):
+      state.python.runtime = p
     case .skipped(let tag):
       if tag == RecordTag.residency { applyResidency(stream: event.stream, timestamp: event.timestamp) }
     }

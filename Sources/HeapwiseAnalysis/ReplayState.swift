@@ -56,6 +56,7 @@ public final class ReplayState {
   public let stacks = StackTable()
   public let modules = ModuleTable()
   public let threads = ThreadTable()
+  public let python = PythonCodeTable()
 
   public init() {}
 }
@@ -119,4 +120,15 @@ public final class ThreadTable {
   public private(set) var names: [StreamID: (tid: ThreadID, name: String)] = [:]
   public init() {}
   func set(_ record: ThreadRecord, stream: StreamID) { names[stream] = (record.tid, record.name) }
+}
+
+/// The Python code objects the dump described, and what it said about the interpreter.
+public final class PythonCodeTable {
+  private var codes: [UInt32: PythonCodeRecord] = [:]
+  /// The PYTHON record (the last one: a later one says why Python frames were turned off).
+  public internal(set) var runtime: PythonRuntimeRecord?
+  public init() {}
+  func add(_ record: PythonCodeRecord) { codes[record.id] = record }
+  public func code(_ id: UInt32) -> PythonCodeRecord? { codes[id] }
+  public var count: Int { codes.count }
 }

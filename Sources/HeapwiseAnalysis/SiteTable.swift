@@ -42,12 +42,28 @@ public struct SiteTable: Sendable {
 
     for (i, c) in counters.enumerated() where !c.isZero {
       let stack = StackID(UInt32(i))
-      let all = i == 0 ? [] : resolver.frames(of: stack)
-      let kept = all.filter { f in
+      var all = i == 0 ? [] : resolver.frames(of: stack, interpreterNames: options.showInterpreterFrames)
+      var kept = all.filter { f in
         if let known = candidateCache[f] { return known }
         let ok = options.isCandidate(resolver.frame(f))
         candidateCache[f] = ok
         return ok
+      }
+      if !options.showInterpreterFrames && all.contains(where: { resolver.frame($0).kind == .interpreter }) {
+        let chosen = options.candidates(all.map(resolver.frame))
+        if chosen.contains(where: { resolver.frame(all[$0]).kind == .interpreter }) {
+          // Nothing but the interpreter: name its frames after all (only the site's own when one
+          // frame is the site: start-up stacks are many, and libpython's DWARF is slow to read).
+          let shown = options.showingInterpreterFrames
+          if options.grouping != .traceback && !options.cumulative {
+            kept = resolver.firstFrameIndex(of: stack, where: shown.isCandidate).map { [$0] } ?? []
+          } else {
+            all = resolver.frames(of: stack)
+            kept = shown.candidates(all.map(resolver.frame)).map { all[$0] }
+          }
+        } else {
+          kept = chosen.map { all[$0] }
+        }
       }
       if kept.isEmpty {
         if all.isEmpty {

@@ -1,7 +1,23 @@
 // A frame as reports show it and compare matches it: never a raw address or a module path.
+import Foundation
+import HeapwiseFormat
 import HeapwiseSymbols
 
+/// What kind of code a frame is in. Reports and exports that draw frames differently by language
+/// switch on this.
+public enum FrameKind: String, Sendable, Hashable, Codable {
+  /// Machine code, named through the module's symbols.
+  case native
+  /// A Python function: `function` is its qualified name, `file` and `line` its source, `module`
+  /// the Python module the file is (see `PythonModuleName`).
+  case python
+  /// Machine code of the Python interpreter itself (evaluation loop, call glue, object
+  /// allocator): native, but hidden from site names unless asked for (`SiteOptions`).
+  case interpreter
+}
+
 public struct SourceFrame: Sendable, Hashable, Codable {
+  public var kind: FrameKind = .native
   public var function: String?
   /// As the compiler recorded it (often absolute).
   public var file: String?
@@ -12,15 +28,26 @@ public struct SourceFrame: Sendable, Hashable, Codable {
   public var moduleOffset: UInt64
   public var isInlined: Bool
 
-  public init(function: String?, file: String?, line: Int?, module: String, moduleOffset: UInt64, isInlined: Bool) {
+  public init(function: String?, file: String?, line: Int?, module: String, moduleOffset: UInt64, isInlined: Bool,
+              kind: FrameKind = .native) {
     self.function = function; self.file = file; self.line = line
-    self.module = module; self.moduleOffset = moduleOffset; self.isInlined = isInlined
+    self.module = module; self.moduleOffset = moduleOffset; self.isInlined = isInlined; self.kind = kind
   }
 
-  init(_ f: SymbolizedFrame) {
+  init(_ f: SymbolizedFrame, kind: FrameKind = .native) {
     self.init(function: f.function, file: f.file, line: f.line, module: f.moduleName.isEmpty ? "?" : f.moduleName,
-              moduleOffset: f.moduleOffset, isInlined: f.isInlined)
+              moduleOffset: f.moduleOffset, isInlined: f.isInlined, kind: kind)
   }
+
+  /// A Python frame: `moduleOffset` holds the instruction's byte offset in its code object.
+  init(python code: PythonCodeRecord?, instruction: UInt32) {
+    let file = code?.filename
+    self.init(function: code?.qualifiedName ?? "<unknown Python code>", file: file,
+              line: code?.line(atInstruction: instruction), module: file.map(PythonModuleName.of) ?? "?",
+              moduleOffset: UInt64(instruction) * 2, isInlined: false, kind: .python)
+  }
+
+  public var isPython: Bool { kind == .python }
 
   public var fileName: String? {
     guard let file else { return nil }
@@ -33,6 +60,7 @@ public struct SourceFrame: Sendable, Hashable, Codable {
   /// `file:line`, else `function (module)`, else `module+0xoffset`.
   public var location: String {
     if let file, let line { return "\(file):\(line)" }
+    if kind == .python, let function, let file { return "\(function) (\(file))" }
     if let function { return "\(function) (\(module))" }
     return moduleAndOffset
   }
@@ -44,5 +72,25 @@ public struct SourceFrame: Sendable, Hashable, Codable {
     if let name = fileName, let line { return "?|\(name)|\(line)" }
     if let function { return "\(function)|\(module)" }
     return moduleAndOffset
+  }
+}
+
+/// The Python module a source file is, for grouping by module: the path after `site-packages/`,
+/// `dist-packages/` or `lib/pythonX.Y/`, else the file's name, without `.py` and `/__init__`, with
+/// dots for slashes (`/usr/lib/python3.12/json/decoder.py` is `json.decoder`, `job.py` is `job`).
+public enum PythonModuleName {
+  public static func of(_ file: String) -> String {
+    if file.hasPrefix("<") { return file }  // <frozen importlib._bootstrap>, <string>
+    var path = Substring(file)
+    if let r = path.range(of: "-packages/", options: .backwards) {
+      path = path[r.upperBound...]
+    } else if let r = path.range(of: #"/python3\.[0-9]+/"#, options: [.regularExpression, .backwards]) {
+      path = path[r.upperBound...]
+    } else if let slash = path.lastIndex(of: "/") {
+      path = path[path.index(after: slash)...]
+    }
+    if path.hasSuffix(".py") { path = path.dropLast(3) }
+    if path.hasSuffix("/__init__") { path = path.dropLast(9) }
+    return path.replacingOccurrences(of: "/", with: ".")
   }
 }

@@ -216,6 +216,24 @@ struct FrameDecoder {
       let body = try cursor.lengthPrefixed()
       residencyBody = body
       return .skipped(tag: tag)
+    case RecordTag.pythonCode:
+      var body = ByteCursor(buffer: try cursor.lengthPrefixed())
+      let id = try body.uvarint32()
+      let first = try body.uvarint()
+      let filename = String(pythonKind: try body.uvarint(), bytes: try body.lengthPrefixed())
+      let name = String(pythonKind: try body.uvarint(), bytes: try body.lengthPrefixed())
+      let table = Array(try body.lengthPrefixed())
+      return .pythonCode(PythonCodeRecord(id: id, firstLine: Int(clamping: first), filename: filename,
+                                          qualifiedName: name, lineTable: table))
+    case RecordTag.python:
+      var body = ByteCursor(buffer: try cursor.lengthPrefixed())
+      let version = try body.uvarint()
+      let status = try body.uvarint()
+      let allocator = String(dumpBytes: try body.lengthPrefixed())
+      let path = String(dumpBytes: try body.lengthPrefixed())
+      let reason = String(dumpBytes: try body.lengthPrefixed())
+      return .python(PythonRuntimeRecord(versionHex: version, status: status, objectAllocator: allocator,
+                                         interpreterPath: path, reason: reason))
     default:
       if tag >= RecordTag.skippableFirst && tag <= RecordTag.skippableLast {
         _ = try cursor.lengthPrefixed()

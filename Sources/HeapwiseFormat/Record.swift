@@ -35,6 +35,10 @@ public enum Record: Sendable {
   case marker(MarkerRecord)
   case trim(TrimRecord)
   case end(EndRecord)
+  /// A Python code object (skippable tag 0x82).
+  case pythonCode(PythonCodeRecord)
+  /// The CPython runtime (skippable tag 0x83).
+  case python(PythonRuntimeRecord)
   /// A skippable record (tags 0x80 ... 0xfe) this reader does not know.
   case skipped(tag: UInt8)
 }

@@ -42,6 +42,10 @@ public enum RecordTag {
   public static let skippableLast: UInt8 = 0xfe
   /// The first skippable record: resident pages at a marker or at exit (`ResidencyRegion`).
   public static let residency: UInt8 = 0x80
+  /// A Python code object (`PythonCodeRecord`).
+  public static let pythonCode: UInt8 = 0x82
+  /// The CPython runtime (`PythonRuntimeRecord`).
+  public static let python: UInt8 = 0x83
   public static let end: UInt8 = 0xff
 }
 

@@ -4,9 +4,8 @@
 import HeapwiseAnalysis
 import HeapwiseFormat
 
-/// How the drawings colour a frame: Python and native code apart. SourceFrame does not tell
-/// Python frames apart yet (issue 11 adds its `kind`), so every frame is native today; this is the
-/// one place that decides.
+/// How the drawings colour a frame: Python and native code apart, from `SourceFrame.kind`; this is
+/// the one place that decides.
 public enum DrawnKind: String, Sendable, Codable {
   case native
   case python
@@ -14,7 +13,11 @@ public enum DrawnKind: String, Sendable, Codable {
   case interpreter
 
   public init(_ frame: SourceFrame) {
-    self = .native
+    switch frame.kind {
+    case .native: self = .native
+    case .python: self = .python
+    case .interpreter: self = .interpreter
+    }
   }
 }
 

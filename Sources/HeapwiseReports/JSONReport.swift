@@ -10,8 +10,11 @@ public enum JSONReport {
     public var module: String
     public var offset: UInt64
     public var inlined: Bool
+    /// "native", "python" or "interpreter" (`FrameKind`).
+    public var kind: String
     init(_ f: SourceFrame) {
       function = f.function; file = f.file; line = f.line; module = f.module; offset = f.moduleOffset; inlined = f.isInlined
+      kind = f.kind.rawValue
     }
   }
 

@@ -108,6 +108,8 @@ public enum TextReport {
     if let function = f.function {
       if let file = f.file, let line = f.line {
         s = "\(function) at \(DisplayPath.shorten(file)):\(line)"
+      } else if f.kind == .python, let file = f.file {
+        s = "\(function) in \(DisplayPath.shorten(file))"
       } else {
         s = "\(function) in \(f.module)"
       }

@@ -39,6 +39,14 @@ struct RecordCommand: ParsableCommand {
   @Flag(help: "Write frames uncompressed.")
   var noCompress = false
 
+  @Flag(help: ArgumentHelp(
+    "Python: run with PYTHONMALLOC=malloc, so that every object is its own recorded allocation.",
+    discussion: "By default CPython serves objects of up to 512 bytes from its own arenas (pymalloc), which the recorder sees only as 1 MiB (256 KiB before 3.12) mappings."))
+  var pythonMalloc = false
+
+  @Flag(help: "Python: record native frames only (HEAPWISE_PYTHON_FRAMES=0).")
+  var noPythonFrames = false
+
   /// For `check`, which records into a temporary dump and says itself what it kept.
   @Flag(help: .hidden)
   var quiet = false
@@ -88,6 +96,8 @@ struct RecordCommand: ParsableCommand {
     if followExec { set("HEAPWISE_FOLLOW_EXEC", "1") }
     if trimProbe { set("HEAPWISE_TRIM_PROBE", "1") }
     if noCompress { set("HEAPWISE_COMPRESS", "0") }
+    if pythonMalloc { set("PYTHONMALLOC", "malloc") }
+    if noPythonFrames { set("HEAPWISE_PYTHON_FRAMES", "0") }
     if let intervalMs { set("HEAPWISE_INTERVAL_MS", String(intervalMs)) }
     if let maxFrames { set("HEAPWISE_MAX_FRAMES", String(maxFrames)) }
     if let markerSignal { set("HEAPWISE_MARKER_SIGNAL", String(markerSignal)) }

@@ -83,6 +83,12 @@ enum RecordText {
       let reasons = ["exit", "_exit", "fatal signal", "exec"]
       let reason = end.reason < UInt64(reasons.count) ? reasons[Int(end.reason)] : String(end.reason)
       return head + "end reason=\(reason)" + (end.signal != 0 ? " signal=\(end.signal)" : "")
+    case .pythonCode(let c):
+      return head + "pycode \(c.id) \(c.qualifiedName) \(c.filename):\(c.firstLine) line-table=\(c.lineTable.count)B"
+    case .python(let p):
+      let status = PythonRuntimeRecord.Status(rawValue: p.status).map { "\($0)" } ?? String(p.status)
+      return head + "python \(p.version) frames=\(status) PYTHONMALLOC=\(p.objectAllocator.isEmpty ? "-" : p.objectAllocator) \(p.interpreterPath)"
+        + (p.reason.isEmpty ? "" : " (\(p.reason))")
     case .skipped(let tag):
       return head + "skipped record tag=\(hex(UInt64(tag)))"
     }

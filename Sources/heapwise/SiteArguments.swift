@@ -29,6 +29,9 @@ struct SiteArguments: ParsableArguments {
   @Flag(help: "Keep the allocator's and the recorder's own frames (malloc, operator new, libheapwise).")
   var keepAllocatorFrames = false
 
+  @Flag(help: "Let the Python interpreter's own native frames (evaluation loop, call glue) be sites and show them in tracebacks.")
+  var showInterpreterFrames = false
+
   @Option(help: "Show at most this many sites (0: all).")
   var limit: Int = 10
 
@@ -47,6 +50,7 @@ struct SiteArguments: ParsableArguments {
 
   var siteOptions: SiteOptions {
     SiteOptions(grouping: grouping, cumulative: cumulative, include: include.map(FrameFilter.init(parsing:)),
-                exclude: exclude.map(FrameFilter.init(parsing:)), skipAllocatorFrames: !keepAllocatorFrames)
+                exclude: exclude.map(FrameFilter.init(parsing:)), skipAllocatorFrames: !keepAllocatorFrames,
+                showInterpreterFrames: showInterpreterFrames)
   }
 }

@@ -57,6 +57,8 @@ func describe(_ e: Event) -> String {
   case .marker(let m): r = "marker \(m.source) \(m.name)"
   case .trim(let t): r = "trim \(t.rssBefore) \(t.rssAfter) \(t.result)"
   case .end(let e): r = "end \(e.reason) \(e.signal)"
+  case .pythonCode(let c): r = "pycode \(c.id) \(c.qualifiedName) \(c.filename):\(c.firstLine) \(c.lineTable.count)"
+  case .python(let p): r = "python \(p.version) \(p.status) \(p.objectAllocator)"
   case .skipped(let tag): r = "skipped 0x\(String(tag, radix: 16))"
   }
   return "\(e.timestamp) s\(e.stream.rawValue) \(r)"

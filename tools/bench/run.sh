@@ -5,4 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 tools/bench/overhead.py "$@"
 echo
+tools/bench/python.py --runs 3
+echo
 tools/bench/analysis.py --runs 9

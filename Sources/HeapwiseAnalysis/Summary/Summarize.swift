@@ -42,9 +42,12 @@ extension SummaryReport {
     let resolver = FrameResolver(
       state: replay.state, symbolizer: Symbolizer(options: SymbolizerOptions(debugSearchPaths: debugSearchPaths)))
     let site = SummarySite.namer(resolver)
+    let python = replay.state.python.runtime.map(PythonRun.init)
     return scopes.map {
-      SummaryReport(
+      var report = SummaryReport(
         data: data, header: reader.header, site: site, thresholds: thresholds, timelineRows: timelineRows, scope: $0)
+      report.python = python
+      return report
     }
   }
 

@@ -85,6 +85,8 @@ public struct SummaryJSON: Encodable, Sendable {
   var pid: UInt32
   var seconds: Double
   var allocator: String?
+  /// Present for a CPython process.
+  var python: PythonRun?
   var atExit: Split?
   /// `--at M` / `--to M`: the marker judged and the split of its sample.
   var judgedAt: Moment?
@@ -119,6 +121,7 @@ public struct SummaryJSON: Encodable, Sendable {
     pid = report.pid
     seconds = report.duration
     allocator = report.allocator
+    python = report.python
     atExit = report.atExit.map(split)
     judgedAt = report.atMarker.map { Moment(seconds: $0.time, marker: $0.label, split: split($0.split)) }
     if case .between(let a, _) = report.scope { judgedFrom = a }

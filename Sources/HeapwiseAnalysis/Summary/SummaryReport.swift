@@ -45,6 +45,8 @@ public struct SummaryReport: Sendable {
   public var pid: UInt32
   public var duration: Double
   public var allocator: String?
+  /// A CPython process: how it was recorded (set by `summarize`).
+  public var python: PythonRun?
   /// At the last sample (the recorder writes one just before END).
   public var atExit: RSSSplit?
   /// What was judged: nil for the whole run, else the marker (`--at`, or `--to`).
@@ -276,8 +278,8 @@ public struct SummaryReport: Sendable {
   /// Recognises regions that hold another allocator's blocks, which the recorder cannot see one
   /// by one.
   static func explain(_ site: SummarySite, lengths: Set<UInt64>) -> String? {
-    let function = site.function ?? ""
-    let module = site.module ?? ""
+    let function = site.innerFunction ?? site.function ?? ""
+    let module = site.innerModule ?? site.module ?? ""
     // CPython's small-object allocator maps arenas of 1 MiB (3.10+) or 256 KiB (before).
     let arenaSized = !lengths.isEmpty && lengths.isSubset(of: [1 << 20, 256 << 10])
     if function.contains("_PyObject_Arena") || function.contains("new_arena")

@@ -7,11 +7,18 @@ public struct SummarySite: Sendable, Hashable {
   public var function: String?
   /// The module's file name.
   public var module: String?
+  /// The innermost frame outside the allocator, also when it is the Python interpreter's and the
+  /// name comes from further out: what allocated (`_PyObject_ArenaMmap` under a Python line).
+  public var innerFunction: String?
+  public var innerModule: String?
 
-  public init(name: String, function: String? = nil, module: String? = nil) {
+  public init(name: String, function: String? = nil, module: String? = nil, innerFunction: String? = nil,
+              innerModule: String? = nil) {
     self.name = name
     self.function = function
     self.module = module
+    self.innerFunction = innerFunction ?? function
+    self.innerModule = innerModule ?? module
   }
 
   /// A namer over `resolver`, symbolizing each stack once.
@@ -20,9 +27,13 @@ public struct SummarySite: Sendable, Hashable {
     var cache: [StackID: SummarySite] = [:]
     return { stack in
       if let known = cache[stack] { return known }
-      let frames = resolver.frames(of: stack).map(resolver.frame)
+      let frames = resolver.frames(of: stack, interpreterNames: false).map(resolver.frame)
+      var first = options.candidates(frames).first.map { frames[$0] }
+      if first?.kind == .interpreter {  // nothing but the interpreter: name its site's frame after all
+        first = resolver.firstFrame(of: stack, where: options.showingInterpreterFrames.isCandidate)
+      }
       let site: SummarySite
-      if let f = frames.first(where: options.isCandidate) ?? frames.first {
+      if let f = first ?? frames.first {
         let name: String
         if let function = f.function {
           if let file = f.fileName, let line = f.line {
@@ -33,7 +44,9 @@ public struct SummarySite: Sendable, Hashable {
         } else {
           name = f.location
         }
-        site = SummarySite(name: name, function: f.function, module: f.module)
+        let inner = f.kind == .interpreter ? f : resolver.firstFrame(of: stack, where: options.showingInterpreterFrames.isCandidate)
+        site = SummarySite(name: name, function: f.function, module: f.module, innerFunction: inner?.function,
+                           innerModule: inner?.module)
       } else {
         site = SummarySite(name: stack == .none ? "[no call stack recorded]" : "[\(stack) not recorded]")
       }

@@ -8,6 +8,7 @@ extension SummaryReport {
     if !command.isEmpty { out.append("  command: \(command)") }
     out.append(
       "  pid \(pid), \(formatSeconds(duration)) recorded, allocator: \(allocator ?? "unknown (no statistics)")")
+    if let python { out.append("  python: \(python.text)") }
     out.append("")
 
     if let row = atMarker {

@@ -1,0 +1,514 @@
+/* pyframes.c: the Python frames of a CPython 3.11+ process, merged into every captured stack.
+ *
+ * After the native capture, current_stack (hooks.c) hands the frames here. Each native frame
+ * inside _PyEval_EvalFrameDefault is replaced by the Python frames that evaluation-loop call runs:
+ * since 3.11 one C call runs several Python frames, and the boundaries in the thread's frame chain
+ * are the frames marked `is_entry` (3.11) or the shim frames owned by the C stack (3.12+,
+ * FRAME_OWNED_BY_CSTACK). A Python frame becomes one 64-bit value in the same frames array, so
+ * stacks.c interns merged stacks unchanged (docs/FORMAT.md, "Python frames").
+ *
+ * Nothing here calls into the interpreter: it reads memory the current thread owns (its thread
+ * state, found through the GIL-state TLS key in _PyRuntime, and its frames and code objects), with
+ * the type of every code object checked before it is read. A thread with no Python state, a runtime
+ * not yet initialised or finalising (another thread's), or an unreadable chain yields native frames
+ * only.
+ *
+ * Layouts: 3.13 publishes its offsets in _PyRuntime.debug_offsets, read at start. 3.11 and 3.12
+ * have a table each (generated from their internal headers by tools/pyframes-offsets.c), checked
+ * against the running interpreter: type sizes at start, then once the main thread state exists,
+ * that the thread state found through the key is the calling thread's and in its interpreter's list.
+ * Any mismatch turns Python frames off with one stderr line and a PYTHON record saying why.
+ *
+ * Hot path cost: per Python frame a few loads and a multiply. Code objects get their small dump
+ * ids only when a stack is new: until then a frame carries a hash of its code object's identity.
+ */
+#include <dlfcn.h>
+#include <link.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hw_format.h"
+#include "hw_internal.h"
+
+/* ---- layouts ---- */
+
+typedef struct layout_s {
+  unsigned minor;
+  size_t rt_tss, rt_finalizing, rt_interp_head, rt_size;
+  size_t interp_threads_head;
+  size_t ts_next, ts_interp, ts_thread_id;
+  size_t ts_cframe;     /* 3.11, 3.12: tstate->cframe->current_frame */
+  size_t cframe_current;
+  size_t ts_current_frame; /* 3.13: tstate->current_frame */
+  bool has_cframe;
+  size_t fr_code, fr_previous, fr_instr, fr_owner;
+  size_t fr_is_entry; /* 3.11 only */
+  size_t code_size, co_filename, co_qualname, co_linetable, co_firstlineno, co_argcount, co_adaptive;
+  size_t uni_size, uni_state, uni_length, uni_ascii_size, uni_compact_size;
+  size_t bytes_ob_size, bytes_sval;
+} layout_t;
+
+/* From tools/pyframes-offsets.c against the 3.11.7 and 3.12.1 headers (x86-64 and aarch64 Linux
+ * agree: every field is a pointer, an int or a byte). */
+static const layout_t layout_311 = {
+    .minor = 11, .rt_tss = 592, .rt_finalizing = 24, .rt_interp_head = 40, .rt_size = 166688,
+    .interp_threads_head = 16, .ts_next = 8, .ts_interp = 16, .ts_thread_id = 152,
+    .ts_cframe = 56, .cframe_current = 8, .has_cframe = true,
+    .fr_code = 32, .fr_previous = 48, .fr_instr = 56, .fr_owner = 69, .fr_is_entry = 68,
+    .code_size = 192, .co_filename = 112, .co_qualname = 128, .co_linetable = 136, .co_firstlineno = 72,
+    .co_argcount = 56, .co_adaptive = 184,
+    .uni_size = 80, .uni_state = 32, .uni_length = 16, .uni_ascii_size = 48, .uni_compact_size = 72,
+    .bytes_ob_size = 16, .bytes_sval = 32,
+};
+static const layout_t layout_312 = {
+    .minor = 12, .rt_tss = 1544, .rt_finalizing = 24, .rt_interp_head = 40, .rt_size = 459944,
+    .interp_threads_head = 72, .ts_next = 8, .ts_interp = 16, .ts_thread_id = 136,
+    .ts_cframe = 56, .cframe_current = 0, .has_cframe = true,
+    .fr_code = 0, .fr_previous = 8, .fr_instr = 56, .fr_owner = 70,
+    .code_size = 200, .co_filename = 112, .co_qualname = 128, .co_linetable = 136, .co_firstlineno = 68,
+    .co_argcount = 52, .co_adaptive = 192,
+    .uni_size = 64, .uni_state = 32, .uni_length = 16, .uni_ascii_size = 40, .uni_compact_size = 56,
+    .bytes_ob_size = 16, .bytes_sval = 32,
+};
+/* Where 3.13 keeps the GIL-state key (not among its debug offsets); checked, else searched for. */
+#define TSS_OFFSET_313 2160
+
+/* The 3.13 layout of _PyRuntime.debug_offsets itself (Include/internal/pycore_runtime.h). 3.14
+ * grew this structure, so a newer interpreter needs its description here, not a table of its
+ * internals. */
+typedef struct debug_offsets_313_s {
+  char cookie[8];
+  uint64_t version, free_threaded;
+  struct { uint64_t size, finalizing, interpreters_head; } runtime_state;
+  struct {
+    uint64_t size, id, next, threads_head, gc, imports_modules, sysdict, builtins, ceval_gil, gil_runtime_state,
+        gil_runtime_state_enabled, gil_runtime_state_locked, gil_runtime_state_holder;
+  } interpreter_state;
+  struct { uint64_t size, prev, next, interp, current_frame, thread_id, native_thread_id, datastack_chunk, status; } thread_state;
+  struct { uint64_t size, previous, executable, instr_ptr, localsplus, owner; } interpreter_frame;
+  struct {
+    uint64_t size, filename, name, qualname, linetable, firstlineno, argcount, localsplusnames, localspluskinds,
+        co_code_adaptive;
+  } code_object;
+  struct { uint64_t size, ob_type; } pyobject;
+  struct { uint64_t size, tp_name, tp_repr, tp_flags; } type_object;
+  struct { uint64_t size, ob_item, ob_size; } tuple_object;
+  struct { uint64_t size, ob_item, ob_size; } list_object;
+  struct { uint64_t size, ma_keys, ma_values; } dict_object;
+  struct { uint64_t size, ob_fval; } float_object;
+  struct { uint64_t size, lv_tag, ob_digit; } long_object;
+  struct { uint64_t size, ob_size, ob_sval; } bytes_object;
+  struct { uint64_t size, state, length, asciiobject_size; } unicode_object;
+} debug_offsets_313_t;
+
+#define FRAME_OWNED_BY_CSTACK 3
+#define OB_TYPE 8            /* PyObject: ob_refcnt, ob_type */
+#define TP_BASICSIZE 32      /* PyTypeObject: PyVarObject head, tp_name, tp_basicsize, tp_itemsize */
+#define TP_ITEMSIZE 40
+#define WALK_LIMIT 1024      /* frames looked at per capture, whatever the chain holds */
+
+/* ---- state ---- */
+
+enum { PY_OFF = 0, PY_PENDING = 1, PY_VERIFYING = 2, PY_ON = 3 };
+enum { STATUS_ON = 0, STATUS_SWITCHED_OFF = 1, STATUS_UNSUPPORTED = 2 };
+
+_Atomic int hw_pyframes_active; /* nonzero while the hooks must call hw_pyframes_merge */
+static _Atomic int mode;
+static _Atomic int info_pending;
+static int status = STATUS_ON;
+static char reason[160];
+static layout_t L;
+static const uint8_t *runtime;
+static const void *code_type, *unicode_type, *bytes_type;
+static uintptr_t eval_lo, eval_len;
+static uint64_t version_hex;
+static char interpreter_path[1024];
+static char object_allocator[32];
+static const int *tss; /* Py_tss_t: int _is_initialized; pthread_key_t _key */
+static pthread_key_t tss_key;
+static _Atomic int tss_attempts;
+
+/* The code object behind each Python frame of the last merge (NULL at native positions), for
+ * hw_pyframes_describe; tls_merged is how many positions that merge filled (0: none). */
+static __thread const uint8_t *tls_codes[HW_STACK_MAX] __attribute__((tls_model("initial-exec")));
+static __thread int tls_merged __attribute__((tls_model("initial-exec")));
+
+static inline const uint8_t *rd_ptr(const uint8_t *p) { const uint8_t *v; memcpy(&v, p, sizeof v); return v; }
+static inline int32_t rd_i32(const uint8_t *p) { int32_t v; memcpy(&v, p, 4); return v; }
+static inline uint32_t rd_u32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static inline int64_t rd_i64(const uint8_t *p) { int64_t v; memcpy(&v, p, 8); return v; }
+
+static bool is_code(const uint8_t *o) { return o && rd_ptr(o + OB_TYPE) == code_type; }
+
+static void turn_off(int why, const char *text) {
+  status = why;
+  strncpy(reason, text, sizeof reason - 1);
+  atomic_store(&mode, PY_OFF);
+  atomic_store(&info_pending, 1);
+  atomic_store(&hw_pyframes_active, 1); /* once more, to write the PYTHON record */
+  if (why == STATUS_UNSUPPORTED) hw_log("Python frames off: %s", text);
+}
+
+/* ---- start ---- */
+
+static bool layout_from_debug_offsets(void) {
+  const debug_offsets_313_t *d = (const debug_offsets_313_t *)runtime;
+  if (memcmp(d->cookie, "xdebugpy", 8) != 0) return false;
+  if ((d->version >> 16) != (version_hex >> 16) || d->free_threaded) return false;
+  L = (layout_t){
+      .minor = 13, .rt_tss = TSS_OFFSET_313, .rt_finalizing = d->runtime_state.finalizing,
+      .rt_interp_head = d->runtime_state.interpreters_head, .rt_size = d->runtime_state.size,
+      .interp_threads_head = d->interpreter_state.threads_head, .ts_next = d->thread_state.next,
+      .ts_interp = d->thread_state.interp, .ts_thread_id = d->thread_state.thread_id,
+      .ts_current_frame = d->thread_state.current_frame, .has_cframe = false,
+      .fr_code = d->interpreter_frame.executable, .fr_previous = d->interpreter_frame.previous,
+      .fr_instr = d->interpreter_frame.instr_ptr, .fr_owner = d->interpreter_frame.owner,
+      .code_size = d->code_object.size, .co_filename = d->code_object.filename, .co_qualname = d->code_object.qualname,
+      .co_linetable = d->code_object.linetable, .co_firstlineno = d->code_object.firstlineno,
+      .co_argcount = d->code_object.argcount, .co_adaptive = d->code_object.co_code_adaptive,
+      .uni_size = 0, .uni_state = d->unicode_object.state, .uni_length = d->unicode_object.length,
+      .uni_ascii_size = d->unicode_object.asciiobject_size,
+      /* PyCompactUnicodeObject: the ASCII header, then utf8_length and utf8 */
+      .uni_compact_size = d->unicode_object.asciiobject_size + 16,
+      .bytes_ob_size = d->bytes_object.ob_size, .bytes_sval = d->bytes_object.ob_sval,
+  };
+  return true;
+}
+
+static uint64_t type_field(const void *type, size_t off) { return (uint64_t)rd_i64((const uint8_t *)type + off); }
+
+void hw_pyframes_init(void) {
+  runtime = dlsym(RTLD_DEFAULT, "_PyRuntime");
+  if (!runtime) return; /* not CPython */
+  const char *pm = getenv("PYTHONMALLOC");
+  if (pm) strncpy(object_allocator, pm, sizeof object_allocator - 1);
+  Dl_info info;
+  if (dladdr(runtime, &info) && info.dli_fname) strncpy(interpreter_path, info.dli_fname, sizeof interpreter_path - 1);
+  if (!strchr(interpreter_path, '/')) { /* the executable itself, named as it was invoked */
+    ssize_t len = readlink("/proc/self/exe", interpreter_path, sizeof interpreter_path - 1);
+    interpreter_path[len > 0 ? len : 0] = 0;
+  }
+  const unsigned long *pv = dlsym(RTLD_DEFAULT, "Py_Version");
+  version_hex = pv ? *pv : 0;
+  const char *sw = getenv("HEAPWISE_PYTHON_FRAMES");
+  if (sw && strcmp(sw, "0") == 0) return turn_off(STATUS_SWITCHED_OFF, "HEAPWISE_PYTHON_FRAMES=0");
+  if (!pv) return turn_off(STATUS_UNSUPPORTED, "CPython before 3.11 is not supported");
+  unsigned major = (unsigned)(version_hex >> 24), minor = (unsigned)(version_hex >> 16) & 0xff;
+  char text[sizeof reason];
+  if (major == 3 && minor == 11) L = layout_311;
+  else if (major == 3 && minor == 12) L = layout_312;
+  else if (major == 3 && minor == 13) {
+    if (!layout_from_debug_offsets())
+      return turn_off(STATUS_UNSUPPORTED, "_PyRuntime.debug_offsets is not the 3.13 layout (free-threaded build?)");
+  } else {
+    snprintf(text, sizeof text, "CPython %u.%u has no known layout (3.11, 3.12, 3.13)", major, minor);
+    return turn_off(STATUS_UNSUPPORTED, text);
+  }
+  code_type = dlsym(RTLD_DEFAULT, "PyCode_Type");
+  unicode_type = dlsym(RTLD_DEFAULT, "PyUnicode_Type");
+  bytes_type = dlsym(RTLD_DEFAULT, "PyBytes_Type");
+  void *eval = dlsym(RTLD_DEFAULT, "_PyEval_EvalFrameDefault");
+  const ElfW(Sym) *sym = NULL;
+  if (!code_type || !unicode_type || !bytes_type || !eval || !dladdr1(eval, &info, (void **)&sym, RTLD_DL_SYMENT) || !sym ||
+      !sym->st_size)
+    return turn_off(STATUS_UNSUPPORTED, "the interpreter does not export PyCode_Type, PyUnicode_Type, PyBytes_Type or "
+                                        "_PyEval_EvalFrameDefault with its size");
+  eval_lo = (uintptr_t)eval;
+  eval_len = sym->st_size;
+  /* The sizes the layout implies must be the running interpreter's. */
+  if (type_field(code_type, TP_BASICSIZE) != L.co_adaptive || type_field(code_type, TP_ITEMSIZE) != 2 ||
+      type_field(bytes_type, TP_BASICSIZE) != L.bytes_sval + 1 ||
+      (L.uni_size && type_field(unicode_type, TP_BASICSIZE) != L.uni_size)) {
+    snprintf(text, sizeof text, "CPython %u.%u.%u's object sizes differ from the known 3.%u layout", major, minor,
+             (unsigned)(version_hex >> 8) & 0xff, minor);
+    return turn_off(STATUS_UNSUPPORTED, text);
+  }
+  tss = (const int *)(runtime + L.rt_tss);
+  atomic_store(&mode, PY_PENDING);
+  atomic_store(&info_pending, 1);
+  atomic_store(&hw_pyframes_active, 1);
+}
+
+/* ---- verification, once the main thread state exists ---- */
+
+/* The calling thread's state in its interpreters' lists (by pthread id), or NULL. */
+static const uint8_t *find_in_lists(void) {
+  const uint8_t *interp = rd_ptr(runtime + L.rt_interp_head);
+  uintptr_t self = (uintptr_t)pthread_self();
+  for (int i = 0; interp && i < 64; i++) {
+    const uint8_t *ts = rd_ptr(interp + L.interp_threads_head);
+    for (int j = 0; ts && j < 4096; j++, ts = rd_ptr(ts + L.ts_next))
+      if ((uintptr_t)rd_ptr(ts + L.ts_thread_id) == self) return rd_ptr(ts + L.ts_interp) == interp ? ts : NULL;
+    interp = NULL; /* the main interpreter is the one whose threads we follow */
+  }
+  return NULL;
+}
+
+static bool tss_matches(const int *candidate, const uint8_t *ts) {
+  int init;
+  unsigned key;
+  memcpy(&init, candidate, 4);
+  memcpy(&key, candidate + 1, 4);
+  return init == 1 && key < 1024 && pthread_getspecific((pthread_key_t)key) == ts;
+}
+
+/* PY_ON, PY_OFF, or PY_PENDING when the runtime is not far enough yet. */
+static int verify(void) {
+  const uint8_t *ts = find_in_lists();
+  if (!ts) return PY_PENDING;
+  if (L.minor == 13 && !tss_matches(tss, ts)) {
+    /* Not at the 3.13.0 offset: search _PyRuntime for the key that maps to this thread's state. */
+    const int *found = NULL;
+    for (size_t off = 0; off + 8 <= L.rt_size && !found; off += 4)
+      if (tss_matches((const int *)(runtime + off), ts)) found = (const int *)(runtime + off);
+    if (found) tss = found;
+  }
+  if (!tss_matches(tss, ts)) {
+    if (atomic_fetch_add(&tss_attempts, 1) < 1000) return PY_PENDING; /* the key may be bound a moment later */
+    turn_off(STATUS_UNSUPPORTED, "no GIL-state key in _PyRuntime leads to this thread's state");
+    return PY_OFF;
+  }
+  memcpy(&tss_key, tss + 1, sizeof(unsigned));
+  return PY_ON;
+}
+
+/* ---- the hot path ---- */
+
+/* The calling thread's state, or NULL (no Python state; finalising from another thread). */
+static inline const uint8_t *current_tstate(void) {
+  /* The key as verified: a runtime finalised and initialised again (embedding) makes a new one,
+   * and the old number may then belong to another library. */
+  if (hw_unlikely(__atomic_load_n(tss, __ATOMIC_RELAXED) != 1 || (pthread_key_t)(unsigned)tss[1] != tss_key)) return NULL;
+  const uint8_t *ts = pthread_getspecific(tss_key);
+  if (!ts) return NULL;
+  const uint8_t *fin = rd_ptr(runtime + L.rt_finalizing);
+  return (fin && fin != ts) ? NULL : ts;
+}
+
+static inline uint64_t mix(uint64_t h) {
+  h ^= h >> 32;
+  h *= 0x9FB21C651E98DF25ull;
+  h ^= h >> 29;
+  return h;
+}
+
+/* Who a code object is: its address and the objects it points to. A code object freed and another
+ * made at its address differ here unless their file, name and line table objects are also the
+ * same ones at the same addresses. */
+static inline uint64_t code_identity(const uint8_t *code) {
+  uint64_t h = (uint64_t)(uintptr_t)code * 0xff51afd7ed558ccdull;
+  h += (uint64_t)(uintptr_t)rd_ptr(code + L.co_filename) * 0xc4ceb9fe1a85ec53ull;
+  h += (uint64_t)(uintptr_t)rd_ptr(code + L.co_qualname) * 0x9E3779B97F4A7C15ull;
+  h += (uint64_t)(uintptr_t)rd_ptr(code + L.co_linetable) * 0xC2B2AE3D27D4EB4Full;
+  h += ((uint64_t)rd_u32(code + L.co_firstlineno) << 32 | rd_u32(code + L.co_argcount)) * 0x165667B19E3779F9ull;
+  return mix(h);
+}
+
+/* Before interning: tag | 39 bits of identity | 24 bits of instruction index. */
+static inline uintptr_t python_frame_value(const uint8_t *frame, const uint8_t *code) {
+  const uint8_t *instr = rd_ptr(frame + L.fr_instr), *first = code + L.co_adaptive;
+  uint64_t index = instr > first ? (uint64_t)(instr - first) / 2 : 0;
+  if (index > 0xffffff) index = 0xffffff;
+  return HW_PY_FRAME_TAG | (code_identity(code) >> 25 << 24) | index;
+}
+
+/* Appends the Python frames of one evaluation-loop call, innermost first; returns the frame where
+ * the next (outer) call's frames begin, or NULL. */
+static const uint8_t *take_call(const uint8_t *f, uintptr_t *out, int *o, int *py, int *budget) {
+  while (f && (*budget)-- > 0) {
+    const uint8_t *prev = rd_ptr(f + L.fr_previous);
+    if (L.minor >= 12 && (uint8_t)f[L.fr_owner] == FRAME_OWNED_BY_CSTACK) return prev;
+    const uint8_t *code = rd_ptr(f + L.fr_code);
+    if (!is_code(code)) return NULL; /* not a chain we can read: stop */
+    if (*py < HW_PY_MAX_FRAMES) {
+      tls_codes[*o] = code;
+      out[(*o)++] = python_frame_value(f, code);
+      (*py)++;
+    }
+    if (L.minor == 11 && f[L.fr_is_entry]) return prev;
+    f = prev;
+  }
+  return NULL;
+}
+
+static void emit_info(hw_thread_t *t, uint64_t ts);
+
+static hw_cold int pending(hw_thread_t *t, uint64_t ts) {
+  int m = atomic_load(&mode);
+  /* 3.11 and 3.12 wait for the key they know; 3.13 finds the key itself. */
+  if (m == PY_PENDING && (L.minor >= 13 || __atomic_load_n(tss, __ATOMIC_RELAXED) == 1) &&
+      atomic_compare_exchange_strong(&mode, &m, PY_VERIFYING)) {
+    m = verify();
+    if (m != PY_OFF) atomic_store(&mode, m);
+  }
+  if (atomic_load(&mode) != PY_PENDING && atomic_exchange(&info_pending, 0)) emit_info(t, ts);
+  m = atomic_load(&mode);
+  if (m == PY_OFF) atomic_store(&hw_pyframes_active, 0);
+  return m;
+}
+
+int hw_pyframes_merge(hw_thread_t *t, uint64_t ts, uintptr_t *frames, int n) {
+  tls_merged = 0;
+  int m = atomic_load_explicit(&mode, memory_order_relaxed);
+  if (hw_unlikely(m != PY_ON || atomic_load_explicit(&info_pending, memory_order_relaxed))) m = pending(t, ts);
+  if (m != PY_ON) return n;
+  const uint8_t *tstate = current_tstate();
+  if (!tstate) return n;
+  const uint8_t *f;
+  if (L.has_cframe) {
+    const uint8_t *cframe = rd_ptr(tstate + L.ts_cframe);
+    f = cframe ? rd_ptr(cframe + L.cframe_current) : NULL;
+  } else {
+    f = rd_ptr(tstate + L.ts_current_frame);
+  }
+  if (!f) return n;
+  uintptr_t out[HW_STACK_MAX];
+  int o = 0, py = 0, budget = WALK_LIMIT;
+  for (int i = 0; i < n; i++) {
+    if (f && frames[i] - eval_lo < eval_len) {
+      int before = o;
+      f = take_call(f, out, &o, &py, &budget);
+      if (o > before) continue;
+    }
+    tls_codes[o] = NULL;
+    out[o++] = frames[i];
+  }
+  /* A native stack cut at the depth limit: the outer Python frames still say where the program was. */
+  while (f && n >= hw_config.max_frames && py < HW_PY_MAX_FRAMES) f = take_call(f, out, &o, &py, &budget);
+  memcpy(frames, out, (size_t)o * sizeof *out);
+  tls_merged = o;
+  return o;
+}
+
+/* ---- code objects: ids and PYCODE records ---- */
+
+typedef struct code_slot_s {
+  _Atomic uint64_t identity;
+  _Atomic uint32_t id;
+  uint32_t pad;
+} code_slot_t;
+
+#define CODE_BITS 18 /* 256 Ki slots, 4 MiB of address space touched as used; 3/4 may fill */
+static _Atomic(code_slot_t *) codes;
+static _Atomic uint32_t next_code_id = 1;
+static _Atomic int codes_full_reported;
+static atomic_flag record_lock = ATOMIC_FLAG_INIT;
+static uint8_t record_body[48 * 1024];
+
+/* A str as its kind (1, 2 or 4 bytes a character; 0 when unreadable) and its raw characters. */
+static uint8_t *put_str(uint8_t *p, const uint8_t *s, size_t cap) {
+  if (s && rd_ptr(s + OB_TYPE) == unicode_type) {
+    uint32_t state = rd_u32(s + L.uni_state);
+    int64_t length = rd_i64(s + L.uni_length);
+    unsigned kind = (state >> 2) & 7, compact = (state >> 5) & 1, ascii = (state >> 6) & 1;
+    if (compact && length >= 0 && (kind == 1 || kind == 2 || kind == 4)) {
+      size_t bytes = (size_t)length * kind;
+      if (bytes > cap) bytes = cap / kind * kind;
+      p = hw_put_uvarint(p, kind);
+      return hw_put_bytes(p, s + (ascii ? L.uni_ascii_size : L.uni_compact_size), bytes);
+    }
+  }
+  p = hw_put_uvarint(p, 0);
+  return hw_put_uvarint(p, 0);
+}
+
+static void emit_code(hw_thread_t *t, uint64_t ts, uint32_t id, const uint8_t *code) {
+  while (atomic_flag_test_and_set_explicit(&record_lock, memory_order_acquire)) {
+  }
+  uint8_t *p = hw_put_uvarint(record_body, id);
+  int32_t first = rd_i32(code + L.co_firstlineno);
+  p = hw_put_uvarint(p, first > 0 ? (uint64_t)first : 0);
+  p = put_str(p, rd_ptr(code + L.co_filename), 4096);
+  p = put_str(p, rd_ptr(code + L.co_qualname), 1024);
+  const uint8_t *lt = rd_ptr(code + L.co_linetable);
+  size_t room = sizeof record_body - (size_t)(p - record_body) - 2 * HW_VARINT_MAX, len = 0;
+  if (lt && rd_ptr(lt + OB_TYPE) == bytes_type) {
+    int64_t size = rd_i64(lt + L.bytes_ob_size);
+    len = size > 0 ? (size_t)size : 0;
+    if (len > room) len = room; /* the analyzer reads no line past a cut table */
+  }
+  p = hw_put_bytes(p, len ? lt + L.bytes_sval : (const uint8_t *)"", len);
+  hw_emit_raw(t, ts, HW_TAG_PYCODE, record_body, (size_t)(p - record_body));
+  atomic_flag_clear_explicit(&record_lock, memory_order_release);
+}
+
+static hw_cold code_slot_t *code_table(void) {
+  code_slot_t *c = atomic_load(&codes);
+  if (c) return c;
+  code_slot_t *fresh = hw_pages_alloc(sizeof(code_slot_t) << CODE_BITS);
+  if (!fresh) return NULL;
+  if (atomic_compare_exchange_strong(&codes, &c, fresh)) return fresh;
+  hw_pages_free(fresh, sizeof(code_slot_t) << CODE_BITS);
+  return c;
+}
+
+/* The dump id of a code object (0: table full), writing its PYCODE record the first time. */
+static uint32_t code_id(hw_thread_t *t, uint64_t ts, const uint8_t *code) {
+  code_slot_t *table = code_table();
+  if (!table) return 0;
+  uint64_t h = code_identity(code);
+  if (!h) h = 1;
+  uint32_t mask = (1u << CODE_BITS) - 1;
+  for (uint32_t i = (uint32_t)h & mask, probes = 0; probes <= mask; i = (i + 1) & mask, probes++) {
+    code_slot_t *s = &table[i];
+    uint64_t cur = atomic_load_explicit(&s->identity, memory_order_acquire);
+    if (cur == 0) {
+      if (atomic_load(&next_code_id) > (mask + 1) / 4 * 3) {
+        if (!atomic_exchange(&codes_full_reported, 1)) hw_log("Python code table full; new code objects are unnamed");
+        return 0;
+      }
+      if (!atomic_compare_exchange_strong(&s->identity, &cur, h)) {
+        if (cur != h) continue;
+      } else {
+        uint32_t id = atomic_fetch_add(&next_code_id, 1);
+        emit_code(t, ts, id, code);
+        atomic_store_explicit(&s->id, id, memory_order_release);
+        return id;
+      }
+    }
+    if (cur == h) {
+      uint32_t id;
+      while ((id = atomic_load_explicit(&s->id, memory_order_acquire)) == 0) {
+      }
+      return id;
+    }
+  }
+  return 0;
+}
+
+void hw_pyframes_describe(hw_thread_t *t, uint64_t ts, uintptr_t *frames, int n) {
+  int merged = tls_merged;
+  tls_merged = 0;
+  for (int i = 0; i < n && i < merged; i++) {
+    if (!(frames[i] & HW_PY_FRAME_TAG) || !tls_codes[i]) continue;
+    uint32_t id = code_id(t, ts, tls_codes[i]);
+    frames[i] = HW_PY_FRAME_TAG | (uintptr_t)id << 32 | (frames[i] & 0xffffff);
+  }
+}
+
+/* ---- the PYTHON record ---- */
+
+static void emit_info(hw_thread_t *t, uint64_t ts) {
+  uint8_t body[sizeof interpreter_path + sizeof reason + sizeof object_allocator + 64];
+  uint8_t *p = hw_put_uvarint(body, version_hex);
+  p = hw_put_uvarint(p, (uint64_t)status);
+  p = hw_put_bytes(p, object_allocator, strlen(object_allocator));
+  p = hw_put_bytes(p, interpreter_path, strlen(interpreter_path));
+  p = hw_put_bytes(p, reason, strlen(reason));
+  hw_emit_raw(t, ts, HW_TAG_PYTHON, body, (size_t)(p - body));
+}
+
+/* A forked child with its own dump: every code object must be described again. */
+void hw_pyframes_reset(void) {
+  if (!runtime) return;
+  code_slot_t *c = atomic_exchange(&codes, NULL);
+  if (c) hw_pages_free(c, sizeof(code_slot_t) << CODE_BITS);
+  atomic_store(&next_code_id, 1);
+  atomic_store(&codes_full_reported, 0);
+  atomic_flag_clear(&record_lock);
+  atomic_store(&info_pending, 1);
+  atomic_store(&hw_pyframes_active, 1);
+}

@@ -1,0 +1,275 @@
+// Python scripts recorded under each CPython (3.11, 3.12, 3.13 from tools/python-env.sh) with the
+// real preload library: every stack must hold exactly the Python frames and lines the script ran,
+// at the right places among the native frames.
+import Foundation
+import TestSupport
+import Testing
+
+/// One frame of `top --format json`.
+struct JSONFrame: Equatable, CustomStringConvertible {
+  var kind: String
+  var function: String
+  var file: String
+  var line: Int?
+  var module: String
+  var description: String { "\(kind):\(function)@\((file as NSString).lastPathComponent):\(line.map(String.init) ?? "-")" }
+  /// `function@file.py:line` for Python frames.
+  var short: String { "\(function)@\((file as NSString).lastPathComponent):\(line.map(String.init) ?? "-")" }
+}
+
+struct JSONSite {
+  var size: UInt64
+  var count: UInt64
+  var frames: [JSONFrame]
+}
+
+enum PyScript {
+  static let versions = ["3.11", "3.12", "3.13"]
+
+  /// The interpreter (bare, or a cached venv with `packages`), from tools/python-env.sh.
+  static func interpreter(_ version: String, _ packages: [String] = []) throws -> String {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+      .deletingLastPathComponent()
+    let args = packages.isEmpty ? ["--interpreter", version] : [version] + packages
+    let r = try CLI.runProcess(root.appendingPathComponent("tools/python-env.sh").path, args)
+    try #require(r.status == 0, "tools/python-env.sh \(args.joined(separator: " ")): \(r.stderr)")
+    return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+  }
+
+  /// Writes the files, records `python main.py`, and returns the dump.
+  static func record(_ version: String, files: [String: String], packages: [String] = [], extra: [String] = [],
+                     ws: Workspace) throws -> String {
+    for (name, text) in files { try text.write(toFile: ws.path(name), atomically: true, encoding: .utf8) }
+    return try ws.record(try interpreter(version, packages), ["main.py"], dump: "py\(version).heapwise", extra: extra)
+  }
+
+  /// Every site of `top --by traceback --metric allocated` with its frames (all of them).
+  static func sites(_ dump: String, _ extra: [String] = [], ws: Workspace) throws -> [JSONSite] {
+    let r = try CLI.run(["top", dump, "--metric", "allocated", "--by", "traceback", "--limit", "0",
+                         "--traceback-frames", "200", "--format", "json"] + extra, in: ws.url)
+    try #require(r.status == 0, "top: \(r.stderr)")
+    let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+    return (obj?["sites"] as? [[String: Any]] ?? []).map { s in
+      JSONSite(
+        size: (s["size"] as? NSNumber)?.uint64Value ?? 0, count: (s["count"] as? NSNumber)?.uint64Value ?? 0,
+        frames: (s["frames"] as? [[String: Any]] ?? []).map { f in
+          JSONFrame(kind: f["kind"] as? String ?? "?", function: f["function"] as? String ?? "?",
+                    file: f["file"] as? String ?? "?", line: (f["line"] as? NSNumber)?.intValue,
+                    module: f["module"] as? String ?? "?")
+        })
+    }
+  }
+
+  /// The sites whose allocations were all of `size` bytes (a bytearray of n asks for n + 1).
+  static func sites(ofSize size: UInt64, in all: [JSONSite]) -> [JSONSite] {
+    all.filter { $0.count > 0 && $0.size == size * $0.count }
+  }
+
+  /// `heapwise records` (no symbolization: cheap).
+  static func records(_ dump: String, ws: Workspace) throws -> String {
+    let r = try CLI.run(["records", dump], in: ws.url)
+    try #require(r.status == 0, "records: \(r.stderr)")
+    return r.stdout
+  }
+
+  static func python(_ frames: [JSONFrame]) -> [String] { frames.filter { $0.kind == "python" }.map(\.short) }
+}
+
+/// Symbolizing a Python dump (libpython's DWARF) is most of what these tests cost, so each version
+/// records one script that runs every scenario, and is analysed twice.
+@Suite(.serialized) struct PythonFramesTests {
+  static let script = """
+    import sys, threading
+    kept = []
+
+    # 1. module -> function -> method -> generator -> sorted(key=) calling back into Python
+    def leaf(x):
+        kept.append(bytearray(123456))              # LEAF
+        return x
+
+    class Box:
+        def method(self, n):
+            return list(numbers(n))                 # METHOD
+
+    def numbers(n):
+        for i in range(n):
+            yield sorted([3, 1, 2], key=lambda v: leaf(v))   # GENERATOR
+
+    def main():
+        return Box().method(2)                      # MAIN
+
+    main()                                          # MODULE
+
+    # 2. threads, each with its own chain
+    def alloc_a():
+        return bytearray(111110)                    # A_ALLOC
+
+    def worker_a():
+        kept.append(alloc_a())                      # A_CALL
+
+    def alloc_b():
+        return bytearray(222221)                    # B_ALLOC
+
+    def worker_b():
+        for _ in range(3):
+            kept.append(alloc_b())                  # B_CALL
+
+    ts = [threading.Thread(target=worker_a), threading.Thread(target=worker_b)]
+    for t in ts: t.start()
+    for t in ts: t.join()
+
+    # 3. an allocation while a module is imported
+    import helper                                   # IMPORT
+
+    # 4. a code object freed, and another made at its address
+    first = compile("x = bytearray(444443)", "first.py", "exec")
+    exec(first)
+    address = id(first)
+    del first
+    for attempt in range(20000):
+        second = compile("y = bytearray(555554)", "second.py", "exec")
+        if id(second) == address:
+            break
+        del second
+    else:
+        sys.exit(3)
+    exec(second)
+    """
+  static let helper = "import os\ntable = bytearray(333332)   # AT_IMPORT\n"
+
+  static func l(_ marker: String) -> Int { line(of: marker, in: script) }
+
+  @Test(arguments: PyScript.versions) func pythonFramesAndLines(version: String) throws {
+    try CLI.requireLibrary()
+    let ws = try Workspace("pyframes")
+    defer { ws.remove() }
+    let dump = try PyScript.record(version, files: ["main.py": Self.script, "helper.py": Self.helper], ws: ws)
+    let hidden = try PyScript.sites(dump, ws: ws)
+    let shown = try PyScript.sites(dump, ["--show-interpreter-frames"], ws: ws)
+
+    // 1. The chain, exactly, with the interpreter's frames hidden: the script's line is the site.
+    let chain = ["leaf@main.py:\(Self.l("LEAF"))", "numbers.<locals>.<lambda>@main.py:\(Self.l("GENERATOR"))",
+                 "numbers@main.py:\(Self.l("GENERATOR"))", "Box.method@main.py:\(Self.l("METHOD"))",
+                 "main@main.py:\(Self.l("MAIN"))", "<module>@main.py:\(Self.l("MODULE"))"]
+    let leaf = PyScript.sites(ofSize: 123457, in: hidden)
+    #expect(leaf.map(\.count).reduce(0, +) == 6, "\(leaf.map(\.frames))")  // 3 keys x 2 rounds
+    for site in leaf {
+      #expect(PyScript.python(site.frames) == chain)
+      #expect(site.frames.first?.short == chain[0], "\(site.frames)")
+      #expect(!site.frames.contains { $0.kind == "interpreter" })
+    }
+    // Shown, the Python frames sit where the evaluation loop ran them: the C sort that calls the
+    // key function lies between the lambda and the generator, and no evaluation-loop frame is left.
+    let frames = try #require(PyScript.sites(ofSize: 123457, in: shown).first?.frames)
+    #expect(PyScript.python(frames) == chain)
+    let lambda = try #require(frames.firstIndex { $0.function == "numbers.<locals>.<lambda>" })
+    let generator = try #require(frames.firstIndex { $0.function == "numbers" })
+    #expect(frames.indices.contains { i in
+      i > lambda && i < generator && frames[i].kind == "interpreter" && frames[i].function.contains("sort")
+    }, "\(frames)")
+    #expect(frames[..<lambda].contains { $0.kind == "interpreter" }, "\(frames)")
+    #expect(!frames.contains { $0.function == "_PyEval_EvalFrameDefault" }, "\(frames)")
+
+    // 2. Threads: each its own chain, ending in threading's bootstrap, not in the main thread's.
+    let a = PyScript.sites(ofSize: 111111, in: hidden), b = PyScript.sites(ofSize: 222222, in: hidden)
+    #expect(a.map(\.count) == [1] && b.map(\.count) == [3], "\(a.map(\.frames)) \(b.map(\.frames))")
+    let scriptOnly = { (f: [JSONFrame]) in PyScript.python(f).filter { $0.contains("main.py") } }
+    #expect(a.first.map { scriptOnly($0.frames) } == ["alloc_a@main.py:\(Self.l("A_ALLOC"))", "worker_a@main.py:\(Self.l("A_CALL"))"])
+    #expect(b.first.map { scriptOnly($0.frames) } == ["alloc_b@main.py:\(Self.l("B_ALLOC"))", "worker_b@main.py:\(Self.l("B_CALL"))"])
+    let outer = a.first?.frames.last { $0.kind == "python" }
+    #expect(outer?.function == "Thread._bootstrap" && outer?.module == "threading", "\(String(describing: outer))")
+
+    // 3. Import: the module's line, importlib's frozen frames, and the importing line.
+    let imported = PyScript.sites(ofSize: 333333, in: hidden)
+    #expect(imported.map(\.count) == [1])
+    let py = imported.first.map { PyScript.python($0.frames) } ?? []
+    #expect(py.first == "<module>@helper.py:2", "\(py)")
+    #expect(py.last == "<module>@main.py:\(Self.l("IMPORT"))", "\(py)")
+    #expect(imported.first?.frames.contains { $0.kind == "python" && $0.file.hasPrefix("<frozen importlib") } == true)
+
+    // 4. A reused code object address keeps each code object's own name.
+    let first = PyScript.sites(ofSize: 444444, in: hidden), second = PyScript.sites(ofSize: 555555, in: hidden)
+    #expect(first.first.map { PyScript.python($0.frames).first } == "<module>@first.py:1", "\(first.map(\.frames))")
+    #expect(second.first.map { PyScript.python($0.frames).first } == "<module>@second.py:1", "\(second.map(\.frames))")
+  }
+
+  /// Debian's /usr/bin/python3.11: a non-PIE, stripped executable with the interpreter linked in.
+  @Test func debianInterpreter() throws {
+    try CLI.requireLibrary()
+    let ws = try Workspace("pydebian")
+    defer { ws.remove() }
+    for (name, text) in ["main.py": Self.script, "helper.py": Self.helper] {
+      try text.write(toFile: ws.path(name), atomically: true, encoding: .utf8)
+    }
+    let dump = try ws.record("/usr/bin/python3.11", ["main.py"], dump: "debian.heapwise")
+    #expect(try PyScript.records(dump, ws: ws).contains("frames=on PYTHONMALLOC=- /usr/bin/python3.11"))
+    let leaf = PyScript.sites(ofSize: 123457, in: try PyScript.sites(dump, ["--include", "main.py"], ws: ws))
+    #expect(leaf.map(\.count).reduce(0, +) == 6)
+    #expect(leaf.first.map { PyScript.python($0.frames) } == [
+      "leaf@main.py:\(Self.l("LEAF"))", "numbers.<locals>.<lambda>@main.py:\(Self.l("GENERATOR"))",
+      "numbers@main.py:\(Self.l("GENERATOR"))", "Box.method@main.py:\(Self.l("METHOD"))",
+      "main@main.py:\(Self.l("MAIN"))", "<module>@main.py:\(Self.l("MODULE"))"])
+  }
+
+  static let numpy = """
+    import numpy as np
+    def build():
+        return np.ones(1_250_000)      # NUMPY
+    arrays = [build() for _ in range(2)]   # CALLER
+    """
+
+  @Test(arguments: PyScript.versions) func nativeExtensionUnderAPythonFrame(version: String) throws {
+    try CLI.requireLibrary()
+    let ws = try Workspace("pynumpy")
+    defer { ws.remove() }
+    let dump = try PyScript.record(version, files: ["main.py": Self.numpy], packages: ["numpy"], ws: ws)
+    let sites = PyScript.sites(ofSize: 10_000_000, in: try PyScript.sites(dump, ws: ws))
+    #expect(sites.map(\.count).reduce(0, +) == 2, "\(sites.map(\.frames))")
+    let frames = try #require(sites.first?.frames)
+    // numpy's own native frame first, then numpy's Python layer, then the script's lines.
+    #expect(frames.first?.kind == "native" && frames.first?.module.contains("_multiarray_umath") == true, "\(frames)")
+    let l = { (m: String) in line(of: m, in: Self.numpy) }
+    let py = PyScript.python(frames).filter { $0.contains("main.py") }
+    #expect(py.first == "build@main.py:\(l("NUMPY"))", "\(py)")
+    #expect(py.last == "<module>@main.py:\(l("CALLER"))", "\(py)")
+  }
+
+  /// `check`'s function rules match Python functions (3.12; the matching is the analyzer's).
+  @Test func checkBudgetOnAPythonFunction() throws {
+    try CLI.requireLibrary()
+    let ws = try Workspace("pycheck")
+    defer { ws.remove() }
+    try Self.script.write(toFile: ws.path("main.py"), atomically: true, encoding: .utf8)
+    try Self.helper.write(toFile: ws.path("helper.py"), atomically: true, encoding: .utf8)
+    try #"{ "sites": [ { "function": "leaf", "max-allocations": 5 }, { "function": "worker_?", "max-allocations": 4 } ] }"#
+      .write(toFile: ws.path("budget.json"), atomically: true, encoding: .utf8)
+    let r = try CLI.run(["check", "--budget", "budget.json", "--", try PyScript.interpreter("3.12"), "main.py"], in: ws.url)
+    #expect(r.status == 3, "\(r.stdout) \(r.stderr)")
+    let rows = r.stdout.split(separator: "\n")
+    #expect(rows.contains { $0.hasPrefix("leaf: allocations") && $0.contains(" 6 ") && $0.contains("FAIL") }, "\(r.stdout)")
+    #expect(rows.contains { $0.hasPrefix("worker_?: allocations") && $0.contains(" 4 ") && !$0.contains("FAIL") }, "\(r.stdout)")
+  }
+
+  /// --python-malloc makes every object an allocation; --no-python-frames leaves native frames only.
+  @Test func pythonMallocAndTheOffSwitch() throws {
+    try CLI.requireLibrary()
+    let ws = try Workspace("pymalloc")
+    defer { ws.remove() }
+    try "kept = [[i, i] for i in range(5000)]\n".write(toFile: ws.path("main.py"), atomically: true, encoding: .utf8)
+    let python = try PyScript.interpreter("3.12")
+    func allocations(_ text: String) -> Int { text.split(separator: "\n").filter { $0.contains(" malloc 0x") }.count }
+    let plain = try ws.record(python, ["main.py"], dump: "plain.heapwise")
+    let each = try ws.record(python, ["main.py"], dump: "each.heapwise", extra: ["--python-malloc"])
+    let plainRecords = try PyScript.records(plain, ws: ws), eachRecords = try PyScript.records(each, ws: ws)
+    #expect(allocations(eachRecords) >= allocations(plainRecords) + 5000)
+    #expect(eachRecords.contains("frames=on PYTHONMALLOC=malloc"))
+    let summary = try CLI.run(["summary", each], in: ws.url).stdout
+    #expect(summary.contains("python: CPython 3.12") && summary.contains("every object recorded (PYTHONMALLOC=malloc)"), "\(summary)")
+    #expect(plainRecords.contains("frames=on PYTHONMALLOC=-"))
+
+    let off = try PyScript.records(try ws.record(python, ["main.py"], dump: "off.heapwise", extra: ["--no-python-frames"]), ws: ws)
+    #expect(off.contains("frames=switchedOff"))
+    #expect(!off.split(separator: "\n").contains { $0.contains(" stack ") && $0.contains(" 0x8") })
+    #expect(plainRecords.split(separator: "\n").contains { $0.contains(" stack ") && $0.contains(" 0x8") })
+  }
+}
