@@ -348,7 +348,9 @@ void hw_scope_on_free(void *p) {
     if (!mine && !bloom_may_hold(s, (uintptr_t)p)) continue;
     lock(s);
     if (atomic_load_explicit(&s->state, memory_order_relaxed) == SLOT_OPEN) {
-      mine = owns(s, tkey, ckey);
+      /* An ignoring thread's frees still take the scope's blocks out of the table (they are
+       * gone), but are not counted as the owner's frees. */
+      mine = owns(s, tkey, ckey) && thread_ignoring == 0;
       block_t b;
       if (blocks_remove(s, (uintptr_t)p, &b)) {
         if (b.site != HW_SITE_IGNORED) {
