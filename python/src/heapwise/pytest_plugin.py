@@ -35,8 +35,8 @@ def pytest_addoption(parser):
                     help="tests listed in the end-of-run summary, by peak and by leaked bytes (0: none; default 5)")
     group.addoption("--heapwise-sites", type=int, default=3, metavar="N",
                     help="sites listed in a failing limit's message (default 3)")
-    group.addoption("--heapwise-scope", choices=("process", "thread"), default="process",
-                    help="count every thread of the process while a test runs (default), or the test's thread only")
+    group.addoption("--heapwise-scope", choices=("thread", "process"), default="thread",
+                    help="count the test's own thread (default), or every thread of the process while the test runs")
 
 
 def pytest_configure(config):
@@ -175,7 +175,7 @@ class Measurer:
         measured = limit.measured(usage)
         over = measured - limit.allowed
         if limit.name == "limit_allocations":
-            head = "%d allocations > limit %s (+%d)" % (measured, limit.text, over)
+            head = "%s > limit %s (+%d)" % (_count(measured, "allocation"), limit.text, over)
             order, label = "allocations", "top sites (allocations)"
         elif limit.name == "limit_memory":
             head = "peak %s > limit %s (+%s)" % (_units.format_bytes(measured), limit.text, _units.format_bytes(over))
@@ -185,14 +185,14 @@ class Measurer:
             order, label = "leaked", "leaked at"
         lines = ["heapwise: %s exceeded: %s" % (limit.name, head)]
         if limit.name == "limit_leaks":
-            lines.append("  live blocks: %s in %d blocks allocated by the test and not freed at its end "
-                         "(what the limit counts)" % (_units.format_bytes(usage.leaked_bytes), usage.leaked_blocks))
+            lines.append("  live blocks: %s in %s allocated by the test and not freed at its end "
+                         "(what the limit counts)" % (_units.format_bytes(usage.leaked_bytes), _count(usage.leaked_blocks, "block")))
             if retention is not None:
                 lines.append("  allocator retention: %s freed by the test but kept by malloc for reuse "
                              "(not a leak; not counted)" % _units.format_bytes(max(retention, 0)))
         elif limit.name == "limit_memory":
-            lines.append("  %d allocations, %s allocated in all, %s still live at the end"
-                         % (usage.allocations, _units.format_bytes(usage.bytes_allocated), _units.format_bytes(usage.leaked_bytes)))
+            lines.append("  %s, %s allocated in all, %s still live at the end"
+                         % (_count(usage.allocations, "allocation"), _units.format_bytes(usage.bytes_allocated), _units.format_bytes(usage.leaked_bytes)))
         if usage.runtime_bytes:
             lines.append("  left out as the interpreter's own: %s" % ", ".join(
                 "%s %s" % (kind, _units.format_bytes(b)) for kind, b in sorted(usage.runtime_by_kind.items())))
@@ -201,14 +201,15 @@ class Measurer:
             lines.append("  %s:" % label)
             for site in top:
                 if order == "allocations":
-                    figure = "%d allocations (%s)" % (site.allocations, _units.format_bytes(site.bytes))
+                    figure = "%s (%s)" % (_count(site.allocations, "allocation"), _units.format_bytes(site.bytes))
                 elif order == "bytes":
-                    figure = "%s in %d allocations" % (_units.format_bytes(site.bytes), site.allocations)
+                    figure = "%s in %s" % (_units.format_bytes(site.bytes), _count(site.allocations, "allocation"))
                 else:
-                    figure = "%s in %d blocks" % (_units.format_bytes(site.leaked_bytes), site.leaked_blocks)
-                lines.append("    %s  %s" % (site.location, figure))
-                for f in site.frames[:4]:
-                    lines.append("        %s%s" % (f.location, " (%s)" % f.function if f.function and f.function not in f.location else ""))
+                    figure = "%s in %s" % (_units.format_bytes(site.leaked_bytes), _count(site.leaked_blocks, "block"))
+                first = site.frames[0] if site.frames else None
+                lines.append("    %s  %s%s" % (site.location, figure, _in_function(first)))
+                for f in site.frames[1:4]:
+                    lines.append("        from %s%s" % (f.location, _in_function(f)))
         if usage.sites_truncated:
             lines.append("  (more distinct stacks than recorded: the rest are counted as one site)")
         return "\n".join(lines)
@@ -249,6 +250,17 @@ class Measurer:
             for nodeid, f in rows:
                 tr.write_line("  %10s  %10s  %11d  %s" % (
                     _units.format_bytes(f["peak"]), _units.format_bytes(f["leaked"]), f["allocations"], nodeid))
+
+
+def _count(n, noun):
+    return "1 %s" % noun if n == 1 else "%d %ss" % (n, noun)
+
+
+def _in_function(frame):
+    """" (in list_resize)" when the location does not already name the function."""
+    if frame is None or not frame.function or frame.function in frame.location:
+        return ""
+    return " (in %s)" % frame.function
 
 
 class _MallInfo2(ctypes.Structure):
