@@ -213,9 +213,15 @@ class measure:
 
 def call_measured(scope, fn, args, collect=False):
     """fn(*args) inside `scope`; returns (result or None, exception or None, Usage). The tuple
-    of arguments is built by the caller, so the call itself allocates nothing. With `collect`,
-    the cyclic collector runs before the scope closes: leaks are then what fn left reachable,
-    not cycles the collector had not reached yet."""
+    of arguments is built by the caller, so the call itself allocates nothing.
+
+    With `collect`, a full collection runs before the scope opens and again before it closes.
+    Before: it empties the interpreter's free lists (of dicts, tuples, lists, floats...), so
+    whether fn's first objects come from malloc or from a list does not depend on what ran
+    before. Before closing: leaks are then what fn left reachable, not cycles the collector had
+    not reached yet, nor dead objects parked on a free list."""
+    if collect:
+        gc.collect()
     scope.start()
     try:
         result = fn(*args)
