@@ -32,7 +32,7 @@ def test_markers_carry_their_sample_on_the_calling_thread(library, cli, tmp_path
     neighbourhood, by the sample taken before mark() returned: the 4 MiB block is in the
     sample of "transform:end" and not in that of "transform:start"."""
     dump = str(tmp_path / "markers.heapwise")
-    r = run_python(SCRIPT, {"LD_PRELOAD": library, "HEAPWISE_OUTPUT": dump})
+    r = run_python(SCRIPT, {"LD_PRELOAD": library, "HEAPWISE_OUTPUT": dump, "HEAPWISE_MAX_FRAMES": "4"})
     assert r.returncode == 0, r.stderr
     assert r.stdout == "True True\ndone\n"
     records = run_python("import subprocess,sys; sys.stdout.write(subprocess.run([%r, 'records', %r], "

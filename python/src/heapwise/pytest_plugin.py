@@ -35,6 +35,9 @@ def pytest_addoption(parser):
                     help="tests listed in the end-of-run summary, by peak and by leaked bytes (0: none; default 5)")
     group.addoption("--heapwise-sites", type=int, default=3, metavar="N",
                     help="sites listed in a failing limit's message (default 3)")
+    group.addoption("--heapwise-collect", choices=("limited", "all", "none"), default="limited",
+                    help="run a full garbage collection before and at the end of each measured test: for the "
+                         "tests with a limit marker (default), for all, or for none")
     group.addoption("--heapwise-scope", choices=("thread", "process"), default="thread",
                     help="count the test's own thread (default), or every thread of the process while the test runs")
 
@@ -125,6 +128,7 @@ class Measurer:
         self.scope = config.getoption("heapwise_scope")
         self.top = config.getoption("heapwise_top")
         self.sites = config.getoption("heapwise_sites")
+        self.collect = config.getoption("heapwise_collect")
         self.results = []  # (nodeid, figures) for the summary
         self.worker = hasattr(config, "workerinput")
         self.runs_tests = not getattr(config.option, "numprocesses", None) or self.worker
@@ -152,7 +156,8 @@ class Measurer:
         if recording:
             _mark("test:%s:start" % pyfuncitem.nodeid)
         scope = _measure.Scope(self.scope, sites=True)
-        result, error, usage = _measure.call_measured(scope, function, args, collect=True)
+        collect = self.collect == "all" or (self.collect == "limited" and bool(limits))
+        result, error, usage = _measure.call_measured(scope, function, args, collect=collect)
         if recording:
             _mark("test:%s:end" % pyfuncitem.nodeid)
         retention = None
