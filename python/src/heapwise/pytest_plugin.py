@@ -51,10 +51,10 @@ def pytest_configure(config):
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_cmdline_main(config):
-    """Runs once in the process pytest was started as (never in an xdist worker): the place
-    to start again under the library when needed."""
-    if not config.getoption("heapwise", False):
-        return None
+    """In the process pytest was started as: the place to start again under the library when
+    needed."""
+    if not config.getoption("heapwise", False) or hasattr(config, "workerinput"):
+        return None  # an xdist worker inherits the environment; pytest_sessionstart checks it
     why = _measure.check_interposed()
     if not why:
         return None
