@@ -198,7 +198,7 @@ class Measurer:
         elif limit.name == "limit_memory":
             lines.append("  %s, %s allocated in all, %s still live at the end"
                          % (_count(usage.allocations, "allocation"), _units.format_bytes(usage.bytes_allocated), _units.format_bytes(usage.leaked_bytes)))
-        if usage.runtime_bytes:
+        if usage.runtime_bytes >= 1024:  # below, the collector's few objects: not worth a line
             lines.append("  left out as the interpreter's own: %s" % ", ".join(
                 "%s %s" % (kind, _units.format_bytes(b)) for kind, b in sorted(usage.runtime_by_kind.items())))
         top = _sites.top_sites(usage.stacks, order, limit=self.sites)
