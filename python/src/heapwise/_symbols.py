@@ -10,6 +10,7 @@ Three sources, cheapest first, each cached per address:
 
 import ctypes
 import bisect
+import mmap
 import os
 import shutil
 import struct
@@ -68,9 +69,8 @@ class _ElfSymbols:
         self.starts, self.ends, self.names = [], [], []
         self.is_exec = False
         try:
-            with open(path, "rb") as f:
-                data = f.read()
-            self._parse(data)
+            with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                self._parse(data)  # mapped, not read: libpython with debug info is tens of MB
         except (OSError, struct.error, ValueError, IndexError):
             pass
 
@@ -96,7 +96,7 @@ class _ElfSymbols:
             st_name, st_info, _, st_shndx, st_value, st_size = struct.unpack_from("<IBBHQQ", data, off)
             if (st_info & 0xF) != 2 or st_value == 0 or st_shndx == 0:  # STT_FUNC, defined
                 continue
-            end = data.index(b"\0", str_off + st_name)
+            end = data.find(b"\0", str_off + st_name)
             syms.append((st_value, st_value + max(st_size, 1), data[str_off + st_name:end].decode("utf-8", "replace")))
         syms.sort()
         self.starts = [s[0] for s in syms]

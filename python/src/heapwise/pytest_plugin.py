@@ -11,8 +11,9 @@ Without --heapwise the markers are accepted and nothing is measured. docs/PYTHON
 import ctypes
 import functools
 import inspect
-import sys
 import os
+import sys
+import warnings
 
 import pytest
 
@@ -172,8 +173,7 @@ class Measurer:
             pyfuncitem._heapwise_failure = "\n\n".join(failures)
         if error is not None:
             raise error
-        if hasattr(result, "__await__") or hasattr(result, "__aiter__"):
-            pytest.skip("async def function and no async plugin installed (heapwise measured nothing)")
+        _check_result(pyfuncitem, result)
         return True
 
     def message(self, limit, usage, retention):
@@ -255,6 +255,22 @@ class Measurer:
             for nodeid, f in rows:
                 tr.write_line("  %10s  %10s  %11d  %s" % (
                     _units.format_bytes(f["peak"]), _units.format_bytes(f["leaked"]), f["allocations"], nodeid))
+
+
+def _check_result(item, result):
+    """What pytest's own pytest_pyfunc_call does with a test's return value."""
+    if hasattr(result, "__await__") or hasattr(result, "__aiter__"):
+        from _pytest import python as pytest_python
+        fail = getattr(pytest_python, "async_fail", None) or getattr(pytest_python, "async_warn_and_skip")
+        fail(item.nodeid)
+    elif result is not None:
+        try:
+            from _pytest.warning_types import PytestReturnNotNoneWarning
+        except ImportError:  # pytest < 7.2 said nothing
+            return
+        warnings.warn(PytestReturnNotNoneWarning(
+            "Test functions should return None, but %s returned %r.\n"
+            "Did you mean to use `assert` instead of `return`?" % (item.nodeid, type(result))))
 
 
 def _count(n, noun):
