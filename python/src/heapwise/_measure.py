@@ -211,7 +211,7 @@ class measure:
         return False
 
 
-def call_measured(scope, fn, args, collect=False):
+def call_measured(scope, fn, args, collect=False, collect_end=False):
     """fn(*args) inside `scope`; returns (result or None, exception or None, Usage). The tuple
     of arguments is built by the caller, so the call itself allocates nothing.
 
@@ -219,7 +219,8 @@ def call_measured(scope, fn, args, collect=False):
     Before: it empties the interpreter's free lists (of dicts, tuples, lists, floats...), so
     whether fn's first objects come from malloc or from a list does not depend on what ran
     before. Before closing: leaks are then what fn left reachable, not cycles the collector had
-    not reached yet, nor dead objects parked on a free list."""
+    not reached yet, nor dead objects parked on a free list. `collect_end` is the second half
+    alone, for a caller that collected before it measured something else."""
     if collect:
         gc.collect()
     scope.start()
@@ -229,7 +230,7 @@ def call_measured(scope, fn, args, collect=False):
     except BaseException as e:  # handed back: the caller re-raises after the scope is closed
         result = None
         error = e
-    if collect:
+    if collect or collect_end:
         # The collector's own objects (its result, a freelist it emptied) are not fn's; the
         # blocks of fn's that it frees still leave the scope's leak table.
         api = _native.api

@@ -10,6 +10,7 @@ Without --heapwise the markers are accepted and nothing is measured. docs/PYTHON
 
 import ctypes
 import functools
+import gc
 import inspect
 import os
 import sys
@@ -152,13 +153,15 @@ class Measurer:
             function = functools.partial(_call_with_keywords, function)
             args = ({n: funcargs[n] for n in names},)
         limits = limits_of(pyfuncitem)
+        collect = self.collect == "all" or (self.collect == "limited" and bool(limits))
+        if collect:
+            gc.collect()  # see _measure.call_measured: free lists emptied before the scope opens
         retention_before = _retention() if any(l.name == "limit_leaks" for l in limits) else None
         recording = _is_recording()
         if recording:
             _mark("test:%s:start" % pyfuncitem.nodeid)
         scope = _measure.Scope(self.scope, sites=True)
-        collect = self.collect == "all" or (self.collect == "limited" and bool(limits))
-        result, error, usage = _measure.call_measured(scope, function, args, collect=collect)
+        result, error, usage = _measure.call_measured(scope, function, args, collect_end=collect)
         if recording:
             _mark("test:%s:end" % pyfuncitem.nodeid)
         retention = None
