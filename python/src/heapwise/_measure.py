@@ -151,7 +151,6 @@ class Scope:
         self._stats = _native.ScopeStats()
         self._stats_ref = ctypes.byref(self._stats)
         self._sites = _native.SCOPE_SITES if sites else 0
-        # Bound here, so that start and stop look nothing up while the scope is open.
         self._mode = MODES[mode] if isinstance(mode, str) else mode
 
     def start(self):
