@@ -46,6 +46,16 @@ def test_first_import_is_left_out(tmp_path, monkeypatch):
     assert again.runtime_bytes < 1000 and again.allocations == 0, again
 
 
+def test_first_import_through_importlib_is_left_out_too(tmp_path, monkeypatch):
+    import importlib
+
+    (tmp_path / "heapwise_noise_module2.py").write_text("TABLE = [bytes(1000) for _ in range(500)]\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    first = measured(importlib.import_module, "heapwise_noise_module2")
+    assert first.runtime_bytes >= 500 * 1000, first.runtime_by_kind
+    assert first.leaked_bytes < 1000, first
+
+
 def test_interned_strings_table_growth_is_left_out():
     """sys.intern of new strings grows the interpreter's table of interned strings now and
     then; whichever call crosses a size pays for the resize. The counted figures of each round
