@@ -2,6 +2,7 @@
 // `pytest --heapwise` from a plain virtual environment (tools/python-env.sh, with the package
 // installed from python/ by pip), which starts pytest again under the real preload library.
 import Foundation
+import TestSupport
 import Testing
 
 @Suite struct PythonPluginTests {
@@ -15,8 +16,11 @@ import Testing
   static func python() throws -> String {
     try CLI.requireLibrary()
     let script = root.appendingPathComponent("tools/python-env.sh").path
-    let r = try CLI.runProcess("/bin/bash", [script, "3.11", "pytest", "pytest-xdist", root.appendingPathComponent("python").path])
-    try #require(r.status == 0, "python-env.sh: \(r.stderr)")
+    // The first call builds the venv (pip, from PyPI) while the others wait on its lock: more
+    // time than a test program gets.
+    let r = try Subprocess.run("/bin/bash", [script, "3.11", "pytest", "pytest-xdist", root.appendingPathComponent("python").path],
+                               environment: Subprocess.environment(["LD_PRELOAD": nil]), timeout: 600)
+    try #require(r.exitCode == 0, "python-env.sh: \(r.stderr)")
     return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
   }
 
@@ -26,8 +30,12 @@ import Testing
   /// checkout above the current directory and starts pytest again under it.
   static func pytest(_ python: String, _ arguments: [String], in directory: URL = example,
                      environment: [String: String] = [:]) throws -> CommandResult {
-    try CLI.runProcess(python, ["-m", "pytest", "-p", "no:cacheprovider"] + arguments, in: directory,
-                       environment: environment)
+    var changes: [String: String?] = ["LD_PRELOAD": nil, "PYTHONMALLOC": nil]
+    for (k, v) in environment { changes[k] = v }
+    // A whole pytest run under the recorder's hooks on a loaded 2-core machine: a wide deadline.
+    let r = try Subprocess.run(python, ["-m", "pytest", "-p", "no:cacheprovider"] + arguments,
+                               environment: Subprocess.environment(changes), directory: directory, timeout: 600)
+    return CommandResult(status: r.exitCode, stdout: r.stdout, stderr: r.stderr)
   }
 
   /// The messages of the tests that fail on purpose, as a user reads them.
@@ -112,6 +120,21 @@ import Testing
     #expect(missing.status == 4)
     #expect(missing.stderr == "heapwise: the heapwise preload library is not loaded into this process, and "
       + "HEAPWISE_LIBRARY=/nonexistent/libheapwise.so is not readable\n", "\(missing.stderr)")
+  }
+
+  /// The line: `heapwise check --max-peak 2GiB -- pytest --heapwise`, a budget for the
+  /// whole run and limits per test, with the tests that fail on purpose left out.
+  @Test func checkAroundPytestHeapwise() throws {
+    let python = try Self.python()
+    let r = try CLI.run(["check", "--max-peak", "2GiB", "--", python, "-m", "pytest", "-p", "no:cacheprovider",
+                         "--heapwise", "-k", "not fails", Self.example.path], in: Self.example)
+    #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+    #expect(r.stdout.contains("4 passed, 3 deselected"), "\(r.stdout)")
+    #expect(r.stdout.contains("heapwise: tests that allocated most"), "\(r.stdout)")
+    // The plugin's second start is an in-place exec: check reads the dump of that image.
+    let all = r.stdout + r.stderr
+    #expect(all.contains("exec'd 1 time(s); checking the last program's dump"), "\(all)")
+    #expect(all.contains("heapwise check: 1 budget, all held"), "\(all)")
   }
 
   /// Both levels at once: `heapwise record` around `pytest --heapwise`. The plugin's second
