@@ -12,6 +12,8 @@ import pytest
 import heapwise
 from heapwise import _native
 
+pytest_plugins = ["pytester"]
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 

@@ -210,7 +210,7 @@ class measure:
         return False
 
 
-def call_measured(scope, fn, args, collect=False, collect_end=False):
+def call_measured(scope, fn, args, collect=False, collect_end=False, probe=None):
     """fn(*args) inside `scope`; returns (result or None, exception or None, Usage). The tuple
     of arguments is built by the caller, so the call itself allocates nothing.
 
@@ -219,7 +219,9 @@ def call_measured(scope, fn, args, collect=False, collect_end=False):
     whether fn's first objects come from malloc or from a list does not depend on what ran
     before. Before closing: leaks are then what fn left reachable, not cycles the collector had
     not reached yet, nor dead objects parked on a free list. `collect_end` is the second half
-    alone, for a caller that collected before it measured something else."""
+    alone, for a caller that collected before it measured something else. `probe`, when given,
+    is called right after fn returns, before the final collection, and left out of the counts;
+    its result is returned as the fourth item."""
     if collect:
         gc.collect()
     scope.start()
@@ -229,12 +231,19 @@ def call_measured(scope, fn, args, collect=False, collect_end=False):
     except BaseException as e:  # handed back: the caller re-raises after the scope is closed
         result = None
         error = e
+    api = _native.api
+    probed = None
+    if probe is not None:
+        api.ignore_begin()
+        probed = probe()
+        api.ignore_end()
     if collect or collect_end:
         # The collector's own objects (its result, a freelist it emptied) are not fn's; the
         # blocks of fn's that it frees still leave the scope's leak table.
-        api = _native.api
         api.ignore_begin()
         gc.collect()
         api.ignore_end()
     usage = scope.stop()
+    if probe is not None:
+        return result, error, usage, probed
     return result, error, usage

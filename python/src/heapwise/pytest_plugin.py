@@ -9,7 +9,6 @@ Without --heapwise the markers are accepted and nothing is measured. docs/PYTHON
 """
 
 import ctypes
-import functools
 import gc
 import inspect
 import os
@@ -117,8 +116,14 @@ def _positional(function, names, funcargs):
     return tuple(funcargs[n] for n in names)
 
 
-def _call_with_keywords(function, kwargs):
-    return function(**kwargs)
+def _keyword_caller(function, names):
+    """A function taking the fixtures positionally and passing them to `function` by keyword.
+    A call with literal keywords passes their names as a constant tuple: unlike `f(**kwargs)`,
+    it allocates nothing."""
+    namespace = {"__heapwise_test": function}
+    exec("def call(%s):\n    return __heapwise_test(%s)\n" % (
+        ", ".join(names), ", ".join("%s=%s" % (n, n) for n in names)), namespace)
+    return namespace["call"]
 
 
 class Measurer:
@@ -150,24 +155,29 @@ class Measurer:
         funcargs = pyfuncitem.funcargs
         args = _positional(function, names, funcargs)
         if args is None:
-            function = functools.partial(_call_with_keywords, function)
-            args = ({n: funcargs[n] for n in names},)
+            function = _keyword_caller(function, names)
+            args = tuple(funcargs[n] for n in names)
         limits = limits_of(pyfuncitem)
         collect = self.collect == "all" or (self.collect == "limited" and bool(limits))
         if collect:
             gc.collect()  # see _measure.call_measured: free lists emptied before the scope opens
-        retention_before = _retention() if any(l.name == "limit_leaks" for l in limits) else None
         recording = _is_recording()
         if recording:
             _mark("test:%s:start" % pyfuncitem.nodeid)
         scope = _measure.Scope(self.scope, sites=True)
-        result, error, usage = _measure.call_measured(scope, function, args, collect_end=collect)
+        retention = None
+        if any(l.name == "limit_leaks" for l in limits):
+            # Read right before and right after the test's own code, so that neither the
+            # marker's work nor the final collection's frees (of older objects) are in it.
+            before = _retention()
+            result, error, usage, after = _measure.call_measured(scope, function, args, collect_end=collect,
+                                                                 probe=_retention)
+            if before is not None and after is not None:
+                retention = after - before
+        else:
+            result, error, usage = _measure.call_measured(scope, function, args, collect_end=collect)
         if recording:
             _mark("test:%s:end" % pyfuncitem.nodeid)
-        retention = None
-        if retention_before is not None:
-            after = _retention()
-            retention = after - retention_before if after is not None else None
         pyfuncitem.user_properties.append((PROPERTY, {
             "peak": usage.peak_bytes, "leaked": usage.leaked_bytes, "allocations": usage.allocations,
             "bytes": usage.bytes_allocated, "runtime_bytes": usage.runtime_bytes}))
@@ -196,8 +206,8 @@ class Measurer:
             lines.append("  live blocks: %s in %s allocated by the test and not freed at its end "
                          "(what the limit counts)" % (_units.format_bytes(usage.leaked_bytes), _count(usage.leaked_blocks, "block")))
             if retention is not None:
-                lines.append("  allocator retention: %s freed by the test but kept by malloc for reuse "
-                             "(not a leak; not counted)" % _units.format_bytes(max(retention, 0)))
+                lines.append("  allocator retention: malloc's free bytes grew by %s during the test: freed "
+                             "memory kept for reuse (not a leak; not counted)" % _units.format_bytes(max(retention, 0)))
         elif limit.name == "limit_memory":
             lines.append("  %s, %s allocated in all, %s still live at the end"
                          % (_count(usage.allocations, "allocation"), _units.format_bytes(usage.bytes_allocated), _units.format_bytes(usage.leaked_bytes)))
