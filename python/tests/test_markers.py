@@ -50,3 +50,21 @@ def test_markers_carry_their_sample_on_the_calling_thread(library, cli, tmp_path
     assert set(samples) == {"after load", "transform:start", "transform:end"}
     grown = int(samples["transform:end"]["hblkhd"]) - int(samples["transform:start"]["hblkhd"])
     assert grown >= 4 << 20, samples
+
+
+def test_importable_without_ctypes():
+    code = ("import builtins\n"
+            "real = builtins.__import__\n"
+            "def refuse(name, *a, **k):\n"
+            "    if name == 'ctypes':\n"
+            "        raise ImportError('no ctypes in this build')\n"
+            "    return real(name, *a, **k)\n"
+            "builtins.__import__ = refuse\n"
+            "import heapwise\n"
+            "heapwise.mark('x')\n"
+            "with heapwise.phase('y'):\n    pass\n"
+            "print(heapwise.is_loaded(), heapwise.is_recording())\n"
+            "try:\n    heapwise.measure()\nexcept heapwise.NotAvailable as e:\n    print(e)\n")
+    r = run_python(code, {"LD_PRELOAD": None})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "False False\nheapwise: this interpreter has no ctypes\n"
