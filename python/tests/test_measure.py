@@ -82,7 +82,12 @@ def test_same_numbers_as_the_c_api(worklib):
     out = (ctypes.c_ulonglong * 6)()
     worklib.measure_in_c(out)
     worklib.release()
-    assert figures(usage) == [10, 7, 10000, 10000, 3, 3000]
+    # Frees of the work's own blocks: 7 from both. A free of an older block by the interpreter
+    # on this thread meanwhile (seen once in a loaded full run) is not the work's, and the C
+    # measurement has no interpreter around it.
+    own = figures(usage)
+    own[1] -= usage.older_frees
+    assert own == [10, 7, 10000, 10000, 3, 3000], (figures(usage), usage.older_frees)
     assert list(out) == [10, 7, 10000, 10000, 3, 3000]
 
 
