@@ -73,6 +73,8 @@ _Atomic int hw_scopes_open;
 static struct heapwise_scope pool[HW_SCOPE_MAX];
 static _Atomic int pool_high; /* slots ever used: the hooks scan no further */
 static _Atomic int task_scopes; /* open TASK scopes: only then do the hooks ask for the task */
+/* > 0 between heapwise_scope_ignore_begin and its end on this thread. */
+static __thread int thread_ignoring __attribute__((tls_model("initial-exec")));
 
 /* The address of a TLS byte names the thread without a system call. */
 static __thread char thread_anchor __attribute__((tls_model("initial-exec")));
@@ -270,6 +272,17 @@ out:
   return rc;
 }
 
+/* A thread's work that is the runtime's own whatever the call stack says: the first import of a
+ * Python module fills sys.modules, the import system's caches and the module's globals for the
+ * rest of the process, so whichever test imports first would pay for it. The heapwise Python
+ * package brackets each first import with these. Tracked like an ignored caller's: its frees
+ * are recognised and not counted either. */
+HEAPWISE_API void heapwise_scope_ignore_begin(void) { thread_ignoring++; }
+
+HEAPWISE_API void heapwise_scope_ignore_end(void) {
+  if (thread_ignoring > 0) thread_ignoring--;
+}
+
 /* ---- the hooks' side ---------------------------------------------------------------------- */
 
 /* Whether s counts events of this thread/task; keys are computed once per event by the caller. */
@@ -284,7 +297,10 @@ static inline bool owns(const struct heapwise_scope *s, uintptr_t tkey, uintptr_
 void hw_scope_on_alloc(void *p, size_t size) {
   uintptr_t frames[HEAPWISE_SCOPE_SITE_FRAMES];
   int depth = -1; /* not captured yet: one capture serves every scope that wants it */
-  bool ignore = false;
+  /* Between ignore_begin and end every scope leaves this thread's allocations out, sites or
+   * not, and no stack is needed to tell. */
+  bool by_thread = thread_ignoring > 0;
+  bool ignore = by_thread;
   uintptr_t tkey = thread_key();
   uintptr_t ckey = atomic_load_explicit(&task_scopes, memory_order_relaxed) ? task_key() : tkey;
   int high = atomic_load_explicit(&pool_high, memory_order_acquire);
@@ -292,13 +308,13 @@ void hw_scope_on_alloc(void *p, size_t size) {
     struct heapwise_scope *s = &pool[i];
     if (atomic_load_explicit(&s->state, memory_order_acquire) != SLOT_OPEN || !owns(s, tkey, ckey)) continue;
     /* Only scopes with sites pay for a stack, and only they can tell the runtime's own. */
-    if ((s->flags & HEAPWISE_SCOPE_SITES) && depth < 0) {
+    if (!by_thread && (s->flags & HEAPWISE_SCOPE_SITES) && depth < 0) {
       depth = hw_capture_stack(frames, HEAPWISE_SCOPE_SITE_FRAMES, HW_SKIP_FRAMES);
       ignore = is_ignored_caller(frames, depth);
     }
     lock(s);
     if (atomic_load_explicit(&s->state, memory_order_relaxed) == SLOT_OPEN && owns(s, tkey, ckey)) {
-      if (ignore && s->sites) {
+      if (by_thread || (ignore && s->sites)) {
         s->st.ignored_allocations++;
         s->st.ignored_bytes += size;
         blocks_insert(s, (uintptr_t)p, size, HW_SITE_IGNORED);
@@ -332,7 +348,9 @@ void hw_scope_on_free(void *p) {
     if (!mine && !bloom_may_hold(s, (uintptr_t)p)) continue;
     lock(s);
     if (atomic_load_explicit(&s->state, memory_order_relaxed) == SLOT_OPEN) {
-      mine = owns(s, tkey, ckey);
+      /* An ignoring thread's frees still take the scope's blocks out of the table (they are
+       * gone), but are not counted as the owner's frees. */
+      mine = owns(s, tkey, ckey) && thread_ignoring == 0;
       block_t b;
       if (blocks_remove(s, (uintptr_t)p, &b)) {
         if (b.site != HW_SITE_IGNORED) {

@@ -34,7 +34,17 @@ base=$(find_interpreter "$version") || { echo "python-env: no CPython $version f
 if ((interpreter_only)); then echo "$base"; exit 0; fi
 
 cache=${HEAPWISE_VENV_CACHE:-$HOME/.cache/heapwise/venvs}
-key=$(printf '%s\n' "$base" "${packages[@]}" | sha256sum | cut -c1-8)
+# A local directory as a requirement (`./python`) is keyed by its content too, so that an edited
+# package gets a fresh venv instead of the copy pip installed last time.
+local_content() {
+  local p
+  for p in "${packages[@]}"; do
+    [[ -d $p ]] || continue
+    (cd "$p" && find . -type f ! -path '*/__pycache__/*' ! -path '*.egg-info/*' ! -path './build/*' -print0 |
+      sort -z | xargs -0 -r sha256sum)
+  done
+}
+key=$(printf '%s\n' "$base" "${packages[@]}" "$(local_content)" | sha256sum | cut -c1-8)
 venv=$cache/$version-$key
 mkdir -p "$cache"
 

@@ -114,6 +114,14 @@ HEAPWISE_API void heapwise_scope_release(heapwise_scope *scope);
  * function's bounds are unknown or 64 functions are already registered. */
 HEAPWISE_API int heapwise_scope_ignore_caller(uintptr_t address, int frame);
 
+/* Until the matching end, the calling thread's allocations are the runtime's own in every open
+ * scope (counted only in ignored_allocations, their frees not counted either), with or without
+ * SITES. Nests; an end without a begin does nothing. For work whose cost depends on what ran
+ * before rather than on the code under test, such as the first import of a Python module (the
+ * heapwise Python package brackets each one). Neither function allocates or locks. */
+HEAPWISE_API void heapwise_scope_ignore_begin(void);
+HEAPWISE_API void heapwise_scope_ignore_end(void);
+
 #ifdef __cplusplus
 }
 #endif

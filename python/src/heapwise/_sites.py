@@ -1,0 +1,110 @@
+"""Allocating stacks grouped into sites: what a failure message lists under "top sites".
+
+A site is named by its caller frame, the first frame of the code that asked for memory: past
+the allocator entry points and the interpreter's object allocator, and, where the stack has
+one, the first frame outside the interpreter (a C extension's function); otherwise the first
+interpreter function that is not an allocation wrapper (`list_resize`, `PyUnicode_New`). A frame
+is a _symbols.Frame, native today; when stacks carry Python frames (kind "python") the first of
+those is the caller, and nothing else here changes.
+"""
+
+from . import _symbols
+
+# The allocation path itself: the malloc family as the hooks define it, the hooks' helpers, and
+# the interpreter's allocator layers.
+ALLOCATOR = frozenset({
+    "malloc", "calloc", "realloc", "reallocarray", "free", "posix_memalign", "aligned_alloc",
+    "memalign", "valloc", "pvalloc", "on_alloc", "realloc_recorded", "realloc_from_pool",
+    "PyMem_Malloc", "PyMem_Calloc", "PyMem_Realloc", "PyMem_RawMalloc", "PyMem_RawCalloc",
+    "PyMem_RawRealloc", "_PyMem_RawMalloc", "_PyMem_RawCalloc", "_PyMem_RawRealloc",
+    "PyObject_Malloc", "PyObject_Calloc", "PyObject_Realloc", "_PyObject_Malloc",
+    "_PyObject_Calloc", "_PyObject_Realloc", "_PyObject_GC_New", "_PyObject_GC_NewVar",
+    "_PyObject_GC_Link", "gc_alloc", "_PyObject_GC_Alloc", "PyType_GenericAlloc",
+    "_PyType_AllocNoTrack", "PyObject_Init", "_PyObject_New", "_PyObject_NewVar",
+    "_PyObject_GC_Resize", "PyObject_GC_Resize", "_PyMem_DebugMalloc", "_PyMem_DebugRawMalloc",
+    "_PyMem_DebugRawAlloc", "_PyMem_DebugCalloc", "_PyMem_DebugRealloc",
+})
+
+
+def is_allocator(frame):
+    if frame.module and frame.module_name.startswith("libheapwise"):
+        return True
+    name = frame.function
+    return bool(name) and (name in ALLOCATOR or name.startswith("hw_"))
+
+
+def is_interpreter(frame):
+    name = frame.module_name
+    return name.startswith("libpython") or name.startswith("python")
+
+
+def caller_index(frames):
+    """Index of the caller frame in `frames` (innermost first), or None for an empty stack."""
+    if not frames:
+        return None
+    for i, f in enumerate(frames):
+        if f.kind == "python":
+            return i
+    first = None
+    for i, f in enumerate(frames):
+        if is_allocator(f):
+            continue
+        if first is None:
+            first = i
+        if not is_interpreter(f):
+            return i
+    return first if first is not None else 0
+
+
+class Site:
+    """Stacks merged by their caller's location."""
+
+    __slots__ = ("location", "frames", "allocations", "bytes", "leaked_blocks", "leaked_bytes")
+
+    def __init__(self, location, frames):
+        self.location = location
+        self.frames = frames  # the caller frame, then its callers (with lines where known)
+        self.allocations = self.bytes = self.leaked_blocks = self.leaked_bytes = 0
+
+
+ORDERS = {
+    "allocations": lambda s: s.allocations,
+    "bytes": lambda s: s.bytes,
+    "leaked": lambda s: s.leaked_bytes,
+}
+
+
+def top_sites(stacks, order, limit=3, context=2):
+    """The `limit` sites with the most allocations / bytes / leaked bytes, symbolized (with
+    file:line where debug info has it), each with `context` calling frames after its own."""
+    key = ORDERS[order]
+    merged = {}
+    for stack in stacks:
+        frames = [_symbols.frame(a) for a in stack.addresses]
+        i = caller_index(frames)
+        if i is None:
+            location, chain = "(other stacks)", []
+        else:
+            chain = frames[i:i + 1 + context]
+            location = chain[0].location
+        site = merged.get(location)
+        if site is None:
+            site = merged[location] = Site(location, chain)
+        site.allocations += stack.allocations
+        site.bytes += stack.bytes
+        site.leaked_blocks += stack.leaked_blocks
+        site.leaked_bytes += stack.leaked_bytes
+    ranked = sorted((s for s in merged.values() if key(s) > 0), key=lambda s: (-key(s), s.location))[:limit]
+    # file:line only for what is printed: one addr2line run per module.
+    flat = [f for s in ranked for f in s.frames]
+    lined = _symbols.with_lines(flat)
+    at = 0
+    for s in ranked:
+        expanded = []
+        for _ in s.frames:
+            expanded.extend(lined[at])  # addr2line -i: innermost inlined function first
+            at += 1
+        s.frames = expanded
+        if expanded:
+            s.location = expanded[0].location
+    return ranked
