@@ -1,6 +1,6 @@
 // Dumps with valid checksums whose fields ask for absurd quantities: each once crashed, hung or
 // exhausted the analyzer (issue 10, item 7). They are built here with DumpEncoder and kept as
-// files in Tests/FuzzCases/, where EndToEndTests replays every file through every command.
+// files in Tests/FuzzCases/crafted-NAME.dump, where EndToEndTests replays every file through every command.
 // `HEAPWISE_WRITE_CRAFTED=DIR swift test --filter CraftedDumpTests` rewrites the files.
 import HeapwiseFormat
 
@@ -92,10 +92,10 @@ enum CraftedDumps {
     }),
   ] + [manyStreams]
 
-  /// 20,000 streams of one tiny frame each, all open at once.
+  /// 4,000 streams of one tiny frame each, all open at once (each once cost a 128 KiB chunk).
   static var manyStreams: (name: String, bytes: [UInt8]) {
     var d = DumpEncoder()
-    for s in 1...20_000 as ClosedRange<UInt32> {
+    for s in 1...4_000 as ClosedRange<UInt32> {
       var t = FrameBuilder(baseTimestamp: 100)
       t.alloc(100, UInt64(s) << 12, 16, stack: 0)
       t.free(2000, UInt64(s) << 12)
