@@ -23,6 +23,7 @@ struct FrameDecoder {
   /// STACK records are read. A record over either makes the frame corrupt.
   var stackLimit = UInt64(UInt32.max)
   var maxBlockSize = UInt64.max
+  var rejectsWrappingBlocks = false
 
   init(payload: UnsafeRawBufferPointer, baseTimestamp: UInt64, stream: StreamID, timeShift: UInt64 = 0) {
     cursor = ByteCursor(base: payload.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, count: payload.count)
@@ -64,7 +65,7 @@ struct FrameDecoder {
       var size: UInt64 = 0, stack: UInt64 = 0
       if isAlloc {
         guard let s = Self.uvarint(base, &position), let k = Self.uvarint(base, &position), k <= stackLimit,
-              s <= maxBlockSize, address &+ s >= address
+              s <= maxBlockSize, address &+ s >= address || !rejectsWrappingBlocks
         else { position = start; break }
         size = s
         stack = k
@@ -131,7 +132,7 @@ struct FrameDecoder {
     guard UInt64(stack) <= stackLimit else {
       throw FrameDecodeError(reason: "stack id \(stack) beyond the limit \(stackLimit)", offset: start)
     }
-    guard size <= maxBlockSize, address &+ size >= address else {
+    guard size <= maxBlockSize, address &+ size >= address || !rejectsWrappingBlocks else {
       throw FrameDecodeError(reason: "block of \(size) bytes at 0x\(String(address, radix: 16)) is impossible", offset: start)
     }
   }

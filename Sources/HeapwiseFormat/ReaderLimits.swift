@@ -21,6 +21,8 @@ public struct ReaderLimits: Sendable, Equatable {
   /// Largest ALLOC size, MMAP and MREMAP length: 2^57 bytes is more than any user address space
   /// (x86-64 with 5-level paging: 2^56; AArch64: 2^52), so no successful call can be larger.
   public var maxBlockSize: UInt64 = 1 << 57
+  /// Reject a block whose address + size passes 2^64: no block can wrap around the address space.
+  public var rejectsWrappingBlocks = true
 
   public init() {}
 
@@ -31,6 +33,7 @@ public struct ReaderLimits: Sendable, Equatable {
     l.maxStackID = .max
     l.stackIDLead = .max
     l.maxBlockSize = .max
+    l.rejectsWrappingBlocks = false
     return l
   }()
 
@@ -38,12 +41,5 @@ public struct ReaderLimits: Sendable, Equatable {
   @inline(__always)
   func stackLimit(stacksRead: Int) -> UInt64 {
     min(UInt64(maxStackID), UInt64(stacksRead) &+ UInt64(stackIDLead))
-  }
-
-  /// Whether a block of `size` bytes at `address` is possible: not over the size limit and not
-  /// ending past 2^64.
-  @inline(__always)
-  func allowsBlock(address: UInt64, size: UInt64) -> Bool {
-    size <= maxBlockSize && address &+ size >= address
   }
 }

@@ -298,6 +298,7 @@ final class StreamMerge {
     cursors[i].decoder = FrameDecoder(payload: payload, baseTimestamp: frame.baseTimestamp, stream: cursors[i].stream,
                                       timeShift: frame.timeShift)
     cursors[i].decoder!.maxBlockSize = limits.maxBlockSize
+    cursors[i].decoder!.rejectsWrappingBlocks = limits.rejectsWrappingBlocks
     decodeNext(i)
   }
 
