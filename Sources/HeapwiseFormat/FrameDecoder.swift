@@ -52,6 +52,7 @@ struct FrameDecoder {
     var position = cursor.position
     var ts = timestamp, previous = previousAddress
     let shift = timeShift
+    let maxStack = stackLimit, maxSize = maxBlockSize, checkEnd = rejectsWrappingBlocks
     var n = 0
     while n < capacity && position <= safeEnd {
       let start = position
@@ -64,8 +65,8 @@ struct FrameDecoder {
       let address = previous &+ ((zigzag >> 1) ^ (0 &- (zigzag & 1)))
       var size: UInt64 = 0, stack: UInt64 = 0
       if isAlloc {
-        guard let s = Self.uvarint(base, &position), let k = Self.uvarint(base, &position), k <= stackLimit,
-              s <= maxBlockSize, address &+ s >= address || !rejectsWrappingBlocks
+        guard let s = Self.uvarint(base, &position), let k = Self.uvarint(base, &position), k <= maxStack,
+              s <= maxSize, address &+ s >= address || !checkEnd
         else { position = start; break }
         size = s
         stack = k
