@@ -21,13 +21,28 @@ enum UsageErrors {
       command == RecordCommand.self || command == CheckCommand.self
     else { return nil }
     let hasSeparator = arguments.contains("--")
+    var isValue = false
     for a in arguments.dropFirst() {
+      if isValue {
+        isValue = false
+        continue
+      }
       if a == "--" { return nil }
       if a == "--help" || a == "-h" { return command }
+      if valueOptions.contains(a) {
+        isValue = true
+        continue
+      }
       if !a.hasPrefix("-") && !hasSeparator { return nil }
     }
     return nil
   }
+
+  /// Options of `record` and `check` that take a value: the word after them is not the command.
+  static let valueOptions: Set<String> = [
+    "-o", "--output", "--interval-ms", "--max-frames", "--marker-signal",
+    "--max-peak", "--max-leaked", "--max-allocations", "--max-allocated", "--budget", "--format",
+  ]
 
   /// One line for an error ArgumentParser reports: its message without the usage that follows.
   static func line(for error: any Error, arguments: [String]) -> String {

@@ -5,7 +5,8 @@ import Testing
 
 @Suite struct UsageAndInputTests {
   @Test(arguments: [["record", "--help"], ["record", "-o", "x.heapwise", "--help", "--", "./app"], ["check", "--help"],
-                    ["check", "--max-leaked", "0", "-h", "--", "./app"]])
+                    ["check", "--max-leaked", "0", "-h", "--", "./app"], ["check", "--format", "json", "--help"],
+                    ["record", "-o", "x.heapwise", "--help"]])
   func helpBeforeTheCommandPrintsHelp(arguments: [String]) throws {
     let r = try CLI.run(arguments)
     #expect(r.status == 0, "\(arguments): \(r.stderr)")
