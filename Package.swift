@@ -32,13 +32,16 @@ let package = Package(
                    providers: [.apt(["libzstd-dev"])]),
     .systemLibrary(name: "CLibDW", path: "Sources/CLibDW", pkgConfig: "libdw",
                    providers: [.apt(["libdw-dev"])]),
+    // gzip for the pprof export.
+    .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
+                   providers: [.apt(["zlib1g-dev"])]),
 
     // Hardware CRC-32C for the reader.
     .target(name: "CKernels"),
     .target(name: "HeapwiseFormat", dependencies: ["CZstd", "CKernels"]),
     .target(name: "HeapwiseSymbols", dependencies: ["CLibDW"], exclude: ["README.md"]),
     .target(name: "HeapwiseAnalysis", dependencies: ["HeapwiseFormat", "HeapwiseSymbols"]),
-    .target(name: "HeapwiseReports", dependencies: ["HeapwiseAnalysis"]),
+    .target(name: "HeapwiseReports", dependencies: ["HeapwiseAnalysis", "CZlib"]),
     .target(name: "HeapwiseBudget", dependencies: ["CHeapwise", "HeapwiseSymbols"]),
     .executableTarget(
       name: "heapwise",

@@ -31,6 +31,10 @@ public struct DumpDescription: Sendable, Codable {
   }
 
   public var headline: String {
+    Self.headline(path: path, arguments: arguments, executable: executable, pid: pid, exited: exited)
+  }
+
+  static func headline(path: String, arguments: [String], executable: String, pid: UInt32, exited: Bool) -> String {
     let program = arguments.first.map { _ in arguments.joined(separator: " ") } ?? executable
     let ending = exited ? "exited" : "did not exit normally (no END record)"
     return "\(path): \(program) (pid \(pid)), \(ending)"
@@ -54,7 +58,7 @@ public struct ReportSettings: Sendable {
   }
 
   /// "live bytes at exit", "live bytes at marker \"x\"", ...
-  func measured(exited: Bool) -> String {
+  public func measured(exited: Bool) -> String {
     switch metric {
     case .live:
       if let marker { return "live bytes at marker \"\(marker)\"" }

@@ -9,5 +9,7 @@ extension Heapwise {
     SummaryCommand.self,
     RecordsCommand.self,
     CheckCommand.self,
+    ReportCommand.self,
+    ExportCommand.self,
   ]
 }

@@ -38,16 +38,18 @@ enum CLI {
   struct MissingLibrary: Error {}
 
   @discardableResult
-  static func run(_ arguments: [String], in directory: URL? = nil, environment: [String: String] = [:]) throws -> CommandResult {
-    try runProcess(executable, arguments, in: directory, environment: environment)
+  static func run(_ arguments: [String], in directory: URL? = nil, environment: [String: String] = [:],
+                  timeout: TimeInterval = 120) throws -> CommandResult {
+    try runProcess(executable, arguments, in: directory, environment: environment, timeout: timeout)
   }
 
   /// Runs a program with this process's environment, without LD_PRELOAD, plus `environment`.
   static func runProcess(_ path: String, _ arguments: [String], in directory: URL? = nil,
-                         environment: [String: String] = [:]) throws -> CommandResult {
+                         environment: [String: String] = [:], timeout: TimeInterval = 120) throws -> CommandResult {
     var changes: [String: String?] = ["LD_PRELOAD": nil]
     for (k, v) in environment { changes[k] = v }
-    let r = try Subprocess.run(path, arguments, environment: Subprocess.environment(changes), directory: directory)
+    let r = try Subprocess.run(path, arguments, environment: Subprocess.environment(changes), directory: directory,
+                               timeout: timeout)
     return CommandResult(status: r.exitCode, stdout: r.stdout, stderr: r.stderr)
   }
 }

@@ -1,0 +1,81 @@
+// `heapwise export FILE --format pprof|speedscope|collapsed`: the dump's stacks for other viewers.
+// What each format holds and how it is weighed: docs/EXPORTS.md.
+import ArgumentParser
+import HeapwiseAnalysis
+import HeapwiseFormat
+import HeapwiseReports
+
+struct ExportCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "export",
+    abstract: "Write the dump's stacks as pprof, speedscope JSON or collapsed stacks.",
+    discussion: """
+      pprof: gzip'd profile.proto with alloc_objects/alloc_space, inuse_objects/inuse_space and \
+      temporary_objects/temporary_space for every stack (go tool pprof -http=: app.pb.gz). \
+      speedscope and collapsed: one weight per stack, the --metric's figure (bytes; allocations \
+      for count). See docs/EXPORTS.md.
+      """)
+
+  enum Format: String, ExpressibleByArgument, CaseIterable { case pprof, speedscope, collapsed }
+
+  @Argument(help: "The dump file.")
+  var file: String
+
+  @Option(help: "pprof, speedscope or collapsed.")
+  var format: Format
+
+  @Option(name: .shortAndLong, help: "Write here instead of stdout.")
+  var output: String?
+
+  @Option(help: "What to weigh stacks by: live, peak, leaked, allocated, count or temporary (pprof: the default sample type).")
+  var metric: Metric = .live
+
+  @Option(name: .customLong("at"), help: "Take live bytes at this marker instead of at the end (with --metric live).")
+  var marker: String?
+
+  @Flag(help: "Keep the allocator's and the recorder's own frames at the leaf (malloc, operator new, libheapwise).")
+  var keepAllocatorFrames = false
+
+  func validate() throws {
+    if marker != nil && metric != .live {
+      throw ValidationError("--at applies to --metric live only")
+    }
+  }
+
+  func run() throws {
+    let reader = try openDump(file)
+    let progress = Progress("reading \(file)")
+    let analysis = DumpAnalysis(reader: reader, markers: marker.map { [$0] } ?? [], progress: progress.callback)
+    progress.done()
+    var status = reportWarnings(analysis.reader, quietAboutEnd: true)
+    if metric == .leaked && !analysis.exitedNormally {
+      printError("warning: \(file): no END record, so nothing can be called leaked; exporting live blocks at the end of the dump")
+    }
+    let bytes: [UInt8]
+    do {
+      switch format {
+      case .pprof:
+        bytes = try PprofExport.render(
+          analysis, options: .init(metric: metric, marker: marker, keepAllocatorFrames: keepAllocatorFrames))
+      case .speedscope, .collapsed:
+        let stacks = FunctionStacks(
+          counters: try analysis.counters(at: marker), resolver: analysis.resolver,
+          keepAllocatorFrames: keepAllocatorFrames)
+        if format == .collapsed {
+          bytes = Array(CollapsedExport.render(stacks, metric: metric).utf8)
+        } else {
+          let settings = ReportSettings(metric: metric, options: SiteOptions(), marker: marker)
+          let dump = DumpDescription(analysis)
+          bytes = Array(SpeedscopeExport.render(
+            stacks, metric: metric, name: dump.headline, title: settings.measured(exited: dump.exited)).utf8)
+        }
+      }
+    } catch let error as AnalysisError {
+      printError("\(file): \(error.description)")
+      throw ExitCode(ExitStatus.unreadable)
+    }
+    try writeOutput(bytes, to: output)
+    if status == 0 && analysis.reader.warnings.contains(where: \.isDamage) { status = ExitStatus.damaged }
+    if status != 0 { throw ExitCode(status) }
+  }
+}
