@@ -2,7 +2,8 @@
 // --sanitize=fuzzer): the normal build has `main` instead (UsageErrors.swift) and none of this.
 // Each input is one dump; its frame checksums are recomputed first, so that mutations reach the
 // decoder instead of stopping at the CRC. The input then goes through the same path as a user's
-// file: one of the analysis commands, chosen by the header's pid byte so that every command's
+// file: one of the analysis commands (records, top, summary, compare, check's dump reading,
+// report, export), chosen by the header's pid byte so that every command's
 // input path is fuzzed with every corpus entry, run in-process as `heapwise <command> FILE`.
 #if HEAPWISE_FUZZ
 import ArgumentParser
@@ -62,6 +63,9 @@ enum FuzzHarness {
       ["summary", p, "--format", "json"],
       ["compare", p, p],
       ["check-dump", p],
+      ["report", p, "-o", "-"],
+      ["export", p, "--format", "pprof"],
+      ["export", p, "--format", "speedscope", "--metric", "peak"],
     ]
   }
 

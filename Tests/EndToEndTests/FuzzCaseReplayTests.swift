@@ -22,7 +22,9 @@ import Testing
     let commands: [[String]] = [
       ["records", path], ["top", path], ["top", path, "--metric", "peak", "--by", "traceback", "--limit", "0"],
       ["top", path, "--metric", "temporary", "--format", "json"], ["summary", path, "--timeline"],
-      ["summary", path, "--format", "json"], ["compare", path, path],
+      ["summary", path, "--format", "json"], ["compare", path, path], ["report", path, "-o", "-"],
+      ["export", path, "--format", "pprof"], ["export", path, "--format", "speedscope"],
+      ["export", path, "--format", "collapsed", "--metric", "peak"],
     ]
     for command in commands {
       let r = try CLI.run(command)
