@@ -51,6 +51,8 @@
  * - dlopen/dlclose: glibc finds the caller's RUNPATH and $ORIGIN from dlopen's return address, so
  *   a wrapper would change which library a program loads. modules.c notices new and closed modules
  *   through dl_iterate_phdr's adds/subs counters instead (on every new stack and writer tick).
+ *   (unwind.c wraps dlclose, which has no such caller dependence, only to invalidate its cache of
+ *   unwind rules.)
  * - fork: pthread_atfork covers every fork, also those glibc makes internally. */
 
 typedef struct hw_real_s {
@@ -104,7 +106,8 @@ uint64_t hw_proc_kb_field(const char *text, const char *key);
 /* Prints "heapwise: <message>" on stderr without allocating. */
 void hw_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* ---- unwind.c: the one capture interface ------------------------------------------------- */
+/* ---- unwind.c: the one capture interface (its own .eh_frame walker, unwind_cfi.c, and libunwind
+ * for the rest) ---------------------------------------------------------------------------------- */
 
 #define HW_MAX_FRAMES 64
 /* Fills frames with return addresses minus one, innermost first, after skipping `skip` frames of

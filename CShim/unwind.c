@@ -1,17 +1,43 @@
-/* unwind.c: the one place that captures stacks. Everything else sees hw_capture_stack*, so a
- * faster unwinder (a cached .eh_frame walker, DESIGN.md) can replace libunwind here alone.
+/* unwind.c: the one place that captures stacks.
+ *
+ * Our own walker does the common case: each frame's rule (CFA = rsp/rbp + offset, return address at
+ * CFA-8, rbp kept or saved) is decoded once per address from .eh_frame (unwind_cfi.c) and kept in a
+ * lock-free table. Anything else (a signal frame, an expression, no unwind info, a stack outside
+ * the thread's bounds) hands the whole capture to libunwind, the reference: the result is either
+ * exactly libunwind's or libunwind's own. HEAPWISE_UNWIND_CHECK=1 captures every stack both ways.
+ *
+ * MEMOIZED SUFFIX. A walk is a pure function of the start registers and the stack slots it reads.
+ * Each thread keeps its previous walk: every frame's (pc, rsp, rbp) and where rbp was saved. When
+ * the new walk reaches a state equal to a cached one (same pc, rsp and rbp), every later state of
+ * the cached walk follows from the slots it read, which are at the same addresses: if each still
+ * holds the cached value (one load and compare per slot), the cached frames are the ones a full
+ * walk would produce, by construction. A slot that differs ends the reuse there and the walk goes on
+ * from the new value, reusing again where it meets the old walk. No guess: rsp, rbp and every value
+ * read are compared.
  *
  * unw_backtrace with UNW_CACHE_PER_THREAD costs about 20-70 ns a frame on this machine; a
  * unw_step loop is 10-20x slower and glibc's backtrace() too. */
 #define UNW_LOCAL_ONLY
+#include <dlfcn.h>
 #include <libunwind.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "hw_internal.h"
-
-void hw_unwind_init(void) { unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD); }
+#include "unwind_cfi.h"
 
 /* Our own frames above the hook: hw_capture_stack_above, current_stack, on_alloc and the hook. */
 #define HW_SLACK 8
+/* Our walks start one frame further in than unw_backtrace's (in walk() itself). */
+#define WALK_MAX (HW_MAX_FRAMES + HW_SLACK + 2)
+
+enum { MODE_OWN, MODE_LIBUNWIND, MODE_OFF };
+static int mode = MODE_LIBUNWIND; /* until hw_unwind_init has found _dl_find_object */
+static bool check;
+static bool check_verbose; /* HEAPWISE_UNWIND_CHECK=2: also say why libunwind was needed */
+
+/* ---- libunwind: the reference, and the fallback ---------------------------------------------- */
 
 /* unw_backtrace reports instruction pointers; every frame but the innermost is a return address,
  * which points after the call. Minus one lands inside the call, so symbolization finds the
@@ -22,21 +48,410 @@ static int copy_frames(uintptr_t *frames, int max, void **raw, int n, int from) 
   return count;
 }
 
-int hw_capture_stack(uintptr_t *frames, int max, int skip) {
-  void *raw[HW_MAX_FRAMES + HW_SLACK];
-  if (max > HW_MAX_FRAMES) max = HW_MAX_FRAMES;
-  int n = unw_backtrace(raw, max + skip + 1);
-  /* +1: unw_backtrace's first entry is this function itself. */
+#define HW_INLINE static inline __attribute__((always_inline))
+
+static _Atomic uint32_t generation = 1;
+
+/* libunwind's fast trace (unw_backtrace) keeps a per-thread cache of frame rules by address that
+ * nothing ever flushes: after a dlclose, a module loaded where the closed one was gets the closed
+ * one's rules (measured: `unwindcheck dlopen` with same-layout plugins, truncated stacks). So once
+ * any module was closed, libunwind is asked through unw_step, which finds the unwind info afresh
+ * (its register-state cache is flushed by the dlclose wrapper below). Same frames, 10-20x slower:
+ * only the captures the own walker hands over, and the check mode's reference. */
+HW_INLINE int lu_raw(void **raw, int size) {
+  if (hw_likely(atomic_load_explicit(&generation, memory_order_relaxed) <= 1)) return unw_backtrace(raw, size);
+  unw_context_t uc;
+  unw_cursor_t cursor;
+  unw_word_t ip;
+  int n = 0;
+  if (unw_getcontext(&uc) < 0 || unw_init_local(&cursor, &uc) < 0) return 0;
+  /* The first entry is this frame, the caller of what unw_backtrace would have been. */
+  if (unw_get_reg(&cursor, UNW_REG_IP, &ip) < 0) return 0;
+  raw[n++] = (void *)ip;
+  while (n < size && unw_step(&cursor) > 0 && unw_get_reg(&cursor, UNW_REG_IP, &ip) >= 0) raw[n++] = (void *)ip;
+  return n;
+}
+
+/* Inlined, so unw_backtrace's first entry is the public capture function, as it always was. */
+HW_INLINE int lu_capture(uintptr_t *frames, int max, int skip) {
+  void *raw[HW_MAX_FRAMES + HW_SLACK + 2];
+  int n = lu_raw(raw, max + skip + 1);
+  /* +1: unw_backtrace's first entry is its caller, this function. */
   return n > skip + 1 ? copy_frames(frames, max, raw, n, skip + 1) : 0;
 }
 
-int hw_capture_stack_above(uintptr_t *frames, int max, uintptr_t anchor) {
+HW_INLINE int lu_capture_above(uintptr_t *frames, int max, uintptr_t anchor) {
   void *raw[HW_MAX_FRAMES + HW_SLACK];
-  if (max > HW_MAX_FRAMES) max = HW_MAX_FRAMES;
-  int n = unw_backtrace(raw, max + HW_SLACK);
+  int n = lu_raw(raw, max + HW_SLACK);
   for (int i = 0; i < n && i < HW_SLACK; i++)
     if ((uintptr_t)raw[i] == anchor) return copy_frames(frames, max, raw, n, i);
   /* The anchor is always among the first frames unless the hook was tail-called; then the
    * innermost frame outside the recorder is the best we know. */
   return n > 3 ? copy_frames(frames, max, raw, n, 3) : 0;
+}
+
+/* ---- the module generation: cached rules are only valid for the modules they came from ---------- */
+
+/* Bumped after every dlclose: a rule decoded under an older generation is decoded again, since
+ * another module may now sit at its address. (Not hooked: glibc's own internal unloads, which
+ * only ever happen to a dlopen that failed before its code ran.) */
+#define GEN_BITS 20
+
+HW_EXPORT int dlclose(void *handle) {
+  static int (*real)(void *);
+  if (!real) *(void **)&real = dlsym(RTLD_NEXT, "dlclose");
+  if (!real) return -1;
+  atomic_fetch_add(&generation, 1);
+  int r = real(handle);
+  atomic_fetch_add(&generation, 1);
+  unw_flush_cache(unw_local_addr_space, 0, 0);
+  return r;
+}
+
+/* ---- the rule cache: one (pc, rule) pair per return address, shared by all threads ------------ */
+
+typedef struct {
+  _Atomic uint64_t pc;
+  _Atomic uint64_t rule; /* hw_rule_t.bits; 0 until the claimer stores it */
+} entry_t;
+
+#define CACHE_BITS 14 /* 16 Ki addresses, 256 KiB of address space, touched as filled */
+#define CACHE_PROBES 16
+static entry_t *cache;
+
+static hw_rule_t decode(uintptr_t pc, uint32_t gen) {
+  hw_rule_t r = hw_cfi_decode(pc);
+  r.gen = gen & ((1u << GEN_BITS) - 1);
+  return r;
+}
+
+/* The rule at pc (a return address minus one, or the innermost pc). Lock-free: a slot's pc is
+ * claimed once by CAS and never changes; its rule may be rewritten, always with a rule that is
+ * right for that pc under the generation it carries. */
+static inline hw_rule_t rule_at(uintptr_t pc, uint32_t gen) {
+  if (hw_unlikely(gen >= (1u << GEN_BITS))) return decode(pc, gen); /* generation wrapped */
+  uint64_t h = (pc * 0x9E3779B97F4A7C15ull) >> (64 - CACHE_BITS);
+  for (int probe = 0; probe < CACHE_PROBES; probe++) {
+    entry_t *e = &cache[(h + (uint64_t)probe) & ((1u << CACHE_BITS) - 1)];
+    uint64_t k = atomic_load_explicit(&e->pc, memory_order_acquire);
+    if (hw_likely(k == pc)) {
+      hw_rule_t r = {.bits = atomic_load_explicit(&e->rule, memory_order_acquire)};
+      if (hw_likely(r.kind != HW_RULE_NONE && r.gen == gen)) return r;
+      r = decode(pc, gen);
+      atomic_store_explicit(&e->rule, r.bits, memory_order_release);
+      return r;
+    }
+    if (k == 0) {
+      hw_rule_t r = decode(pc, gen);
+      uint64_t expected = 0;
+      if (atomic_compare_exchange_strong(&e->pc, &expected, pc) || expected == pc)
+        atomic_store_explicit(&e->rule, r.bits, memory_order_release);
+      return r;
+    }
+  }
+  return decode(pc, gen); /* the neighbourhood is full: correct, only slower */
+}
+
+/* ---- per-thread state: stack bounds and the previous walk ------------------------------------- */
+
+/* A walk's states, one per frame: the registers the walk knows there, and where rbp was saved
+ * (the slot at the next state's rsp + rbp_off; 0: rbp kept). Arrays, not structs: the checks
+ * and the copy into the caller's frames run down one array each. */
+typedef struct {
+  uintptr_t pc[WALK_MAX + 1], sp[WALK_MAX + 1], bp[WALK_MAX + 1]; /* + 1: the sentinel, below */
+  int16_t rbp_off[WALK_MAX + 1];
+} states_t;
+
+enum { END_LAST, END_LOW, END_LIMIT };
+
+typedef struct {
+  uint32_t gen; /* 0: nothing cached */
+  int n;        /* states cached */
+  int end;      /* why the cached walk stopped after state n-1 */
+  uintptr_t tail_slot, tail_value; /* END_LOW: the return-address slot that held a value < 0x4000 */
+  states_t s;
+} memo_t;
+
+#define TLS __attribute__((tls_model("initial-exec")))
+static __thread memo_t memo TLS;
+/* The top of the running thread's stack, without a lock or a syscall. pthread_getattr_np would
+ * do, but it takes the thread's lock and then calls realloc: the first capture of a thread made
+ * inside it (Rust's runtime asks it for every thread) would wait for itself. glibc puts a thread's
+ * descriptor, pthread_self(), at the top of its stack block (also of a stack the program supplied),
+ * so everything from rsp up to it is mapped; the initial thread's stack ends at __libc_stack_end.
+ * An rsp farther than SPAN below either is on some other stack (sigaltstack, a coroutine): the
+ * capture is then libunwind's. */
+extern void *__libc_stack_end;
+#define SPAN ((uintptr_t)256 << 20)
+
+static inline uintptr_t stack_top(uintptr_t sp) {
+  uintptr_t self = (uintptr_t)pthread_self(), initial = (uintptr_t)__libc_stack_end;
+  if (self > sp && self - sp <= SPAN) return self;
+  if (initial > sp && initial - sp <= SPAN) return initial;
+  return 0;
+}
+
+/* Statistics for the check mode only (atomics on every capture would be a cost otherwise). */
+static _Atomic uint64_t n_compared, n_differ, n_own, n_fallback, n_reused_frames, n_walked_frames;
+
+/* Check mode only: the first few reasons libunwind had to take a capture. */
+static hw_cold int fallback(const char *why, uintptr_t pc) {
+  static _Atomic int said;
+  if (check_verbose && atomic_fetch_add(&said, 1) < 20) hw_log("unwind check: libunwind for %s at %#lx", why, (unsigned long)pc);
+  return -1;
+}
+
+/* ---- the walk ---------------------------------------------------------------------------------- */
+
+/* A stack slot may be read only when it lies between the current rsp and the thread's stack top:
+ * the walker never touches memory that is not mapped. */
+#define READABLE(a) ((a) >= lo && (a) <= hi - sizeof(uintptr_t))
+#define LOAD(a) (*(const uintptr_t *)(a))
+
+/* Walks the stack from inside this function: on success the memo holds the new walk, at most
+ * `limit` states, m->s[0] inside walk() and the rest at return addresses, and the count is
+ * returned. -1 when libunwind must do it (the memo is then empty).
+ *
+ * The new states are written over the cached ones in place while the new walk is no deeper than
+ * the cached one at the same point (index n <= cursor j: everything the walk may still read lies
+ * at j or beyond); a deeper one continues in a local copy. */
+/* Plain loops, not memcpy/memmove: a few dozen states, where a library call costs more than the
+ * copy. Within one array (to == from) the direction keeps an overlapping move right. */
+static inline void copy_states(states_t *to, int at, const states_t *from, int first, int count) {
+  if (to != from || at < first) {
+    for (int i = 0; i < count; i++) {
+      to->pc[at + i] = from->pc[first + i], to->sp[at + i] = from->sp[first + i];
+      to->bp[at + i] = from->bp[first + i], to->rbp_off[at + i] = from->rbp_off[first + i];
+    }
+  } else {
+    for (int i = count - 1; i >= 0; i--) {
+      to->pc[at + i] = from->pc[first + i], to->sp[at + i] = from->sp[first + i];
+      to->bp[at + i] = from->bp[first + i], to->rbp_off[at + i] = from->rbp_off[first + i];
+    }
+  }
+}
+
+static hw_noinline int walk(int limit, memo_t *m) {
+  uintptr_t pc, sp, bp;
+#if defined(__x86_64__)
+  /* One asm: the three values belong to the same instruction, whose rule is looked up below. */
+  __asm__ volatile("lea 0(%%rip), %0\n\tmov %%rsp, %1\n\tmov %%rbp, %2" : "=r"(pc), "=r"(sp), "=r"(bp));
+#else
+  return -1;
+#endif
+  const uint32_t gen = atomic_load_explicit(&generation, memory_order_acquire);
+  const int old_n = m->gen == gen ? m->n : 0;
+  m->gen = 0; /* invalid until this walk completes */
+  const uintptr_t lo = sp, hi = stack_top(sp);
+  if (hw_unlikely(!hi)) return fallback("a stack outside the thread's", sp);
+
+  states_t fresh;
+  states_t *const old = &m->s;
+  states_t *out = &m->s;
+  int n = 0;           /* states written; the current one, (pc, sp, bp), becomes index n */
+  int j = 0;           /* cursor into the cached walk: its first state not below sp */
+  int end = END_LIMIT; /* why this walk stops */
+  uintptr_t tail_slot = 0, tail_value = 0;
+  uint64_t reused = 0;
+  /* A sentinel after the cached walk: a "slot" that never holds the "return address" 1, so the
+   * check loop needs no bound. Nothing writes at old_n while a check can still run (see above). */
+  static const uintptr_t never = 0;
+  old->sp[old_n] = (uintptr_t)&never + 8;
+  old->pc[old_n] = 1;
+
+  for (;;) {
+    if (j < old_n) {
+      while (j < old_n && old->sp[j] < sp) j++;
+      if (hw_unlikely(out == old && j < old_n && (n > j || (n == j && old->sp[j] != sp)))) {
+        /* Deeper than the cached walk here: writing on would overwrite a state still to be read. */
+        copy_states(&fresh, 0, old, 0, n);
+        out = &fresh;
+      }
+      if (j < old_n && old->sp[j] == sp && old->pc[j] == pc && old->bp[j] == bp && (j == 0) == (n == 0)) {
+        /* Equal states. The cached walk's next states hold as long as the slots it read do. */
+        int t = j;
+        while (LOAD(old->sp[t + 1] - 8) == old->pc[t + 1] &&
+               (old->rbp_off[t] == 0 || LOAD(old->sp[t + 1] + old->rbp_off[t]) == old->bp[t + 1]))
+          t++;
+        int room = limit - 1 - n; /* states still wanted after the current one */
+        if (t + 1 == old_n && old_n - 1 - j <= room &&
+            (m->end == END_LAST || (m->end == END_LOW && LOAD(m->tail_slot) == m->tail_value))) {
+          /* The rest of the cached walk, to its natural end: moved, not re-walked. */
+          int len = old_n - j;
+          if (n != j) copy_states(old, n, old, j, len);
+          if (out == &fresh) copy_states(old, 0, &fresh, 0, n);
+          out = old;
+          n += len;
+          end = m->end;
+          tail_slot = m->tail_slot;
+          tail_value = m->tail_value;
+          reused += (uint64_t)len;
+          goto done;
+        }
+        /* A confirmed run j..t (capped at the limit); then on from state t. */
+        if (t - j > room) t = j + room;
+        if (out != old || n != j) copy_states(out, n, old, j, t - j + 1);
+        n += t - j + 1;
+        reused += (uint64_t)(t - j + 1);
+        j = t;
+        pc = out->pc[n - 1], sp = out->sp[n - 1], bp = out->bp[n - 1];
+        if (n >= limit) goto done;
+        if (t + 1 < old_n) {
+          /* State t equals the cached one, so its CFA is state t+1's rsp: step with the new slot. */
+          uintptr_t cfa = old->sp[t + 1];
+          uintptr_t ra = LOAD(cfa - 8);
+          if (old->rbp_off[t]) bp = LOAD(cfa + old->rbp_off[t]);
+          sp = cfa;
+          if (ra < 0x4000) { end = END_LOW, tail_slot = cfa - 8, tail_value = ra; goto done; }
+          pc = ra;
+          /* A new state at the cached state t+1's rsp, which is thereby used up: written at n <= t+1
+           * without the checks at the top of the loop, which it could not pass anyway. */
+          j = t + 1;
+          out->pc[n] = pc, out->sp[n] = sp, out->bp[n] = bp;
+          n++;
+          goto step;
+        }
+        goto step; /* the cached walk ended here for a reason that no longer holds: walk on */
+      }
+    }
+    out->pc[n] = pc, out->sp[n] = sp, out->bp[n] = bp;
+    n++;
+  step:
+    if (n >= limit) break;
+    hw_rule_t r = rule_at(n == 1 ? pc : pc - 1, gen);
+    if (hw_unlikely(r.kind != HW_RULE_STEP)) {
+      if (r.kind == HW_RULE_LAST) { end = END_LAST; out->rbp_off[n - 1] = 0; break; }
+      return fallback("a frame rule", pc);
+    }
+    uintptr_t cfa = (r.cfa_rbp ? bp : sp) + (intptr_t)r.cfa_off;
+    /* The return address lies at or above rsp (a call pushed it), so the walk only moves outward
+     * and every slot it reads, cached ones included, is above the capture's own rsp. */
+    if (hw_unlikely(cfa < sp + 8 || !READABLE(cfa - 8))) return fallback("a CFA out of bounds", pc);
+    uintptr_t ra = LOAD(cfa - 8);
+    out->rbp_off[n - 1] = r.rbp_saved ? (int16_t)r.rbp_off : 0;
+    if (r.rbp_saved) {
+      uintptr_t slot = cfa + (intptr_t)r.rbp_off;
+      if (hw_unlikely(slot < sp || !READABLE(slot))) return fallback("an rbp slot out of bounds", pc);
+      bp = LOAD(slot);
+    }
+    sp = cfa;
+    if (ra < 0x4000) { end = END_LOW, tail_slot = cfa - 8, tail_value = ra; break; }
+    pc = ra;
+  }
+
+done:
+  if (out == &fresh) copy_states(old, 0, &fresh, 0, n);
+  m->n = n;
+  m->end = end;
+  m->tail_slot = tail_slot;
+  m->tail_value = tail_value;
+  m->gen = gen;
+  if (check) {
+    atomic_fetch_add_explicit(&n_reused_frames, reused, memory_order_relaxed);
+    atomic_fetch_add_explicit(&n_walked_frames, (uint64_t)n, memory_order_relaxed);
+  }
+  return n;
+}
+
+/* ---- the capture interface ---------------------------------------------------------------------- */
+
+/* Inlined too: walk()'s caller is then the public capture function, state 1. */
+HW_INLINE int own_capture_above(uintptr_t *frames, int max, uintptr_t anchor) {
+  int n = walk(max + HW_SLACK + 1, &memo);
+  /* State 0 is walk() and state 1 its return into hw_capture_stack_above: unw_backtrace's first. */
+  const uintptr_t *pcs = memo.s.pc;
+  for (int i = 1; i < n && i <= HW_SLACK; i++)
+    if (pcs[i] == anchor) {
+      int count = n - i < max ? n - i : max;
+      for (int k = 0; k < count; k++) frames[k] = pcs[i + k] - 1;
+      return count;
+    }
+  return -1;
+}
+
+HW_INLINE int own_capture(uintptr_t *frames, int max, int skip) {
+  if (max + skip + 2 > WALK_MAX) return -1;
+  int n = walk(max + skip + 2, &memo);
+  if (n < 0) return -1;
+  int count = 0;
+  for (int k = skip + 2; k < n && count < max; k++) frames[count++] = memo.s.pc[k] - 1;
+  return count;
+}
+
+static hw_cold void report_difference(const uintptr_t *own, int n_own_frames, const uintptr_t *ref, int n_ref) {
+  uint64_t seen = atomic_fetch_add(&n_differ, 1);
+  if (seen >= 5) return;
+  int i = 0;
+  while (i < n_own_frames && i < n_ref && own[i] == ref[i]) i++;
+  hw_log("unwind check: stacks differ at frame %d of %d/%d: own %#lx, libunwind %#lx", i, n_own_frames, n_ref,
+         i < n_own_frames ? (unsigned long)own[i] : 0ul, i < n_ref ? (unsigned long)ref[i] : 0ul);
+}
+
+static hw_cold void compare(const uintptr_t *own, int n, const uintptr_t *ref, int n_ref) {
+  atomic_fetch_add(&n_compared, 1);
+  if (n >= 0) atomic_fetch_add(&n_own, 1); else atomic_fetch_add(&n_fallback, 1);
+  if (n >= 0 && (n != n_ref || memcmp(own, ref, (size_t)n * sizeof(uintptr_t)) != 0))
+    report_difference(own, n, ref, n_ref);
+}
+
+int hw_capture_stack(uintptr_t *frames, int max, int skip) {
+  if (max > HW_MAX_FRAMES) max = HW_MAX_FRAMES;
+  if (hw_unlikely(mode != MODE_OWN)) return mode == MODE_OFF ? 0 : lu_capture(frames, max, skip);
+  int n = own_capture(frames, max, skip);
+  if (hw_unlikely(check)) {
+    uintptr_t ref[HW_MAX_FRAMES] = {0};
+    int n_ref = lu_capture(ref, max, skip);
+    compare(frames, n, ref, n_ref);
+    if (n < 0) memcpy(frames, ref, (size_t)(n = n_ref) * sizeof(uintptr_t));
+  }
+  return n >= 0 ? n : lu_capture(frames, max, skip);
+}
+
+int hw_capture_stack_above(uintptr_t *frames, int max, uintptr_t anchor) {
+  if (max > HW_MAX_FRAMES) max = HW_MAX_FRAMES;
+  if (hw_unlikely(mode != MODE_OWN)) return mode == MODE_OFF ? 0 : lu_capture_above(frames, max, anchor);
+  int n = own_capture_above(frames, max, anchor);
+  if (hw_unlikely(check)) {
+    uintptr_t ref[HW_MAX_FRAMES] = {0};
+    int n_ref = lu_capture_above(ref, max, anchor);
+    compare(frames, n, ref, n_ref);
+    if (n < 0) memcpy(frames, ref, (size_t)(n = n_ref) * sizeof(uintptr_t));
+  }
+  return n >= 0 ? n : lu_capture_above(frames, max, anchor);
+}
+
+/* ---- setup -------------------------------------------------------------------------------------- */
+
+static void check_report(void) {
+  if (!check) return;
+  hw_log("unwind check: %llu stacks compared, %llu differ, %llu by our walker (%llu of %llu frames reused), "
+         "%llu by libunwind",
+         (unsigned long long)n_compared, (unsigned long long)n_differ, (unsigned long long)n_own,
+         (unsigned long long)n_reused_frames, (unsigned long long)n_walked_frames,
+         (unsigned long long)n_fallback);
+}
+
+/* After the recorder's own destructor (a lower priority runs later), so every event is counted. */
+__attribute__((destructor(101))) static void unwind_fini(void) { check_report(); }
+
+void hw_unwind_init(void) {
+  unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+  static _Atomic int done;
+  if (atomic_exchange(&done, 1)) return;
+  const char *choice = getenv("HEAPWISE_UNWIND");
+  const char *c = getenv("HEAPWISE_UNWIND_CHECK");
+  check = c && (strcmp(c, "1") == 0 || strcmp(c, "2") == 0);
+  check_verbose = c && strcmp(c, "2") == 0;
+  if (choice && strcmp(choice, "off") == 0) {
+    mode = MODE_OFF;
+    check = false;
+    return;
+  }
+  if (choice && strcmp(choice, "libunwind") == 0) { check = false; return; }
+  if (choice && *choice && strcmp(choice, "own") != 0) hw_log("ignoring HEAPWISE_UNWIND=%s (expected own, libunwind or off)", choice);
+  if (!hw_cfi_init() || !(cache = hw_pages_alloc(sizeof(entry_t) << CACHE_BITS))) {
+    check = false;
+    return;
+  }
+  mode = MODE_OWN;
 }

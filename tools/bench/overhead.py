@@ -2,10 +2,14 @@
 """The recorder's overhead next to heaptrack's, measured in one run on this machine.
 
 Runs each workload plain, under heaptrack and under heapwise, `--runs` times each, interleaved so
-machine noise hits all three alike, and prints the median wall time, the slowdown ratio against
-the plain run, the dump size, and the peak RSS (the recorder's extra memory is the difference).
+machine noise hits all of them alike, and prints the median wall time, the slowdown ratio against
+the plain run, the median CPU time (user + system, all threads) and its ratio, the dump size, and the
+peak RSS (the recorder's extra memory is the difference). Two more heapwise rows show where its
+time goes: "heapwise, libunwind" captures with libunwind alone (HEAPWISE_UNWIND=libunwind, the
+unwinder before its own walker), "heapwise, no capture" records every event without a stack
+(HEAPWISE_UNWIND=off): the floor that a faster unwinder cannot go below.
 
-  tools/bench/overhead.py [--runs 3] [--pairs 10000000] [--only synthetic|sqlite|python]
+  tools/bench/overhead.py [--runs 3] [--pairs 10000000] [--only churn|tree|synthetic|sqlite|python]
 """
 import argparse, os, resource, shutil, statistics, subprocess, sys, tempfile, time
 
@@ -38,7 +42,8 @@ class PeerFailed(Exception):
 
 
 def run(cmd, env, cwd, peer=False):
-    """Runs cmd; returns (wall seconds, peak RSS in KiB of the largest process it waited for).
+    """Runs cmd; returns (wall seconds, peak RSS in KiB of the largest process it waited for, CPU
+    seconds).
     A failing peer is reported in the table (PeerFailed); a failing plain or heapwise run stops."""
     start = time.monotonic()
     proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -50,7 +55,7 @@ def run(cmd, env, cwd, peer=False):
         if peer:
             raise PeerFailed(f"failed after {wall:.0f} s: {last}")
         sys.exit(f"{' '.join(cmd)} failed ({status}):\n{err}")
-    return wall, usage.ru_maxrss
+    return wall, usage.ru_maxrss, usage.ru_utime + usage.ru_stime
 
 
 def heaptrack_calls(directory):
@@ -67,11 +72,16 @@ def dump_size(directory, prefix):
     return sum(os.path.getsize(os.path.join(directory, f)) for f in os.listdir(directory) if f.startswith(prefix))
 
 
+VARIANTS = {"heapwise": {}, "heapwise, libunwind": {"HEAPWISE_UNWIND": "libunwind"},
+            "heapwise, no capture": {"HEAPWISE_UNWIND": "off"}}
+
+
 def measure(name, cmd, runs, tmp, pairs=None):
     env = dict(os.environ)
     for k in [k for k in env if k.startswith("HEAPWISE_") or k == "LD_PRELOAD"]:
         del env[k]
-    results = {"plain": [], "heaptrack": [], "heapwise": []}
+    results = {"plain": [], "heaptrack": []}
+    results.update({v: [] for v in VARIANTS})
     sizes, failures = {}, {}
     for r in range(runs):
         for tool in results:
@@ -91,24 +101,26 @@ def measure(name, cmd, runs, tmp, pairs=None):
                     print(f"  note: heaptrack's dump holds {calls:,} allocation calls of {pairs:,}: it lost "
                           f"{100 * (1 - calls / pairs):.1f}% of the events", file=sys.stderr)
             else:
-                e = dict(env, LD_PRELOAD=LIB, HEAPWISE_OUTPUT=os.path.join(d, "hw.%p.heapwise"))
+                e = dict(env, LD_PRELOAD=LIB, HEAPWISE_OUTPUT=os.path.join(d, "hw.%p.heapwise"), **VARIANTS[tool])
                 results[tool].append(run(cmd, e, d))
                 sizes[tool] = dump_size(d, "hw.")
             shutil.rmtree(d)
-    plain = statistics.median(w for w, _ in results["plain"])
-    plain_rss = max(m for _, m in results["plain"])
+    plain = statistics.median(w for w, _, _ in results["plain"])
+    plain_cpu = statistics.median(c for _, _, c in results["plain"])
+    plain_rss = max(m for _, m, _ in results["plain"])
     rows = []
     for tool, samples in results.items():
         if tool in failures:
-            rows.append(f"| {name} | {tool} | {len(failures[tool])} of {runs} runs {failures[tool][0]} | | | |")
+            rows.append(f"| {name} | {tool} | {len(failures[tool])} of {runs} runs {failures[tool][0]} | | | | |")
         if not samples:
             continue
-        wall = statistics.median(w for w, _ in samples)
-        rss = max(m for _, m in samples)
+        wall = statistics.median(w for w, _, _ in samples)
+        cpu = statistics.median(c for _, _, c in samples)
+        rss = max(m for _, m, _ in samples)
         size = sizes.get(tool)
         per = f"{size / pairs:.2f} B/pair" if size and pairs else ""
         shown = "" if size is None else (f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.0f} KB")
-        rows.append(f"| {name} | {tool} | {wall:.2f} s | {wall / plain:.1f}x | "
+        rows.append(f"| {name} | {tool} | {wall:.2f} s | {wall / plain:.1f}x | {cpu:.2f} s | {cpu / plain_cpu:.1f}x | "
                     f"{shown} {per} | {rss / 1024:.0f} MiB (+{(rss - plain_rss) / 1024:.0f}) |")
     return rows
 
@@ -117,7 +129,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--pairs", type=int, default=10_000_000)
-    ap.add_argument("--only", choices=["synthetic", "sqlite", "python"])
+    ap.add_argument("--only", choices=["churn", "tree", "synthetic", "sqlite", "python"])
     args = ap.parse_args()
     if not os.path.exists(LIB):
         sys.exit(f"{LIB} is missing: run `make lib` first")
@@ -127,14 +139,25 @@ def main():
     tmp = tempfile.mkdtemp(prefix="heapwise-bench-")
     workload = os.path.join(tmp, "workload")
     subprocess.check_call(["cc", "-O2", "-g", "-o", workload, os.path.join(ROOT, "tools/bench/workload.c")])
+    churn, tree = os.path.join(tmp, "churn"), os.path.join(tmp, "tree")
+    subprocess.check_call(["cc", "-O2", "-g", "-o", churn, os.path.join(ROOT, "tools/bench/churn.c")])
+    subprocess.check_call(["cc", "-O2", "-g", "-o", tree, os.path.join(ROOT, "tools/bench/tree.c")])
     script = os.path.join(tmp, "dicts.py")
     open(script, "w").write(PY_SCRIPT)
     sql = os.path.join(tmp, "build.sql")
     open(sql, "w").write(SQL)
     python = os.path.realpath(shutil.which("python3"))  # the interpreter, not a pyenv shim script
     print(f"# {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, median of {args.runs} runs, load {os.getloadavg()[0]:.1f}")
-    print("| workload | tool | wall | vs plain | dump | peak RSS (vs plain) |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| workload | tool | wall | vs plain | CPU | vs plain | dump | peak RSS (vs plain) |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    if args.only in (None, "churn"):
+        name = f"churn.c, {args.pairs:,} pairs, 16 call paths"
+        for row in measure(name, [churn, str(args.pairs)], args.runs, tmp, args.pairs):
+            print(row, flush=True)
+    if args.only in (None, "tree"):
+        name = f"tree.c, {args.pairs:,} pairs, 8,191 stacks"
+        for row in measure(name, [tree, str(args.pairs)], args.runs, tmp, args.pairs):
+            print(row, flush=True)
     if args.only in (None, "synthetic"):
         for bits in (10, 0):
             name = f"workload.c, {args.pairs:,} pairs, {1 << bits} call paths"

@@ -1,0 +1,132 @@
+// The recorder's own stack walker against libunwind: with HEAPWISE_UNWIND_CHECK=1 every stack is
+// captured both ways and the recorder prints one line of counts on stderr at exit. Every scenario
+// must show 0 differences, and must really have exercised the walker and its memoized suffix (a
+// check that compared nothing would pass vacuously).
+import Foundation
+import HeapwiseFormat
+import TestSupport
+import Testing
+
+/// The counts of the "unwind check:" line.
+struct UnwindCheck {
+  var compared = 0, differ = 0, own = 0, reusedFrames = 0, walkedFrames = 0, libunwind = 0
+
+  init(stderr: String) throws {
+    let pattern = #/unwind check: (\d+) stacks compared, (\d+) differ, (\d+) by our walker \((\d+) of (\d+) frames reused\), (\d+) by libunwind/#
+    guard let m = stderr.firstMatch(of: pattern) else { throw HarnessError("no unwind check line in:\n\(stderr)") }
+    compared = Int(m.1)!; differ = Int(m.2)!; own = Int(m.3)!
+    reusedFrames = Int(m.4)!; walkedFrames = Int(m.5)!; libunwind = Int(m.6)!
+  }
+}
+
+@Suite("Unwind check") struct UnwindCheckTests {
+  static let check = ["HEAPWISE_UNWIND_CHECK": "1"]
+
+  func plugins() throws -> [String] {
+    // Same code layout, different frame sizes: the same return address, a different rule in each.
+    try [1000, 2000, 3000].map { frame in
+      let out = Harness.scratch.appendingPathComponent("unwindplugin\(frame).so").path
+      if !FileManager.default.fileExists(atPath: out) {
+        let result = try Harness.run("/usr/bin/cc", ["-g", "-O2", "-shared", "-fPIC",
+          "-DFRAME=\(frame)", Harness.programs.appendingPathComponent("unwindplugin.c").path, "-o", out],
+          environment: [:])
+        guard result.status == 0 else { throw HarnessError("compiling the plugin failed:\n\(result.stderr)") }
+      }
+      return out
+    }
+  }
+
+  func run(_ program: String, _ arguments: [String] = [], name: String) throws -> (UnwindCheck, DumpFacts) {
+    let dir = Harness.freshDirectory(name)
+    let result = try Harness.record(program, arguments, in: dir, environment: Self.check)
+    #expect(result.status == 0, "\(result.stderr)")
+    let counts = try UnwindCheck(stderr: result.stderr)
+    #expect(counts.differ == 0, "\(result.stderr)")
+    #expect(counts.compared == counts.own + counts.libunwind)
+    return (counts, try DumpFacts(path: try Harness.onlyDump(in: dir)))
+  }
+
+  @Test(arguments: ["-O0", "-O2"], ["mixed", "deep", "threads", "signals", "dlopen"])
+  func cProgram(optimization: String, scenario: String) throws {
+    let program = try Harness.build("unwindcheck.c", output: "unwindcheck\(optimization)", flags: [optimization])
+    let extra = scenario == "dlopen" ? try plugins() : []
+    let (counts, facts) = try run(program, [scenario] + extra, name: "unwind-\(scenario)\(optimization)")
+    // Each capture is one allocation (malloc, calloc, realloc) of the dump: both ways, every time.
+    let allocations = facts.allocations.values.reduce(0, +)
+    #expect(counts.compared == allocations)
+    #expect(counts.compared > 1000)
+    #expect(counts.reusedFrames > 0 && counts.reusedFrames < counts.walkedFrames)
+    if scenario == "signals" {
+      // Through the kernel's signal frame, and on the alternate stack: libunwind's, by design.
+      #expect(counts.libunwind >= 600)
+      #expect(counts.own > counts.libunwind)
+    } else {
+      #expect(counts.libunwind == 0)
+    }
+    if scenario == "deep" {
+      // 500 frames deep, cut at the default 64.
+      #expect(facts.stacks.values.contains { $0.count == 64 })
+    }
+  }
+
+  @Test(arguments: ["-O0", "-O2"])
+  func cxxExceptionsInFlight(optimization: String) throws {
+    let program = try Harness.build("unwindcheck.cpp", output: "unwindcheckxx\(optimization)", flags: [optimization])
+    let (counts, _) = try run(program, name: "unwind-cxx\(optimization)")
+    #expect(counts.compared > 10_000)
+    #expect(counts.libunwind == 0)
+    #expect(counts.reusedFrames > 0)
+  }
+
+  /// pyenv's interpreters live under the real home (the harness gives programs a scratch one).
+  var pyenvEnvironment: [String: String] {
+    let env = ProcessInfo.processInfo.environment
+    return ["HOME": env["HOME"] ?? NSHomeDirectory()].merging(env.filter { $0.key == "PYENV_ROOT" }) { a, _ in a }
+  }
+
+  @Test(arguments: ["3.11", "3.12", "3.13"])
+  func python(version: String) throws {
+    let found = try Harness.run(Harness.repo.appendingPathComponent("tools/python-env.sh").path,
+                                ["--interpreter", version], environment: pyenvEnvironment)
+    try #require(found.status == 0, "\(found.stderr)")
+    let python = found.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    let script = Harness.programs.appendingPathComponent("unwindcheck.py").path
+    let (counts, _) = try run(python, [script], name: "unwind-python\(version)")
+    #expect(counts.compared > 10_000)
+    #expect(counts.libunwind == 0)
+    #expect(counts.reusedFrames > 0)
+  }
+
+  /// The dump the walker writes names the same stacks, in the same order, as the one libunwind
+  /// writes (HEAPWISE_UNWIND=libunwind): frames compared as (module, offset), since each run has
+  /// its own address layout.
+  @Test func dumpStacksEqualLibunwinds() throws {
+    let program = try Harness.build("unwindcheck.c", output: "unwindcheck-O2", flags: ["-O2"])
+    func stacks(_ unwinder: String) throws -> [[String]] {
+      let dir = Harness.freshDirectory("unwind-same-\(unwinder)")
+      let result = try Harness.record(program, ["mixed"], in: dir, environment: ["HEAPWISE_UNWIND": unwinder])
+      #expect(result.status == 0, "\(result.stderr)")
+      let facts = try DumpFacts(path: try Harness.onlyDump(in: dir))
+      return facts.stacks.sorted { $0.key < $1.key }.map { _, frames in
+        frames.map { pc in
+          guard let m = facts.modules.first(where: { $0.contains(pc) }) else { return "?" }
+          return "\(m.path)+\(String(pc - m.base, radix: 16))"
+        }
+      }
+    }
+    let own = try stacks("own"), reference = try stacks("libunwind")
+    #expect(own.count > 100)
+    #expect(own == reference)
+    #expect(!own.joined().contains("?"))
+  }
+
+  @Test func captureSwitchedOffRecordsNoStacks() throws {
+    let program = try Harness.build("callchain.c")
+    let dir = Harness.freshDirectory("unwind-off")
+    let result = try Harness.record(program, in: dir, environment: ["HEAPWISE_UNWIND": "off"])
+    #expect(result.status == 0)
+    let facts = try DumpFacts(path: try Harness.onlyDump(in: dir))
+    #expect(facts.stacks.isEmpty)
+    #expect(facts.allocationsBySize[5555] == 1)
+  }
+}
