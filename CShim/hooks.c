@@ -285,6 +285,44 @@ HW_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...
   return p;
 }
 
+/* madvise and mprotect: how allocators that map their own memory (mimalloc, jemalloc, also when
+ * bundled inside a library such as libarrow) commit and purge pages inside regions they reserved.
+ * The analyzer counts a mapping by its resident pages, and these tell it which ones were given
+ * back between two residency snapshots. No stack: the mapping's own stack names the owner. Plain
+ * absolute addresses (not the frame's delta register): they are rare, and thread.c stays as is. */
+static hw_noinline void on_range(uint8_t tag, void *addr, size_t len, int value) {
+  hw_thread_t *t = hw_thread_current();
+  if (!t) return;
+  uint8_t body[3 * HW_VARINT_MAX], *p = hw_put_uvarint(body, (uintptr_t)addr);
+  p = hw_put_uvarint(p, len);
+  p = hw_put_uvarint(p, (uint64_t)(unsigned)value);
+  hw_emit_raw(t, hw_now(), tag, body, (size_t)(p - body));
+}
+
+static inline bool purges(int advice) {
+  return advice == MADV_DONTNEED || advice == MADV_FREE || advice == MADV_REMOVE;
+}
+
+HW_EXPORT int madvise(void *addr, size_t len, int advice) {
+  int rc = hw_real.madvise ? hw_real.madvise(addr, len, advice) : (int)syscall(SYS_madvise, addr, len, advice);
+  if (rc == 0 && hw_unlikely(purges(advice)) && wants_mapping_event()) {
+    hw_tls_busy++;
+    on_range(HW_TAG_MADVISE, addr, len, advice);
+    hw_tls_busy--;
+  }
+  return rc;
+}
+
+HW_EXPORT int mprotect(void *addr, size_t len, int prot) {
+  int rc = hw_real.mprotect ? hw_real.mprotect(addr, len, prot) : (int)syscall(SYS_mprotect, addr, len, prot);
+  if (rc == 0 && wants_mapping_event()) {
+    hw_tls_busy++;
+    on_range(HW_TAG_MPROTECT, addr, len, prot);
+    hw_tls_busy--;
+  }
+  return rc;
+}
+
 /* ---- process end ---- */
 
 HW_EXPORT void _exit(int status) {

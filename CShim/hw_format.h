@@ -25,7 +25,7 @@
 
 #define HW_MAGIC "HEAPWISE"
 #define HW_VERSION_MAJOR 1
-#define HW_VERSION_MINOR 0
+#define HW_VERSION_MINOR 1
 #define HW_HEADER_FIXED 64
 #define HW_FRAME_HEADER 32
 #define HW_FRAME_LIMIT (64u << 20)
@@ -45,6 +45,8 @@ enum hw_tag {
   HW_TAG_MMAP = 0x20,
   HW_TAG_MUNMAP = 0x21,
   HW_TAG_MREMAP = 0x22,
+  HW_TAG_MADVISE = 0x23, /* DONTNEED, FREE and REMOVE only: how allocators give pages back */
+  HW_TAG_MPROTECT = 0x24,
   HW_TAG_STACK = 0x30,
   HW_TAG_THREAD = 0x31,
   HW_TAG_MODULE = 0x40,

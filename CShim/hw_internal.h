@@ -44,6 +44,8 @@
   X(void *, mmap64, (void *, size_t, int, int, int, off_t))                                \
   X(int, munmap, (void *, size_t))                                                         \
   X(void *, mremap, (void *, size_t, size_t, int, ...))                                    \
+  X(int, madvise, (void *, size_t, int))                                                   \
+  X(int, mprotect, (void *, size_t, int))                                                  \
   X(void, _exit, (int))                                                                    \
   X(void, _Exit, (int))
 
@@ -198,10 +200,13 @@ size_t hw_sample_encode(uint8_t *out, size_t cap, bool full);
 size_t hw_trim_probe_encode(uint8_t *out, size_t cap);
 uint64_t hw_rss_bytes(void);
 
-/* ---- residency.c: resident pages of the heap and anonymous mappings (markers, exit) --------- */
+/* ---- residency.c: resident pages of the heap and anonymous mappings (markers, ticks, exit) -- */
 
 /* Writes RESIDENCY records into t's stream or, with t NULL, the process stream. */
 void hw_residency_emit(hw_thread_t *t);
+/* The writer's periodic snapshot (process stream, writer thread only), within a CPU budget:
+ * after a snapshot that took X, none before 100 X has passed (at most 1% of a core). */
+void hw_residency_tick(void);
 
 /* ---- modules.c: the module map ----------------------------------------------------------- */
 

@@ -187,6 +187,7 @@ static void *writer_main(void *arg) {
     if (now >= next_sample) {
       hw_modules_sync(NULL);
       take_sample(false);
+      hw_residency_tick(); /* tracked mappings' resident pages, within its own CPU budget */
       process_flush(); /* a reader sees samples within one interval, also after kill -9 */
       next_sample = now + (uint64_t)hw_config.interval_ms * 1000000ull;
     }

@@ -1,39 +1,37 @@
-"""pandas_view.py: held by a few large blocks (needs numpy and pandas; not run in CI).
+"""pandas_view.py: a reference still held, not retention (needs numpy and pandas).
 
-`del df` frees nothing: `head` is a view whose base is the frame's whole column buffer, so the
-buffer stays alive for as long as the five-row view does. The summary says the live heap is a
-couple of large blocks and names the site that allocated them (inside numpy).
+A DataFrame of two int64 columns of 10M rows; `view = df[["a"]]`; `del df` frees nothing visible:
+the frame's one 152.6 MiB block (pandas keeps both int64 columns in one 2 x 10M block) stays live
+because the view still references it. `del view` frees it and RSS drops.
 
-    python3 -m venv /tmp/hw-venv && /tmp/hw-venv/bin/pip install numpy pandas
-    PYTHONMALLOC=malloc heapwise record -o view.heapwise -- /tmp/hw-venv/bin/python3 pandas_view.py
-    heapwise summary view.heapwise
+    PY=$(tools/python-env.sh 3.11 numpy pandas pyarrow)
+    heapwise record -o view.heapwise -- "$PY" examples/pandas_view.py
+    heapwise summary view.heapwise --at df-deleted
 
-The fix is `head = df["a"].iloc[:5].copy()` before `del df`.
+The fix is `view = df[["a"]].copy()` before `del df`.
 """
-import ctypes
 import gc
+
+from heapwise_example import marker, report_rss
 
 import numpy as np
 import pandas as pd
 
 
-def marker(name):
-    try:
-        ctypes.CDLL(None).heapwise_marker(name.encode())
-    except (OSError, AttributeError):
-        pass
-
-
 def main():
-    rows = 20_000_000  # two float64 columns of 160 MB each
-    df = pd.DataFrame({"a": np.arange(rows, dtype=np.float64), "b": np.ones(rows)})
+    rows = 10_000_000
+    marker("start")
+    df = pd.DataFrame({"a": np.arange(rows, dtype=np.int64), "b": np.arange(rows, dtype=np.int64)})
     marker("loaded")
-    head = df["a"].values[:5]  # a view: its base is the whole column
+    view = df[["a"]]
+    marker("viewed")
     del df
     gc.collect()
-    marker("deleted")
-    marker("later")
-    print("head", head.tolist(), "owns its data:", head.base is None)
+    marker("df-deleted")
+    del view
+    gc.collect()
+    marker("view-deleted")
+    report_rss()
 
 
 if __name__ == "__main__":

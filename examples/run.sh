@@ -21,6 +21,11 @@ summarize() { # name, record options..., --, command...
   echo "examples/output/$name.txt: $(grep '^verdict' "$here/output/$name.txt")"
 }
 
+at() { # name marker: the summary judged at one marker of an already recorded example
+  "$heapwise" summary "$work/$1.heapwise" --at "$2" | sed "s|$work/||g" >"$here/output/$1-at-$2.txt"
+  echo "examples/output/$1-at-$2.txt: $(grep '^verdict' "$here/output/$1-at-$2.txt")"
+}
+
 for c in fragmentation growing_cache peak_then_free few_large_blocks thread_arenas; do
   cc -O1 -g -pthread -I"$root/CShim/include" -o "$work/$c" "$here/$c.c"
 done
@@ -36,3 +41,14 @@ python=$(python3 -c 'import sys; print(sys.executable)')
 summarize python_snapshots -- "$python" "$here/python_snapshots.py"
 export PYTHONMALLOC=malloc # through heapwise record's environment to the interpreter
 summarize python_snapshots-malloc -- "$python" "$here/python_snapshots.py"
+
+# The four pandas / pyarrow scripts, with pandas 3.1 and pyarrow 26 from the cached venv.
+unset PYTHONMALLOC
+if pandas_python=$("$root/tools/python-env.sh" 3.11 numpy pandas pyarrow); then
+  for s in view arrow snapshots churn; do
+    summarize "pandas_$s" -- "$pandas_python" "$here/pandas_$s.py"
+  done
+  at pandas_view df-deleted
+  at pandas_view view-deleted
+  at pandas_arrow dropped
+fi

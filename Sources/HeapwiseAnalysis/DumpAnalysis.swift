@@ -5,9 +5,12 @@ import HeapwiseSymbols
 
 public enum AnalysisError: Error, Sendable, Equatable, CustomStringConvertible {
   case unknownMarker(String, available: [String])
+  case markersOutOfOrder(String, String)
 
   public var description: String {
     switch self {
+    case .markersOutOfOrder(let a, let b):
+      "marker \"\(a)\" comes after \"\(b)\": give --from the earlier one"
     case .unknownMarker(let name, let available):
       available.isEmpty
         ? "no marker named \"\(name)\": the dump has no markers"
@@ -36,7 +39,7 @@ public final class DumpAnalysis {
     self.symbolizerOptions = symbolizer?.options ?? symbolizerOptions
     sharedSymbolizer = symbolizer
     metrics = StackMetrics(snapshotMarkers: markers)
-    replay = Replay(aggregators: [metrics] + aggregators)
+    replay = Replay(aggregators: [metrics] + aggregators, pageSize: UInt64(reader.header.pageSize))
     var source = reader
     replay.run(&source, progress: progress.map { report in { [reader] _ in report(reader.fractionRead) } })
   }

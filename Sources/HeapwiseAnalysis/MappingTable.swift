@@ -1,6 +1,9 @@
 // Live anonymous mappings as sorted, non-overlapping address ranges. munmap may cut a mapping's
 // middle (two pieces remain) or cover several mappings at once; mmap with MAP_FIXED replaces
 // whatever it overlaps. Mappings are few next to heap blocks, so a sorted array is enough.
+//
+// Each piece also knows which of its pages are resident (`ResidentPages`): a mapping counts by
+// what is resident, its length is only what it reserved.
 
 struct MappingTable {
   struct Piece {
@@ -8,12 +11,15 @@ struct MappingTable {
     var end: UInt64
     /// The mapping's allocation; `block.size` is the mapping's original length.
     var block: LiveBlock
+    var resident: ResidentPages
   }
 
   /// What an unmap took away from one mapping.
   struct Removal {
     var block: LiveBlock
     var bytes: UInt64
+    /// Resident bytes among them.
+    var residentBytes: UInt64
     /// True when no piece of the mapping is left.
     var whole: Bool
   }
@@ -21,8 +27,13 @@ struct MappingTable {
   private(set) var pieces: [Piece] = []
   /// Pieces left per mapping (by allocation serial), to tell a partial unmap from a whole one.
   private var pieceCount: [UInt64: Int] = [:]
+  let pageSize: UInt64
+
+  init(pageSize: UInt64 = 4096) { self.pageSize = Swift.max(pageSize, 1) }
 
   var isEmpty: Bool { pieces.isEmpty }
+
+  private func pages(_ start: UInt64, _ end: UInt64) -> Int { Int((end - start + pageSize - 1) / pageSize) }
 
   /// Index of the first piece whose end is above `address`.
   private func firstEnding(after address: UInt64) -> Int {
@@ -39,7 +50,7 @@ struct MappingTable {
     let end = start &+ length
     remove(start: start, length: length, removed: replaced)
     let i = firstEnding(after: start)
-    pieces.insert(Piece(start: start, end: end, block: block), at: i)
+    pieces.insert(Piece(start: start, end: end, block: block, resident: ResidentPages(pages: pages(start, end))), at: i)
     pieceCount[block.serial] = 1
   }
 
@@ -53,14 +64,94 @@ struct MappingTable {
       let cutStart = max(p.start, start), cutEnd = min(p.end, end)
       let bytes = cutEnd - cutStart
       let serial = p.block.serial
+      let first = Int((cutStart - p.start) / pageSize), last = Int((cutEnd - p.start + pageSize - 1) / pageSize)
+      let cutPages = first..<Swift.min(last, p.resident.pages)
       var replacement: [Piece] = []
-      if p.start < cutStart { replacement.append(Piece(start: p.start, end: cutStart, block: p.block)) }
-      if cutEnd < p.end { replacement.append(Piece(start: cutEnd, end: p.end, block: p.block)) }
+      if p.start < cutStart {
+        replacement.append(Piece(start: p.start, end: cutStart, block: p.block, resident: p.resident.slice(0..<first)))
+      }
+      if cutEnd < p.end {
+        let from = Swift.min(last, p.resident.pages)
+        replacement.append(
+          Piece(start: cutEnd, end: p.end, block: p.block, resident: p.resident.slice(from..<p.resident.pages)))
+      }
       pieces.replaceSubrange(i..<(i + 1), with: replacement)
       let left = (pieceCount[serial] ?? 1) - 1 + replacement.count
       if left == 0 { pieceCount[serial] = nil } else { pieceCount[serial] = left }
-      removed(Removal(block: p.block, bytes: bytes, whole: left == 0))
+      let resident = UInt64(p.resident.count(in: cutPages)) * pageSize
+      removed(Removal(block: p.block, bytes: bytes, residentBytes: Swift.min(resident, bytes), whole: left == 0))
       i += replacement.count
     }
+  }
+
+  /// Applies one region of a residency snapshot (bit i of `bitmap` = page i from `start`) to the
+  /// pieces it covers; `changed` gets each piece's block and its change in resident bytes.
+  mutating func setResidency(
+    start: UInt64, pages count: Int, bitmap: [UInt8], changed: (LiveBlock, Int64) -> Void
+  ) {
+    guard count > 0, !pieces.isEmpty else { return }
+    let end = start &+ UInt64(count) &* pageSize
+    var i = firstEnding(after: start)
+    while i < pieces.count && pieces[i].start < end {
+      let p = pieces[i]
+      let from = max(p.start, start), to = min(p.end, end)
+      // Pages of the piece that the region covers, and where they start in the region's bitmap.
+      let firstPage = Int((from - p.start + pageSize - 1) / pageSize)
+      let lastPage = Swift.min(Int((to - p.start + pageSize - 1) / pageSize), p.resident.pages)
+      var delta = 0
+      if firstPage < lastPage {
+        let regionPage = Int((p.start + UInt64(firstPage) * pageSize - start) / pageSize)
+        delta = bitmap.withUnsafeBufferPointer { pieces[i].resident.assign(firstPage..<lastPage, from: $0, bitOffset: regionPage) }
+      }
+      if delta != 0 { changed(p.block, Int64(delta) * Int64(pageSize)) }
+      i += 1
+    }
+  }
+
+  /// Marks [start, start + length) not resident (madvise purge, mprotect to PROT_NONE).
+  mutating func clearResidency(start: UInt64, length: UInt64, changed: (LiveBlock, Int64) -> Void) {
+    guard length > 0, !pieces.isEmpty else { return }
+    let end = start &+ length < start ? UInt64.max : start &+ length
+    var i = firstEnding(after: start)
+    while i < pieces.count && pieces[i].start < end {
+      let p = pieces[i]
+      let from = max(p.start, start), to = min(p.end, end)
+      // Only whole pages: the kernel rounds a purge's start down and its end up, but a partial
+      // page at either end of the range is rare and then belongs to the neighbour.
+      let first = Int((from - p.start) / pageSize)
+      let last = Swift.min(Int((to - p.start + pageSize - 1) / pageSize), p.resident.pages)
+      if first < last {
+        let cleared = pieces[i].resident.clear(first..<last)
+        if cleared > 0 { changed(p.block, -Int64(cleared) * Int64(pageSize)) }
+      }
+      i += 1
+    }
+  }
+
+  /// Resident bytes of the pieces that overlap [start, end) (for an mremap that moves them).
+  func residentBytes(start: UInt64, length: UInt64) -> UInt64 {
+    let end = start &+ length
+    var total: UInt64 = 0
+    var i = firstEnding(after: start)
+    while i < pieces.count && pieces[i].start < end {
+      let p = pieces[i]
+      let from = max(p.start, start), to = min(p.end, end)
+      let first = Int((from - p.start) / pageSize)
+      let last = Swift.min(Int((to - p.start + pageSize - 1) / pageSize), p.resident.pages)
+      if first < last { total += UInt64(p.resident.count(in: first..<last)) * pageSize }
+      i += 1
+    }
+    return total
+  }
+
+  /// Marks the first `bytes` of the piece at `start` resident (an mremap carries the pages it
+  /// moved; where they sit inside the new range is not known, the count is).
+  mutating func markResident(start: UInt64, bytes: UInt64, changed: (LiveBlock, Int64) -> Void) {
+    let i = firstEnding(after: start)
+    guard i < pieces.count, pieces[i].start == start else { return }
+    let n = Swift.min(Int(bytes / pageSize), pieces[i].resident.pages)
+    var delta = 0
+    for page in 0..<n { delta += pieces[i].resident.set(page, true) }
+    if delta != 0 { changed(pieces[i].block, Int64(delta) * Int64(pageSize)) }
   }
 }

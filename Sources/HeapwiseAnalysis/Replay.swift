@@ -9,8 +9,16 @@ public final class Replay {
   public let state = ReplayState()
   public let aggregators: [any ReplayAggregator]
   private let heap = LiveBlockTable()
-  @exclusivity(unchecked) private var mappings = MappingTable()
+  @exclusivity(unchecked) private var mappings: MappingTable
+  /// The malloc's own mappings (jemalloc's extents), kept apart: see ReplayState.allocatorMappedBytes.
+  private var allocatorMappings: MappingTable
+  private let classifier = MappingClassifier()
   @exclusivity(unchecked) private var serial: UInt64 = 0
+  /// RESIDENCY regions decoded but not yet replayed (the reader decodes a record's regions when
+  /// it reads the record, a little before the replay reaches it).
+  private var pendingResidency: [ResidencyRegion]
+  /// The snapshot being applied (its records share stream and timestamp), until another event.
+  private var openSnapshot: (stream: StreamID, timestamp: UInt64)?
 
   /// The aggregators again, as a chain of `let` links for the per-event calls: a `let` property
   /// is borrowed for a call, while an element loaded from an array is retained and released
@@ -20,8 +28,13 @@ public final class Replay {
   /// directly, so its per-event work is inlined here instead of going through a witness table.
   private let metrics: StackMetrics?
 
-  public init(aggregators: [any ReplayAggregator]) {
+  /// `pageSize` is the recorded process's (DumpHeader.pageSize). `residency` lists RESIDENCY
+  /// regions known beforehand (for sources other than a DumpReader, which hands over its own).
+  public init(aggregators: [any ReplayAggregator], pageSize: UInt64 = 4096, residency: [ResidencyRegion] = []) {
     self.aggregators = aggregators
+    mappings = MappingTable(pageSize: pageSize)
+    allocatorMappings = MappingTable(pageSize: pageSize)
+    pendingResidency = residency
     metrics = aggregators.first as? StackMetrics
     chain = aggregators.dropFirst(metrics == nil ? 0 : 1).reversed().reduce(nil) { AggregatorChain($1, next: $0) }
   }
@@ -32,7 +45,9 @@ public final class Replay {
       let before = state.events
       switch source.nextStep() {
       case .blocks(let run): replay(run)
-      case .event(let event): replay(event)
+      case .event(let event):
+        if case .skipped(RecordTag.residency) = event.record { pendingResidency += source.takeResidency() }
+        replay(event)
       case .end:
         finish()
         return
@@ -43,6 +58,7 @@ public final class Replay {
 
   /// Replays a run of block records (the hot path: no `Event` is built for them).
   public func replay(_ run: BlockRun) {
+    if openSnapshot != nil { closeSnapshot() }
     let stream = run.stream
     state.stream = stream
     state.events &+= UInt64(run.records.count)
@@ -58,6 +74,13 @@ public final class Replay {
 
   /// Replays one event (for callers that drive the source themselves); call `finish()` at the end.
   public func replay(_ event: Event) {
+    if let open = openSnapshot {
+      let sameSnapshot =
+        if case .skipped(RecordTag.residency) = event.record {
+          open.stream == event.stream && open.timestamp == event.timestamp
+        } else { false }
+      if !sameSnapshot { closeSnapshot() }
+    }
     state.timestamp = event.timestamp
     state.stream = event.stream
     state.events &+= 1
@@ -73,9 +96,30 @@ public final class Replay {
       unmap(m.address, m.length, by: .free)
     case .mremap(let m):
       // Only a tracked mapping moves; mremap of a file mapping is not memory we track.
+      if allocatorMappings.pieces.contains(where: { $0.start < m.oldAddress &+ m.oldLength && m.oldAddress < $0.end }) {
+        allocatorMappings.remove(start: m.oldAddress, length: m.oldLength) { state.allocatorMappedBytes &-= $0.bytes }
+        allocatorMappings.insert(
+          start: m.newAddress, length: m.newLength,
+          block: LiveBlock(size: m.newLength, timestamp: state.timestamp, serial: 0, stack: m.stack, stream: event.stream)
+        ) { state.allocatorMappedBytes &-= $0.bytes }
+        state.allocatorMappedBytes &+= m.newLength
+        return
+      }
       guard overlapsTracked(m.oldAddress, m.oldLength) else { return }
+      // The moved pages stay resident: carry their count over.
+      let resident = mappings.residentBytes(start: m.oldAddress, length: m.oldLength)
       unmap(m.oldAddress, m.oldLength, by: .realloc)
       map(m.newAddress, m.newLength, stack: m.stack, stream: event.stream)
+      mappings.markResident(start: m.newAddress, bytes: resident) { residentChanged($0, by: $1) }
+      checkPeak()
+    case .madvise(let a):
+      mappings.clearResidency(start: a.address, length: a.length) { residentChanged($0, by: $1) }
+    case .mprotect(let p):
+      // PROT_NONE: the pages can no longer be the program's data (mimalloc and jemalloc decommit
+      // this way, after a purge). Other protections change nothing resident.
+      if p.protection == 0 {
+        mappings.clearResidency(start: p.address, length: p.length) { residentChanged($0, by: $1) }
+      }
     case .stack(let s):
       state.stacks.add(s)
     case .thread(let t):
@@ -96,16 +140,55 @@ public final class Replay {
       for a in aggregators { a.ended(e, state: state) }
     case .clock(let ns):
       state.clocks.append((event.timestamp, ns))
-    case .skipped:
-      break
+    case .skipped(let tag):
+      if tag == RecordTag.residency { applyResidency(stream: event.stream, timestamp: event.timestamp) }
     }
   }
 
+  /// Applies the pending regions of the snapshot at (stream, timestamp) to the live mappings.
+  private func applyResidency(stream: StreamID, timestamp: UInt64) {
+    openSnapshot = (stream, timestamp)
+    state.hasResidency = true
+    var rest: [ResidencyRegion] = []
+    for r in pendingResidency {
+      guard r.stream == stream && r.timestamp == timestamp else {
+        rest.append(r)
+        continue
+      }
+      // The heap region is glibc's; only anonymous mappings can hold tracked pieces.
+      guard r.kind == ResidencyRegion.Kind.anonymous.rawValue else { continue }
+      mappings.setResidency(start: r.start, pages: r.pages, bitmap: r.bitmap) { residentChanged($0, by: $1) }
+    }
+    pendingResidency = rest
+    checkPeak()
+  }
+
+  private func closeSnapshot() {
+    guard let open = openSnapshot else { return }
+    openSnapshot = nil
+    let (stream, timestamp) = (state.stream, state.timestamp)
+    state.stream = open.stream
+    state.timestamp = open.timestamp
+    for a in aggregators { a.residencySnapshot(state: state) }
+    state.stream = stream
+    state.timestamp = timestamp
+  }
+
+  private func residentChanged(_ block: LiveBlock, by delta: Int64) {
+    state.mappedResidentBytes = UInt64(bitPattern: Int64(bitPattern: state.mappedResidentBytes) &+ delta)
+    if case .privateAllocator(let p) = state.mappingOwners[block.stack] {
+      state.privateResident[p] = UInt64(bitPattern: Int64(bitPattern: state.privateResident[p] ?? 0) &+ delta)
+    }
+    for a in aggregators { a.residentChanged(block, by: delta, state: state) }
+  }
+
   public func finish() {
+    closeSnapshot()
     for a in aggregators { a.finished(state: state) }
   }
 
-  /// Calls `body` for every block still live (heap blocks, then mapping pieces with their bytes).
+  /// Calls `body` for every block still live (heap blocks, then mapping pieces with their
+  /// reserved bytes).
   public func forEachLiveBlock(_ body: (UInt64, LiveBlock, UInt64, BlockKind) -> Void) {
     heap.forEach { body($0, $1, $1.size, .heap) }
     for p in mappings.pieces { body(p.start, p.block, p.end - p.start, .mapping) }
@@ -115,6 +198,14 @@ public final class Replay {
   /// largest (ReaderLimits.maxBlockSize). With blocks and sample figures capped likewise, sums of
   /// a few of them stay far from 2^64, so the reports' arithmetic cannot overflow.
   public static let maxLiveBytes: UInt64 = 1 << 58
+
+  /// Every live mapping piece: start, block, reserved bytes, resident bytes.
+  public func forEachLiveMapping(_ body: (UInt64, LiveBlock, UInt64, UInt64) -> Void) {
+    let page = mappings.pageSize
+    for p in mappings.pieces {
+      body(p.start, p.block, p.end - p.start, Swift.min(UInt64(p.resident.count) * page, p.end - p.start))
+    }
+  }
 
   @inline(__always)
   private func allocateHeap(address: UInt64, size: UInt64, stack: StackID, stream: StreamID) {
@@ -159,6 +250,14 @@ public final class Replay {
     }
     serial &+= 1
     let block = LiveBlock(size: length, timestamp: state.timestamp, serial: serial, stack: stack, stream: stream)
+    let owner = classifier.owner(of: stack, length: length, state: state)
+    if owner == .malloc {
+      allocatorMappings.insert(start: address, length: length, block: block) { state.allocatorMappedBytes &-= $0.bytes }
+      state.allocatorMappedBytes &+= length
+      return
+    }
+    state.mappingOwners[stack] = owner
+    if case .privateAllocator(let p) = owner { state.privateReserved[p, default: 0] &+= length }
     mappings.insert(start: address, length: length, block: block) { removed in
       unmapped(removed, by: .free)
     }
@@ -171,9 +270,16 @@ public final class Replay {
 
   private func unmap(_ address: UInt64, _ length: UInt64, by function: AllocatorFunction) {
     mappings.remove(start: address, length: length) { unmapped($0, by: function) }
+    if !allocatorMappings.isEmpty {
+      allocatorMappings.remove(start: address, length: length) { state.allocatorMappedBytes &-= $0.bytes }
+    }
   }
 
   private func unmapped(_ r: MappingTable.Removal, by function: AllocatorFunction) {
+    if r.residentBytes > 0 { residentChanged(r.block, by: -Int64(r.residentBytes)) }
+    if case .privateAllocator(let p) = state.mappingOwners[r.block.stack] {
+      state.privateReserved[p] = (state.privateReserved[p] ?? 0) - Swift.min(r.bytes, state.privateReserved[p] ?? 0)
+    }
     state.mappedBytes &-= r.bytes
     if r.whole { state.mappedBlocks &-= 1 }
     for agg in aggregators { agg.freed(r.block, bytes: r.bytes, whole: r.whole, kind: .mapping, by: function, state: state) }

@@ -22,6 +22,12 @@ public protocol ReplayAggregator: AnyObject {
              state: ReplayState)
   /// The replay's live total reached a new maximum (after the allocation that made it).
   func reachedPeak(state: ReplayState)
+  /// The resident bytes of a mapping changed by `delta` (a residency snapshot, a purge, or an
+  /// unmap, which is reported here before `freed`). `state` already counts it.
+  func residentChanged(_ block: LiveBlock, by delta: Int64, state: ReplayState)
+  /// A residency snapshot has been applied: `state.stream` and `state.timestamp` are its own
+  /// (the recorder takes one right after each marker's sample, in the marker's stream).
+  func residencySnapshot(state: ReplayState)
   func marker(_ marker: MarkerRecord, state: ReplayState)
   func sample(_ sample: SampleRecord, state: ReplayState)
   func trim(_ trim: TrimRecord, state: ReplayState)
@@ -35,6 +41,8 @@ extension ReplayAggregator {
   public func freed(_ block: LiveBlock, bytes: UInt64, whole: Bool, kind: BlockKind, by function: AllocatorFunction,
                     state: ReplayState) {}
   public func reachedPeak(state: ReplayState) {}
+  public func residentChanged(_ block: LiveBlock, by delta: Int64, state: ReplayState) {}
+  public func residencySnapshot(state: ReplayState) {}
   public func marker(_ marker: MarkerRecord, state: ReplayState) {}
   public func sample(_ sample: SampleRecord, state: ReplayState) {}
   public func trim(_ trim: TrimRecord, state: ReplayState) {}

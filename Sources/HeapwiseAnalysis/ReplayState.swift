@@ -9,11 +9,28 @@ public final class ReplayState {
   /// Live heap bytes and blocks.
   @exclusivity(unchecked) public internal(set) var heapBytes: UInt64 = 0
   @exclusivity(unchecked) public internal(set) var heapBlocks: UInt64 = 0
-  /// Live bytes in anonymous mappings, and the mappings (a split mapping counts once).
+  /// Reserved length of live anonymous mappings, and the mappings (a split mapping counts once).
+  /// Not the malloc's own mappings (``allocatorMappedBytes``).
   @exclusivity(unchecked) public internal(set) var mappedBytes: UInt64 = 0
   @exclusivity(unchecked) public internal(set) var mappedBlocks: UInt64 = 0
-  /// Live bytes and blocks over both kinds: the figure that peak is taken on.
-  public var liveBytes: UInt64 { heapBytes &+ mappedBytes }
+  /// Resident bytes of those mappings, as far as the dump says (RESIDENCY snapshots, madvise,
+  /// mprotect, munmap): what a mapping counts for everywhere, its length being only reserved.
+  @exclusivity(unchecked) public internal(set) var mappedResidentBytes: UInt64 = 0
+  /// Resident and reserved bytes of the mappings of private allocators (part of the above).
+  public internal(set) var privateResident: [PrivateAllocator: UInt64] = [:]
+  public internal(set) var privateReserved: [PrivateAllocator: UInt64] = [:]
+  /// Bytes the malloc underneath mapped for itself (jemalloc's extents): its statistics count
+  /// them, and as mappings they would count the live heap twice.
+  @exclusivity(unchecked) public internal(set) var allocatorMappedBytes: UInt64 = 0
+  /// Whether the dump has residency snapshots at all (else mappings count by length).
+  public internal(set) var hasResidency = false
+  /// Who owns the mappings of each stack (the last one it mapped).
+  public internal(set) var mappingOwners: [StackID: MappingOwner] = [:]
+  /// Live bytes and blocks over both kinds: the figure that peak is taken on, the one definition
+  /// of peak (`top`, `check` and `summary` all read it): live heap plus resident mappings.
+  public var liveBytes: UInt64 { heapBytes &+ mappedResidentBytes }
+  /// The mappings' share of ``liveBytes``.
+  public var mappedCounted: UInt64 { mappedResidentBytes }
   public var liveBlocks: UInt64 { heapBlocks &+ mappedBlocks }
   /// The highest `liveBytes` so far, and when.
   @exclusivity(unchecked) public internal(set) var peakBytes: UInt64 = 0

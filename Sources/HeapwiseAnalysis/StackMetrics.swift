@@ -7,7 +7,8 @@ public struct StackCounters: Sendable, Hashable, Codable {
   /// Allocations made (a realloc counts as one allocation of its new size).
   public var allocations: UInt64 = 0
   public var allocatedBytes: UInt64 = 0
-  /// Live now (at the end of the replay, or at the snapshot's marker).
+  /// Live now (at the end of the replay, or at the snapshot's marker): heap blocks by size,
+  /// mappings by their resident bytes.
   public var liveBytes: UInt64 = 0
   public var liveBlocks: UInt64 = 0
   /// Live at the global peak.
@@ -16,6 +17,8 @@ public struct StackCounters: Sendable, Hashable, Codable {
   /// Heap blocks freed before their thread allocated anything else.
   public var temporary: UInt64 = 0
   public var temporaryBytes: UInt64 = 0
+  /// Length of the live mappings (reserved address space; what is resident is in liveBytes).
+  public var reservedBytes: UInt64 = 0
 
   public init() {}
 
@@ -26,6 +29,7 @@ public struct StackCounters: Sendable, Hashable, Codable {
     liveBytes &+= o.liveBytes; liveBlocks &+= o.liveBlocks
     peakBytes &+= o.peakBytes; peakBlocks &+= o.peakBlocks
     temporary &+= o.temporary; temporaryBytes &+= o.temporaryBytes
+    reservedBytes &+= o.reservedBytes
   }
 }
 
@@ -35,6 +39,7 @@ public struct MarkerSnapshot: Sendable {
   public var timestamp: UInt64
   public var liveBytes: [UInt64]
   public var liveBlocks: [UInt64]
+  public var reservedBytes: [UInt64] = []
 }
 
 public final class StackMetrics: ReplayAggregator {
@@ -64,6 +69,11 @@ public final class StackMetrics: ReplayAggregator {
   /// Marker names to snapshot (the first occurrence of each).
   private let snapshotNames: Set<String>
   @exclusivity(unchecked) public private(set) var snapshots: [String: MarkerSnapshot] = [:]
+  /// A marker's snapshot is taken at the marker, and its mappings' resident bytes corrected by the
+  /// residency snapshot the recorder takes right after it (in the same stream): the changes in
+  /// between, by stack, wait here.
+  private var pendingSnapshot: (name: String, stream: StreamID)?
+  private var pendingDeltas: [Int: Int64] = [:]
 
   public init(snapshotMarkers: Set<String> = []) {
     snapshotNames = snapshotMarkers
@@ -145,16 +155,27 @@ public final class StackMetrics: ReplayAggregator {
     Self.savePeakValue(e, epoch: state.peakEpoch)
     e.pointee.counters.allocations &+= 1
     e.pointee.counters.allocatedBytes &+= block.size
-    e.pointee.counters.liveBytes &+= block.size
     e.pointee.counters.liveBlocks &+= 1
-    if kind == .heap { setLastAllocation(block.stream, block.serial) }
+    if kind == .heap {
+      e.pointee.counters.liveBytes &+= block.size
+      setLastAllocation(block.stream, block.serial)
+    } else {
+      e.pointee.counters.reservedBytes &+= block.size  // resident bytes come with residentChanged
+    }
+  }
+
+  public func residentChanged(_ block: LiveBlock, by delta: Int64, state: ReplayState) {
+    let e = entry(block.stack)
+    Self.savePeakValue(e, epoch: state.peakEpoch)
+    e.pointee.counters.liveBytes = UInt64(bitPattern: Int64(bitPattern: e.pointee.counters.liveBytes) &+ delta)
+    if pendingSnapshot != nil { pendingDeltas[Int(block.stack.rawValue), default: 0] += delta }
   }
 
   public func freed(_ block: LiveBlock, bytes: UInt64, whole: Bool, kind: BlockKind, by function: AllocatorFunction,
                     state: ReplayState) {
     let e = entry(block.stack)
     Self.savePeakValue(e, epoch: state.peakEpoch)
-    e.pointee.counters.liveBytes &-= bytes
+    if kind == .heap { e.pointee.counters.liveBytes &-= bytes } else { e.pointee.counters.reservedBytes &-= bytes }
     if whole { e.pointee.counters.liveBlocks &-= 1 }
     if kind == .heap && function == .free && lastAllocation(block.stream) == block.serial {
       e.pointee.counters.temporary &+= 1
@@ -163,10 +184,25 @@ public final class StackMetrics: ReplayAggregator {
   }
 
   public func marker(_ marker: MarkerRecord, state: ReplayState) {
+    pendingSnapshot = nil
+    pendingDeltas.removeAll()
     guard snapshotNames.contains(marker.name), snapshots[marker.name] == nil else { return }
     let now = counters
     snapshots[marker.name] = MarkerSnapshot(
-      name: marker.name, timestamp: state.timestamp, liveBytes: now.map(\.liveBytes), liveBlocks: now.map(\.liveBlocks))
+      name: marker.name, timestamp: state.timestamp, liveBytes: now.map(\.liveBytes), liveBlocks: now.map(\.liveBlocks),
+      reservedBytes: now.map(\.reservedBytes))
+    pendingSnapshot = (marker.name, state.stream)
+  }
+
+  public func residencySnapshot(state: ReplayState) {
+    guard let p = pendingSnapshot, p.stream == state.stream, var s = snapshots[p.name] else { return }
+    for (i, d) in pendingDeltas {
+      if i >= s.liveBytes.count { s.liveBytes += repeatElement(0, count: i + 1 - s.liveBytes.count) }
+      s.liveBytes[i] = UInt64(bitPattern: Int64(bitPattern: s.liveBytes[i]) &+ d)
+    }
+    snapshots[p.name] = s
+    pendingSnapshot = nil
+    pendingDeltas.removeAll()
   }
 
   public func finished(state: ReplayState) {
@@ -184,6 +220,7 @@ public final class StackMetrics: ReplayAggregator {
     for i in result.indices {
       result[i].liveBytes = i < snapshot.liveBytes.count ? snapshot.liveBytes[i] : 0
       result[i].liveBlocks = i < snapshot.liveBlocks.count ? snapshot.liveBlocks[i] : 0
+      result[i].reservedBytes = i < snapshot.reservedBytes.count ? snapshot.reservedBytes[i] : 0
     }
     return result
   }

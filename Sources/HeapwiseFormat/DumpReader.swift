@@ -12,12 +12,15 @@ public protocol EventSource {
   mutating func next() -> Event?
   /// The next events, with block records in runs where the source has them (`DumpReader`).
   mutating func nextStep() -> ReadStep
+  /// RESIDENCY regions decoded since the last call (each before the replay reaches its record).
+  mutating func takeResidency() -> [ResidencyRegion]
 }
 
 extension EventSource {
   public mutating func nextStep() -> ReadStep {
     next().map(ReadStep.event) ?? .end
   }
+  public mutating func takeResidency() -> [ResidencyRegion] { [] }
 }
 
 /// Limits and threading of the reader.
@@ -55,6 +58,8 @@ public final class DumpReader: EventSource {
   /// Resident pages of the heap and anonymous mappings, from the RESIDENCY records read so far
   /// (at each marker and at exit; complete once `next()` has returned nil).
   public private(set) var residency: [ResidencyRegion] = []
+  /// How many of ``residency`` `takeResidency()` has handed out.
+  private var residencyTaken = 0
   /// True once an END record was read.
   public private(set) var sawEnd = false
   public var fileSize: Int { file.bytes.count }
@@ -141,6 +146,12 @@ public final class DumpReader: EventSource {
 }
 
 extension DumpReader {
+  public func takeResidency() -> [ResidencyRegion] {
+    guard residencyTaken < residency.count else { return [] }
+    defer { residencyTaken = residency.count }
+    return Array(residency[residencyTaken...])
+  }
+
   /// Reads all events into an array (tests and small dumps only).
   public func readAll() -> [Event] {
     var events: [Event] = []

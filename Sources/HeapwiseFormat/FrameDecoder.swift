@@ -173,6 +173,12 @@ struct FrameDecoder {
       let stack = try cursor.uvarint32()
       try check(address: new, size: newLength, stack: stack, at: start)
       return .mremap(Remapping(oldAddress: old, oldLength: oldLength, newAddress: new, newLength: newLength, stack: StackID(stack)))
+    case RecordTag.madvise:
+      // Absolute addresses: these records leave the address register alone.
+      return .madvise(RangeAdvice(address: try cursor.uvarint(), length: try cursor.uvarint(), advice: try cursor.uvarint()))
+    case RecordTag.mprotect:
+      return .mprotect(
+        RangeProtection(address: try cursor.uvarint(), length: try cursor.uvarint(), protection: try cursor.uvarint()))
     case RecordTag.stack:
       let at = cursor.position
       let id = try cursor.uvarint32()

@@ -21,6 +21,10 @@ public enum Record: Sendable {
   case mmap(Mapping)
   case munmap(Unmapping)
   case mremap(Remapping)
+  /// Pages of a range given back (MADV_DONTNEED, MADV_FREE, MADV_REMOVE).
+  case madvise(RangeAdvice)
+  /// A range's protection changed.
+  case mprotect(RangeProtection)
   case stack(StackRecord)
   case thread(ThreadRecord)
   case module(ModuleRecord)
@@ -85,6 +89,29 @@ public struct Remapping: Sendable, Hashable {
   public init(oldAddress: UInt64, oldLength: UInt64, newAddress: UInt64, newLength: UInt64, stack: StackID) {
     self.oldAddress = oldAddress; self.oldLength = oldLength
     self.newAddress = newAddress; self.newLength = newLength; self.stack = stack
+  }
+}
+
+/// An madvise call that gives pages back: DONTNEED (4), FREE (8) or REMOVE (9).
+public struct RangeAdvice: Sendable, Hashable {
+  public var address: UInt64
+  public var length: UInt64
+  public var advice: UInt64
+  public static let dontNeed: UInt64 = 4
+  public static let free: UInt64 = 8
+  public static let remove: UInt64 = 9
+  public init(address: UInt64, length: UInt64, advice: UInt64) {
+    self.address = address; self.length = length; self.advice = advice
+  }
+}
+
+/// An mprotect call: `protection` is PROT_READ 1 | PROT_WRITE 2 | PROT_EXEC 4 (0: PROT_NONE).
+public struct RangeProtection: Sendable, Hashable {
+  public var address: UInt64
+  public var length: UInt64
+  public var protection: UInt64
+  public init(address: UInt64, length: UInt64, protection: UInt64) {
+    self.address = address; self.length = length; self.protection = protection
   }
 }
 

@@ -1,4 +1,4 @@
-// Record tag bytes of dump format 1.0 (docs/FORMAT.md, "Records").
+// Record tag bytes of dump format 1.1 (docs/FORMAT.md, "Records").
 // CShim/hw_format.h holds the same numbers; a test in Tests/RecorderTests keeps them equal.
 
 /// The tag byte that opens every record.
@@ -15,6 +15,10 @@ public enum RecordTag {
   public static let mmap: UInt8 = 0x20
   public static let munmap: UInt8 = 0x21
   public static let mremap: UInt8 = 0x22
+  /// madvise with MADV_DONTNEED, MADV_FREE or MADV_REMOVE (format 1.1).
+  public static let madvise: UInt8 = 0x23
+  /// mprotect (format 1.1).
+  public static let mprotect: UInt8 = 0x24
   public static let stack: UInt8 = 0x30
   public static let thread: UInt8 = 0x31
   public static let module: UInt8 = 0x40
@@ -35,7 +39,7 @@ public enum RecordTag {
 public enum FormatConstants {
   public static let magic: [UInt8] = Array("HEAPWISE".utf8)
   public static let major: UInt16 = 1
-  public static let minor: UInt16 = 0
+  public static let minor: UInt16 = 1
   /// Fixed part of the header, before the exe and cmdline strings.
   public static let headerFixedSize = 64
   public static let frameHeaderSize = 32

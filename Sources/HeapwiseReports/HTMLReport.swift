@@ -211,9 +211,9 @@ public enum HTMLReport {
 
   /// The categories the summary splits RSS into, in stacking order (bottom first).
   static func timeline(_ summary: SummaryReport) -> Timeline {
-    let categories = ["live heap", "allocator-held", "mapped", "other"]
+    let categories = ["live heap", "allocator-held", "private allocators", "mapped", "other"]
     func parts(_ s: RSSSplit) -> [UInt64] {
-      [s.liveHeap.bytes, s.allocatorHeld?.bytes ?? 0, s.mapped.bytes, s.other.bytes]
+      [s.liveHeap.bytes, s.allocatorHeld?.bytes ?? 0, s.privateBytes, s.mapped.bytes, s.other.bytes]
     }
     let rows = summary.timeline.map { Row(t: $0.time, label: $0.label, rss: $0.split.rss.bytes, parts: parts($0.split)) }
     let atExit = summary.atExit.map { s in
@@ -221,6 +221,8 @@ public enum HTMLReport {
        Part(name: "live heap", bytes: s.liveHeap.bytes, method: s.liveHeap.method),
        Part(name: "allocator-held", bytes: s.allocatorHeld?.bytes ?? 0,
             method: s.allocatorHeld?.method ?? "unavailable: no allocator statistics; counted in other"),
+       Part(name: "private allocators", bytes: s.privateBytes,
+            method: s.privateAllocators.map { "\($0.allocator.title) \(Units.bytes($0.part.bytes))" }.joined(separator: ", ")),
        Part(name: "mapped", bytes: s.mapped.bytes, method: s.mapped.method),
        Part(name: "other", bytes: s.other.bytes,
             method: s.other.method + ": " + s.otherDetail.map { "\($0.name) \(Units.bytes($0.part.bytes))" }.joined(separator: ", "))]
@@ -238,11 +240,11 @@ public enum HTMLReport {
       return VerdictMoment(from: first.time, to: last.time, label: "growing")
     case .highWaterMark:
       return peakTime.map { VerdictMoment(from: nil, to: $0, label: "high-water mark") }
-    case .heldByFewBlocks:
+    case .heldByFewBlocks, .privateAllocator:
       if let marker = summary.facts.atLastMarker?.marker, let row = summary.timeline.last(where: { $0.label == marker }) {
-        return VerdictMoment(from: nil, to: row.time, label: "held by a few large blocks")
+        return VerdictMoment(from: nil, to: row.time, label: primary.kind.rawValue)
       }
-      return VerdictMoment(from: nil, to: endTime, label: "held by a few large blocks")
+      return VerdictMoment(from: nil, to: endTime, label: primary.kind.rawValue)
     case .retention, .steady:
       return VerdictMoment(from: nil, to: endTime, label: primary.kind.rawValue)
     }

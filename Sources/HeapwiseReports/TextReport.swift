@@ -17,9 +17,16 @@ public enum TextReport {
     if metric == .temporary {
       out += "note: temporary = freed before its thread allocated anything else\n"
     }
+    if (metric == .live || metric == .leaked || metric == .peak) && table.total.reservedBytes > 0 {
+      out += "note: a mapped region counts its resident pages (mincore, madvise, munmap); mapped= is the address space it reserved\n"
+    }
     out += "\n"
     for site in shown {
       out += siteLine(label: site.label, size: metric.size(site.counters), count: metric.count(site.counters))
+      // Mappings count by what is resident; what they reserved stays visible beside it.
+      if (metric == .live || metric == .leaked) && site.counters.reservedBytes > 0 {
+        out += ", mapped=\(Units.bytes(site.counters.reservedBytes)) reserved"
+      }
       out += "\n"
       if settings.options.grouping == .traceback { out += traceback(site.frames, limit: settings.tracebackFrames) }
     }

@@ -73,14 +73,13 @@ public final class Symbolizer {
   /// For return addresses, pass the address minus one (the recorder already does), so that a call
   /// at the end of a function or inlined block is attributed to its own line.
   public func symbolize(_ address: UInt64, in module: ModuleImage) -> [SymbolizedFrame] {
-    var state = states[module] ?? resolve(module)
-    if let cached = state.cache[address] {
-      states[module] = state
-      return cached
-    }
+    // In place: a copy of the state taken out of `states` and written back copied its whole cache
+    // on every new address (quadratic: 15 s of a pandas job's summary).
+    if states[module] == nil { states[module] = resolve(module) }
+    if let cached = states[module]!.cache[address] { return cached }
     let offset = address &- module.base
     var frames: [SymbolizedFrame] = []
-    for f in state.file?.frames(at: offset) ?? [] {
+    for f in states[module]!.file?.frames(at: offset) ?? [] {
       frames.append(
         SymbolizedFrame(
           function: f.function, file: f.file, line: f.line, module: module.path,
@@ -92,8 +91,7 @@ public final class Symbolizer {
           function: nil, file: nil, line: nil, module: module.path, moduleOffset: offset,
           isInlined: false, address: address))
     }
-    state.cache[address] = frames
-    states[module] = state
+    states[module]!.cache[address] = frames
     return frames
   }
 

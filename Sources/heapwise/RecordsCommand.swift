@@ -74,6 +74,10 @@ enum RecordText {
       return head + "munmap \(hex(m.address)) length=\(m.length)"
     case .mremap(let m):
       return head + "mremap \(hex(m.oldAddress)) length=\(m.oldLength) -> \(hex(m.newAddress)) length=\(m.newLength) stack=\(m.stack.rawValue)"
+    case .madvise(let m):
+      return head + "madvise \(hex(m.address)) length=\(m.length) advice=\(m.advice)"
+    case .mprotect(let m):
+      return head + "mprotect \(hex(m.address)) length=\(m.length) prot=\(m.protection)"
     case .stack(let s):
       return head + "stack \(s.id.rawValue): " + s.frames.map(hex).joined(separator: " ")
     case .thread(let t):

@@ -27,6 +27,26 @@ struct SummaryCommand: ParsableCommand {
   @Option(help: "text, or json (schema heapwise.summary/1 in docs/SUMMARY.md; always has the timeline).")
   var format: Format = .text
 
+  @Option(name: .customLong("at"), help: "Judge the moment of this marker: its split, its live blocks, its verdict.")
+  var marker: String?
+
+  @Option(help: "With --to: judge the markers from this one (growth and site changes between the two).")
+  var from: String?
+
+  @Option(help: "With --from: the marker where the window ends; its split and verdict are shown.")
+  var to: String?
+
+  func validate() throws {
+    if marker != nil && (from != nil || to != nil) { throw ValidationError("--at and --from/--to cannot be combined") }
+    if (from == nil) != (to == nil) { throw ValidationError("--from and --to go together") }
+  }
+
+  var scope: SummaryScope {
+    if let marker { return .at(marker) }
+    if let from, let to { return .between(from, to) }
+    return .whole
+  }
+
   @Option(
     name: .customLong("debug-path"),
     help: "Colon-separated directories with the recorded binaries or their debug files (found by build id).")
@@ -35,8 +55,16 @@ struct SummaryCommand: ParsableCommand {
   func run() throws {
     let reader = try openDump(file)
     let progress = Progress("reading \(file)")
-    let report = SummaryReport.summarize(
-      reader, debugSearchPaths: debugPath?.split(separator: ":").map(String.init) ?? [], progress: progress.callback)
+    let report: SummaryReport
+    do {
+      report = try SummaryReport.summarize(
+        reader, debugSearchPaths: debugPath?.split(separator: ":").map(String.init) ?? [], scope: scope,
+        progress: progress.callback)
+    } catch {
+      progress.done()
+      printError("\(file): \(error.description)")
+      throw ExitCode(ExitStatus.unreadable)
+    }
     progress.done()
     var out = BufferedOutput()
     switch format {

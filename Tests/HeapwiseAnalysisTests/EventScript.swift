@@ -5,6 +5,8 @@ import HeapwiseFormat
 struct EventScript {
   var events: [Event] = []
   var now: UInt64 = 1000
+  /// The regions of the RESIDENCY records added, handed to the replay as a DumpReader would.
+  var regions: [ResidencyRegion] = []
 
   private mutating func add(_ r: Record, stream: UInt32) {
     now += 10
@@ -43,12 +45,26 @@ struct EventScript {
   mutating func marker(_ name: String, stream: UInt32 = 1) {
     add(.marker(MarkerRecord(source: 0, name: name)), stream: stream)
   }
+  mutating func madvise(_ address: UInt64, _ length: UInt64, advice: UInt64 = RangeAdvice.dontNeed) {
+    add(.madvise(RangeAdvice(address: address, length: length, advice: advice)), stream: 1)
+  }
+  mutating func mprotect(_ address: UInt64, _ length: UInt64, protection: UInt64) {
+    add(.mprotect(RangeProtection(address: address, length: length, protection: protection)), stream: 1)
+  }
+  /// A residency snapshot of one anonymous region of 4 KiB pages: `resident` lists page indexes.
+  mutating func residency(_ start: UInt64, pages: Int, resident: [Int], stream: UInt32 = 1) {
+    add(.skipped(tag: RecordTag.residency), stream: stream)
+    var bitmap = [UInt8](repeating: 0, count: (pages + 7) / 8)
+    for i in resident { bitmap[i / 8] |= 1 << UInt8(i % 8) }
+    regions.append(ResidencyRegion(timestamp: now, stream: StreamID(stream), start: start, pages: pages,
+                                   kind: ResidencyRegion.Kind.anonymous.rawValue, bitmap: bitmap))
+  }
   mutating func end() { add(.end(EndRecord(reason: 0, signal: 0)), stream: 0) }
 
   /// Replays the script through StackMetrics (plus `extra`) and returns both.
   func replay(markers: Set<String> = [], extra: [any ReplayAggregator] = []) -> (Replay, StackMetrics) {
     let metrics = StackMetrics(snapshotMarkers: markers)
-    let replay = Replay(aggregators: [metrics] + extra)
+    let replay = Replay(aggregators: [metrics] + extra, residency: regions)
     var source = EventList(events)
     replay.run(&source)
     return (replay, metrics)

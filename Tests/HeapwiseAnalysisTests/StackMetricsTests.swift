@@ -107,14 +107,14 @@ import Testing
     s.mmap(0x10000, 0x4000, stack: 1)
     s.munmap(0x11000, 0x1000)             // the middle: two pieces remain
     let (r1, m1) = s.replay()
-    #expect(m1.at(1).liveBytes == 0x3000 && m1.at(1).liveBlocks == 1)
+    #expect(m1.at(1).reservedBytes == 0x3000 && m1.at(1).liveBlocks == 1)
     #expect(r1.state.mappedBytes == 0x3000 && r1.state.mappedBlocks == 1)
     s.munmap(0x10000, 0x1000)
     s.munmap(0x12000, 0x2000)
     let (r2, m2) = s.replay()
-    #expect(m2.at(1).liveBytes == 0 && m2.at(1).liveBlocks == 0)
+    #expect(m2.at(1).reservedBytes == 0 && m2.at(1).liveBlocks == 0)
     #expect(r2.state.mappedBytes == 0 && r2.state.mappedBlocks == 0)
-    #expect(r2.state.peakBytes == 0x4000)
+    #expect(r2.state.peakBytes == 0)  // never measured resident: a reservation is not live memory
   }
 
   @Test func oneMunmapAcrossSeveralMappings() {
@@ -125,7 +125,7 @@ import Testing
     s.mmap(0x20000, 0x1000, stack: 4, anonymous: false)  // a file mapping is not tracked
     s.munmap(0x10800, 0x3000)
     let (r, m) = s.replay()
-    #expect(m.at(1).liveBytes == 0x800 && m.at(2).liveBytes == 0 && m.at(3).liveBytes == 0x800)
+    #expect(m.at(1).reservedBytes == 0x800 && m.at(2).reservedBytes == 0 && m.at(3).reservedBytes == 0x800)
     #expect(m.at(4).allocations == 0)
     #expect(r.state.mappedBytes == 0x1000 && r.state.mappedBlocks == 2)
   }
@@ -143,9 +143,46 @@ import Testing
     s.mremap(0x10000, 0x2000, to: 0x40000, 0x8000, stack: 2)
     s.mremap(0x90000, 0x1000, to: 0xA0000, 0x1000, stack: 3)  // not a tracked mapping
     let (r, m) = s.replay()
-    #expect(m.at(1).liveBytes == 0 && m.at(2).liveBytes == 0x8000)
+    #expect(m.at(1).reservedBytes == 0 && m.at(2).reservedBytes == 0x8000)
     #expect(m.at(3).allocations == 0)
-    #expect(r.state.mappedBytes == 0x8000 && r.state.peakBytes == 0x8000)
+    #expect(r.state.mappedBytes == 0x8000)
+  }
+
+  /// A mapping counts what is resident: nothing until a residency snapshot says so, less after a
+  /// purge (madvise, mprotect to PROT_NONE) or a partial unmap; the reserved length stays apart.
+  @Test func mappingsCountTheirResidentPages() {
+    var s = EventScript()
+    s.mmap(0x100000, 256 * 4096, stack: 1)        // a reservation of 1 MiB
+    s.alloc(0x500, 10_000, stack: 2)
+    s.residency(0x100000, pages: 256, resident: Array(0..<64))  // 256 KiB touched
+    s.marker("touched")
+    s.residency(0x100000, pages: 256, resident: Array(0..<64))
+    s.madvise(0x100000 + 16 * 4096, 16 * 4096)     // 64 KiB purged
+    s.mprotect(0x100000 + 48 * 4096, 8 * 4096, protection: 0)  // 32 KiB decommitted
+    s.mprotect(0x100000, 4096, protection: 1)      // read-only: still resident
+    s.munmap(0x100000, 4 * 4096)                   // 16 KiB unmapped with the range
+    let (r, m) = s.replay(markers: ["touched"])
+    #expect(m.at(1).reservedBytes == 252 * 4096)
+    #expect(m.at(1).liveBytes == (64 - 16 - 8 - 4) * 4096)
+    #expect(r.state.mappedResidentBytes == 36 * 4096 && r.state.mappedBytes == 252 * 4096)
+    #expect(r.state.liveBytes == 10_000 + 36 * 4096)
+    // The peak was the snapshot's 256 KiB with the heap block, not the 1 MiB reserved.
+    #expect(r.state.peakBytes == 10_000 + 64 * 4096)
+    #expect(m.counters(at: m.snapshots["touched"]!)[1].liveBytes == 64 * 4096)
+  }
+
+  /// A mapping made by the malloc underneath (jemalloc's extents) is its footprint: not a site,
+  /// not part of the peak, which is the one the summary reports too.
+  @Test func theAllocatorsOwnMappingsAreNotThePrograms() {
+    var s = EventScript()
+    s.module(1, path: "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2", base: 0x7000_0000, size: 0x10000)
+    s.stack(1, [0x7000_0100])
+    s.mmap(0x100000, 64 * 4096, stack: 1)
+    s.residency(0x100000, pages: 64, resident: Array(0..<64))
+    s.alloc(0x500, 1000, stack: 2)
+    let (r, m) = s.replay()
+    #expect(r.state.allocatorMappedBytes == 64 * 4096 && r.state.mappedBytes == 0)
+    #expect(m.at(1).allocations == 0 && r.state.peakBytes == 1000)
   }
 
   @Test func markerSnapshotsKeepLiveAtThatMoment() {

@@ -140,6 +140,51 @@ struct SummaryExamplesTests {
     #expect(report.verdict.primary.evidence.contains { $0.hasPrefix("malloc_trim(0) returned ") })
   }
 
+  /// Fills the heap and frees it between two signal markers, recorded with --trim-probe. The first
+  /// marker's probe runs on the writer thread while the program is still freeing (half the blocks
+  /// are live): it returns the freed half, but by the last marker everything is freed and RSS is
+  /// down. That is a high-water mark; the probe is evidence only for the heap it measured.
+  static let signalProbe = """
+    #include <signal.h>
+    #include <stdlib.h>
+    #include <string.h>
+    #include <time.h>
+    #include <unistd.h>
+    static void pause_ms(long ms) { struct timespec t = {0, ms * 1000000}; nanosleep(&t, 0); }
+    int main(void) {
+      enum { N = 16384 };
+      static char *blocks[N];
+      for (int i = 0; i < N; i++) { blocks[i] = malloc(4000); memset(blocks[i], 1, 4000); }
+      for (int i = 0; i < N / 2; i++) free(blocks[i]);
+      kill(getpid(), SIGUSR2);
+      pause_ms(300);
+      for (int i = N / 2; i < N; i++) free(blocks[i]);
+      pause_ms(100);
+      kill(getpid(), SIGUSR2);
+      pause_ms(300);
+      return 0;
+    }
+    """
+
+  @Test func signalMarkerProbeIsJudgedOnlyForItsMoment() throws {
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let source = "\(dir)/signal_probe.c"
+    try Self.signalProbe.write(toFile: source, atomically: true, encoding: .utf8)
+    let binary = "\(dir)/signal_probe"
+    try Self.run(["cc", "-O1", "-g", "-o", binary, source])
+    let report = try record([binary], as: "signal-probe", environment: ["HEAPWISE_TRIM_PROBE": "1"])
+    let probe = try #require(report.facts.trims.first { $0.label == "signal-1" })
+    #expect(probe.returned > 16 * Self.MiB, "the probe ran on the freed half")
+    #expect((probe.liveHeap ?? 0) > 25 * Self.MiB, "while half the blocks were live")
+    #expect(probe.time != nil)
+    #expect(report.verdict.primary.kind == .highWaterMark, "\(report.verdict.primary.headline)")
+    #expect(!report.verdict.findings.contains { $0.kind == .retention })
+    #expect(report.verdict.primary.evidence.contains { $0.hasSuffix("that heap was later freed, so it is not retention now") })
+    // Judged at the first marker, the probe is that moment's evidence.
+    let at = try SummaryReport.summarize(dumpAt: "\(dir)/signal-probe.heapwise", scope: .at("signal-1"))
+    #expect(at.verdict.findings.contains { $0.kind == .retention })
+  }
+
   @Test func growingCacheNamesItsSite() throws {
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let report = try record([try compile("growing_cache"), "6"], as: "cache")

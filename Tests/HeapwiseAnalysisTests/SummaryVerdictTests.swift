@@ -186,7 +186,9 @@ struct SummaryVerdictTests {
     #expect(verdict.primary.kind == .heldByFewBlocks)
     #expect(verdict.primary.headline == "held by a few large blocks at marker \"later\": 305.0 MiB of the 347.0 MiB live heap is 1 block")
     #expect(verdict.primary.evidence == [
-      "305.0 MiB allocated at default_malloc (alloc.c:1)", "at exit the live heap was 100.0 KiB: freed after the last marker",
+      "305.0 MiB allocated at default_malloc (alloc.c:1) (still live at the last marker)",
+      "a reference is still held: this is live data, not memory the allocator kept",
+      "at exit the live heap was 100.0 KiB: freed after the last marker",
     ])
     facts.atLastMarker?.largestBlocks = [LargeBlock(size: 20 * MiB, site: "x (x.c:1)")]
     verdict = Verdict(facts)

@@ -46,6 +46,8 @@ func describe(_ e: Event) -> String {
   case .munmap(let m): r = "munmap 0x\(String(m.address, radix: 16)) \(m.length)"
   case .mremap(let m):
     r = "mremap 0x\(String(m.oldAddress, radix: 16)) \(m.oldLength) 0x\(String(m.newAddress, radix: 16)) \(m.newLength) \(m.stack.rawValue)"
+  case .madvise(let m): r = "madvise 0x\(String(m.address, radix: 16)) \(m.length) \(m.advice)"
+  case .mprotect(let m): r = "mprotect 0x\(String(m.address, radix: 16)) \(m.length) \(m.protection)"
   case .stack(let s): r = "stack \(s.id.rawValue) \(s.frames.map { "0x" + String($0, radix: 16) }.joined(separator: ","))"
   case .thread(let t): r = "thread \(t.tid.rawValue) \(t.name)"
   case .module(let m): r = "module \(m.id.rawValue) \(m.path) segs=\(m.segments.count)"

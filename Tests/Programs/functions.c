@@ -5,6 +5,7 @@
  * would then allocate from another heap than jemalloc's free returns to, a crash without heapwise). */
 #include <malloc.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -37,6 +38,10 @@ int main(int argc, char **argv) {
   for (int i = 0; i < 3; i++) keep[i] = malloc(1000);        /* malloc 3, leaked */
   long page = sysconf(_SC_PAGESIZE);
   char *m = mmap(NULL, 4 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  memset(m, 1, 4 * page);
+  madvise(m + 3 * page, page, MADV_DONTNEED);                /* madvise: one page given back */
+  madvise(m, page, MADV_WILLNEED);                           /* not a purge: not recorded */
+  mprotect(m, page, PROT_READ);                              /* mprotect */
   munmap(m + page, page);                                    /* partial unmap: a hole */
   m = mremap(m + 2 * page, 2 * page, 8 * page, MREMAP_MAYMOVE); /* grow the tail part */
   (void)m;

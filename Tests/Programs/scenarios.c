@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -69,6 +70,14 @@ int main(int argc, char **argv) {
     usleep(100000); /* the writer turns the signal into a marker */
     kept = malloc(3000);
     heapwise_mark("after-third");
+  }
+  if (!strcmp(mode, "resident")) { /* 8 MiB reserved, 2 MiB touched, then 2 idle writer ticks' worth */
+    char *m = mmap(NULL, 8 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    madvise(m, 8 << 20, MADV_NOHUGEPAGE); /* one page at a time: the count is exact */
+    memset(m, 1, 2 << 20);
+    usleep(350000);
+    madvise(m, 1 << 20, MADV_DONTNEED);
+    return 0;
   }
   if (!strcmp(mode, "fork")) return fork_while_allocating();
   if (!strcmp(mode, "exec")) {

@@ -53,6 +53,9 @@ import Testing
     #expect(facts.remappings.first?.oldAddress == map.address + 2 * page)
     #expect(facts.remappings.first?.oldLength == 2 * page)
     #expect(facts.remappings.first?.newLength == 8 * page)
+    // How allocators that map their own memory give pages back, for the resident count.
+    #expect(facts.advices == [RangeAdvice(address: map.address + 3 * page, length: page, advice: RangeAdvice.dontNeed)])
+    #expect(facts.protections == [RangeProtection(address: map.address, length: page, protection: 1)])
   }
 
   /// jemalloc and tcmalloc preloaded after heapwise: the hooks forward to them, counts unchanged.

@@ -44,6 +44,27 @@ import Testing
     #expect(holding.allSatisfy { $0.isResident(page: Int((block.address - $0.start) / page)) })
   }
 
+  /// Between markers the writer takes residency snapshots on its own (within its CPU budget), so a
+  /// mapping counts what was touched, not what was reserved; the purge after it is recorded.
+  @Test func periodicResidencyOfATouchedReservation() throws {
+    let (result, dir) = try scenario("resident")
+    #expect(result.status == 0)
+    let facts = try DumpFacts(path: try Harness.onlyDump(in: dir))
+    let map = try #require(facts.mappings.first { $0.length == 8 << 20 })
+    let page = UInt64(facts.header.pageSize)
+    let exit = try #require(facts.residency.map(\.timestamp).max())
+    let periodic = facts.residency.filter {
+      $0.stream == .process && $0.timestamp < exit && $0.start <= map.address
+        && map.address < $0.start + UInt64($0.pages) * page
+    }
+    #expect(!periodic.isEmpty, "a snapshot during the 350 ms idle")
+    let resident = periodic.last.map { r in
+      (0..<Int(map.length / page)).filter { r.isResident(page: Int((map.address - r.start) / page) + $0) }.count
+    }
+    #expect(resident == Int((2 << 20) / page))
+    #expect(facts.advices == [RangeAdvice(address: map.address, length: 1 << 20, advice: RangeAdvice.dontNeed)])
+  }
+
   @Test func dlopenedModuleIsMappedAndItsUnloadRecorded() throws {
     let plugin = Harness.scratch.appendingPathComponent("plugin.so").path
     let build = try Harness.run("/usr/bin/cc", ["-g", "-O0", "-shared", "-fPIC",

@@ -6,14 +6,17 @@ public struct SeriesPoint: Sendable, Hashable {
   public var label: String?
   /// Live heap: requested bytes of blocks allocated and not freed.
   public var liveHeap: UInt64
-  /// Tracked anonymous mappings.
+  /// Resident bytes of tracked anonymous mappings (private allocators' included).
   public var mapped: UInt64
+  /// The private allocators' share of ``mapped``.
+  public var privateResident: UInt64
 
-  public init(time: Double, label: String? = nil, liveHeap: UInt64, mapped: UInt64 = 0) {
+  public init(time: Double, label: String? = nil, liveHeap: UInt64, mapped: UInt64 = 0, privateResident: UInt64 = 0) {
     self.time = time
     self.label = label
     self.liveHeap = liveHeap
     self.mapped = mapped
+    self.privateResident = privateResident
   }
 
   /// What the growth test looks at: live heap plus mapped regions, so memory a program manages

@@ -136,7 +136,7 @@ public struct HeapLayout: Sendable, Hashable {
   func countPages(groups: Int, group: (StackID) -> Int, regions: [ResidencyRegion]?)
     -> (pinned: Int, residentPinned: Int, groups: [(pages: Int, resident: Int)])
   {
-    let resident = regions.map { ResidentPages($0, pageSize: pageSize) }
+    let resident = regions.map { ResidentPageCounter($0, pageSize: pageSize) }
     var lastPage: UInt64? = nil
     var lastByGroup = [UInt64?](repeating: nil, count: groups)
     var result = [(pages: Int, resident: Int)](repeating: (0, 0), count: groups)
@@ -171,7 +171,7 @@ public struct HeapLayout: Sendable, Hashable {
 /// Resident pages of a snapshot's regions, counted over a page range in time logarithmic in the
 /// number of regions: per region, a running count of resident pages per bitmap byte. Regions that
 /// overlap (only a damaged dump has them) are cut so that every page belongs to one.
-struct ResidentPages {
+struct ResidentPageCounter {
   private struct Span {
     var first: UInt64  // page number of bitmap bit 0
     var from: UInt64  // pages [from, to] of this span, inclusive

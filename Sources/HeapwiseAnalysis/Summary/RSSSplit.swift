@@ -23,7 +23,10 @@ public struct RSSSplit: Sendable, Hashable {
   /// Freed by the program, still resident in the allocator; nil when the allocator's statistics
   /// are unavailable (its share then stays in ``other``).
   public var allocatorHeld: Part?
-  /// Anonymous regions the program mapped itself (tracked mmap).
+  /// Resident memory of allocators inside libraries (Arrow's memory pool, pymalloc arenas): the
+  /// regions they mapped, whose blocks the recorder does not see. Largest first.
+  public var privateAllocators: [(allocator: PrivateAllocator, part: Part)] = []
+  /// Anonymous regions the program mapped itself (tracked mmap), by their resident pages.
   public var mapped: Part
   /// Everything else: the sum of ``otherDetail``.
   public var other: Part
@@ -36,6 +39,8 @@ public struct RSSSplit: Sendable, Hashable {
 
   public static func == (a: RSSSplit, b: RSSSplit) -> Bool {
     a.rss == b.rss && a.liveHeap == b.liveHeap && a.allocatorHeld == b.allocatorHeld
+      && a.privateAllocators.map(\.allocator) == b.privateAllocators.map(\.allocator)
+      && a.privateAllocators.map(\.part) == b.privateAllocators.map(\.part)
       && a.mapped == b.mapped && a.other == b.other && a.notes == b.notes
       && a.otherDetail.map(\.name) == b.otherDetail.map(\.name)
       && a.otherDetail.map(\.part) == b.otherDetail.map(\.part) && a.tolerance == b.tolerance
@@ -51,9 +56,13 @@ public struct RSSSplit: Sendable, Hashable {
   /// - Parameters:
   ///   - liveHeap: the replay's live bytes (requested sizes) at the sample's time.
   ///   - liveBlocks: how many blocks those are.
-  ///   - mapped: tracked anonymous mappings (mmap, mremap, minus munmap) at the sample's time.
+  ///   - mapped: resident bytes of the program's own tracked anonymous mappings at that time.
+  ///   - privateResident: resident bytes of the regions of each private allocator.
   /// Returns nil when the sample has no RSS.
-  public init?(sample: MemorySample, liveHeap: UInt64, liveBlocks: Int, mapped: UInt64) {
+  public init?(
+    sample: MemorySample, liveHeap: UInt64, liveBlocks: Int, mapped: UInt64,
+    privateResident: [PrivateAllocator: UInt64] = [:], reserved: UInt64? = nil
+  ) {
     guard let rssBytes = sample.rss else { return nil }
     var notes: [String] = []
     tolerance = Swift.max(1 << 20, rssBytes / 50)
@@ -76,17 +85,27 @@ public struct RSSSplit: Sendable, Hashable {
         "\(formatBytes(liveHeap - live)) of the live heap is not resident (blocks never written, e.g. large calloc).")
     }
     room -= live
-    let mappedBytes = Swift.min(mapped, room)
-    if mapped - mappedBytes > tolerance {
-      notes.append(
-        "\(formatBytes(mapped - mappedBytes)) of the mapped regions was never touched (not resident).")
+    // Then the private allocators and the mapped regions, both by resident pages already; the
+    // caps only absorb the moment between a snapshot and the sample.
+    var privateParts: [(allocator: PrivateAllocator, part: Part)] = []
+    for (allocator, bytes) in privateResident.sorted(by: { $0.value > $1.value }) where bytes > 0 {
+      let counted = Swift.min(bytes, room)
+      room -= counted
+      privateParts.append(
+        (allocator, Part(bytes: counted, method: "resident pages of the regions it mapped (mincore, madvise, munmap); its blocks are not visible")))
     }
+    privateAllocators = privateParts
+    let mappedBytes = Swift.min(mapped, room)
     room -= mappedBytes
+    if let reserved, reserved > tolerance {
+      notes.append(
+        "mapped regions reserve \(formatBytes(reserved)) of address space; only their resident pages are counted here.")
+    }
 
     self.rss = Part(bytes: rssBytes, method: "statm: resident pages")
     self.mapped = Part(
       bytes: mappedBytes,
-      method: "tracked anonymous mmap/mremap minus munmap, counted whole")
+      method: "resident pages of tracked anonymous mappings (mincore snapshots, madvise, munmap)")
     self.liveHeap = Part(
       bytes: live,
       method: "recorder: requested bytes of \(plural(liveBlocks, "block")) allocated and not freed")
@@ -142,8 +161,11 @@ public struct RSSSplit: Sendable, Hashable {
     self.notes = notes
   }
 
-  /// live + allocator-held + mapped + other; equals ``rss`` by construction.
+  /// live + allocator-held + private allocators + mapped + other; equals ``rss`` by construction.
   public var sum: UInt64 {
-    liveHeap.bytes + (allocatorHeld?.bytes ?? 0) + mapped.bytes + other.bytes
+    liveHeap.bytes + (allocatorHeld?.bytes ?? 0) + privateBytes + mapped.bytes + other.bytes
   }
+
+  /// All private allocators together.
+  public var privateBytes: UInt64 { privateAllocators.reduce(0) { $0 + $1.part.bytes } }
 }

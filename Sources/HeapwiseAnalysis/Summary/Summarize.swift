@@ -6,31 +6,65 @@ extension SummaryReport {
   /// The reader's own warnings stay with the reader (callers print them and set the exit status).
   /// - Parameter debugSearchPaths: directories searched for the dump's binaries and debug files
   ///   by build id, before `$HEAPWISE_DEBUG_PATH` (see HeapwiseSymbols' README).
+  /// - Parameter scope: the moment judged (the whole run, `--at`, `--from`/`--to`); an unknown
+  ///   marker throws.
   /// - Parameter progress: called now and then with the fraction of the dump read.
   public static func summarize(
     _ reader: DumpReader, debugSearchPaths: [String] = [], thresholds: VerdictThresholds = .init(),
-    timelineRows: Int = 24, progress: ((Double) -> Void)? = nil
-  ) -> SummaryReport {
-    let aggregator = SummaryAggregator()
-    let replay = Replay(aggregators: [aggregator])
+    timelineRows: Int = 24, scope: SummaryScope = .whole, progress: ((Double) -> Void)? = nil
+  ) throws(AnalysisError) -> SummaryReport {
+    try summarize(
+      reader, scopes: [scope], debugSearchPaths: debugSearchPaths, thresholds: thresholds,
+      timelineRows: timelineRows, progress: progress)[0]
+  }
+
+  /// One replay, one report per scope (they share the symbolized sites).
+  public static func summarize(
+    _ reader: DumpReader, scopes: [SummaryScope], debugSearchPaths: [String] = [],
+    thresholds: VerdictThresholds = .init(), timelineRows: Int = 24, progress: ((Double) -> Void)? = nil
+  ) throws(AnalysisError) -> [SummaryReport] {
+    let aggregator = SummaryAggregator(keepStacksAt: scopes.reduce(into: Set<String>()) { $0.formUnion($1.markers) })
+    let replay = Replay(aggregators: [aggregator], pageSize: UInt64(reader.header.pageSize))
     var source = reader
     replay.run(&source, progress: progress.map { report in { _ in report(reader.fractionRead) } })
     let data = aggregator.data(replay: replay, header: reader.header, residency: reader.residency)
+    let names = data.markers.compactMap(\.label)
+    for scope in scopes {
+      for m in scope.markers.sorted() where !names.contains(m) {
+        var unique: [String] = []
+        for n in names where !unique.contains(n) { unique.append(n) }
+        throw .unknownMarker(m, available: unique)
+      }
+      if case .between(let a, let b) = scope, names.firstIndex(of: a)! > names.firstIndex(of: b)! {
+        throw .markersOutOfOrder(a, b)
+      }
+    }
     let resolver = FrameResolver(
       state: replay.state, symbolizer: Symbolizer(options: SymbolizerOptions(debugSearchPaths: debugSearchPaths)))
-    return SummaryReport(
-      data: data, header: reader.header, site: SummarySite.namer(resolver), thresholds: thresholds,
-      timelineRows: timelineRows)
+    let site = SummarySite.namer(resolver)
+    return scopes.map {
+      SummaryReport(
+        data: data, header: reader.header, site: site, thresholds: thresholds, timelineRows: timelineRows, scope: $0)
+    }
   }
 
   /// Opens the dump at `path` and summarizes it; the reader's warnings (truncated, corrupt frame,
   /// lost events) become the report's.
   public static func summarize(
-    dumpAt path: String, debugSearchPaths: [String] = [], thresholds: VerdictThresholds = .init()
-  ) throws(DumpError) -> SummaryReport {
+    dumpAt path: String, debugSearchPaths: [String] = [], thresholds: VerdictThresholds = .init(),
+    scope: SummaryScope = .whole
+  ) throws -> SummaryReport {
+    try summarize(dumpAt: path, scopes: [scope], debugSearchPaths: debugSearchPaths, thresholds: thresholds)[0]
+  }
+
+  /// The same for several scopes, from one replay.
+  public static func summarize(
+    dumpAt path: String, scopes: [SummaryScope], debugSearchPaths: [String] = [],
+    thresholds: VerdictThresholds = .init()
+  ) throws -> [SummaryReport] {
     let reader = try DumpReader(path: path)
-    var report = summarize(reader, debugSearchPaths: debugSearchPaths, thresholds: thresholds)
-    report.warnings += reader.warnings.filter { $0 != .missingEnd }.map(\.description)
-    return report
+    var reports = try summarize(reader, scopes: scopes, debugSearchPaths: debugSearchPaths, thresholds: thresholds)
+    for i in reports.indices { reports[i].warnings += reader.warnings.filter { $0 != .missingEnd }.map(\.description) }
+    return reports
   }
 }

@@ -18,7 +18,10 @@ public final class SummaryAggregator: ReplayAggregator {
     var memory: MemorySample
     var liveHeap: UInt64
     var liveBlocks: Int
+    /// Resident bytes of the program's own mappings (private allocators apart).
     var mapped: UInt64
+    var privateResident: [PrivateAllocator: UInt64]
+    var mappedReserved: UInt64
   }
 
   /// Per-stack bytes as they were at the last commit, indexed by stack id. A commit copies only
@@ -69,95 +72,121 @@ public final class SummaryAggregator: ReplayAggregator {
   private(set) var trims: [TrimObservation] = []
   /// The marker each stream set last, until the sample that follows it.
   private var pendingMarker: [StreamID: String] = [:]
-  /// Mappings made by the allocator itself (jemalloc and tcmalloc call mmap through the PLT, so
-  /// the recorder sees their extents): their bytes are the allocator's footprint, which its
-  /// statistics describe, and counting them as mapped regions would count the live heap twice.
-  @exclusivity(unchecked) private var allocatorStacks: [StackID: Bool] = [:]
-  @exclusivity(unchecked) private var allocatorMapped: UInt64 = 0
-  /// The highest tracked memory (live heap + the program's own mappings), when, and whether
-  /// mappings were part of it.
-  /// `markersBefore` counts the markers replayed before it: timestamps are too coarse to order a
-  /// marker against the allocation just before it.
-  @exclusivity(unchecked) private var peak: (bytes: UInt64, ticks: UInt64, includesMapped: Bool, markersBefore: Int) =
-    (0, 0, false, 0)
+  /// The replay's peak (ReplayState.peakBytes, the one definition), with whether mappings were
+  /// part of it and how many markers came before it (timestamps are too coarse to order a marker
+  /// against the allocation just before it).
+  private var peak: (bytes: UInt64, ticks: UInt64, includesMapped: Bool, markersBefore: Int) = (0, 0, false, 0)
+  /// Each stream's last marker and its sample, whose mapped figures wait for the residency
+  /// snapshot the recorder takes right after them (in the same stream).
+  private var awaitingResidency: [StreamID: (marker: Int, sample: Int?)] = [:]
+  /// Marker names whose per-stack bytes are kept (for `--from` / `--to`).
+  private let keepStacksAt: Set<String>
+  private(set) var stacksAtMarker: [String: [Int64]] = [:]
 
   /// Live heap blocks of at least `largeBlockFloor` bytes, by allocation serial: what "held by a
   /// few large blocks" looks at when it is judged at the last marker. The verdict only counts
   /// blocks of a tenth of a live heap of at least 1 MiB, so smaller ones never matter.
   @exclusivity(unchecked) private var largeBlocks: [UInt64: SummaryData.Block] = [:]
   static let largeBlockFloor: UInt64 = 64 << 10
-  /// The live heap and its largest blocks at the last marker.
-  private var atLastMarker: SummaryData.MarkerHeap?
+  /// The live heap and its largest blocks at every marker, in order.
+  private(set) var markerHeaps: [SummaryData.MarkerHeap] = []
 
-  public init() {}
+  public init(keepStacksAt markers: Set<String> = []) { keepStacksAt = markers }
 
   public func allocated(_ block: LiveBlock, address: UInt64, kind: BlockKind, state: ReplayState) {
-    if kind == .mapping && isAllocatorMapping(block.stack, state: state) {
-      allocatorMapped += block.size
-      return
-    }
-    if kind == .heap && block.size >= Self.largeBlockFloor {
-      largeBlocks[block.serial] = SummaryData.Block(size: block.size, stack: block.stack)
+    guard kind == .heap else { return }  // a mapping counts once pages are resident (residentChanged)
+    if block.size >= Self.largeBlockFloor {
+      largeBlocks[block.serial] = SummaryData.Block(size: block.size, stack: block.stack, serial: block.serial)
     }
     change(block.stack, Int64(block.size))
-    let mapped = userMapped(state)
-    if state.heapBytes + mapped > peak.bytes {
-      peak = (state.heapBytes + mapped, state.timestamp, mapped > 0, markers.count)
-    }
   }
 
   public func freed(
     _ block: LiveBlock, bytes: UInt64, whole: Bool, kind: BlockKind, by function: AllocatorFunction,
     state: ReplayState
   ) {
-    if kind == .mapping, allocatorStacks[block.stack] == true {
-      allocatorMapped -= Swift.min(bytes, allocatorMapped)
-      return
-    }
-    if kind == .heap && block.size >= Self.largeBlockFloor { largeBlocks[block.serial] = nil }
+    guard kind == .heap else { return }
+    if block.size >= Self.largeBlockFloor { largeBlocks[block.serial] = nil }
     change(block.stack, -Int64(bytes))
   }
 
-  private func userMapped(_ state: ReplayState) -> UInt64 {
-    state.mappedBytes - Swift.min(allocatorMapped, state.mappedBytes)
+  public func residentChanged(_ block: LiveBlock, by delta: Int64, state: ReplayState) {
+    change(block.stack, delta)
   }
 
-  /// Whether the mapping's innermost frame is in the allocator's module. Decided once per stack;
-  /// a stack whose STACK record has not arrived yet counts as the program's.
-  private func isAllocatorMapping(_ stack: StackID, state: ReplayState) -> Bool {
-    if let known = allocatorStacks[stack] { return known }
-    guard let address = state.stacks.addresses(of: stack).first else { return false }
-    let module = state.modules.entries.last { $0.unloaded == nil && $0.record.contains(address) }
-    let name = module.map { String($0.record.path.split(separator: "/").last ?? "") } ?? ""
-    let mine = ["libjemalloc", "libtcmalloc", "libmimalloc"].contains { name.hasPrefix($0) }
-    allocatorStacks[stack] = mine
-    return mine
+  public func reachedPeak(state: ReplayState) {
+    peak = (state.peakBytes, state.peakTimestamp, state.mappedResidentBytes > 0, markers.count)
+  }
+
+  private static func privateTotal(_ state: ReplayState) -> UInt64 { state.privateResident.values.reduce(0, +) }
+  /// Resident bytes of the program's own mappings, private allocators' apart.
+  private static func ownMapped(_ state: ReplayState) -> UInt64 {
+    state.mappedResidentBytes - Swift.min(privateTotal(state), state.mappedResidentBytes)
+  }
+
+  private func point(_ name: String, _ state: ReplayState) -> SeriesPoint {
+    SeriesPoint(
+      time: 0, label: name, liveHeap: state.heapBytes, mapped: state.mappedResidentBytes,
+      privateResident: Self.privateTotal(state))
   }
 
   public func marker(_ marker: MarkerRecord, state: ReplayState) {
-    markers.append(
-      (state.timestamp, SeriesPoint(time: 0, label: marker.name, liveHeap: state.heapBytes, mapped: userMapped(state))))
+    markers.append((state.timestamp, point(marker.name, state)))
     pendingMarker[state.stream] = marker.name
-    atLastMarker = SummaryData.MarkerHeap(
-      name: marker.name, liveHeap: state.heapBytes,
-      largestBlocks: Array(largeBlocks.values.sorted { $0.size != $1.size ? $0.size > $1.size : $0.stack < $1.stack }.prefix(8)))
+    awaitingResidency[state.stream] = (markers.count - 1, nil)
+    markerHeaps.append(
+      SummaryData.MarkerHeap(
+        name: marker.name, liveHeap: state.heapBytes,
+        largestBlocks: Array(
+          largeBlocks.values.sorted { $0.size != $1.size ? $0.size > $1.size : $0.serial < $1.serial }.prefix(8)),
+        mapped: Self.ownMapped(state), privateResident: state.privateResident))
     if firstMarker == nil { firstMarker = byStack }
     lastMarker.commit(from: byStack)
+    if keepStacksAt.contains(marker.name), stacksAtMarker[marker.name] == nil { stacksAtMarker[marker.name] = byStack }
+  }
+
+  /// The snapshot the recorder took for the stream's last marker: its mapped figures are the
+  /// marker's (the marker record itself comes before the measurement).
+  public func residencySnapshot(state: ReplayState) {
+    guard let waiting = awaitingResidency.removeValue(forKey: state.stream) else { return }
+    let i = waiting.marker
+    let name = markers[i].point.label ?? ""
+    markers[i].point.mapped = state.mappedResidentBytes
+    markers[i].point.privateResident = Self.privateTotal(state)
+    markerHeaps[i].mapped = Self.ownMapped(state)
+    markerHeaps[i].privateResident = state.privateResident
+    if let s = waiting.sample {
+      samples[s].mapped = Self.ownMapped(state)
+      samples[s].privateResident = state.privateResident
+      samples[s].mappedReserved = state.mappedBytes
+    }
+    if i == 0 { firstMarker = byStack }
+    if i == markers.count - 1 { lastMarker.commit(from: byStack) }
+    if keepStacksAt.contains(name), stacksAtMarker[name] != nil { stacksAtMarker[name] = byStack }
   }
 
   public func sample(_ sample: SampleRecord, state: ReplayState) {
     if state.stream == .process { lastProcessSampleTicks = state.timestamp }
+    let label = pendingMarker.removeValue(forKey: state.stream)
     samples.append(
       Sample(
-        ticks: state.timestamp, label: pendingMarker.removeValue(forKey: state.stream),
+        ticks: state.timestamp, label: label,
         memory: MemorySample(sample), liveHeap: state.heapBytes, liveBlocks: Int(state.heapBlocks),
-        mapped: userMapped(state)))
+        mapped: Self.ownMapped(state), privateResident: state.privateResident, mappedReserved: state.mappedBytes))
+    if label != nil, let waiting = awaitingResidency[state.stream] {
+      awaitingResidency[state.stream] = (waiting.marker, samples.count - 1)
+    }
     if firstSample == nil { firstSample = byStack }
     lastSample.commit(from: byStack)
   }
 
   public func trim(_ trim: TrimRecord, state: ReplayState) {
-    trims.append(TrimObservation(label: pendingMarker[state.stream], rssBefore: trim.rssBefore, rssAfter: trim.rssAfter))
+    // The time it was really taken: a signal marker's probe runs on the writer thread, later.
+    trims.append(
+      TrimObservation(
+        label: pendingMarker[state.stream], rssBefore: trim.rssBefore, rssAfter: trim.rssAfter,
+        ticks: state.timestamp)
+      .with(liveHeap: state.heapBytes))
   }
 
   @inline(__always)
@@ -181,21 +210,22 @@ public final class SummaryAggregator: ReplayAggregator {
     var mapped: [StackID: SummaryData.MappedGroup] = [:]
     var heapBlocks: [(address: UInt64, size: UInt64, stack: StackID)] = []
     replay.forEachLiveBlock { address, block, bytes, kind in
-      switch kind {
-      case .heap:
-        heapBlocks.append((address, bytes, block.stack))
-        guard top.count < largestBlocks || bytes > top[top.count - 1].size else { return }
-        top.insert(
-          SummaryData.Block(size: bytes, stack: block.stack),
-          at: top.firstIndex { $0.size < bytes } ?? top.count)
-        if top.count > largestBlocks { top.removeLast() }
-      case .mapping:
-        if allocatorStacks[block.stack] == true { return }
-        mapped[block.stack, default: SummaryData.MappedGroup(stack: block.stack, bytes: 0, regions: 0, lengths: [])]
-          .bytes += bytes
-        mapped[block.stack]!.regions += 1
-        mapped[block.stack]!.lengths.insert(block.size)
-      }
+      guard kind == .heap else { return }
+      heapBlocks.append((address, bytes, block.stack))
+      guard top.count < largestBlocks || bytes > top[top.count - 1].size else { return }
+      top.insert(
+        SummaryData.Block(size: bytes, stack: block.stack, serial: block.serial),
+        at: top.firstIndex { $0.size < bytes } ?? top.count)
+      if top.count > largestBlocks { top.removeLast() }
+    }
+    replay.forEachLiveMapping { _, block, reserved, resident in
+      var group = mapped[block.stack] ?? SummaryData.MappedGroup(stack: block.stack, bytes: 0, regions: 0, lengths: [])
+      group.bytes += resident
+      group.reserved += reserved
+      group.regions += 1
+      group.lengths.insert(block.size)
+      if case .privateAllocator(let p) = state.mappingOwners[block.stack] { group.privateAllocator = p }
+      mapped[block.stack] = group
     }
     // The main executable is the first module the recorder lists; the brk heap follows its end.
     let executableEnd = state.modules.entries.first.map { e in
@@ -213,7 +243,8 @@ public final class SummaryAggregator: ReplayAggregator {
       samples: samples.map {
         SummaryData.Sample(
           time: seconds($0.ticks), label: $0.label, memory: $0.memory, liveHeap: $0.liveHeap,
-          liveBlocks: $0.liveBlocks, mapped: $0.mapped)
+          liveBlocks: $0.liveBlocks, mapped: $0.mapped, privateResident: $0.privateResident,
+          mappedReserved: $0.mappedReserved)
       },
       markers: markers.map { var p = $0.point; p.time = seconds($0.ticks); return p },
       peak: PeakPoint(
@@ -222,12 +253,14 @@ public final class SummaryAggregator: ReplayAggregator {
         nextMarker: peak.markersBefore < markers.count ? markers[peak.markersBefore].point.label : nil),
       firstMarkerByStack: positive(firstMarker), lastMarkerByStack: positive(lastMarker.bytes),
       firstSampleByStack: positive(firstSample), lastSampleByStack: positive(lastSample.bytes),
-      largestBlocks: top, mappedByStack: mapped.values.sorted { $0.bytes > $1.bytes }, trims: trims,
-      allocatorMapped: allocatorMapped, heapLayouts: layouts,
+      largestBlocks: top, mappedByStack: mapped.values.sorted { $0.bytes != $1.bytes ? $0.bytes > $1.bytes : $0.reserved > $1.reserved },
+      trims: trims.map { var t = $0; t.time = $0.ticks.map(seconds); return t },
+      allocatorMapped: state.allocatorMappedBytes, heapLayouts: layouts,
       exitResidency: state.end == nil
         ? [] : residency.filter { $0.stream == .process && $0.timestamp >= (lastProcessSampleTicks ?? .max) },
-      endLiveHeap: state.heapBytes, endLiveBlocks: Int(state.heapBlocks), endMapped: userMapped(state),
-      atLastMarker: atLastMarker,
+      endLiveHeap: state.heapBytes, endLiveBlocks: Int(state.heapBlocks), endMapped: state.mappedResidentBytes,
+      endPrivate: state.privateResident, markerHeaps: markerHeaps,
+      stacksAtMarker: stacksAtMarker.mapValues(positive), hasResidency: state.hasResidency,
       duration: seconds(state.timestamp), sawEnd: state.end != nil)
   }
 
@@ -254,24 +287,37 @@ public struct SummaryData: Sendable {
     public var memory: MemorySample
     public var liveHeap: UInt64
     public var liveBlocks: Int
+    /// Resident bytes of the program's own mappings (private allocators' apart).
     public var mapped: UInt64
+    public var privateResident: [PrivateAllocator: UInt64] = [:]
+    /// Reserved length of all tracked mappings.
+    public var mappedReserved: UInt64 = 0
   }
   public struct Block: Sendable, Hashable {
     public var size: UInt64
     public var stack: StackID
+    /// Allocation serial: the same block at two markers has the same one.
+    public var serial: UInt64 = 0
   }
-  /// The live heap at a marker, with its largest blocks (those of 64 KiB or more), largest first.
+  /// The live heap at a marker, with its largest blocks (those of 64 KiB or more), largest first,
+  /// and the mappings' resident bytes measured for it.
   public struct MarkerHeap: Sendable, Hashable {
     public var name: String
     public var liveHeap: UInt64
     public var largestBlocks: [Block]
+    public var mapped: UInt64 = 0
+    public var privateResident: [PrivateAllocator: UInt64] = [:]
   }
   public struct MappedGroup: Sendable, Hashable {
     public var stack: StackID
+    /// Resident bytes.
     public var bytes: UInt64
     public var regions: Int
     /// The distinct mapping lengths (pymalloc arenas are all 1 MiB).
     public var lengths: Set<UInt64>
+    /// Their reserved length.
+    public var reserved: UInt64 = 0
+    public var privateAllocator: PrivateAllocator?
   }
 
   public var samples: [Sample]
@@ -297,9 +343,17 @@ public struct SummaryData: Sendable {
   public var exitResidency: [ResidencyRegion]
   public var endLiveHeap: UInt64
   public var endLiveBlocks: Int
+  /// Resident bytes of all tracked mappings at the end (private allocators' included).
   public var endMapped: UInt64
-  /// The live heap at the last marker: a program's last labelled state, before any teardown.
-  public var atLastMarker: MarkerHeap?
+  public var endPrivate: [PrivateAllocator: UInt64] = [:]
+  /// The live heap at every marker, in order: the last is a program's last labelled state,
+  /// before any teardown.
+  public var markerHeaps: [MarkerHeap] = []
+  /// Tracked bytes per stack at the markers asked for (`--from`, `--to`).
+  public var stacksAtMarker: [String: [StackID: UInt64]] = [:]
+  /// Whether the dump had residency snapshots (else mappings count 0 B resident).
+  public var hasResidency = true
+  public var atLastMarker: MarkerHeap? { markerHeaps.last }
   /// Seconds from start to the last event.
   public var duration: Double
   public var sawEnd: Bool

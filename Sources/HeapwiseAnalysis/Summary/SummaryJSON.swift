@@ -10,20 +10,33 @@ public struct SummaryJSON: Encodable, Sendable {
     var liveHeap: Part
     /// Absent when the allocator's statistics are unavailable.
     var allocatorHeld: Part?
+    var privateAllocators: [PrivatePart]
     var mapped: Part
     var other: Part
     var otherDetail: [String: Part]
     var notes: [String]
+  }
+  public struct PrivatePart: Encodable, Sendable {
+    var allocator: String
+    var bytes: UInt64
+    var method: String
   }
   public struct Moment: Encodable, Sendable {
     var seconds: Double
     var marker: String?
     var split: Split
   }
+  /// The values a finding's text is rendered from, as data.
   public struct Finding: Encodable, Sendable {
     var kind: String
     var headline: String
     var evidence: [String]
+    var bytes: UInt64?
+    var ratePerMarker: Double?
+    var markers: [String]
+    var sites: [String]
+    var allocator: String?
+    var remedy: String?
   }
   public struct Point: Encodable, Sendable {
     var seconds: Double
@@ -49,15 +62,21 @@ public struct SummaryJSON: Encodable, Sendable {
   }
   public struct Mapped: Encodable, Sendable {
     var site: String
+    /// Resident bytes; `reserved` is the regions' length.
     var bytes: UInt64
+    var reserved: UInt64
     var regions: Int
     var explanation: String?
+    var privateAllocator: String?
   }
   public struct Trim: Encodable, Sendable {
     var marker: String?
     var rssBefore: UInt64
     var rssAfter: UInt64
     var returned: UInt64
+    /// When it really ran, and the live heap then.
+    var seconds: Double?
+    var liveHeap: UInt64?
   }
 
   var schema = "heapwise.summary/1"
@@ -67,6 +86,9 @@ public struct SummaryJSON: Encodable, Sendable {
   var seconds: Double
   var allocator: String?
   var atExit: Split?
+  /// `--at M` / `--to M`: the marker judged and the split of its sample.
+  var judgedAt: Moment?
+  var judgedFrom: String?
   var atPeakRss: Moment?
   var verdict: [Finding]
   var growth: Growth
@@ -84,6 +106,9 @@ public struct SummaryJSON: Encodable, Sendable {
       func part(_ p: RSSSplit.Part) -> Part { Part(bytes: p.bytes, method: p.method) }
       return Split(
         rss: part(s.rss), liveHeap: part(s.liveHeap), allocatorHeld: s.allocatorHeld.map(part),
+        privateAllocators: s.privateAllocators.map {
+          PrivatePart(allocator: $0.allocator.rawValue, bytes: $0.part.bytes, method: $0.part.method)
+        },
         mapped: part(s.mapped), other: part(s.other),
         otherDetail: Dictionary(uniqueKeysWithValues: s.otherDetail.map { ($0.name, part($0.part)) }),
         notes: s.notes)
@@ -95,8 +120,15 @@ public struct SummaryJSON: Encodable, Sendable {
     seconds = report.duration
     allocator = report.allocator
     atExit = report.atExit.map(split)
+    judgedAt = report.atMarker.map { Moment(seconds: $0.time, marker: $0.label, split: split($0.split)) }
+    if case .between(let a, _) = report.scope { judgedFrom = a }
     atPeakRss = report.atPeakRSS.map { Moment(seconds: $0.time, marker: $0.label, split: split($0.split)) }
-    verdict = report.verdict.findings.map { Finding(kind: $0.kind.rawValue, headline: $0.headline, evidence: $0.evidence) }
+    verdict = report.verdict.findings.map {
+      Finding(
+        kind: $0.kind.rawValue, headline: $0.headline, evidence: $0.evidence, bytes: $0.bytes,
+        ratePerMarker: $0.ratePerMarker, markers: $0.markers, sites: $0.sites, allocator: $0.allocator,
+        remedy: $0.remedy)
+    }
     growth = Growth(
       basis: facts.growth.basis.rawValue, trend: facts.growth.trend.rawValue, deltaBytes: facts.growth.delta,
       rSquared: facts.growth.fit?.rSquared, slopeBytes: facts.growth.fit?.slope,
@@ -104,9 +136,17 @@ public struct SummaryJSON: Encodable, Sendable {
       points: facts.growth.points.map { Point(seconds: $0.time, marker: $0.label, liveHeap: $0.liveHeap, mapped: $0.mapped) })
     sites = facts.siteChanges.sorted { $0.delta.magnitude > $1.delta.magnitude }.prefix(20)
       .map { SiteChange(site: $0.site, before: $0.before, after: $0.after, delta: $0.delta) }
-    mapped = report.mapped.map { Mapped(site: $0.site, bytes: $0.bytes, regions: $0.regions, explanation: $0.explanation) }
+    mapped = report.mapped.map {
+      Mapped(
+        site: $0.site, bytes: $0.bytes, reserved: $0.reserved, regions: $0.regions, explanation: $0.explanation,
+        privateAllocator: $0.privateAllocator?.rawValue)
+    }
     allocatorMapped = report.allocatorMapped
-    trims = facts.trims.map { Trim(marker: $0.label, rssBefore: $0.rssBefore, rssAfter: $0.rssAfter, returned: $0.returned) }
+    trims = facts.trims.map {
+      Trim(
+        marker: $0.label, rssBefore: $0.rssBefore, rssAfter: $0.rssAfter, returned: $0.returned, seconds: $0.time,
+        liveHeap: $0.liveHeap)
+    }
     heap = facts.heap
     timeline = report.timeline.map { Moment(seconds: $0.time, marker: $0.label, split: split($0.split)) }
     warnings = report.warnings

@@ -1,15 +1,36 @@
 import HeapwiseFormat
 
+/// The moment a summary judges: the whole run, one marker (`--at`), or two markers (`--from`,
+/// `--to`: the series and the site changes between them, the split at the second).
+public enum SummaryScope: Sendable, Hashable {
+  case whole
+  case at(String)
+  case between(String, String)
+
+  /// The markers it names, for the replay to keep their per-stack bytes.
+  public var markers: Set<String> {
+    switch self {
+    case .whole: []
+    case .at(let m): [m]
+    case .between(let a, let b): [a, b]
+    }
+  }
+}
+
 /// `heapwise summary`'s answer for one dump: RSS split at exit and at its peak, what the mapped
 /// regions are, the verdict with its evidence, and the split over time.
 public struct SummaryReport: Sendable {
   /// A group of mapped regions still mapped at the end, by the site that mapped them.
   public struct MappedSite: Sendable, Hashable {
     public var site: String
+    /// Resident bytes.
     public var bytes: UInt64
+    /// Their reserved length (address space).
+    public var reserved: UInt64
     public var regions: Int
     /// What these regions are and how to see inside them, when recognised.
     public var explanation: String?
+    public var privateAllocator: PrivateAllocator?
   }
 
   /// The split at one sample.
@@ -26,6 +47,10 @@ public struct SummaryReport: Sendable {
   public var allocator: String?
   /// At the last sample (the recorder writes one just before END).
   public var atExit: RSSSplit?
+  /// What was judged: nil for the whole run, else the marker (`--at`, or `--to`).
+  public var scope: SummaryScope
+  /// The split at the marker judged (`--at`, `--to`).
+  public var atMarker: TimelineRow?
   /// At the sample with the highest RSS, when that is not the last one.
   public var atPeakRSS: TimelineRow?
   public var facts: SummaryFacts
@@ -42,8 +67,10 @@ public struct SummaryReport: Sendable {
   /// periodic samples in ``timeline`` (markers are always kept).
   public init(
     data: SummaryData, header: DumpHeader?, site: (StackID) -> SummarySite,
-    thresholds: VerdictThresholds = .init(), timelineRows: Int = 24, warnings: [String] = []
+    thresholds: VerdictThresholds = .init(), timelineRows: Int = 24, warnings: [String] = [],
+    scope: SummaryScope = .whole
   ) {
+    self.scope = scope
     executable = header?.executable ?? ""
     arguments = header?.arguments ?? []
     pid = header?.pid ?? 0
@@ -53,9 +80,25 @@ public struct SummaryReport: Sendable {
     if data.samples.isEmpty { warnings.append("no memory samples in this dump: RSS cannot be split") }
 
     let splits: [TimelineRow] = data.samples.compactMap { s in
-      RSSSplit(sample: s.memory, liveHeap: s.liveHeap, liveBlocks: s.liveBlocks, mapped: s.mapped)
-        .map { TimelineRow(time: s.time, label: s.label, split: $0) }
+      RSSSplit(
+        sample: s.memory, liveHeap: s.liveHeap, liveBlocks: s.liveBlocks, mapped: s.mapped,
+        privateResident: s.privateResident, reserved: s.mappedReserved
+      ).map { TimelineRow(time: s.time, label: s.label, split: $0) }
     }
+    if !data.hasResidency && data.mappedByStack.contains(where: { $0.reserved > 0 }) {
+      warnings.append("no residency snapshots in this dump: mapped regions count 0 B resident")
+    }
+    // The window of markers judged.
+    let names = data.markers.map { $0.label ?? "" }
+    let window: ClosedRange<Int>?
+    switch scope {
+    case .whole: window = data.markers.isEmpty ? nil : 0...(data.markers.count - 1)
+    case .at(let m): window = names.firstIndex(of: m).map { 0...$0 }
+    case .between(let a, let b):
+      if let i = names.firstIndex(of: a), let j = names.firstIndex(of: b), i <= j { window = i...j } else { window = nil }
+    }
+    let judgedMarker: Int? = scope == .whole ? nil : window?.upperBound
+    atMarker = judgedMarker.flatMap { i in splits.first { $0.label == names[i] } }
     atExit = splits.last?.split
     let peakRow = splits.max { $0.split.rss.bytes < $1.split.rss.bytes }
     atPeakRSS = peakRow == splits.last ? nil : peakRow
@@ -66,20 +109,38 @@ public struct SummaryReport: Sendable {
     let points: [SeriesPoint]
     let before: [StackID: UInt64]
     let after: [StackID: UInt64]
-    if data.markers.count >= thresholds.minimumPoints || data.samples.count < thresholds.minimumPoints {
+    if scope != .whole, let window {
+      basis = .markers
+      points = Array(data.markers[window])
+      before = window.lowerBound == 0 ? data.firstMarkerByStack : data.stacksAtMarker[names[window.lowerBound]] ?? [:]
+      after = data.stacksAtMarker[names[window.upperBound]] ?? data.lastMarkerByStack
+    } else if data.markers.count >= thresholds.minimumPoints || data.samples.count < thresholds.minimumPoints {
       basis = .markers
       points = data.markers
       (before, after) = (data.firstMarkerByStack, data.lastMarkerByStack)
     } else {
       basis = .samples
       points = data.samples.map {
-        SeriesPoint(time: $0.time, label: $0.label, liveHeap: $0.liveHeap, mapped: $0.mapped)
+        SeriesPoint(
+          time: $0.time, label: $0.label, liveHeap: $0.liveHeap,
+          mapped: $0.mapped + $0.privateResident.values.reduce(0, +),
+          privateResident: $0.privateResident.values.reduce(0, +))
       }.evenlySpaced(count: thresholds.samplePoints)
       (before, after) = (data.firstSampleByStack, data.lastSampleByStack)
     }
     var bySite: [String: (before: UInt64, after: UInt64)] = [:]
-    for stack in Set(before.keys).union(after.keys) {
-      let name = site(stack).name
+    // Naming a stack means symbolizing it, the summary's main cost on a pandas job (tens of
+    // thousands of stacks through libarrow's symbol table). Stacks that changed by less than a
+    // thousandth of the largest change (and under 64 KiB) are summed into one line instead.
+    let stacks = Set(before.keys).union(after.keys)
+    let deltaOf: (StackID) -> UInt64 = { s in
+      let b = before[s] ?? 0, a = after[s] ?? 0
+      return a > b ? a - b : b - a
+    }
+    let largest = stacks.map(deltaOf).max() ?? 0
+    let floor = Swift.min(UInt64(64 << 10), largest / 1000)
+    for stack in stacks {
+      let name = deltaOf(stack) >= floor || floor == 0 ? site(stack).name : "[stacks that changed by under \(formatBytes(floor)) each]"
       bySite[name, default: (0, 0)].before += before[stack] ?? 0
       bySite[name, default: (0, 0)].after += after[stack] ?? 0
     }
@@ -87,6 +148,32 @@ public struct SummaryReport: Sendable {
       .sorted { $0.delta != $1.delta ? $0.delta > $1.delta : $0.site < $1.site }
 
     let peak = data.peak
+    func markerFacts(_ i: Int) -> MarkerHeapFacts {
+      let m = data.markerHeaps[i]
+      // Where each large block went: still live at a later marker of the window, or freed.
+      let later = data.markerHeaps[(i + 1)...].prefix(while: { _ in true })
+      return MarkerHeapFacts(
+        marker: m.name, liveHeap: m.liveHeap,
+        largestBlocks: m.largestBlocks.map { b in
+          var block = LargeBlock(size: b.size, site: site(b.stack).name)
+          block.freedBefore = later.first { !$0.largestBlocks.contains { $0.serial == b.serial } }?.name
+          return block
+        },
+        rss: splits.first { $0.label == m.name }?.split.rss.bytes ?? data.samples.last { $0.label == m.name }?.memory.rss,
+        tracked: i < data.markers.count ? data.markers[i].tracked : m.liveHeap, split: splits.first { $0.label == m.name }?.split,
+        privateResident: m.privateResident)
+    }
+    let judged = judgedMarker.flatMap { $0 < data.markerHeaps.count ? markerFacts($0) : nil }
+    let start = window.flatMap { $0.lowerBound < data.markerHeaps.count ? data.markerHeaps[$0.lowerBound].privateResident : nil } ?? [:]
+    var holdings: [PrivateHolding] = []
+    for p in PrivateAllocator.allCases {
+      let groups = data.mappedByStack.filter { $0.privateAllocator == p }
+      holdings.append(
+        PrivateHolding(
+          allocator: p, atEnd: data.endPrivate[p] ?? 0,
+          atLastMarker: data.markerHeaps.last?.privateResident[p], atStart: start[p] ?? 0,
+          reserved: groups.reduce(0) { $0 + $1.reserved }))
+    }
     facts = SummaryFacts(
       growth: GrowthAnalysis(points: points, basis: basis, thresholds: thresholds),
       siteChanges: changes, peak: peak.bytes > 0 ? peak : nil, end: atExit,
@@ -94,28 +181,34 @@ public struct SummaryReport: Sendable {
       largestBlocks: data.largestBlocks.map { LargeBlock(size: $0.size, site: site($0.stack).name) },
       trims: data.trims, allocator: allocator, peakRSS: splits.map(\.split.rss.bytes).max(),
       heap: Self.pinning(data.heapLayouts, residency: data.exitResidency, site: site),
-      atLastMarker: data.atLastMarker.map { m in
-        MarkerHeapFacts(
-          marker: m.name, liveHeap: m.liveHeap,
-          largestBlocks: m.largestBlocks.map { LargeBlock(size: $0.size, site: site($0.stack).name) },
-          rss: data.samples.last { $0.label == m.name }?.memory.rss)
-      })
+      atLastMarker: data.markerHeaps.isEmpty ? nil : markerFacts(data.markerHeaps.count - 1))
+    facts.judgedAt = judged
+    if let j = judgedMarker, let previous = peak.previousMarker, let p = names.firstIndex(of: previous) {
+      facts.peakBeforeJudged = p < j
+    } else if judgedMarker != nil {
+      facts.peakBeforeJudged = false
+    }
+    facts.privateHoldings = holdings.filter { $0.atEnd > 0 || ($0.atLastMarker ?? 0) > 0 || $0.reserved > 0 }
     verdict = Verdict(facts, thresholds: thresholds)
 
     // Grouped by site: pymalloc maps each arena from whichever Python call needed it.
-    var groups: [String: (site: SummarySite, bytes: UInt64, regions: Int, lengths: Set<UInt64>)] = [:]
+    var groups:
+      [String: (site: SummarySite, bytes: UInt64, reserved: UInt64, regions: Int, lengths: Set<UInt64>, owner: PrivateAllocator?)] =
+        [:]
     for group in data.mappedByStack {
       let s = site(group.stack)
-      groups[s.name, default: (s, 0, 0, [])].bytes += group.bytes
+      groups[s.name, default: (s, 0, 0, 0, [], nil)].bytes += group.bytes
+      groups[s.name]!.reserved += group.reserved
       groups[s.name]!.regions += group.regions
       groups[s.name]!.lengths.formUnion(group.lengths)
+      if let p = group.privateAllocator { groups[s.name]!.owner = p }
     }
     allocatorMapped = data.allocatorMapped
     mapped = groups.values.map {
       MappedSite(
-        site: $0.site.name, bytes: $0.bytes, regions: $0.regions,
-        explanation: Self.explain($0.site, lengths: $0.lengths))
-    }.sorted { $0.bytes != $1.bytes ? $0.bytes > $1.bytes : $0.site < $1.site }
+        site: $0.site.name, bytes: $0.bytes, reserved: $0.reserved, regions: $0.regions,
+        explanation: Self.explain($0.site, lengths: $0.lengths), privateAllocator: $0.owner)
+    }.sorted { $0.bytes != $1.bytes ? $0.bytes > $1.bytes : $0.reserved != $1.reserved ? $0.reserved > $1.reserved : $0.site < $1.site }
 
     // Every marker's sample, plus evenly spaced periodic ones, plus the peak and the last.
     let periodic = splits.filter { $0.label == nil }

@@ -10,6 +10,15 @@ extension SummaryReport {
       "  pid \(pid), \(formatSeconds(duration)) recorded, allocator: \(allocator ?? "unknown (no statistics)")")
     out.append("")
 
+    if let row = atMarker {
+      let name = row.label ?? "?"
+      var heading = "RSS at marker \(name)"
+      if case .between(let a, _) = scope { heading += " (judged from marker \(a))" }
+      out.append(heading)
+      out.append("  measured at \(formatSeconds(row.time)) (the sample the recorder took for the marker)")
+      out += Self.render(row.split, heading: "RSS", mapped: [], methods: false).map { "  " + $0 }
+      out.append("")
+    }
     if let split = atExit {
       var lines = Self.render(split, heading: "RSS at exit", mapped: mapped, methods: true)
       if allocatorMapped > 0, let at = lines.firstIndex(where: { $0.hasPrefix("  other") }) {
@@ -58,9 +67,17 @@ extension SummaryReport {
     } else {
       out.append("  allocator-held".padding(36 - 11) + "unavailable" + (methods ? "   no allocator statistics: counted in other" : ""))
     }
+    for (allocator, part) in split.privateAllocators {
+      row(2, allocator.title, part)
+      for group in mapped.filter({ $0.privateAllocator == allocator }).prefix(3) {
+        out.append(
+          "    \(formatBytes(group.bytes)) resident of \(formatBytes(group.reserved)) reserved in \(plural(group.regions, "region")) from \(group.site)")
+      }
+      if methods { out.append("    remedy: \(allocator.remedy)") }
+    }
     row(2, "mapped regions", split.mapped)
-    for group in mapped.prefix(5) {
-      var line = "    \(formatBytes(group.bytes)) in \(plural(group.regions, "region")) from \(group.site)"
+    for group in mapped.filter({ $0.privateAllocator == nil }).prefix(5) {
+      var line = "    \(formatBytes(group.bytes)) resident of \(formatBytes(group.reserved)) reserved in \(plural(group.regions, "region")) from \(group.site)"
       if let why = group.explanation { line += ": " + why }
       out.append(line)
     }

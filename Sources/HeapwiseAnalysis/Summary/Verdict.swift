@@ -16,9 +16,29 @@ public struct SiteChange: Sendable, Hashable {
 public struct LargeBlock: Sendable, Hashable {
   public var size: UInt64
   public var site: String
-  public init(size: UInt64, site: String) {
+  /// The first later marker at which the block was no longer live (nil: live to the last one).
+  public var freedBefore: String?
+  public init(size: UInt64, site: String, freedBefore: String? = nil) {
     self.size = size
     self.site = site
+    self.freedBefore = freedBefore
+  }
+}
+
+/// What one private allocator held: resident bytes at the end, at the last marker and at the
+/// start of the window judged, and what its regions reserve.
+public struct PrivateHolding: Sendable, Hashable {
+  public var allocator: PrivateAllocator
+  public var atEnd: UInt64
+  public var atLastMarker: UInt64?
+  public var atStart: UInt64
+  public var reserved: UInt64
+  public init(allocator: PrivateAllocator, atEnd: UInt64, atLastMarker: UInt64?, atStart: UInt64, reserved: UInt64) {
+    self.allocator = allocator
+    self.atEnd = atEnd
+    self.atLastMarker = atLastMarker
+    self.atStart = atStart
+    self.reserved = reserved
   }
 }
 
@@ -31,11 +51,22 @@ public struct MarkerHeapFacts: Sendable, Hashable {
   public var largestBlocks: [LargeBlock]
   /// RSS of the sample the recorder took at that marker.
   public var rss: UInt64?
-  public init(marker: String, liveHeap: UInt64, largestBlocks: [LargeBlock], rss: UInt64?) {
+  /// Live heap plus resident mappings at the marker.
+  public var tracked: UInt64
+  /// The split of the marker's sample.
+  public var split: RSSSplit?
+  public var privateResident: [PrivateAllocator: UInt64]
+  public init(
+    marker: String, liveHeap: UInt64, largestBlocks: [LargeBlock], rss: UInt64?, tracked: UInt64? = nil,
+    split: RSSSplit? = nil, privateResident: [PrivateAllocator: UInt64] = [:]
+  ) {
     self.marker = marker
     self.liveHeap = liveHeap
     self.largestBlocks = largestBlocks
     self.rss = rss
+    self.tracked = tracked ?? liveHeap
+    self.split = split
+    self.privateResident = privateResident
   }
 }
 
@@ -78,12 +109,26 @@ public struct TrimObservation: Sendable, Hashable {
   public var label: String?
   public var rssBefore: UInt64
   public var rssAfter: UInt64
-  public init(label: String?, rssBefore: UInt64, rssAfter: UInt64) {
+  /// The live heap when the probe ran: it is evidence only for a moment with the same heap.
+  public var liveHeap: UInt64?
+  /// When it was really taken, in ticks of the dump (the replay's) and in seconds since start:
+  /// a signal marker's probe runs on the writer thread, after the marker's own moment.
+  public var ticks: UInt64?
+  public var time: Double?
+  public init(label: String?, rssBefore: UInt64, rssAfter: UInt64, ticks: UInt64? = nil, time: Double? = nil) {
     self.label = label
     self.rssBefore = rssBefore
     self.rssAfter = rssAfter
+    self.ticks = ticks
+    self.time = time
   }
   public var returned: UInt64 { rssBefore - Swift.min(rssBefore, rssAfter) }
+
+  func with(liveHeap: UInt64) -> TrimObservation {
+    var t = self
+    t.liveHeap = liveHeap
+    return t
+  }
 }
 
 /// Everything the verdict looks at, gathered by the summary's replay.
@@ -108,6 +153,12 @@ public struct SummaryFacts: Sendable, Hashable {
   public var heap: HeapPinning?
   /// The live heap at the last marker.
   public var atLastMarker: MarkerHeapFacts?
+  /// The marker judged (`summary --at`, `--to`); nil: the whole run.
+  public var judgedAt: MarkerHeapFacts?
+  /// What each private allocator held.
+  public var privateHoldings: [PrivateHolding] = []
+  /// Whether the peak came before the marker judged (a later peak is not its past).
+  public var peakBeforeJudged = true
 
   public init(
     growth: GrowthAnalysis, siteChanges: [SiteChange] = [], peak: PeakPoint? = nil,
@@ -136,6 +187,8 @@ public enum VerdictKind: String, Sendable, Hashable, CaseIterable {
   case growing
   /// Most of the live heap is a handful of blocks (a view keeping a whole buffer alive).
   case heldByFewBlocks = "held by a few large blocks"
+  /// Resident in the regions of an allocator inside a library, whose blocks are not visible.
+  case privateAllocator = "held by a private allocator"
   /// Freed memory stays resident in the allocator.
   case retention
   /// Tracked memory peaked and came back down.
@@ -144,15 +197,36 @@ public enum VerdictKind: String, Sendable, Hashable, CaseIterable {
   case steady
 }
 
-/// One statement with its evidence.
+/// One statement with its evidence, and the values it rests on as data (`--format json`).
 public struct Finding: Sendable, Hashable {
   public var kind: VerdictKind
   public var headline: String
   public var evidence: [String]
-  public init(kind: VerdictKind, headline: String, evidence: [String]) {
+  /// The bytes the headline states.
+  public var bytes: UInt64?
+  /// Growth per marker (growing, on markers).
+  public var ratePerMarker: Double?
+  /// The markers it covers: the span of a series, or the marker judged.
+  public var markers: [String] = []
+  /// The sites it names.
+  public var sites: [String] = []
+  /// The allocator that holds the memory (retention, private allocators).
+  public var allocator: String?
+  /// What to do about it.
+  public var remedy: String?
+  public init(
+    kind: VerdictKind, headline: String, evidence: [String], bytes: UInt64? = nil, ratePerMarker: Double? = nil,
+    markers: [String] = [], sites: [String] = [], allocator: String? = nil, remedy: String? = nil
+  ) {
     self.kind = kind
     self.headline = headline
     self.evidence = evidence
+    self.bytes = bytes
+    self.ratePerMarker = ratePerMarker
+    self.markers = markers
+    self.sites = sites
+    self.allocator = allocator
+    self.remedy = remedy
   }
 }
 
@@ -165,7 +239,14 @@ public struct Verdict: Sendable, Hashable {
   public init(_ facts: SummaryFacts, thresholds: VerdictThresholds = .init()) {
     var found: [Finding] = []
     let growth = facts.growth
-    let rss = facts.end?.rss.bytes
+    // The moment judged: the marker asked for; for the whole run the last marker when there are
+    // markers (a process that frees everything at exit, as CPython does, is judged on its labelled
+    // states, not on its teardown), else the end.
+    let moment = facts.judgedAt ?? facts.atLastMarker
+    let split = facts.judgedAt != nil ? facts.judgedAt?.split : (facts.atLastMarker?.split ?? facts.end)
+    let rss = facts.judgedAt != nil ? (facts.judgedAt?.split?.rss.bytes ?? facts.judgedAt?.rss) : facts.end?.rss.bytes
+    let momentRSS = split?.rss.bytes ?? rss
+    let momentName = facts.judgedAt?.marker
 
     if growth.trend == .rising {
       let first = growth.points.first!
@@ -195,12 +276,20 @@ public struct Verdict: Sendable, Hashable {
           kind: .growing,
           headline: "growing: tracked memory rose \(formatBytes(UInt64(growth.delta))) across \(growth.span), "
             + (growth.isLinear ? "linearly" : "in steps"),
-          evidence: evidence))
+          evidence: evidence, bytes: UInt64(growth.delta),
+          ratePerMarker: growth.basis == .markers ? growth.fit?.slope : nil,
+          markers: growth.basis == .markers ? growth.points.compactMap(\.label) : [], sites: rising.map(\.site)))
     }
 
     // At exit, else at the last marker: a teardown after the program's last labelled state
     // (CPython's at exit) frees what held the memory while it mattered.
-    if let finding = Self.fewBlocks(
+    if let m = facts.judgedAt {
+      if let finding = Self.fewBlocks(
+        live: m.liveHeap, blocks: m.largestBlocks, rss: m.rss, marker: m.marker, thresholds: thresholds)
+      {
+        found.append(finding)
+      }
+    } else if let finding = Self.fewBlocks(
       live: facts.endLiveHeap, blocks: facts.largestBlocks, rss: rss, marker: nil, thresholds: thresholds)
     {
       found.append(finding)
@@ -212,8 +301,47 @@ public struct Verdict: Sendable, Hashable {
       found.append(finding)
     }
 
-    let allocatorHeld = facts.end?.allocatorHeld?.bytes ?? 0
-    let bestTrim = facts.trims.max(by: { $0.returned < $1.returned })
+    // Private allocators: resident in their regions at the moment judged, grown since the window
+    // started (a pool the job filled), and a real share of RSS.
+    for h in facts.privateHoldings {
+      let held = facts.judgedAt.map { $0.privateResident[h.allocator] ?? 0 } ?? h.atLastMarker ?? h.atEnd
+      let grown = held - Swift.min(held, h.atStart)
+      guard held >= thresholds.retentionBytes, grown >= thresholds.retentionBytes,
+        momentRSS.map({ Double(held) >= Double($0) * thresholds.retentionShare }) ?? true
+      else { continue }
+      var evidence = [
+        "\(formatBytes(held)) resident in the regions it mapped"
+          + (h.reserved > held ? " (\(formatBytes(h.reserved)) reserved; the untouched rest counts 0 B)" : "")
+          + (momentRSS.map { ", \(percent(Double(held), of: Double($0))) of RSS" } ?? ""),
+        "\(formatDelta(Int64(grown))) since \(growth.points.first?.label.map { "marker \($0)" } ?? "the start"): kept by the pool after the program's frees",
+      ]
+      if let m = moment { evidence.append("the live heap at marker \(m.marker) was \(formatBytes(m.liveHeap)): the blocks the recorder sees") }
+      if facts.judgedAt == nil, facts.atLastMarker != nil, h.atEnd + thresholds.noiseBytes < held {
+        evidence.append("at exit \(formatBytes(h.atEnd)): the process's teardown freed the rest after the last marker")
+      }
+      evidence.append("remedy: " + h.allocator.remedy)
+      found.append(
+        Finding(
+          kind: .privateAllocator,
+          headline: "held by \(h.allocator.title)\(momentName.map { " at marker \"\($0)\"" } ?? ""): \(formatBytes(held)) resident, blocks not visible",
+          evidence: evidence, bytes: held, markers: [momentName ?? moment?.marker].compactMap { $0 },
+          allocator: h.allocator.rawValue,
+          remedy: h.allocator.remedy))
+    }
+
+    let allocatorHeld = split?.allocatorHeld?.bytes ?? 0
+    // A probe is evidence for the moment judged only when it measured the same heap: one that ran
+    // while the program was still freeing (a signal marker's probe runs later, on the writer
+    // thread) says nothing about the end.
+    let judgedHeap = facts.judgedAt?.liveHeap ?? facts.atLastMarker?.liveHeap ?? facts.endLiveHeap
+    let sameMoment: (TrimObservation) -> Bool = { t in
+      if let m = momentName { return t.label == m }
+      guard let heap = t.liveHeap else { return true }
+      let noise = Swift.max(thresholds.noiseBytes, judgedHeap / 20)
+      return (heap > judgedHeap ? heap - judgedHeap : judgedHeap - heap) <= noise
+    }
+    let bestTrim = facts.trims.filter(sameMoment).max(by: { $0.returned < $1.returned })
+    let unusedTrims = facts.trims.filter { !sameMoment($0) && $0.returned >= thresholds.retentionBytes }
     let retained = Swift.max(allocatorHeld, bestTrim?.returned ?? 0)
     if retained >= thresholds.retentionBytes,
       rss.map({ Double(retained) >= Double($0) * thresholds.retentionShare }) ?? true
@@ -237,7 +365,10 @@ public struct Verdict: Sendable, Hashable {
       if let heap = facts.heap, facts.allocator == "glibc malloc" { evidence += heap.evidence }
       if let bestTrim {
         evidence.append(
-          "malloc_trim(0) returned \(formatBytes(bestTrim.returned)) when probed \(bestTrim.label.map { "after marker \($0)" } ?? "at exit")")
+          "malloc_trim(0) returned \(formatBytes(bestTrim.returned)) when probed \(bestTrim.label.map { "after marker \($0)" } ?? "at exit")"
+            + (bestTrim.time.map { " (at \(formatSeconds($0)))" } ?? ""))
+      } else if !facts.trims.isEmpty {
+        evidence.append("no probe measured this moment's heap")
       } else {
         evidence.append("not probed: record with --trim-probe to measure what malloc_trim(0) gives back")
       }
@@ -246,13 +377,19 @@ public struct Verdict: Sendable, Hashable {
         Finding(
           kind: .retention,
           headline: (notALeak ? "retention, not a leak: " : "retention: ")
-            + "\(formatBytes(retained)) of freed memory stays resident in \(facts.allocator ?? "the allocator")",
-          evidence: evidence))
+            + "\(formatBytes(retained)) of freed memory stays resident in \(facts.allocator ?? "the allocator")"
+            + (momentName.map { " at marker \"\($0)\"" } ?? ""),
+          evidence: evidence, bytes: retained, markers: momentName.map { [$0] } ?? [], allocator: facts.allocator,
+          remedy: facts.allocator == "glibc malloc" ? "malloc_trim(0) gives free pages back; MALLOC_ARENA_MAX limits thread arenas" : nil))
     }
+    let retentionFound = found.contains { $0.kind == .retention }
 
-    let endTracked = facts.endLiveHeap + facts.endMapped
+    // High-water: at the moment judged (the last marker for a run with markers: not the
+    // teardown), tracked memory came back well below its peak.
+    let endTracked = facts.judgedAt?.tracked ?? facts.atLastMarker?.tracked ?? (facts.endLiveHeap + facts.endMapped)
     if let peak = facts.peak, peak.bytes >= thresholds.noiseBytes,
-      Double(endTracked) <= Double(peak.bytes) * thresholds.highWaterDrop
+      Double(endTracked) <= Double(peak.bytes) * thresholds.highWaterDrop,
+      facts.peakBeforeJudged
     {
       let what = peak.includesMapped ? "tracked memory" : "live heap"
       var evidence = [
@@ -260,13 +397,22 @@ public struct Verdict: Sendable, Hashable {
           + (peak.phase.map { " (\($0))" } ?? "")
           + " and came back down to \(formatBytes(endTracked))"
       ]
+      if !retentionFound, let t = unusedTrims.max(by: { $0.returned < $1.returned }) {
+        evidence.append(
+          "malloc_trim(0) returned \(formatBytes(t.returned)) when probed\(t.label.map { " after marker \($0)" } ?? "")"
+            + (t.time.map { " at \(formatSeconds($0))" } ?? "")
+            + (t.liveHeap.map { ", while the live heap was \(formatBytes($0))" } ?? "")
+            + ": that heap was later freed, so it is not retention now")
+      }
       var kept = false
+      let rss = momentRSS
       if let peakRSS = facts.peakRSS, let rss {
         kept = Double(rss) >= Double(peakRSS) * (1 - thresholds.highWaterDrop / 2)
+        let when = momentName.map { "at marker \($0)" } ?? (facts.judgedAt == nil && split != nil && facts.atLastMarker != nil ? "at marker \(facts.atLastMarker!.marker)" : "at exit")
         evidence.append(
           kept
-            ? "RSS kept the peak: \(formatBytes(rss)) at exit, \(formatBytes(peakRSS)) at most"
-            : "RSS came down too: \(formatBytes(rss)) at exit, \(formatBytes(peakRSS)) at most")
+            ? "RSS kept the peak: \(formatBytes(rss)) \(when), \(formatBytes(peakRSS)) at most"
+            : "RSS came down too: \(formatBytes(rss)) \(when), \(formatBytes(peakRSS)) at most")
       }
       found.append(
         Finding(
@@ -274,7 +420,8 @@ public struct Verdict: Sendable, Hashable {
           headline: "high-water mark: \(what) peaked at \(formatBytes(peak.bytes))"
             + (peak.phase.map { " \($0)" } ?? "") + " and came back down"
             + (kept ? "; RSS kept the peak" : ""),
-          evidence: evidence))
+          evidence: evidence, bytes: peak.bytes,
+          markers: [peak.previousMarker, peak.nextMarker].compactMap { $0 }))
     }
 
     if found.isEmpty {
@@ -287,13 +434,20 @@ public struct Verdict: Sendable, Hashable {
         evidence.append("tracked memory \(growth.trend == .flat ? "was flat" : "ended \(formatDelta(growth.delta))") across \(growth.span)")
       }
       if let rss {
-        evidence.append("live heap is \(percent(Double(facts.endLiveHeap), of: Double(rss))) of RSS; allocator-held \(formatBytes(allocatorHeld))")
+        let heap = facts.judgedAt?.liveHeap ?? facts.endLiveHeap
+        evidence.append("live heap is \(percent(Double(heap), of: Double(rss))) of RSS; allocator-held \(formatBytes(allocatorHeld))")
       }
       found.append(
         Finding(
           kind: .steady,
           headline: "steady: no growth, retention or high-water mark found",
           evidence: evidence))
+    }
+    // One step up is a load, not a trend: when a few live blocks hold it, they are the answer.
+    if growth.risingSteps <= 1, !growth.isLinear, let i = found.firstIndex(where: { $0.kind == .heldByFewBlocks }),
+      found.first?.kind == .growing
+    {
+      found.insert(found.remove(at: i), at: 0)
     }
     findings = found
   }
@@ -312,6 +466,9 @@ extension Verdict {
   ) -> Finding? {
     // Only blocks that matter on their own: each at least a tenth of the live heap.
     let blocks = largest.prefix(thresholds.fewBlocksCount).filter { $0.size * 10 >= live }
+    let fates: [String] = marker == nil ? [] : blocks.map { b in
+      b.freedBefore.map { "freed before marker \($0)" } ?? "still live at the last marker"
+    }
     let held = blocks.reduce(0) { $0 + $1.size }
     guard live >= thresholds.noiseBytes, !blocks.isEmpty,
       Double(held) >= Double(live) * thresholds.fewBlocksShare,
@@ -320,6 +477,9 @@ extension Verdict {
     return Finding(
       kind: .heldByFewBlocks,
       headline: "held by a few large blocks\(marker.map { " at marker \"\($0)\"" } ?? ""): \(formatBytes(held)) of the \(formatBytes(live)) live heap is \(plural(blocks.count, "block"))",
-      evidence: blocks.map { "\(formatBytes($0.size)) allocated at \($0.site)" })
+      evidence: blocks.enumerated().map { i, b in
+        "\(formatBytes(b.size)) allocated at \(b.site)" + (i < fates.count ? " (\(fates[i]))" : "")
+      } + (marker != nil ? ["a reference is still held: this is live data, not memory the allocator kept"] : []),
+      bytes: held, markers: marker.map { [$0] } ?? [], sites: blocks.map(\.site))
   }
 }

@@ -20,6 +20,8 @@ struct DumpFacts {
   var mappings: [Mapping] = []
   var unmappings: [Unmapping] = []
   var remappings: [Remapping] = []
+  var advices: [RangeAdvice] = []
+  var protections: [RangeProtection] = []
   var end: EndRecord?
   var endTimestamp: UInt64?
   /// The latest timestamp of any record but END.
@@ -49,6 +51,8 @@ struct DumpFacts {
       case .mmap(let m): mappings.append(m)
       case .munmap(let u): unmappings.append(u)
       case .mremap(let r): remappings.append(r)
+      case .madvise(let a): advices.append(a)
+      case .mprotect(let p): protections.append(p)
       case .end(let e): end = e
       case .clock, .trim, .skipped: break
       }
