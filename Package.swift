@@ -68,3 +68,11 @@ let package = Package(
     .testTarget(name: "EndToEndTests", dependencies: ["HeapwiseFormat", "TestSupport"]),
   ]
 )
+
+// tools/fuzz/run.sh builds `heapwise` as a libFuzzer target (HEAPWISE_FUZZ=1 swift build
+// --sanitize=fuzzer): libFuzzer's main replaces ours. The normal build never sees this.
+if Context.environment["HEAPWISE_FUZZ"] == "1" {
+  for target in package.targets where target.name == "heapwise" {
+    target.swiftSettings = (target.swiftSettings ?? []) + [.define("HEAPWISE_FUZZ")]
+  }
+}

@@ -198,6 +198,11 @@ public final class Replay {
     for p in mappings.pieces { body(p.start, p.block, p.end - p.start, .mapping) }
   }
 
+  /// Live bytes (heap and mappings) can never exceed the address space: 2^58 is twice the
+  /// largest (ReaderLimits.maxBlockSize). With blocks and sample figures capped likewise, sums of
+  /// a few of them stay far from 2^64, so the reports' arithmetic cannot overflow.
+  public static let maxLiveBytes: UInt64 = 1 << 58
+
   /// Every live mapping piece: start, block, reserved bytes, resident bytes.
   public func forEachLiveMapping(_ body: (UInt64, LiveBlock, UInt64, UInt64) -> Void) {
     let page = mappings.pageSize
@@ -208,6 +213,10 @@ public final class Replay {
 
   @inline(__always)
   private func allocateHeap(address: UInt64, size: UInt64, stack: StackID, stream: StreamID) {
+    guard size <= Self.maxLiveBytes &- state.liveBytes else {
+      state.impossibleBlocks &+= 1
+      return
+    }
     serial &+= 1
     let block = LiveBlock(size: size, timestamp: state.timestamp, serial: serial, stack: stack, stream: stream)
     if let old = heap.insert(address, block) {
@@ -239,6 +248,10 @@ public final class Replay {
 
   private func map(_ address: UInt64, _ length: UInt64, stack: StackID, stream: StreamID) {
     guard length > 0 else { return }  // an empty mapping would count a block that never ends
+    guard length <= Self.maxLiveBytes &- state.liveBytes else {
+      state.impossibleBlocks &+= 1
+      return
+    }
     serial &+= 1
     let block = LiveBlock(size: length, timestamp: state.timestamp, serial: serial, stack: stack, stream: stream)
     let owner = classifier.owner(of: stack, length: length, state: state)

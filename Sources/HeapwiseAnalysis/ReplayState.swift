@@ -44,6 +44,9 @@ public final class ReplayState {
   @exclusivity(unchecked) public internal(set) var unmatchedFrees: UInt64 = 0
   /// Allocations at an address that was still live: the free was lost; the old block is dropped.
   @exclusivity(unchecked) public internal(set) var overwrittenBlocks: UInt64 = 0
+  /// Blocks not replayed because live memory would have passed `Replay.maxLiveBytes`: only a
+  /// damaged or crafted dump has them (blocks that overlap).
+  @exclusivity(unchecked) public internal(set) var impossibleBlocks: UInt64 = 0
   /// Events replayed (all records).
   @exclusivity(unchecked) public internal(set) var events: UInt64 = 0
   /// The END record, once seen.

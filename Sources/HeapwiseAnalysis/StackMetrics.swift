@@ -62,6 +62,10 @@ public final class StackMetrics: ReplayAggregator {
   /// Serial of each stream's latest heap allocation, for "temporary"; same storage reasoning.
   @exclusivity(unchecked) private var lastAllocation: UnsafeMutablePointer<UInt64>
   @exclusivity(unchecked) private var streamCapacity: Int
+  /// Streams numbered from `denseStreams` on, in a dictionary: stream numbers come from the file,
+  /// and one frame of stream 2^32 - 1 must not size the array.
+  @exclusivity(unchecked) private var sparseLastAllocation: [UInt32: UInt64] = [:]
+  private static let denseStreams = 1 << 16
   /// Marker names to snapshot (the first occurrence of each).
   private let snapshotNames: Set<String>
   @exclusivity(unchecked) public private(set) var snapshots: [String: MarkerSnapshot] = [:]
@@ -112,8 +116,19 @@ public final class StackMetrics: ReplayAggregator {
   }
 
   @inline(__always)
-  private func lastAllocationSlot(_ stream: StreamID) -> UnsafeMutablePointer<UInt64> {
+  private func lastAllocation(_ stream: StreamID) -> UInt64 {
     let s = Int(stream.rawValue)
+    if s < streamCapacity { return lastAllocation[s] }
+    return s < Self.denseStreams ? 0 : sparseLastAllocation[stream.rawValue] ?? 0
+  }
+
+  @inline(__always)
+  private func setLastAllocation(_ stream: StreamID, _ serial: UInt64) {
+    let s = Int(stream.rawValue)
+    if s >= Self.denseStreams {
+      sparseLastAllocation[stream.rawValue] = serial
+      return
+    }
     if s >= streamCapacity {
       let n = max(s + 1, streamCapacity * 2)
       let bigger = UnsafeMutablePointer<UInt64>.allocate(capacity: n)
@@ -123,7 +138,7 @@ public final class StackMetrics: ReplayAggregator {
       lastAllocation = bigger
       streamCapacity = n
     }
-    return lastAllocation + s
+    lastAllocation[s] = serial
   }
 
   @inline(__always)
@@ -143,7 +158,7 @@ public final class StackMetrics: ReplayAggregator {
     e.pointee.counters.liveBlocks &+= 1
     if kind == .heap {
       e.pointee.counters.liveBytes &+= block.size
-      lastAllocationSlot(block.stream).pointee = block.serial
+      setLastAllocation(block.stream, block.serial)
     } else {
       e.pointee.counters.reservedBytes &+= block.size  // resident bytes come with residentChanged
     }
@@ -162,7 +177,7 @@ public final class StackMetrics: ReplayAggregator {
     Self.savePeakValue(e, epoch: state.peakEpoch)
     if kind == .heap { e.pointee.counters.liveBytes &-= bytes } else { e.pointee.counters.reservedBytes &-= bytes }
     if whole { e.pointee.counters.liveBlocks &-= 1 }
-    if kind == .heap && function.endsBlock && lastAllocationSlot(block.stream).pointee == block.serial {
+    if kind == .heap && function.endsBlock && lastAllocation(block.stream) == block.serial {
       e.pointee.counters.temporary &+= 1
       e.pointee.counters.temporaryBytes &+= block.size
     }

@@ -12,6 +12,8 @@ public enum DumpError: Error, Sendable, Equatable, CustomStringConvertible {
   case truncatedHeader(size: Int)
   /// The header is internally inconsistent (for example a string longer than the header).
   case corruptHeader(String)
+  /// A pipe or FIFO delivered more than the reader holds in memory (`MappedFile.maxStreamedBytes`).
+  case tooLargeToStream(path: String, limit: Int)
 
   public var description: String {
     switch self {
@@ -22,6 +24,8 @@ public enum DumpError: Error, Sendable, Equatable, CustomStringConvertible {
       "unsupported format version \(major).\(minor): this heapwise reads version \(FormatConstants.major).x"
     case .truncatedHeader(let size): "truncated dump: the file ends inside the header (\(size) bytes)"
     case .corruptHeader(let why): "corrupt header: \(why)"
+    case .tooLargeToStream(let path, let limit):
+      "\(path) is not a regular file and holds more than \(limit >> 20) MiB: save the dump to a file and read that"
     }
   }
 }

@@ -30,9 +30,12 @@ public struct ReaderOptions: Sendable {
   /// Decompress and decode on a second thread, ahead of the consumer. nil: when the machine has
   /// more than one CPU and the dump is over 4 MiB (a thread does not pay for itself below that).
   public var readAhead: Bool?
-  public init(maxFrames: Int? = nil, readAhead: Bool? = nil) {
+  /// Bounds on what the file may ask for (docs/FORMAT.md, reading rule 5).
+  public var limits: ReaderLimits
+  public init(maxFrames: Int? = nil, readAhead: Bool? = nil, limits: ReaderLimits = .init()) {
     self.maxFrames = maxFrames
     self.readAhead = readAhead
+    self.limits = limits
   }
 }
 
@@ -83,11 +86,11 @@ public final class DumpReader: EventSource {
     file = try MappedFile(path: path)
     header = try DumpHeader.decode(file.bytes)
     var pages = PageReleaser(file)
-    let index = FrameIndex(file: file.bytes, from: header.headerSize) { pages.release($0) }
+    let index = FrameIndex(file: file.bytes, from: header.headerSize, maxStream: options.limits.maxStream) { pages.release($0) }
     pages.flush()
     warnings = index.warnings
     bytesTotal = index.validBytes
-    merge = StreamMerge(file: file, index: index, maxFrames: options.maxFrames)
+    merge = StreamMerge(file: file, index: index, maxFrames: options.maxFrames, limits: options.limits)
     streamCount = merge.streamCount
     let wanted = options.readAhead ?? (sysconf(Int32(_SC_NPROCESSORS_ONLN)) > 1 && bytesTotal > 4 << 20)
     if wanted {

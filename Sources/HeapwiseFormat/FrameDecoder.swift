@@ -19,6 +19,11 @@ struct FrameDecoder {
   /// ends). Raw bytes rather than decoded regions keep this struct trivially copyable, which the
   /// merge relies on for speed; StreamMerge decodes them.
   var residencyBody: UnsafeRawBufferPointer?
+  /// Highest stack id accepted and largest block size (ReaderLimits): the merge sets the first as
+  /// STACK records are read. A record over either makes the frame corrupt.
+  var stackLimit = UInt64(UInt32.max)
+  var maxBlockSize = UInt64.max
+  var rejectsWrappingBlocks = false
 
   init(payload: UnsafeRawBufferPointer, baseTimestamp: UInt64, stream: StreamID, timeShift: UInt64 = 0) {
     cursor = ByteCursor(base: payload.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, count: payload.count)
@@ -47,6 +52,7 @@ struct FrameDecoder {
     var position = cursor.position
     var ts = timestamp, previous = previousAddress
     let shift = timeShift
+    let maxStack = stackLimit, maxSize = maxBlockSize, checkEnd = rejectsWrappingBlocks
     var n = 0
     while n < capacity && position <= safeEnd {
       let start = position
@@ -59,7 +65,8 @@ struct FrameDecoder {
       let address = previous &+ ((zigzag >> 1) ^ (0 &- (zigzag & 1)))
       var size: UInt64 = 0, stack: UInt64 = 0
       if isAlloc {
-        guard let s = Self.uvarint(base, &position), let k = Self.uvarint(base, &position), k <= UInt64(UInt32.max)
+        guard let s = Self.uvarint(base, &position), let k = Self.uvarint(base, &position), k <= maxStack,
+              s <= maxSize, address &+ s >= address || !checkEnd
         else { position = start; break }
         size = s
         stack = k
@@ -109,7 +116,7 @@ struct FrameDecoder {
     do {
       let tag = try cursor.byte()
       timestamp &+= try cursor.uvarint() << timeShift
-      slot.initialize(to: Event(timestamp: timestamp, stream: stream, record: try decodeBody(tag: tag)))
+      slot.initialize(to: Event(timestamp: timestamp, stream: stream, record: try decodeBody(tag: tag, start: start)))
       return true
     } catch let e as CursorError {
       let what = e.kind == .truncated ? "record runs past the end of its frame" : "malformed varint"
@@ -121,12 +128,23 @@ struct FrameDecoder {
     }
   }
 
-  private mutating func decodeBody(tag: UInt8) throws -> Record {
+  /// ReaderLimits for one block record that starts at payload offset `start`.
+  private func check(address: UInt64, size: UInt64, stack: UInt32, at start: Int) throws(FrameDecodeError) {
+    guard UInt64(stack) <= stackLimit else {
+      throw FrameDecodeError(reason: "stack id \(stack) beyond the limit \(stackLimit)", offset: start)
+    }
+    guard size <= maxBlockSize, address &+ size >= address || !rejectsWrappingBlocks else {
+      throw FrameDecodeError(reason: "block of \(size) bytes at 0x\(String(address, radix: 16)) is impossible", offset: start)
+    }
+  }
+
+  private mutating func decodeBody(tag: UInt8, start: Int) throws -> Record {
     // The two hot records first, with plain comparisons (a range pattern here was a generic call).
     if tag >= RecordTag.allocFirst && tag <= RecordTag.allocLast {
       let addr = try address()
       let size = try cursor.uvarint()
       let stack = try cursor.uvarint32()
+      try check(address: addr, size: size, stack: stack, at: start)
       return .alloc(Allocation(
         function: AllocatorFunction(rawValue: tag)!, address: addr, size: size, stack: StackID(stack)))
     }
@@ -142,6 +160,7 @@ struct FrameDecoder {
       let flags = try cursor.uvarint()
       let fd = try cursor.svarint()
       let stack = try cursor.uvarint32()
+      try check(address: addr, size: length, stack: stack, at: start)
       return .mmap(Mapping(address: addr, length: length, protection: prot, flags: flags, fd: fd, stack: StackID(stack)))
     case RecordTag.munmap:
       let addr = try address()
@@ -152,6 +171,7 @@ struct FrameDecoder {
       let new = try address()
       let newLength = try cursor.uvarint()
       let stack = try cursor.uvarint32()
+      try check(address: new, size: newLength, stack: stack, at: start)
       return .mremap(Remapping(oldAddress: old, oldLength: oldLength, newAddress: new, newLength: newLength, stack: StackID(stack)))
     case RecordTag.madvise:
       // Absolute addresses: these records leave the address register alone.
@@ -164,6 +184,7 @@ struct FrameDecoder {
       let id = try cursor.uvarint32()
       let count = try cursor.uvarint()
       guard id >= 1 else { throw FrameDecodeError(reason: "stack id 0", offset: at) }
+      guard UInt64(id) <= stackLimit else { throw FrameDecodeError(reason: "stack id \(id) beyond the limit \(stackLimit)", offset: at) }
       guard count <= UInt64(FormatConstants.maxStackFrames) else {
         throw FrameDecodeError(reason: "stack of \(count) frames (limit \(FormatConstants.maxStackFrames))", offset: at)
       }
@@ -201,7 +222,12 @@ struct FrameDecoder {
       guard count <= UInt64(cursor.available / 2) else { throw FrameDecodeError(reason: "sample count \(count)", offset: at) }
       var values = [SampleRecord.Value]()
       values.reserveCapacity(Int(count))
-      for _ in 0..<count { values.append(.init(key: try cursor.uvarint(), value: try cursor.uvarint())) }
+      for _ in 0..<count {
+        let key = try cursor.uvarint(), at = cursor.position, value = try cursor.uvarint()
+        // Byte figures and counts, summed by the reports: none can be real past the block limit.
+        guard value <= maxBlockSize else { throw FrameDecodeError(reason: "sample value \(value) is impossible", offset: at) }
+        values.append(.init(key: key, value: value))
+      }
       return .sample(SampleRecord(values: values))
     case RecordTag.clock:
       return .clock(monotonicNanoseconds: try cursor.uvarint())
@@ -209,7 +235,11 @@ struct FrameDecoder {
       let source = try cursor.uvarint()
       return .marker(MarkerRecord(source: source, name: String(dumpBytes: try cursor.lengthPrefixed())))
     case RecordTag.trim:
-      return .trim(TrimRecord(rssBefore: try cursor.uvarint(), rssAfter: try cursor.uvarint(), result: try cursor.uvarint()))
+      let trim = TrimRecord(rssBefore: try cursor.uvarint(), rssAfter: try cursor.uvarint(), result: try cursor.uvarint())
+      guard trim.rssBefore <= maxBlockSize, trim.rssAfter <= maxBlockSize else {
+        throw FrameDecodeError(reason: "trim figures are impossible", offset: start)
+      }
+      return .trim(trim)
     case RecordTag.end:
       return .end(EndRecord(reason: try cursor.uvarint(), signal: try cursor.uvarint()))
     case RecordTag.residency:

@@ -23,7 +23,7 @@ struct FrameIndex {
   var validBytes: Int = 0
   var frameCount: Int = 0
 
-  init(file: UnsafeRawBufferPointer, from start: Int, release: (Range<Int>) -> Void = { _ in }) {
+  init(file: UnsafeRawBufferPointer, from start: Int, maxStream: UInt32 = .max, release: (Range<Int>) -> Void = { _ in }) {
     var byStream: [UInt32: [FrameRef]] = [:]
     var offset = start
     let size = file.count
@@ -51,6 +51,10 @@ struct FrameIndex {
       crc = CRC32C.update(crc, UnsafeRawBufferPointer(start: h + headerSize, count: Int(stored)))
       if crc != u32(28) {
         warnings.append(.corrupt(offset: offset, reason: "checksum mismatch"))
+        break
+      }
+      if u32(8) > maxStream {
+        warnings.append(.corrupt(offset: offset, reason: "stream \(u32(8)) over the limit \(maxStream)"))
         break
       }
       if !compressed && raw != stored {

@@ -1,5 +1,6 @@
 // The dump mapped read-only: the OS pages it in and out, so memory stays bounded by what the
-// reader touches, not by the file size.
+// reader touches, not by the file size. A pipe or FIFO cannot be mapped (and has no size): it is
+// read into memory, at most `MappedFile.maxStreamedBytes` (docs/FORMAT.md, reading rule 6).
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -7,6 +8,11 @@ import Glibc
 final class MappedFile {
   let bytes: UnsafeRawBufferPointer
   private let mapping: UnsafeMutableRawPointer?
+  /// Memory read from a pipe: its pages are the only copy, so they are never released.
+  private let owned: Bool
+  /// Most bytes read from a pipe or FIFO: the whole dump is held in memory, where a file's pages
+  /// come and go. 1 GiB holds hours of a busy program; a larger dump needs a file.
+  static let maxStreamedBytes = 1 << 30
 
   init(path: String) throws(DumpError) {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
@@ -15,6 +21,12 @@ final class MappedFile {
     var st = stat()
     guard fstat(fd, &st) == 0 else { throw DumpError.cannotOpen(path: path, errno: errno) }
     if (st.st_mode & S_IFMT) == S_IFDIR { throw DumpError.cannotOpen(path: path, errno: EISDIR) }
+    if (st.st_mode & S_IFMT) != S_IFREG {
+      owned = true
+      (mapping, bytes) = try Self.readAll(fd, path: path)
+      return
+    }
+    owned = false
     let size = Int(st.st_size)
     guard size > 0 else {
       mapping = nil
@@ -34,7 +46,7 @@ final class MappedFile {
   /// stored bytes are not needed once it has been checked or decoded, so resident memory stays
   /// bounded by what is in use, not by the file size.
   func release(_ range: Range<Int>) {
-    guard let base = mapping else { return }
+    guard let base = mapping, !owned else { return }
     let page = Int(sysconf(Int32(_SC_PAGESIZE)))
     let start = (range.lowerBound + page - 1) / page * page
     let end = range.upperBound / page * page
@@ -42,7 +54,38 @@ final class MappedFile {
   }
 
   deinit {
-    if let mapping { munmap(mapping, bytes.count) }
+    guard let mapping else { return }
+    if owned { mapping.deallocate() } else { munmap(mapping, bytes.count) }
+  }
+
+  /// Reads a pipe, FIFO or character device to its end into memory.
+  private static func readAll(_ fd: Int32, path: String) throws(DumpError) -> (UnsafeMutableRawPointer?, UnsafeRawBufferPointer) {
+    var capacity = 1 << 20
+    var buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+    var count = 0
+    while true {
+      if count == capacity {
+        guard capacity < maxStreamedBytes else {
+          buffer.deallocate()
+          throw DumpError.tooLargeToStream(path: path, limit: maxStreamedBytes)
+        }
+        let bigger = UnsafeMutableRawPointer.allocate(byteCount: min(capacity * 2, maxStreamedBytes), alignment: 16)
+        bigger.copyMemory(from: buffer, byteCount: count)
+        buffer.deallocate()
+        buffer = bigger
+        capacity = min(capacity * 2, maxStreamedBytes)
+      }
+      let n = read(fd, buffer + count, capacity - count)
+      if n < 0 {
+        if errno == EINTR { continue }
+        let e = errno
+        buffer.deallocate()
+        throw DumpError.cannotOpen(path: path, errno: e)
+      }
+      if n == 0 { break }
+      count += n
+    }
+    return (buffer, UnsafeRawBufferPointer(start: buffer, count: count))
   }
 }
 

@@ -36,10 +36,14 @@ final class StreamMerge {
   @exclusivity(unchecked) private var finished = false
   private let dctx: OpaquePointer?
   @exclusivity(unchecked) private var freeBuffers: [UnsafeMutableRawBufferPointer] = []
+  private let limits: ReaderLimits
+  /// STACK records read so far: stack ids may run only `limits.stackIDLead` ahead of it.
+  @exclusivity(unchecked) private var stacksRead = 0
 
   /// Merges the frames that pass 1 found, at most `maxFrames` of them in total.
-  init(file: MappedFile, index: FrameIndex, maxFrames: Int?) {
+  init(file: MappedFile, index: FrameIndex, maxFrames: Int?, limits: ReaderLimits = .init()) {
     self.file = file
+    self.limits = limits
     pages = PageReleaser(file)
     var remaining = maxFrames ?? Int.max
     var list: [StreamCursor] = []
@@ -47,7 +51,7 @@ final class StreamMerge {
     for (stream, frames) in index.streams where remaining > 0 {
       let taken = Array(frames.prefix(remaining))
       remaining -= taken.count
-      list.append(StreamCursor(stream: stream, frames: taken, blocks: .allocate(capacity: chunkSize)))
+      list.append(StreamCursor(stream: stream, frames: taken))
     }
     cursorCount = list.count
     cursors = .allocate(capacity: max(list.count, 1))
@@ -60,7 +64,7 @@ final class StreamMerge {
   deinit {
     for i in 0..<cursorCount {
       if let b = cursors[i].buffer { b.deallocate() }
-      cursors[i].blocks.deallocate()
+      cursors[i].blocks?.deallocate()
       if cursors[i].hasPending { (pending + i).deinitialize(count: 1) }
     }
     pending.deallocate()
@@ -87,7 +91,7 @@ final class StreamMerge {
   var lastRunIsWholeChunk: Bool {
     guard current >= 0 else { return false }
     let c = cursors[current]
-    return c.wholeChunkOut && c.blockEnd > 0 && c.blockStart == c.blockEnd
+    return c.wholeChunkOut && c.blockEnd > 0 && c.blockStart == c.blockEnd && c.blockCapacity == chunkSize
   }
 
   /// Takes the memory of the whole chunk just handed out (its records stay valid for as long as
@@ -96,7 +100,7 @@ final class StreamMerge {
   func takeChunk(replacement: UnsafeMutablePointer<BlockRecord>) -> UnsafeMutablePointer<BlockRecord> {
     precondition(lastRunIsWholeChunk)
     let c = cursors + current
-    let old = c.pointee.blocks
+    let old = c.pointee.blocks!
     c.pointee.blocks = replacement
     c.pointee.blockStart = 0
     c.pointee.blockEnd = 0
@@ -135,7 +139,7 @@ final class StreamMerge {
           var lo = start
           while lo < end {
             let mid = (lo + end) / 2
-            let ts = c.pointee.blocks[mid].timestamp
+            let ts = c.pointee.blocks![mid].timestamp
             if ts < limit || (below && ts == limit) { lo = mid + 1 } else { end = mid }
           }
           // The key is the first record's (or a lower bound of it), which precedes `top`.
@@ -143,8 +147,8 @@ final class StreamMerge {
         }
         c.pointee.wholeChunkOut = start == 0 && end == c.pointee.blockEnd
         c.pointee.blockStart = end
-        c.pointee.key = c.pointee.blocks[end == c.pointee.blockEnd ? end - 1 : end].timestamp
-        return .blocks(BlockRun(records: UnsafeBufferPointer(start: c.pointee.blocks + start, count: end - start),
+        c.pointee.key = c.pointee.blocks![end == c.pointee.blockEnd ? end - 1 : end].timestamp
+        return .blocks(BlockRun(records: UnsafeBufferPointer(start: c.pointee.blocks! + start, count: end - start),
                                 stream: c.pointee.stream))
       }
       if c.pointee.hasPending {
@@ -173,7 +177,10 @@ final class StreamMerge {
     var decoder: FrameDecoder? = nil
     /// Decoded block records not yet handed out: `blocks[blockStart ..< blockEnd]` (never at the
     /// same time as a pending event).
-    var blocks: UnsafeMutablePointer<BlockRecord>
+    /// Allocated when a frame opens, sized to what the frame can hold (a crafted dump of thousands
+    /// of tiny streams must not cost a full chunk each); `blockCapacity` records.
+    var blocks: UnsafeMutablePointer<BlockRecord>? = nil
+    var blockCapacity = 0
     var blockStart = 0
     var blockEnd = 0
     /// The last run handed out was the whole chunk (see `takeChunk`).
@@ -189,10 +196,9 @@ final class StreamMerge {
       return nextFrame >= frameCount
     }
 
-    init(stream: StreamID, frames: [FrameRef], blocks: UnsafeMutablePointer<BlockRecord>) {
+    init(stream: StreamID, frames: [FrameRef]) {
       self.stream = stream
       self.frames = frames
-      self.blocks = blocks
       frameCount = frames.count
       key = frames.first?.baseTimestamp ?? 0
     }
@@ -220,17 +226,19 @@ final class StreamMerge {
   /// `pending`, or else closes its frame and waits for the next frame's turn.
   private func decodeNext(_ i: Int) {
     let c = cursors + i
-    let n = c.pointee.decoder!.decodeBlocks(into: c.pointee.blocks, capacity: chunkSize)
+    c.pointee.decoder!.stackLimit = limits.stackLimit(stacksRead: stacksRead)
+    let n = c.pointee.decoder!.decodeBlocks(into: c.pointee.blocks!, capacity: c.pointee.blockCapacity)
     if n > 0 {
       c.pointee.blockStart = 0
       c.pointee.blockEnd = n
-      c.pointee.key = c.pointee.blocks[0].timestamp
+      c.pointee.key = c.pointee.blocks![0].timestamp
       return
     }
     do {
       // In place: the decoder is not copied out of its cursor.
       if try c.pointee.decoder!.next(into: pending + i) {
         c.pointee.hasPending = true
+        if case .stack = pending[i].record { stacksRead += 1 }
         c.pointee.key = pending[i].timestamp
         if let body = c.pointee.decoder!.residencyBody {
           c.pointee.decoder!.residencyBody = nil
@@ -250,11 +258,16 @@ final class StreamMerge {
     let done = c.pointee.frames[c.pointee.nextFrame - 1]
     if !done.compressed { pages.release(done.payloadOffset..<(done.payloadOffset + done.storedSize)) }
     if let b = c.pointee.buffer {
-      freeBuffers.append(b)
+      // A few spare buffers are enough to reuse; more would only hold memory (and lengthen the search).
+      if freeBuffers.count < 16 { freeBuffers.append(b) } else { b.deallocate() }
       c.pointee.buffer = nil
     }
     if c.pointee.nextFrame < c.pointee.frameCount {
       c.pointee.key = max(c.pointee.key, c.pointee.frames[c.pointee.nextFrame].baseTimestamp)
+    } else if let b = c.pointee.blocks {
+      b.deallocate()
+      c.pointee.blocks = nil
+      c.pointee.blockCapacity = 0
     }
   }
 
@@ -274,8 +287,18 @@ final class StreamMerge {
       payload = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffer)[0..<frame.rawSize])
       pages.release(frame.payloadOffset..<(frame.payloadOffset + frame.storedSize))
     }
+    // A block record takes at least 3 bytes (tag, delta, address).
+    let wanted = min(chunkSize, frame.rawSize / 3 + 1)
+    if cursors[i].blockCapacity < wanted {
+      cursors[i].blocks?.deallocate()
+      let capacity = wanted <= chunkSize / 2 ? wanted : chunkSize
+      cursors[i].blocks = .allocate(capacity: capacity)
+      cursors[i].blockCapacity = capacity
+    }
     cursors[i].decoder = FrameDecoder(payload: payload, baseTimestamp: frame.baseTimestamp, stream: cursors[i].stream,
                                       timeShift: frame.timeShift)
+    cursors[i].decoder!.maxBlockSize = limits.maxBlockSize
+    cursors[i].decoder!.rejectsWrappingBlocks = limits.rejectsWrappingBlocks
     decodeNext(i)
   }
 
@@ -299,8 +322,9 @@ final class StreamMerge {
     if let j = freeBuffers.lastIndex(where: { $0.count >= capacity }) {
       return freeBuffers.remove(at: j)
     }
-    // Round up so a buffer fits most later frames too.
-    let size = max(capacity, 64 << 10).roundedUpToPowerOfTwo
+    // Round up so a buffer fits most later frames too; small frames get small buffers, so that
+    // many streams with a small frame open each stay small.
+    let size = capacity < 16 << 10 ? max(capacity, 1) : capacity.roundedUpToPowerOfTwo
     return .allocate(byteCount: size, alignment: 16)
   }
 

@@ -18,9 +18,13 @@ enum ElfFile {
   /// Calls `body` with the file opened by libelf; nil when it cannot be read or is not ELF.
   static func withElf<T>(atPath path: String, _ body: (OpaquePointer) -> T?) -> T? {
     guard versionChecked else { return nil }
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    // Module paths come from the dump: a FIFO there would block the open, a device never end.
+    // O_NONBLOCK, then only regular files.
+    let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
     guard fd >= 0 else { return nil }
     defer { close(fd) }
+    var st = stat()
+    guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
     guard let elf = elf_begin(fd, ELF_C_READ_MMAP, nil) else { return nil }
     defer { elf_end(elf) }
     guard elf_kind(elf) == ELF_K_ELF else { return nil }

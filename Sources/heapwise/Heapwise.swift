@@ -1,8 +1,7 @@
 // The root command. Each subcommand lives in its own file; to add one, append its type to
-// `Heapwise.subcommands` in Subcommands.swift.
+// `Heapwise.subcommands` in Subcommands.swift. `main` is CommandLineEntry's (UsageErrors.swift).
 import ArgumentParser
 
-@main
 struct Heapwise: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "heapwise",

@@ -28,8 +28,25 @@ struct RecordsCommand: ParsableCommand {
       out.write("# \(reader.streamCount) streams; columns: timestamp stream record fields\n")
     }
     var count = 0
+    var residencyShown = 0
     while let e = reader.next() {
       if let limit, count >= limit { break }
+      if case .skipped(RecordTag.residency) = e.record {
+        // The reader decodes RESIDENCY bodies into `residency`, in record order (one region per
+        // record as the recorder writes them); the event itself carries no body.
+        let regions = reader.residency
+        if residencyShown < regions.count, regions[residencyShown].timestamp == e.timestamp,
+          regions[residencyShown].stream == e.stream
+        {
+          out.write(RecordText.residency(e, regions[residencyShown]))
+          residencyShown += 1
+        } else {
+          out.write("\(e.timestamp) s\(e.stream.rawValue) residency (malformed body)")
+        }
+        out.write("\n")
+        count += 1
+        continue
+      }
       out.write(RecordText.line(e))
       out.write("\n")
       count += 1
@@ -92,6 +109,11 @@ enum RecordText {
     case .skipped(let tag):
       return head + "skipped record tag=\(hex(UInt64(tag)))"
     }
+  }
+
+  static func residency(_ e: Event, _ r: ResidencyRegion) -> String {
+    let kind = r.kind == ResidencyRegion.Kind.heap.rawValue ? "heap" : r.kind == ResidencyRegion.Kind.anonymous.rawValue ? "anonymous" : "kind\(r.kind)"
+    return "\(e.timestamp) s\(e.stream.rawValue) residency \(kind) \(hex(r.start)) pages=\(r.pages) resident=\(r.residentPages)"
   }
 
   static func segmentFlags(_ f: UInt64) -> String {

@@ -78,7 +78,7 @@ import Testing
   @Test(arguments: [false, true])
   func eventsMatchWhatWasWritten(readAhead: Bool) throws {
     let (bytes, expected) = Self.randomDump(seed: 7)
-    let reader = try DumpReader(path: temporaryDump(bytes), options: ReaderOptions(readAhead: readAhead))
+    let reader = try DumpReader(path: temporaryDump(bytes), options: ReaderOptions(readAhead: readAhead, limits: .unlimited))
     #expect(reader.readsAhead == readAhead)
     let events = reader.readAll().map(describe)
     #expect(events.count == expected.count)
@@ -91,7 +91,7 @@ import Testing
   @Test(arguments: [false, true])
   func runsFlattenToTheSameOrder(readAhead: Bool) throws {
     let (bytes, expected) = Self.randomDump(seed: 11)
-    let reader = try DumpReader(path: temporaryDump(bytes), options: ReaderOptions(readAhead: readAhead))
+    let reader = try DumpReader(path: temporaryDump(bytes), options: ReaderOptions(readAhead: readAhead, limits: .unlimited))
     var events: [String] = []
     var longest = 0
     loop: while true {
@@ -127,7 +127,7 @@ import Testing
     var results: [[String]] = []
     var warnings: [[DumpWarning]] = []
     for readAhead in [false, true] {
-      let reader = try DumpReader(path: path, options: ReaderOptions(readAhead: readAhead))
+      let reader = try DumpReader(path: path, options: ReaderOptions(readAhead: readAhead, limits: .unlimited))
       results.append(reader.readAll().map(describe))
       warnings.append(reader.warnings)
     }
@@ -158,7 +158,7 @@ import Testing
     }
     f.raw(Array(([0x01] + wide(1) + wide(2) + wide(3) + wide(7)).dropLast()))
     d.append(f, stream: 1, seq: 0)
-    let reader = try DumpReader(path: temporaryDump(d.bytes), options: ReaderOptions(readAhead: readAhead))
+    let reader = try DumpReader(path: temporaryDump(d.bytes), options: ReaderOptions(readAhead: readAhead, limits: .unlimited))
     #expect(reader.readAll().map(describe) == expected)
     #expect(reader.warnings.contains { if case .corrupt(_, let reason) = $0 { reason.hasPrefix("record runs past the end") } else { false } })
   }
@@ -195,7 +195,7 @@ import Testing
     let path = temporaryDump(d.bytes)
     var seen: [([String], [ResidencyRegion], [DumpWarning])] = []
     for readAhead in [false, true] {
-      let reader = try DumpReader(path: path, options: ReaderOptions(readAhead: readAhead))
+      let reader = try DumpReader(path: path, options: ReaderOptions(readAhead: readAhead, limits: .unlimited))
       seen.append((reader.readAll().map(describe), reader.residency, reader.warnings))
     }
     #expect(seen[0].0 == seen[1].0)
@@ -226,7 +226,7 @@ import Testing
       d.append(f, stream: UInt32(s), seq: 0, compress: s % 2 == 0)
     }
     expected.sort { ($0.0, $0.1, $0.2) < ($1.0, $1.1, $1.2) }
-    let reader = try DumpReader(path: temporaryDump(d.bytes), options: ReaderOptions(readAhead: readAhead))
+    let reader = try DumpReader(path: temporaryDump(d.bytes), options: ReaderOptions(readAhead: readAhead, limits: .unlimited))
     #expect(reader.readAll().map(describe) == expected.map(\.3))
   }
 
@@ -235,7 +235,7 @@ import Testing
     let (bytes, _) = Self.randomDump(seed: 3)
     let path = temporaryDump(bytes)
     for taken in [0, 1, 5000] {
-      let reader = try DumpReader(path: path, options: ReaderOptions(readAhead: true))
+      let reader = try DumpReader(path: path, options: ReaderOptions(readAhead: true, limits: .unlimited))
       for _ in 0..<taken { _ = reader.next() }
     }
   }

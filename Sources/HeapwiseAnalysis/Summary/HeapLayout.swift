@@ -103,9 +103,9 @@ public struct HeapLayout: Sendable, Hashable {
     var stacks: [StackID] = []
     var shares: [(blocks: Int, bytes: UInt64)] = []
     for b in blocks {
-      high = Swift.max(high, b.address + b.size)
+      high = Swift.max(high, b.address.addingSaturated(b.size))
       if b.address >= top.address { top = b }
-      bytes += b.size
+      bytes = bytes.addingSaturated(b.size)
       let i = index[b.stack] ?? {
         index[b.stack] = stacks.count
         stacks.append(b.stack)
@@ -113,7 +113,7 @@ public struct HeapLayout: Sendable, Hashable {
         return stacks.count - 1
       }()
       shares[i].blocks += 1
-      shares[i].bytes += b.size
+      shares[i].bytes = shares[i].bytes.addingSaturated(b.size)
     }
     self.high = high
     self.blocks = blocks.count
@@ -131,48 +131,130 @@ public struct HeapLayout: Sendable, Hashable {
   /// Distinct pages the live blocks overlap, in all and per group (`group` maps a block's stack
   /// to 0..<groups), and of those the resident ones when `regions` is given. Blocks are walked in
   /// address order, so each group's pages come in increasing order and its last page is all it
-  /// needs to count distinct ones.
+  /// needs to count distinct ones. Pages are counted as ranges, never one by one: a block's size
+  /// comes from the file, and a 2^48-byte block is 2^36 pages.
   func countPages(groups: Int, group: (StackID) -> Int, regions: [ResidencyRegion]?)
     -> (pinned: Int, residentPinned: Int, groups: [(pages: Int, resident: Int)])
   {
-    let sortedRegions = (regions ?? []).sorted { $0.start < $1.start }
-    func resident(_ page: UInt64) -> Bool {
-      let address = page * pageSize
-      var lowIndex = 0
-      var highIndex = sortedRegions.count
-      while lowIndex < highIndex {
-        let mid = (lowIndex + highIndex) / 2
-        if sortedRegions[mid].start <= address { lowIndex = mid + 1 } else { highIndex = mid }
-      }
-      guard lowIndex > 0 else { return false }
-      let r = sortedRegions[lowIndex - 1]
-      let offset = (address - r.start) / pageSize
-      return offset < UInt64(r.pages) && r.isResident(page: Int(offset))
-    }
+    let resident = regions.map { ResidentPageCounter($0, pageSize: pageSize) }
     var lastPage: UInt64? = nil
     var lastByGroup = [UInt64?](repeating: nil, count: groups)
     var result = [(pages: Int, resident: Int)](repeating: (0, 0), count: groups)
     var pinned = 0
     var residentPinned = 0
-    for b in sortedBlocks {
+    for b in sortedBlocks where b.size > 0 {
       let g = group(b.stack)
       let first = b.address / pageSize
-      let last = (b.address + b.size - 1) / pageSize
-      for page in first...last {
-        let isResident = regions != nil && resident(page)
-        if lastPage.map({ page > $0 }) ?? true {
-          lastPage = page
-          pinned += 1
-          if isResident { residentPinned += 1 }
-        }
-        if lastByGroup[g].map({ page > $0 }) ?? true {
-          lastByGroup[g] = page
-          result[g].pages += 1
-          if isResident { result[g].resident += 1 }
-        }
+      let (end, wrapped) = b.address.addingReportingOverflow(b.size - 1)
+      let last = (wrapped ? UInt64.max : end) / pageSize
+      // The pages of [first, last] not counted yet, after `previous`.
+      func fresh(after previous: UInt64?) -> (UInt64, UInt64)? {
+        guard let previous else { return (first, last) }
+        guard previous < last else { return nil }
+        return (Swift.max(first, previous + 1), last)
+      }
+      if let (from, to) = fresh(after: lastPage) {
+        lastPage = to
+        pinned = pinned.addingSaturated(to - from + 1)
+        if let resident { residentPinned = residentPinned.addingSaturated(resident.count(from, to)) }
+      }
+      if let (from, to) = fresh(after: lastByGroup[g]) {
+        lastByGroup[g] = to
+        result[g].pages = result[g].pages.addingSaturated(to - from + 1)
+        if let resident { result[g].resident = result[g].resident.addingSaturated(resident.count(from, to)) }
       }
     }
     return (pinned, residentPinned, result)
+  }
+}
+
+/// Resident pages of a snapshot's regions, counted over a page range in time logarithmic in the
+/// number of regions: per region, a running count of resident pages per bitmap byte. Regions that
+/// overlap (only a damaged dump has them) are cut so that every page belongs to one.
+struct ResidentPageCounter {
+  private struct Span {
+    var first: UInt64  // page number of bitmap bit 0
+    var from: UInt64  // pages [from, to] of this span, inclusive
+    var to: UInt64
+    var bitmap: [UInt8]
+    var prefix: [Int]  // prefix[k]: resident pages in bitmap bytes 0..<k
+  }
+  private var spans: [Span] = []
+
+  init(_ regions: [ResidencyRegion], pageSize: UInt64) {
+    var covered: UInt64? = nil
+    for r in regions.filter({ $0.pages > 0 }).sorted(by: { $0.start < $1.start }) {
+      // The first page at or after `start`: page p is bit (p - first) of the bitmap.
+      let first = r.start / pageSize + (r.start % pageSize == 0 ? 0 : 1)
+      let (lastSum, wrapped) = first.addingReportingOverflow(UInt64(r.pages) - 1)
+      let last = wrapped ? UInt64.max : lastSum
+      var from = first
+      if let covered {
+        guard covered < last else { continue }
+        from = Swift.max(from, covered + 1)
+      }
+      guard from <= last else { continue }
+      var prefix = [Int](repeating: 0, count: r.bitmap.count + 1)
+      for (k, byte) in r.bitmap.enumerated() { prefix[k + 1] = prefix[k] + byte.nonzeroBitCount }
+      spans.append(Span(first: first, from: from, to: last, bitmap: r.bitmap, prefix: prefix))
+      covered = last
+    }
+  }
+
+  /// Resident pages among pages `from...to`.
+  func count(_ from: UInt64, _ to: UInt64) -> Int {
+    // The first span that ends at or after `from`.
+    var lo = 0
+    var hi = spans.count
+    while lo < hi {
+      let mid = (lo + hi) / 2
+      if spans[mid].to < from { lo = mid + 1 } else { hi = mid }
+    }
+    var total = 0
+    var i = lo
+    while i < spans.count && spans[i].from <= to {
+      let s = spans[i]
+      let a = Swift.max(from, s.from) - s.first
+      let b = Swift.min(to, s.to) - s.first
+      total += Self.bits(s, upTo: b + 1) - Self.bits(s, upTo: a)
+      i += 1
+    }
+    return total
+  }
+
+  /// Set bits among bitmap bits 0..<n.
+  private static func bits(_ s: Span, upTo n: UInt64) -> Int {
+    let byte = Int(Swift.min(n / 8, UInt64(s.bitmap.count)))
+    var total = s.prefix[byte]
+    let rest = n % 8
+    if byte < s.bitmap.count && rest > 0 && n / 8 < UInt64(s.bitmap.count) {
+      total += (s.bitmap[byte] & UInt8((1 << rest) - 1)).nonzeroBitCount
+    }
+    return total
+  }
+}
+
+extension UInt64 {
+  /// Sums and products of sizes read from a file, at most `UInt64.max` instead of a trap.
+  func addingSaturated(_ n: UInt64) -> UInt64 {
+    let (r, overflow) = addingReportingOverflow(n)
+    return overflow ? .max : r
+  }
+  func multipliedSaturated(_ n: UInt64) -> UInt64 {
+    let (r, overflow) = multipliedReportingOverflow(by: n)
+    return overflow ? .max : r
+  }
+}
+
+extension Int {
+  /// `self + n`, at most `Int.max`: page counts come from sizes read from a file.
+  func addingSaturated(_ n: UInt64) -> Int {
+    let (sum, overflow) = addingReportingOverflow(Int(clamping: n))
+    return overflow ? .max : sum
+  }
+  func addingSaturated(_ n: Int) -> Int {
+    let (sum, overflow) = addingReportingOverflow(n)
+    return overflow ? .max : sum
   }
 }
 
@@ -216,11 +298,11 @@ extension HeapLayout {
       wanted = ResidencyRegion.Kind.heap.rawValue
     case .threadArena:
       let start = (low >> Self.threadHeapBits) << Self.threadHeapBits
-      window = (start, start + (1 << Self.threadHeapBits))
+      window = (start, start.addingSaturated(1 << Self.threadHeapBits))
       wanted = ResidencyRegion.Kind.anonymous.rawValue
     }
     return regions.filter { r in
-      r.kind == wanted && r.start < window.1 && r.start + UInt64(r.pages) * pageSize > window.0
+      r.kind == wanted && r.start < window.1 && r.start.addingSaturated(UInt64(r.pages).multipliedSaturated(pageSize)) > window.0
     }
   }
 }

@@ -194,7 +194,7 @@ public final class SummaryAggregator: ReplayAggregator {
     // A corrupt huge id is folded into 0 ("no stack") rather than growing the array to it.
     let i = stack.rawValue < 1 << 24 ? Int(stack.rawValue) : 0
     if i >= byStack.count { byStack += repeatElement(0, count: Swift.max(i + 1 - byStack.count, byStack.count)) }
-    byStack[i] += delta
+    byStack[i] &+= delta
     lastMarker.touch(i)
     lastSample.touch(i)
   }

@@ -1,0 +1,39 @@
+#!/bin/sh
+# Builds `heapwise` as a libFuzzer target and fuzzes every analysis command's input path
+# (tools/fuzz/README.md). Usage: tools/fuzz/run.sh [RUNS] [extra libFuzzer flags...]
+#   RUNS defaults to 10,000,000 executions; MAX_LEN (default 8192) bounds an input's size. The
+#   corpus and any crash go to .build-fuzz/.
+# The normal build (swift build, make test) never needs this: the entry point is compiled only
+# with HEAPWISE_FUZZ=1 (Package.swift) and the toolchain's -sanitize=fuzzer.
+set -eu
+cd "$(dirname "$0")/../.."
+runs=${1:-10000000}
+[ $# -gt 0 ] && shift
+scratch=.build-fuzz
+HEAPWISE_FUZZ=1 swift build -c release --sanitize=fuzzer --scratch-path "$scratch" --product heapwise >&2
+fuzzer=$(HEAPWISE_FUZZ=1 swift build -c release --sanitize=fuzzer --scratch-path "$scratch" --show-bin-path)/heapwise
+corpus=$scratch/corpus
+mkdir -p "$corpus" "$scratch/artifacts"
+# Seeds: real dumps recorded by libheapwise.so, and every case that ever failed.
+cp tools/fuzz/seeds/* Tests/FuzzCases/* "$corpus/"
+# -close_fd_mask=3: the commands' reports and messages go nowhere (libFuzzer keeps its own).
+# -timeout=10: an input that takes 10 s is a hang. -rss_limit_mb: a backstop; the harness itself
+# enforces the per-input bound (FuzzEntry.swift, checkMemory).
+# Symbolizing the recorded modules is part of every command, but it reads this machine's libc
+# and its debug files, not the dump, and took 98% of an execution: as root, the harness changes
+# its root to an empty directory once loaded (FuzzEntry.swift), so module paths name no file.
+empty=$(pwd)/$scratch/empty
+mkdir -p "$empty"
+if [ "$(id -u)" = 0 ]; then export HEAPWISE_FUZZ_CHROOT="$empty"; fi
+start=$(date +%s)
+set +e
+# From inside the scratch directory: the input file the harness writes lands there.
+(cd "$scratch" && "$fuzzer" corpus -runs="$runs" -max_len="${MAX_LEN:-8192}" -timeout=10 -rss_limit_mb=2048 \
+  -close_fd_mask=3 -artifact_prefix=artifacts/ -print_final_stats=1 "$@")
+status=$?
+set -e
+echo "fuzz: exit $status after $(( $(date +%s) - start )) s" >&2
+if [ "$status" -ne 0 ]; then
+  echo "fuzz: a failing input is in $scratch/artifacts/; copy it to Tests/FuzzCases/ (swift test replays it)" >&2
+fi
+exit "$status"
