@@ -217,6 +217,12 @@ void hw_writer_stop(int reason, int signo); /* drain everything, sample, write E
 void hw_writer_emergency_flush(int signo);  /* from a fatal signal: uncompressed, no locks */
 void hw_writer_after_fork_child(void);
 void hw_writer_note_signal_marker(void);    /* async-signal-safe */
+/* While no writer thread runs, nothing wakes up to sample an idle program: instead the first
+ * record stamped at or after hw_inline_tick_due (hw_now() units) runs the periodic tick on the
+ * recording thread (thread.c begin()). UINT64_MAX once the writer thread runs. One relaxed load and
+ * compare per record. */
+extern _Atomic uint64_t hw_inline_tick_due;
+void hw_writer_poll_slow(void);
 /* Appends a record to the process stream (stream 0). Only by the writer role's holder: the writer
  * thread, a thread writing inline, or the exit path once the writer has stopped. */
 void hw_process_append(uint8_t tag, uint64_t ts, const uint8_t *body, size_t len);
@@ -277,6 +283,7 @@ void hw_recorder_early_start(void);
 void hw_before_exec(void);
 void hw_after_failed_exec(void);
 extern uint64_t hw_start_ticks;
+extern uint64_t hw_ticks_per_second; /* hw_now() units per second, as the header states */
 void hw_stop_recording(const char *why); /* an I/O failure: say it once, let the program run on */
 int hw_writer_fd(void);
 /* hooks.c: true when the process's malloc is this copy's (not the program's own, nor another

@@ -25,6 +25,7 @@ hw_config_t hw_config = {.max_frames = HW_MAX_FRAMES, .interval_ms = 20, .marker
  * so the hooks' one unlikely branch already leads the first hooked call here. */
 _Atomic int hw_recording = -1;
 uint64_t hw_start_ticks;
+uint64_t hw_ticks_per_second = 1000000000ull;
 bool hw_use_tsc;
 
 static char output_template[4096];
@@ -126,7 +127,8 @@ static int write_header(int fd, uint32_t flags) {
   hw_put_u64(h + 32, hw_realtime_ns());
   hw_put_u64(h + 40, hw_monotonic_ns());
   hw_put_u64(h + 48, hw_start_ticks);
-  hw_put_u64(h + 56, estimate_ticks_per_second());
+  hw_ticks_per_second = estimate_ticks_per_second();
+  hw_put_u64(h + 56, hw_ticks_per_second);
   uint8_t *p = h + HW_HEADER_FIXED;
   hw_put_u32(p, (uint32_t)exe_len);
   memcpy(p + 4, exe, (size_t)exe_len);

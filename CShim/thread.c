@@ -227,6 +227,7 @@ static hw_cold uint8_t *too_large(size_t need) {
 /* Returns where the record's body goes, after its tag and timestamp delta; NULL when recording
  * has stopped for this thread. */
 static inline uint8_t *begin(hw_thread_t *t, uint64_t ts, uint8_t tag, size_t need) {
+  if (hw_unlikely(ts >= atomic_load_explicit(&hw_inline_tick_due, memory_order_relaxed))) hw_writer_poll_slow();
   hw_buffer_t *b = atomic_load_explicit(&t->buffer, memory_order_relaxed);
   if (hw_unlikely(!b)) return NULL;
   /* A record that no buffer can hold is dropped (said once): writing it would run past the end. */

@@ -198,9 +198,12 @@ void hw_writer_note_signal_marker(void) {
   uint64_t ts = hw_now();
   atomic_store(&pending_stamp[head % PENDING_MAX], ts ? ts : 1);
   if (atomic_load_explicit(&writer_running, memory_order_acquire)) futex_wake();
+  else atomic_store_explicit(&hw_inline_tick_due, 0, memory_order_relaxed); /* the next record writes it */
 }
 
 /* The periodic part of the writer's work, on whichever thread holds the role. */
+_Atomic uint64_t hw_inline_tick_due;
+
 static void tick(void) {
   uint64_t now = hw_monotonic_ns();
   if (now >= next_sample_ns) {
@@ -209,8 +212,13 @@ static void tick(void) {
     hw_residency_tick(); /* tracked mappings' resident pages, within its own CPU budget */
     process_flush(); /* a reader sees samples within one interval, also after kill -9 */
     next_sample_ns = now + (uint64_t)hw_config.interval_ms * 1000000ull;
+    if (!atomic_load_explicit(&writer_running, memory_order_acquire))
+      atomic_store_explicit(&hw_inline_tick_due,
+                            hw_now() + hw_ticks_per_second / 1000 * (uint64_t)hw_config.interval_ms,
+                            memory_order_relaxed);
   }
 }
+
 
 /* Set while this thread holds the role: a signal handler that calls exit() (or exec) on a thread
  * interrupted mid-write must not wait for the role its own thread holds. */
@@ -224,6 +232,27 @@ static bool take_role(void) {
 static void drop_role(void) {
   role_here = false;
   atomic_store_explicit(&role, 0, memory_order_release);
+}
+
+/* The interval passed with no writer thread (thread.c begin()): the recording thread ticks, unless
+ * another thread, or this one interrupted by a signal, is writing (take_role fails: skip; the next
+ * record tries again). Never on a thread inside the real allocator: the sample's mallinfo2 would
+ * take the arena lock that thread holds. */
+void hw_writer_poll_slow(void) {
+  if (atomic_load_explicit(&writer_running, memory_order_acquire)) {
+    atomic_store_explicit(&hw_inline_tick_due, UINT64_MAX, memory_order_relaxed);
+    return;
+  }
+  if (hw_tls_in_allocator || dump_fd < 0 || !take_role()) return;
+  if (!atomic_load_explicit(&writer_running, memory_order_acquire)) {
+    emit_signal_markers();
+    tick();
+    /* Due again when the next sample is (a signal marker only asked for this one record). */
+    uint64_t now = hw_monotonic_ns(), wait_ns = next_sample_ns > now ? next_sample_ns - now : 0;
+    atomic_store_explicit(&hw_inline_tick_due, hw_now() + wait_ns / 1000 * (hw_ticks_per_second / 1000000),
+                          memory_order_relaxed);
+  }
+  drop_role();
 }
 
 static void emergency_end(int reason, int signo);
@@ -256,6 +285,7 @@ static void *writer_main(void *arg) {
   hw_tls_busy = 1; /* nothing this thread does is the program's allocation */
   wait_role();     /* held until hw_writer_stop */
   atomic_store_explicit(&writer_running, 1, memory_order_release);
+  atomic_store_explicit(&hw_inline_tick_due, UINT64_MAX, memory_order_relaxed);
   while (!atomic_load(&stop_requested)) {
     uint32_t seen = atomic_load(&wake_word);
     drain_queue();
@@ -369,6 +399,8 @@ void hw_writer_after_fork_child(void) {
   atomic_store(&pending_tail, 0);
   for (int i = 0; i < PENDING_MAX; i++) atomic_store(&pending_stamp[i], 0);
   atomic_store(&signal_markers, 0);
+  atomic_store(&hw_inline_tick_due, 0); /* the child ticks inline until it starts a thread */
+  next_sample_ns = 0;
   process_buf = NULL;
   dump_fd = -1;
 }
