@@ -181,7 +181,7 @@ enum HTMLPage {
       return e;
     }
 
-    // Units as the command line prints them (HeapwiseReports/Units.swift): powers of 1024, one
+    // Units as the command line prints them (HeapwiseAnalysis/Units.swift): powers of 1024, one
     // decimal below 100 of a unit.
     const UNITS = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
     function bytes(value) {

@@ -50,7 +50,7 @@ struct PandasExamplesTests {
     return reports
   }
 
-  /// view = df[["a"]]; del df: the frame's one 152.6 MiB block is still live (a reference is held),
+  /// view = df[["a"]]; del df: the frame's one 153 MiB block is still live (a reference is held),
   /// freed at del view. Overall a high-water mark.
   @Test func viewHoldsTheFramesBlock() throws {
     defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -85,9 +85,9 @@ struct SummaryHeapLayoutTests {
     site.residentPages = 40
     let pinning = HeapPinning(pageSize: 4096, heaps: [heap], sites: [site])
     #expect(pinning.evidence.prefix(3) == [
-      "156.1 KiB of freed memory stays resident in the main heap because 40 surviving blocks keep a byte in 40 of its 90 resident pages: malloc_trim(0) cannot return those",
+      "156 KiB of freed memory stays resident in the main heap because 40 surviving blocks keep a byte in 40 of its 90 resident pages: malloc_trim(0) cannot return those",
       "  f (a.c:1): 40 blocks (100 B on average) in 40 resident pages",
-      "200.0 KiB more is resident in pages that hold no live block: malloc_trim(0) would return it",
+      "200 KiB more is resident in pages that hold no live block: malloc_trim(0) would return it",
     ])
   }
 

@@ -45,7 +45,7 @@ struct SummaryTextTests {
     #expect(lines.contains { $0.hasPrefix("RSS at exit") && $0.contains("44.0 MiB") && $0.hasSuffix("statm: resident pages") })
     #expect(lines.contains { $0.hasPrefix("  live heap") && $0.contains("40.0 MiB") && $0.contains("4,000 blocks") })
     #expect(lines.contains { $0.hasPrefix("  allocator-held") && $0.contains("1.0 MiB") })
-    #expect(lines.contains { $0.hasPrefix("    recorder") && $0.contains("512.0 KiB") })
+    #expect(lines.contains { $0.hasPrefix("    recorder") && $0.contains("512 KiB") })
     #expect(lines.contains("verdict: growing: tracked memory rose 30.0 MiB across markers batch1..batch4, linearly"))
     #expect(lines.contains("    grow (app.c:7): +30.0 MiB (100% of the growth)"))
     #expect(!text.contains("timeline"))

@@ -122,7 +122,7 @@ struct SummaryVerdictTests {
     let verdict = Verdict(facts)
     #expect(verdict.primary.kind == .retention)
     #expect(verdict.primary.headline.hasPrefix("retention, not a leak: "))
-    #expect(verdict.primary.evidence.contains("malloc_trim(0) returned 366.0 MiB when probed at exit"))
+    #expect(verdict.primary.evidence.contains("malloc_trim(0) returned 366 MiB when probed at exit"))
     #expect(verdict.primary.evidence.contains { $0.hasPrefix("tracked memory was flat across markers m1..m4") })
   }
 
@@ -151,7 +151,7 @@ struct SummaryVerdictTests {
       peakRSS: 210 * MiB)
     let verdict = Verdict(facts)
     #expect(verdict.primary.kind == .highWaterMark)
-    #expect(verdict.primary.headline == "high-water mark: live heap peaked at 200.0 MiB after marker load and came back down")
+    #expect(verdict.primary.headline == "high-water mark: live heap peaked at 200 MiB after marker load and came back down")
     #expect(verdict.primary.evidence.contains { $0.hasPrefix("RSS came down too") })
 
     var kept = facts
@@ -184,11 +184,11 @@ struct SummaryVerdictTests {
       end: split(rss: 60 * MiB, live: 0, arena: 1 * MiB), endLiveHeap: 100 << 10, atLastMarker: view)
     var verdict = Verdict(facts)
     #expect(verdict.primary.kind == .heldByFewBlocks)
-    #expect(verdict.primary.headline == "held by a few large blocks at marker \"later\": 305.0 MiB of the 347.0 MiB live heap is 1 block")
+    #expect(verdict.primary.headline == "held by a few large blocks at marker \"later\": 305 MiB of the 347 MiB live heap is 1 block")
     #expect(verdict.primary.evidence == [
-      "305.0 MiB allocated at default_malloc (alloc.c:1) (still live at the last marker)",
+      "305 MiB allocated at default_malloc (alloc.c:1) (still live at the last marker)",
       "a reference is still held: this is live data, not memory the allocator kept",
-      "at exit the live heap was 100.0 KiB: freed after the last marker",
+      "at exit the live heap was 100 KiB: freed after the last marker",
     ])
     facts.atLastMarker?.largestBlocks = [LargeBlock(size: 20 * MiB, site: "x (x.c:1)")]
     verdict = Verdict(facts)
@@ -210,7 +210,7 @@ struct SummaryVerdictTests {
       ])
     let verdict = Verdict(facts)
     #expect(verdict.primary.kind == .heldByFewBlocks)
-    #expect(verdict.primary.headline == "held by a few large blocks: 160.0 MiB of the 170.0 MiB live heap is 2 blocks")
+    #expect(verdict.primary.headline == "held by a few large blocks: 160 MiB of the 170 MiB live heap is 2 blocks")
     #expect(verdict.primary.evidence.first == "80.0 MiB allocated at make_frame (frame.c:9)")
   }
 

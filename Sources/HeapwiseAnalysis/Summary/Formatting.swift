@@ -1,21 +1,3 @@
-/// Human units for summary text: binary prefixes, one decimal from KiB up.
-func formatBytes(_ bytes: UInt64) -> String {
-  if bytes < 1024 { return "\(bytes) B" }
-  let units = ["KiB", "MiB", "GiB", "TiB", "PiB"]
-  var value = Double(bytes) / 1024
-  var unit = 0
-  while value >= 1024 && unit < units.count - 1 {
-    value /= 1024
-    unit += 1
-  }
-  return "\(oneDecimal(value)) \(units[unit])"
-}
-
-/// Signed variant: "+1.5 MiB", "-200 B".
-func formatDelta(_ delta: Int64) -> String {
-  delta < 0 ? "-" + formatBytes(delta.magnitude) : "+" + formatBytes(UInt64(delta))
-}
-
 /// 1234567 -> "1,234,567".
 func formatCount(_ n: Int) -> String {
   let digits = Array(String(n.magnitude))

@@ -80,24 +80,24 @@ public struct HeapPinning: Sendable, Hashable, Encodable {
       let live = heaps.reduce(0) { $0 + $1.liveBytes }
       let pinnedBytes = UInt64(resident.pinned) * pageSize
       lines.append(
-        "\(formatBytes(pinnedBytes - Swift.min(live, pinnedBytes))) of freed memory stays resident in \(which) because "
+        "\(Units.bytes(pinnedBytes - Swift.min(live, pinnedBytes))) of freed memory stays resident in \(which) because "
           + "\(plural(blocks, "surviving block")) keep a byte in \(formatCount(resident.pinned)) of \(heaps.count == 1 ? "its" : "their") \(formatCount(resident.pages)) resident pages: malloc_trim(0) cannot return those")
       for s in sites.prefix(3) where (s.residentPages ?? 0) * 10 >= resident.pinned && (s.residentPages ?? 0) > 0 {
         lines.append(
-          "  \(s.site): \(plural(s.blocks, "block")) (\(formatBytes(s.bytes / UInt64(Swift.max(1, s.blocks)))) on average) in \(plural(s.residentPages ?? 0, "resident page"))")
+          "  \(s.site): \(plural(s.blocks, "block")) (\(Units.bytes(s.bytes / UInt64(Swift.max(1, s.blocks)))) on average) in \(plural(s.residentPages ?? 0, "resident page"))")
       }
       let freePages = resident.pages - resident.pinned
       if freePages > 0 {
         lines.append(
-          "\(formatBytes(UInt64(freePages) * pageSize)) more is resident in pages that hold no live block: malloc_trim(0) would return it")
+          "\(Units.bytes(UInt64(freePages) * pageSize)) more is resident in pages that hold no live block: malloc_trim(0) would return it")
       }
     } else {
       lines.append(
         "\(plural(blocks, "live block")) in \(which) overlap \(formatCount(pinnedPages)) of \(formatCount(spanPages)) pages"
-          + " (\(formatBytes(UInt64(pinnedPages) * pageSize))): freed memory in those pages stays resident even after malloc_trim(0)")
+          + " (\(Units.bytes(UInt64(pinnedPages) * pageSize))): freed memory in those pages stays resident even after malloc_trim(0)")
       for s in sites.prefix(3) where s.pages * 10 >= pinnedPages {
         lines.append(
-          "  \(s.site): \(plural(s.blocks, "block")) (\(formatBytes(s.bytes / UInt64(Swift.max(1, s.blocks)))) on average) in \(plural(s.pages, "page"))")
+          "  \(s.site): \(plural(s.blocks, "block")) (\(Units.bytes(s.bytes / UInt64(Swift.max(1, s.blocks)))) on average) in \(plural(s.pages, "page"))")
       }
     }
     // The heaps whose top block keeps a quarter or more of the free span from being given back.
@@ -106,21 +106,21 @@ public struct HeapPinning: Sendable, Hashable, Encodable {
     let tail = "; only malloc_trim(0) returns the free pages in between"
     if let main = holding.first(where: { $0.kind == "main" }) {
       lines.append(
-        "free() cannot shrink the main heap: its highest live block (\(formatBytes(main.topSize)) from \(main.topSite)) sits "
-          + "\(formatBytes(UInt64(main.spanPages) * pageSize)) above its lowest" + tail)
+        "free() cannot shrink the main heap: its highest live block (\(Units.bytes(main.topSize)) from \(main.topSite)) sits "
+          + "\(Units.bytes(UInt64(main.spanPages) * pageSize)) above its lowest" + tail)
     }
     let arenas = holding.filter { $0.kind != "main" }
     if arenas.count == 1, let arena = arenas.first {
       lines.append(
-        "free() cannot shrink a thread arena's heap: its highest live block (\(formatBytes(arena.topSize)) from \(arena.topSite)) sits "
-          + "\(formatBytes(UInt64(arena.spanPages) * pageSize)) above its lowest" + tail)
+        "free() cannot shrink a thread arena's heap: its highest live block (\(Units.bytes(arena.topSize)) from \(arena.topSite)) sits "
+          + "\(Units.bytes(UInt64(arena.spanPages) * pageSize)) above its lowest" + tail)
     } else if arenas.count > 1 {
       var sites: [String] = []
       for a in arenas where !sites.contains(a.topSite) { sites.append(a.topSite) }
       let widest = arenas.map { $0.spanPages }.max() ?? 0
       lines.append(
         "free() cannot shrink \(arenas.count) thread arena heaps: their highest live blocks (from \(sites.prefix(2).joined(separator: ", "))\(sites.count > 2 ? ", ..." : "")) sit "
-          + "up to \(formatBytes(UInt64(widest) * pageSize)) above their lowest" + tail)
+          + "up to \(Units.bytes(UInt64(widest) * pageSize)) above their lowest" + tail)
     }
     return lines
   }

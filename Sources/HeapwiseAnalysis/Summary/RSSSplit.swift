@@ -82,7 +82,7 @@ public struct RSSSplit: Sendable, Hashable {
     let live = Swift.min(liveHeap, room)
     if liveHeap - live > tolerance {
       notes.append(
-        "\(formatBytes(liveHeap - live)) of the live heap is not resident (blocks never written, e.g. large calloc).")
+        "\(Units.bytes(liveHeap - live)) of the live heap is not resident (blocks never written, e.g. large calloc).")
     }
     room -= live
     // Then the private allocators and the mapped regions, both by resident pages already; the
@@ -99,7 +99,7 @@ public struct RSSSplit: Sendable, Hashable {
     room -= mappedBytes
     if let reserved, reserved > tolerance {
       notes.append(
-        "mapped regions reserve \(formatBytes(reserved)) of address space; only their resident pages are counted here.")
+        "mapped regions reserve \(Units.bytes(reserved)) of address space; only their resident pages are counted here.")
     }
 
     self.rss = Part(bytes: rssBytes, method: "statm: resident pages")
@@ -138,7 +138,7 @@ public struct RSSSplit: Sendable, Hashable {
       let bytes = Swift.min(raw, room)
       if raw - bytes > tolerance {
         notes.append(
-          "\(formatBytes(raw - bytes)) that the allocator counts as its own is not resident (returned to the kernel, e.g. by malloc_trim, or never touched).")
+          "\(Units.bytes(raw - bytes)) that the allocator counts as its own is not resident (returned to the kernel, e.g. by malloc_trim, or never touched).")
       }
       room -= bytes
       held = Part(bytes: bytes, method: footprint.method)

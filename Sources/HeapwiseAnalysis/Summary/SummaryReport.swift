@@ -142,7 +142,7 @@ public struct SummaryReport: Sendable {
     let largest = stacks.map(deltaOf).max() ?? 0
     let floor = Swift.min(UInt64(64 << 10), largest / 1000)
     for stack in stacks {
-      let name = deltaOf(stack) >= floor || floor == 0 ? site(stack).name : "[stacks that changed by under \(formatBytes(floor)) each]"
+      let name = deltaOf(stack) >= floor || floor == 0 ? site(stack).name : "[stacks that changed by under \(Units.bytes(floor)) each]"
       bySite[name, default: (0, 0)].before += before[stack] ?? 0
       bySite[name, default: (0, 0)].after += after[stack] ?? 0
     }

@@ -24,7 +24,7 @@ extension SummaryReport {
       var lines = Self.render(split, heading: "RSS at exit", mapped: mapped, methods: true)
       if allocatorMapped > 0, let at = lines.firstIndex(where: { $0.hasPrefix("  other") }) {
         lines.insert(
-          "    (not counted here: \(formatBytes(allocatorMapped)) mapped by \(allocator ?? "the allocator") itself, which its statistics cover)",
+          "    (not counted here: \(Units.bytes(allocatorMapped)) mapped by \(allocator ?? "the allocator") itself, which its statistics cover)",
           at: at)
       }
       out += lines
@@ -57,7 +57,7 @@ extension SummaryReport {
     var out: [String] = []
     func row(_ indent: Int, _ name: String, _ part: RSSSplit.Part) {
       let label = String(repeating: " ", count: indent) + name
-      let size = formatBytes(part.bytes)
+      let size = Units.bytes(part.bytes)
       let padded = label.padding(36 - size.count) + size
       out.append(methods ? padded + "   " + part.method : padded)
     }
@@ -72,13 +72,13 @@ extension SummaryReport {
       row(2, allocator.title, part)
       for group in mapped.filter({ $0.privateAllocator == allocator }).prefix(3) {
         out.append(
-          "    \(formatBytes(group.bytes)) resident of \(formatBytes(group.reserved)) reserved in \(plural(group.regions, "region")) from \(group.site)")
+          "    \(Units.bytes(group.bytes)) resident of \(Units.bytes(group.reserved)) reserved in \(plural(group.regions, "region")) from \(group.site)")
       }
       if methods { out.append("    remedy: \(allocator.remedy)") }
     }
     row(2, "mapped regions", split.mapped)
     for group in mapped.filter({ $0.privateAllocator == nil }).prefix(5) {
-      var line = "    \(formatBytes(group.bytes)) resident of \(formatBytes(group.reserved)) reserved in \(plural(group.regions, "region")) from \(group.site)"
+      var line = "    \(Units.bytes(group.bytes)) resident of \(Units.bytes(group.reserved)) reserved in \(plural(group.regions, "region")) from \(group.site)"
       if let why = group.explanation { line += ": " + why }
       out.append(line)
     }

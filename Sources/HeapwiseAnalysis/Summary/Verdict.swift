@@ -252,14 +252,14 @@ public struct Verdict: Sendable, Hashable {
       let first = growth.points.first!
       let last = growth.points.last!
       var evidence = [
-        "from \(formatBytes(first.tracked)) to \(formatBytes(last.tracked)); "
+        "from \(Units.bytes(first.tracked)) to \(Units.bytes(last.tracked)); "
           + "\(growth.risingSteps) of \(growth.points.count - 1) steps rose; "
           + "linear fit R² \(twoDecimals(growth.fit?.rSquared ?? 0))"
           + (growth.rate.map { ", \($0)" } ?? "")
       ]
       if last.mapped > first.mapped + growth.noise / 4 {
         evidence.append(
-          "of which mapped regions \(formatDelta(Int64(bitPattern: last.mapped &- first.mapped))), live heap \(formatDelta(Int64(bitPattern: last.liveHeap &- first.liveHeap)))")
+          "of which mapped regions \(Units.signedBytes(Int64(bitPattern: last.mapped &- first.mapped))), live heap \(Units.signedBytes(Int64(bitPattern: last.liveHeap &- first.liveHeap)))")
       }
       // Sites under 1% of the growth are noise next to the ones that matter.
       let rising = facts.siteChanges.filter { $0.delta > 0 && $0.delta * 100 >= growth.delta }
@@ -268,13 +268,13 @@ public struct Verdict: Sendable, Hashable {
         evidence.append("top growing sites:")
         for site in rising {
           evidence.append(
-            "  \(site.site): \(formatDelta(site.delta)) (\(percent(Double(site.delta), of: Double(growth.delta))) of the growth)")
+            "  \(site.site): \(Units.signedBytes(site.delta)) (\(percent(Double(site.delta), of: Double(growth.delta))) of the growth)")
         }
       }
       found.append(
         Finding(
           kind: .growing,
-          headline: "growing: tracked memory rose \(formatBytes(UInt64(growth.delta))) across \(growth.span), "
+          headline: "growing: tracked memory rose \(Units.bytes(UInt64(growth.delta))) across \(growth.span), "
             + (growth.isLinear ? "linearly" : "in steps"),
           evidence: evidence, bytes: UInt64(growth.delta),
           ratePerMarker: growth.basis == .markers ? growth.fit?.slope : nil,
@@ -297,7 +297,7 @@ public struct Verdict: Sendable, Hashable {
       var finding = Self.fewBlocks(
         live: m.liveHeap, blocks: m.largestBlocks, rss: m.rss, marker: m.marker, thresholds: thresholds)
     {
-      finding.evidence.append("at exit the live heap was \(formatBytes(facts.endLiveHeap)): freed after the last marker")
+      finding.evidence.append("at exit the live heap was \(Units.bytes(facts.endLiveHeap)): freed after the last marker")
       found.append(finding)
     }
 
@@ -310,20 +310,20 @@ public struct Verdict: Sendable, Hashable {
         momentRSS.map({ Double(held) >= Double($0) * thresholds.retentionShare }) ?? true
       else { continue }
       var evidence = [
-        "\(formatBytes(held)) resident in the regions it mapped"
-          + (h.reserved > held ? " (\(formatBytes(h.reserved)) reserved; the untouched rest counts 0 B)" : "")
+        "\(Units.bytes(held)) resident in the regions it mapped"
+          + (h.reserved > held ? " (\(Units.bytes(h.reserved)) reserved; the untouched rest counts 0 B)" : "")
           + (momentRSS.map { ", \(percent(Double(held), of: Double($0))) of RSS" } ?? ""),
-        "\(formatDelta(Int64(grown))) since \(growth.points.first?.label.map { "marker \($0)" } ?? "the start"): kept by the pool after the program's frees",
+        "\(Units.signedBytes(Int64(grown))) since \(growth.points.first?.label.map { "marker \($0)" } ?? "the start"): kept by the pool after the program's frees",
       ]
-      if let m = moment { evidence.append("the live heap at marker \(m.marker) was \(formatBytes(m.liveHeap)): the blocks the recorder sees") }
+      if let m = moment { evidence.append("the live heap at marker \(m.marker) was \(Units.bytes(m.liveHeap)): the blocks the recorder sees") }
       if facts.judgedAt == nil, facts.atLastMarker != nil, h.atEnd + thresholds.noiseBytes < held {
-        evidence.append("at exit \(formatBytes(h.atEnd)): the process's teardown freed the rest after the last marker")
+        evidence.append("at exit \(Units.bytes(h.atEnd)): the process's teardown freed the rest after the last marker")
       }
       evidence.append("remedy: " + h.allocator.remedy)
       found.append(
         Finding(
           kind: .privateAllocator,
-          headline: "held by \(h.allocator.title)\(momentName.map { " at marker \"\($0)\"" } ?? ""): \(formatBytes(held)) resident, blocks not visible",
+          headline: "held by \(h.allocator.title)\(momentName.map { " at marker \"\($0)\"" } ?? ""): \(Units.bytes(held)) resident, blocks not visible",
           evidence: evidence, bytes: held, markers: [momentName ?? moment?.marker].compactMap { $0 },
           allocator: h.allocator.rawValue,
           remedy: h.allocator.remedy))
@@ -348,24 +348,24 @@ public struct Verdict: Sendable, Hashable {
     {
       var evidence: [String] = []
       switch growth.trend {
-      case .flat: evidence.append("tracked memory was flat across \(growth.span) (\(formatDelta(growth.delta)))")
+      case .flat: evidence.append("tracked memory was flat across \(growth.span) (\(Units.signedBytes(growth.delta)))")
       case .falling, .mixed:
         if let tail = growth.flatTail {
           evidence.append(
-            "tracked memory was flat across \(tail.span) (\(formatDelta(tail.delta))), after \(growth.delta < 0 ? "falling" : "rising") by \(formatBytes(growth.delta.magnitude)) over \(growth.span)")
+            "tracked memory was flat across \(tail.span) (\(Units.signedBytes(tail.delta))), after \(growth.delta < 0 ? "falling" : "rising") by \(Units.bytes(growth.delta.magnitude)) over \(growth.span)")
         } else {
-          evidence.append("tracked memory ended \(formatDelta(growth.delta)) from where it started (\(growth.span))")
+          evidence.append("tracked memory ended \(Units.signedBytes(growth.delta)) from where it started (\(growth.span))")
         }
       case .rising, .tooShort: break
       }
       if allocatorHeld > 0, let rss {
         evidence.append(
-          "\(formatBytes(allocatorHeld)) freed memory stays resident in \(facts.allocator ?? "the allocator") (\(percent(Double(allocatorHeld), of: Double(rss))) of RSS)")
+          "\(Units.bytes(allocatorHeld)) freed memory stays resident in \(facts.allocator ?? "the allocator") (\(percent(Double(allocatorHeld), of: Double(rss))) of RSS)")
       }
       if let heap = facts.heap, facts.allocator == "glibc malloc" { evidence += heap.evidence }
       if let bestTrim {
         evidence.append(
-          "malloc_trim(0) returned \(formatBytes(bestTrim.returned)) when probed \(bestTrim.label.map { "after marker \($0)" } ?? "at exit")"
+          "malloc_trim(0) returned \(Units.bytes(bestTrim.returned)) when probed \(bestTrim.label.map { "after marker \($0)" } ?? "at exit")"
             + (bestTrim.time.map { " (at \(formatSeconds($0)))" } ?? ""))
       } else if !facts.trims.isEmpty {
         evidence.append("no probe measured this moment's heap")
@@ -377,7 +377,7 @@ public struct Verdict: Sendable, Hashable {
         Finding(
           kind: .retention,
           headline: (notALeak ? "retention, not a leak: " : "retention: ")
-            + "\(formatBytes(retained)) of freed memory stays resident in \(facts.allocator ?? "the allocator")"
+            + "\(Units.bytes(retained)) of freed memory stays resident in \(facts.allocator ?? "the allocator")"
             + (momentName.map { " at marker \"\($0)\"" } ?? ""),
           evidence: evidence, bytes: retained, markers: momentName.map { [$0] } ?? [], allocator: facts.allocator,
           remedy: facts.allocator == "glibc malloc" ? "malloc_trim(0) gives free pages back; MALLOC_ARENA_MAX limits thread arenas" : nil))
@@ -393,15 +393,15 @@ public struct Verdict: Sendable, Hashable {
     {
       let what = peak.includesMapped ? "tracked memory" : "live heap"
       var evidence = [
-        "\(what) peaked at \(formatBytes(peak.bytes)) at \(formatSeconds(peak.time))"
+        "\(what) peaked at \(Units.bytes(peak.bytes)) at \(formatSeconds(peak.time))"
           + (peak.phase.map { " (\($0))" } ?? "")
-          + " and came back down to \(formatBytes(endTracked))"
+          + " and came back down to \(Units.bytes(endTracked))"
       ]
       if !retentionFound, let t = unusedTrims.max(by: { $0.returned < $1.returned }) {
         evidence.append(
-          "malloc_trim(0) returned \(formatBytes(t.returned)) when probed\(t.label.map { " after marker \($0)" } ?? "")"
+          "malloc_trim(0) returned \(Units.bytes(t.returned)) when probed\(t.label.map { " after marker \($0)" } ?? "")"
             + (t.time.map { " at \(formatSeconds($0))" } ?? "")
-            + (t.liveHeap.map { ", while the live heap was \(formatBytes($0))" } ?? "")
+            + (t.liveHeap.map { ", while the live heap was \(Units.bytes($0))" } ?? "")
             + ": that heap was later freed, so it is not retention now")
       }
       var kept = false
@@ -411,13 +411,13 @@ public struct Verdict: Sendable, Hashable {
         let when = momentName.map { "at marker \($0)" } ?? (facts.judgedAt == nil && split != nil && facts.atLastMarker != nil ? "at marker \(facts.atLastMarker!.marker)" : "at exit")
         evidence.append(
           kept
-            ? "RSS kept the peak: \(formatBytes(rss)) \(when), \(formatBytes(peakRSS)) at most"
-            : "RSS came down too: \(formatBytes(rss)) \(when), \(formatBytes(peakRSS)) at most")
+            ? "RSS kept the peak: \(Units.bytes(rss)) \(when), \(Units.bytes(peakRSS)) at most"
+            : "RSS came down too: \(Units.bytes(rss)) \(when), \(Units.bytes(peakRSS)) at most")
       }
       found.append(
         Finding(
           kind: .highWaterMark,
-          headline: "high-water mark: \(what) peaked at \(formatBytes(peak.bytes))"
+          headline: "high-water mark: \(what) peaked at \(Units.bytes(peak.bytes))"
             + (peak.phase.map { " \($0)" } ?? "") + " and came back down"
             + (kept ? "; RSS kept the peak" : ""),
           evidence: evidence, bytes: peak.bytes,
@@ -431,11 +431,11 @@ public struct Verdict: Sendable, Hashable {
         evidence.append(
           "growth not assessed: \(growth.points.count) point\(growth.points.count == 1 ? "" : "s"); set markers (heapwise_marker) or run longer")
       default:
-        evidence.append("tracked memory \(growth.trend == .flat ? "was flat" : "ended \(formatDelta(growth.delta))") across \(growth.span)")
+        evidence.append("tracked memory \(growth.trend == .flat ? "was flat" : "ended \(Units.signedBytes(growth.delta))") across \(growth.span)")
       }
       if let rss {
         let heap = facts.judgedAt?.liveHeap ?? facts.endLiveHeap
-        evidence.append("live heap is \(percent(Double(heap), of: Double(rss))) of RSS; allocator-held \(formatBytes(allocatorHeld))")
+        evidence.append("live heap is \(percent(Double(heap), of: Double(rss))) of RSS; allocator-held \(Units.bytes(allocatorHeld))")
       }
       found.append(
         Finding(
@@ -476,9 +476,9 @@ extension Verdict {
     else { return nil }
     return Finding(
       kind: .heldByFewBlocks,
-      headline: "held by a few large blocks\(marker.map { " at marker \"\($0)\"" } ?? ""): \(formatBytes(held)) of the \(formatBytes(live)) live heap is \(plural(blocks.count, "block"))",
+      headline: "held by a few large blocks\(marker.map { " at marker \"\($0)\"" } ?? ""): \(Units.bytes(held)) of the \(Units.bytes(live)) live heap is \(plural(blocks.count, "block"))",
       evidence: blocks.enumerated().map { i, b in
-        "\(formatBytes(b.size)) allocated at \(b.site)" + (i < fates.count ? " (\(fates[i]))" : "")
+        "\(Units.bytes(b.size)) allocated at \(b.site)" + (i < fates.count ? " (\(fates[i]))" : "")
       } + (marker != nil ? ["a reference is still held: this is live data, not memory the allocator kept"] : []),
       bytes: held, markers: marker.map { [$0] } ?? [], sites: blocks.map(\.site))
   }

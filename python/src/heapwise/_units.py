@@ -1,6 +1,6 @@
 """Sizes in and out, with the project's definitions: parsing as `heapwise check` parses a budget
 (Sources/heapwise/CheckBudget.swift, Quantity: KiB/K powers of 1024, KB powers of 1000, "5e6"),
-printing as the reports print (Sources/HeapwiseReports/Units.swift: "1.2 MiB", "512 KiB")."""
+printing as the reports print (Sources/HeapwiseAnalysis/Units.swift: "1.2 MiB", "512 KiB")."""
 
 import re
 

@@ -1,4 +1,6 @@
 // Human units: powers of 1024, one decimal below 100 of a unit, none above (1.2 MiB, 512 KiB).
+// The one byte formatter of every text and HTML output (top, compare, check, summary); it lives
+// here, below HeapwiseReports, because the summary's findings carry their prose.
 
 public enum Units {
   static let names = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"]
@@ -22,11 +24,6 @@ public enum Units {
   }
 
   public static func signedCount(_ value: Int64) -> String { value < 0 ? "\(value)" : "+\(value)" }
-
-  static func oneDecimal(_ v: Double) -> String {
-    let tenths = Int((v * 10).rounded())
-    return "\(tenths / 10).\(tenths % 10)"
-  }
 
   /// Seconds with millisecond precision.
   public static func seconds(_ s: Double) -> String {
