@@ -99,5 +99,14 @@ import Testing
     let leaf = sf.first { ($0["name"] as? String) == "leaf_alloc (main)" }
     #expect(leaf?["file"] as? String == file && leaf?["line"] as? Int == Self.l("ALLOC"), "\(sf)")
     #expect(!sf.contains { ($0["name"] as? String)?.hasPrefix("_PyEval_EvalFrame") == true }, "\(sf)")
+
+    // The HTML report's flame graphs: the same functions, the interpreter's drawn only when asked for.
+    for (name, extra) in [("hidden.html", [String]()), ("shown.html", ["--show-interpreter-frames"])] {
+      let r = try CLI.run(["report", dump, "-o", ws.path(name)] + extra)
+      #expect(r.status == 0, "\(r.stderr)")
+      let page = (try? String(contentsOfFile: ws.path(name), encoding: .utf8)) ?? ""
+      #expect(page.contains(#""k":"python","l":\#(Self.l("ALLOC")),"m":"main","n":"leaf_alloc"}"#))
+      #expect(page.contains(#""n":"_PyEval_EvalFrame"#) == !extra.isEmpty, "\(name)")
+    }
   }
 }
