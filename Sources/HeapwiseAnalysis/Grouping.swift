@@ -125,7 +125,7 @@ public struct SiteOptions: Sendable {
   /// Which of a stack's frames (innermost first) may stand for its site. With the interpreter's
   /// frames hidden, a stack whose other candidates all lie outside (below) the interpreter's frames
   /// (process start-up, `main`) has nothing of its own: then the interpreter's frames are shown.
-  func candidates(_ frames: [SourceFrame]) -> [Int] {
+  public func candidates(_ frames: [SourceFrame]) -> [Int] {
     let kept = frames.indices.filter { isCandidate(frames[$0]) }
     guard !showInterpreterFrames, let outermost = frames.lastIndex(where: { $0.kind == .interpreter }),
           kept.allSatisfy({ $0 > outermost })

@@ -49,7 +49,10 @@ public struct FunctionStacks: Sendable {
 
   /// - Parameter keepAllocatorFrames: keep malloc, operator new and the recorder's frames at the
   ///   leaf end (by default they are cut, as `top` skips them; a stack made only of them keeps them).
-  public init(counters: [StackCounters], resolver: FrameResolver, keepAllocatorFrames: Bool = false) {
+  /// - Parameter showInterpreterFrames: draw the Python interpreter's own native frames (by default
+  ///   they are hidden, as in `top`; see `DrawnFrames`).
+  public init(counters: [StackCounters], resolver: FrameResolver, keepAllocatorFrames: Bool = false,
+              showInterpreterFrames: Bool = false) {
     var index: [String: Int32] = [:]
     var byFrame: [Int32: Int32] = [:]
     var isAllocator: [Int32: Bool] = [:]
@@ -64,7 +67,15 @@ public struct FunctionStacks: Sendable {
     }
 
     for (i, c) in counters.enumerated() where !c.isZero {
-      var frames = i == 0 ? [] : resolver.frames(of: StackID(UInt32(i)))
+      let stack = StackID(UInt32(i))
+      var frames: [Int32] = []
+      if i != 0 {
+        if DrawnFrames.showsInterpreter(stack, resolver: resolver, showInterpreterFrames: showInterpreterFrames) {
+          frames = resolver.frames(of: stack)
+        } else {
+          frames = resolver.frames(of: stack, interpreterNames: false).filter { resolver.frame($0).kind != .interpreter }
+        }
+      }
       if !keepAllocatorFrames {
         let leafAllocator = frames.prefix {
           if let known = isAllocator[$0] { return known }

@@ -12,9 +12,12 @@ public enum HTMLReport {
     public var minimumShare: Double
     /// Rows per top table.
     public var tableRows: Int
-    public init(minimumShare: Double = 0.001, tableRows: Int = 15) {
+    /// Draw the Python interpreter's own native frames in the flame graphs (hidden by default, as in `top`).
+    public var showInterpreterFrames: Bool
+    public init(minimumShare: Double = 0.001, tableRows: Int = 15, showInterpreterFrames: Bool = false) {
       self.minimumShare = minimumShare
       self.tableRows = tableRows
+      self.showInterpreterFrames = showInterpreterFrames
     }
   }
 
@@ -146,7 +149,8 @@ public enum HTMLReport {
     let summary = analysis.summary
     let exited = analysis.exitedNormally
     let atEnd = analysis.counters()
-    let stacks = FunctionStacks(counters: atEnd, resolver: analysis.resolver)
+    let stacks = FunctionStacks(counters: atEnd, resolver: analysis.resolver,
+                                showInterpreterFrames: options.showInterpreterFrames)
     let flames = FlameBuilder(stacks)
 
     // Stacks in FunctionStacks order are the non-zero counters in stack id order.

@@ -1,7 +1,8 @@
 // `heapwise export --format pprof`: a gzip'd profile.proto (github.com/google/pprof, proto/
 // profile.proto) that `go tool pprof`, Pyroscope and Parca read. One sample per recorded stack;
-// one location per return address, its inlined frames as the location's lines (innermost first,
-// the physical function last); one mapping per loaded module, with its build id.
+// one location per return address (per Python function and line for a Python frame), its inlined
+// frames as the location's lines (innermost first, the physical function last); one mapping per
+// loaded module, with its build id.
 // Sample types and what they hold are in docs/EXPORTS.md.
 import HeapwiseAnalysis
 import HeapwiseFormat
@@ -20,8 +21,12 @@ public enum PprofExport {
     /// Where "inuse" is taken: at this marker, or at the end (at the peak for `peak`).
     public var marker: String?
     public var keepAllocatorFrames: Bool
-    public init(metric: Metric = .live, marker: String? = nil, keepAllocatorFrames: Bool = false) {
+    /// Keep the Python interpreter's own native frames (hidden by default, as in `top`).
+    public var showInterpreterFrames: Bool
+    public init(metric: Metric = .live, marker: String? = nil, keepAllocatorFrames: Bool = false,
+                showInterpreterFrames: Bool = false) {
       self.metric = metric; self.marker = marker; self.keepAllocatorFrames = keepAllocatorFrames
+      self.showInterpreterFrames = showInterpreterFrames
     }
   }
 
@@ -53,6 +58,10 @@ public enum PprofExport {
     struct Location { var mapping: UInt64; var address: UInt64; var lines: [(function: UInt64, line: Int64)] }
     var locations: [Location] = []
     var locationID: [UInt64: UInt64] = [:]
+    // A Python frame's location is its function and line, with no mapping and address 0: its
+    // "address" is a code id and an instruction index, not a place in any module.
+    struct PythonLine: Hashable { var function: UInt64; var line: Int64 }
+    var pythonLocationID: [PythonLine: UInt64] = [:]
     var allocatorAddress: [UInt64: Bool] = [:]
     var mappingUsed = [Bool](repeating: false, count: modules.count)
     var sawFiles = false, sawLines = false, sawInlined = false
@@ -76,6 +85,21 @@ public enum PprofExport {
     func location(_ address: UInt64) -> UInt64 {
       if let id = locationID[address] { return id }
       let frames = resolver.frames(at: address).map(resolver.frame)
+      if PythonFrameAddress.isPython(address), let f = frames.first {
+        if f.file != nil { sawFiles = true }
+        if f.line != nil { sawLines = true }
+        let key = PythonLine(function: function(f.function ?? f.moduleAndOffset, file: f.file), line: Int64(f.line ?? 0))
+        let id: UInt64
+        if let known = pythonLocationID[key] {
+          id = known
+        } else {
+          locations.append(Location(mapping: 0, address: 0, lines: [(key.function, key.line)]))
+          id = UInt64(locations.count)
+          pythonLocationID[key] = id
+        }
+        locationID[address] = id
+        return id
+      }
       var lines: [(UInt64, Int64)] = []
       for f in frames {
         if f.file != nil { sawFiles = true }
@@ -100,7 +124,11 @@ public enum PprofExport {
     let inuseAtPeak = options.metric == .peak
     var samples = ProtobufWriter()
     for (i, c) in counters.enumerated() where !c.isZero {
-      var addresses = Array(state.stacks.addresses(of: StackID(UInt32(i))))
+      let stack = StackID(UInt32(i))
+      var addresses = Array(state.stacks.addresses(of: stack))
+      if !DrawnFrames.showsInterpreter(stack, resolver: resolver, showInterpreterFrames: options.showInterpreterFrames) {
+        addresses.removeAll { DrawnFrames.isInterpreter($0, resolver: resolver) }
+      }
       if !options.keepAllocatorFrames {
         let cut = addresses.prefix(while: isAllocator).count
         if cut < addresses.count { addresses.removeFirst(cut) }

@@ -36,6 +36,9 @@ struct ExportCommand: ParsableCommand {
   @Flag(help: "Keep the allocator's and the recorder's own frames at the leaf (malloc, operator new, libheapwise).")
   var keepAllocatorFrames = false
 
+  @Flag(help: "Keep the Python interpreter's own native frames (evaluation loop, call glue); hidden by default, as in top.")
+  var showInterpreterFrames = false
+
   func validate() throws {
     if marker != nil && metric != .live {
       throw ValidationError("--at applies to --metric live only")
@@ -56,11 +59,12 @@ struct ExportCommand: ParsableCommand {
       switch format {
       case .pprof:
         bytes = try PprofExport.render(
-          analysis, options: .init(metric: metric, marker: marker, keepAllocatorFrames: keepAllocatorFrames))
+          analysis, options: .init(metric: metric, marker: marker, keepAllocatorFrames: keepAllocatorFrames,
+                                  showInterpreterFrames: showInterpreterFrames))
       case .speedscope, .collapsed:
         let stacks = FunctionStacks(
           counters: try analysis.counters(at: marker), resolver: analysis.resolver,
-          keepAllocatorFrames: keepAllocatorFrames)
+          keepAllocatorFrames: keepAllocatorFrames, showInterpreterFrames: showInterpreterFrames)
         if format == .collapsed {
           bytes = Array(CollapsedExport.render(stacks, metric: metric).utf8)
         } else {

@@ -23,6 +23,9 @@ struct ReportCommand: ParsableCommand {
   @Option(help: "Prune flame graph frames under this percentage of their view's total.")
   var minShare: Double = 0.1
 
+  @Flag(help: "Draw the Python interpreter's own native frames in the flame graphs; hidden by default, as in top.")
+  var showInterpreterFrames = false
+
   @Option(
     name: .customLong("debug-path"),
     help: "Colon-separated directories with the recorded binaries or their debug files (found by build id).")
@@ -47,7 +50,7 @@ struct ReportCommand: ParsableCommand {
       progress: progress.callback)
     progress.done()
     var status = reportWarnings(reader, quietAboutEnd: true)
-    let page = HTMLReport.render(analysis, path: file, options: .init(minimumShare: minShare / 100))
+    let page = HTMLReport.render(analysis, path: file, options: .init(minimumShare: minShare / 100, showInterpreterFrames: showInterpreterFrames))
     try writeOutput(Array(page.utf8), to: destination)
     if destination != "-" { printError("report written to \(destination)") }
     if status == 0 && reader.warnings.contains(where: \.isDamage) { status = ExitStatus.damaged }
