@@ -23,7 +23,7 @@ struct PandasExamplesTests {
   static func python() throws -> String {
     try SummaryExamplesTests.run([
       SummaryExamplesTests.repository + "/tools/python-env.sh", "3.11", "numpy", "pandas", "pyarrow",
-    ]).trimmingCharacters(in: .whitespacesAndNewlines)
+    ], timeout: 900).trimmingCharacters(in: .whitespacesAndNewlines)
   }
 
   /// Records examples/pandas_`name`.py; returns the dump's path and the RSS the script read itself
@@ -34,7 +34,9 @@ struct PandasExamplesTests {
     try SummaryExamplesTests.run(
       [try Self.python(), SummaryExamplesTests.repository + "/examples/pandas_\(name).py"],
       environment: ["LD_PRELOAD": try SummaryExamplesTests.preloadLibrary(), "HEAPWISE_OUTPUT": dump],
-      stderr: &stderr)
+      // A deadline against hangs, not a timing: a 10M-row frame recorded with Python frames while
+      // the other suites run in parallel on two cores took over 120 s once.
+      stderr: &stderr, timeout: 900)
     let line = try #require(stderr.split(separator: "\n").last { $0.hasPrefix("rss ") })
     let rss = try JSONSerialization.jsonObject(with: Data(line.dropFirst(4).utf8)) as? [String: Double] ?? [:]
     return (dump, rss)

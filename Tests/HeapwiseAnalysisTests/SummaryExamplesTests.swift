@@ -24,14 +24,15 @@ struct SummaryExamplesTests {
   /// Runs a command; returns its standard output, and its standard error through `stderr`.
   @discardableResult
   static func run(
-    _ arguments: [String], environment: [String: String] = [:], stderr: UnsafeMutablePointer<String>? = nil
+    _ arguments: [String], environment: [String: String] = [:], stderr: UnsafeMutablePointer<String>? = nil,
+    timeout: TimeInterval = 120
   ) throws -> String {
     // A path runs directly (through env, the recorder would record env, which then execs);
     // a bare name is looked up by env.
     let direct = arguments[0].contains("/")
     let r = try Subprocess.run(
       direct ? arguments[0] : "/usr/bin/env", direct ? Array(arguments.dropFirst()) : arguments,
-      environment: Subprocess.environment(adding: environment))
+      environment: Subprocess.environment(adding: environment), timeout: timeout)
     stderr?.pointee = r.stderr
     guard r.exitCode == 0 else { throw ExampleError("\(arguments.joined(separator: " ")): \(r.stderr)") }
     return r.stdout
