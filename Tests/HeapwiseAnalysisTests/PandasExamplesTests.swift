@@ -36,7 +36,7 @@ struct PandasExamplesTests {
       environment: ["LD_PRELOAD": try SummaryExamplesTests.preloadLibrary(), "HEAPWISE_OUTPUT": dump],
       // A deadline against hangs, not a timing: a 10M-row frame recorded with Python frames while
       // the other suites run in parallel on two cores took over 120 s once.
-      stderr: &stderr, timeout: 900)
+      stderr: &stderr, timeout: 300)
     let line = try #require(stderr.split(separator: "\n").last { $0.hasPrefix("rss ") })
     let rss = try JSONSerialization.jsonObject(with: Data(line.dropFirst(4).utf8)) as? [String: Double] ?? [:]
     return (dump, rss)
