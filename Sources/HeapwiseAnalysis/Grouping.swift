@@ -137,7 +137,7 @@ public struct SiteOptions: Sendable {
   func key(for f: SourceFrame) -> (key: String, label: String) {
     switch grouping {
     case .lineno, .traceback:
-      return (f.portableKey, f.location)
+      return (f.portableKey, f.siteName)
     case .filename:
       if let file = f.file { return ("file|\(f.fileName ?? file)", file) }
       return ("module|\(f.module)", "\(f.module) (no source file)")

@@ -57,12 +57,9 @@ public struct SourceFrame: Sendable, Hashable, Codable {
 
   public var moduleAndOffset: String { "\(module)+0x\(String(moduleOffset, radix: 16))" }
 
-  /// `file:line`, else `function (module)`, else `module+0xoffset`.
-  public var location: String {
-    if let file, let line { return "\(file):\(line)" }
-    if kind == .python, let function, let file { return "\(function) (\(file))" }
-    if let function { return "\(function) (\(module))" }
-    return moduleAndOffset
+  /// The site's name in every output: see `SiteName` (HeapwiseSymbols).
+  public var siteName: String {
+    SiteName.of(function: function, file: file, line: line, module: module, moduleOffset: moduleOffset)
   }
 
   /// A key that survives moving or rebuilding the program elsewhere: function, file name and

@@ -77,7 +77,7 @@ public struct AllocationBudget: Sendable, Hashable {
   }
 
   /// One line per exceeded limit with the sites behind it, e.g.
-  /// `allocation budget exceeded: 14 allocations > 10 (+4); top sites: Parser.swift:88 (9), Buffer.swift:21 (5)`;
+  /// `allocation budget exceeded: 14 allocations > 10 (+4); top sites: Parser.parse() (Parser.swift:88) (9), ...`;
   /// empty when the budget holds.
   public func failureMessages(for usage: AllocationUsage, sites: Int = 3) -> [String] {
     violations(of: usage).map { violation in

@@ -1,9 +1,10 @@
 import HeapwiseSymbols
 
-/// Allocations grouped by the first frame of the caller's code (`Parser.swift:88`): what a
+/// Allocations grouped by the first frame of the caller's code (`Parser.parse() (Parser.swift:88)`): what a
 /// failure message lists under "top sites".
 public struct AllocationSite: Sendable, Hashable {
-  /// `File.swift:line`, or `function in module`, or `module+0xoffset`, whichever is known.
+  /// The site's name as every heapwise output gives it (`SiteName`): `function (File.swift:88)`,
+  /// or `function (module)`, or `module+0xoffset`, whichever is known.
   public var location: String
   /// The function at ``location``, when known.
   public var function: String?
@@ -25,7 +26,7 @@ extension AllocationUsage {
     var merged: [String: AllocationSite] = [:]
     for stack in stacks {
       let frame = SiteSymbolizer.shared.callerFrame(stack.addresses)
-      let location = frame.map(SiteSymbolizer.location) ?? "(other stacks)"
+      let location = frame?.siteName ?? "(other stacks)"
       var site = merged[location] ?? AllocationSite(
         location: location, function: frame?.function, allocations: 0, bytes: 0, leakedBlocks: 0,
         leakedBytes: 0)

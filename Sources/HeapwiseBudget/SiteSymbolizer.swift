@@ -95,15 +95,6 @@ final class SiteSymbolizer: Sendable {
 
   func callerFrame(_ addresses: [UInt64]) -> SymbolizedFrame? { read(addresses).caller }
 
-  static func location(_ frame: SymbolizedFrame) -> String {
-    if let file = frame.file, let line = frame.line {
-      let name = file.split(separator: "/").last.map(String.init) ?? file
-      return "\(name):\(line)"
-    }
-    if let function = frame.function { return "\(function) in \(frame.moduleName)" }
-    return frame.moduleAndOffset
-  }
-
   private static func isAllocator(_ frame: SymbolizedFrame) -> Bool {
     guard let function = frame.function else { return false }
     return allocatorFunctions.contains(function) || function.hasPrefix("hw_")

@@ -109,8 +109,7 @@ func jsonSites(_ text: String) throws -> [String: (size: UInt64, count: UInt64)]
   var result: [String: (UInt64, UInt64)] = [:]
   for site in obj?["sites"] as? [[String: Any]] ?? [] {
     let label = site["label"] as? String ?? "?"
-    let name = label.split(separator: "/").last.map(String.init) ?? label
-    result[name] = ((site["size"] as? NSNumber)?.uint64Value ?? 0, (site["count"] as? NSNumber)?.uint64Value ?? 0)
+    result[label] = ((site["size"] as? NSNumber)?.uint64Value ?? 0, (site["count"] as? NSNumber)?.uint64Value ?? 0)
   }
   return result
 }

@@ -38,7 +38,7 @@ import Testing
     #expect(lines.first == "budget limit measured result", "\(r.stdout)")
     #expect(lines.contains("peak live 1.0 MiB 4.0 KiB pass"), "\(r.stdout)")
     #expect(lines.contains("leaked at exit 0 B 4.0 KiB FAIL +4.0 KiB"), "\(r.stdout)")
-    #expect(lines.contains("top sites: \(ws.path("leaky.c")):\(line(of: "/* kept */", in: Self.program)) (4.0 KiB)"), "\(r.stdout)")
+    #expect(lines.contains("top sites: keep_me (leaky.c:\(line(of: "/* kept */", in: Self.program))) (4.0 KiB)"), "\(r.stdout)")
     #expect(lines.contains("allocations 5000000 1001 pass"), "\(r.stdout)")
     #expect(lines.last == "heapwise check: 3 budgets, 1 exceeded", "\(r.stdout)")
     #expect(r.stderr.contains("kept for `heapwise top`: "), "\(r.stderr)")
@@ -142,7 +142,7 @@ import Testing
     let leaked = try #require(budgets.first { $0["key"] as? String == "max-leaked" })
     #expect(leaked["function"] is NSNull)
     #expect(leaked["limit"] as? Int == 0 && leaked["measured"] as? Int == 4096 && leaked["passed"] as? Bool == false)
-    #expect((leaked["top_sites"] as? [String])?.first == "\(ws.path("leaky.c")):\(line(of: "/* kept */", in: Self.program)) (4.0 KiB)")
+    #expect((leaked["top_sites"] as? [String])?.first == "keep_me (leaky.c:\(line(of: "/* kept */", in: Self.program))) (4.0 KiB)")
     let churn = try #require(budgets.first { $0["function"] as? String == "churn" })
     #expect(churn["key"] as? String == "max-allocations" && churn["measured"] as? Int == 1000 && churn["passed"] as? Bool == false)
     for dump in dumps { try? FileManager.default.removeItem(atPath: dump) }

@@ -25,11 +25,11 @@ import Testing
     let ws = try Workspace("markers")
     defer { ws.remove() }
     let dump = try ws.record(try ws.compile("batches", Self.batches), ["2"], dump: "batches.heapwise")
-    func l(_ m: String) -> String { "batches.c:\(line(of: m, in: Self.batches))" }
+    func l(_ m: String) -> String { "main (batches.c:\(line(of: m, in: Self.batches)))" }
     let r = try CLI.run(["compare", dump, "--from", "batch1", "--to", "batch2", "--include", "file:*batches.c"], in: ws.url)
     #expect(r.status == 0, "\(r.stderr)")
     let lines = r.stdout.split(separator: "\n").map(String.init)
-    let sites = lines.filter { $0.hasPrefix("batches.c:") }
+    let sites = lines.filter { $0.hasPrefix("main (batches.c:") }
     // Sorted by the absolute size difference: +8000, -1000, +600.
     #expect(sites == [
       "\(l("BATCH2")): size=7.8 KiB (+7.8 KiB), count=8 (+8), average=1000 B [new]",
@@ -61,7 +61,7 @@ import Testing
     #expect(sites.count == 3, "\(r.stdout)")
     #expect(sites.allSatisfy { $0["status"] as? String == "changed" }, "\(r.stdout)")
     let first = sites.first
-    #expect((first?["label"] as? String)?.hasSuffix("batches.c:\(line(of: "EXTRA", in: Self.batches))") == true)
+    #expect((first?["label"] as? String) == "main (batches.c:\(line(of: "EXTRA", in: Self.batches)))")
     #expect((first?["size_diff"] as? NSNumber)?.intValue == 1200)
     #expect((first?["count_diff"] as? NSNumber)?.intValue == 4)
   }

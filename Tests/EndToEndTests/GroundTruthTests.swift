@@ -28,7 +28,7 @@ import Testing
     let r = try CLI.run(["top", dump, "--metric", "peak", "--include", "file:*peak.c", "--format", "json"], in: ws.url)
     #expect(r.status == 0, "\(r.stderr)")
     let sites = try jsonSites(r.stdout)
-    let a = "peak.c:\(line(of: "SITE_A", in: Self.peak))", b = "peak.c:\(line(of: "SITE_B", in: Self.peak))"
+    let a = "main (peak.c:\(line(of: "SITE_A", in: Self.peak)))", b = "main (peak.c:\(line(of: "SITE_B", in: Self.peak)))"
     #expect(sites.count == 2, "\(sites)")
     #expect(sites[a]?.size == 100 && sites[a]?.count == 1)
     #expect(sites[b]?.size == 25 && sites[b]?.count == 1)
@@ -42,11 +42,11 @@ import Testing
 
     let allocated = try jsonSites(try CLI.run(["top", dump, "--metric", "allocated", "--include", "file:*peak.c",
                                                 "--format", "json"], in: ws.url).stdout)
-    #expect(allocated["peak.c:\(line(of: "SITE_C", in: Self.peak))"]?.size == 60)
+    #expect(allocated["main (peak.c:\(line(of: "SITE_C", in: Self.peak)))"]?.size == 60)
     let temporary = try jsonSites(try CLI.run(["top", dump, "--metric", "temporary", "--include", "file:*peak.c",
                                                 "--format", "json"], in: ws.url).stdout)
     // b and c are freed before the thread allocates again; a is followed by b.
-    #expect(temporary.keys.sorted() == ["peak.c:\(line(of: "SITE_B", in: Self.peak))", "peak.c:\(line(of: "SITE_C", in: Self.peak))"])
+    #expect(temporary.keys.sorted() == ["main (peak.c:\(line(of: "SITE_B", in: Self.peak)))", "main (peak.c:\(line(of: "SITE_C", in: Self.peak)))"])
     #expect(temporary.values.map(\.size).sorted() == [25, 60])
   }
 
@@ -70,7 +70,7 @@ import Testing
     let leakLine = line(of: "SITE_LEAK", in: Self.leaks)
     let r = try CLI.run(["top", dump, "--metric", "leaked", "--include", "file:*leaks.c"], in: ws.url)
     #expect(r.status == 0, "\(r.stderr)")
-    #expect(r.stdout.contains("leaks.c:\(leakLine): size=480 B, count=10, average=48 B"), "\(r.stdout)")
+    #expect(r.stdout.contains("leak (leaks.c:\(leakLine)): size=480 B, count=10, average=48 B"), "\(r.stdout)")
     #expect(r.stdout.contains("total: size=480 B, count=10, 1 sites"))
 
     let byFunction = try jsonSites(try CLI.run(["top", dump, "--metric", "leaked", "--by", "function",
@@ -82,7 +82,7 @@ import Testing
 
     let temp = try jsonSites(try CLI.run(["top", dump, "--metric", "temporary", "--include", "file:*leaks.c",
                                            "--format", "json"], in: ws.url).stdout)
-    #expect(temp["leaks.c:\(line(of: "SITE_TEMP", in: Self.leaks))"].map { [$0.size, $0.count] } == [5000, 5])
+    #expect(temp["main (leaks.c:\(line(of: "SITE_TEMP", in: Self.leaks)))"].map { [$0.size, $0.count] } == [5000, 5])
   }
 
   static let reallocChain = """
@@ -105,7 +105,7 @@ import Testing
     let ws = try Workspace("realloc")
     defer { ws.remove() }
     let dump = try ws.record(try ws.compile("chain", Self.reallocChain), dump: "chain.heapwise")
-    func l(_ m: String) -> String { "chain.c:\(line(of: m, in: Self.reallocChain))" }
+    func l(_ m: String) -> String { "main (chain.c:\(line(of: m, in: Self.reallocChain)))" }
     let live = try jsonSites(try CLI.run(["top", dump, "--metric", "leaked", "--include", "file:*chain.c",
                                            "--format", "json"], in: ws.url).stdout)
     #expect(live.count == 1)
@@ -147,7 +147,9 @@ import Testing
     let ws = try Workspace("threads")
     defer { ws.remove() }
     let dump = try ws.record(try ws.compile("xthreads", Self.threads), dump: "threads.heapwise")
-    func l(_ m: String) -> String { "xthreads.c:\(line(of: m, in: Self.threads))" }
+    func l(_ m: String) -> String {
+      "\(m == "T_ALLOC" ? "producer" : "main") (xthreads.c:\(line(of: m, in: Self.threads)))"
+    }
     let live = try jsonSites(try CLI.run(["top", dump, "--include", "file:*xthreads.c", "--format", "json"], in: ws.url).stdout)
     // pthread_create's TLS block is attributed to its call in main; the blocks themselves:
     #expect(live[l("T_REUSE")].map { [$0.size, $0.count] } == [6400, 100])

@@ -27,7 +27,8 @@ let bufferLine = #line + 2
     #expect(
       budget.failureMessages(for: usage) == [
         "allocation budget exceeded: 14 allocations > 10 (+4); top sites: "
-          + "\(file):\(parseLine) (9), \(file):\(bufferLine) (5)"
+          + "HeapwiseBudgetTests.parseLike() -> () (\(file):\(parseLine)) (9), "
+          + "HeapwiseBudgetTests.bufferLike() -> () (\(file):\(bufferLine)) (5)"
       ])
   }
 
@@ -37,7 +38,8 @@ let bufferLine = #line + 2
     #expect(
       budget.failureMessage(for: usage)
         == "allocation budget exceeded: 608 B allocated > 512 B (+96 B); top sites: "
-        + "\(file):\(bufferLine) (320 B), \(file):\(parseLine) (288 B)")
+        + "HeapwiseBudgetTests.bufferLike() -> () (\(file):\(bufferLine)) (320 B), "
+        + "HeapwiseBudgetTests.parseLike() -> () (\(file):\(parseLine)) (288 B)")
   }
 
   @Test func reportsLeaksWithWhereTheyWereAllocated() throws {
@@ -45,7 +47,8 @@ let bufferLine = #line + 2
     let usage = try measureAllocations { blocks.allocate(2, size: 100) }
     blocks.release()
     let message = AllocationBudget(maxLeakedBytes: 0).failureMessage(for: usage) ?? ""
-    #expect(message.hasPrefix("allocation budget exceeded: 200 B leaked > 0 B (+200 B); leaked at: Support.swift:"))
+    #expect(message.hasPrefix("allocation budget exceeded: 200 B leaked > 0 B (+200 B); leaked at: HeapwiseBudgetTests.Blocks.allocate("))
+    #expect(message.contains(" (Support.swift:"))
     #expect(message.hasSuffix(" (200 B in 2 blocks)"))
   }
 

@@ -130,8 +130,8 @@ let processWorkerLine = #line + 2
 }
 
 extension AllocationUsage {
-  /// Allocations attributed to `file:line`.
+  /// Allocations attributed to the site at `file:line` (named `function (file:line)`).
   func allocations(at location: String) -> Int {
-    topSites(limit: .max).first { $0.location == location }?.allocations ?? 0
+    topSites(limit: .max).first { $0.location.hasSuffix("(\(location))") }?.allocations ?? 0
   }
 }

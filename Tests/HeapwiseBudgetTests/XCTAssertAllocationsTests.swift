@@ -31,7 +31,7 @@ final class XCTAssertAllocationsTests: XCTestCase {
     XCTAssertEqual(captured.count, 1)
     let message = captured.first ?? ""
     XCTAssertTrue(message.contains("allocation budget exceeded: 3 allocations > 1 (+2)"), message)
-    XCTAssertTrue(message.contains("Support.swift:\(allocateAndFreeLine) (3)"), message)
+    XCTAssertTrue(message.contains(" (Support.swift:\(allocateAndFreeLine)) (3)"), message)
     XCTAssertTrue(message.contains("while parsing"), message)
   }
 

@@ -1,7 +1,8 @@
 import HeapwiseFormat
 
 /// A site as the summary names it: the first frame of a stack that is not the allocator's or the
-/// recorder's (the same choice as `top --by lineno`), as `function (file.c:42)`.
+/// recorder's (the same choice as `top --by lineno`), named as every output names a site
+/// (`SourceFrame.siteName`: `function (file.c:42)`).
 public struct SummarySite: Sendable, Hashable {
   public var name: String
   public var function: String?
@@ -34,16 +35,7 @@ public struct SummarySite: Sendable, Hashable {
       }
       let site: SummarySite
       if let f = first ?? frames.first {
-        let name: String
-        if let function = f.function {
-          if let file = f.fileName, let line = f.line {
-            name = "\(function) (\(file):\(line))"
-          } else {
-            name = "\(function) (\(f.module))"
-          }
-        } else {
-          name = f.location
-        }
+        let name = f.siteName
         let inner = f.kind == .interpreter ? f : resolver.firstFrame(of: stack, where: options.showingInterpreterFrames.isCandidate)
         site = SummarySite(name: name, function: f.function, module: f.module, innerFunction: inner?.function,
                            innerModule: inner?.module)
