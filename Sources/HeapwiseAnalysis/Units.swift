@@ -1,6 +1,7 @@
 // Human units: powers of 1024, one decimal below 100 of a unit, none above (1.2 MiB, 512 KiB).
-// The one byte formatter of every text and HTML output (top, compare, check, summary); it lives
-// here, below HeapwiseReports, because the summary's findings carry their prose.
+// The one byte formatter of every text and HTML output (top, compare, check, summary), with the
+// counts, decimals, shares and durations they print; it lives here, below HeapwiseReports,
+// because the summary's findings carry their prose.
 
 public enum Units {
   static let names = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"]
@@ -15,7 +16,7 @@ public enum Units {
     }
     // 1023.96 KiB would print as "1024 KiB": say 1.0 MiB instead.
     if v >= 1023.95 && unit < names.count - 1 { v /= 1024; unit += 1 }
-    return v < 99.95 ? "\(oneDecimal(v)) \(names[unit])" : "\(Int(v.rounded())) \(names[unit])"
+    return v < 99.95 ? "\(Units.oneDecimal(v)) \(names[unit])" : "\(Int(v.rounded())) \(names[unit])"
   }
 
   /// With an explicit sign: "+512 KiB", "-1.2 MiB", "+0 B".
@@ -30,5 +31,43 @@ public enum Units {
     let ms = Int((s * 1000).rounded())
     let frac = String(ms % 1000)
     return "\(ms / 1000).\(String(repeating: "0", count: 3 - frac.count))\(frac) s"
+  }
+
+  /// 1234567 -> "1,234,567".
+  public static func count(_ n: Int) -> String {
+    let digits = Array(String(n.magnitude))
+    var out = ""
+    for (i, d) in digits.enumerated() {
+      if i > 0 && (digits.count - i) % 3 == 0 { out.append(",") }
+      out.append(d)
+    }
+    return n < 0 ? "-" + out : out
+  }
+
+  /// "3 blocks", "1 block", "1,024 regions".
+  public static func plural(_ n: Int, _ word: String) -> String {
+    "\(count(n)) \(word)\(n == 1 ? "" : "s")"
+  }
+
+  public static func oneDecimal(_ value: Double) -> String {
+    let tenths = Int((value * 10).rounded())
+    return "\(tenths / 10).\(abs(tenths % 10))"
+  }
+
+  public static func twoDecimals(_ value: Double) -> String {
+    let hundredths = Int((value * 100).rounded())
+    let fraction = abs(hundredths % 100)
+    return "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)"
+  }
+
+  /// "25%": `part` as a whole percentage of `whole` ("0%" of nothing).
+  public static func percent(_ part: Double, of whole: Double) -> String {
+    whole == 0 ? "0%" : "\(Int((part / whole * 100).rounded()))%"
+  }
+
+  /// Seconds with two decimals under 10 s, one above: "0.25 s", "12.3 s" (the summary's times;
+  /// ``seconds(_:)`` gives milliseconds, as `top` prints the peak's time).
+  public static func duration(_ seconds: Double) -> String {
+    seconds < 10 ? "\(twoDecimals(seconds)) s" : "\(oneDecimal(seconds)) s"
   }
 }

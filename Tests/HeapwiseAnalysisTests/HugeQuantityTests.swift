@@ -1,6 +1,7 @@
 // Sizes and ids that a crafted dump can carry (issue 10, item 7): the analyses count pages as
 // ranges, cap live memory at what an address space can hold, and never trap on a sum.
 import HeapwiseFormat
+import HeapwiseReports
 import HeapwiseSymbols
 import TestSupport
 import Testing

@@ -1,5 +1,6 @@
 import Foundation
 import HeapwiseFormat
+import HeapwiseReports
 import TestSupport
 import Testing
 

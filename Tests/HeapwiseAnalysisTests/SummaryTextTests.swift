@@ -1,5 +1,6 @@
 import Foundation
 import HeapwiseFormat
+import HeapwiseReports
 import Testing
 
 @testable import HeapwiseAnalysis

@@ -98,7 +98,7 @@ public struct GrowthAnalysis: Sendable, Hashable {
     case .markers:
       return "markers \(first.label ?? "?")..\(last.label ?? "?")"
     case .samples:
-      return "\(points.count) samples over \(formatSeconds(last.time - first.time))"
+      return "\(points.count) samples over \(Units.duration(last.time - first.time))"
     }
   }
 

@@ -73,7 +73,7 @@ public struct HeapPinning: Sendable, Hashable, Encodable {
     let arenaCount = heaps.filter { $0.kind != "main" }.count
     let which =
       arenaCount == 0 ? "the main heap" : heaps.contains { $0.kind == "main" }
-        ? "the main heap and \(plural(arenaCount, "thread arena heap"))" : plural(arenaCount, "thread arena heap")
+        ? "the main heap and \(Units.plural(arenaCount, "thread arena heap"))" : Units.plural(arenaCount, "thread arena heap")
     var lines: [String] = []
     if let resident {
       // Measured: the recorder's mincore snapshot at exit.
@@ -81,10 +81,10 @@ public struct HeapPinning: Sendable, Hashable, Encodable {
       let pinnedBytes = UInt64(resident.pinned) * pageSize
       lines.append(
         "\(Units.bytes(pinnedBytes - Swift.min(live, pinnedBytes))) of freed memory stays resident in \(which) because "
-          + "\(plural(blocks, "surviving block")) keep a byte in \(formatCount(resident.pinned)) of \(heaps.count == 1 ? "its" : "their") \(formatCount(resident.pages)) resident pages: malloc_trim(0) cannot return those")
+          + "\(Units.plural(blocks, "surviving block")) keep a byte in \(Units.count(resident.pinned)) of \(heaps.count == 1 ? "its" : "their") \(Units.count(resident.pages)) resident pages: malloc_trim(0) cannot return those")
       for s in sites.prefix(3) where (s.residentPages ?? 0) * 10 >= resident.pinned && (s.residentPages ?? 0) > 0 {
         lines.append(
-          "  \(s.site): \(plural(s.blocks, "block")) (\(Units.bytes(s.bytes / UInt64(Swift.max(1, s.blocks)))) on average) in \(plural(s.residentPages ?? 0, "resident page"))")
+          "  \(s.site): \(Units.plural(s.blocks, "block")) (\(Units.bytes(s.bytes / UInt64(Swift.max(1, s.blocks)))) on average) in \(Units.plural(s.residentPages ?? 0, "resident page"))")
       }
       let freePages = resident.pages - resident.pinned
       if freePages > 0 {
@@ -93,11 +93,11 @@ public struct HeapPinning: Sendable, Hashable, Encodable {
       }
     } else {
       lines.append(
-        "\(plural(blocks, "live block")) in \(which) overlap \(formatCount(pinnedPages)) of \(formatCount(spanPages)) pages"
+        "\(Units.plural(blocks, "live block")) in \(which) overlap \(Units.count(pinnedPages)) of \(Units.count(spanPages)) pages"
           + " (\(Units.bytes(UInt64(pinnedPages) * pageSize))): freed memory in those pages stays resident even after malloc_trim(0)")
       for s in sites.prefix(3) where s.pages * 10 >= pinnedPages {
         lines.append(
-          "  \(s.site): \(plural(s.blocks, "block")) (\(Units.bytes(s.bytes / UInt64(Swift.max(1, s.blocks)))) on average) in \(plural(s.pages, "page"))")
+          "  \(s.site): \(Units.plural(s.blocks, "block")) (\(Units.bytes(s.bytes / UInt64(Swift.max(1, s.blocks)))) on average) in \(Units.plural(s.pages, "page"))")
       }
     }
     // The heaps whose top block keeps a quarter or more of the free span from being given back.

@@ -108,7 +108,7 @@ public struct RSSSplit: Sendable, Hashable {
       method: "resident pages of tracked anonymous mappings (mincore snapshots, madvise, munmap)")
     self.liveHeap = Part(
       bytes: live,
-      method: "recorder: requested bytes of \(plural(liveBlocks, "block")) allocated and not freed")
+      method: "recorder: requested bytes of \(Units.plural(liveBlocks, "block")) allocated and not freed")
 
     var held: Part? = nil
     let footprint: (bytes: UInt64, method: String)?

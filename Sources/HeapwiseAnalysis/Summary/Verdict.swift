@@ -254,7 +254,7 @@ public struct Verdict: Sendable, Hashable {
       var evidence = [
         "from \(Units.bytes(first.tracked)) to \(Units.bytes(last.tracked)); "
           + "\(growth.risingSteps) of \(growth.points.count - 1) steps rose; "
-          + "linear fit R² \(twoDecimals(growth.fit?.rSquared ?? 0))"
+          + "linear fit R² \(Units.twoDecimals(growth.fit?.rSquared ?? 0))"
           + (growth.rate.map { ", \($0)" } ?? "")
       ]
       if last.mapped > first.mapped + growth.noise / 4 {
@@ -268,7 +268,7 @@ public struct Verdict: Sendable, Hashable {
         evidence.append("top growing sites:")
         for site in rising {
           evidence.append(
-            "  \(site.site): \(Units.signedBytes(site.delta)) (\(percent(Double(site.delta), of: Double(growth.delta))) of the growth)")
+            "  \(site.site): \(Units.signedBytes(site.delta)) (\(Units.percent(Double(site.delta), of: Double(growth.delta))) of the growth)")
         }
       }
       found.append(
@@ -312,7 +312,7 @@ public struct Verdict: Sendable, Hashable {
       var evidence = [
         "\(Units.bytes(held)) resident in the regions it mapped"
           + (h.reserved > held ? " (\(Units.bytes(h.reserved)) reserved; the untouched rest counts 0 B)" : "")
-          + (momentRSS.map { ", \(percent(Double(held), of: Double($0))) of RSS" } ?? ""),
+          + (momentRSS.map { ", \(Units.percent(Double(held), of: Double($0))) of RSS" } ?? ""),
         "\(Units.signedBytes(Int64(grown))) since \(growth.points.first?.label.map { "marker \($0)" } ?? "the start"): kept by the pool after the program's frees",
       ]
       if let m = moment { evidence.append("the live heap at marker \(m.marker) was \(Units.bytes(m.liveHeap)): the blocks the recorder sees") }
@@ -360,13 +360,13 @@ public struct Verdict: Sendable, Hashable {
       }
       if allocatorHeld > 0, let rss {
         evidence.append(
-          "\(Units.bytes(allocatorHeld)) freed memory stays resident in \(facts.allocator ?? "the allocator") (\(percent(Double(allocatorHeld), of: Double(rss))) of RSS)")
+          "\(Units.bytes(allocatorHeld)) freed memory stays resident in \(facts.allocator ?? "the allocator") (\(Units.percent(Double(allocatorHeld), of: Double(rss))) of RSS)")
       }
       if let heap = facts.heap, facts.allocator == "glibc malloc" { evidence += heap.evidence }
       if let bestTrim {
         evidence.append(
           "malloc_trim(0) returned \(Units.bytes(bestTrim.returned)) when probed \(bestTrim.label.map { "after marker \($0)" } ?? "at exit")"
-            + (bestTrim.time.map { " (at \(formatSeconds($0)))" } ?? ""))
+            + (bestTrim.time.map { " (at \(Units.duration($0)))" } ?? ""))
       } else if !facts.trims.isEmpty {
         evidence.append("no probe measured this moment's heap")
       } else {
@@ -393,14 +393,14 @@ public struct Verdict: Sendable, Hashable {
     {
       let what = peak.includesMapped ? "tracked memory" : "live heap"
       var evidence = [
-        "\(what) peaked at \(Units.bytes(peak.bytes)) at \(formatSeconds(peak.time))"
+        "\(what) peaked at \(Units.bytes(peak.bytes)) at \(Units.duration(peak.time))"
           + (peak.phase.map { " (\($0))" } ?? "")
           + " and came back down to \(Units.bytes(endTracked))"
       ]
       if !retentionFound, let t = unusedTrims.max(by: { $0.returned < $1.returned }) {
         evidence.append(
           "malloc_trim(0) returned \(Units.bytes(t.returned)) when probed\(t.label.map { " after marker \($0)" } ?? "")"
-            + (t.time.map { " at \(formatSeconds($0))" } ?? "")
+            + (t.time.map { " at \(Units.duration($0))" } ?? "")
             + (t.liveHeap.map { ", while the live heap was \(Units.bytes($0))" } ?? "")
             + ": that heap was later freed, so it is not retention now")
       }
@@ -435,7 +435,7 @@ public struct Verdict: Sendable, Hashable {
       }
       if let rss {
         let heap = facts.judgedAt?.liveHeap ?? facts.endLiveHeap
-        evidence.append("live heap is \(percent(Double(heap), of: Double(rss))) of RSS; allocator-held \(Units.bytes(allocatorHeld))")
+        evidence.append("live heap is \(Units.percent(Double(heap), of: Double(rss))) of RSS; allocator-held \(Units.bytes(allocatorHeld))")
       }
       found.append(
         Finding(
@@ -451,12 +451,6 @@ public struct Verdict: Sendable, Hashable {
     }
     findings = found
   }
-}
-
-func twoDecimals(_ value: Double) -> String {
-  let hundredths = Int((value * 100).rounded())
-  let fraction = abs(hundredths % 100)
-  return "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)"
 }
 
 extension Verdict {
@@ -476,7 +470,7 @@ extension Verdict {
     else { return nil }
     return Finding(
       kind: .heldByFewBlocks,
-      headline: "held by a few large blocks\(marker.map { " at marker \"\($0)\"" } ?? ""): \(Units.bytes(held)) of the \(Units.bytes(live)) live heap is \(plural(blocks.count, "block"))",
+      headline: "held by a few large blocks\(marker.map { " at marker \"\($0)\"" } ?? ""): \(Units.bytes(held)) of the \(Units.bytes(live)) live heap is \(Units.plural(blocks.count, "block"))",
       evidence: blocks.enumerated().map { i, b in
         "\(Units.bytes(b.size)) allocated at \(b.site)" + (i < fates.count ? " (\(fates[i]))" : "")
       } + (marker != nil ? ["a reference is still held: this is live data, not memory the allocator kept"] : []),

@@ -1,3 +1,5 @@
+import HeapwiseAnalysis
+
 /// The summary for machines: `heapwise summary --format json` encodes this with snake_case keys
 /// (schema in docs/SUMMARY.md, "JSON output"). Sizes are bytes, times seconds since start.
 public struct SummaryJSON: Encodable, Sendable {

@@ -1,5 +1,8 @@
-/// The summary as text for a terminal. (A renderer: it could move to HeapwiseReports once that
-/// module has its text helpers.)
+// `heapwise summary`'s text for a terminal, rendered from the SummaryReport that the JSON output
+// (SummaryJSON) encodes: the split at exit, at the marker judged and at the peak, the findings,
+// the timeline.
+import HeapwiseAnalysis
+
 extension SummaryReport {
   public func renderText(timeline showTimeline: Bool = false, title: String? = nil) -> String {
     var out: [String] = []
@@ -7,7 +10,7 @@ extension SummaryReport {
     let command = arguments.isEmpty ? executable : arguments.joined(separator: " ")
     if !command.isEmpty { out.append("  command: \(command)") }
     out.append(
-      "  pid \(pid), \(formatSeconds(duration)) recorded, allocator: \(allocator ?? "unknown (no statistics)")")
+      "  pid \(pid), \(Units.duration(duration)) recorded, allocator: \(allocator ?? "unknown (no statistics)")")
     if let python { out.append("  python: \(python.text)") }
     out.append("")
 
@@ -16,7 +19,7 @@ extension SummaryReport {
       var heading = "RSS at marker \(name)"
       if case .between(let a, _) = scope { heading += " (judged from marker \(a))" }
       out.append(heading)
-      out.append("  measured at \(formatSeconds(row.time)) (the sample the recorder took for the marker)")
+      out.append("  measured at \(Units.duration(row.time)) (the sample the recorder took for the marker)")
       out += Self.render(row.split, heading: "RSS", mapped: [], methods: false).map { "  " + $0 }
       out.append("")
     }
@@ -32,7 +35,7 @@ extension SummaryReport {
     if let peak = atPeakRSS {
       out.append("")
       var lines = Self.render(peak.split, heading: "RSS at its peak", mapped: [], methods: false)
-      lines.insert("  at \(formatSeconds(peak.time))" + (peak.label.map { ", marker \($0)" } ?? ""), at: 1)
+      lines.insert("  at \(Units.duration(peak.time))" + (peak.label.map { ", marker \($0)" } ?? ""), at: 1)
       out += lines
     }
     if atExit != nil { out.append("") }
@@ -72,13 +75,13 @@ extension SummaryReport {
       row(2, allocator.title, part)
       for group in mapped.filter({ $0.privateAllocator == allocator }).prefix(3) {
         out.append(
-          "    \(Units.bytes(group.bytes)) resident of \(Units.bytes(group.reserved)) reserved in \(plural(group.regions, "region")) from \(group.site)")
+          "    \(Units.bytes(group.bytes)) resident of \(Units.bytes(group.reserved)) reserved in \(Units.plural(group.regions, "region")) from \(group.site)")
       }
       if methods { out.append("    remedy: \(allocator.remedy)") }
     }
     row(2, "mapped regions", split.mapped)
     for group in mapped.filter({ $0.privateAllocator == nil }).prefix(5) {
-      var line = "    \(Units.bytes(group.bytes)) resident of \(Units.bytes(group.reserved)) reserved in \(plural(group.regions, "region")) from \(group.site)"
+      var line = "    \(Units.bytes(group.bytes)) resident of \(Units.bytes(group.reserved)) reserved in \(Units.plural(group.regions, "region")) from \(group.site)"
       if let why = group.explanation { line += ": " + why }
       out.append(line)
     }
@@ -93,14 +96,14 @@ extension SummaryReport {
     let columns = ["time s", "RSS", "live", "alloc-held", "mapped", "other", "marker"]
     let widths = [8, 9, 9, 11, 9, 9, 0]
     func line(_ cells: [String]) -> String {
-      zip(cells, widths).map { $1 == 0 ? "  " + $0 : $0.leftPadded($1) }.joined()
+      zip(cells, widths).map { $1 == 0 ? "  " + $0 : $0.rightAligned($1) }.joined()
     }
     out.append(line(columns))
     for row in timeline {
       let s = row.split
       out.append(
         line([
-          twoDecimals(row.time), mib(s.rss.bytes), mib(s.liveHeap.bytes),
+          Units.twoDecimals(row.time), mib(s.rss.bytes), mib(s.liveHeap.bytes),
           s.allocatorHeld.map { mib($0.bytes) } ?? "-", mib(s.mapped.bytes), mib(s.other.bytes),
           row.label ?? "",
         ]))
@@ -108,7 +111,7 @@ extension SummaryReport {
     return out
   }
 
-  private func mib(_ bytes: UInt64) -> String { oneDecimal(Double(bytes) / 1_048_576) }
+  private func mib(_ bytes: UInt64) -> String { Units.oneDecimal(Double(bytes) / 1_048_576) }
 }
 
 extension String {
@@ -117,7 +120,7 @@ extension String {
     count >= width ? self + " " : self + String(repeating: " ", count: width - count)
   }
 
-  fileprivate func leftPadded(_ width: Int) -> String {
+  fileprivate func rightAligned(_ width: Int) -> String {
     count >= width ? " " + self : String(repeating: " ", count: width - count) + self
   }
 }
