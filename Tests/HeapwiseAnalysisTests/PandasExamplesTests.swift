@@ -75,7 +75,8 @@ struct PandasExamplesTests {
   @Test func arrowPoolKeepsTheTablesPages() throws {
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let (dump, rss) = try record("arrow")
-    let report = try summary(dump)
+    let reports = try summaries(dump, [.whole, .at("converted")])
+    let report = reports[0]
     let primary = report.verdict.primary
     #expect(primary.kind == .privateAllocator, "\(primary.headline)")
     #expect(!report.verdict.findings.contains { $0.kind == .growing })
@@ -89,6 +90,13 @@ struct PandasExamplesTests {
     let arrow = try #require(report.facts.privateHoldings.first { $0.allocator == .arrow })
     #expect(arrow.reserved >= 1 << 30)
     #expect(report.mapped.filter { $0.privateAllocator == .arrow }.reduce(0) { $0 + $1.bytes } < 400 << 20)
+
+    // At marker converted the table and its copy were loaded in two steps: a load, not growth;
+    // the pool holding the table's pages is the answer.
+    let converted = reports[1]
+    #expect(converted.facts.growth.trend == .steppedUp, "\(converted.facts.growth.points.map(\.tracked))")
+    #expect(!converted.verdict.findings.contains { $0.kind == .growing }, "\(converted.verdict.primary.headline)")
+    #expect(converted.verdict.primary.kind == .privateAllocator, "\(converted.verdict.primary.headline)")
   }
 
   /// Five 2M-row float frames with a derived column, all kept: ~30.5 MiB more per batch.

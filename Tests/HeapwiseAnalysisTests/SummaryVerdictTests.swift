@@ -63,8 +63,25 @@ struct SummaryGrowthTests {
     #expect(linear.span == "markers m1..m5")
     #expect(linear.delta == Int64(48 * MiB))
     let steps = GrowthAnalysis(points: markers([10, 10, 10, 60, 60, 60]), basis: .markers)
-    #expect(steps.trend == .rising)
+    #expect(steps.trend == .steppedUp)  // one step up: a load, not growth
     #expect(!steps.isLinear)
+  }
+
+  /// Growth is a sustained rise; a load that steps up and stays is not growth, however straight
+  /// the line through its points.
+  @Test func aLoadInStepsIsNotGrowth() {
+    // pandas_arrow.py at marker converted: start, the table, its to_pandas() copy.
+    let twoSteps = GrowthAnalysis(points: markers([44, 199, 354]), basis: .markers)
+    #expect(twoSteps.isLinear && twoSteps.risingSteps == 2)
+    #expect(twoSteps.trend == .steppedUp)
+    // One big step with small rises around it.
+    #expect(GrowthAnalysis(points: markers([10, 12, 14, 100, 102, 104]), basis: .markers).trend == .steppedUp)
+    // Climbed, then stayed put for the later half.
+    #expect(GrowthAnalysis(points: markers([10, 40, 70, 100, 100, 100, 100, 100]), basis: .markers).trend == .steppedUp)
+    // Sustained: equal steps (pandas_snapshots.py), three steps, and doubling steps.
+    #expect(GrowthAnalysis(points: markers([44, 75, 106, 137, 168, 199]), basis: .markers).trend == .rising)
+    #expect(GrowthAnalysis(points: markers([10, 22, 34, 46]), basis: .markers).trend == .rising)
+    #expect(GrowthAnalysis(points: markers([10, 11, 13, 17, 25, 41]), basis: .markers).trend == .rising)
   }
 
   @Test func samplesFitAgainstTime() {
@@ -220,6 +237,18 @@ struct SummaryVerdictTests {
       end: split(rss: 200 * MiB, live: 170 * MiB, arena: 172 * MiB), endLiveHeap: 170 * MiB,
       largestBlocks: Array(repeating: LargeBlock(size: 4096, site: "s"), count: 3))
     #expect(Verdict(facts).primary.kind == .steady)
+  }
+
+  @Test func aTwoStepLoadIsSteadyNotGrowing() {
+    let facts = SummaryFacts(
+      growth: GrowthAnalysis(points: markers([44, 199, 354]), basis: .markers),
+      end: split(rss: 420 * MiB, live: 80 * MiB, arena: 81 * MiB), endLiveHeap: 80 * MiB)
+    let verdict = Verdict(facts)
+    #expect(!verdict.findings.contains { $0.kind == .growing })
+    #expect(verdict.primary.kind == .steady)
+    #expect(verdict.primary.headline == "steady: a load, not growth: tracked memory stepped up 310 MiB across markers m1..m3 and stayed")
+    #expect(verdict.primary.evidence.first?.hasSuffix("(2 of 2 steps rose, the largest by 155 MiB, +155 MiB in the later half): a load, not growth") == true,
+            "\(verdict.primary.evidence)")
   }
 
   @Test func tooFewPointsSaysSo() {

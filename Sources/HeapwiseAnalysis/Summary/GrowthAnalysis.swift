@@ -38,8 +38,12 @@ public struct GrowthAnalysis: Sendable, Hashable {
     case tooShort
     /// Smaller spread than the noise threshold.
     case flat
-    /// Ended well above where it started, at or near its highest.
+    /// Ended well above where it started, at or near its highest, and the rise is sustained (see
+    /// ``isSustained``): growth.
     case rising
+    /// Ended well above where it started, at or near its highest, but the rise is not sustained:
+    /// a load that stepped up (in one step or a few) and stayed, not a trend.
+    case steppedUp
     /// Ended well below where it started.
     case falling
     /// Went up and came back down (or the reverse) without a net trend.
@@ -59,6 +63,10 @@ public struct GrowthAnalysis: Sendable, Hashable {
   public var risingSteps: Int
   /// The spread under which the series counts as flat.
   public var noise: UInt64
+  /// The largest rise between two consecutive points.
+  public var largestStep: UInt64
+  /// How much the later half of the steps rose (last point minus the point where it starts).
+  public var laterRise: Int64
 
   public init(points: [SeriesPoint], basis: SeriesBasis, thresholds: VerdictThresholds = .init()) {
     self.basis = basis
@@ -74,6 +82,10 @@ public struct GrowthAnalysis: Sendable, Hashable {
     delta = Int64(bitPattern: last &- first)
     let step = noise / 4
     risingSteps = zip(points, points.dropFirst()).filter { $1.tracked > $0.tracked + step }.count
+    largestStep = zip(points, points.dropFirst()).map { $1.tracked > $0.tracked ? $1.tracked - $0.tracked : 0 }.max() ?? 0
+    let steps = Swift.max(0, points.count - 1)
+    let laterStart = points.isEmpty ? 0 : points.count - 1 - (steps + 1) / 2
+    laterRise = points.isEmpty ? 0 : Int64(bitPattern: last &- points[laterStart].tracked)
     isLinear = (fit?.rSquared ?? 0) >= thresholds.linearRSquared
 
     if points.count < thresholds.minimumPoints {
@@ -81,12 +93,28 @@ public struct GrowthAnalysis: Sendable, Hashable {
     } else if top - bottom < noise {
       trend = .flat
     } else if delta >= Int64(noise) && Double(top - last) <= Double(top) * thresholds.nearTopFraction {
-      trend = .rising
+      trend = Self.isSustained(
+        risingSteps: risingSteps, largestStep: largestStep, laterRise: laterRise, delta: delta, thresholds: thresholds)
+        ? .rising : .steppedUp
     } else if -delta >= Int64(noise) {
       trend = .falling
     } else {
       trend = .mixed
     }
+  }
+
+  /// Whether a net rise is growth rather than a load: at least `minimumRisingSteps` steps rose
+  /// (two steps cannot tell a trend from a load in two steps: a table, then its copy), no single
+  /// step holds more than `largestStepShare` of the rise (one big step among small ones is a
+  /// load), and the later half of the steps still rose by `laterRiseShare` of it (a series that
+  /// climbed and then stayed put is a high-water mark in the making, not a leak).
+  static func isSustained(
+    risingSteps: Int, largestStep: UInt64, laterRise: Int64, delta: Int64, thresholds: VerdictThresholds
+  ) -> Bool {
+    guard delta > 0 else { return false }
+    return risingSteps >= thresholds.minimumRisingSteps
+      && Double(largestStep) <= Double(delta) * thresholds.largestStepShare
+      && Double(laterRise) >= Double(delta) * thresholds.laterRiseShare
   }
 
   /// "markers batch1..batch5" or "12 samples over 3.2 s".

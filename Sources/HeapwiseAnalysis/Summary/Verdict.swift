@@ -356,6 +356,7 @@ public struct Verdict: Sendable, Hashable {
         } else {
           evidence.append("tracked memory ended \(Units.signedBytes(growth.delta)) from where it started (\(growth.span))")
         }
+      case .steppedUp: evidence.append(Self.stepUpText(growth))
       case .rising, .tooShort: break
       }
       if allocatorHeld > 0, let rss {
@@ -430,6 +431,8 @@ public struct Verdict: Sendable, Hashable {
       case .tooShort:
         evidence.append(
           "growth not assessed: \(growth.points.count) point\(growth.points.count == 1 ? "" : "s"); set markers (heapwise_marker) or run longer")
+      case .steppedUp:
+        evidence.append(Self.stepUpText(growth))
       default:
         evidence.append("tracked memory \(growth.trend == .flat ? "was flat" : "ended \(Units.signedBytes(growth.delta))") across \(growth.span)")
       }
@@ -440,16 +443,22 @@ public struct Verdict: Sendable, Hashable {
       found.append(
         Finding(
           kind: .steady,
-          headline: "steady: no growth, retention or high-water mark found",
-          evidence: evidence))
-    }
-    // One step up is a load, not a trend: when a few live blocks hold it, they are the answer.
-    if growth.risingSteps <= 1, !growth.isLinear, let i = found.firstIndex(where: { $0.kind == .heldByFewBlocks }),
-      found.first?.kind == .growing
-    {
-      found.insert(found.remove(at: i), at: 0)
+          headline: growth.trend == .steppedUp
+            ? "steady: a load, not growth: tracked memory stepped up \(Units.bytes(growth.delta.magnitude)) across \(growth.span) and stayed"
+            : "steady: no growth, retention or high-water mark found",
+          evidence: evidence, bytes: growth.trend == .steppedUp ? growth.delta.magnitude : nil,
+          markers: growth.trend == .steppedUp && growth.basis == .markers ? growth.points.compactMap(\.label) : []))
     }
     findings = found
+  }
+}
+
+extension Verdict {
+  /// Why a rise that is not growth is a load.
+  static func stepUpText(_ growth: GrowthAnalysis) -> String {
+    "tracked memory stepped up \(Units.bytes(growth.delta.magnitude)) across \(growth.span) and stayed "
+      + "(\(growth.risingSteps) of \(growth.points.count - 1) steps rose, the largest by \(Units.bytes(growth.largestStep)), "
+      + "\(Units.signedBytes(growth.laterRise)) in the later half): a load, not growth"
   }
 }
 

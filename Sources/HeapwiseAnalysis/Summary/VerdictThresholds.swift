@@ -6,6 +6,12 @@ public struct VerdictThresholds: Sendable, Hashable {
   public var noiseBytes: UInt64 = 1 << 20
   /// ... and so are changes below this share of the series' largest value.
   public var flatFraction = 0.05
+  /// Growth needs at least this many rising steps: fewer is a load that stepped up.
+  public var minimumRisingSteps = 3
+  /// ... no single step holding more than this share of the rise ...
+  public var largestStepShare = 2.0 / 3.0
+  /// ... and the later half of the steps rising by at least this share of it.
+  public var laterRiseShare = 0.25
   /// R² at or above which growth is called linear.
   public var linearRSquared = 0.8
   /// A rising series must end within this share of its highest point (else it rose and fell).
