@@ -10,6 +10,7 @@ import ArgumentParser
 import FoundationEssentials
 import HeapwiseAnalysis
 import HeapwiseFormat
+import HeapwiseReports
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,23 +1,23 @@
-// The budgets of `heapwise check`: parsed from options and a JSON file, evaluated on a replayed
-// dump. docs/BUDGETS.md ("heapwise check") describes the file.
+// The budgets of `heapwise check`: parsed from options and a JSON file, evaluated on replayed
+// dumps into typed rows (CheckRow) that HeapwiseReports renders as the table and the JSON.
+// docs/BUDGETS.md ("heapwise check") describes the file.
 import FoundationEssentials
-import HeapwiseAnalysis
 import HeapwiseFormat
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// What a budget limits.
-enum CheckQuantity: String, CaseIterable {
+public enum CheckQuantity: String, CaseIterable, Sendable {
   case peak = "max-peak"
   case leaked = "max-leaked"
   case allocations = "max-allocations"
   case allocated = "max-allocated"
 
-  var isBytes: Bool { self != .allocations }
+  public var isBytes: Bool { self != .allocations }
 
   /// How the table names it.
-  var title: String {
+  public var title: String {
     switch self {
     case .peak: "peak live"
     case .leaked: "leaked at exit"
@@ -27,7 +27,7 @@ enum CheckQuantity: String, CaseIterable {
   }
 
   /// The site metric whose ranking explains a breach.
-  var metric: Metric {
+  public var metric: Metric {
     switch self {
     case .peak: .peak
     case .leaked: .leaked
@@ -36,7 +36,7 @@ enum CheckQuantity: String, CaseIterable {
     }
   }
 
-  func value(_ c: StackCounters) -> UInt64 {
+  public func value(_ c: StackCounters) -> UInt64 {
     switch self {
     case .peak: c.peakBytes
     case .leaked: c.liveBytes
@@ -48,10 +48,10 @@ enum CheckQuantity: String, CaseIterable {
 
 /// "200MiB", "1.5 GiB", "64k", "10MB", "4096", "5e6": a byte size (powers of 1024 for KiB/K,
 /// of 1000 for KB) or, without a unit, a plain number.
-enum Quantity {
-  struct Invalid: Error, CustomStringConvertible {
-    var text: String
-    var description: String { "not a size or count: \"\(text)\" (examples: 200MiB, 0, 5e6)" }
+public enum Quantity {
+  public struct Invalid: Error, CustomStringConvertible {
+    public var text: String
+    public var description: String { "not a size or count: \"\(text)\" (examples: 200MiB, 0, 5e6)" }
   }
 
   static let units: [(String, Double)] = [
@@ -60,7 +60,7 @@ enum Quantity {
     ("kb", 1e3), ("mb", 1e6), ("gb", 1e9), ("tb", 1e12), ("b", 1),
   ]
 
-  static func parse(_ text: String, bytes: Bool) throws(Invalid) -> UInt64 {
+  public static func parse(_ text: String, bytes: Bool) throws(Invalid) -> UInt64 {
     let trimmed = text.trimmingCharacters(in: .whitespaces).lowercased()
     let numberEnd = trimmed.firstIndex { !("0123456789.eE+".contains($0)) } ?? trimmed.endIndex
     // An exponent's "e" must be followed by a digit, so "5e6" parses and "5eb" is rejected.
@@ -85,16 +85,16 @@ enum Quantity {
 /// { "max-peak": "200MiB", "max-leaked": 0, "max-allocations": 5e6,
 ///   "sites": [ { "function": "*Parser*", "max-allocations": 1000, "max-leaked": 0 } ] }
 /// ```
-struct CheckBudget: Decodable {
-  var limits: [CheckQuantity: UInt64] = [:]
-  var sites: [SiteRule] = []
+public struct CheckBudget: Decodable {
+  public var limits: [CheckQuantity: UInt64] = [:]
+  public var sites: [SiteRule] = []
 
   /// Stacks with a frame whose function matches the glob (fnmatch: `*`, `?`, `[...]`).
-  struct SiteRule: Decodable {
-    var function: String
-    var limits: [CheckQuantity: UInt64]
+  public struct SiteRule: Decodable {
+    public var function: String
+    public var limits: [CheckQuantity: UInt64]
 
-    init(from decoder: any Decoder) throws {
+    public init(from decoder: any Decoder) throws {
       let c = try decoder.container(keyedBy: AnyKey.self)
       function = try c.decode(String.self, forKey: AnyKey("function"))
       limits = try CheckBudget.limits(in: c, allowed: ["function"])
@@ -107,15 +107,15 @@ struct CheckBudget: Decodable {
     func matches(_ name: String) -> Bool { fnmatch(function, name, 0) == 0 }
   }
 
-  init() {}
+  public init() {}
 
-  init(from decoder: any Decoder) throws {
+  public init(from decoder: any Decoder) throws {
     let c = try decoder.container(keyedBy: AnyKey.self)
     limits = try Self.limits(in: c, allowed: ["sites"])
     sites = try c.decodeIfPresent([SiteRule].self, forKey: AnyKey("sites")) ?? []
   }
 
-  static func load(_ path: String) throws -> CheckBudget {
+  public static func load(_ path: String) throws -> CheckBudget {
     guard let data = FileManager.default.contents(atPath: path) else {
       throw CheckError("cannot read budget file \(path)")
     }
@@ -174,24 +174,32 @@ struct AnyKey: CodingKey {
   init?(intValue: Int) { nil }
 }
 
-struct CheckError: Error, CustomStringConvertible {
-  var description: String
+public struct CheckError: Error, CustomStringConvertible {
+  public var description: String
   init(_ description: String) { self.description = description }
 }
 
-/// One line of the table.
-struct CheckRow {
-  var budget: String
-  var quantity: CheckQuantity
-  var limit: UInt64
-  /// Nil when the dump cannot tell (leaks without an END record).
-  var measured: UInt64?
-  /// For a breach of the whole run: the sites that explain it.
-  var topSites: [String] = []
-  /// For a site rule: its function glob.
-  var function: String? = nil
+/// A site that explains a breach, with its figure of the budget's quantity.
+public struct CheckSite: Sendable, Hashable {
+  /// As every output names a site (`SourceFrame.siteName`).
+  public var name: String
+  public var value: UInt64
+}
 
-  var passed: Bool { measured.map { $0 <= limit } ?? false }
+/// One budget against the dumps: one line of the table.
+public struct CheckRow: Sendable {
+  /// As the table names it: "peak live", "*Parser*: allocations".
+  public var budget: String
+  public var quantity: CheckQuantity
+  public var limit: UInt64
+  /// Nil when the dump cannot tell (leaks without an END record).
+  public var measured: UInt64?
+  /// For a breach of the whole run: the sites that explain it.
+  public var topSites: [CheckSite] = []
+  /// For a site rule: its function glob.
+  public var function: String? = nil
+
+  public var passed: Bool { measured.map { $0 <= limit } ?? false }
 }
 
 extension CheckBudget {
@@ -205,7 +213,7 @@ extension CheckBudget {
   /// file order. Over several processes counts and bytes add up, peak is the highest of any one
   /// process (they need not peak together), and leaks are unknown if any process did not exit
   /// normally.
-  func evaluate(_ analyses: [DumpAnalysis]) -> [CheckRow] {
+  public func evaluate(_ analyses: [DumpAnalysis]) -> [CheckRow] {
     let figures = analyses.map(self.figures)
     func combine(_ quantity: CheckQuantity, _ values: [UInt64?]) -> UInt64? {
       if values.contains(where: { $0 == nil }) { return nil }
@@ -266,11 +274,11 @@ extension CheckBudget {
     return result
   }
 
-  /// The three sites with the most of `quantity`, as `file:line (amount)`.
-  static func topSites(_ analysis: DumpAnalysis, _ quantity: CheckQuantity) -> [String] {
+  /// The three sites with the most of `quantity`.
+  static func topSites(_ analysis: DumpAnalysis, _ quantity: CheckQuantity) -> [CheckSite] {
     guard let table = try? analysis.sites(options: SiteOptions()) else { return [] }
     return table.sorted(by: quantity.metric).prefix(3).map { site in
-      "\(site.label) (\(CheckTable.format(quantity.value(site.counters), bytes: quantity.isBytes)))"
+      CheckSite(name: site.label, value: quantity.value(site.counters))
     }
   }
 }

@@ -1,8 +1,8 @@
 // `heapwise check --format json`: the same verdict as the table, for a CI step to read
 // (schema in docs/BUDGETS.md, "JSON output").
-import HeapwiseReports
+import HeapwiseAnalysis
 
-struct CheckJSON: Encodable {
+public struct CheckJSON: Encodable {
   struct Budget: Encodable {
     /// As the table names it: "peak live", "allocations in *Parser*".
     var budget: String
@@ -20,7 +20,7 @@ struct CheckJSON: Encodable {
 
     /// `function` and `measured` are written as null rather than left out, so every row has
     /// every key.
-    func encode(to encoder: any Encoder) throws {
+    public func encode(to encoder: any Encoder) throws {
       var c = encoder.container(keyedBy: CodingKeys.self)
       try c.encode(budget, forKey: .budget)
       try c.encode(key, forKey: .key)
@@ -43,17 +43,17 @@ struct CheckJSON: Encodable {
   /// Every budget held and the command succeeded.
   var passed: Bool
 
-  init(command: [String], commandStatus: Int32, dumps: [String], kept: Bool, rows: [CheckRow]) {
+  public init(command: [String], commandStatus: Int32, dumps: [String], kept: Bool, rows: [CheckRow]) {
     self.command = command
     self.commandStatus = commandStatus
     self.dumps = dumps
     self.kept = kept
     budgets = rows.map {
       Budget(budget: $0.budget, key: $0.quantity.rawValue, function: $0.function, limit: $0.limit,
-             measured: $0.measured, passed: $0.passed, topSites: $0.topSites)
+             measured: $0.measured, passed: $0.passed, topSites: CheckTable.topSites($0))
     }
     passed = commandStatus == 0 && rows.allSatisfy(\.passed)
   }
 
-  var text: String { JSONReport.encode(self) }
+  public var text: String { JSONReport.encode(self) }
 }
