@@ -27,33 +27,15 @@ struct ExportCommand: ParsableCommand {
   @Option(name: .shortAndLong, help: "Write here instead of stdout.")
   var output: String?
 
-  @Option(help: "What to weigh stacks by: live, peak, leaked, allocated, count or temporary (pprof: the default sample type).")
-  var metric: Metric = .live
+  @OptionGroup var measure: MeasureArguments
 
-  @Option(name: .customLong("at"), help: "Take live bytes at this marker instead of at the end (with --metric live).")
-  var marker: String?
-
-  @Flag(help: "Keep the allocator's and the recorder's own frames at the leaf (malloc, operator new, libheapwise).")
-  var keepAllocatorFrames = false
-
-  @Flag(help: "Keep the Python interpreter's own native frames (evaluation loop, call glue); hidden by default, as in top.")
-  var showInterpreterFrames = false
-
-  func validate() throws {
-    if marker != nil && metric != .live {
-      throw ValidationError("--at applies to --metric live only")
-    }
-  }
+  @OptionGroup var frames: FrameArguments
 
   func run() throws {
-    let reader = try openDump(file)
-    let progress = Progress("reading \(file)")
-    let analysis = DumpAnalysis(reader: reader, markers: marker.map { [$0] } ?? [], progress: progress.callback)
-    progress.done()
-    var status = reportWarnings(analysis.reader, quietAboutEnd: true)
-    if metric == .leaked && !analysis.exitedNormally {
-      printError("warning: \(file): no END record, so nothing can be called leaked; exporting live blocks at the end of the dump")
-    }
+    let (metric, marker) = (measure.metric, measure.marker)
+    let (keepAllocatorFrames, showInterpreterFrames) = (frames.keepAllocatorFrames, frames.showInterpreterFrames)
+    let (analysis, warned) = try measure.analyse(file, shown: "exporting")
+    var status = warned
     let bytes: [UInt8]
     do {
       switch format {

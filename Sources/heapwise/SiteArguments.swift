@@ -26,11 +26,7 @@ struct SiteArguments: ParsableArguments {
           help: ArgumentHelp("Skip frames matching this glob, e.g. 'module:libc.so*' (repeatable).", valueName: "pattern"))
   var exclude: [String] = []
 
-  @Flag(help: "Keep the allocator's and the recorder's own frames (malloc, operator new, libheapwise).")
-  var keepAllocatorFrames = false
-
-  @Flag(help: "Let the Python interpreter's own native frames (evaluation loop, call glue) be sites and show them in tracebacks.")
-  var showInterpreterFrames = false
+  @OptionGroup var frames: FrameArguments
 
   @Option(help: "Show at most this many sites (0: all).")
   var limit: Int = 10
@@ -50,7 +46,7 @@ struct SiteArguments: ParsableArguments {
 
   var siteOptions: SiteOptions {
     SiteOptions(grouping: grouping, cumulative: cumulative, include: include.map(FrameFilter.init(parsing:)),
-                exclude: exclude.map(FrameFilter.init(parsing:)), skipAllocatorFrames: !keepAllocatorFrames,
-                showInterpreterFrames: showInterpreterFrames)
+                exclude: exclude.map(FrameFilter.init(parsing:)), skipAllocatorFrames: !frames.keepAllocatorFrames,
+                showInterpreterFrames: frames.showInterpreterFrames)
   }
 }

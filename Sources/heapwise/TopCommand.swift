@@ -12,29 +12,14 @@ struct TopCommand: ParsableCommand {
   @Argument(help: "The dump file.")
   var file: String
 
-  @Option(help: "What to rank sites by: live, peak, leaked, allocated, count or temporary.")
-  var metric: Metric = .live
-
-  @Option(name: .customLong("at"), help: "Take live bytes at this marker instead of at the end (with --metric live).")
-  var marker: String?
+  @OptionGroup var measure: MeasureArguments
 
   @OptionGroup var sites: SiteArguments
 
-  func validate() throws {
-    if marker != nil && metric != .live {
-      throw ValidationError("--at applies to --metric live only")
-    }
-  }
-
   func run() throws {
-    let reader = try openDump(file)
-    let progress = Progress("reading \(file)")
-    let analysis = DumpAnalysis(reader: reader, markers: marker.map { [$0] } ?? [], progress: progress.callback)
-    progress.done()
-    var status = reportWarnings(analysis.reader, quietAboutEnd: true)
-    if metric == .leaked && !analysis.exitedNormally {
-      printError("warning: \(file): no END record, so nothing can be called leaked; showing live blocks at the end of the dump")
-    }
+    let (metric, marker) = (measure.metric, measure.marker)
+    let (analysis, warned) = try measure.analyse(file, shown: "showing")
+    var status = warned
     let table: SiteTable
     do {
       table = try analysis.sites(at: marker, options: sites.siteOptions)
