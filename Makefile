@@ -16,7 +16,7 @@ HWFLAGS := -std=gnu11 -fPIC -fexceptions -fvisibility=hidden -ftls-model=initial
            -ICShim/include -Wall -Wextra -Wno-unused-parameter -fno-strict-aliasing
 LDLIBS  := -lunwind -lzstd -ldl -pthread
 
-.PHONY: all deps lib swift swift-debug demo test install clean bench
+.PHONY: all deps lib swift swift-debug demo test install clean bench examples
 
 all: lib swift
 
@@ -39,6 +39,11 @@ swift-debug:
 # too (so the two quick-start commands share one build), and fast enough for the demo's dump.
 demo: deps lib swift-debug
 	@tools/demo.sh
+
+# Record every example again (the pandas ones with the cached venv) and write the summaries to
+# examples/output/: those files are only ever made this way.
+examples: deps lib swift-debug
+	@examples/run.sh
 
 test: deps lib
 	$(SWIFT) test $(SWIFTFLAGS)

@@ -1,8 +1,11 @@
 #!/bin/sh
 # Records each runnable example under heapwise and writes the summary it produces to
-# examples/output/<name>.txt (the files committed there come from one run on the development
-# machine; pids, times and small figures differ from run to run, the verdicts do not).
+# examples/output/<name>.txt (the files committed there come from one run of this script on the
+# development machine, never edited by hand; pids, times and small figures differ from run to run,
+# the verdicts do not). Paths of the checkout and of the cached venvs are shortened so that the
+# files do not depend on where they were made.
 #
+#   make examples
 #   make lib && swift build && examples/run.sh
 #   HEAPWISE=/usr/local/bin/heapwise examples/run.sh
 set -eu
@@ -13,16 +16,20 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$here/output"
 
+shorten() { # the scratch directory, the checkout and the venv cache out of the paths
+  sed -e "s|$work/||g" -e "s|$root/||g" -e "s|${HEAPWISE_VENV_CACHE:-$HOME/.cache/heapwise/venvs}/|~/.cache/heapwise/venvs/|g"
+}
+
 summarize() { # name, record options..., --, command...
   name=$1; shift
   "$heapwise" record -o "$work/$name.heapwise" "$@" >/dev/null 2>"$work/$name.err" ||
     { cat "$work/$name.err" >&2; exit 1; }
-  "$heapwise" summary "$work/$name.heapwise" | sed "s|$work/||g" >"$here/output/$name.txt"
+  "$heapwise" summary "$work/$name.heapwise" | shorten >"$here/output/$name.txt"
   echo "examples/output/$name.txt: $(grep '^verdict' "$here/output/$name.txt")"
 }
 
 at() { # name marker: the summary judged at one marker of an already recorded example
-  "$heapwise" summary "$work/$1.heapwise" --at "$2" | sed "s|$work/||g" >"$here/output/$1-at-$2.txt"
+  "$heapwise" summary "$work/$1.heapwise" --at "$2" | shorten >"$here/output/$1-at-$2.txt"
   echo "examples/output/$1-at-$2.txt: $(grep '^verdict' "$here/output/$1-at-$2.txt")"
 }
 
@@ -51,4 +58,5 @@ if pandas_python=$("$root/tools/python-env.sh" 3.11 numpy pandas pyarrow); then
   at pandas_view df-deleted
   at pandas_view view-deleted
   at pandas_arrow dropped
+  at pandas_arrow converted
 fi
