@@ -10,10 +10,13 @@ import Testing
 
 @Suite struct HugeQuantityTests {
   /// A 2^48-byte block is 2^36 pages: once walked one by one (minutes), now one subtraction.
-  @Test(.timeLimit(.minutes(1))) func aHugeBlockIsCountedAsARange() throws {
+  @Test func aHugeBlockIsCountedAsARange() throws {
     let base: UInt64 = 0x5555_0010_0000
     let blocks: [HeapLayout.Block] = [(base, 1 << 48, StackID(1)), (base + 5 * 4096 + 10, 4096, StackID(2))]
-    let layout = try #require(HeapLayout.layouts(blocks: blocks, executableEnd: 0x5555_0000_0000, pageSize: 4096).first)
+    let layouts = try finishing(within: 60) {
+      HeapLayout.layouts(blocks: blocks, executableEnd: 0x5555_0000_0000, pageSize: 4096)
+    }
+    let layout = try #require(layouts.first)
     #expect(layout.pinnedPages == 1 << 36)
     #expect(layout.byStack.first { $0.stack == StackID(1) }?.pages == 1 << 36)
     #expect(layout.byStack.first { $0.stack == StackID(2) }?.pages == 2)
