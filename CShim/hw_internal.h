@@ -100,6 +100,23 @@ static inline uint64_t hw_now(void) {
 #endif
   return hw_monotonic_ns();
 }
+/* The same clock read with rdtsc, which does not wait for earlier instructions: ~30% cheaper
+ * here (measured in a loop: rdtsc 0.72x rdtscp's time), and right wherever the stamp only has to
+ * precede what the thread does next. A stamp taken before a call that publishes memory (free,
+ * munmap) is read before that call's stores become visible to any other thread: rdtsc executes
+ * before it retires, and x86 stores become visible only after retirement, in order. A stamp taken
+ * after a call that obtained memory (malloc, mmap) must be ordered after that call's loads
+ * (rdtscp), unless no other thread records (hw_recording_alone). */
+static inline uint64_t hw_now_unordered(void) {
+#if defined(__x86_64__)
+  if (hw_likely(hw_use_tsc)) {
+    uint32_t lo, hi;
+    __asm__ __volatile__("rdtsc" : "=a"(lo), "=d"(hi)::"memory");
+    return (((uint64_t)hi << 32) | lo) >> HW_TSC_SHIFT;
+  }
+#endif
+  return hw_monotonic_ns();
+}
 bool hw_clock_is_tsc(void);
 uint64_t hw_realtime_ns(void);
 /* Page-aligned anonymous memory straight from the kernel, never through the hooks. */
@@ -165,6 +182,17 @@ extern __thread int hw_tls_busy __attribute__((tls_model("initial-exec"))); /* >
 extern __thread int hw_tls_in_allocator __attribute__((tls_model("initial-exec")));
 
 hw_thread_t *hw_thread_current(void); /* creates the stream on first use; NULL if recording stopped */
+/* Streams registered so far (never decreases while recording), and whether the calling thread has
+ * one: together they say the calling thread is the only one that ever recorded. Then a block it
+ * obtains was freed by itself or by a thread whose free was not recorded, so its allocation stamp
+ * needs no ordering against another stream (hw_now_unordered). Read after the allocation returned:
+ * a thread that freed the block registered before that free (x86 loads are not reordered with
+ * each other), so a count of 1 cannot miss it. */
+extern _Atomic uint32_t hw_streams_registered;
+extern __thread bool hw_tls_registered __attribute__((tls_model("initial-exec")));
+static inline bool hw_recording_alone(void) {
+  return hw_tls_registered && atomic_load_explicit(&hw_streams_registered, memory_order_acquire) == 1;
+}
 void hw_thread_flush_all(void);        /* at exit: hand every thread's partial buffer to the writer */
 void hw_thread_after_fork_child(void);
 void hw_thread_init(void);
