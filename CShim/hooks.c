@@ -71,11 +71,15 @@ static inline bool wants_event(void) {
  * on how the compiler inlined the recorder) and interns it; writes the STACK record when new. */
 static inline uint32_t current_stack(hw_thread_t *t, uint64_t ts, void *anchor) {
   uintptr_t frames[HW_STACK_MAX];
-  int n = hw_capture_stack_above(frames, hw_config.max_frames, (uintptr_t)anchor);
+  uint64_t sum;
+  int n = hw_capture_stack_above_summed(frames, hw_config.max_frames, (uintptr_t)anchor, &sum);
   if (n <= 0) return 0;
-  if (hw_unlikely(atomic_load_explicit(&hw_pyframes_active, memory_order_relaxed))) n = hw_pyframes_merge(t, ts, frames, n);
+  if (hw_unlikely(atomic_load_explicit(&hw_pyframes_active, memory_order_relaxed))) {
+    n = hw_pyframes_merge(t, ts, frames, n);
+    sum = hw_stack_sum(frames, n);
+  }
   bool is_new = false;
-  uint32_t id = hw_stack_intern(frames, n, &is_new);
+  uint32_t id = hw_stack_intern_summed(frames, n, sum, &is_new);
   if (hw_unlikely(is_new)) {
     if (n > 0 && atomic_load_explicit(&hw_pyframes_active, memory_order_relaxed)) hw_pyframes_describe(t, ts, frames, n);
     hw_emit_stack(t, ts, id, frames, n);

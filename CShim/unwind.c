@@ -169,6 +169,12 @@ typedef struct {
   int n;        /* states cached */
   int end;      /* why the cached walk stopped after state n-1 */
   uintptr_t tail_slot, tail_value; /* END_LOW: the return-address slot that held a value < 0x4000 */
+  /* Stack-id sums (hw_stack_sum): for each state k >= hfrom, the sum of hw_frame_mix(pc - 1,
+   * n - k') over the states k' from k to the outermost, n - 1. A state's position from the
+   * outermost only stays the same when the walk reuses the cached one to its end, so only that
+   * move keeps them; any other walk sets hfrom = n. */
+  int hfrom;
+  uint64_t hsum[WALK_MAX + 1];
   states_t s;
 } memo_t;
 
@@ -192,6 +198,7 @@ static inline uintptr_t stack_top(uintptr_t sp) {
 }
 
 /* Statistics for the check mode only (atomics on every capture would be a cost otherwise). */
+static _Atomic uint64_t n_sum_differ, n_summed_frames, n_sum_frames;
 static _Atomic uint64_t n_compared, n_differ, n_own, n_fallback, n_reused_frames, n_walked_frames;
 
 /* Check mode only: the first few reasons libunwind had to take a capture. */
@@ -253,6 +260,7 @@ static hw_noinline int walk(int limit, memo_t *m) {
   int end = END_LIMIT; /* why this walk stops */
   uintptr_t tail_slot = 0, tail_value = 0;
   uint64_t reused = 0;
+  int hfrom = -1; /* -1: none of the sums survive this walk */
   /* A sentinel after the cached walk: a "slot" that never holds the "return address" 1, so the
    * check loop needs no bound. Nothing writes at old_n while a check can still run (see above). */
   static const uintptr_t never = 0;
@@ -279,6 +287,11 @@ static hw_noinline int walk(int limit, memo_t *m) {
           /* The rest of the cached walk, to its natural end: moved, not re-walked. */
           int len = old_n - j;
           if (n != j) copy_states(old, n, old, j, len);
+          /* The sums move with their states: same distance from the end. */
+          int kept = m->hfrom > j ? m->hfrom : j;
+          if (n < j) for (int k = kept; k < old_n; k++) m->hsum[n + k - j] = m->hsum[k];
+          else if (n > j) for (int k = old_n - 1; k >= kept; k--) m->hsum[n + k - j] = m->hsum[k];
+          hfrom = n + kept - j;
           if (out == &fresh) copy_states(old, 0, &fresh, 0, n);
           out = old;
           n += len;
@@ -345,6 +358,7 @@ done:
   m->end = end;
   m->tail_slot = tail_slot;
   m->tail_value = tail_value;
+  m->hfrom = hfrom < 0 ? n : hfrom;
   m->gen = gen;
   if (check) {
     atomic_fetch_add_explicit(&n_reused_frames, reused, memory_order_relaxed);
@@ -369,6 +383,39 @@ HW_INLINE int own_capture_above(uintptr_t *frames, int max, uintptr_t anchor) {
   return -1;
 }
 
+/* own_capture_above, and the stack-id sum of its frames: the sums of the states the walk moved
+ * unchanged are kept, the others are added from there inward and kept for the next capture.
+ * A capture cut at `max` frames counts positions from its own outermost frame, not the walk's:
+ * then the frames are summed afresh. */
+HW_INLINE int own_capture_above_summed(uintptr_t *frames, int max, uintptr_t anchor, uint64_t *sum) {
+  int n = walk(max + HW_SLACK + 1, &memo);
+  const uintptr_t *pcs = memo.s.pc;
+  for (int i = 1; i < n && i <= HW_SLACK; i++)
+    if (pcs[i] == anchor) {
+      int count = n - i < max ? n - i : max;
+      for (int k = 0; k < count; k++) frames[k] = pcs[i + k] - 1;
+      if (count < n - i) {
+        *sum = hw_stack_sum(frames, count);
+        return count;
+      }
+      int k = memo.hfrom;
+      uint64_t acc = k < n ? memo.hsum[k] : 0;
+      while (k > i) {
+        k--;
+        acc += hw_frame_mix(pcs[k] - 1, (uint64_t)(n - k));
+        memo.hsum[k] = acc;
+      }
+      if (hw_unlikely(check)) {
+        atomic_fetch_add_explicit(&n_summed_frames, (uint64_t)(memo.hfrom > i ? memo.hfrom - i : 0), memory_order_relaxed);
+        atomic_fetch_add_explicit(&n_sum_frames, (uint64_t)count, memory_order_relaxed);
+      }
+      if (memo.hfrom > i) memo.hfrom = i;
+      *sum = acc;
+      return count;
+    }
+  return -1;
+}
+
 HW_INLINE int own_capture(uintptr_t *frames, int max, int skip) {
   if (max + skip + 2 > WALK_MAX) return -1;
   int n = walk(max + skip + 2, &memo);
@@ -385,6 +432,11 @@ static hw_cold void report_difference(const uintptr_t *own, int n_own_frames, co
   while (i < n_own_frames && i < n_ref && own[i] == ref[i]) i++;
   hw_log("unwind check: stacks differ at frame %d of %d/%d: own %#lx, libunwind %#lx", i, n_own_frames, n_ref,
          i < n_own_frames ? (unsigned long)own[i] : 0ul, i < n_ref ? (unsigned long)ref[i] : 0ul);
+}
+
+/* Check mode: the incremental stack-id sum against one computed afresh from the frames. */
+static hw_cold void report_sum_difference(void) {
+  if (atomic_fetch_add(&n_sum_differ, 1) < 5) hw_log("unwind check: an incremental stack sum differs from the full one");
 }
 
 static hw_cold void compare(const uintptr_t *own, int n, const uintptr_t *ref, int n_ref) {
@@ -420,15 +472,43 @@ int hw_capture_stack_above(uintptr_t *frames, int max, uintptr_t anchor) {
   return n >= 0 ? n : lu_capture_above(frames, max, anchor);
 }
 
+int hw_capture_stack_above_summed(uintptr_t *frames, int max, uintptr_t anchor, uint64_t *sum) {
+  if (max > HW_MAX_FRAMES) max = HW_MAX_FRAMES;
+  if (hw_unlikely(mode != MODE_OWN)) {
+    int n = mode == MODE_OFF ? 0 : lu_capture_above(frames, max, anchor);
+    *sum = hw_stack_sum(frames, n > 0 ? n : 0);
+    return n;
+  }
+  int n = own_capture_above_summed(frames, max, anchor, sum);
+  if (hw_unlikely(check)) {
+    uintptr_t ref[HW_MAX_FRAMES] = {0};
+    int n_ref = lu_capture_above(ref, max, anchor);
+    compare(frames, n, ref, n_ref);
+    if (n >= 0) {
+      uint64_t full = hw_stack_sum(frames, n);
+      if (full != *sum) report_sum_difference(), *sum = full;
+      return n;
+    }
+    memcpy(frames, ref, (size_t)(n = n_ref) * sizeof(uintptr_t));
+  } else if (hw_likely(n >= 0)) {
+    return n;
+  } else {
+    n = lu_capture_above(frames, max, anchor);
+  }
+  *sum = hw_stack_sum(frames, n > 0 ? n : 0);
+  return n;
+}
+
 /* ---- setup -------------------------------------------------------------------------------------- */
 
 static void check_report(void) {
   if (!check) return;
   hw_log("unwind check: %llu stacks compared, %llu differ, %llu by our walker (%llu of %llu frames reused), "
-         "%llu by libunwind",
+         "%llu by libunwind, %llu stack sums differ (%llu of %llu frames summed)",
          (unsigned long long)n_compared, (unsigned long long)n_differ, (unsigned long long)n_own,
          (unsigned long long)n_reused_frames, (unsigned long long)n_walked_frames,
-         (unsigned long long)n_fallback);
+         (unsigned long long)n_fallback, (unsigned long long)n_sum_differ,
+         (unsigned long long)n_summed_frames, (unsigned long long)n_sum_frames);
 }
 
 /* After the recorder's own destructor (a lower priority runs later), so every event is counted. */

@@ -10,12 +10,16 @@ import Testing
 /// The counts of the "unwind check:" line.
 struct UnwindCheck {
   var compared = 0, differ = 0, own = 0, reusedFrames = 0, walkedFrames = 0, libunwind = 0
+  /// Stack-id sums built incrementally that differ from one computed afresh; frames whose mix was
+  /// computed, of all the frames of the walker's captures.
+  var sumsDiffer = 0, summedFrames = 0, sumFrames = 0
 
   init(stderr: String) throws {
-    let pattern = #/unwind check: (\d+) stacks compared, (\d+) differ, (\d+) by our walker \((\d+) of (\d+) frames reused\), (\d+) by libunwind/#
+    let pattern = #/unwind check: (\d+) stacks compared, (\d+) differ, (\d+) by our walker \((\d+) of (\d+) frames reused\), (\d+) by libunwind, (\d+) stack sums differ \((\d+) of (\d+) frames summed\)/#
     guard let m = stderr.firstMatch(of: pattern) else { throw HarnessError("no unwind check line in:\n\(stderr)") }
     compared = Int(m.1)!; differ = Int(m.2)!; own = Int(m.3)!
     reusedFrames = Int(m.4)!; walkedFrames = Int(m.5)!; libunwind = Int(m.6)!
+    sumsDiffer = Int(m.7)!; summedFrames = Int(m.8)!; sumFrames = Int(m.9)!
   }
 }
 
@@ -42,6 +46,7 @@ struct UnwindCheck {
     #expect(result.status == 0, "\(result.stderr)")
     let counts = try UnwindCheck(stderr: result.stderr)
     #expect(counts.differ == 0, "\(result.stderr)")
+    #expect(counts.sumsDiffer == 0, "\(result.stderr)")
     #expect(counts.compared == counts.own + counts.libunwind)
     return (counts, try DumpFacts(path: try Harness.onlyDump(in: dir)))
   }
@@ -56,6 +61,8 @@ struct UnwindCheck {
     #expect(counts.compared == allocations)
     #expect(counts.compared > 1000)
     #expect(counts.reusedFrames > 0 && counts.reusedFrames < counts.walkedFrames)
+    // The outer part of a stack that did not change keeps its sum: not every frame is mixed again.
+    #expect(counts.summedFrames > 0 && counts.summedFrames < counts.sumFrames)
     if scenario == "signals" {
       // Through the kernel's signal frame, and on the alternate stack: libunwind's, by design.
       #expect(counts.libunwind >= 600)
