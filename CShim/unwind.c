@@ -119,8 +119,11 @@ typedef struct {
 #define CACHE_PROBES 16
 static entry_t *cache;
 
-static hw_rule_t decode(uintptr_t pc, uint32_t gen) {
-  hw_rule_t r = hw_cfi_decode(pc);
+/* *keep is cleared when the rule must not be cached (decoded while the module table was busy). */
+static hw_rule_t decode(uintptr_t pc, uint32_t gen, bool *keep) {
+  bool transient;
+  hw_rule_t r = hw_cfi_decode_once(pc, &transient);
+  *keep = !transient;
   r.gen = gen & ((1u << GEN_BITS) - 1);
   return r;
 }
@@ -129,7 +132,8 @@ static hw_rule_t decode(uintptr_t pc, uint32_t gen) {
  * claimed once by CAS and never changes; its rule may be rewritten, always with a rule that is
  * right for that pc under the generation it carries. */
 static inline hw_rule_t rule_at(uintptr_t pc, uint32_t gen) {
-  if (hw_unlikely(gen >= (1u << GEN_BITS))) return decode(pc, gen); /* generation wrapped */
+  bool keep;
+  if (hw_unlikely(gen >= (1u << GEN_BITS))) return decode(pc, gen, &keep); /* generation wrapped */
   uint64_t h = (pc * 0x9E3779B97F4A7C15ull) >> (64 - CACHE_BITS);
   for (int probe = 0; probe < CACHE_PROBES; probe++) {
     entry_t *e = &cache[(h + (uint64_t)probe) & ((1u << CACHE_BITS) - 1)];
@@ -137,19 +141,20 @@ static inline hw_rule_t rule_at(uintptr_t pc, uint32_t gen) {
     if (hw_likely(k == pc)) {
       hw_rule_t r = {.bits = atomic_load_explicit(&e->rule, memory_order_acquire)};
       if (hw_likely(r.kind != HW_RULE_NONE && r.gen == gen)) return r;
-      r = decode(pc, gen);
-      atomic_store_explicit(&e->rule, r.bits, memory_order_release);
+      r = decode(pc, gen, &keep);
+      if (keep) atomic_store_explicit(&e->rule, r.bits, memory_order_release);
       return r;
     }
     if (k == 0) {
-      hw_rule_t r = decode(pc, gen);
+      hw_rule_t r = decode(pc, gen, &keep);
+      if (!keep) return r;
       uint64_t expected = 0;
       if (atomic_compare_exchange_strong(&e->pc, &expected, pc) || expected == pc)
         atomic_store_explicit(&e->rule, r.bits, memory_order_release);
       return r;
     }
   }
-  return decode(pc, gen); /* the neighbourhood is full: correct, only slower */
+  return decode(pc, gen, &keep); /* the neighbourhood is full: correct, only slower */
 }
 
 /* ---- per-thread state: stack bounds and the previous walk ------------------------------------- */
@@ -509,6 +514,11 @@ static void check_report(void) {
          (unsigned long long)n_reused_frames, (unsigned long long)n_walked_frames,
          (unsigned long long)n_fallback, (unsigned long long)n_sum_differ,
          (unsigned long long)n_summed_frames, (unsigned long long)n_sum_frames);
+  if (hw_cfi_uses_module_table()) {
+    uint64_t busy, lookups = hw_module_table_lookups(&busy);
+    hw_log("unwind check: module table (no _dl_find_object): %llu lookups, %llu found it busy",
+           (unsigned long long)lookups, (unsigned long long)busy);
+  }
 }
 
 /* After the recorder's own destructor (a lower priority runs later), so every event is counted. */

@@ -40,9 +40,10 @@ struct UnwindCheck {
     }
   }
 
-  func run(_ program: String, _ arguments: [String] = [], name: String) throws -> (UnwindCheck, DumpFacts) {
+  func run(_ program: String, _ arguments: [String] = [], name: String,
+           environment: [String: String] = [:]) throws -> (UnwindCheck, DumpFacts) {
     let dir = Harness.freshDirectory(name)
-    let result = try Harness.record(program, arguments, in: dir, environment: Self.check)
+    let result = try Harness.record(program, arguments, in: dir, environment: Self.check.merging(environment) { a, _ in a })
     #expect(result.status == 0, "\(result.stderr)")
     let counts = try UnwindCheck(stderr: result.stderr)
     #expect(counts.differ == 0, "\(result.stderr)")
@@ -131,6 +132,31 @@ struct UnwindCheck {
     #expect(own.count > 100)
     #expect(own == reference)
     #expect(!own.joined().contains("?"))
+  }
+
+  /// The module table that stands in for _dl_find_object before glibc 2.35, forced here: the
+  /// same stacks as libunwind's, through dlopen/dlclose (the table follows the loader's counters),
+  /// threads and signal handlers that allocate.
+  @Test(arguments: ["mixed", "threads", "signals", "dlopen"])
+  func moduleTable(scenario: String) throws {
+    let program = try Harness.build("unwindcheck.c", output: "unwindcheck-O2", flags: ["-O2"])
+    let extra = scenario == "dlopen" ? try plugins() : []
+    let dir = Harness.freshDirectory("unwind-table-\(scenario)")
+    let result = try Harness.record(program, [scenario] + extra, in: dir,
+                                    environment: Self.check.merging(["HEAPWISE_MODULE_TABLE": "1"]) { a, _ in a })
+    #expect(result.status == 0, "\(result.stderr)")
+    let counts = try UnwindCheck(stderr: result.stderr)
+    #expect(counts.differ == 0 && counts.sumsDiffer == 0, "\(result.stderr)")
+    #expect(counts.compared > 1000 && counts.own > counts.libunwind)
+    let table = #/module table \(no _dl_find_object\): (\d+) lookups, (\d+) found it busy/#
+    let m = try #require(result.stderr.firstMatch(of: table), "\(result.stderr)")
+    #expect(Int(m.1)! > 0)
+    // A busy table hands that capture to libunwind: only threads can find it busy.
+    if scenario == "mixed" || scenario == "dlopen" { #expect(counts.libunwind == 0 && Int(m.2)! == 0) }
+    if scenario == "dlopen" {
+      // Every plugin loaded after a dlclose makes the table rebuild: more lookups than modules.
+      #expect(Int(m.1)! > 100)
+    }
   }
 
   @Test func captureSwitchedOffRecordsNoStacks() throws {
