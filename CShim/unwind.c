@@ -165,7 +165,16 @@ static inline hw_rule_t rule_at(uintptr_t pc, uint32_t gen) {
 typedef struct {
   uintptr_t pc[WALK_MAX + 1], sp[WALK_MAX + 1], bp[WALK_MAX + 1]; /* + 1: the sentinel, below */
   int16_t rbp_off[WALK_MAX + 1];
+  uint8_t flags[WALK_MAX + 1]; /* RBP_CFA | RBP_NEEDED */
 } states_t;
+
+/* RBP_CFA: the state's rule computes the CFA from rbp. RBP_NEEDED: the rest of the walk from this
+ * state depends on its rbp, through an rbp-based CFA here or further out before rbp is reloaded
+ * from a saved slot (or the walk stopped at the limit here, so nothing is known of what follows).
+ * A state whose rbp is not needed equals a cached one whatever rbp holds: at -O2, rbp is an
+ * ordinary register that carries a caller's loop counter through every frame below it, and
+ * comparing it made every capture of such a loop walk from scratch. */
+enum { RBP_CFA = 1, RBP_NEEDED = 2 };
 
 enum { END_LAST, END_LOW, END_LIMIT };
 
@@ -234,13 +243,24 @@ static inline void copy_states(states_t *to, int at, const states_t *from, int f
     for (int i = 0; i < count; i++) {
       to->pc[at + i] = from->pc[first + i], to->sp[at + i] = from->sp[first + i];
       to->bp[at + i] = from->bp[first + i], to->rbp_off[at + i] = from->rbp_off[first + i];
+      to->flags[at + i] = from->flags[first + i];
     }
   } else {
     for (int i = count - 1; i >= 0; i--) {
       to->pc[at + i] = from->pc[first + i], to->sp[at + i] = from->sp[first + i];
       to->bp[at + i] = from->bp[first + i], to->rbp_off[at + i] = from->rbp_off[first + i];
+      to->flags[at + i] = from->flags[first + i];
     }
   }
+}
+
+/* A confirmed run copied to s[at..at+count) whose first state has rbp `bp` in this walk, which
+ * the cached one did not need: rbp keeps that value out to the first frame that reloads it from
+ * a saved slot (which the run checked against the cached value). Keeps the states' rbp the walk's
+ * own, for the steps that follow and for the next capture's comparisons. */
+static inline void carry_bp(states_t *s, int at, int count, uintptr_t bp) {
+  s->bp[at] = bp;
+  for (int k = 1; k < count && s->rbp_off[at + k - 1] == 0; k++) s->bp[at + k] = bp;
 }
 
 static hw_noinline int walk(int limit, memo_t *m) {
@@ -266,6 +286,7 @@ static hw_noinline int walk(int limit, memo_t *m) {
   uintptr_t tail_slot = 0, tail_value = 0;
   uint64_t reused = 0;
   int hfrom = -1; /* -1: none of the sums survive this walk */
+  int tail_start = -1; /* the cached walk's states moved from here on keep their RBP_NEEDED */
   /* A sentinel after the cached walk: a "slot" that never holds the "return address" 1, so the
    * check loop needs no bound. Nothing writes at old_n while a check can still run (see above). */
   static const uintptr_t never = 0;
@@ -280,7 +301,8 @@ static hw_noinline int walk(int limit, memo_t *m) {
         copy_states(&fresh, 0, old, 0, n);
         out = &fresh;
       }
-      if (j < old_n && old->sp[j] == sp && old->pc[j] == pc && old->bp[j] == bp && (j == 0) == (n == 0)) {
+      if (j < old_n && old->sp[j] == sp && old->pc[j] == pc && (old->bp[j] == bp || !(old->flags[j] & RBP_NEEDED)) &&
+          (j == 0) == (n == 0)) {
         /* Equal states. The cached walk's next states hold as long as the slots it read do. */
         int t = j;
         while (LOAD(old->sp[t + 1] - 8) == old->pc[t + 1] &&
@@ -299,6 +321,8 @@ static hw_noinline int walk(int limit, memo_t *m) {
           hfrom = n + kept - j;
           if (out == &fresh) copy_states(old, 0, &fresh, 0, n);
           out = old;
+          if (old->bp[n] != bp) carry_bp(old, n, len, bp);
+          tail_start = n;
           n += len;
           end = m->end;
           tail_slot = m->tail_slot;
@@ -309,6 +333,7 @@ static hw_noinline int walk(int limit, memo_t *m) {
         /* A confirmed run j..t (capped at the limit); then on from state t. */
         if (t - j > room) t = j + room;
         if (out != old || n != j) copy_states(out, n, old, j, t - j + 1);
+        if (out->bp[n] != bp) carry_bp(out, n, t - j + 1, bp);
         n += t - j + 1;
         reused += (uint64_t)(t - j + 1);
         j = t;
@@ -338,7 +363,7 @@ static hw_noinline int walk(int limit, memo_t *m) {
     if (n >= limit) break;
     hw_rule_t r = rule_at(n == 1 ? pc : pc - 1, gen);
     if (hw_unlikely(r.kind != HW_RULE_STEP)) {
-      if (r.kind == HW_RULE_LAST) { end = END_LAST; out->rbp_off[n - 1] = 0; break; }
+      if (r.kind == HW_RULE_LAST) { end = END_LAST; out->rbp_off[n - 1] = 0; out->flags[n - 1] = 0; break; }
       return fallback("a frame rule", pc);
     }
     uintptr_t cfa = (r.cfa_rbp ? bp : sp) + (intptr_t)r.cfa_off;
@@ -347,6 +372,7 @@ static hw_noinline int walk(int limit, memo_t *m) {
     if (hw_unlikely(cfa < sp + 8 || !READABLE(cfa - 8))) return fallback("a CFA out of bounds", pc);
     uintptr_t ra = LOAD(cfa - 8);
     out->rbp_off[n - 1] = r.rbp_saved ? (int16_t)r.rbp_off : 0;
+    out->flags[n - 1] = r.cfa_rbp ? RBP_CFA : 0;
     if (r.rbp_saved) {
       uintptr_t slot = cfa + (intptr_t)r.rbp_off;
       if (hw_unlikely(slot < sp || !READABLE(slot))) return fallback("an rbp slot out of bounds", pc);
@@ -359,6 +385,17 @@ static hw_noinline int walk(int limit, memo_t *m) {
 
 done:
   if (out == &fresh) copy_states(old, 0, &fresh, 0, n);
+  {
+    /* RBP_NEEDED from the outside in, up to the moved tail (whose flags hold: same states, same
+     * end). At the limit, what lies beyond is unknown: needed. */
+    int k = tail_start >= 0 ? tail_start : n;
+    bool needed = k < n ? (old->flags[k] & RBP_NEEDED) != 0 : false;
+    if (k == n && end == END_LIMIT && n > 0) old->flags[--k] |= RBP_NEEDED, needed = true;
+    while (k-- > 0) {
+      needed = (old->flags[k] & RBP_CFA) || (old->rbp_off[k] == 0 && needed);
+      old->flags[k] = (uint8_t)((old->flags[k] & RBP_CFA) | (needed ? RBP_NEEDED : 0));
+    }
+  }
   m->n = n;
   m->end = end;
   m->tail_slot = tail_slot;
