@@ -165,16 +165,8 @@ static inline hw_rule_t rule_at(uintptr_t pc, uint32_t gen) {
 typedef struct {
   uintptr_t pc[WALK_MAX + 1], sp[WALK_MAX + 1], bp[WALK_MAX + 1]; /* + 1: the sentinel, below */
   int16_t rbp_off[WALK_MAX + 1];
-  uint8_t flags[WALK_MAX + 1]; /* RBP_CFA | RBP_NEEDED */
+  uint8_t cfa_rbp[WALK_MAX + 1]; /* the state's rule computes the CFA from rbp */
 } states_t;
-
-/* RBP_CFA: the state's rule computes the CFA from rbp. RBP_NEEDED: the rest of the walk from this
- * state depends on its rbp, through an rbp-based CFA here or further out before rbp is reloaded
- * from a saved slot (or the walk stopped at the limit here, so nothing is known of what follows).
- * A state whose rbp is not needed equals a cached one whatever rbp holds: at -O2, rbp is an
- * ordinary register that carries a caller's loop counter through every frame below it, and
- * comparing it made every capture of such a loop walk from scratch. */
-enum { RBP_CFA = 1, RBP_NEEDED = 2 };
 
 enum { END_LAST, END_LOW, END_LIMIT };
 
@@ -183,11 +175,11 @@ typedef struct {
   int n;        /* states cached */
   int end;      /* why the cached walk stopped after state n-1 */
   uintptr_t tail_slot, tail_value; /* END_LOW: the return-address slot that held a value < 0x4000 */
-  /* Stack-id sums (hw_stack_sum): for each state k >= hfrom, the sum of hw_frame_mix(pc - 1,
-   * n - k') over the states k' from k to the outermost, n - 1. A state's position from the
-   * outermost only stays the same when the walk reuses the cached one to its end, so only that
-   * move keeps them; any other walk sets hfrom = n. */
-  int hfrom;
+  /* Stack-id sums (hw_stack_sum), by position from the outermost state (1 = state n - 1): for
+   * p = 1..hvalid, hsum[p] is the sum of hw_frame_mix(pc - 1, p') over positions p' = 1..p. A walk
+   * that reuses the cached one to its natural end keeps the positions of the states it moved, so
+   * their sums hold without being moved; any other walk keeps none. */
+  int hvalid;
   uint64_t hsum[WALK_MAX + 1];
   states_t s;
 } memo_t;
@@ -243,15 +235,30 @@ static inline void copy_states(states_t *to, int at, const states_t *from, int f
     for (int i = 0; i < count; i++) {
       to->pc[at + i] = from->pc[first + i], to->sp[at + i] = from->sp[first + i];
       to->bp[at + i] = from->bp[first + i], to->rbp_off[at + i] = from->rbp_off[first + i];
-      to->flags[at + i] = from->flags[first + i];
+      to->cfa_rbp[at + i] = from->cfa_rbp[first + i];
     }
   } else {
     for (int i = count - 1; i >= 0; i--) {
       to->pc[at + i] = from->pc[first + i], to->sp[at + i] = from->sp[first + i];
       to->bp[at + i] = from->bp[first + i], to->rbp_off[at + i] = from->rbp_off[first + i];
-      to->flags[at + i] = from->flags[first + i];
+      to->cfa_rbp[at + i] = from->cfa_rbp[first + i];
     }
   }
+}
+
+/* Does the cached walk from state j on read state j's rbp? Through an rbp-based CFA at j or
+ * further out, before some frame reloads rbp from a saved slot; at the walk's last state, only
+ * if it ended on a low return address read through an rbp-based CFA, or at the limit (what lies
+ * beyond is unknown). A state whose rbp is not read equals a cached one whatever rbp holds: at
+ * -O2, rbp is an ordinary register that carries a caller's loop counter through every frame below
+ * it, and comparing it made every capture of such a loop walk from scratch. Asked only when rbp
+ * differs. */
+static inline bool rbp_needed(const states_t *s, int j, int n, int end) {
+  for (int k = j; k < n - 1; k++) {
+    if (s->cfa_rbp[k]) return true;
+    if (s->rbp_off[k]) return false;
+  }
+  return end == END_LIMIT || (end == END_LOW && s->cfa_rbp[n - 1]);
 }
 
 /* A confirmed run copied to s[at..at+count) whose first state has rbp `bp` in this walk, which
@@ -285,8 +292,7 @@ static hw_noinline int walk(int limit, memo_t *m) {
   int end = END_LIMIT; /* why this walk stops */
   uintptr_t tail_slot = 0, tail_value = 0;
   uint64_t reused = 0;
-  int hfrom = -1; /* -1: none of the sums survive this walk */
-  int tail_start = -1; /* the cached walk's states moved from here on keep their RBP_NEEDED */
+  int hvalid = 0; /* positions whose sums survive this walk */
   /* A sentinel after the cached walk: a "slot" that never holds the "return address" 1, so the
    * check loop needs no bound. Nothing writes at old_n while a check can still run (see above). */
   static const uintptr_t never = 0;
@@ -301,7 +307,7 @@ static hw_noinline int walk(int limit, memo_t *m) {
         copy_states(&fresh, 0, old, 0, n);
         out = &fresh;
       }
-      if (j < old_n && old->sp[j] == sp && old->pc[j] == pc && (old->bp[j] == bp || !(old->flags[j] & RBP_NEEDED)) &&
+      if (j < old_n && old->sp[j] == sp && old->pc[j] == pc && (old->bp[j] == bp || !rbp_needed(old, j, old_n, m->end)) &&
           (j == 0) == (n == 0)) {
         /* Equal states. The cached walk's next states hold as long as the slots it read do. */
         int t = j;
@@ -314,15 +320,11 @@ static hw_noinline int walk(int limit, memo_t *m) {
           /* The rest of the cached walk, to its natural end: moved, not re-walked. */
           int len = old_n - j;
           if (n != j) copy_states(old, n, old, j, len);
-          /* The sums move with their states: same distance from the end. */
-          int kept = m->hfrom > j ? m->hfrom : j;
-          if (n < j) for (int k = kept; k < old_n; k++) m->hsum[n + k - j] = m->hsum[k];
-          else if (n > j) for (int k = old_n - 1; k >= kept; k--) m->hsum[n + k - j] = m->hsum[k];
-          hfrom = n + kept - j;
+          /* The moved states keep their positions from the end, hence their sums. */
+          hvalid = m->hvalid < old_n - j ? m->hvalid : old_n - j;
           if (out == &fresh) copy_states(old, 0, &fresh, 0, n);
           out = old;
           if (old->bp[n] != bp) carry_bp(old, n, len, bp);
-          tail_start = n;
           n += len;
           end = m->end;
           tail_slot = m->tail_slot;
@@ -363,7 +365,7 @@ static hw_noinline int walk(int limit, memo_t *m) {
     if (n >= limit) break;
     hw_rule_t r = rule_at(n == 1 ? pc : pc - 1, gen);
     if (hw_unlikely(r.kind != HW_RULE_STEP)) {
-      if (r.kind == HW_RULE_LAST) { end = END_LAST; out->rbp_off[n - 1] = 0; out->flags[n - 1] = 0; break; }
+      if (r.kind == HW_RULE_LAST) { end = END_LAST; out->rbp_off[n - 1] = 0; out->cfa_rbp[n - 1] = 0; break; }
       return fallback("a frame rule", pc);
     }
     uintptr_t cfa = (r.cfa_rbp ? bp : sp) + (intptr_t)r.cfa_off;
@@ -372,7 +374,7 @@ static hw_noinline int walk(int limit, memo_t *m) {
     if (hw_unlikely(cfa < sp + 8 || !READABLE(cfa - 8))) return fallback("a CFA out of bounds", pc);
     uintptr_t ra = LOAD(cfa - 8);
     out->rbp_off[n - 1] = r.rbp_saved ? (int16_t)r.rbp_off : 0;
-    out->flags[n - 1] = r.cfa_rbp ? RBP_CFA : 0;
+    out->cfa_rbp[n - 1] = (uint8_t)r.cfa_rbp;
     if (r.rbp_saved) {
       uintptr_t slot = cfa + (intptr_t)r.rbp_off;
       if (hw_unlikely(slot < sp || !READABLE(slot))) return fallback("an rbp slot out of bounds", pc);
@@ -385,22 +387,11 @@ static hw_noinline int walk(int limit, memo_t *m) {
 
 done:
   if (out == &fresh) copy_states(old, 0, &fresh, 0, n);
-  {
-    /* RBP_NEEDED from the outside in, up to the moved tail (whose flags hold: same states, same
-     * end). At the limit, what lies beyond is unknown: needed. */
-    int k = tail_start >= 0 ? tail_start : n;
-    bool needed = k < n ? (old->flags[k] & RBP_NEEDED) != 0 : false;
-    if (k == n && end == END_LIMIT && n > 0) old->flags[--k] |= RBP_NEEDED, needed = true;
-    while (k-- > 0) {
-      needed = (old->flags[k] & RBP_CFA) || (old->rbp_off[k] == 0 && needed);
-      old->flags[k] = (uint8_t)((old->flags[k] & RBP_CFA) | (needed ? RBP_NEEDED : 0));
-    }
-  }
   m->n = n;
   m->end = end;
   m->tail_slot = tail_slot;
   m->tail_value = tail_value;
-  m->hfrom = hfrom < 0 ? n : hfrom;
+  m->hvalid = hvalid;
   m->gen = gen;
   if (check) {
     atomic_fetch_add_explicit(&n_reused_frames, reused, memory_order_relaxed);
@@ -440,18 +431,19 @@ HW_INLINE int own_capture_above_summed(uintptr_t *frames, int max, uintptr_t anc
         *sum = hw_stack_sum(frames, count);
         return count;
       }
-      int k = memo.hfrom;
-      uint64_t acc = k < n ? memo.hsum[k] : 0;
-      while (k > i) {
-        k--;
-        acc += hw_frame_mix(pcs[k] - 1, (uint64_t)(n - k));
-        memo.hsum[k] = acc;
-      }
+      /* Position p is frame count - p, state n - p. */
+      int p = memo.hvalid < count ? memo.hvalid : count;
+      uint64_t acc = p > 0 ? memo.hsum[p] : 0;
       if (hw_unlikely(check)) {
-        atomic_fetch_add_explicit(&n_summed_frames, (uint64_t)(memo.hfrom > i ? memo.hfrom - i : 0), memory_order_relaxed);
+        atomic_fetch_add_explicit(&n_summed_frames, (uint64_t)(count - p), memory_order_relaxed);
         atomic_fetch_add_explicit(&n_sum_frames, (uint64_t)count, memory_order_relaxed);
       }
-      if (memo.hfrom > i) memo.hfrom = i;
+      while (p < count) {
+        p++;
+        acc += hw_frame_mix(frames[count - p], (uint64_t)p);
+        memo.hsum[p] = acc;
+      }
+      memo.hvalid = count;
       *sum = acc;
       return count;
     }
