@@ -132,8 +132,8 @@ uint64_t hw_proc_kb_field(const char *text, const char *key);
 /* Prints "heapwise: <message>" on stderr without allocating. */
 void hw_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* ---- unwind.c: the one capture interface (its own .eh_frame walker, unwind_cfi.c, and libunwind
- * for the rest) ---------------------------------------------------------------------------------- */
+/* ---- unwind.c: the one capture interface (its own .eh_frame walker, unwind_cfi.c, the module
+ * table of unwind_modules.c before glibc 2.35, and libunwind for the rest) ------------------------ */
 
 #define HW_MAX_FRAMES 64
 /* Fills frames with return addresses minus one, innermost first, after skipping `skip` frames of
