@@ -50,6 +50,16 @@ static inline uint64_t stamp(void) {
   if (hw_unlikely(atomic_load_explicit(&hw_recording, memory_order_relaxed) < 0)) hw_recorder_early_start();
   return hw_now();
 }
+/* Before a call that gives memory back (free, munmap): an unordered read is enough (hw_internal.h,
+ * hw_now_unordered). After one that obtained memory: ordered, unless this thread records alone. */
+static inline uint64_t stamp_before(void) {
+  if (hw_unlikely(atomic_load_explicit(&hw_recording, memory_order_relaxed) < 0)) hw_recorder_early_start();
+  return hw_now_unordered();
+}
+static inline uint64_t stamp_after(void) {
+  if (hw_unlikely(atomic_load_explicit(&hw_recording, memory_order_relaxed) < 0)) hw_recorder_early_start();
+  return hw_recording_alone() ? hw_now_unordered() : hw_now();
+}
 
 static inline bool wants_event(void) {
   return hw_unlikely((atomic_load_explicit(&hw_recording, memory_order_relaxed) |
@@ -61,11 +71,15 @@ static inline bool wants_event(void) {
  * on how the compiler inlined the recorder) and interns it; writes the STACK record when new. */
 static inline uint32_t current_stack(hw_thread_t *t, uint64_t ts, void *anchor) {
   uintptr_t frames[HW_STACK_MAX];
-  int n = hw_capture_stack_above(frames, hw_config.max_frames, (uintptr_t)anchor);
+  uint64_t sum;
+  int n = hw_capture_stack_above_summed(frames, hw_config.max_frames, (uintptr_t)anchor, &sum);
   if (n <= 0) return 0;
-  if (hw_unlikely(atomic_load_explicit(&hw_pyframes_active, memory_order_relaxed))) n = hw_pyframes_merge(t, ts, frames, n);
+  if (hw_unlikely(atomic_load_explicit(&hw_pyframes_active, memory_order_relaxed))) {
+    n = hw_pyframes_merge(t, ts, frames, n);
+    sum = hw_stack_sum(frames, n);
+  }
   bool is_new = false;
-  uint32_t id = hw_stack_intern(frames, n, &is_new);
+  uint32_t id = hw_stack_intern_summed(frames, n, sum, &is_new);
   if (hw_unlikely(is_new)) {
     if (n > 0 && atomic_load_explicit(&hw_pyframes_active, memory_order_relaxed)) hw_pyframes_describe(t, ts, frames, n);
     hw_emit_stack(t, ts, id, frames, n);
@@ -76,7 +90,7 @@ static inline uint32_t current_stack(hw_thread_t *t, uint64_t ts, void *anchor) 
 
 static hw_noinline void on_alloc(int fn, void *p, size_t size, void *anchor) {
   hw_tls_busy++;
-  uint64_t ts = stamp();
+  uint64_t ts = stamp_after();
   if (atomic_load_explicit(&hw_scopes_open, memory_order_relaxed)) hw_scope_on_alloc(p, size);
   if (atomic_load_explicit(&hw_recording, memory_order_relaxed)) {
     hw_thread_t *t = hw_thread_current();
@@ -103,7 +117,7 @@ void hw_hook_alloc(int fn, void *p, size_t size, void *anchor) {
 void hw_hook_free(int fn, void *p) {
   if (!wants_event()) return;
   hw_tls_busy++;
-  on_free(fn, p, stamp());
+  on_free(fn, p, stamp_before());
   hw_tls_busy--;
 }
 
@@ -172,7 +186,7 @@ HW_EXPORT void free(void *p) {
   if (hw_unlikely(hw_bootstrap_owns(p))) return;
   if (wants_event()) {
     hw_tls_busy++;
-    on_free(HW_FN_FREE, p, stamp());
+    on_free(HW_FN_FREE, p, stamp_before());
     hw_tls_busy--;
   }
   if (hw_unlikely(!hw_real.free) && !ensure_real()) return;
@@ -184,7 +198,7 @@ HW_EXPORT void free(void *p) {
 /* realloc and reallocarray share this: stamp before (the free), call, stamp after (the alloc). */
 static hw_noinline void *realloc_recorded(int fn, void *p, size_t n, size_t size, void *anchor) {
   hw_tls_busy++;
-  uint64_t before = stamp();
+  uint64_t before = stamp_before();
   void *q = IN_ALLOCATOR((fn == HW_FN_REALLOC) ? hw_real.realloc(p, size) : hw_real.reallocarray(p, n, size));
   hw_tls_busy--;
   size_t total = size;
@@ -292,7 +306,7 @@ static bool forget_own_mapping(void *p) {
 
 static hw_noinline void on_mmap(void *p, size_t len, int prot, int flags, int fd, void *anchor) {
   hw_tls_busy++;
-  uint64_t ts = stamp();
+  uint64_t ts = stamp_after();
   hw_thread_t *t = atomic_load_explicit(&hw_recording, memory_order_relaxed) ? hw_thread_current() : NULL;
   if (t) hw_emit_mmap(t, ts, (uintptr_t)p, len, prot, flags, fd, current_stack(t, ts, anchor));
   hw_tls_busy--;
@@ -329,7 +343,7 @@ HW_EXPORT int munmap(void *addr, size_t len) {
   if (!wants_mapping_event())
     return hw_real.munmap ? hw_real.munmap(addr, len) : (int)syscall(SYS_munmap, addr, len);
   hw_tls_busy++;
-  uint64_t ts = stamp(); /* before the call: the range may be mapped again at once elsewhere */
+  uint64_t ts = stamp_before(); /* before the call: the range may be mapped again at once elsewhere */
   int rc = hw_real.munmap ? hw_real.munmap(addr, len) : (int)syscall(SYS_munmap, addr, len);
   if (rc == 0 && !forget_own_mapping(addr)) {
     hw_thread_t *t = hw_thread_current();
@@ -354,7 +368,7 @@ HW_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...
   if (rec) {
     /* One stamp, after the call: the new range matters more for ordering than the old one, which
      * another thread could only reuse through a mapping call of its own. */
-    uint64_t ts = stamp();
+    uint64_t ts = stamp_after();
     hw_thread_t *t = (p != MAP_FAILED) ? hw_thread_current() : NULL;
     if (t) hw_emit_mremap(t, ts, (uintptr_t)old, old_len, (uintptr_t)p, new_len, current_stack(t, ts, ANCHOR));
     hw_tls_busy--;

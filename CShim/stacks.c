@@ -82,26 +82,23 @@ static hw_cold void grow(table_t *old) {
   atomic_store(&growing, 0);
 }
 
-/* Each frame, mixed with its position, goes through its own multiply-xorshift-multiply, and the
- * results are summed: the mixes are independent, so they pipeline instead of forming one long
- * chain. The mix must not be linear in the address: a plain sum of address * per-position constant
- * gave the same hash to stacks whose addresses differ by the same amounts at other positions
- * (100000 paths through a binary tree of calls, tools/bench/many_stacks.c, got 714 ids). */
-static inline uint64_t frame_mix(uint64_t frame, uint64_t position) {
-  uint64_t x = (frame ^ (position * 0x9E3779B97F4A7C15ull)) * 0xff51afd7ed558ccdull;
-  x ^= x >> 32;
-  return x * 0xc4ceb9fe1a85ec53ull;
-}
-
-static inline uint64_t stack_hash(const uintptr_t *frames, int count) {
-  uint64_t a = (uint64_t)count, b = 0;
+/* Each frame goes through its own multiply-xorshift-multiply (hw_frame_mix) with its position
+ * counted from the outermost frame, and the results are summed: the mixes are independent, so
+ * they pipeline instead of forming one long chain, and the sum over an unchanged outer part can be
+ * kept from one capture to the next (unwind.c). Two sums, even and odd frames, for the pipelining. */
+uint64_t hw_stack_sum(const uintptr_t *frames, int count) {
+  uint64_t a = 0, b = 0;
   int i = 0;
   for (; i + 1 < count; i += 2) {
-    a += frame_mix(frames[i], (uint64_t)i + 1);
-    b += frame_mix(frames[i + 1], (uint64_t)i + 2);
+    a += hw_frame_mix(frames[i], (uint64_t)(count - i));
+    b += hw_frame_mix(frames[i + 1], (uint64_t)(count - i - 1));
   }
-  if (i < count) a += frame_mix(frames[i], (uint64_t)i + 1);
-  uint64_t h = a ^ (b >> 29) ^ (b << 35);
+  if (i < count) a += hw_frame_mix(frames[i], (uint64_t)(count - i));
+  return a + b;
+}
+
+static inline uint64_t stack_hash(uint64_t sum, int count) {
+  uint64_t h = sum ^ ((uint64_t)count * 0xD6E8FEB86659FD93ull);
   h ^= h >> 32;
   h *= 0x9FB21C651E98DF25ull;
   h ^= h >> 29;
@@ -109,8 +106,13 @@ static inline uint64_t stack_hash(const uintptr_t *frames, int count) {
 }
 
 uint32_t hw_stack_intern(const uintptr_t *frames, int count, bool *is_new) {
+  return hw_stack_intern_summed(frames, count, hw_stack_sum(frames, count), is_new);
+}
+
+uint32_t hw_stack_intern_summed(const uintptr_t *frames, int count, uint64_t sum, bool *is_new) {
+  (void)frames;
   *is_new = false;
-  uint64_t h = stack_hash(frames, count);
+  uint64_t h = stack_hash(sum, count);
   /* A loop, not a recursive retry: an -O0 build does not turn the call into a jump, and growth
    * can be retried many times while other threads keep filling the table. */
 again:;

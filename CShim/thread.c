@@ -43,7 +43,8 @@ static _Atomic uint32_t next_stream = 1;
  * block it frees (or the address it was given): any exchange with another thread happened after
  * that thread's registration, whose store is then visible here. Floored stamps only move events
  * earlier, so a coarse free still sorts before a reuse elsewhere. */
-static _Atomic uint32_t streams_registered;
+_Atomic uint32_t hw_streams_registered;
+__thread bool hw_tls_registered __attribute__((tls_model("initial-exec")));
 
 static hw_thread_t *state_pages;
 static size_t states_used, states_cap;
@@ -102,7 +103,7 @@ static hw_cold hw_thread_t *register_thread(void) {
   t->destructor_rounds = 0;
   memset(t->name, 0, sizeof t->name);
   t->stream = atomic_fetch_add(&next_stream, 1);
-  atomic_fetch_add_explicit(&streams_registered, 1, memory_order_release);
+  atomic_fetch_add_explicit(&hw_streams_registered, 1, memory_order_release);
   t->tid = hw_gettid();
   prctl(PR_GET_NAME, t->name, 0, 0, 0);
   /* base_ts is the start, not now: this thread's first record may carry an earlier stamp */
@@ -113,6 +114,7 @@ static hw_cold hw_thread_t *register_thread(void) {
     while (!atomic_compare_exchange_weak(&registered, &head, t));
   }
   tls_thread = t;
+  hw_tls_registered = true;
   if (atomic_load(&exit_key_ready)) pthread_setspecific(exit_key, t);
   emit_thread(t, hw_now());
   return t;
@@ -159,6 +161,7 @@ static void on_thread_exit(void *arg) {
     /* The buffer is NULL (taken above, or by hw_thread_flush_all at exit): nothing of this
      * thread refers to the state any more, and a new thread may have it. */
     tls_thread = &gone;
+    hw_tls_registered = false;
     lock_states();
     t->next_free = retired;
     retired = t;
@@ -191,10 +194,11 @@ void hw_thread_after_fork_child(void) {
   /* The other threads are gone and their buffers hold the parent's events: start over. */
   atomic_store(&registered, NULL);
   atomic_store(&next_stream, 1);
-  atomic_store(&streams_registered, 0);
+  atomic_store(&hw_streams_registered, 0);
   atomic_flag_clear(&states_lock);
   retired = NULL;
   tls_thread = NULL;
+  hw_tls_registered = false;
 }
 
 size_t hw_threads_memory(void) { return atomic_load(&states_memory); }
@@ -232,7 +236,7 @@ static inline uint8_t *begin(hw_thread_t *t, uint64_t ts, uint8_t tag, size_t ne
   if (hw_unlikely(!b)) return NULL;
   /* A record that no buffer can hold is dropped (said once): writing it would run past the end. */
   if (hw_unlikely(need > b->capacity)) return too_large(need);
-  bool coarse = atomic_load_explicit(&streams_registered, memory_order_acquire) <= 1;
+  bool coarse = atomic_load_explicit(&hw_streams_registered, memory_order_acquire) <= 1;
   if (hw_unlikely(b->used + need > b->capacity || b->coarse_time != coarse)) {
     if (b->used == 0) {
       b->coarse_time = coarse;

@@ -20,6 +20,8 @@
 #define UNW_LOCAL_ONLY
 #include <dlfcn.h>
 #include <libunwind.h>
+#include <link.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,11 +57,12 @@ static _Atomic uint32_t generation = 1;
 /* libunwind's fast trace (unw_backtrace) keeps a per-thread cache of frame rules by address that
  * nothing ever flushes: after a dlclose, a module loaded where the closed one was gets the closed
  * one's rules (measured: `unwindcheck dlopen` with same-layout plugins, truncated stacks). So once
- * any module was closed, libunwind is asked through unw_step, which finds the unwind info afresh
+ * any module was unloaded, libunwind is asked through unw_step, which finds the unwind info afresh
  * (its register-state cache is flushed by the dlclose wrapper below). Same frames, 10-20x slower:
  * only the captures the own walker hands over, and the check mode's reference. */
+static _Atomic int modules_unloaded; /* a dlclose unmapped something (the loader's dlpi_subs moved) */
 HW_INLINE int lu_raw(void **raw, int size) {
-  if (hw_likely(atomic_load_explicit(&generation, memory_order_relaxed) <= 1)) return unw_backtrace(raw, size);
+  if (hw_likely(!atomic_load_explicit(&modules_unloaded, memory_order_relaxed))) return unw_backtrace(raw, size);
   unw_context_t uc;
   unw_cursor_t cursor;
   unw_word_t ip;
@@ -97,13 +100,31 @@ HW_INLINE int lu_capture_above(uintptr_t *frames, int max, uintptr_t anchor) {
  * only ever happen to a dlopen that failed before its code ran.) */
 #define GEN_BITS 20
 
+/* Modules unloaded so far, as the loader counts them. */
+static int first_module_subs(struct dl_phdr_info *info, size_t size, void *arg) {
+  if (size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof info->dlpi_subs) *(unsigned long long *)arg = info->dlpi_subs;
+  else *(unsigned long long *)arg = ~0ull; /* unknown: count every dlclose as an unload */
+  return 1;
+}
+static unsigned long long loader_subs(void) {
+  unsigned long long subs = ~0ull;
+  dl_iterate_phdr(first_module_subs, &subs);
+  return subs;
+}
+
+/* Most dlcloses unload nothing (a handle from dlopen(RTLD_NOLOAD), like the sampler's of libc, or
+ * a library still needed by another): those leave libunwind on its fast trace. Measured before
+ * this check: the sampler's first dlclose of libc put every libunwind capture through unw_step,
+ * 20x slower (churn with HEAPWISE_UNWIND=libunwind: 2.2 s of CPU for 200,000 pairs). */
 HW_EXPORT int dlclose(void *handle) {
   static int (*real)(void *);
   if (!real) *(void **)&real = dlsym(RTLD_NEXT, "dlclose");
   if (!real) return -1;
+  unsigned long long subs = loader_subs();
   atomic_fetch_add(&generation, 1);
   int r = real(handle);
   atomic_fetch_add(&generation, 1);
+  if (subs == ~0ull || loader_subs() != subs) atomic_store(&modules_unloaded, 1);
   unw_flush_cache(unw_local_addr_space, 0, 0);
   return r;
 }
@@ -119,8 +140,11 @@ typedef struct {
 #define CACHE_PROBES 16
 static entry_t *cache;
 
-static hw_rule_t decode(uintptr_t pc, uint32_t gen) {
-  hw_rule_t r = hw_cfi_decode(pc);
+/* *keep is cleared when the rule must not be cached (decoded while the module table was busy). */
+static hw_rule_t decode(uintptr_t pc, uint32_t gen, bool *keep) {
+  bool transient;
+  hw_rule_t r = hw_cfi_decode_once(pc, &transient);
+  *keep = !transient;
   r.gen = gen & ((1u << GEN_BITS) - 1);
   return r;
 }
@@ -129,7 +153,8 @@ static hw_rule_t decode(uintptr_t pc, uint32_t gen) {
  * claimed once by CAS and never changes; its rule may be rewritten, always with a rule that is
  * right for that pc under the generation it carries. */
 static inline hw_rule_t rule_at(uintptr_t pc, uint32_t gen) {
-  if (hw_unlikely(gen >= (1u << GEN_BITS))) return decode(pc, gen); /* generation wrapped */
+  bool keep;
+  if (hw_unlikely(gen >= (1u << GEN_BITS))) return decode(pc, gen, &keep); /* generation wrapped */
   uint64_t h = (pc * 0x9E3779B97F4A7C15ull) >> (64 - CACHE_BITS);
   for (int probe = 0; probe < CACHE_PROBES; probe++) {
     entry_t *e = &cache[(h + (uint64_t)probe) & ((1u << CACHE_BITS) - 1)];
@@ -137,19 +162,20 @@ static inline hw_rule_t rule_at(uintptr_t pc, uint32_t gen) {
     if (hw_likely(k == pc)) {
       hw_rule_t r = {.bits = atomic_load_explicit(&e->rule, memory_order_acquire)};
       if (hw_likely(r.kind != HW_RULE_NONE && r.gen == gen)) return r;
-      r = decode(pc, gen);
-      atomic_store_explicit(&e->rule, r.bits, memory_order_release);
+      r = decode(pc, gen, &keep);
+      if (keep) atomic_store_explicit(&e->rule, r.bits, memory_order_release);
       return r;
     }
     if (k == 0) {
-      hw_rule_t r = decode(pc, gen);
+      hw_rule_t r = decode(pc, gen, &keep);
+      if (!keep) return r;
       uint64_t expected = 0;
       if (atomic_compare_exchange_strong(&e->pc, &expected, pc) || expected == pc)
         atomic_store_explicit(&e->rule, r.bits, memory_order_release);
       return r;
     }
   }
-  return decode(pc, gen); /* the neighbourhood is full: correct, only slower */
+  return decode(pc, gen, &keep); /* the neighbourhood is full: correct, only slower */
 }
 
 /* ---- per-thread state: stack bounds and the previous walk ------------------------------------- */
@@ -160,6 +186,7 @@ static inline hw_rule_t rule_at(uintptr_t pc, uint32_t gen) {
 typedef struct {
   uintptr_t pc[WALK_MAX + 1], sp[WALK_MAX + 1], bp[WALK_MAX + 1]; /* + 1: the sentinel, below */
   int16_t rbp_off[WALK_MAX + 1];
+  uint8_t cfa_rbp[WALK_MAX + 1]; /* the state's rule computes the CFA from rbp */
 } states_t;
 
 enum { END_LAST, END_LOW, END_LIMIT };
@@ -169,6 +196,12 @@ typedef struct {
   int n;        /* states cached */
   int end;      /* why the cached walk stopped after state n-1 */
   uintptr_t tail_slot, tail_value; /* END_LOW: the return-address slot that held a value < 0x4000 */
+  /* Stack-id sums (hw_stack_sum), by position from the outermost state (1 = state n - 1): for
+   * p = 1..hvalid, hsum[p] is the sum of hw_frame_mix(pc - 1, p') over positions p' = 1..p. A walk
+   * that reuses the cached one to its natural end keeps the positions of the states it moved, so
+   * their sums hold without being moved; any other walk keeps none. */
+  int hvalid;
+  uint64_t hsum[WALK_MAX + 1];
   states_t s;
 } memo_t;
 
@@ -192,6 +225,7 @@ static inline uintptr_t stack_top(uintptr_t sp) {
 }
 
 /* Statistics for the check mode only (atomics on every capture would be a cost otherwise). */
+static _Atomic uint64_t n_sum_differ, n_summed_frames, n_sum_frames;
 static _Atomic uint64_t n_compared, n_differ, n_own, n_fallback, n_reused_frames, n_walked_frames;
 
 /* Check mode only: the first few reasons libunwind had to take a capture. */
@@ -222,13 +256,39 @@ static inline void copy_states(states_t *to, int at, const states_t *from, int f
     for (int i = 0; i < count; i++) {
       to->pc[at + i] = from->pc[first + i], to->sp[at + i] = from->sp[first + i];
       to->bp[at + i] = from->bp[first + i], to->rbp_off[at + i] = from->rbp_off[first + i];
+      to->cfa_rbp[at + i] = from->cfa_rbp[first + i];
     }
   } else {
     for (int i = count - 1; i >= 0; i--) {
       to->pc[at + i] = from->pc[first + i], to->sp[at + i] = from->sp[first + i];
       to->bp[at + i] = from->bp[first + i], to->rbp_off[at + i] = from->rbp_off[first + i];
+      to->cfa_rbp[at + i] = from->cfa_rbp[first + i];
     }
   }
+}
+
+/* Does the cached walk from state j on read state j's rbp? Through an rbp-based CFA at j or
+ * further out, before some frame reloads rbp from a saved slot; at the walk's last state, only
+ * if it ended on a low return address read through an rbp-based CFA, or at the limit (what lies
+ * beyond is unknown). A state whose rbp is not read equals a cached one whatever rbp holds: at
+ * -O2, rbp is an ordinary register that carries a caller's loop counter through every frame below
+ * it, and comparing it made every capture of such a loop walk from scratch. Asked only when rbp
+ * differs. */
+static inline bool rbp_needed(const states_t *s, int j, int n, int end) {
+  for (int k = j; k < n - 1; k++) {
+    if (s->cfa_rbp[k]) return true;
+    if (s->rbp_off[k]) return false;
+  }
+  return end == END_LIMIT || (end == END_LOW && s->cfa_rbp[n - 1]);
+}
+
+/* A confirmed run copied to s[at..at+count) whose first state has rbp `bp` in this walk, which
+ * the cached one did not need: rbp keeps that value out to the first frame that reloads it from
+ * a saved slot (which the run checked against the cached value). Keeps the states' rbp the walk's
+ * own, for the steps that follow and for the next capture's comparisons. */
+static inline void carry_bp(states_t *s, int at, int count, uintptr_t bp) {
+  s->bp[at] = bp;
+  for (int k = 1; k < count && s->rbp_off[at + k - 1] == 0; k++) s->bp[at + k] = bp;
 }
 
 static hw_noinline int walk(int limit, memo_t *m) {
@@ -253,6 +313,7 @@ static hw_noinline int walk(int limit, memo_t *m) {
   int end = END_LIMIT; /* why this walk stops */
   uintptr_t tail_slot = 0, tail_value = 0;
   uint64_t reused = 0;
+  int hvalid = 0; /* positions whose sums survive this walk */
   /* A sentinel after the cached walk: a "slot" that never holds the "return address" 1, so the
    * check loop needs no bound. Nothing writes at old_n while a check can still run (see above). */
   static const uintptr_t never = 0;
@@ -267,7 +328,8 @@ static hw_noinline int walk(int limit, memo_t *m) {
         copy_states(&fresh, 0, old, 0, n);
         out = &fresh;
       }
-      if (j < old_n && old->sp[j] == sp && old->pc[j] == pc && old->bp[j] == bp && (j == 0) == (n == 0)) {
+      if (j < old_n && old->sp[j] == sp && old->pc[j] == pc && (old->bp[j] == bp || !rbp_needed(old, j, old_n, m->end)) &&
+          (j == 0) == (n == 0)) {
         /* Equal states. The cached walk's next states hold as long as the slots it read do. */
         int t = j;
         while (LOAD(old->sp[t + 1] - 8) == old->pc[t + 1] &&
@@ -279,8 +341,11 @@ static hw_noinline int walk(int limit, memo_t *m) {
           /* The rest of the cached walk, to its natural end: moved, not re-walked. */
           int len = old_n - j;
           if (n != j) copy_states(old, n, old, j, len);
+          /* The moved states keep their positions from the end, hence their sums. */
+          hvalid = m->hvalid < old_n - j ? m->hvalid : old_n - j;
           if (out == &fresh) copy_states(old, 0, &fresh, 0, n);
           out = old;
+          if (old->bp[n] != bp) carry_bp(old, n, len, bp);
           n += len;
           end = m->end;
           tail_slot = m->tail_slot;
@@ -291,6 +356,7 @@ static hw_noinline int walk(int limit, memo_t *m) {
         /* A confirmed run j..t (capped at the limit); then on from state t. */
         if (t - j > room) t = j + room;
         if (out != old || n != j) copy_states(out, n, old, j, t - j + 1);
+        if (out->bp[n] != bp) carry_bp(out, n, t - j + 1, bp);
         n += t - j + 1;
         reused += (uint64_t)(t - j + 1);
         j = t;
@@ -320,7 +386,7 @@ static hw_noinline int walk(int limit, memo_t *m) {
     if (n >= limit) break;
     hw_rule_t r = rule_at(n == 1 ? pc : pc - 1, gen);
     if (hw_unlikely(r.kind != HW_RULE_STEP)) {
-      if (r.kind == HW_RULE_LAST) { end = END_LAST; out->rbp_off[n - 1] = 0; break; }
+      if (r.kind == HW_RULE_LAST) { end = END_LAST; out->rbp_off[n - 1] = 0; out->cfa_rbp[n - 1] = 0; break; }
       return fallback("a frame rule", pc);
     }
     uintptr_t cfa = (r.cfa_rbp ? bp : sp) + (intptr_t)r.cfa_off;
@@ -329,6 +395,7 @@ static hw_noinline int walk(int limit, memo_t *m) {
     if (hw_unlikely(cfa < sp + 8 || !READABLE(cfa - 8))) return fallback("a CFA out of bounds", pc);
     uintptr_t ra = LOAD(cfa - 8);
     out->rbp_off[n - 1] = r.rbp_saved ? (int16_t)r.rbp_off : 0;
+    out->cfa_rbp[n - 1] = (uint8_t)r.cfa_rbp;
     if (r.rbp_saved) {
       uintptr_t slot = cfa + (intptr_t)r.rbp_off;
       if (hw_unlikely(slot < sp || !READABLE(slot))) return fallback("an rbp slot out of bounds", pc);
@@ -345,6 +412,7 @@ done:
   m->end = end;
   m->tail_slot = tail_slot;
   m->tail_value = tail_value;
+  m->hvalid = hvalid;
   m->gen = gen;
   if (check) {
     atomic_fetch_add_explicit(&n_reused_frames, reused, memory_order_relaxed);
@@ -369,6 +437,40 @@ HW_INLINE int own_capture_above(uintptr_t *frames, int max, uintptr_t anchor) {
   return -1;
 }
 
+/* own_capture_above, and the stack-id sum of its frames: the sums of the states the walk moved
+ * unchanged are kept, the others are added from there inward and kept for the next capture.
+ * A capture cut at `max` frames counts positions from its own outermost frame, not the walk's:
+ * then the frames are summed afresh. */
+HW_INLINE int own_capture_above_summed(uintptr_t *frames, int max, uintptr_t anchor, uint64_t *sum) {
+  int n = walk(max + HW_SLACK + 1, &memo);
+  const uintptr_t *pcs = memo.s.pc;
+  for (int i = 1; i < n && i <= HW_SLACK; i++)
+    if (pcs[i] == anchor) {
+      int count = n - i < max ? n - i : max;
+      for (int k = 0; k < count; k++) frames[k] = pcs[i + k] - 1;
+      if (count < n - i) {
+        *sum = hw_stack_sum(frames, count);
+        return count;
+      }
+      /* Position p is frame count - p, state n - p. */
+      int p = memo.hvalid < count ? memo.hvalid : count;
+      uint64_t acc = p > 0 ? memo.hsum[p] : 0;
+      if (hw_unlikely(check)) {
+        atomic_fetch_add_explicit(&n_summed_frames, (uint64_t)(count - p), memory_order_relaxed);
+        atomic_fetch_add_explicit(&n_sum_frames, (uint64_t)count, memory_order_relaxed);
+      }
+      while (p < count) {
+        p++;
+        acc += hw_frame_mix(frames[count - p], (uint64_t)p);
+        memo.hsum[p] = acc;
+      }
+      memo.hvalid = count;
+      *sum = acc;
+      return count;
+    }
+  return -1;
+}
+
 HW_INLINE int own_capture(uintptr_t *frames, int max, int skip) {
   if (max + skip + 2 > WALK_MAX) return -1;
   int n = walk(max + skip + 2, &memo);
@@ -385,6 +487,11 @@ static hw_cold void report_difference(const uintptr_t *own, int n_own_frames, co
   while (i < n_own_frames && i < n_ref && own[i] == ref[i]) i++;
   hw_log("unwind check: stacks differ at frame %d of %d/%d: own %#lx, libunwind %#lx", i, n_own_frames, n_ref,
          i < n_own_frames ? (unsigned long)own[i] : 0ul, i < n_ref ? (unsigned long)ref[i] : 0ul);
+}
+
+/* Check mode: the incremental stack-id sum against one computed afresh from the frames. */
+static hw_cold void report_sum_difference(void) {
+  if (atomic_fetch_add(&n_sum_differ, 1) < 5) hw_log("unwind check: an incremental stack sum differs from the full one");
 }
 
 static hw_cold void compare(const uintptr_t *own, int n, const uintptr_t *ref, int n_ref) {
@@ -420,15 +527,48 @@ int hw_capture_stack_above(uintptr_t *frames, int max, uintptr_t anchor) {
   return n >= 0 ? n : lu_capture_above(frames, max, anchor);
 }
 
+int hw_capture_stack_above_summed(uintptr_t *frames, int max, uintptr_t anchor, uint64_t *sum) {
+  if (max > HW_MAX_FRAMES) max = HW_MAX_FRAMES;
+  if (hw_unlikely(mode != MODE_OWN)) {
+    int n = mode == MODE_OFF ? 0 : lu_capture_above(frames, max, anchor);
+    *sum = hw_stack_sum(frames, n > 0 ? n : 0);
+    return n;
+  }
+  int n = own_capture_above_summed(frames, max, anchor, sum);
+  if (hw_unlikely(check)) {
+    uintptr_t ref[HW_MAX_FRAMES] = {0};
+    int n_ref = lu_capture_above(ref, max, anchor);
+    compare(frames, n, ref, n_ref);
+    if (n >= 0) {
+      uint64_t full = hw_stack_sum(frames, n);
+      if (full != *sum) report_sum_difference(), *sum = full;
+      return n;
+    }
+    memcpy(frames, ref, (size_t)(n = n_ref) * sizeof(uintptr_t));
+  } else if (hw_likely(n >= 0)) {
+    return n;
+  } else {
+    n = lu_capture_above(frames, max, anchor);
+  }
+  *sum = hw_stack_sum(frames, n > 0 ? n : 0);
+  return n;
+}
+
 /* ---- setup -------------------------------------------------------------------------------------- */
 
 static void check_report(void) {
   if (!check) return;
   hw_log("unwind check: %llu stacks compared, %llu differ, %llu by our walker (%llu of %llu frames reused), "
-         "%llu by libunwind",
+         "%llu by libunwind, %llu stack sums differ (%llu of %llu frames summed)",
          (unsigned long long)n_compared, (unsigned long long)n_differ, (unsigned long long)n_own,
          (unsigned long long)n_reused_frames, (unsigned long long)n_walked_frames,
-         (unsigned long long)n_fallback);
+         (unsigned long long)n_fallback, (unsigned long long)n_sum_differ,
+         (unsigned long long)n_summed_frames, (unsigned long long)n_sum_frames);
+  if (hw_cfi_uses_module_table()) {
+    uint64_t busy, lookups = hw_module_table_lookups(&busy);
+    hw_log("unwind check: module table (no _dl_find_object): %llu lookups, %llu found it busy",
+           (unsigned long long)lookups, (unsigned long long)busy);
+  }
 }
 
 /* After the recorder's own destructor (a lower priority runs later), so every event is counted. */

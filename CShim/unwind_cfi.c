@@ -7,6 +7,8 @@
  * hands the whole stack to libunwind: a rule is either exactly what libunwind would compute or not
  * used at all. Runs on a cache miss only (unwind.c keeps decoded rules); no allocation, no locks. */
 #include <dlfcn.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "hw_internal.h"
@@ -24,11 +26,23 @@ struct hw_dlfo {
   unsigned long long reserved[7];
 };
 static int (*find_object)(void *, struct hw_dlfo *);
+static bool use_table; /* no _dl_find_object, or HEAPWISE_MODULE_TABLE=1: unwind_modules.c */
+
+static void table_after_fork(void) { hw_module_table_after_fork_child(); }
 
 bool hw_cfi_init(void) {
-  if (!find_object) *(void **)&find_object = dlsym(RTLD_DEFAULT, "_dl_find_object");
-  return find_object != NULL;
+  static bool done;
+  if (done) return true;
+  done = true;
+  *(void **)&find_object = dlsym(RTLD_DEFAULT, "_dl_find_object");
+  const char *force = getenv("HEAPWISE_MODULE_TABLE");
+  use_table = !find_object || (force && strcmp(force, "1") == 0);
+  /* A fork while another thread held the table would leave it taken in the child for good. */
+  if (use_table) pthread_atfork(NULL, NULL, table_after_fork);
+  return true;
 }
+
+bool hw_cfi_uses_module_table(void) { return use_table; }
 
 enum { REG_RBP = 6, REG_RSP = 7, REG_RA = 16 };
 
@@ -230,13 +244,28 @@ static hw_rule_t fallback(void) {
 }
 
 hw_rule_t hw_cfi_decode(uintptr_t pc) {
-  struct hw_dlfo obj;
-  if (!find_object || find_object((void *)pc, &obj) != 0 || !obj.eh_frame) return fallback();
+  bool transient = false;
+  return hw_cfi_decode_once(pc, &transient);
+}
+
+hw_rule_t hw_cfi_decode_once(uintptr_t pc, bool *transient) {
+  const uint8_t *hdr;
+  *transient = false;
+  if (use_table) {
+    hw_module_span_t m;
+    int found = hw_module_table_find(pc, &m);
+    if (found < 0) *transient = true;
+    if (found != 0 || !m.eh_frame_hdr) return fallback();
+    hdr = m.eh_frame_hdr;
+  } else {
+    struct hw_dlfo obj;
+    if (!find_object || find_object((void *)pc, &obj) != 0 || !obj.eh_frame) return fallback();
+    hdr = obj.eh_frame;
+  }
 
   /* .eh_frame_hdr: version 1, then the encodings of eh_frame_ptr, fde_count and the table. The
    * binary search table is sorted (initial location, FDE) pairs, both 4-byte offsets from the
    * header's start, which is what every linker writes. */
-  const uint8_t *hdr = obj.eh_frame;
   if (hdr[0] != 1 || hdr[3] != 0x3b) return fallback();
   cursor_t c = {hdr + 4, hdr + 4 + 16, false};
   encoded(&c, hdr[1]);
@@ -329,6 +358,11 @@ hw_rule_t hw_cfi_decode(uintptr_t pc) {
 #else /* not x86-64: libunwind does everything */
 
 bool hw_cfi_init(void) { return false; }
+bool hw_cfi_uses_module_table(void) { return false; }
+hw_rule_t hw_cfi_decode_once(uintptr_t pc, bool *transient) {
+  *transient = false;
+  return hw_cfi_decode(pc);
+}
 hw_rule_t hw_cfi_decode(uintptr_t pc) {
   hw_rule_t r = {.bits = 0};
   r.kind = HW_RULE_FALLBACK;

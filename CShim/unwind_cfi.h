@@ -32,7 +32,24 @@ typedef union {
  * pc, or a return address minus one). Never faults on a loaded module's own unwind tables; any
  * form it does not know gives HW_RULE_FALLBACK. */
 hw_rule_t hw_cfi_decode(uintptr_t pc);
-/* false when this glibc has no _dl_find_object (before 2.35): then libunwind does all the work. */
+/* Like hw_cfi_decode; *transient is set when the answer is FALLBACK only for now (the module
+ * table was busy): it must not be cached. */
+hw_rule_t hw_cfi_decode_once(uintptr_t pc, bool *transient);
+/* Finds modules with _dl_find_object (glibc 2.35+) or, before it or with HEAPWISE_MODULE_TABLE=1,
+ * with unwind_modules.c's table. false only off x86-64: then libunwind does all the work. */
 bool hw_cfi_init(void);
+bool hw_cfi_uses_module_table(void);
+
+/* unwind_modules.c: a module's span and its .eh_frame_hdr (NULL if it has none). */
+typedef struct {
+  uintptr_t start, end;
+  const uint8_t *eh_frame_hdr;
+} hw_module_span_t;
+/* 0: found; 1: pc is in no module; -1: the table is busy (another thread, or this one interrupted
+ * by a signal): the answer is unknown for now. Never waits, never allocates. */
+int hw_module_table_find(uintptr_t pc, hw_module_span_t *out);
+void hw_module_table_after_fork_child(void);
+/* Lookups so far, and how many of them found the table busy (the check mode's report). */
+uint64_t hw_module_table_lookups(uint64_t *busy);
 
 #endif

@@ -10,12 +10,16 @@ import Testing
 /// The counts of the "unwind check:" line.
 struct UnwindCheck {
   var compared = 0, differ = 0, own = 0, reusedFrames = 0, walkedFrames = 0, libunwind = 0
+  /// Stack-id sums built incrementally that differ from one computed afresh; frames whose mix was
+  /// computed, of all the frames of the walker's captures.
+  var sumsDiffer = 0, summedFrames = 0, sumFrames = 0
 
   init(stderr: String) throws {
-    let pattern = #/unwind check: (\d+) stacks compared, (\d+) differ, (\d+) by our walker \((\d+) of (\d+) frames reused\), (\d+) by libunwind/#
+    let pattern = #/unwind check: (\d+) stacks compared, (\d+) differ, (\d+) by our walker \((\d+) of (\d+) frames reused\), (\d+) by libunwind, (\d+) stack sums differ \((\d+) of (\d+) frames summed\)/#
     guard let m = stderr.firstMatch(of: pattern) else { throw HarnessError("no unwind check line in:\n\(stderr)") }
     compared = Int(m.1)!; differ = Int(m.2)!; own = Int(m.3)!
     reusedFrames = Int(m.4)!; walkedFrames = Int(m.5)!; libunwind = Int(m.6)!
+    sumsDiffer = Int(m.7)!; summedFrames = Int(m.8)!; sumFrames = Int(m.9)!
   }
 }
 
@@ -36,12 +40,14 @@ struct UnwindCheck {
     }
   }
 
-  func run(_ program: String, _ arguments: [String] = [], name: String) throws -> (UnwindCheck, DumpFacts) {
+  func run(_ program: String, _ arguments: [String] = [], name: String,
+           environment: [String: String] = [:]) throws -> (UnwindCheck, DumpFacts) {
     let dir = Harness.freshDirectory(name)
-    let result = try Harness.record(program, arguments, in: dir, environment: Self.check)
+    let result = try Harness.record(program, arguments, in: dir, environment: Self.check.merging(environment) { a, _ in a })
     #expect(result.status == 0, "\(result.stderr)")
     let counts = try UnwindCheck(stderr: result.stderr)
     #expect(counts.differ == 0, "\(result.stderr)")
+    #expect(counts.sumsDiffer == 0, "\(result.stderr)")
     #expect(counts.compared == counts.own + counts.libunwind)
     return (counts, try DumpFacts(path: try Harness.onlyDump(in: dir)))
   }
@@ -56,6 +62,8 @@ struct UnwindCheck {
     #expect(counts.compared == allocations)
     #expect(counts.compared > 1000)
     #expect(counts.reusedFrames > 0 && counts.reusedFrames < counts.walkedFrames)
+    // The outer part of a stack that did not change keeps its sum: not every frame is mixed again.
+    #expect(counts.summedFrames > 0 && counts.summedFrames < counts.sumFrames)
     if scenario == "signals" {
       // Through the kernel's signal frame, and on the alternate stack: libunwind's, by design.
       #expect(counts.libunwind >= 600)
@@ -124,6 +132,31 @@ struct UnwindCheck {
     #expect(own.count > 100)
     #expect(own == reference)
     #expect(!own.joined().contains("?"))
+  }
+
+  /// The module table that stands in for _dl_find_object before glibc 2.35, forced here: the
+  /// same stacks as libunwind's, through dlopen/dlclose (the table follows the loader's counters),
+  /// threads and signal handlers that allocate.
+  @Test(arguments: ["mixed", "threads", "signals", "dlopen"])
+  func moduleTable(scenario: String) throws {
+    let program = try Harness.build("unwindcheck.c", output: "unwindcheck-O2", flags: ["-O2"])
+    let extra = scenario == "dlopen" ? try plugins() : []
+    let dir = Harness.freshDirectory("unwind-table-\(scenario)")
+    let result = try Harness.record(program, [scenario] + extra, in: dir,
+                                    environment: Self.check.merging(["HEAPWISE_MODULE_TABLE": "1"]) { a, _ in a })
+    #expect(result.status == 0, "\(result.stderr)")
+    let counts = try UnwindCheck(stderr: result.stderr)
+    #expect(counts.differ == 0 && counts.sumsDiffer == 0, "\(result.stderr)")
+    #expect(counts.compared > 1000 && counts.own > counts.libunwind)
+    let table = #/module table \(no _dl_find_object\): (\d+) lookups, (\d+) found it busy/#
+    let m = try #require(result.stderr.firstMatch(of: table), "\(result.stderr)")
+    #expect(Int(m.1)! > 0)
+    // A busy table hands that capture to libunwind: only threads can find it busy.
+    if scenario == "mixed" || scenario == "dlopen" { #expect(counts.libunwind == 0 && Int(m.2)! == 0) }
+    if scenario == "dlopen" {
+      // Every plugin loaded after a dlclose makes the table rebuild: more lookups than modules.
+      #expect(Int(m.1)! > 100)
+    }
   }
 
   @Test func captureSwitchedOffRecordsNoStacks() throws {
