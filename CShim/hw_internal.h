@@ -152,6 +152,9 @@ void hw_pyframes_reset(void); /* fork child with a new dump */
 int hw_pyframes_merge(struct hw_thread_s *t, uint64_t ts, uintptr_t *frames, int n);
 /* ...hw_pyframes_describe gives them their dump form (code ids, PYCODE records) for a new stack. */
 void hw_pyframes_describe(struct hw_thread_s *t, uint64_t ts, uintptr_t *frames, int n);
+/* For scope sites (scope.c): merges and describes in one step, keeping at most `cap` values;
+ * `cut` says the native capture stopped at its limit. frames has room for HW_STACK_MAX. */
+int hw_pyframes_merge_site(uintptr_t *frames, int n, bool cut, int cap);
 
 /* ---- thread.c: per-thread state and buffers -------------------------------------------------- */
 

@@ -23,6 +23,10 @@
  * ids only when a stack is new: until then a frame carries a hash of its code object's identity.
  */
 #include <dlfcn.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <link.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -30,6 +34,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#ifndef HEAPWISE_BUILDING
+#define HEAPWISE_BUILDING 1
+#endif
+#include "heapwise_scope.h"
 #include "hw_format.h"
 #include "hw_internal.h"
 
@@ -124,6 +132,7 @@ static layout_t L;
 static const uint8_t *runtime;
 static const void *code_type, *unicode_type, *bytes_type;
 static uintptr_t eval_lo, eval_len;
+static uintptr_t cold_lo, cold_len; /* _PyEval_EvalFrameDefault.cold, when the symbol table has it */
 static uint64_t version_hex;
 static char interpreter_path[1024];
 static char object_allocator[32];
@@ -180,9 +189,99 @@ static bool layout_from_debug_offsets(void) {
 
 static uint64_t type_field(const void *type, size_t off) { return (uint64_t)rd_i64((const uint8_t *)type + off); }
 
+/* libpython loaded with RTLD_LOCAL (an embedding program's dlopen) is not in the global scope:
+ * find it among the loaded modules by name. */
+static int find_libpython(struct dl_phdr_info *info, size_t size, void *arg) {
+  (void)size;
+  const char *name = info->dlpi_name, *base = name ? strrchr(name, '/') : NULL;
+  base = base ? base + 1 : name;
+  if (!base || strncmp(base, "libpython3.", 11) != 0) return 0;
+  strncpy(arg, name, sizeof interpreter_path - 1);
+  return 1;
+}
+
+static void *lookup_handle = RTLD_DEFAULT; /* where the interpreter's symbols are looked up */
+static void *py_sym(const char *name) { return dlsym(lookup_handle, name); }
+
+static void find_cold_part(const char *path);
+static void init_found(void);
+
+/* Until the interpreter is found: at the recorder's start, at every scope with sites (a process
+ * that is not recorded, pytest --heapwise), and whenever modules were loaded (modules.c), so an
+ * interpreter that a program dlopens is found too. Once found, never again. */
+static _Atomic int runtime_found;
 void hw_pyframes_init(void) {
-  runtime = dlsym(RTLD_DEFAULT, "_PyRuntime");
-  if (!runtime) return; /* not CPython */
+  static atomic_flag busy = ATOMIC_FLAG_INIT;
+  if (atomic_load_explicit(&runtime_found, memory_order_acquire) || atomic_flag_test_and_set(&busy)) return;
+  if (!atomic_load(&runtime_found)) {
+    runtime = dlsym(RTLD_DEFAULT, "_PyRuntime");
+    if (!runtime) {
+      char path[sizeof interpreter_path] = "";
+      void *h = dl_iterate_phdr(find_libpython, path) ? dlopen(path, RTLD_LAZY | RTLD_NOLOAD) : NULL;
+      /* The reference is kept: Python frames read the interpreter's memory on every event, so
+       * it must not be unmapped under them (CPython cannot be unloaded safely anyway). */
+      runtime = h ? dlsym(h, "_PyRuntime") : NULL;
+      if (runtime) lookup_handle = h;
+      else if (h) dlclose(h);
+    }
+    if (runtime) {
+      atomic_store(&runtime_found, 1);
+      init_found();
+    }
+  }
+  atomic_flag_clear(&busy);
+}
+
+/* GCC moves the evaluation loop's unlikely paths into `_PyEval_EvalFrameDefault.cold`, a local
+ * symbol: only the symbol table (.symtab, absent from stripped builds) knows it. A call made from
+ * there is the evaluation loop's as much as one from the function itself. */
+static void find_cold_part(const char *path) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  struct stat st;
+  const uint8_t *file = fstat(fd, &st) == 0 && st.st_size > (off_t)sizeof(ElfW(Ehdr))
+                            ? mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
+  close(fd);
+  if (file == MAP_FAILED) return;
+  size_t size = (size_t)st.st_size;
+  const ElfW(Ehdr) *eh = (const ElfW(Ehdr) *)file;
+  if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
+      eh->e_shentsize != sizeof(ElfW(Shdr)) || eh->e_shoff > size || eh->e_shnum > (size - eh->e_shoff) / sizeof(ElfW(Shdr)))
+    goto out;
+  const ElfW(Shdr) *sh = (const ElfW(Shdr) *)(file + eh->e_shoff);
+  for (unsigned i = 0; i < eh->e_shnum; i++) {
+    if (sh[i].sh_type != SHT_SYMTAB || sh[i].sh_link >= eh->e_shnum || sh[i].sh_entsize != sizeof(ElfW(Sym))) continue;
+    const ElfW(Shdr) *strs = &sh[sh[i].sh_link];
+    if (sh[i].sh_offset > size || sh[i].sh_size > size - sh[i].sh_offset || strs->sh_offset > size ||
+        strs->sh_size > size - strs->sh_offset)
+      break;
+    const ElfW(Sym) *syms = (const ElfW(Sym) *)(file + sh[i].sh_offset);
+    const char *names = (const char *)(file + strs->sh_offset);
+    uintptr_t eval_value = 0, cold_value = 0, cold_size = 0;
+    static const char eval_name[] = "_PyEval_EvalFrameDefault", cold_name[] = "_PyEval_EvalFrameDefault.cold";
+    for (size_t k = 0; k < sh[i].sh_size / sizeof(ElfW(Sym)); k++) {
+      if (ELF64_ST_TYPE(syms[k].st_info) != STT_FUNC || syms[k].st_name >= strs->sh_size) continue;
+      const char *name = names + syms[k].st_name;
+      size_t room = strs->sh_size - syms[k].st_name;
+      if (room >= sizeof cold_name && memcmp(name, cold_name, sizeof cold_name) == 0) {
+        cold_value = syms[k].st_value;
+        cold_size = syms[k].st_size;
+      } else if (room >= sizeof eval_name && memcmp(name, eval_name, sizeof eval_name) == 0) {
+        eval_value = syms[k].st_value;
+      }
+    }
+    /* The load bias from the function whose run-time address we know. */
+    if (eval_value && cold_value && cold_size) {
+      cold_lo = eval_lo - eval_value + cold_value;
+      cold_len = cold_size;
+    }
+    break;
+  }
+out:
+  munmap((void *)file, size);
+}
+
+static void init_found(void) {
   const char *pm = getenv("PYTHONMALLOC");
   if (pm) strncpy(object_allocator, pm, sizeof object_allocator - 1);
   Dl_info info;
@@ -191,7 +290,7 @@ void hw_pyframes_init(void) {
     ssize_t len = readlink("/proc/self/exe", interpreter_path, sizeof interpreter_path - 1);
     interpreter_path[len > 0 ? len : 0] = 0;
   }
-  const unsigned long *pv = dlsym(RTLD_DEFAULT, "Py_Version");
+  const unsigned long *pv = py_sym("Py_Version");
   version_hex = pv ? *pv : 0;
   const char *sw = getenv("HEAPWISE_PYTHON_FRAMES");
   if (sw && strcmp(sw, "0") == 0) return turn_off(STATUS_SWITCHED_OFF, "HEAPWISE_PYTHON_FRAMES=0");
@@ -207,10 +306,10 @@ void hw_pyframes_init(void) {
     snprintf(text, sizeof text, "CPython %u.%u has no known layout (3.11, 3.12, 3.13)", major, minor);
     return turn_off(STATUS_UNSUPPORTED, text);
   }
-  code_type = dlsym(RTLD_DEFAULT, "PyCode_Type");
-  unicode_type = dlsym(RTLD_DEFAULT, "PyUnicode_Type");
-  bytes_type = dlsym(RTLD_DEFAULT, "PyBytes_Type");
-  void *eval = dlsym(RTLD_DEFAULT, "_PyEval_EvalFrameDefault");
+  code_type = py_sym("PyCode_Type");
+  unicode_type = py_sym("PyUnicode_Type");
+  bytes_type = py_sym("PyBytes_Type");
+  void *eval = py_sym("_PyEval_EvalFrameDefault");
   const ElfW(Sym) *sym = NULL;
   if (!code_type || !unicode_type || !bytes_type || !eval || !dladdr1(eval, &info, (void **)&sym, RTLD_DL_SYMENT) || !sym ||
       !sym->st_size)
@@ -218,6 +317,7 @@ void hw_pyframes_init(void) {
                                         "_PyEval_EvalFrameDefault with its size");
   eval_lo = (uintptr_t)eval;
   eval_len = sym->st_size;
+  find_cold_part(interpreter_path);
   /* The sizes the layout implies must be the running interpreter's. */
   if (type_field(code_type, TP_BASICSIZE) != L.co_adaptive || type_field(code_type, TP_ITEMSIZE) != 2 ||
       type_field(bytes_type, TP_BASICSIZE) != L.bytes_sval + 1 ||
@@ -336,6 +436,12 @@ static const uint8_t *take_call(const uint8_t *f, uintptr_t *out, int *o, int *p
 
 static void emit_info(hw_thread_t *t, uint64_t ts);
 
+/* Whether a native frame is the evaluation loop: its function, or the part GCC moved out of it
+ * (`_PyEval_EvalFrameDefault.cold`, found in the symbol table at start when there is one). */
+static inline bool is_eval_frame(uintptr_t pc) {
+  return pc - eval_lo < eval_len || (cold_len && pc - cold_lo < cold_len);
+}
+
 static hw_cold int pending(hw_thread_t *t, uint64_t ts) {
   int m = atomic_load(&mode);
   /* 3.11 and 3.12 wait for the key they know; 3.13 finds the key itself. */
@@ -344,13 +450,16 @@ static hw_cold int pending(hw_thread_t *t, uint64_t ts) {
     m = verify();
     if (m != PY_OFF) atomic_store(&mode, m);
   }
-  if (atomic_load(&mode) != PY_PENDING && atomic_exchange(&info_pending, 0)) emit_info(t, ts);
+  /* The PYTHON record goes into a stream; a process that is not recorded (scopes only) has none. */
+  bool recorded = atomic_load_explicit(&hw_recording, memory_order_relaxed) > 0;
+  if (atomic_load(&mode) != PY_PENDING && (t || !recorded) && atomic_exchange(&info_pending, 0) && t) emit_info(t, ts);
   m = atomic_load(&mode);
   if (m == PY_OFF) atomic_store(&hw_pyframes_active, 0);
   return m;
 }
 
-int hw_pyframes_merge(hw_thread_t *t, uint64_t ts, uintptr_t *frames, int n) {
+/* The merge itself; `cut`: the native capture stopped at its depth limit. */
+static int merge(hw_thread_t *t, uint64_t ts, uintptr_t *frames, int n, bool cut) {
   tls_merged = 0;
   int m = atomic_load_explicit(&mode, memory_order_relaxed);
   if (hw_unlikely(m != PY_ON || atomic_load_explicit(&info_pending, memory_order_relaxed))) m = pending(t, ts);
@@ -368,7 +477,7 @@ int hw_pyframes_merge(hw_thread_t *t, uint64_t ts, uintptr_t *frames, int n) {
   uintptr_t out[HW_STACK_MAX];
   int o = 0, py = 0, budget = WALK_LIMIT;
   for (int i = 0; i < n; i++) {
-    if (f && frames[i] - eval_lo < eval_len) {
+    if (f && is_eval_frame(frames[i])) {
       int before = o;
       f = take_call(f, out, &o, &py, &budget);
       if (o > before) continue;
@@ -377,10 +486,14 @@ int hw_pyframes_merge(hw_thread_t *t, uint64_t ts, uintptr_t *frames, int n) {
     out[o++] = frames[i];
   }
   /* A native stack cut at the depth limit: the outer Python frames still say where the program was. */
-  while (f && n >= hw_config.max_frames && py < HW_PY_MAX_FRAMES) f = take_call(f, out, &o, &py, &budget);
+  while (f && cut && py < HW_PY_MAX_FRAMES) f = take_call(f, out, &o, &py, &budget);
   memcpy(frames, out, (size_t)o * sizeof *out);
   tls_merged = o;
   return o;
+}
+
+int hw_pyframes_merge(hw_thread_t *t, uint64_t ts, uintptr_t *frames, int n) {
+  return merge(t, ts, frames, n, n >= hw_config.max_frames);
 }
 
 /* ---- code objects: ids and PYCODE records ---- */
@@ -415,6 +528,47 @@ static uint8_t *put_str(uint8_t *p, const uint8_t *s, size_t cap) {
   return hw_put_uvarint(p, 0);
 }
 
+/* Every PYCODE body, by id, for readers in this process (scope sites: heapwise_python_code):
+ * each a 4-byte length and the body, in 1 MiB chunks of pages that are never given back (a
+ * scope's sites may be read long after the code object is gone). Under record_lock. */
+#define BODY_CHUNK (1u << 20)
+static _Atomic(const uint8_t *) *bodies; /* (CODE_BITS slots)/4*3 + 1 entries */
+static uint8_t *chunk;
+static size_t chunk_left;
+
+static void keep_body(uint32_t id, const uint8_t *body, size_t len) {
+  size_t slots = ((size_t)1 << CODE_BITS) / 4 * 3 + 1;
+  if (!bodies) {
+    void *fresh = hw_pages_alloc(slots * sizeof *bodies);
+    if (!fresh) return;
+    __atomic_store_n(&bodies, fresh, __ATOMIC_RELEASE);
+  }
+  if (id >= slots) return;
+  if (chunk_left < len + 4) {
+    chunk = hw_pages_alloc(BODY_CHUNK); /* len is at most sizeof record_body, well below */
+    chunk_left = chunk ? BODY_CHUNK : 0;
+    if (!chunk) return;
+  }
+  uint32_t n = (uint32_t)len;
+  memcpy(chunk, &n, 4);
+  memcpy(chunk + 4, body, len);
+  atomic_store_explicit(&bodies[id], chunk, memory_order_release);
+  chunk += 4 + len;
+  chunk_left -= 4 + len;
+}
+
+HEAPWISE_API int heapwise_python_code(uint32_t id, const void **body, size_t *length) {
+  size_t slots = ((size_t)1 << CODE_BITS) / 4 * 3 + 1;
+  _Atomic(const uint8_t *) *b = __atomic_load_n(&bodies, __ATOMIC_ACQUIRE);
+  const uint8_t *kept = b && id > 0 && id < slots ? atomic_load_explicit(&b[id], memory_order_acquire) : NULL;
+  if (!kept || !body || !length) return -1;
+  uint32_t n;
+  memcpy(&n, kept, 4);
+  *body = kept + 4;
+  *length = n;
+  return 0;
+}
+
 static void emit_code(hw_thread_t *t, uint64_t ts, uint32_t id, const uint8_t *code) {
   while (atomic_flag_test_and_set_explicit(&record_lock, memory_order_acquire)) {
   }
@@ -431,7 +585,8 @@ static void emit_code(hw_thread_t *t, uint64_t ts, uint32_t id, const uint8_t *c
     if (len > room) len = room; /* the analyzer reads no line past a cut table */
   }
   p = hw_put_bytes(p, len ? lt + L.bytes_sval : (const uint8_t *)"", len);
-  hw_emit_raw(t, ts, HW_TAG_PYCODE, record_body, (size_t)(p - record_body));
+  if (t) hw_emit_raw(t, ts, HW_TAG_PYCODE, record_body, (size_t)(p - record_body));
+  keep_body(id, record_body, (size_t)(p - record_body));
   atomic_flag_clear_explicit(&record_lock, memory_order_release);
 }
 
@@ -487,6 +642,17 @@ void hw_pyframes_describe(hw_thread_t *t, uint64_t ts, uintptr_t *frames, int n)
     uint32_t id = code_id(t, ts, tls_codes[i]);
     frames[i] = HW_PY_FRAME_TAG | (uintptr_t)id << 32 | (frames[i] & 0xffffff);
   }
+}
+
+/* For a scope's site (scope.c): the same merge, in the dump's form at once (code ids, with their
+ * PYCODE records when the process is recorded), at most `cap` values kept. */
+int hw_pyframes_merge_site(uintptr_t *frames, int n, bool cut, int cap) {
+  hw_thread_t *t = atomic_load_explicit(&hw_recording, memory_order_relaxed) > 0 ? hw_thread_current() : NULL;
+  /* Stamp 0: the records take the stream's last time, never one before an event already in it. */
+  n = merge(t, 0, frames, n, cut);
+  if (n > cap) n = cap;
+  if (tls_merged) hw_pyframes_describe(t, 0, frames, n);
+  return n;
 }
 
 /* ---- the PYTHON record ---- */

@@ -1,4 +1,5 @@
 import CHeapwise
+import HeapwiseFormat
 import HeapwiseSymbols
 import Synchronization
 
@@ -61,6 +62,12 @@ final class SiteSymbolizer: Sendable {
       var fallback: SymbolizedFrame?
       var caller: SymbolizedFrame?
       for (index, address) in addresses.enumerated() {
+        // A Python frame (a CPython process: the recorder merges them into sites): the code
+        // that asked for memory, whatever native frames lie under it.
+        if PythonFrameAddress.isPython(address) {
+          if let frame = Self.pythonFrame(address) { return (.caller, frame) }
+          continue
+        }
         let frames = symbolizer.symbolize(address)
         // The allocator's direct caller is a coroutine accessor: its own frame (unoptimized
         // builds). From now on the C side leaves such allocations out as they happen.
@@ -94,6 +101,20 @@ final class SiteSymbolizer: Sendable {
   }
 
   func callerFrame(_ addresses: [UInt64]) -> SymbolizedFrame? { read(addresses).caller }
+
+  /// The Python frame a site's tagged value names, from the code object's description that the
+  /// recorder keeps for the process (`heapwise_python_code`); nil when it has none.
+  static func pythonFrame(_ address: UInt64) -> SymbolizedFrame? {
+    var body: UnsafeRawPointer?
+    var length = 0
+    guard heapwise_python_code(PythonFrameAddress.codeID(address), &body, &length) == 0, let body,
+      let code = try? PythonCodeRecord(body: UnsafeRawBufferPointer(start: body, count: length))
+    else { return nil }
+    let instruction = PythonFrameAddress.instruction(address)
+    return SymbolizedFrame(
+      function: code.qualifiedName, file: code.filename, line: code.line(atInstruction: instruction),
+      module: code.filename, moduleOffset: UInt64(instruction) * 2, isInlined: false, address: address)
+  }
 
   static func location(_ frame: SymbolizedFrame) -> String {
     if let file = frame.file, let line = frame.line {

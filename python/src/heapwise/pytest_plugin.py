@@ -226,6 +226,9 @@ class Measurer:
                     figure = "%s in %s" % (_units.format_bytes(site.leaked_bytes), _count(site.leaked_blocks, "block"))
                 first = site.frames[0] if site.frames else None
                 lines.append("    %s  %s%s" % (site.location, figure, _in_function(first)))
+                if site.native:
+                    # The C function that asked for memory on the Python line's behalf.
+                    lines.append("        allocated by %s%s" % (site.native[0].location, _in_function(site.native[0])))
                 for f in site.frames[1:4]:
                     lines.append("        from %s%s" % (f.location, _in_function(f)))
         if usage.sites_truncated:
