@@ -146,6 +146,7 @@ struct hw_thread_s;
 /* Nonzero in a CPython process while hw_pyframes_merge has work (relaxed read per new event). */
 extern _Atomic int hw_pyframes_active;
 void hw_pyframes_init(void);  /* at start: is this CPython, which layout, are Python frames wanted */
+void hw_pyframes_modules_changed(void); /* modules.c: a libpython loaded later (dlopen) */
 void hw_pyframes_reset(void); /* fork child with a new dump */
 /* Replaces each evaluation-loop frame of `frames` (room for HW_STACK_MAX) by the Python frames it
  * runs; returns the new count. The Python values are only good for interning until... */

@@ -189,53 +189,21 @@ static bool layout_from_debug_offsets(void) {
 
 static uint64_t type_field(const void *type, size_t off) { return (uint64_t)rd_i64((const uint8_t *)type + off); }
 
-/* libpython loaded with RTLD_LOCAL (an embedding program's dlopen) is not in the global scope:
- * find it among the loaded modules by name. */
-static int find_libpython(struct dl_phdr_info *info, size_t size, void *arg) {
-  (void)size;
-  const char *name = info->dlpi_name, *base = name ? strrchr(name, '/') : NULL;
-  base = base ? base + 1 : name;
-  if (!base || strncmp(base, "libpython3.", 11) != 0) return 0;
-  strncpy(arg, name, sizeof interpreter_path - 1);
-  return 1;
-}
+/* ---- finding the interpreter ---- */
 
-static void *lookup_handle = RTLD_DEFAULT; /* where the interpreter's symbols are looked up */
-static void *py_sym(const char *name) { return dlsym(lookup_handle, name); }
+/* The interpreter's symbols the recorder needs, with their values: run-time addresses once
+ * found. The last is GCC's `_PyEval_EvalFrameDefault.cold`: the evaluation loop's unlikely paths,
+ * moved out of the function under a local name that only .symtab has (stripped builds have none).
+ * A call made from there is the evaluation loop's as much as one from the function itself. */
+enum { S_RUNTIME, S_VERSION, S_CODE, S_UNICODE, S_BYTES, S_EVAL, S_COLD, S_COUNT };
+static const char *const symbol_names[S_COUNT] = {
+    "_PyRuntime", "Py_Version", "PyCode_Type", "PyUnicode_Type", "PyBytes_Type", "_PyEval_EvalFrameDefault",
+    "_PyEval_EvalFrameDefault.cold"};
+typedef struct { uintptr_t value, size; } symbol_t;
 
-static void find_cold_part(const char *path);
-static void init_found(void);
-
-/* Until the interpreter is found: at the recorder's start, at every scope with sites (a process
- * that is not recorded, pytest --heapwise), and whenever modules were loaded (modules.c), so an
- * interpreter that a program dlopens is found too. Once found, never again. */
-static _Atomic int runtime_found;
-void hw_pyframes_init(void) {
-  static atomic_flag busy = ATOMIC_FLAG_INIT;
-  if (atomic_load_explicit(&runtime_found, memory_order_acquire) || atomic_flag_test_and_set(&busy)) return;
-  if (!atomic_load(&runtime_found)) {
-    runtime = dlsym(RTLD_DEFAULT, "_PyRuntime");
-    if (!runtime) {
-      char path[sizeof interpreter_path] = "";
-      void *h = dl_iterate_phdr(find_libpython, path) ? dlopen(path, RTLD_LAZY | RTLD_NOLOAD) : NULL;
-      /* The reference is kept: Python frames read the interpreter's memory on every event, so
-       * it must not be unmapped under them (CPython cannot be unloaded safely anyway). */
-      runtime = h ? dlsym(h, "_PyRuntime") : NULL;
-      if (runtime) lookup_handle = h;
-      else if (h) dlclose(h);
-    }
-    if (runtime) {
-      atomic_store(&runtime_found, 1);
-      init_found();
-    }
-  }
-  atomic_flag_clear(&busy);
-}
-
-/* GCC moves the evaluation loop's unlikely paths into `_PyEval_EvalFrameDefault.cold`, a local
- * symbol: only the symbol table (.symtab, absent from stripped builds) knows it. A call made from
- * there is the evaluation loop's as much as one from the function itself. */
-static void find_cold_part(const char *path) {
+/* Fills syms[first..last] with st_value/st_size from the ELF file's table of `type` (SHT_DYNSYM
+ * or SHT_SYMTAB); entries not found stay 0. Only reads the file: no call into the loader. */
+static void read_symbols(const char *path, unsigned type, symbol_t *syms, int first, int last) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return;
   struct stat st;
@@ -250,30 +218,21 @@ static void find_cold_part(const char *path) {
     goto out;
   const ElfW(Shdr) *sh = (const ElfW(Shdr) *)(file + eh->e_shoff);
   for (unsigned i = 0; i < eh->e_shnum; i++) {
-    if (sh[i].sh_type != SHT_SYMTAB || sh[i].sh_link >= eh->e_shnum || sh[i].sh_entsize != sizeof(ElfW(Sym))) continue;
+    if (sh[i].sh_type != type || sh[i].sh_link >= eh->e_shnum || sh[i].sh_entsize != sizeof(ElfW(Sym))) continue;
     const ElfW(Shdr) *strs = &sh[sh[i].sh_link];
     if (sh[i].sh_offset > size || sh[i].sh_size > size - sh[i].sh_offset || strs->sh_offset > size ||
         strs->sh_size > size - strs->sh_offset)
       break;
-    const ElfW(Sym) *syms = (const ElfW(Sym) *)(file + sh[i].sh_offset);
+    const ElfW(Sym) *table = (const ElfW(Sym) *)(file + sh[i].sh_offset);
     const char *names = (const char *)(file + strs->sh_offset);
-    uintptr_t eval_value = 0, cold_value = 0, cold_size = 0;
-    static const char eval_name[] = "_PyEval_EvalFrameDefault", cold_name[] = "_PyEval_EvalFrameDefault.cold";
     for (size_t k = 0; k < sh[i].sh_size / sizeof(ElfW(Sym)); k++) {
-      if (ELF64_ST_TYPE(syms[k].st_info) != STT_FUNC || syms[k].st_name >= strs->sh_size) continue;
-      const char *name = names + syms[k].st_name;
-      size_t room = strs->sh_size - syms[k].st_name;
-      if (room >= sizeof cold_name && memcmp(name, cold_name, sizeof cold_name) == 0) {
-        cold_value = syms[k].st_value;
-        cold_size = syms[k].st_size;
-      } else if (room >= sizeof eval_name && memcmp(name, eval_name, sizeof eval_name) == 0) {
-        eval_value = syms[k].st_value;
+      if (!table[k].st_value || table[k].st_shndx == SHN_UNDEF || table[k].st_name >= strs->sh_size) continue;
+      const char *name = names + table[k].st_name;
+      size_t room = strs->sh_size - table[k].st_name;
+      for (int w = first; w <= last; w++) {
+        size_t len = strlen(symbol_names[w]) + 1;
+        if (room >= len && memcmp(name, symbol_names[w], len) == 0) syms[w] = (symbol_t){table[k].st_value, table[k].st_size};
       }
-    }
-    /* The load bias from the function whose run-time address we know. */
-    if (eval_value && cold_value && cold_size) {
-      cold_lo = eval_lo - eval_value + cold_value;
-      cold_len = cold_size;
     }
     break;
   }
@@ -281,16 +240,71 @@ out:
   munmap((void *)file, size);
 }
 
-static void init_found(void) {
+/* The loaded module named libpython3.*: its path and load bias. */
+typedef struct { char path[sizeof interpreter_path]; uintptr_t bias; } libpython_t;
+static int find_libpython(struct dl_phdr_info *info, size_t size, void *arg) {
+  (void)size;
+  const char *name = info->dlpi_name, *base = name ? strrchr(name, '/') : NULL;
+  base = base ? base + 1 : name;
+  if (!base || strncmp(base, "libpython3.", 11) != 0) return 0;
+  libpython_t *found = arg;
+  strncpy(found->path, name, sizeof found->path - 1);
+  found->bias = info->dlpi_addr;
+  return 1;
+}
+
+static void init_found(const symbol_t *syms);
+static _Atomic int runtime_found;
+static atomic_flag finding = ATOMIC_FLAG_INIT;
+
+/* At the recorder's start and at every scope with sites (pytest --heapwise, not recorded):
+ * the interpreter among the program's global symbols. */
+void hw_pyframes_init(void) {
+  if (atomic_load_explicit(&runtime_found, memory_order_acquire) || atomic_flag_test_and_set(&finding)) return;
+  void *rt = atomic_load(&runtime_found) ? NULL : dlsym(RTLD_DEFAULT, "_PyRuntime");
+  if (rt) {
+    symbol_t syms[S_COUNT] = {{0, 0}};
+    for (int w = S_RUNTIME; w <= S_EVAL; w++) syms[w].value = (uintptr_t)dlsym(RTLD_DEFAULT, symbol_names[w]);
+    Dl_info info;
+    const ElfW(Sym) *eval = NULL;
+    if (syms[S_EVAL].value && dladdr1((void *)syms[S_EVAL].value, &info, (void **)&eval, RTLD_DL_SYMENT) && eval)
+      syms[S_EVAL].size = eval->st_size;
+    if (dladdr(rt, &info) && info.dli_fname) strncpy(interpreter_path, info.dli_fname, sizeof interpreter_path - 1);
+    if (!strchr(interpreter_path, '/')) { /* the executable itself, named as it was invoked */
+      ssize_t len = readlink("/proc/self/exe", interpreter_path, sizeof interpreter_path - 1);
+      interpreter_path[len > 0 ? len : 0] = 0;
+    }
+    atomic_store(&runtime_found, 1);
+    init_found(syms);
+  }
+  atomic_flag_clear(&finding);
+}
+
+/* Modules were loaded (modules.c, from a hook: perhaps inside the loader itself, so no dlsym or
+ * dlopen here): a libpython that the program dlopened, even with RTLD_LOCAL, is found by name and
+ * its symbols read from its file. Its memory is mapped by the time the module list shows it. */
+void hw_pyframes_modules_changed(void) {
+  if (atomic_load_explicit(&runtime_found, memory_order_acquire) || atomic_flag_test_and_set(&finding)) return;
+  libpython_t lib = {{0}, 0};
+  if (!atomic_load(&runtime_found) && dl_iterate_phdr(find_libpython, &lib)) {
+    symbol_t syms[S_COUNT] = {{0, 0}};
+    read_symbols(lib.path, SHT_DYNSYM, syms, S_RUNTIME, S_EVAL);
+    if (syms[S_RUNTIME].value) {
+      for (int w = S_RUNTIME; w <= S_EVAL; w++)
+        if (syms[w].value) syms[w].value += lib.bias;
+      memcpy(interpreter_path, lib.path, sizeof interpreter_path);
+      atomic_store(&runtime_found, 1);
+      init_found(syms);
+    }
+  }
+  atomic_flag_clear(&finding);
+}
+
+static void init_found(const symbol_t *syms) {
+  runtime = (const uint8_t *)syms[S_RUNTIME].value;
   const char *pm = getenv("PYTHONMALLOC");
   if (pm) strncpy(object_allocator, pm, sizeof object_allocator - 1);
-  Dl_info info;
-  if (dladdr(runtime, &info) && info.dli_fname) strncpy(interpreter_path, info.dli_fname, sizeof interpreter_path - 1);
-  if (!strchr(interpreter_path, '/')) { /* the executable itself, named as it was invoked */
-    ssize_t len = readlink("/proc/self/exe", interpreter_path, sizeof interpreter_path - 1);
-    interpreter_path[len > 0 ? len : 0] = 0;
-  }
-  const unsigned long *pv = py_sym("Py_Version");
+  const unsigned long *pv = (const unsigned long *)syms[S_VERSION].value;
   version_hex = pv ? *pv : 0;
   const char *sw = getenv("HEAPWISE_PYTHON_FRAMES");
   if (sw && strcmp(sw, "0") == 0) return turn_off(STATUS_SWITCHED_OFF, "HEAPWISE_PYTHON_FRAMES=0");
@@ -306,18 +320,20 @@ static void init_found(void) {
     snprintf(text, sizeof text, "CPython %u.%u has no known layout (3.11, 3.12, 3.13)", major, minor);
     return turn_off(STATUS_UNSUPPORTED, text);
   }
-  code_type = py_sym("PyCode_Type");
-  unicode_type = py_sym("PyUnicode_Type");
-  bytes_type = py_sym("PyBytes_Type");
-  void *eval = py_sym("_PyEval_EvalFrameDefault");
-  const ElfW(Sym) *sym = NULL;
-  if (!code_type || !unicode_type || !bytes_type || !eval || !dladdr1(eval, &info, (void **)&sym, RTLD_DL_SYMENT) || !sym ||
-      !sym->st_size)
+  code_type = (const void *)syms[S_CODE].value;
+  unicode_type = (const void *)syms[S_UNICODE].value;
+  bytes_type = (const void *)syms[S_BYTES].value;
+  if (!code_type || !unicode_type || !bytes_type || !syms[S_EVAL].value || !syms[S_EVAL].size)
     return turn_off(STATUS_UNSUPPORTED, "the interpreter does not export PyCode_Type, PyUnicode_Type, PyBytes_Type or "
                                         "_PyEval_EvalFrameDefault with its size");
-  eval_lo = (uintptr_t)eval;
-  eval_len = sym->st_size;
-  find_cold_part(interpreter_path);
+  eval_lo = syms[S_EVAL].value;
+  eval_len = syms[S_EVAL].size;
+  symbol_t local[S_COUNT] = {{0, 0}};
+  read_symbols(interpreter_path, SHT_SYMTAB, local, S_EVAL, S_COLD);
+  if (local[S_EVAL].value && local[S_COLD].value && local[S_COLD].size) { /* the bias from the known function */
+    cold_lo = eval_lo - local[S_EVAL].value + local[S_COLD].value;
+    cold_len = local[S_COLD].size;
+  }
   /* The sizes the layout implies must be the running interpreter's. */
   if (type_field(code_type, TP_BASICSIZE) != L.co_adaptive || type_field(code_type, TP_ITEMSIZE) != 2 ||
       type_field(bytes_type, TP_BASICSIZE) != L.bytes_sval + 1 ||

@@ -61,13 +61,12 @@ final class SiteSymbolizer: Sendable {
       cached = symbolizer
       var fallback: SymbolizedFrame?
       var caller: SymbolizedFrame?
-      for (index, address) in addresses.enumerated() {
-        // A Python frame (a CPython process: the recorder merges them into sites): the code
-        // that asked for memory, whatever native frames lie under it.
-        if PythonFrameAddress.isPython(address) {
-          if let frame = Self.pythonFrame(address) { return (.caller, frame) }
-          continue
-        }
+      // Python frames (an embedded CPython: the recorder merges them into sites): the innermost
+      // is the code that asked for memory; the interpreter's native frames under it are not.
+      for address in addresses where PythonFrameAddress.isPython(address) {
+        if let frame = Self.pythonFrame(address) { return (.caller, frame) }
+      }
+      for (index, address) in addresses.enumerated() where !PythonFrameAddress.isPython(address) {
         let frames = symbolizer.symbolize(address)
         // The allocator's direct caller is a coroutine accessor: its own frame (unoptimized
         // builds). From now on the C side leaves such allocations out as they happen.

@@ -61,15 +61,16 @@ final class EmbeddedPython: @unchecked Sendable {
 
   private let home: [wchar_t]
 
-  /// Runs `source` as the file `file` under a thread measurement, with the GIL held around it.
+  /// Runs `source` as the file `file` under a thread measurement (compiled before it), with the
+  /// GIL held around it.
   func run(_ source: String, file: String) throws -> AllocationUsage {
     let escaped = source.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
       .replacingOccurrences(of: "\n", with: "\\n")
-    let code = "exec(compile(\"\(escaped)\", \"\(file)\", \"exec\"), {})"
     let state = ensure()
     defer { release(state) }
+    #expect(runString("measured = compile(\"\(escaped)\", \"\(file)\", \"exec\")") == 0)
     var status: Int32 = 0
-    let usage = try code.withCString { text in
+    let usage = try "exec(measured, {})".withCString { text in
       try measureAllocations(in: .thread) { status = runString(text) }
     }
     #expect(status == 0, "PyRun_SimpleString failed")
