@@ -48,7 +48,8 @@ import Testing
       // limit_memory: the peak of the test's live blocks against the limit, then where.
       "heapwise: limit_memory exceeded: peak 4.0 MiB > limit 1 MB (+3.0 MiB)",
       "  top sites (bytes allocated):",
-      "    \(at("buffer = bytearray("))4.0 MiB in 2 allocations (in test_fails_peak)\n        allocated by ",
+      "    \(at("buffer = bytearray("))4.0 MiB in ",
+      " allocations (in test_fails_peak)\n        allocated by ",
       "(in PyByteArray_Resize)",
       // limit_leaks: live blocks against the limit, and what the allocator kept apart from it.
       "leaked > limit 64 KiB (+",
