@@ -75,14 +75,14 @@ def native_index(frames):
 class Site:
     """Stacks merged by their caller's location."""
 
-    __slots__ = ("location", "frames", "native", "native_weight", "allocations", "bytes", "leaked_blocks",
+    __slots__ = ("location", "frames", "native", "natives", "allocations", "bytes", "leaked_blocks",
                  "leaked_bytes")
 
     def __init__(self, location, frames, native=None):
         self.location = location
         self.frames = frames  # the caller frame, then its callers (with lines where known)
         self.native = native  # under a Python caller: the native frames that allocated ([] if none)
-        self.native_weight = 0
+        self.natives = {}  # native frame's location -> [what the order counts, frames]
         self.allocations = self.bytes = self.leaked_blocks = self.leaked_bytes = 0
 
 
@@ -129,14 +129,19 @@ def top_sites(stacks, order, limit=3, context=2):
         site = merged.get(location)
         if site is None:
             site = merged[location] = Site(location, chain, native)
-        elif key(stack) > site.native_weight:
-            site.native = native  # the native frame of the stack that counts most
-        site.native_weight = max(site.native_weight, key(stack))
+        if native:
+            entry = site.natives.setdefault(native[0].location, [0, native])
+            entry[0] += key(stack)
         site.allocations += stack.allocations
         site.bytes += stack.bytes
         site.leaked_blocks += stack.leaked_blocks
         site.leaked_bytes += stack.leaked_bytes
     ranked = sorted((s for s in merged.values() if key(s) > 0), key=lambda s: (-key(s), s.location))[:limit]
+    for s in ranked:
+        # The native frame that counts most on this line (by location, ties by name: the same
+        # message every run).
+        if s.natives:
+            s.native = min(s.natives.items(), key=lambda e: (-e[1][0], e[0]))[1][1]
     # file:line only for what is printed: one addr2line run per module.
     flat = [f for s in ranked for f in s.frames + s.native]
     lined = _symbols.with_lines(flat)
