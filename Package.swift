@@ -44,7 +44,7 @@ let package = Package(
     .target(name: "HeapwiseSymbols", dependencies: ["CLibDW"], exclude: ["README.md"]),
     .target(name: "HeapwiseAnalysis", dependencies: ["HeapwiseFormat", "HeapwiseSymbols"]),
     .target(name: "HeapwiseReports", dependencies: ["HeapwiseAnalysis", "CZlib"]),
-    .target(name: "HeapwiseBudget", dependencies: ["CHeapwise", "HeapwiseSymbols"]),
+    .target(name: "HeapwiseBudget", dependencies: ["CHeapwise", "HeapwiseFormat", "HeapwiseSymbols"]),
     .executableTarget(
       name: "heapwise",
       dependencies: [

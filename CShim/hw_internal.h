@@ -179,12 +179,16 @@ struct hw_thread_s;
 /* Nonzero in a CPython process while hw_pyframes_merge has work (relaxed read per new event). */
 extern _Atomic int hw_pyframes_active;
 void hw_pyframes_init(void);  /* at start: is this CPython, which layout, are Python frames wanted */
+void hw_pyframes_modules_changed(void); /* modules.c: a libpython loaded later (dlopen) */
 void hw_pyframes_reset(void); /* fork child with a new dump */
 /* Replaces each evaluation-loop frame of `frames` (room for HW_STACK_MAX) by the Python frames it
  * runs; returns the new count. The Python values are only good for interning until... */
 int hw_pyframes_merge(struct hw_thread_s *t, uint64_t ts, uintptr_t *frames, int n);
 /* ...hw_pyframes_describe gives them their dump form (code ids, PYCODE records) for a new stack. */
 void hw_pyframes_describe(struct hw_thread_s *t, uint64_t ts, uintptr_t *frames, int n);
+/* For scope sites (scope.c): merges and describes in one step, keeping at most `cap` values;
+ * `cut` says the native capture stopped at its limit. frames has room for HW_STACK_MAX. */
+int hw_pyframes_merge_site(uintptr_t *frames, int n, bool cut, int cap);
 
 /* ---- thread.c: per-thread state and buffers -------------------------------------------------- */
 

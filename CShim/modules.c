@@ -186,6 +186,7 @@ void hw_modules_sync(hw_thread_t *t) {
       seen_adds = s.adds;
       seen_subs = s.subs;
     }
+    hw_pyframes_modules_changed(); /* an interpreter dlopen'ed since: Python frames from now on */
   }
   /* Slots bound since the last pass (deepbind.c): on every sync for 100 ms after the module map
    * changed (a dlopen's slots are bound as it finishes), then at most every 100 ms, since slots

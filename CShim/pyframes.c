@@ -23,6 +23,10 @@
  * ids only when a stack is new: until then a frame carries a hash of its code object's identity.
  */
 #include <dlfcn.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <link.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -30,6 +34,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#ifndef HEAPWISE_BUILDING
+#define HEAPWISE_BUILDING 1
+#endif
+#include "heapwise_scope.h"
 #include "hw_format.h"
 #include "hw_internal.h"
 
@@ -124,6 +132,7 @@ static layout_t L;
 static const uint8_t *runtime;
 static const void *code_type, *unicode_type, *bytes_type;
 static uintptr_t eval_lo, eval_len;
+static uintptr_t cold_lo, cold_len; /* _PyEval_EvalFrameDefault.cold, when the symbol table has it */
 static uint64_t version_hex;
 static char interpreter_path[1024];
 static char object_allocator[32];
@@ -180,18 +189,122 @@ static bool layout_from_debug_offsets(void) {
 
 static uint64_t type_field(const void *type, size_t off) { return (uint64_t)rd_i64((const uint8_t *)type + off); }
 
+/* ---- finding the interpreter ---- */
+
+/* The interpreter's symbols the recorder needs, with their values: run-time addresses once
+ * found. The last is GCC's `_PyEval_EvalFrameDefault.cold`: the evaluation loop's unlikely paths,
+ * moved out of the function under a local name that only .symtab has (stripped builds have none).
+ * A call made from there is the evaluation loop's as much as one from the function itself. */
+enum { S_RUNTIME, S_VERSION, S_CODE, S_UNICODE, S_BYTES, S_EVAL, S_COLD, S_COUNT };
+static const char *const symbol_names[S_COUNT] = {
+    "_PyRuntime", "Py_Version", "PyCode_Type", "PyUnicode_Type", "PyBytes_Type", "_PyEval_EvalFrameDefault",
+    "_PyEval_EvalFrameDefault.cold"};
+typedef struct { uintptr_t value, size; } symbol_t;
+
+/* Fills syms[first..last] with st_value/st_size from the ELF file's table of `type` (SHT_DYNSYM
+ * or SHT_SYMTAB); entries not found stay 0. Only reads the file: no call into the loader. */
+static void read_symbols(const char *path, unsigned type, symbol_t *syms, int first, int last) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  struct stat st;
+  const uint8_t *file = fstat(fd, &st) == 0 && st.st_size > (off_t)sizeof(ElfW(Ehdr))
+                            ? mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
+  close(fd);
+  if (file == MAP_FAILED) return;
+  size_t size = (size_t)st.st_size;
+  const ElfW(Ehdr) *eh = (const ElfW(Ehdr) *)file;
+  if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
+      eh->e_shentsize != sizeof(ElfW(Shdr)) || eh->e_shoff > size || eh->e_shnum > (size - eh->e_shoff) / sizeof(ElfW(Shdr)))
+    goto out;
+  const ElfW(Shdr) *sh = (const ElfW(Shdr) *)(file + eh->e_shoff);
+  for (unsigned i = 0; i < eh->e_shnum; i++) {
+    if (sh[i].sh_type != type || sh[i].sh_link >= eh->e_shnum || sh[i].sh_entsize != sizeof(ElfW(Sym))) continue;
+    const ElfW(Shdr) *strs = &sh[sh[i].sh_link];
+    if (sh[i].sh_offset > size || sh[i].sh_size > size - sh[i].sh_offset || strs->sh_offset > size ||
+        strs->sh_size > size - strs->sh_offset)
+      break;
+    const ElfW(Sym) *table = (const ElfW(Sym) *)(file + sh[i].sh_offset);
+    const char *names = (const char *)(file + strs->sh_offset);
+    for (size_t k = 0; k < sh[i].sh_size / sizeof(ElfW(Sym)); k++) {
+      if (!table[k].st_value || table[k].st_shndx == SHN_UNDEF || table[k].st_name >= strs->sh_size) continue;
+      const char *name = names + table[k].st_name;
+      size_t room = strs->sh_size - table[k].st_name;
+      for (int w = first; w <= last; w++) {
+        size_t len = strlen(symbol_names[w]) + 1;
+        if (room >= len && memcmp(name, symbol_names[w], len) == 0) syms[w] = (symbol_t){table[k].st_value, table[k].st_size};
+      }
+    }
+    break;
+  }
+out:
+  munmap((void *)file, size);
+}
+
+/* The loaded module named libpython3.*: its path and load bias. */
+typedef struct { char path[sizeof interpreter_path]; uintptr_t bias; } libpython_t;
+static int find_libpython(struct dl_phdr_info *info, size_t size, void *arg) {
+  (void)size;
+  const char *name = info->dlpi_name, *base = name ? strrchr(name, '/') : NULL;
+  base = base ? base + 1 : name;
+  if (!base || strncmp(base, "libpython3.", 11) != 0) return 0;
+  libpython_t *found = arg;
+  strncpy(found->path, name, sizeof found->path - 1);
+  found->bias = info->dlpi_addr;
+  return 1;
+}
+
+static void init_found(const symbol_t *syms);
+static _Atomic int runtime_found;
+static atomic_flag finding = ATOMIC_FLAG_INIT;
+
+/* At the recorder's start and at every scope with sites (pytest --heapwise, not recorded):
+ * the interpreter among the program's global symbols. */
 void hw_pyframes_init(void) {
-  runtime = dlsym(RTLD_DEFAULT, "_PyRuntime");
-  if (!runtime) return; /* not CPython */
+  if (atomic_load_explicit(&runtime_found, memory_order_acquire) || atomic_flag_test_and_set(&finding)) return;
+  void *rt = atomic_load(&runtime_found) ? NULL : dlsym(RTLD_DEFAULT, "_PyRuntime");
+  if (rt) {
+    symbol_t syms[S_COUNT] = {{0, 0}};
+    for (int w = S_RUNTIME; w <= S_EVAL; w++) syms[w].value = (uintptr_t)dlsym(RTLD_DEFAULT, symbol_names[w]);
+    Dl_info info;
+    const ElfW(Sym) *eval = NULL;
+    if (syms[S_EVAL].value && dladdr1((void *)syms[S_EVAL].value, &info, (void **)&eval, RTLD_DL_SYMENT) && eval)
+      syms[S_EVAL].size = eval->st_size;
+    if (dladdr(rt, &info) && info.dli_fname) strncpy(interpreter_path, info.dli_fname, sizeof interpreter_path - 1);
+    if (!strchr(interpreter_path, '/')) { /* the executable itself, named as it was invoked */
+      ssize_t len = readlink("/proc/self/exe", interpreter_path, sizeof interpreter_path - 1);
+      interpreter_path[len > 0 ? len : 0] = 0;
+    }
+    atomic_store(&runtime_found, 1);
+    init_found(syms);
+  }
+  atomic_flag_clear(&finding);
+}
+
+/* Modules were loaded (modules.c, from a hook: perhaps inside the loader itself, so no dlsym or
+ * dlopen here): a libpython that the program dlopened, even with RTLD_LOCAL, is found by name and
+ * its symbols read from its file. Its memory is mapped by the time the module list shows it. */
+void hw_pyframes_modules_changed(void) {
+  if (atomic_load_explicit(&runtime_found, memory_order_acquire) || atomic_flag_test_and_set(&finding)) return;
+  libpython_t lib = {{0}, 0};
+  if (!atomic_load(&runtime_found) && dl_iterate_phdr(find_libpython, &lib)) {
+    symbol_t syms[S_COUNT] = {{0, 0}};
+    read_symbols(lib.path, SHT_DYNSYM, syms, S_RUNTIME, S_EVAL);
+    if (syms[S_RUNTIME].value) {
+      for (int w = S_RUNTIME; w <= S_EVAL; w++)
+        if (syms[w].value) syms[w].value += lib.bias;
+      memcpy(interpreter_path, lib.path, sizeof interpreter_path);
+      atomic_store(&runtime_found, 1);
+      init_found(syms);
+    }
+  }
+  atomic_flag_clear(&finding);
+}
+
+static void init_found(const symbol_t *syms) {
+  runtime = (const uint8_t *)syms[S_RUNTIME].value;
   const char *pm = getenv("PYTHONMALLOC");
   if (pm) strncpy(object_allocator, pm, sizeof object_allocator - 1);
-  Dl_info info;
-  if (dladdr(runtime, &info) && info.dli_fname) strncpy(interpreter_path, info.dli_fname, sizeof interpreter_path - 1);
-  if (!strchr(interpreter_path, '/')) { /* the executable itself, named as it was invoked */
-    ssize_t len = readlink("/proc/self/exe", interpreter_path, sizeof interpreter_path - 1);
-    interpreter_path[len > 0 ? len : 0] = 0;
-  }
-  const unsigned long *pv = dlsym(RTLD_DEFAULT, "Py_Version");
+  const unsigned long *pv = (const unsigned long *)syms[S_VERSION].value;
   version_hex = pv ? *pv : 0;
   const char *sw = getenv("HEAPWISE_PYTHON_FRAMES");
   if (sw && strcmp(sw, "0") == 0) return turn_off(STATUS_SWITCHED_OFF, "HEAPWISE_PYTHON_FRAMES=0");
@@ -207,17 +320,20 @@ void hw_pyframes_init(void) {
     snprintf(text, sizeof text, "CPython %u.%u has no known layout (3.11, 3.12, 3.13)", major, minor);
     return turn_off(STATUS_UNSUPPORTED, text);
   }
-  code_type = dlsym(RTLD_DEFAULT, "PyCode_Type");
-  unicode_type = dlsym(RTLD_DEFAULT, "PyUnicode_Type");
-  bytes_type = dlsym(RTLD_DEFAULT, "PyBytes_Type");
-  void *eval = dlsym(RTLD_DEFAULT, "_PyEval_EvalFrameDefault");
-  const ElfW(Sym) *sym = NULL;
-  if (!code_type || !unicode_type || !bytes_type || !eval || !dladdr1(eval, &info, (void **)&sym, RTLD_DL_SYMENT) || !sym ||
-      !sym->st_size)
+  code_type = (const void *)syms[S_CODE].value;
+  unicode_type = (const void *)syms[S_UNICODE].value;
+  bytes_type = (const void *)syms[S_BYTES].value;
+  if (!code_type || !unicode_type || !bytes_type || !syms[S_EVAL].value || !syms[S_EVAL].size)
     return turn_off(STATUS_UNSUPPORTED, "the interpreter does not export PyCode_Type, PyUnicode_Type, PyBytes_Type or "
                                         "_PyEval_EvalFrameDefault with its size");
-  eval_lo = (uintptr_t)eval;
-  eval_len = sym->st_size;
+  eval_lo = syms[S_EVAL].value;
+  eval_len = syms[S_EVAL].size;
+  symbol_t local[S_COUNT] = {{0, 0}};
+  read_symbols(interpreter_path, SHT_SYMTAB, local, S_EVAL, S_COLD);
+  if (local[S_EVAL].value && local[S_COLD].value && local[S_COLD].size) { /* the bias from the known function */
+    cold_lo = eval_lo - local[S_EVAL].value + local[S_COLD].value;
+    cold_len = local[S_COLD].size;
+  }
   /* The sizes the layout implies must be the running interpreter's. */
   if (type_field(code_type, TP_BASICSIZE) != L.co_adaptive || type_field(code_type, TP_ITEMSIZE) != 2 ||
       type_field(bytes_type, TP_BASICSIZE) != L.bytes_sval + 1 ||
@@ -317,8 +433,9 @@ static inline uintptr_t python_frame_value(const uint8_t *frame, const uint8_t *
 
 /* Appends the Python frames of one evaluation-loop call, innermost first; returns the frame where
  * the next (outer) call's frames begin, or NULL. */
-static const uint8_t *take_call(const uint8_t *f, uintptr_t *out, int *o, int *py, int *budget) {
+static const uint8_t *take_call(const uint8_t *f, uintptr_t *out, int *o, int *py, int *budget, int cap) {
   while (f && (*budget)-- > 0) {
+    if (*o >= cap) return NULL; /* no room for more: the walk ends here */
     const uint8_t *prev = rd_ptr(f + L.fr_previous);
     if (L.minor >= 12 && (uint8_t)f[L.fr_owner] == FRAME_OWNED_BY_CSTACK) return prev;
     const uint8_t *code = rd_ptr(f + L.fr_code);
@@ -336,6 +453,12 @@ static const uint8_t *take_call(const uint8_t *f, uintptr_t *out, int *o, int *p
 
 static void emit_info(hw_thread_t *t, uint64_t ts);
 
+/* Whether a native frame is the evaluation loop: its function, or the part GCC moved out of it
+ * (`_PyEval_EvalFrameDefault.cold`, found in the symbol table at start when there is one). */
+static inline bool is_eval_frame(uintptr_t pc) {
+  return pc - eval_lo < eval_len || (cold_len && pc - cold_lo < cold_len);
+}
+
 static hw_cold int pending(hw_thread_t *t, uint64_t ts) {
   int m = atomic_load(&mode);
   /* 3.11 and 3.12 wait for the key they know; 3.13 finds the key itself. */
@@ -344,13 +467,18 @@ static hw_cold int pending(hw_thread_t *t, uint64_t ts) {
     m = verify();
     if (m != PY_OFF) atomic_store(&mode, m);
   }
-  if (atomic_load(&mode) != PY_PENDING && atomic_exchange(&info_pending, 0)) emit_info(t, ts);
+  /* The PYTHON record goes into a stream; a process that is not recorded (scopes only) has none. */
+  bool recorded = atomic_load_explicit(&hw_recording, memory_order_relaxed) > 0;
+  if (atomic_load(&mode) != PY_PENDING && (t || !recorded) && atomic_exchange(&info_pending, 0) && t) emit_info(t, ts);
   m = atomic_load(&mode);
   if (m == PY_OFF) atomic_store(&hw_pyframes_active, 0);
   return m;
 }
 
-int hw_pyframes_merge(hw_thread_t *t, uint64_t ts, uintptr_t *frames, int n) {
+/* The merge itself; `cut`: the native capture stopped at its depth limit; at most `cap` values
+ * come out (a scope's site keeps 16: walking a pytest run's 50 outer Python frames on every
+ * allocation only to drop them was 5% of a measured suite's time). */
+static int merge(hw_thread_t *t, uint64_t ts, uintptr_t *frames, int n, bool cut, int cap) {
   tls_merged = 0;
   int m = atomic_load_explicit(&mode, memory_order_relaxed);
   if (hw_unlikely(m != PY_ON || atomic_load_explicit(&info_pending, memory_order_relaxed))) m = pending(t, ts);
@@ -367,20 +495,24 @@ int hw_pyframes_merge(hw_thread_t *t, uint64_t ts, uintptr_t *frames, int n) {
   if (!f) return n;
   uintptr_t out[HW_STACK_MAX];
   int o = 0, py = 0, budget = WALK_LIMIT;
-  for (int i = 0; i < n; i++) {
-    if (f && frames[i] - eval_lo < eval_len) {
+  for (int i = 0; i < n && o < cap; i++) {
+    if (f && is_eval_frame(frames[i])) {
       int before = o;
-      f = take_call(f, out, &o, &py, &budget);
+      f = take_call(f, out, &o, &py, &budget, cap);
       if (o > before) continue;
     }
     tls_codes[o] = NULL;
     out[o++] = frames[i];
   }
   /* A native stack cut at the depth limit: the outer Python frames still say where the program was. */
-  while (f && n >= hw_config.max_frames && py < HW_PY_MAX_FRAMES) f = take_call(f, out, &o, &py, &budget);
+  while (f && cut && py < HW_PY_MAX_FRAMES) f = take_call(f, out, &o, &py, &budget, cap);
   memcpy(frames, out, (size_t)o * sizeof *out);
   tls_merged = o;
   return o;
+}
+
+int hw_pyframes_merge(hw_thread_t *t, uint64_t ts, uintptr_t *frames, int n) {
+  return merge(t, ts, frames, n, n >= hw_config.max_frames, HW_STACK_MAX);
 }
 
 /* ---- code objects: ids and PYCODE records ---- */
@@ -415,6 +547,47 @@ static uint8_t *put_str(uint8_t *p, const uint8_t *s, size_t cap) {
   return hw_put_uvarint(p, 0);
 }
 
+/* Every PYCODE body, by id, for readers in this process (scope sites: heapwise_python_code):
+ * each a 4-byte length and the body, in 1 MiB chunks of pages that are never given back (a
+ * scope's sites may be read long after the code object is gone). Under record_lock. */
+#define BODY_CHUNK (1u << 20)
+static _Atomic(const uint8_t *) *bodies; /* (CODE_BITS slots)/4*3 + 1 entries */
+static uint8_t *chunk;
+static size_t chunk_left;
+
+static void keep_body(uint32_t id, const uint8_t *body, size_t len) {
+  size_t slots = ((size_t)1 << CODE_BITS) / 4 * 3 + 1;
+  if (!bodies) {
+    void *fresh = hw_pages_alloc(slots * sizeof *bodies);
+    if (!fresh) return;
+    __atomic_store_n(&bodies, fresh, __ATOMIC_RELEASE);
+  }
+  if (id >= slots) return;
+  if (chunk_left < len + 4) {
+    chunk = hw_pages_alloc(BODY_CHUNK); /* len is at most sizeof record_body, well below */
+    chunk_left = chunk ? BODY_CHUNK : 0;
+    if (!chunk) return;
+  }
+  uint32_t n = (uint32_t)len;
+  memcpy(chunk, &n, 4);
+  memcpy(chunk + 4, body, len);
+  atomic_store_explicit(&bodies[id], chunk, memory_order_release);
+  chunk += 4 + len;
+  chunk_left -= 4 + len;
+}
+
+HEAPWISE_API int heapwise_python_code(uint32_t id, const void **body, size_t *length) {
+  size_t slots = ((size_t)1 << CODE_BITS) / 4 * 3 + 1;
+  _Atomic(const uint8_t *) *b = __atomic_load_n(&bodies, __ATOMIC_ACQUIRE);
+  const uint8_t *kept = b && id > 0 && id < slots ? atomic_load_explicit(&b[id], memory_order_acquire) : NULL;
+  if (!kept || !body || !length) return -1;
+  uint32_t n;
+  memcpy(&n, kept, 4);
+  *body = kept + 4;
+  *length = n;
+  return 0;
+}
+
 static void emit_code(hw_thread_t *t, uint64_t ts, uint32_t id, const uint8_t *code) {
   while (atomic_flag_test_and_set_explicit(&record_lock, memory_order_acquire)) {
   }
@@ -431,7 +604,8 @@ static void emit_code(hw_thread_t *t, uint64_t ts, uint32_t id, const uint8_t *c
     if (len > room) len = room; /* the analyzer reads no line past a cut table */
   }
   p = hw_put_bytes(p, len ? lt + L.bytes_sval : (const uint8_t *)"", len);
-  hw_emit_raw(t, ts, HW_TAG_PYCODE, record_body, (size_t)(p - record_body));
+  if (t) hw_emit_raw(t, ts, HW_TAG_PYCODE, record_body, (size_t)(p - record_body));
+  keep_body(id, record_body, (size_t)(p - record_body));
   atomic_flag_clear_explicit(&record_lock, memory_order_release);
 }
 
@@ -487,6 +661,17 @@ void hw_pyframes_describe(hw_thread_t *t, uint64_t ts, uintptr_t *frames, int n)
     uint32_t id = code_id(t, ts, tls_codes[i]);
     frames[i] = HW_PY_FRAME_TAG | (uintptr_t)id << 32 | (frames[i] & 0xffffff);
   }
+}
+
+/* For a scope's site (scope.c): the same merge, in the dump's form at once (code ids, with their
+ * PYCODE records when the process is recorded), at most `cap` values kept. */
+int hw_pyframes_merge_site(uintptr_t *frames, int n, bool cut, int cap) {
+  hw_thread_t *t = atomic_load_explicit(&hw_recording, memory_order_relaxed) > 0 ? hw_thread_current() : NULL;
+  /* Stamp 0: the records take the stream's last time, never one before an event already in it. */
+  n = merge(t, 0, frames, n, cut, cap);
+  if (n > cap) n = cap;
+  if (tls_merged) hw_pyframes_describe(t, 0, frames, n);
+  return n;
 }
 
 /* ---- the PYTHON record ---- */

@@ -85,6 +85,13 @@ static bool rollup_due(bool full) {
   return full || hw_monotonic_ns() >= atomic_load_explicit(&rollup_next_ns, memory_order_relaxed);
 }
 
+/* mallinfo2 walks every free chunk of every arena under the arena's lock: on a Python process with
+ * PYTHONMALLOC=malloc (pytest --heapwise) each call took tens of ms, every 20 ms tick, and the
+ * program's own mallocs waited on the lock meanwhile (a whole pytest run went from 1 to 5 minutes,
+ * 94% of its CPU in int_mallinfo). The same budget as smaps_rollup: 200 X after a call that took X,
+ * and always when `full`. */
+static _Atomic uint64_t mallinfo_next_ns;
+
 size_t hw_sample_encode(uint8_t *out, size_t cap, bool full) {
   int kind = current_allocator();
   /* Statistics from inside the allocator could deadlock: this sample goes without them. */
@@ -110,8 +117,12 @@ size_t hw_sample_encode(uint8_t *out, size_t cap, bool full) {
                                 HW_SAMPLE_ROLLUP_PRIVATE_DIRTY, HW_SAMPLE_ROLLUP_SWAP};
     for (int i = 0; i < 5; i++) p = put(p, &n, (uint64_t)codes[i], hw_proc_kb_field(buf, keys[i]));
   }
-  if (stats && kind == ALLOC_GLIBC) {
+  uint64_t mallinfo_start = hw_monotonic_ns();
+  if (stats && kind == ALLOC_GLIBC &&
+      (full || mallinfo_start >= atomic_load_explicit(&mallinfo_next_ns, memory_order_relaxed))) {
     struct mallinfo2 mi = glibc_mallinfo2();
+    atomic_store_explicit(&mallinfo_next_ns, mallinfo_start + 200 * (hw_monotonic_ns() - mallinfo_start),
+                          memory_order_relaxed);
     size_t values[] = {mi.arena, mi.ordblks, mi.hblks, mi.hblkhd, mi.uordblks, mi.fordblks, mi.keepcost, mi.fsmblks};
     for (int i = 0; i < 8; i++) p = put(p, &n, (uint64_t)(HW_SAMPLE_MALLINFO_ARENA + i), values[i]);
   } else if (stats && kind == ALLOC_JEMALLOC) {

@@ -294,8 +294,12 @@ static inline bool owns(const struct heapwise_scope *s, uintptr_t tkey, uintptr_
   }
 }
 
+/* Native frames captured for a site in a CPython process: the evaluation loop is usually 5 to 10
+ * frames above malloc, and each of its frames becomes the Python frames it ran. */
+#define HW_SITE_NATIVE_PY 32
+
 void hw_scope_on_alloc(void *p, size_t size) {
-  uintptr_t frames[HEAPWISE_SCOPE_SITE_FRAMES];
+  uintptr_t frames[HW_STACK_MAX];
   int depth = -1; /* not captured yet: one capture serves every scope that wants it */
   /* Between ignore_begin and end every scope leaves this thread's allocations out, sites or
    * not, and no stack is needed to tell. */
@@ -309,8 +313,12 @@ void hw_scope_on_alloc(void *p, size_t size) {
     if (atomic_load_explicit(&s->state, memory_order_acquire) != SLOT_OPEN || !owns(s, tkey, ckey)) continue;
     /* Only scopes with sites pay for a stack, and only they can tell the runtime's own. */
     if (!by_thread && (s->flags & HEAPWISE_SCOPE_SITES) && depth < 0) {
-      depth = hw_capture_stack(frames, HEAPWISE_SCOPE_SITE_FRAMES, HW_SKIP_FRAMES);
+      bool python = atomic_load_explicit(&hw_pyframes_active, memory_order_relaxed);
+      int limit = python ? HW_SITE_NATIVE_PY : HEAPWISE_SCOPE_SITE_FRAMES;
+      depth = hw_capture_stack(frames, limit, HW_SKIP_FRAMES);
       ignore = is_ignored_caller(frames, depth);
+      if (python && depth > 0) depth = hw_pyframes_merge_site(frames, depth, depth >= limit, HEAPWISE_SCOPE_SITE_FRAMES);
+      else if (depth > HEAPWISE_SCOPE_SITE_FRAMES) depth = HEAPWISE_SCOPE_SITE_FRAMES;
     }
     lock(s);
     if (atomic_load_explicit(&s->state, memory_order_relaxed) == SLOT_OPEN && owns(s, tkey, ckey)) {
@@ -412,7 +420,13 @@ static void fork_handler_once(void) {
 HEAPWISE_API heapwise_scope *heapwise_scope_begin(int mode, int flags) {
   if (mode < HEAPWISE_SCOPE_THREAD || mode > HEAPWISE_SCOPE_PROCESS) return NULL;
   fork_handler_once();
-  if (flags & HEAPWISE_SCOPE_SITES) unwind_setup_once();
+  if (flags & HEAPWISE_SCOPE_SITES) {
+    unwind_setup_once();
+    /* Python frames in sites also when the process is not recorded (pytest --heapwise). */
+    hw_tls_busy++;
+    hw_pyframes_init();
+    hw_tls_busy--;
+  }
   for (int i = 0; i < HW_SCOPE_MAX; i++) {
     struct heapwise_scope *s = &pool[i];
     int expected = SLOT_FREE;

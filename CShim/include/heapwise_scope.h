@@ -82,7 +82,11 @@ typedef struct heapwise_scope_site {
   uint64_t leaked_blocks, leaked_bytes; /* and still live at stop */
   uint32_t depth;                       /* valid entries in frames */
   uint32_t reserved;
-  uintptr_t frames[HEAPWISE_SCOPE_SITE_FRAMES]; /* return address - 1, innermost first */
+  /* Innermost first: native frames are return address - 1. In a CPython process (3.11+) each
+   * frame of the evaluation loop is replaced by the Python frames it ran, as in a dump's stacks
+   * (docs/FORMAT.md, "Python frames"): bit 63 set, code id in bits 32..62 (see
+   * heapwise_python_code), instruction index in 2-byte units in bits 0..31. */
+  uintptr_t frames[HEAPWISE_SCOPE_SITE_FRAMES];
 } heapwise_scope_site;
 
 /* Orders for heapwise_scope_sites. */
@@ -121,6 +125,11 @@ HEAPWISE_API int heapwise_scope_ignore_caller(uintptr_t address, int frame);
  * heapwise Python package brackets each one). Neither function allocates or locks. */
 HEAPWISE_API void heapwise_scope_ignore_begin(void);
 HEAPWISE_API void heapwise_scope_ignore_end(void);
+
+/* The code object behind a Python frame of a site: *body and *length are set to its description
+ * in the PYCODE record's form (docs/FORMAT.md: id, first line, file name, qualified name, line
+ * table), which stays valid for the life of the process. Returns 0, or -1 for an unknown id. */
+HEAPWISE_API int heapwise_python_code(uint32_t code_id, const void **body, size_t *length);
 
 #ifdef __cplusplus
 }

@@ -1,4 +1,5 @@
 import CHeapwise
+import HeapwiseFormat
 import HeapwiseSymbols
 import Synchronization
 
@@ -60,7 +61,12 @@ final class SiteSymbolizer: Sendable {
       cached = symbolizer
       var fallback: SymbolizedFrame?
       var caller: SymbolizedFrame?
-      for (index, address) in addresses.enumerated() {
+      // Python frames (an embedded CPython: the recorder merges them into sites): the innermost
+      // is the code that asked for memory; the interpreter's native frames under it are not.
+      for address in addresses where PythonFrameAddress.isPython(address) {
+        if let frame = Self.pythonFrame(address) { return (.caller, frame) }
+      }
+      for (index, address) in addresses.enumerated() where !PythonFrameAddress.isPython(address) {
         let frames = symbolizer.symbolize(address)
         // The allocator's direct caller is a coroutine accessor: its own frame (unoptimized
         // builds). From now on the C side leaves such allocations out as they happen.
@@ -94,6 +100,20 @@ final class SiteSymbolizer: Sendable {
   }
 
   func callerFrame(_ addresses: [UInt64]) -> SymbolizedFrame? { read(addresses).caller }
+
+  /// The Python frame a site's tagged value names, from the code object's description that the
+  /// recorder keeps for the process (`heapwise_python_code`); nil when it has none.
+  static func pythonFrame(_ address: UInt64) -> SymbolizedFrame? {
+    var body: UnsafeRawPointer?
+    var length = 0
+    guard heapwise_python_code(PythonFrameAddress.codeID(address), &body, &length) == 0, let body,
+      let code = try? PythonCodeRecord(body: UnsafeRawBufferPointer(start: body, count: length))
+    else { return nil }
+    let instruction = PythonFrameAddress.instruction(address)
+    return SymbolizedFrame(
+      function: code.qualifiedName, file: code.filename, line: code.line(atInstruction: instruction),
+      module: code.filename, moduleOffset: UInt64(instruction) * 2, isInlined: false, address: address)
+  }
 
   private static func isAllocator(_ frame: SymbolizedFrame) -> Bool {
     guard let function = frame.function else { return false }

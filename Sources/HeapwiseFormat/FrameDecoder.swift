@@ -247,14 +247,7 @@ struct FrameDecoder {
       residencyBody = body
       return .skipped(tag: tag)
     case RecordTag.pythonCode:
-      var body = ByteCursor(buffer: try cursor.lengthPrefixed())
-      let id = try body.uvarint32()
-      let first = try body.uvarint()
-      let filename = String(pythonKind: try body.uvarint(), bytes: try body.lengthPrefixed())
-      let name = String(pythonKind: try body.uvarint(), bytes: try body.lengthPrefixed())
-      let table = Array(try body.lengthPrefixed())
-      return .pythonCode(PythonCodeRecord(id: id, firstLine: Int(clamping: first), filename: filename,
-                                          qualifiedName: name, lineTable: table))
+      return .pythonCode(try PythonCodeRecord(body: try cursor.lengthPrefixed()))
     case RecordTag.python:
       var body = ByteCursor(buffer: try cursor.lengthPrefixed())
       let version = try body.uvarint()

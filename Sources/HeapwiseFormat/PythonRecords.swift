@@ -30,6 +30,17 @@ public struct PythonCodeRecord: Sendable, Hashable {
     self.qualifiedName = qualifiedName; self.lineTable = lineTable
   }
 
+  /// Decodes a PYCODE record's body (docs/FORMAT.md), as a dump holds it and as the recorder hands
+  /// it to readers in its own process (`heapwise_python_code`, for scope sites).
+  public init(body buffer: UnsafeRawBufferPointer) throws {
+    var body = ByteCursor(buffer: buffer)
+    id = try body.uvarint32()
+    firstLine = Int(clamping: try body.uvarint())
+    filename = String(pythonKind: try body.uvarint(), bytes: try body.lengthPrefixed())
+    qualifiedName = String(pythonKind: try body.uvarint(), bytes: try body.lengthPrefixed())
+    lineTable = Array(try body.lengthPrefixed())
+  }
+
   /// The source line of the instruction at `instruction` (code units), as `PyCode_Addr2Line`
   /// computes it; nil where the table says "no line" or does not reach.
   public func line(atInstruction instruction: UInt32) -> Int? {

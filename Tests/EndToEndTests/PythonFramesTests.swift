@@ -272,4 +272,47 @@ enum PyScript {
     #expect(!off.split(separator: "\n").contains { $0.contains(" stack ") && $0.contains(" 0x8") })
     #expect(plainRecords.split(separator: "\n").contains { $0.contains(" stack ") && $0.contains(" 0x8") })
   }
+
+  /// A C program that dlopens libpython (RTLD_LOCAL, as an embedding program may) after the
+  /// recorder started: the interpreter is found when the module list changes, by its file's
+  /// symbols (no dlsym from inside the loader), and its stacks get Python frames.
+  static let embedder = """
+    #include <dlfcn.h>
+    #include <stdio.h>
+    int main(int argc, char **argv) {
+      void *py = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
+      if (!py) { fprintf(stderr, "%s\\n", dlerror()); return 2; }
+      void (*init)(int) = (void (*)(int))dlsym(py, "Py_InitializeEx");
+      int (*run)(const char *) = (int (*)(const char *))dlsym(py, "PyRun_SimpleString");
+      int (*fini)(void) = (int (*)(void))dlsym(py, "Py_FinalizeEx");
+      if (!init || !run || !fini) return 2;
+      init(0);
+      int rc = run("exec(compile(open('main.py').read(), 'main.py', 'exec'))");
+      return fini() < 0 || rc != 0 ? 1 : 0;
+    }
+    """
+  static let embedded = """
+    def work():
+        return bytearray(777776)      # WORK
+    kept = work()                     # CALL
+    """
+
+  @Test func interpreterLoadedByDlopen() throws {
+    try CLI.requireLibrary()
+    let ws = try Workspace("pydlopen")
+    defer { ws.remove() }
+    // pyenv's CPython is built with --enable-shared: <prefix>/lib/libpython3.12.so.
+    let prefix = URL(fileURLWithPath: try PyScript.interpreter("3.12")).deletingLastPathComponent().deletingLastPathComponent()
+    let program = try ws.compile("embed", Self.embedder)
+    try Self.embedded.write(toFile: ws.path("main.py"), atomically: true, encoding: .utf8)
+    let out = ws.path("embed.heapwise")
+    let r = try CLI.run(["record", "-o", out, "--", program, prefix.appendingPathComponent("lib/libpython3.12.so").path],
+                        in: ws.url, environment: ["PYTHONHOME": prefix.path])
+    #expect(r.status == 0, "\(r.stderr)")
+    #expect(try PyScript.records(out, ws: ws).contains("frames=on"))
+    let sites = PyScript.sites(ofSize: 777777, in: try PyScript.sites(out, ws: ws))
+    let l = { (m: String) in line(of: m, in: Self.embedded) }
+    #expect(sites.first.map { PyScript.python($0.frames) } == ["work@main.py:\(l("WORK"))", "<module>@main.py:\(l("CALL"))",
+                                                             "<module>@<string>:1"], "\(sites.map(\.frames))")
+  }
 }

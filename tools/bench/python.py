@@ -3,7 +3,8 @@
 
 Each workload runs plain, under heapwise (Python frames on, the default), under heapwise with
 HEAPWISE_PYTHON_FRAMES=0, and under `memray run --native`, `--runs` times each, interleaved so
-machine noise hits all alike; prints the median wall time, the ratio to plain, and the output size.
+machine noise hits all alike; prints the median wall time and CPU time (user + system, all
+threads), their ratios to plain, and the output size.
 The interpreter and memray (and pandas for that workload) come from tools/python-env.sh.
 
   tools/bench/python.py [--runs 3] [--python 3.12] [--only json|pandas]
@@ -35,12 +36,18 @@ def venv(version, *packages):
 
 
 def run(cmd, env, cwd):
+    """(wall, CPU) seconds: CPU is user + system time of the program and its threads (the
+    recorder's writer thread included), which a machine loaded by other work inflates far less
+    than wall time."""
     start = time.monotonic()
-    proc = subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
     wall = time.monotonic() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
-        sys.exit(f"{' '.join(cmd)} failed:\n{proc.stderr.decode(errors='replace')}")
-    return wall
+        sys.exit(f"{' '.join(cmd)} failed:\n{err.decode(errors='replace')}")
+    return wall, usage.ru_utime + usage.ru_stime
 
 
 def size_of(directory):
@@ -59,21 +66,27 @@ def measure(name, python, script, runs, tmp):
         "memray run --native": lambda d: ([memray, "run", "--native", "-q", "-o", os.path.join(d, "out.bin"), script], env),
     }
     walls = {t: [] for t in tools}
+    cpus = {t: [] for t in tools}
     sizes = {}
     for _ in range(runs):
         for tool, make in tools.items():
             d = tempfile.mkdtemp(dir=tmp)
             cmd, e = make(d)
-            walls[tool].append(run(cmd, e, d))
+            wall, cpu = run(cmd, e, d)
+            walls[tool].append(wall)
+            cpus[tool].append(cpu)
             if tool != "plain":
                 sizes[tool] = size_of(d)
             shutil.rmtree(d)
     plain = statistics.median(walls["plain"])
+    plain_cpu = statistics.median(cpus["plain"])
     for tool, w in walls.items():
         wall = statistics.median(w)
+        cpu = statistics.median(cpus[tool])
         size = sizes.get(tool)
         shown = "" if size is None else (f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.0f} KB")
-        print(f"| {name} | {tool} | {wall:.2f} s | {wall / plain:.2f}x | {shown} |", flush=True)
+        print(f"| {name} | {tool} | {wall:.2f} s | {wall / plain:.2f}x | {cpu:.2f} s | {cpu / plain_cpu:.2f}x | {shown} |",
+              flush=True)
 
 
 def main():
@@ -87,8 +100,8 @@ def main():
     tmp = tempfile.mkdtemp(prefix="heapwise-pybench-")
     print(f"# {time.strftime('%Y-%m-%d %H:%M')}, CPython {args.python}, {os.cpu_count()} cores, "
           f"median of {args.runs} runs, load {os.getloadavg()[0]:.1f}")
-    print("| workload | tool | wall | vs plain | output |")
-    print("| --- | --- | --- | --- | --- |")
+    print("| workload | tool | wall | vs plain | CPU | CPU vs plain | output |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     if args.only in (None, "json"):
         script = os.path.join(tmp, "dicts.py")
         open(script, "w").write(PY_SCRIPT)

@@ -92,6 +92,11 @@ class Api:
             if f is not None:
                 f.argtypes = []
                 f.restype = None
+        # Older libraries lack this one: then their sites hold no Python frames either.
+        self.python_code = getattr(dll, "heapwise_python_code", None)
+        if self.python_code is not None:
+            self.python_code.argtypes = [ctypes.c_uint32, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_size_t)]
+            self.python_code.restype = ctypes.c_int
 
 
 def _bind():

@@ -38,7 +38,8 @@ KINDS = (("interned strings", INTERNING), ("type caches", TYPE_CACHES))
 def runtime_kind(addresses):
     """"interned strings", "type caches", or None when the stack is the code's own."""
     for address in addresses:
-        name = _symbols.frame(address).function
+        f = _symbols.frame(address)
+        name = f.function if f.kind == "native" else None  # a Python function may share a name
         if not name:
             continue
         for kind, names in KINDS:

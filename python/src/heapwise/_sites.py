@@ -1,14 +1,21 @@
 """Allocating stacks grouped into sites: what a failure message lists under "top sites".
 
-A site is named by its caller frame, the first frame of the code that asked for memory: past
-the allocator entry points and the interpreter's object allocator, and, where the stack has
-one, the first frame outside the interpreter (a C extension's function); otherwise the first
-interpreter function that is not an allocation wrapper (`list_resize`, `PyUnicode_New`). A frame
-is a _symbols.Frame, native today; when stacks carry Python frames (kind "python") the first of
-those is the caller, and nothing else here changes.
+A site is named by its caller frame, the first frame of the code that asked for memory: the
+innermost Python frame when the stack has one (the library merges Python frames into the sites
+of a CPython process, CShim/pyframes.c); else, past the allocator entry points and the
+interpreter's object allocator, the first frame outside the interpreter (a C extension's
+function), or the first interpreter function that is not an allocation wrapper (`list_resize`,
+`PyUnicode_New`). Under a Python caller, that native frame is kept as the site's native frame:
+where in C the memory was asked for.
 """
 
+import os
+
 from . import _symbols
+
+# Python frames of this package (the measurement's own call of the test) and above it are not
+# the test's callers.
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 # The allocation path itself: the malloc family as the hooks define it, the hooks' helpers, and
 # the interpreter's allocator layers.
@@ -45,8 +52,17 @@ def caller_index(frames):
     for i, f in enumerate(frames):
         if f.kind == "python":
             return i
+    return native_index(frames)
+
+
+def native_index(frames):
+    """Index of the native frame that asked for memory (see the module's text), or None."""
+    if not frames:
+        return None
     first = None
     for i, f in enumerate(frames):
+        if f.kind == "python":
+            break
         if is_allocator(f):
             continue
         if first is None:
@@ -59,12 +75,31 @@ def caller_index(frames):
 class Site:
     """Stacks merged by their caller's location."""
 
-    __slots__ = ("location", "frames", "allocations", "bytes", "leaked_blocks", "leaked_bytes")
+    __slots__ = ("location", "frames", "native", "natives", "allocations", "bytes", "leaked_blocks",
+                 "leaked_bytes")
 
-    def __init__(self, location, frames):
+    def __init__(self, location, frames, native=None):
         self.location = location
         self.frames = frames  # the caller frame, then its callers (with lines where known)
+        self.native = native  # under a Python caller: the native frames that allocated ([] if none)
+        self.natives = {}  # native frame's location -> [what the order counts, frames]
         self.allocations = self.bytes = self.leaked_blocks = self.leaked_bytes = 0
+
+
+def _callers(caller, rest, context):
+    """Up to `context` frames that called `caller`: under a Python caller, Python frames and
+    native frames outside the interpreter (a C extension calling back into Python), not the
+    interpreter's own call glue; none from this package's measuring call on."""
+    out = []
+    for f in rest:
+        if len(out) == context:
+            break
+        if f.kind == "python" and (f.file or "").startswith(_PACKAGE):
+            break
+        if caller.kind == "python" and f.kind == "native" and (is_interpreter(f) or is_allocator(f)):
+            continue
+        out.append(f)
+    return out
 
 
 ORDERS = {
@@ -82,29 +117,44 @@ def top_sites(stacks, order, limit=3, context=2):
     for stack in stacks:
         frames = [_symbols.frame(a) for a in stack.addresses]
         i = caller_index(frames)
+        native = []
         if i is None:
             location, chain = "(other stacks)", []
         else:
-            chain = frames[i:i + 1 + context]
+            chain = [frames[i]] + _callers(frames[i], frames[i + 1:], context)
             location = chain[0].location
+            if chain[0].kind == "python":
+                n = native_index(frames[:i])
+                native = [frames[n]] if n is not None else []
         site = merged.get(location)
         if site is None:
-            site = merged[location] = Site(location, chain)
+            site = merged[location] = Site(location, chain, native)
+        if native:
+            entry = site.natives.setdefault(native[0].location, [0, native])
+            entry[0] += key(stack)
         site.allocations += stack.allocations
         site.bytes += stack.bytes
         site.leaked_blocks += stack.leaked_blocks
         site.leaked_bytes += stack.leaked_bytes
     ranked = sorted((s for s in merged.values() if key(s) > 0), key=lambda s: (-key(s), s.location))[:limit]
+    for s in ranked:
+        # The native frame that counts most on this line (by location, ties by name: the same
+        # message every run).
+        if s.natives:
+            s.native = min(s.natives.items(), key=lambda e: (-e[1][0], e[0]))[1][1]
     # file:line only for what is printed: one addr2line run per module.
-    flat = [f for s in ranked for f in s.frames]
+    flat = [f for s in ranked for f in s.frames + s.native]
     lined = _symbols.with_lines(flat)
     at = 0
     for s in ranked:
-        expanded = []
-        for _ in s.frames:
-            expanded.extend(lined[at])  # addr2line -i: innermost inlined function first
-            at += 1
-        s.frames = expanded
-        if expanded:
-            s.location = expanded[0].location
+        lists = []
+        for frames in (s.frames, s.native):
+            expanded = []
+            for _ in frames:
+                expanded.extend(lined[at])  # addr2line -i: innermost inlined function first
+                at += 1
+            lists.append(expanded)
+        s.frames, s.native = lists
+        if s.frames:
+            s.location = s.frames[0].location
     return ranked

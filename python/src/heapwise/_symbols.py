@@ -16,10 +16,12 @@ import shutil
 import struct
 import subprocess
 
+from . import _pycode
+
 
 class Frame:
-    """One frame of a site. `kind` is "native" today; a frame of Python code (file, line,
-    function, no module) will be "python", and prints the same way."""
+    """One frame of a site: "native" (module, offset, function, file:line from debug info) or
+    "python" (file, line, qualified name; no module)."""
 
     __slots__ = ("kind", "module", "offset", "function", "file", "line")
 
@@ -42,7 +44,9 @@ class Frame:
         if self.file and self.line:
             return "%s:%d" % (os.path.basename(self.file), self.line)
         if self.function:
-            return "%s in %s" % (self.function, self.module_name) if self.module else self.function
+            if self.module:
+                return "%s in %s" % (self.function, self.module_name)
+            return "%s in %s" % (self.function, os.path.basename(self.file)) if self.file else self.function
         return "%s+0x%x" % (self.module_name or "?", self.offset or 0)
 
     def __repr__(self):
@@ -124,9 +128,13 @@ def _module(path):
 
 
 def frame(address):
-    """The outermost frame at `address` (a return address minus one), without file:line."""
+    """The outermost frame at `address` (a return address minus one), without file:line; or the
+    Python frame a tagged value names, with its line."""
     f = _frames.get(address)
     if f is not None:
+        return f
+    if _pycode.is_python(address):
+        f = _frames[address] = _python_frame(address)
         return f
     info = _DlInfo()
     if _dladdr is None or not _dladdr(address, ctypes.byref(info)) or not info.dli_fname:
@@ -141,6 +149,15 @@ def frame(address):
         f = Frame("native", module=path, offset=vaddr, function=name)
     _frames[address] = f
     return f
+
+
+def _python_frame(address):
+    described = _pycode.code(_pycode.code_id(address))
+    if described is None:
+        return Frame("python", function="<unknown Python code>")
+    first, filename, qualname, table = described
+    return Frame("python", function=qualname, file=filename,
+                 line=_pycode.line(table, first, _pycode.instruction(address)))
 
 
 def with_lines(frames):

@@ -9,7 +9,6 @@ Without --heapwise the markers are accepted and nothing is measured. docs/PYTHON
 """
 
 import ctypes
-import gc
 import inspect
 import os
 import sys
@@ -159,12 +158,12 @@ class Measurer:
             args = tuple(funcargs[n] for n in names)
         limits = limits_of(pyfuncitem)
         collect = self.collect == "all" or (self.collect == "limited" and bool(limits))
+        scope = _measure.Scope(self.scope, sites=True)
         if collect:
-            gc.collect()  # see _measure.call_measured: free lists emptied before the scope opens
+            _measure.settle()  # free lists emptied before the scope opens; thawed at its end
         recording = _is_recording()
         if recording:
             _mark("test:%s:start" % pyfuncitem.nodeid)
-        scope = _measure.Scope(self.scope, sites=True)
         retention = None
         if any(l.name == "limit_leaks" for l in limits):
             # Read right before and right after the test's own code, so that neither the
@@ -226,6 +225,9 @@ class Measurer:
                     figure = "%s in %s" % (_units.format_bytes(site.leaked_bytes), _count(site.leaked_blocks, "block"))
                 first = site.frames[0] if site.frames else None
                 lines.append("    %s  %s%s" % (site.location, figure, _in_function(first)))
+                if site.native:
+                    # The C function that asked for memory on the Python line's behalf.
+                    lines.append("        allocated by %s%s" % (site.native[0].location, _in_function(site.native[0])))
                 for f in site.frames[1:4]:
                     lines.append("        from %s%s" % (f.location, _in_function(f)))
         if usage.sites_truncated:
