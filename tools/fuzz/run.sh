@@ -22,8 +22,11 @@ cp tools/fuzz/seeds/* Tests/FuzzCases/* "$corpus/"
 # Symbolizing the recorded modules is part of every command, but it reads this machine's libc
 # and its debug files, not the dump, and took 98% of an execution: as root, the harness changes
 # its root to an empty directory once loaded (FuzzEntry.swift), so module paths name no file.
-empty=$(pwd)/$scratch/empty
+# The empty root is on a tmpfs (/dev/shm): the harness writes each input there, and rewriting a
+# file on ext4 made the kernel flush it at every close.
+empty=/dev/shm/heapwise-fuzz-root-$$
 mkdir -p "$empty"
+trap 'rm -rf "$empty"' EXIT
 if [ "$(id -u)" = 0 ]; then export HEAPWISE_FUZZ_CHROOT="$empty"; fi
 start=$(date +%s)
 set +e
