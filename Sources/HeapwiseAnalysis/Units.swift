@@ -27,8 +27,17 @@ public enum Units {
 
   /// Seconds with millisecond precision.
   public static func seconds(_ s: Double) -> String {
-    let ms = Int((s * 1000).rounded())
-    let frac = String(ms % 1000)
-    return "\(ms / 1000).\(String(repeating: "0", count: 3 - frac.count))\(frac) s"
+    let ms = clampedInt((s * 1000).rounded())
+    let frac = String(abs(ms % 1000))
+    return "\(ms < 0 && ms > -1000 ? "-" : "")\(ms / 1000).\(String(repeating: "0", count: 3 - frac.count))\(frac) s"
+  }
+
+  /// `Int(value)` saturated at Int's bounds, and 0 for NaN. Int(_:) traps past them, and figures
+  /// derived from a file can be anywhere: 2^62 ticks at one tick a second is 4.6e18 s, 4.6e21 ms.
+  public static func clampedInt(_ value: Double) -> Int {
+    if value.isNaN { return 0 }
+    if value >= 0x1p63 { return .max }
+    if value < -0x1p63 { return .min }
+    return Int(value)
   }
 }

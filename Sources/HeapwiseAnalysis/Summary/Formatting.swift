@@ -10,12 +10,12 @@ func formatCount(_ n: Int) -> String {
 }
 
 func oneDecimal(_ value: Double) -> String {
-  let tenths = Int((value * 10).rounded())
+  let tenths = Units.clampedInt((value * 10).rounded())
   return "\(tenths / 10).\(abs(tenths % 10))"
 }
 
 func percent(_ part: Double, of whole: Double) -> String {
-  whole == 0 ? "0%" : "\(Int((part / whole * 100).rounded()))%"
+  whole == 0 ? "0%" : "\(Units.clampedInt((part / whole * 100).rounded()))%"
 }
 
 /// Seconds with two decimals under 10 s, one above: "0.25 s", "12.3 s".

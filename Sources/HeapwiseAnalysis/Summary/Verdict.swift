@@ -454,7 +454,7 @@ public struct Verdict: Sendable, Hashable {
 }
 
 func twoDecimals(_ value: Double) -> String {
-  let hundredths = Int((value * 100).rounded())
+  let hundredths = Units.clampedInt((value * 100).rounded())
   let fraction = abs(hundredths % 100)
   return "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)"
 }
