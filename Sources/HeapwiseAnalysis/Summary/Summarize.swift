@@ -47,6 +47,8 @@ extension SummaryReport {
       var report = SummaryReport(
         data: data, header: reader.header, site: site, thresholds: thresholds, timelineRows: timelineRows, scope: $0)
       report.python = python
+      report.impossibleBlocks = replay.state.impossibleBlocks
+      if let w = replay.state.impossibleBlocksWarning { report.warnings.append(w) }
       return report
     }
   }

@@ -101,6 +101,7 @@ public struct SummaryJSON: Encodable, Sendable {
   var heap: HeapPinning?
   var timeline: [Moment]
   var warnings: [String]
+  var impossibleBlocks: UInt64
 
   /// `sites` keeps the 20 largest changes either way; `timeline` is the report's selection.
   public init(_ report: SummaryReport) {
@@ -153,5 +154,6 @@ public struct SummaryJSON: Encodable, Sendable {
     heap = facts.heap
     timeline = report.timeline.map { Moment(seconds: $0.time, marker: $0.label, split: split($0.split)) }
     warnings = report.warnings
+    impossibleBlocks = report.impossibleBlocks
   }
 }

@@ -64,6 +64,8 @@ public struct SummaryReport: Sendable {
   public var timeline: [TimelineRow]
   /// Problems with the input that qualify the answer.
   public var warnings: [String]
+  /// Blocks the replay skipped as impossible (ReplayState.impossibleBlocks); also a warning.
+  public var impossibleBlocks: UInt64 = 0
 
   /// Builds the report. `site` names a stack (see ``SummarySite``); `timelineRows` bounds the
   /// periodic samples in ``timeline`` (markers are always kept).
