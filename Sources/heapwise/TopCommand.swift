@@ -20,6 +20,8 @@ struct TopCommand: ParsableCommand {
 
   @OptionGroup var sites: SiteArguments
 
+  @OptionGroup var leaks: SuppressionArguments
+
   func validate() throws {
     if marker != nil && metric != .live {
       throw ValidationError("--at applies to --metric live only")
@@ -27,6 +29,7 @@ struct TopCommand: ParsableCommand {
   }
 
   func run() throws {
+    let suppressions = try leaks.load()
     let reader = try openDump(file)
     let progress = Progress("reading \(file)")
     let analysis = DumpAnalysis(reader: reader, markers: marker.map { [$0] } ?? [], progress: progress.callback)
@@ -36,8 +39,15 @@ struct TopCommand: ParsableCommand {
       printError("warning: \(file): no END record, so nothing can be called leaked; showing live blocks at the end of the dump")
     }
     let table: SiteTable
+    var suppressed = SuppressedLeaks()
     do {
-      table = try analysis.sites(at: marker, options: sites.siteOptions)
+      if metric == .leaked {
+        let split = analysis.leakCounters(suppressions)
+        suppressed = split.suppressed
+        table = SiteTable(counters: split.counters, resolver: analysis.resolver, options: sites.siteOptions)
+      } else {
+        table = try analysis.sites(at: marker, options: sites.siteOptions)
+      }
     } catch {
       printError("\(file): \(error.description)")
       throw ExitCode(ExitStatus.unreadable)
@@ -47,7 +57,9 @@ struct TopCommand: ParsableCommand {
     let dump = DumpDescription(analysis)
     var out = BufferedOutput()
     switch sites.format {
-    case .text: out.write(TextReport.top(table, dump: dump, settings: settings))
+    case .text:
+      out.write(TextReport.top(table, dump: dump, settings: settings))
+      for line in suppressed.lines { out.write(line + "\n") }
     case .json: out.write(JSONReport.top(table, dump: dump, settings: settings))
     }
     out.flush()
