@@ -25,51 +25,25 @@ EXEC_HOOK(execvp, (const char *file, char *const argv[]), (file, argv))
 EXEC_HOOK(execvpe, (const char *file, char *const argv[], char *const envp[]), (file, argv, envp))
 EXEC_HOOK(fexecve, (int fd, char *const argv[], char *const envp[]), (fd, argv, envp))
 
-/* The list forms: count the arguments, then the same call with an array on the stack (no malloc:
- * a vfork child may be calling). */
-#define COUNT_ARGS(last, n)                          \
-  do {                                               \
-    va_list ap;                                      \
-    va_start(ap, last);                              \
-    n = 1;                                           \
-    while (va_arg(ap, const char *)) n++;            \
-    va_end(ap);                                      \
-  } while (0)
+/* The list forms: the arguments into an array on the stack (no malloc: a vfork child may be
+ * calling), then `call`, the array form. execle's environment follows the terminating NULL. */
+#define LIST_HOOK(name, with_env, call)                                \
+  HW_EXPORT int name(const char *first, const char *arg, ...) {        \
+    va_list ap;                                                        \
+    va_start(ap, arg);                                                 \
+    size_t n = 1;                                                      \
+    while (va_arg(ap, const char *)) n++;                              \
+    va_end(ap);                                                        \
+    char *argv[n + 1];                                                 \
+    va_start(ap, arg);                                                 \
+    argv[0] = (char *)arg;                                             \
+    for (size_t i = 1; i <= n; i++) argv[i] = va_arg(ap, char *);      \
+    char *const *envp = with_env ? va_arg(ap, char *const *) : NULL;   \
+    va_end(ap);                                                        \
+    (void)envp;                                                        \
+    return call;                                                       \
+  }
 
-#define FILL_ARGS(last, argv, n)                     \
-  do {                                               \
-    va_list ap;                                      \
-    va_start(ap, last);                              \
-    argv[0] = (char *)last;                          \
-    for (size_t i = 1; i <= n; i++) argv[i] = va_arg(ap, char *); \
-    va_end(ap);                                      \
-  } while (0)
-
-HW_EXPORT int execl(const char *path, const char *arg, ...) {
-  size_t n;
-  COUNT_ARGS(arg, n);
-  char *argv[n + 1];
-  FILL_ARGS(arg, argv, n);
-  return execv(path, argv);
-}
-
-HW_EXPORT int execlp(const char *file, const char *arg, ...) {
-  size_t n;
-  COUNT_ARGS(arg, n);
-  char *argv[n + 1];
-  FILL_ARGS(arg, argv, n);
-  return execvp(file, argv);
-}
-
-HW_EXPORT int execle(const char *path, const char *arg, ...) {
-  size_t n;
-  COUNT_ARGS(arg, n);
-  char *argv[n + 1];
-  va_list ap;
-  va_start(ap, arg);
-  argv[0] = (char *)arg;
-  for (size_t i = 1; i <= n; i++) argv[i] = va_arg(ap, char *);
-  char *const *envp = va_arg(ap, char *const *);
-  va_end(ap);
-  return execve(path, argv, envp);
-}
+LIST_HOOK(execl, 0, execv(first, argv))
+LIST_HOOK(execlp, 0, execvp(first, argv))
+LIST_HOOK(execle, 1, execve(first, argv, envp))

@@ -71,6 +71,16 @@ static void *real_op(int i) {
   return f;
 }
 
+/* The cleanup below makes the compiler name GCC's C personality routine in this file's unwind
+ * tables. A weak reference keeps libgcc_s out of the library's DT_NEEDED (the preload library is
+ * loaded into every process; the linker's --as-needed does not count weak references): a program
+ * that can throw through operator new is C++, and libstdc++ brings libgcc_s into the global scope
+ * before relocation, so the reference resolves. Where nothing defines it (a C program, which
+ * cannot throw), the unwind tables have no personality, which the unwinder takes as "no cleanup
+ * here". The one case left uncovered is a C program that dlopens C++ code later and has its
+ * exception pass through our operator new: the thread would stay marked busy and record no more. */
+__asm__(".weak __gcc_personality_v0");
+
 /* Raised around the real operator; the cleanup undoes it on return and on unwinding. */
 typedef struct { int dummy; } guard_t;
 static inline guard_t enter(void) {

@@ -47,6 +47,12 @@ public final class ReplayState {
   /// Blocks not replayed because live memory would have passed `Replay.maxLiveBytes`: only a
   /// damaged or crafted dump has them (blocks that overlap).
   @exclusivity(unchecked) public internal(set) var impossibleBlocks: UInt64 = 0
+  /// What `top` and `summary` warn about ``impossibleBlocks``: the one wording of it.
+  public var impossibleBlocksWarning: String? { Self.impossibleBlocksWarning(impossibleBlocks) }
+  public static func impossibleBlocksWarning(_ n: UInt64) -> String? {
+    n == 0 ? nil
+      : "\(n) block\(n == 1 ? "" : "s") in impossible states not replayed (live memory would have passed \(Units.bytes(Replay.maxLiveBytes))): the dump is damaged or crafted"
+  }
   /// Events replayed (all records).
   @exclusivity(unchecked) public internal(set) var events: UInt64 = 0
   /// The END record, once seen.

@@ -28,9 +28,18 @@ public enum Units {
 
   /// Seconds with millisecond precision.
   public static func seconds(_ s: Double) -> String {
-    let ms = Int((s * 1000).rounded())
-    let frac = String(ms % 1000)
-    return "\(ms / 1000).\(String(repeating: "0", count: 3 - frac.count))\(frac) s"
+    let ms = clampedInt((s * 1000).rounded())
+    let frac = String(abs(ms % 1000))
+    return "\(ms < 0 && ms > -1000 ? "-" : "")\(ms / 1000).\(String(repeating: "0", count: 3 - frac.count))\(frac) s"
+  }
+
+  /// `Int(value)` saturated at Int's bounds, and 0 for NaN. Int(_:) traps past them, and figures
+  /// derived from a file can be anywhere: 2^62 ticks at one tick a second is 4.6e18 s, 4.6e21 ms.
+  public static func clampedInt(_ value: Double) -> Int {
+    if value.isNaN { return 0 }
+    if value >= 0x1p63 { return .max }
+    if value < -0x1p63 { return .min }
+    return Int(value)
   }
 
   /// 1234567 -> "1,234,567".
@@ -50,19 +59,19 @@ public enum Units {
   }
 
   public static func oneDecimal(_ value: Double) -> String {
-    let tenths = Int((value * 10).rounded())
+    let tenths = clampedInt((value * 10).rounded())
     return "\(tenths / 10).\(abs(tenths % 10))"
   }
 
   public static func twoDecimals(_ value: Double) -> String {
-    let hundredths = Int((value * 100).rounded())
+    let hundredths = clampedInt((value * 100).rounded())
     let fraction = abs(hundredths % 100)
     return "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)"
   }
 
   /// "25%": `part` as a whole percentage of `whole` ("0%" of nothing).
   public static func percent(_ part: Double, of whole: Double) -> String {
-    whole == 0 ? "0%" : "\(Int((part / whole * 100).rounded()))%"
+    whole == 0 ? "0%" : "\(clampedInt((part / whole * 100).rounded()))%"
   }
 
   /// Seconds with two decimals under 10 s, one above: "0.25 s", "12.3 s" (the summary's times;

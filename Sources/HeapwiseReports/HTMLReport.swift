@@ -158,7 +158,9 @@ public enum HTMLReport {
     func view(_ id: String, _ title: String, countUnit: String = "blocks", time: Double? = nil,
               sizes s: [UInt64], counts c: [UInt64]) -> View {
       let total = s.reduce(0, &+)
-      let minimum = UInt64((Double(total) * options.minimumShare).rounded(.up))
+      // Saturated: a total near 2^64 (a crafted dump) times --min-share 100 is past UInt64.
+      let share = (Double(total) * options.minimumShare).rounded(.up)
+      let minimum = share >= 0x1p64 ? UInt64.max : share > 0 ? UInt64(share) : 0
       return View(id: id, title: title, unit: "bytes", countUnit: countUnit,
                   tree: flames.tree(size: s, count: c, inverted: false, minimum: minimum),
                   inverted: flames.tree(size: s, count: c, inverted: true, minimum: minimum), time: time)

@@ -222,7 +222,7 @@ public enum PprofExport {
     if header.startRealtimeNanoseconds > 0 { tail.int64(9, Int64(bitPattern: header.startRealtimeNanoseconds)) }
     if header.ticksPerSecond > 0, state.timestamp > header.startTicks {
       let seconds = Double(state.timestamp - header.startTicks) / Double(header.ticksPerSecond)
-      tail.int64(10, Int64(seconds * 1e9))
+      tail.int64(10, Int64(Units.clampedInt(seconds * 1e9)))
     }
     tail.message(11) { v in v.int64(1, spaceID); v.int64(2, bytesID) }
     for c in commentIDs { tail.int64(13, c) }

@@ -12,6 +12,8 @@ public struct DumpDescription: Sendable, Codable {
   public var exited: Bool
   public var warnings: [String]
   public var unmatchedFrees: UInt64
+  /// Blocks the replay skipped because they were impossible (ReplayState.impossibleBlocks).
+  public var impossibleBlocks: UInt64
   public var peakBytes: UInt64
   /// Seconds from the start of recording to the peak, when the clock rate is known.
   public var peakSeconds: Double?
@@ -25,6 +27,8 @@ public struct DumpDescription: Sendable, Codable {
     exited = analysis.exitedNormally
     warnings = analysis.reader.warnings.map(\.description)
     unmatchedFrees = analysis.state.unmatchedFrees
+    impossibleBlocks = analysis.state.impossibleBlocks
+    if let w = analysis.state.impossibleBlocksWarning { warnings.append(w) }
     peakBytes = analysis.state.peakBytes
     peakSeconds = h.ticksPerSecond > 0 && analysis.state.peakTimestamp >= h.startTicks
       ? Double(analysis.state.peakTimestamp - h.startTicks) / Double(h.ticksPerSecond) : nil

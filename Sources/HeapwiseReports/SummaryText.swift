@@ -31,6 +31,8 @@ extension SummaryReport {
           at: at)
       }
       out += lines
+      // Part of the live heap above, but not a leak (docs/ANALYSIS.md, "Suppressions").
+      if let suppressed { out += suppressed.lines.map { "  " + $0 + " of the live heap, not a leak" } }
     }
     if let peak = atPeakRSS {
       out.append("")

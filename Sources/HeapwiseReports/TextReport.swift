@@ -44,6 +44,7 @@ public enum TextReport {
     if dump.unmatchedFrees > 0 {
       out += "unmatched frees: \(dump.unmatchedFrees) (frees of addresses that were not live: memory from before recording, or lost events)\n"
     }
+    if let w = ReplayState.impossibleBlocksWarning(dump.impossibleBlocks) { out += "warning: \(w)\n" }
     return out
   }
 

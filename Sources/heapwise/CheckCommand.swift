@@ -49,6 +49,8 @@ struct CheckCommand: ParsableCommand {
   @Option(help: "Output format: text (a table) or json (docs/BUDGETS.md).")
   var format: OutputFormat = .text
 
+  @OptionGroup var leaks: SuppressionArguments
+
   @Flag(help: "Also record and check the processes the command starts (forks and execs): counts and bytes add up over them, peak is the highest of any one.")
   var follow = false
 
@@ -86,6 +88,7 @@ struct CheckCommand: ParsableCommand {
   }
 
   func run() throws {
+    let suppressions = try leaks.load()
     var plan = CheckBudget()
     if let budget {
       do { plan = try CheckBudget.load(budget) } catch {
@@ -125,13 +128,17 @@ struct CheckCommand: ParsableCommand {
       if analysis.reader.warnings.contains(where: \.isDamage) { status = ExitStatus.damaged }
       analyses.append(analysis)
     }
-    let rows = plan.evaluate(analyses)
+    let rows = plan.evaluate(analyses, suppressions: suppressions)
     let failed = commandStatus != 0 || rows.contains(where: { !$0.passed })
     // A dump the user asked for stays; a temporary one only when it explains a failure.
     let keep = output != nil || failed
     var out = BufferedOutput()
     switch format {
-    case .text: out.write(CheckTable.render(rows))
+    case .text:
+      out.write(CheckTable.render(rows))
+      if plan.limits[.leaked] != nil || plan.sites.contains(where: { $0.limits[.leaked] != nil }) {
+        for a in analyses { for line in a.leakCounters(suppressions).suppressed.lines { out.write(line + "\n") } }
+      }
     case .json:
       out.write(CheckJSON(command: arguments, commandStatus: commandStatus, dumps: checked, kept: keep, rows: rows).text)
     }

@@ -52,14 +52,17 @@ struct SummaryCommand: ParsableCommand {
     help: "Colon-separated directories with the recorded binaries or their debug files (found by build id).")
   var debugPath: String?
 
+  @OptionGroup var leaks: SuppressionArguments
+
   func run() throws {
+    let suppressions = try leaks.load()
     let reader = try openDump(file)
     let progress = Progress("reading \(file)")
     let report: SummaryReport
     do {
       report = try SummaryReport.summarize(
         reader, debugSearchPaths: debugPath?.split(separator: ":").map(String.init) ?? [], scope: scope,
-        progress: progress.callback)
+        suppressions: suppressions, progress: progress.callback)
     } catch {
       progress.done()
       printError("\(file): \(error.description)")

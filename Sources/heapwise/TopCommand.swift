@@ -16,13 +16,23 @@ struct TopCommand: ParsableCommand {
 
   @OptionGroup var sites: SiteArguments
 
+  @OptionGroup var leaks: SuppressionArguments
+
   func run() throws {
+    let suppressions = try leaks.load()
     let (metric, marker) = (measure.metric, measure.marker)
     let (analysis, warned) = try measure.analyse(file, shown: "showing")
     var status = warned
     let table: SiteTable
+    var suppressed = SuppressedLeaks()
     do {
-      table = try analysis.sites(at: marker, options: sites.siteOptions)
+      if metric == .leaked {
+        let split = analysis.leakCounters(suppressions)
+        suppressed = split.suppressed
+        table = SiteTable(counters: split.counters, resolver: analysis.resolver, options: sites.siteOptions)
+      } else {
+        table = try analysis.sites(at: marker, options: sites.siteOptions)
+      }
     } catch {
       printError("\(file): \(error.description)")
       throw ExitCode(ExitStatus.unreadable)
@@ -32,7 +42,9 @@ struct TopCommand: ParsableCommand {
     let dump = DumpDescription(analysis)
     var out = BufferedOutput()
     switch sites.format {
-    case .text: out.write(TextReport.top(table, dump: dump, settings: settings))
+    case .text:
+      out.write(TextReport.top(table, dump: dump, settings: settings))
+      for line in suppressed.lines { out.write(line + "\n") }
     case .json: out.write(JSONReport.top(table, dump: dump, settings: settings))
     }
     out.flush()

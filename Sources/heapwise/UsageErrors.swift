@@ -42,6 +42,7 @@ enum UsageErrors {
   static let valueOptions: Set<String> = [
     "-o", "--output", "--interval-ms", "--max-frames", "--marker-signal",
     "--max-peak", "--max-leaked", "--max-allocations", "--max-allocated", "--budget", "--format",
+    "--suppressions",
   ]
 
   /// One line for an error ArgumentParser reports: its message without the usage that follows.

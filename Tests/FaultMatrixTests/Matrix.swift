@@ -6,49 +6,16 @@ import HeapwiseFormat
 import TestSupport
 
 enum Matrix {
-  static let repo = URL(fileURLWithPath: #filePath)
-    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-  static let programs = repo.appendingPathComponent("Tests/Programs")
+  static let workspace = ProgramWorkspace("fault-matrix")
+  static var repo: URL { ProgramWorkspace.repo }
+  static var programs: URL { ProgramWorkspace.programs }
   /// A case that has not ended by then has hung: far above any case's normal run time.
   static let deadline: TimeInterval = 60
-
-  static var library: String {
-    get throws {
-      let path = repo.appendingPathComponent("build/lib/libheapwise.so").path
-      guard FileManager.default.fileExists(atPath: path) else { throw MatrixError("\(path) is missing: run `make lib`") }
-      return path
-    }
-  }
-
-  static let scratch: URL = {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("heapwise-fault-matrix-\(getpid())")
-    try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    return dir
-  }()
-
-  static func freshDirectory(_ name: String) -> URL {
-    let dir = scratch.appendingPathComponent("\(name)-\(UUID().uuidString.prefix(8))")
-    try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    return dir
-  }
-
-  private static let lock = NSLock()
-  nonisolated(unsafe) private static var built: [String: String] = [:]
-
-  /// Compiles `source` once per run (`-O0 -g`), with extra compiler arguments after it.
+  static var library: String { get throws { try ProgramWorkspace.library } }
+  static var scratch: URL { workspace.scratch }
+  static func freshDirectory(_ name: String) -> URL { workspace.freshDirectory(name) }
   static func build(_ source: String, as name: String? = nil, flags: [String] = []) throws -> String {
-    let name = name ?? (source as NSString).deletingPathExtension
-    lock.lock()
-    defer { lock.unlock() }
-    if let done = built[name] { return done }
-    let out = scratch.appendingPathComponent(name).path
-    let compiler = source.hasSuffix(".cpp") ? "/usr/bin/c++" : "/usr/bin/cc"
-    let args = ["-g", "-O0", "-pthread", "-I", repo.appendingPathComponent("CShim/include").path,
-                programs.appendingPathComponent(source).path, "-o", out] + flags + ["-ldl"]
-    let result = try Subprocess.run(compiler, args, environment: ["PATH": "/usr/bin:/bin"])
-    guard result.status == 0 else { throw MatrixError("compiling \(source) failed:\n\(result.stderr)") }
-    built[name] = out
-    return out
+    try workspace.build(source, as: name, flags: flags)
   }
 
   /// Runs `program` under the recorder (dumps to `directory/d.%p.heapwise`); throws if it hangs.
@@ -71,16 +38,8 @@ enum Matrix {
     return try Subprocess.run(program, arguments, environment: env, directory: directory, timeout: deadline)
   }
 
-  static func dumps(in directory: URL) -> [String] {
-    let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
-    return names.filter { $0.hasSuffix(".heapwise") }.sorted().map { directory.appendingPathComponent($0).path }
-  }
-
-  static func onlyDump(in directory: URL) throws -> String {
-    let found = dumps(in: directory)
-    guard found.count == 1 else { throw MatrixError("expected one dump in \(directory.path), found \(found)") }
-    return found[0]
-  }
+  static func dumps(in directory: URL) -> [String] { ProgramWorkspace.dumps(in: directory) }
+  static func onlyDump(in directory: URL) throws -> String { try ProgramWorkspace.onlyDump(in: directory) }
 }
 
 /// What the cases check in a dump: counts per function and size, the live set, the end.

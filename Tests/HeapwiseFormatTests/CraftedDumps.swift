@@ -6,14 +6,15 @@ import HeapwiseFormat
 
 enum CraftedDumps {
   /// A dump of one thread stream `stream` whose frame holds `body`, then the process stream's END.
-  static func dump(stream: UInt32 = 1, _ body: (inout FrameBuilder) -> Void) -> [UInt8] {
-    var d = DumpEncoder()
+  static func dump(stream: UInt32 = 1, ticksPerSecond: UInt64 = 1_000_000_000, end: UInt64 = 1000,
+                   _ body: (inout FrameBuilder) -> Void) -> [UInt8] {
+    var d = DumpEncoder(ticksPerSecond: ticksPerSecond)
     var t = FrameBuilder(baseTimestamp: 100)
     t.thread(100, tid: 7, name: "main")
     body(&t)
     d.append(t, stream: stream, seq: 0)
-    var p = FrameBuilder(baseTimestamp: 1000)
-    p.end(1000)
+    var p = FrameBuilder(baseTimestamp: end)
+    p.end(end)
     d.append(p, stream: 0, seq: 0)
     return d.bytes
   }
@@ -89,6 +90,13 @@ enum CraftedDumps {
       body.appendUVarint(8)
       body += [UInt8](repeating: 0xff, count: 8)
       t.skippable(120, tag: 0x80, body: body)
+    }),
+    // One tick a second and an END 2^62 ticks in: durations of 10^18 s, which the pprof
+    // export's nanoseconds and the text's tenths of a second overflowed (found by tools/fuzz).
+    ("duration-2p62-seconds", dump(ticksPerSecond: 1, end: 1 << 62) { t in
+      t.stack(101, id: 1, frames: [0x1000])
+      t.alloc(110, 0x10_0000, 64, stack: 1)
+      t.marker(1 << 61, "half")
     }),
   ] + [manyStreams]
 

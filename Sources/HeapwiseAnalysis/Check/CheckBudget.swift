@@ -213,8 +213,8 @@ extension CheckBudget {
   /// file order. Over several processes counts and bytes add up, peak is the highest of any one
   /// process (they need not peak together), and leaks are unknown if any process did not exit
   /// normally.
-  public func evaluate(_ analyses: [DumpAnalysis]) -> [CheckRow] {
-    let figures = analyses.map(self.figures)
+  public func evaluate(_ analyses: [DumpAnalysis], suppressions: Suppressions = .init()) -> [CheckRow] {
+    let figures = analyses.map { self.figures($0, suppressions) }
     func combine(_ quantity: CheckQuantity, _ values: [UInt64?]) -> UInt64? {
       if values.contains(where: { $0 == nil }) { return nil }
       let known = values.compactMap { $0 }
@@ -229,7 +229,7 @@ extension CheckBudget {
       if !row.passed && row.measured != nil,
         let top = values.indices.max(by: { (values[$0] ?? 0) < (values[$1] ?? 0) })
       {
-        row.topSites = Self.topSites(analyses[top], quantity)
+        row.topSites = Self.topSites(analyses[top], quantity, suppressions)
       }
       rows.append(row)
     }
@@ -244,19 +244,23 @@ extension CheckBudget {
     return rows
   }
 
-  private func figures(_ analysis: DumpAnalysis) -> Figures {
+  private func figures(_ analysis: DumpAnalysis, _ suppressions: Suppressions) -> Figures {
     let counters = analysis.metrics.counters
     let known = analysis.exitedNormally
-    func values(_ c: StackCounters, peak: UInt64) -> [CheckQuantity: UInt64?] {
-      [.peak: peak, .leaked: known ? c.liveBytes : nil, .allocations: c.allocations, .allocated: c.allocatedBytes]
+    // Leaked: live at exit less what the suppressions say is no leak (docs/ANALYSIS.md).
+    let leakCounters = analysis.leakCounters(suppressions).counters
+    func values(_ c: StackCounters, leaked: UInt64, peak: UInt64) -> [CheckQuantity: UInt64?] {
+      [.peak: peak, .leaked: known ? leaked : nil, .allocations: c.allocations, .allocated: c.allocatedBytes]
     }
     var total = StackCounters()
     for c in counters { total.add(c) }
-    var result = Figures(total: values(total, peak: analysis.state.peakBytes))
+    let leakedTotal = leakCounters.reduce(UInt64(0)) { $0 &+ $1.liveBytes }
+    var result = Figures(total: values(total, leaked: leakedTotal, peak: analysis.state.peakBytes))
     guard !sites.isEmpty else { return result }
     let resolver = analysis.resolver
     for rule in sites {
       var sum = StackCounters()
+      var leaked: UInt64 = 0
       var matchCache: [Int32: Bool] = [:]
       for (i, c) in counters.enumerated() where i > 0 && !c.isZero {
         let frames = resolver.frames(of: StackID(UInt32(i)))
@@ -266,17 +270,26 @@ extension CheckBudget {
           matchCache[f] = m
           return m
         }
-        if hit { sum.add(c) }
+        if hit {
+          sum.add(c)
+          leaked &+= leakCounters[i].liveBytes
+        }
       }
       // A rule's peak: its stacks' bytes live at the process's peak.
-      result.rules.append(values(sum, peak: sum.peakBytes))
+      result.rules.append(values(sum, leaked: leaked, peak: sum.peakBytes))
     }
     return result
   }
 
-  /// The three sites with the most of `quantity`.
-  static func topSites(_ analysis: DumpAnalysis, _ quantity: CheckQuantity) -> [CheckSite] {
-    guard let table = try? analysis.sites(options: SiteOptions()) else { return [] }
+  /// The three sites with the most of `quantity` (leaks without the suppressed ones).
+  static func topSites(_ analysis: DumpAnalysis, _ quantity: CheckQuantity, _ suppressions: Suppressions) -> [CheckSite] {
+    let table: SiteTable
+    if quantity == .leaked {
+      table = SiteTable(counters: analysis.leakCounters(suppressions).counters, resolver: analysis.resolver, options: SiteOptions())
+    } else {
+      guard let t = try? analysis.sites(options: SiteOptions()) else { return [] }
+      table = t
+    }
     return table.sorted(by: quantity.metric).prefix(3).map { site in
       CheckSite(name: site.label, value: quantity.value(site.counters))
     }

@@ -157,7 +157,7 @@ public struct GrowthAnalysis: Sendable, Hashable {
   public var rate: String? {
     guard let fit else { return nil }
     let perUnit = basis == .markers ? "per marker" : "per second"
-    let magnitude = Units.bytes(UInt64(abs(fit.slope).rounded()))
+    let magnitude = Units.bytes(UInt64(Units.clampedInt(abs(fit.slope).rounded())))
     return "\(fit.slope < 0 ? "-" : "")\(magnitude) \(perUnit)"
   }
 }

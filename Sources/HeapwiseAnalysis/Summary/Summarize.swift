@@ -11,20 +11,24 @@ extension SummaryReport {
   /// - Parameter progress: called now and then with the fraction of the dump read.
   public static func summarize(
     _ reader: DumpReader, debugSearchPaths: [String] = [], thresholds: VerdictThresholds = .init(),
-    timelineRows: Int = 24, scope: SummaryScope = .whole, progress: ((Double) -> Void)? = nil
+    timelineRows: Int = 24, scope: SummaryScope = .whole, suppressions: Suppressions? = nil,
+    progress: ((Double) -> Void)? = nil
   ) throws(AnalysisError) -> SummaryReport {
     try summarize(
       reader, scopes: [scope], debugSearchPaths: debugSearchPaths, thresholds: thresholds,
-      timelineRows: timelineRows, progress: progress)[0]
+      timelineRows: timelineRows, suppressions: suppressions, progress: progress)[0]
   }
 
   /// One replay, one report per scope (they share the symbolized sites).
   public static func summarize(
     _ reader: DumpReader, scopes: [SummaryScope], debugSearchPaths: [String] = [],
-    thresholds: VerdictThresholds = .init(), timelineRows: Int = 24, progress: ((Double) -> Void)? = nil
+    thresholds: VerdictThresholds = .init(), timelineRows: Int = 24, suppressions: Suppressions? = nil,
+    progress: ((Double) -> Void)? = nil
   ) throws(AnalysisError) -> [SummaryReport] {
     let aggregator = SummaryAggregator(keepStacksAt: scopes.reduce(into: Set<String>()) { $0.formUnion($1.markers) })
-    let replay = Replay(aggregators: [aggregator], pageSize: UInt64(reader.header.pageSize))
+    // Per-stack live blocks at exit, only to say what the suppressions leave out.
+    let stacks = suppressions.map { _ in StackMetrics() }
+    let replay = Replay(aggregators: [aggregator] + (stacks.map { [$0] } ?? []), pageSize: UInt64(reader.header.pageSize))
     var source = reader
     replay.run(&source, progress: progress.map { report in { _ in report(reader.fractionRead) } })
     let data = aggregator.data(replay: replay, header: reader.header, residency: reader.residency)
@@ -43,10 +47,14 @@ extension SummaryReport {
       state: replay.state, symbolizer: Symbolizer(options: SymbolizerOptions(debugSearchPaths: debugSearchPaths)))
     let site = SummarySite.namer(resolver)
     let python = replay.state.python.runtime.map(PythonRun.init)
+    let suppressed = suppressions.flatMap { s in stacks.map { s.split($0.counters, resolver: resolver).suppressed } }
     return scopes.map {
       var report = SummaryReport(
         data: data, header: reader.header, site: site, thresholds: thresholds, timelineRows: timelineRows, scope: $0)
       report.python = python
+      report.impossibleBlocks = replay.state.impossibleBlocks
+      report.suppressed = suppressed
+      if let w = replay.state.impossibleBlocksWarning { report.warnings.append(w) }
       return report
     }
   }

@@ -64,6 +64,10 @@ public struct SummaryReport: Sendable {
   public var timeline: [TimelineRow]
   /// Problems with the input that qualify the answer.
   public var warnings: [String]
+  /// Blocks the replay skipped as impossible (ReplayState.impossibleBlocks); also a warning.
+  public var impossibleBlocks: UInt64 = 0
+  /// Blocks live at exit that suppressions say are no leak (nil: suppressions not applied).
+  public var suppressed: SuppressedLeaks?
 
   /// Builds the report. `site` names a stack (see ``SummarySite``); `timelineRows` bounds the
   /// periodic samples in ``timeline`` (markers are always kept).

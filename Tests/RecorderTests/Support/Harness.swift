@@ -5,53 +5,15 @@ import TestSupport
 import Testing
 
 enum Harness {
-  static let repo = URL(fileURLWithPath: #filePath)
-    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent()
-  static let programs = repo.appendingPathComponent("Tests/Programs")
-
-  /// build/lib/libheapwise.so, built by `make lib` (which `make test` runs first).
-  static var library: String {
-    get throws {
-      let path = repo.appendingPathComponent("build/lib/libheapwise.so").path
-      guard FileManager.default.fileExists(atPath: path) else {
-        throw HarnessError("\(path) is missing: run `make lib` (or `make test`) first")
-      }
-      return path
-    }
-  }
-
-  static let scratch: URL = {
-    let dir = FileManager.default.temporaryDirectory
-      .appendingPathComponent("heapwise-recorder-tests-\(getpid())")
-    try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    return dir
-  }()
-
-  /// A fresh, empty directory for one test's dumps.
-  static func freshDirectory(_ name: String) -> URL {
-    let dir = scratch.appendingPathComponent("\(name)-\(UUID().uuidString.prefix(8))")
-    try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    return dir
-  }
-
-  private static let buildLock = NSLock()
-  nonisolated(unsafe) private static var built: [String: String] = [:]
-
+  static let workspace = ProgramWorkspace("recorder-tests")
+  static var repo: URL { ProgramWorkspace.repo }
+  static var programs: URL { ProgramWorkspace.programs }
+  static var library: String { get throws { try ProgramWorkspace.library } }
+  static var scratch: URL { workspace.scratch }
+  static func freshDirectory(_ name: String) -> URL { workspace.freshDirectory(name) }
   /// Compiles a program once per test run; `-O0 -g` so call chains are as written.
   static func build(_ source: String, output: String? = nil, flags: [String] = []) throws -> String {
-    let name = output ?? (source as NSString).deletingPathExtension
-    buildLock.lock()
-    defer { buildLock.unlock() }
-    if let done = built[name] { return done }
-    let out = scratch.appendingPathComponent(name).path
-    let isCxx = source.hasSuffix(".cpp")
-    let args = ["-g", "-O0", "-pthread", "-I", repo.appendingPathComponent("CShim/include").path,
-                programs.appendingPathComponent(source).path, "-o", out] + flags + ["-ldl"]
-    let result = try run(isCxx ? "/usr/bin/c++" : "/usr/bin/cc", args, environment: [:])
-    guard result.status == 0 else { throw HarnessError("compiling \(source) failed:\n\(result.stderr)") }
-    built[name] = out
-    return out
+    try workspace.build(source, as: output, flags: flags)
   }
 
   typealias Result = Subprocess.Result
@@ -81,17 +43,8 @@ enum Harness {
     return try run(program, arguments, environment: env, directory: directory)
   }
 
-  static func dumps(in directory: URL) -> [String] {
-    let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
-    return names.filter { $0.hasSuffix(".heapwise") }.sorted().map { directory.appendingPathComponent($0).path }
-  }
-
-  /// The one dump a single-process run left.
-  static func onlyDump(in directory: URL) throws -> String {
-    let found = dumps(in: directory)
-    guard found.count == 1 else { throw HarnessError("expected one dump in \(directory.path), found \(found)") }
-    return found[0]
-  }
+  static func dumps(in directory: URL) -> [String] { ProgramWorkspace.dumps(in: directory) }
+  static func onlyDump(in directory: URL) throws -> String { try ProgramWorkspace.onlyDump(in: directory) }
 }
 
 struct HarnessError: Error, CustomStringConvertible {
