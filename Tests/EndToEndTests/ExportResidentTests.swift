@@ -41,21 +41,9 @@ import Testing
     }
     """
 
-  static let recorded: (ws: Workspace, exe: String, dump: String)? = {
-    guard CLI.library != nil, let ws = try? Workspace("export-resident"), let exe = try? ws.compile("resident", program),
-      let dump = try? ws.record(exe, dump: "resident.heapwise")
-    else { return nil }
-    return (ws, exe, dump)
-  }()
+  static let recorded = RecordedProgram.record("resident", program)
 
-  static func dump() throws -> (ws: Workspace, exe: String, dump: String) {
-    try CLI.requireLibrary()
-    guard let r = recorded else {
-      Issue.record("could not compile and record the resident test program")
-      throw CLI.MissingLibrary()
-    }
-    return r
-  }
+  static func dump() throws -> (ws: Workspace, exe: String, dump: String) { try RecordedProgram.require(recorded, "resident") }
 
   /// The sum of a counter over every site of `top --format json --limit 0`.
   static func topSum(_ dump: String, _ counter: String, _ extra: [String] = []) throws -> UInt64 {
