@@ -132,15 +132,14 @@ public enum PprofExport {
       return a
     }
 
+    let drawn = DrawnFrames(resolver: resolver, showInterpreterFrames: options.showInterpreterFrames)
     let inuseAtPeak = options.metric == .peak
     let withResident = knowsResidency(state)
     var samples = ProtobufWriter()
     for (i, c) in counters.enumerated() where !c.isZero {
       let stack = StackID(UInt32(i))
       var addresses = Array(state.stacks.addresses(of: stack))
-      if !DrawnFrames.showsInterpreter(stack, resolver: resolver, showInterpreterFrames: options.showInterpreterFrames) {
-        addresses.removeAll { DrawnFrames.isInterpreter($0, resolver: resolver) }
-      }
+      if !drawn.showsInterpreter(stack) { addresses.removeAll(where: drawn.isInterpreter) }
       if !options.keepAllocatorFrames {
         let cut = addresses.prefix(while: isAllocator).count
         if cut < addresses.count { addresses.removeFirst(cut) }
