@@ -19,6 +19,10 @@ public struct StackCounters: Sendable, Hashable, Codable {
   public var temporaryBytes: UInt64 = 0
   /// Length of the live mappings (reserved address space; what is resident is in liveBytes).
   public var reservedBytes: UInt64 = 0
+  /// The part of liveBytes that is resident pages of live mappings (not heap blocks), and the same
+  /// at the peak: what the residency snapshots of the dump say the stack's mappings hold.
+  public var residentBytes: UInt64 = 0
+  public var peakResidentBytes: UInt64 = 0
 
   public init() {}
 
@@ -30,6 +34,7 @@ public struct StackCounters: Sendable, Hashable, Codable {
     peakBytes &+= o.peakBytes; peakBlocks &+= o.peakBlocks
     temporary &+= o.temporary; temporaryBytes &+= o.temporaryBytes
     reservedBytes &+= o.reservedBytes
+    residentBytes &+= o.residentBytes; peakResidentBytes &+= o.peakResidentBytes
   }
 }
 
@@ -40,6 +45,7 @@ public struct MarkerSnapshot: Sendable {
   public var liveBytes: [UInt64]
   public var liveBlocks: [UInt64]
   public var reservedBytes: [UInt64] = []
+  public var residentBytes: [UInt64] = []
 }
 
 public final class StackMetrics: ReplayAggregator {
@@ -51,6 +57,7 @@ public final class StackMetrics: ReplayAggregator {
     var peakStamp: UInt64 = 0
     var savedBytes: UInt64 = 0
     var savedBlocks: UInt64 = 0
+    var savedResident: UInt64 = 0
   }
 
   /// Entries by stack id, in raw memory that the metrics own: arrays cost a uniqueness and a
@@ -147,6 +154,7 @@ public final class StackMetrics: ReplayAggregator {
       e.pointee.peakStamp = epoch
       e.pointee.savedBytes = e.pointee.counters.liveBytes
       e.pointee.savedBlocks = e.pointee.counters.liveBlocks
+      e.pointee.savedResident = e.pointee.counters.residentBytes
     }
   }
 
@@ -168,6 +176,7 @@ public final class StackMetrics: ReplayAggregator {
     let e = entry(block.stack)
     Self.savePeakValue(e, epoch: state.peakEpoch)
     e.pointee.counters.liveBytes = UInt64(bitPattern: Int64(bitPattern: e.pointee.counters.liveBytes) &+ delta)
+    e.pointee.counters.residentBytes = UInt64(bitPattern: Int64(bitPattern: e.pointee.counters.residentBytes) &+ delta)
     if pendingSnapshot != nil { pendingDeltas[Int(block.stack.rawValue), default: 0] += delta }
   }
 
@@ -190,7 +199,7 @@ public final class StackMetrics: ReplayAggregator {
     let now = counters
     snapshots[marker.name] = MarkerSnapshot(
       name: marker.name, timestamp: state.timestamp, liveBytes: now.map(\.liveBytes), liveBlocks: now.map(\.liveBlocks),
-      reservedBytes: now.map(\.reservedBytes))
+      reservedBytes: now.map(\.reservedBytes), residentBytes: now.map(\.residentBytes))
     pendingSnapshot = (marker.name, state.stream)
   }
 
@@ -199,6 +208,8 @@ public final class StackMetrics: ReplayAggregator {
     for (i, d) in pendingDeltas {
       if i >= s.liveBytes.count { s.liveBytes += repeatElement(0, count: i + 1 - s.liveBytes.count) }
       s.liveBytes[i] = UInt64(bitPattern: Int64(bitPattern: s.liveBytes[i]) &+ d)
+      if i >= s.residentBytes.count { s.residentBytes += repeatElement(0, count: i + 1 - s.residentBytes.count) }
+      s.residentBytes[i] = UInt64(bitPattern: Int64(bitPattern: s.residentBytes[i]) &+ d)
     }
     snapshots[p.name] = s
     pendingSnapshot = nil
@@ -211,6 +222,7 @@ public final class StackMetrics: ReplayAggregator {
       let atPeak = e.pointee.peakStamp == state.peakEpoch
       e.pointee.counters.peakBytes = atPeak ? e.pointee.savedBytes : e.pointee.counters.liveBytes
       e.pointee.counters.peakBlocks = atPeak ? e.pointee.savedBlocks : e.pointee.counters.liveBlocks
+      e.pointee.counters.peakResidentBytes = atPeak ? e.pointee.savedResident : e.pointee.counters.residentBytes
     }
   }
 
@@ -221,6 +233,7 @@ public final class StackMetrics: ReplayAggregator {
       result[i].liveBytes = i < snapshot.liveBytes.count ? snapshot.liveBytes[i] : 0
       result[i].liveBlocks = i < snapshot.liveBlocks.count ? snapshot.liveBlocks[i] : 0
       result[i].reservedBytes = i < snapshot.reservedBytes.count ? snapshot.reservedBytes[i] : 0
+      result[i].residentBytes = i < snapshot.residentBytes.count ? snapshot.residentBytes[i] : 0
     }
     return result
   }

@@ -66,11 +66,12 @@ public struct FunctionStacks: Sendable {
       return i
     }
 
+    let drawn = DrawnFrames(resolver: resolver, showInterpreterFrames: showInterpreterFrames)
     for (i, c) in counters.enumerated() where !c.isZero {
       let stack = StackID(UInt32(i))
       var frames: [Int32] = []
       if i != 0 {
-        if DrawnFrames.showsInterpreter(stack, resolver: resolver, showInterpreterFrames: showInterpreterFrames) {
+        if drawn.showsInterpreter(stack) {
           frames = resolver.frames(of: stack)
         } else {
           frames = resolver.frames(of: stack, interpreterNames: false).filter { resolver.frame($0).kind != .interpreter }

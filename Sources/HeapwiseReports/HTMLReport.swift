@@ -174,8 +174,9 @@ public enum HTMLReport {
     var views: [View] = []
     var moments: [Moment] = []
     let live = figures(\.liveBytes, \.liveBlocks)
-    views.append(view("exit", exited ? "live at exit" : "live at the end of the dump", time: endTime,
-                      sizes: live.s, counts: live.c))
+    let atExit = view("exit", exited ? "live at exit" : "live at the end of the dump", time: endTime,
+                      sizes: live.s, counts: live.c)
+    views.append(atExit)
     moments.append(Moment(t: endTime, name: exited ? "exit" : "end", kind: "exit", view: 0))
     let atPeak = figures(\.peakBytes, \.peakBlocks)
     views.append(view("peak", "live at the peak", time: peakTime, sizes: atPeak.s, counts: atPeak.c))
@@ -194,7 +195,10 @@ public enum HTMLReport {
     let allocated = figures(\.allocatedBytes, \.allocations)
     views.append(view("allocated", "allocated in total", countUnit: "allocations", sizes: allocated.s, counts: allocated.c))
     if exited {
-      views.append(view("leaked", "leaked (live at exit)", sizes: live.s, counts: live.c))
+      // The same trees as at exit, not built a second time.
+      var leaked = atExit
+      (leaked.id, leaked.title, leaked.time) = ("leaked", "leaked (live at exit)", nil)
+      views.append(leaked)
     }
     let temporary = figures(\.temporaryBytes, \.temporary)
     views.append(view("temporary", "temporary allocations", countUnit: "allocations", sizes: temporary.s, counts: temporary.c))

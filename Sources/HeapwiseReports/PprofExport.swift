@@ -14,6 +14,17 @@ public enum PprofExport {
     ("inuse_objects", "count"), ("inuse_space", "bytes"),
     ("temporary_objects", "count"), ("temporary_space", "bytes"),
   ]
+  /// Added after the others when the dump has residency snapshots and tracked mappings: the
+  /// resident pages of the stack's live mappings (private allocators' pools, mmap'd buffers), the
+  /// part of inuse_space that is not heap blocks.
+  public static let residentType = (type: "resident_space", unit: "bytes")
+
+  /// The sample types of a profile of `analysis`.
+  public static func sampleTypes(_ analysis: DumpAnalysis) -> [(type: String, unit: String)] {
+    knowsResidency(analysis.state) ? sampleTypes + [residentType] : sampleTypes
+  }
+
+  static func knowsResidency(_ state: ReplayState) -> Bool { state.hasResidency && !state.mappingOwners.isEmpty }
 
   public struct Options: Sendable {
     /// What `default_sample_type` points at: inuse_space for live, leaked and peak.
@@ -121,14 +132,14 @@ public enum PprofExport {
       return a
     }
 
+    let drawn = DrawnFrames(resolver: resolver, showInterpreterFrames: options.showInterpreterFrames)
     let inuseAtPeak = options.metric == .peak
+    let withResident = knowsResidency(state)
     var samples = ProtobufWriter()
     for (i, c) in counters.enumerated() where !c.isZero {
       let stack = StackID(UInt32(i))
       var addresses = Array(state.stacks.addresses(of: stack))
-      if !DrawnFrames.showsInterpreter(stack, resolver: resolver, showInterpreterFrames: options.showInterpreterFrames) {
-        addresses.removeAll { DrawnFrames.isInterpreter($0, resolver: resolver) }
-      }
+      if !drawn.showsInterpreter(stack) { addresses.removeAll(where: drawn.isInterpreter) }
       if !options.keepAllocatorFrames {
         let cut = addresses.prefix(while: isAllocator).count
         if cut < addresses.count { addresses.removeFirst(cut) }
@@ -139,11 +150,12 @@ public enum PprofExport {
         locations.append(Location(mapping: 0, address: 0, lines: [(function(FunctionStacks.noStackName, file: nil), 0)]))
         ids = [UInt64(locations.count)]
       }
-      let values: [UInt64] = [
+      var values: [UInt64] = [
         c.allocations, c.allocatedBytes,
         inuseAtPeak ? c.peakBlocks : c.liveBlocks, inuseAtPeak ? c.peakBytes : c.liveBytes,
         c.temporary, c.temporaryBytes,
       ]
+      if withResident { values.append(inuseAtPeak ? c.peakResidentBytes : c.residentBytes) }
       samples.message(2) { s in
         s.packed(1, ids)
         s.packed(2, values)
@@ -151,7 +163,7 @@ public enum PprofExport {
     }
 
     var p = ProtobufWriter()
-    for t in sampleTypes {
+    for t in sampleTypes(analysis) {
       let type = str(t.type), unit = str(t.unit)
       p.message(1) { v in v.int64(1, type); v.int64(2, unit) }
     }
@@ -169,6 +181,7 @@ public enum PprofExport {
         : options.marker.map { "inuse_*: live at marker \"\($0)\"" }
         ?? (analysis.exitedNormally ? "inuse_*: live at exit (leaked)" : "inuse_*: live at the end of the dump (no END record)"))
     comments.append("temporary_*: heap blocks freed before their thread allocated anything else")
+    if withResident { comments.append("resident_space: resident pages of the live mappings, the part of inuse_space that is not heap blocks") }
     let commentIDs = comments.map(str)
     let defaultID = str(defaultType)
     let spaceID = str("space"), bytesID = str("bytes")

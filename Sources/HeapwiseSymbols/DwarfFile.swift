@@ -17,7 +17,7 @@ final class DwarfFile {
   }
 
   private let dwfl: OpaquePointer
-  private let module: OpaquePointer
+  let module: OpaquePointer
   private let demangle: Bool
   private let inlinedFrames: Bool
 
@@ -211,11 +211,38 @@ final class DwarfFile {
 
   // MARK: Symbol table
 
+  /// Read on the first address DWARF does not name.
+  private lazy var symbols = SymbolTable(module: module)
+
   private func symbolName(at pc: UInt64) -> String? {
-    var offset: GElf_Off = 0
-    var sym = GElf_Sym()
-    guard let s = dwfl_module_addrinfo(module, pc, &offset, &sym, nil, nil, nil) else { return nil }
-    let raw = String(cString: s)
+    let found: UnsafePointer<CChar>
+    switch symbols.lookup(pc) {
+    case .name(let s): found = s
+    case .none: return nil
+    case .askLibdwfl:
+      guard let s = libdwflSymbolName(at: pc) else { return nil }
+      found = s
+    }
+    let raw = String(cString: found)
     return demangle ? Demangler.demangle(raw) : raw
   }
+
+  /// libdwfl's own lookup: a scan of the whole table.
+  func libdwflSymbolName(at pc: UInt64) -> UnsafePointer<CChar>? {
+    var offset: GElf_Off = 0
+    var sym = GElf_Sym()
+    return dwfl_module_addrinfo(module, pc, &offset, &sym, nil, nil, nil)
+  }
+
+  /// The index's answer, for tests that compare it with ``libdwflSymbolName(at:)``.
+  func indexedSymbolName(at pc: UInt64) -> UnsafePointer<CChar>? {
+    switch symbols.lookup(pc) {
+    case .name(let s): return s
+    case .none: return nil
+    case .askLibdwfl: return libdwflSymbolName(at: pc)
+    }
+  }
+
+  /// How the index answered, for tests.
+  func symbolAnswer(at pc: UInt64) -> SymbolTable.Answer { symbols.lookup(pc) }
 }

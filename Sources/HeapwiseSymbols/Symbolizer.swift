@@ -111,6 +111,12 @@ public final class Symbolizer {
     return state.resolvedPath
   }
 
+  /// The opened file for `module`, for tests that look beneath the frames.
+  func openedFile(for module: ModuleImage) -> DwarfFile? {
+    if states[module] == nil { states[module] = resolve(module) }
+    return states[module]!.file
+  }
+
   private func resolve(_ module: ModuleImage) -> ModuleState {
     guard let path = locator.locate(module) else { return ModuleState(file: nil) }
     if let file = files[path] { return ModuleState(file: file, resolvedPath: path) }

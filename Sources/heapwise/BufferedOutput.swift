@@ -14,17 +14,21 @@ struct BufferedOutput {
   }
 
   mutating func flush() {
-    buffer.withUnsafeBytes { b in
-      var off = 0
-      while off < b.count {
-        let n = Glibc.write(1, b.baseAddress! + off, b.count - off)
-        if n <= 0 {
-          if n < 0 && errno == EINTR { continue }
-          return  // a closed pipe (e.g. `| head`): stop quietly
-        }
-        off += n
-      }
-    }
+    buffer.withUnsafeBytes(Self.writeToStandardOutput)
     buffer.removeAll(keepingCapacity: true)
+  }
+
+  /// Writes all of `bytes` to stdout, retrying after signals; a closed pipe (e.g. `| head`) stops
+  /// it quietly.
+  static func writeToStandardOutput(_ bytes: UnsafeRawBufferPointer) {
+    var off = 0
+    while off < bytes.count {
+      let n = Glibc.write(1, bytes.baseAddress! + off, bytes.count - off)
+      if n <= 0 {
+        if n < 0 && errno == EINTR { continue }
+        return
+      }
+      off += n
+    }
   }
 }

@@ -60,22 +60,9 @@ enum Repository {
     }
     """
 
-  /// The program recorded once; its workspace stays until the process ends.
-  static let recorded: (ws: Workspace, exe: String, dump: String)? = {
-    guard CLI.library != nil, let ws = try? Workspace("export"), let exe = try? ws.compile("export", program),
-      let dump = try? ws.record(exe, dump: "export.heapwise")
-    else { return nil }
-    return (ws, exe, dump)
-  }()
+  static let recorded = RecordedProgram.record("export", program)
 
-  static func dump() throws -> (ws: Workspace, exe: String, dump: String) {
-    try CLI.requireLibrary()
-    guard let r = recorded else {
-      Issue.record("could not compile and record the export test program")
-      throw CLI.MissingLibrary()
-    }
-    return r
-  }
+  static func dump() throws -> (ws: Workspace, exe: String, dump: String) { try RecordedProgram.require(recorded, "export") }
 
   /// `top --format json`'s total for `metric` (and `--at`).
   static func topTotal(_ dump: String, _ metric: String, at marker: String? = nil) throws -> (size: UInt64, count: UInt64) {
