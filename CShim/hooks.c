@@ -103,23 +103,28 @@ static hw_noinline void on_free(int fn, void *p, uint64_t ts, bool matched) {
   }
 }
 
-/* Every allocation hook ends here. Sampling decides inline (sampling.c: a TLS countdown), so an
- * unsampled block costs no call, no stamp and no stack. */
+/* Every allocation hook ends here. Sampling decides first and inline (sampling.c: a TLS
+ * countdown), before anything else is looked at: an unsampled block below R costs a load, a
+ * compare, a TLS subtraction and the scopes' flag, and no call, stamp or stack. The countdown also
+ * runs down inside the recorder's own allocations; a crossing there redraws it and records
+ * nothing, which leaves every program block's chance at 1 - exp(-s/R). */
 static inline __attribute__((always_inline)) void alloc_event(int fn, void *p, size_t size, void *anchor) {
-  if (!wants_event() || !p) return;
   bool sampled = true;
-  if (hw_unlikely(hw_sample_rate != 0)) {
+  if (size < hw_sample_rate) {
     sampled = hw_sample_take(size);
-    if (!sampled && !atomic_load_explicit(&hw_scopes_open, memory_order_relaxed)) return;
+    if (hw_likely(!sampled) && hw_likely(!atomic_load_explicit(&hw_scopes_open, memory_order_relaxed))) return;
   }
+  if (!wants_event() || !p) return;
+  if (!sampled && !atomic_load_explicit(&hw_scopes_open, memory_order_relaxed)) return;
   on_alloc(fn, p, size, anchor, sampled);
 }
 
 /* Whether a free of p needs the slow path: with sampling, only when the liveset's filter says p
- * may be a sampled block (one multiply and one byte load; liveset.h), or a scope is open. */
+ * may be a sampled block (one multiply and one byte load; liveset.h), or a scope is open; that is
+ * decided before the recording flags are read. */
 static inline bool free_wanted(void *p) {
-  return wants_event() && (hw_likely(hw_sample_rate == 0) || hw_live_maybe((uintptr_t)p) ||
-                           atomic_load_explicit(&hw_scopes_open, memory_order_relaxed));
+  return (hw_likely(hw_sample_rate == 0) || hw_live_maybe((uintptr_t)p) ||
+          atomic_load_explicit(&hw_scopes_open, memory_order_relaxed)) && wants_event();
 }
 
 #define ANCHOR __builtin_return_address(0)

@@ -100,3 +100,35 @@ extension StackCounters {
     estimate.map { Estimate(value: $0.allocations, variance: $0.allocationsVariance) }
   }
 }
+
+/// The live heap of a sampled dump at its end, with its interval: what the summary's figures and
+/// verdict rest on.
+public struct SampledHeap: Sendable {
+  public var parameters: SamplingParameters
+  public var stats: SamplingStats?
+  public var liveHeap: Estimate
+  /// Recorded blocks live at the end (the samples behind `liveHeap`).
+  public var recordedLive: UInt64
+
+  /// Replays the dump at `path` when it is a sampled dump (its SAMPLING record comes within its
+  /// first events, so a dump that recorded every block is not read further); nil otherwise.
+  public static func measure(path: String, options: ReaderOptions = .init()) -> SampledHeap? {
+    guard let first = try? DumpReader(path: path, options: options) else { return nil }
+    var probe = 0
+    while probe < 4096, let e = first.next() {
+      if case .sampling = e.record { return replayed(try? DumpReader(path: path, options: options)) }
+      probe += 1
+    }
+    return nil
+  }
+
+  private static func replayed(_ reader: DumpReader?) -> SampledHeap? {
+    guard var source = reader else { return nil }
+    let replay = Replay(aggregators: [], pageSize: UInt64(source.header.pageSize))
+    replay.run(&source)
+    let s = replay.state
+    guard let p = s.sampling else { return nil }
+    return SampledHeap(parameters: p, stats: s.samplingStats, liveHeap: Estimate(value: Double(s.heapBytes), variance: s.heapBytesVariance),
+                       recordedLive: s.heapBlocks)
+  }
+}
