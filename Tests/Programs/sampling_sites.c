@@ -15,7 +15,6 @@
 #include <string.h>
 
 #define RING 64
-#define MAX_KEPT (1 << 20)
 
 static uint64_t rng = 0x5eed5eed5eedull;
 static uint64_t next(void) { /* splitmix64 */
@@ -31,8 +30,9 @@ static size_t logsize(size_t lo, size_t hi) {
   return (size_t)__builtin_exp(l + (h - l) * unit());
 }
 
+/* Room for every kept block: the tiny site keeps the most, about budget / 35 * 3/10. */
 static void **kept;
-static size_t kept_n;
+static size_t kept_n, kept_cap;
 
 struct ring { void *b[RING]; int at; };
 
@@ -40,7 +40,8 @@ struct ring { void *b[RING]; int at; };
 static void place(struct ring *r, void *p) {
   if (!p) abort();
   ((char *)p)[0] = 1;
-  if (next() % 10 < 3 && kept_n < MAX_KEPT) {
+  if (next() % 10 < 3) {
+    if (kept_n == kept_cap) abort(); /* never: see kept_cap */
     kept[kept_n++] = p;
     return;
   }
@@ -105,7 +106,8 @@ __attribute__((noinline)) static void site_realloc(size_t budget) {
 int main(int argc, char **argv) {
   size_t mib = argc > 1 ? (size_t)atol(argv[1]) : 24;
   size_t budget = mib << 20;
-  kept = calloc(MAX_KEPT, sizeof *kept);
+  kept_cap = budget / 16 + 1024;
+  kept = calloc(kept_cap, sizeof *kept);
   site_tiny(budget);
   site_small(budget);
   site_medium(budget);
