@@ -24,6 +24,7 @@
 
 #include "hw_format.h"
 #include "hw_internal.h"
+#include "liveset.h"
 
 __thread int hw_tls_busy __attribute__((tls_model("initial-exec")));
 __thread int hw_tls_in_allocator __attribute__((tls_model("initial-exec")));
@@ -45,12 +46,8 @@ static hw_cold bool ensure_real(void) {
 }
 
 /* The stamp of a recorded event. The process's first hooked call reads the configuration first
- * (recorder.c): that decides the clock (TSC or CLOCK_MONOTONIC), which its own stamp must use. */
-static inline uint64_t stamp(void) {
-  if (hw_unlikely(atomic_load_explicit(&hw_recording, memory_order_relaxed) < 0)) hw_recorder_early_start();
-  return hw_now();
-}
-/* Before a call that gives memory back (free, munmap): an unordered read is enough (hw_internal.h,
+ * (recorder.c): that decides the clock (TSC or CLOCK_MONOTONIC), which its own stamp must use.
+ * Before a call that gives memory back (free, munmap): an unordered read is enough (hw_internal.h,
  * hw_now_unordered). After one that obtained memory: ordered, unless this thread records alone. */
 static inline uint64_t stamp_before(void) {
   if (hw_unlikely(atomic_load_explicit(&hw_recording, memory_order_relaxed) < 0)) hw_recorder_early_start();
@@ -88,36 +85,67 @@ static inline uint32_t current_stack(hw_thread_t *t, uint64_t ts, void *anchor) 
   return id;
 }
 
-static hw_noinline void on_alloc(int fn, void *p, size_t size, void *anchor) {
+/* `sampled`: the sampler chose this block (always true without sampling, sampling.c). A sampled
+ * block is recorded only once it is in the liveset, so that its free will be matched. */
+static hw_noinline void on_alloc(int fn, void *p, size_t size, void *anchor, bool sampled) {
   hw_tls_busy++;
   uint64_t ts = stamp_after();
   if (atomic_load_explicit(&hw_scopes_open, memory_order_relaxed)) hw_scope_on_alloc(p, size);
-  if (atomic_load_explicit(&hw_recording, memory_order_relaxed)) {
+  if (sampled && atomic_load_explicit(&hw_recording, memory_order_relaxed)) {
     hw_thread_t *t = hw_thread_current();
-    if (t) hw_emit_alloc(t, ts, fn, (uintptr_t)p, size, current_stack(t, ts, anchor));
+    if (t) {
+      uint32_t stack = current_stack(t, ts, anchor);
+      bool kept = !hw_sample_rate || hw_live_insert((uintptr_t)p, stack, size) == 0;
+      if (hw_sample_rate) hw_sampling_note(kept);
+      if (kept) hw_emit_alloc(t, ts, fn, (uintptr_t)p, size, stack);
+    }
   }
   hw_tls_busy--;
 }
 
-static hw_noinline void on_free(int fn, void *p, uint64_t ts) {
+/* `matched`: with sampling, the caller has already taken p out of the liveset. */
+static hw_noinline void on_free(int fn, void *p, uint64_t ts, bool matched) {
   if (atomic_load_explicit(&hw_scopes_open, memory_order_relaxed)) hw_scope_on_free(p);
   if (atomic_load_explicit(&hw_recording, memory_order_relaxed)) {
+    if (hw_sample_rate && !matched && hw_live_remove((uintptr_t)p, NULL, NULL) != 0) return; /* not sampled */
     hw_thread_t *t = hw_thread_current();
     if (t) hw_emit_free(t, ts, fn, (uintptr_t)p);
   }
+}
+
+/* Every allocation hook ends here. Sampling decides first and inline (sampling.c: a TLS
+ * countdown), before anything else is looked at: an unsampled block below R costs a load, a
+ * compare, a TLS subtraction and the scopes' flag, and no call, stamp or stack. The countdown also
+ * runs down inside the recorder's own allocations; a crossing there redraws it and records
+ * nothing, which leaves every program block's chance at 1 - exp(-s/R). */
+static inline __attribute__((always_inline)) void alloc_event(int fn, void *p, size_t size, void *anchor) {
+  bool sampled = true;
+  if (size < hw_sample_rate) {
+    sampled = hw_sample_take(size);
+    if (hw_likely(!sampled) && hw_likely(!atomic_load_explicit(&hw_scopes_open, memory_order_relaxed))) return;
+  }
+  if (!wants_event() || !p) return;
+  if (!sampled && !atomic_load_explicit(&hw_scopes_open, memory_order_relaxed)) return;
+  on_alloc(fn, p, size, anchor, sampled);
+}
+
+/* Whether a free of p needs the slow path: with sampling, only when the liveset's filter says p
+ * may be a sampled block (one multiply and one byte load; liveset.h), or a scope is open; that is
+ * decided before the recording flags are read. */
+static inline bool free_wanted(void *p) {
+  return (hw_likely(hw_sample_rate == 0) || hw_live_maybe((uintptr_t)p) ||
+          atomic_load_explicit(&hw_scopes_open, memory_order_relaxed)) && wants_event();
 }
 
 #define ANCHOR __builtin_return_address(0)
 
 /* hooks_cxx.c's operators share these recording paths. */
 bool hw_hook_wants_event(void) { return wants_event(); }
-void hw_hook_alloc(int fn, void *p, size_t size, void *anchor) {
-  if (wants_event() && p) on_alloc(fn, p, size, anchor);
-}
+void hw_hook_alloc(int fn, void *p, size_t size, void *anchor) { alloc_event(fn, p, size, anchor); }
 void hw_hook_free(int fn, void *p) {
-  if (!wants_event()) return;
+  if (!free_wanted(p)) return;
   hw_tls_busy++;
-  on_free(fn, p, stamp_before());
+  on_free(fn, p, stamp_before(), false);
   hw_tls_busy--;
 }
 
@@ -168,7 +196,7 @@ bool hw_hooks_are_active(void) {
 HW_EXPORT void *malloc(size_t size) {
   if (hw_unlikely(!hw_real.malloc) && !ensure_real()) return hw_bootstrap_alloc(size, 16);
   void *p = IN_ALLOCATOR(hw_real.malloc(size));
-  if (wants_event() && p) on_alloc(HW_FN_MALLOC, p, size, ANCHOR);
+  alloc_event(HW_FN_MALLOC, p, size, ANCHOR);
   return p;
 }
 
@@ -177,16 +205,16 @@ HW_EXPORT void *calloc(size_t n, size_t size) {
   if (__builtin_mul_overflow(n, size, &total)) total = SIZE_MAX;
   if (hw_unlikely(!hw_real.calloc) && !ensure_real()) return hw_bootstrap_alloc(total, 16);
   void *p = IN_ALLOCATOR(hw_real.calloc(n, size));
-  if (wants_event() && p) on_alloc(HW_FN_CALLOC, p, total, ANCHOR);
+  alloc_event(HW_FN_CALLOC, p, total, ANCHOR);
   return p;
 }
 
 HW_EXPORT void free(void *p) {
   if (hw_unlikely(!p)) return;
   if (hw_unlikely(hw_bootstrap_owns(p))) return;
-  if (wants_event()) {
+  if (free_wanted(p)) {
     hw_tls_busy++;
-    on_free(HW_FN_FREE, p, stamp_before());
+    on_free(HW_FN_FREE, p, stamp_before(), false);
     hw_tls_busy--;
   }
   if (hw_unlikely(!hw_real.free) && !ensure_real()) return;
@@ -196,20 +224,30 @@ HW_EXPORT void free(void *p) {
 }
 
 /* realloc and reallocarray share this: stamp before (the free), call, stamp after (the alloc). */
+/* With sampling, the old block leaves the liveset before the real call: once realloc has freed
+ * it, another thread may be given the same address and insert it; on failure it goes back. */
 static hw_noinline void *realloc_recorded(int fn, void *p, size_t n, size_t size, void *anchor) {
+  bool old_wanted = p && free_wanted(p), matched = false;
+  uint32_t old_stack = 0;
+  uint64_t old_size = 0;
   hw_tls_busy++;
-  uint64_t before = stamp_before();
+  uint64_t before = old_wanted ? stamp_before() : 0;
+  if (old_wanted && hw_sample_rate && atomic_load_explicit(&hw_recording, memory_order_relaxed))
+    matched = hw_live_remove((uintptr_t)p, &old_stack, &old_size) == 0;
   void *q = IN_ALLOCATOR((fn == HW_FN_REALLOC) ? hw_real.realloc(p, size) : hw_real.reallocarray(p, n, size));
   hw_tls_busy--;
   size_t total = size;
   bool overflow = fn == HW_FN_REALLOCARRAY && __builtin_mul_overflow(n, size, &total);
   /* Failed (also an overflowing count): p is still valid, nothing happened. Only a request for
    * zero bytes that returns NULL has freed p (glibc). */
-  if (q == NULL && (overflow || !(p && total == 0))) return q;
+  if (q == NULL && (overflow || !(p && total == 0))) {
+    if (matched) hw_live_insert((uintptr_t)p, old_stack, old_size);
+    return q;
+  }
   hw_tls_busy++;
-  if (p) on_free(fn, p, before);
+  if (old_wanted) on_free(fn, p, before, matched); /* unmatched under sampling: scopes only */
   hw_tls_busy--;
-  if (q) on_alloc(fn, q, total, anchor);
+  alloc_event(fn, q, total, anchor);
   return q;
 }
 
@@ -255,7 +293,7 @@ HW_EXPORT void *reallocarray(void *p, size_t n, size_t size) {
 HW_EXPORT int posix_memalign(void **out, size_t align, size_t size) {
   if (hw_unlikely(!hw_real.posix_memalign) && !ensure_real()) return ENOMEM;
   int rc = IN_ALLOCATOR(hw_real.posix_memalign(out, align, size));
-  if (wants_event() && rc == 0) on_alloc(HW_FN_POSIX_MEMALIGN, *out, size, ANCHOR);
+  if (rc == 0) alloc_event(HW_FN_POSIX_MEMALIGN, *out, size, ANCHOR);
   return rc;
 }
 
@@ -264,7 +302,7 @@ HW_EXPORT int posix_memalign(void **out, size_t align, size_t size) {
   HW_EXPORT void *name params {                                               \
     if (hw_unlikely(!hw_real.name) && !ensure_real()) return NULL;            \
     void *p = IN_ALLOCATOR(hw_real.name args);                                \
-    if (wants_event() && p) on_alloc(code, p, size_expr, ANCHOR);            \
+    alloc_event(code, p, size_expr, ANCHOR);                                  \
     return p;                                                                 \
   }
 HW_ALIGNED_HOOK(aligned_alloc, HW_FN_ALIGNED_ALLOC, (size_t align, size_t size), (align, size), size)

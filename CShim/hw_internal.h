@@ -312,6 +312,25 @@ void hw_deepbind_watch(const struct dl_phdr_info *info, uint32_t id, uint64_t na
 void hw_deepbind_patch(uint64_t (*hash)(const char *));
 void hw_deepbind_forget(uint32_t id); /* the module was unloaded */
 
+/* ---- sampling.c: `record --sample R` (docs/SAMPLING.md) ------------------------------------ */
+
+/* Mean bytes between sampled bytes; 0 = every block is recorded. Set once before recording. */
+extern uint64_t hw_sample_rate;
+/* Bytes of this thread's allocations until the next sampled byte, minus what was since. */
+extern __thread int64_t hw_tls_sample_left __attribute__((tls_model("initial-exec")));
+bool hw_sample_take_slow(size_t size);
+/* Whether a block of `size` bytes is recorded (sampling on). Costs a TLS subtraction and a
+ * compare unless the countdown runs out; blocks of R bytes or more are always taken. */
+static inline bool hw_sample_take(size_t size) {
+  if (size >= hw_sample_rate) return true;
+  if (hw_likely((hw_tls_sample_left -= (int64_t)size) >= 0)) return false;
+  return hw_sample_take_slow(size);
+}
+int hw_sampling_init(uint64_t rate, uint64_t seed, size_t capacity); /* 0 ok; also the liveset */
+void hw_sampling_note(bool kept); /* a sampled block went into the liveset, or found it full */
+void hw_sampling_emit_parameters(struct hw_thread_s *t); /* SAMPLING, at the start of a dump */
+void hw_sampling_emit_stats(struct hw_thread_s *t);      /* SAMPLING_STATS, at exit */
+
 /* ---- recorder.c: lifecycle ------------------------------------------------------------------ */
 
 typedef struct hw_config_s {

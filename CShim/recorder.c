@@ -48,6 +48,25 @@ static int env_int(const char *name, int fallback, int lo, int hi) {
   return (int)n;
 }
 
+/* A whole number of bytes, optionally with K, M or G (powers of 1024; "KiB" spelled out too). */
+static uint64_t env_bytes(const char *name, uint64_t fallback, uint64_t hi) {
+  const char *v = getenv(name);
+  if (!v || !*v) return fallback;
+  char *end;
+  unsigned long long n = strtoull(v, &end, 10);
+  int shift = 0;
+  if (*end == 'K' || *end == 'k') shift = 10;
+  else if (*end == 'M' || *end == 'm') shift = 20;
+  else if (*end == 'G' || *end == 'g') shift = 30;
+  if (shift) end++;
+  if (shift && (strcmp(end, "iB") == 0 || strcmp(end, "ib") == 0 || strcmp(end, "B") == 0)) end += strlen(end);
+  if (*end || v[0] == '-' || (shift && n > (hi >> shift)) || (n << shift) > hi) {
+    hw_log("ignoring %s=%s (expected bytes up to %llu, e.g. 512KiB)", name, v, (unsigned long long)hi);
+    return fallback;
+  }
+  return (uint64_t)n << shift;
+}
+
 static bool env_flag(const char *name) {
   const char *v = getenv(name);
   return v && (strcmp(v, "1") == 0 || strcmp(v, "yes") == 0 || strcmp(v, "true") == 0);
@@ -176,6 +195,7 @@ static bool start_dump(uint32_t extra_flags) {
   recorder_pid = getpid();
   atomic_store(&hw_recording, 1);
   hw_thread_t *t = hw_thread_current(); /* the starting thread's stream opens with the module map */
+  hw_sampling_emit_parameters(t);       /* (after a sampled dump's parameters) */
   if (t) hw_modules_sync(t);
   return true;
 }
@@ -188,6 +208,7 @@ void hw_stop_recording(const char *why) {
 void hw_on_exit(int reason, int signo) {
   if (getpid() != recorder_pid) return; /* a vfork child */
   hw_tls_busy++;
+  if (hw_sample_rate && atomic_load(&hw_recording) > 0) hw_sampling_emit_stats(hw_thread_current());
   if (atomic_exchange(&hw_recording, 0) > 0) {
     hw_thread_flush_all();
     hw_writer_stop(reason, signo);
@@ -399,6 +420,18 @@ static void initialize(void) {
   const char *compress = getenv("HEAPWISE_COMPRESS");
   hw_config.compress = !(compress && strcmp(compress, "0") == 0);
   if (!decide_exec_role()) return;
+  /* Sampling (docs/SAMPLING.md): mean bytes between samples, the seed (else the clock and pid),
+   * and how many sampled blocks can be live at once (the liveset's size, fixed at start). */
+  uint64_t rate = env_bytes("HEAPWISE_SAMPLE", 0, (uint64_t)1 << 40);
+  if (rate) {
+    const char *seed_text = getenv("HEAPWISE_SAMPLE_SEED");
+    uint64_t seed = seed_text && *seed_text ? strtoull(seed_text, NULL, 10) : hw_realtime_ns() ^ ((uint64_t)getpid() << 32);
+    size_t capacity = (size_t)env_bytes("HEAPWISE_SAMPLE_CAPACITY", 65536, (uint64_t)1 << 28);
+    if (hw_sampling_init(rate, seed, capacity ? capacity : 65536) != 0) {
+      hw_log("cannot map the sampler's live set; not recording");
+      return;
+    }
+  }
   hw_use_tsc = hw_clock_is_tsc() && kernel_trusts_tsc();
   hw_unwind_init();
   hw_pyframes_init();

@@ -144,6 +144,11 @@ public final class Replay {
       state.python.add(c)
     case .python(let p):
       state.python.runtime = p
+    case .sampling(let s):
+      state.sampling = s
+      state.sampleWeight = SampleWeight(s)
+    case .samplingStats(let s):
+      state.samplingStats = s
     case .skipped(let tag):
       if tag == RecordTag.residency { applyResidency(stream: event.stream, timestamp: event.timestamp) }
     }
@@ -221,12 +226,12 @@ public final class Replay {
     let block = LiveBlock(size: size, timestamp: state.timestamp, serial: serial, stack: stack, stream: stream)
     if let old = heap.insert(address, block) {
       state.overwrittenBlocks &+= 1
-      state.heapBytes &-= old.size
+      state.heapBytes &-= countedBytes(old.size, sign: -1)
       state.heapBlocks &-= 1
       metrics?.freed(old, bytes: old.size, whole: true, kind: .heap, by: .free, state: state)
       chain?.freed(old, bytes: old.size, whole: true, kind: .heap, by: .free, state: state)
     }
-    state.heapBytes &+= size
+    state.heapBytes &+= countedBytes(size, sign: 1)
     state.heapBlocks &+= 1
     state.allocations &+= 1
     metrics?.allocated(block, address: address, kind: .heap, state: state)
@@ -240,10 +245,20 @@ public final class Replay {
       if address != 0 { state.unmatchedFrees &+= 1 }
       return
     }
-    state.heapBytes &-= block.size
+    state.heapBytes &-= countedBytes(block.size, sign: -1)
     state.heapBlocks &-= 1
     metrics?.freed(block, bytes: block.size, whole: true, kind: .heap, by: function, state: state)
     chain?.freed(block, bytes: block.size, whole: true, kind: .heap, by: function, state: state)
+  }
+
+  /// The live-heap bytes a block counts for: its size, or in a sampled dump its weighted size
+  /// (then its variance goes into, or out of, `heapBytesVariance`).
+  @inline(__always)
+  private func countedBytes(_ size: UInt64, sign: Double) -> UInt64 {
+    guard let sampling = state.sampleWeight else { return size }
+    let w = sampling.weight(size), s = Double(size)
+    state.heapBytesVariance = Swift.max(0, state.heapBytesVariance + sign * w * (w - 1) * s * s)
+    return sampling.bytes(size, weight: w)
   }
 
   private func map(_ address: UInt64, _ length: UInt64, stack: StackID, stream: StreamID) {

@@ -55,6 +55,12 @@ public final class ReplayState {
   }
   /// Events replayed (all records).
   @exclusivity(unchecked) public internal(set) var events: UInt64 = 0
+  /// A sampled dump's parameters (SAMPLING record), and the weight of its blocks.
+  public internal(set) var sampling: SamplingParameters?
+  @exclusivity(unchecked) public internal(set) var sampleWeight: SampleWeight?
+  public internal(set) var samplingStats: SamplingStats?
+  /// Sampled dumps: the variance of the estimated live heap bytes (`heapBytes` is the estimate).
+  @exclusivity(unchecked) public internal(set) var heapBytesVariance: Double = 0
   /// The END record, once seen.
   @exclusivity(unchecked) public internal(set) var end: EndRecord?
   /// CLOCK records in replay order: ticks and `CLOCK_MONOTONIC` nanoseconds at the same moment.

@@ -23,6 +23,10 @@ public struct StackCounters: Sendable, Hashable, Codable {
   /// at the peak: what the residency snapshots of the dump say the stack's mappings hold.
   public var residentBytes: UInt64 = 0
   public var peakResidentBytes: UInt64 = 0
+  /// A sampled dump's estimates and their variances (SampleEstimate.swift); nil when every block
+  /// was recorded. Then the byte counters above hold weighted bytes, and `allocations`,
+  /// `liveBlocks` and `peakBlocks` the rounded count estimates.
+  public var estimate: SampledCounters?
 
   public init() {}
 
@@ -35,6 +39,10 @@ public struct StackCounters: Sendable, Hashable, Codable {
     temporary &+= o.temporary; temporaryBytes &+= o.temporaryBytes
     reservedBytes &+= o.reservedBytes
     residentBytes &+= o.residentBytes; peakResidentBytes &+= o.peakResidentBytes
+    if let e = o.estimate {
+      if estimate == nil { estimate = SampledCounters() }
+      estimate!.add(e)
+    }
   }
 }
 
@@ -58,6 +66,8 @@ public final class StackMetrics: ReplayAggregator {
     var savedBytes: UInt64 = 0
     var savedBlocks: UInt64 = 0
     var savedResident: UInt64 = 0
+    /// Sampled dumps: the estimated live blocks saved with the peak value.
+    var savedEstimatedBlocks: Double = 0
   }
 
   /// Entries by stack id, in raw memory that the metrics own: arrays cost a uniqueness and a
@@ -99,7 +109,16 @@ public final class StackMetrics: ReplayAggregator {
 
   /// Counters by stack id (index 0: allocations with no stack).
   public var counters: [StackCounters] {
-    (0..<count).map { entries[$0].counters }
+    (0..<count).map { Self.readOut(entries[$0].counters) }
+  }
+
+  /// A sampled dump's counts are estimates, kept as fractions while they add up.
+  private static func readOut(_ c: StackCounters) -> StackCounters {
+    guard let e = c.estimate else { return c }
+    var c = c
+    c.allocations = UInt64(e.allocations.rounded())
+    c.liveBlocks = UInt64(e.liveBlocks.rounded())
+    return c
   }
 
   @inline(__always)
@@ -155,17 +174,26 @@ public final class StackMetrics: ReplayAggregator {
       e.pointee.savedBytes = e.pointee.counters.liveBytes
       e.pointee.savedBlocks = e.pointee.counters.liveBlocks
       e.pointee.savedResident = e.pointee.counters.residentBytes
+      if let est = e.pointee.counters.estimate { e.pointee.savedEstimatedBlocks = est.liveBlocks }
     }
   }
 
   public func allocated(_ block: LiveBlock, address: UInt64, kind: BlockKind, state: ReplayState) {
     let e = entry(block.stack)
     Self.savePeakValue(e, epoch: state.peakEpoch)
+    var bytes = block.size
+    if let sampling = state.sampleWeight {
+      // Mappings are always recorded: weight 1.
+      let w = kind == .heap ? sampling.weight(block.size) : 1
+      bytes = sampling.bytes(block.size, weight: w)
+      if e.pointee.counters.estimate == nil { e.pointee.counters.estimate = SampledCounters() }
+      e.pointee.counters.estimate!.allocated(size: block.size, weight: w)
+    }
     e.pointee.counters.allocations &+= 1
-    e.pointee.counters.allocatedBytes &+= block.size
+    e.pointee.counters.allocatedBytes &+= bytes
     e.pointee.counters.liveBlocks &+= 1
     if kind == .heap {
-      e.pointee.counters.liveBytes &+= block.size
+      e.pointee.counters.liveBytes &+= bytes
       setLastAllocation(block.stream, block.serial)
     } else {
       e.pointee.counters.reservedBytes &+= block.size  // resident bytes come with residentChanged
@@ -184,6 +212,12 @@ public final class StackMetrics: ReplayAggregator {
                     state: ReplayState) {
     let e = entry(block.stack)
     Self.savePeakValue(e, epoch: state.peakEpoch)
+    var bytes = bytes
+    if let sampling = state.sampleWeight, e.pointee.counters.estimate != nil {
+      let w = kind == .heap ? sampling.weight(block.size) : 1
+      if kind == .heap { bytes = sampling.bytes(block.size, weight: w) }
+      if whole { e.pointee.counters.estimate!.freed(size: block.size, weight: w) }
+    }
     if kind == .heap { e.pointee.counters.liveBytes &-= bytes } else { e.pointee.counters.reservedBytes &-= bytes }
     if whole { e.pointee.counters.liveBlocks &-= 1 }
     if kind == .heap && function.endsBlock && lastAllocation(block.stream) == block.serial {
@@ -223,6 +257,9 @@ public final class StackMetrics: ReplayAggregator {
       e.pointee.counters.peakBytes = atPeak ? e.pointee.savedBytes : e.pointee.counters.liveBytes
       e.pointee.counters.peakBlocks = atPeak ? e.pointee.savedBlocks : e.pointee.counters.liveBlocks
       e.pointee.counters.peakResidentBytes = atPeak ? e.pointee.savedResident : e.pointee.counters.residentBytes
+      if let est = e.pointee.counters.estimate {
+        e.pointee.counters.peakBlocks = UInt64((atPeak ? e.pointee.savedEstimatedBlocks : est.liveBlocks).rounded())
+      }
     }
   }
 

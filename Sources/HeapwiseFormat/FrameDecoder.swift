@@ -240,6 +240,16 @@ struct FrameDecoder {
         throw FrameDecodeError(reason: "trim figures are impossible", offset: start)
       }
       return .trim(trim)
+    case RecordTag.sampling:
+      let rate = try cursor.uvarint()
+      guard rate >= 1 && rate <= maxBlockSize else {
+        throw FrameDecodeError(reason: "sampling rate \(rate) is impossible", offset: start)
+      }
+      return .sampling(SamplingParameters(meanBytes: rate, seed: try cursor.uvarint(), liveCapacity: try cursor.uvarint()))
+    case RecordTag.samplingStats:
+      var body = ByteCursor(buffer: try cursor.lengthPrefixed())
+      return .samplingStats(SamplingStats(recordedBlocks: try body.uvarint(), droppedBlocks: try body.uvarint(),
+                                          liveBlocks: try body.uvarint()))
     case RecordTag.end:
       return .end(EndRecord(reason: try cursor.uvarint(), signal: try cursor.uvarint()))
     case RecordTag.residency:

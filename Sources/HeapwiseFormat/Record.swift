@@ -39,6 +39,10 @@ public enum Record: Sendable {
   case pythonCode(PythonCodeRecord)
   /// The CPython runtime (skippable tag 0x83).
   case python(PythonRuntimeRecord)
+  /// A sampled dump's parameters (tag 0x54, format 1.2).
+  case sampling(SamplingParameters)
+  /// The sampler's counts at exit (skippable tag 0x84, format 1.2).
+  case samplingStats(SamplingStats)
   /// A skippable record (tags 0x80 ... 0xfe) this reader does not know.
   case skipped(tag: UInt8)
 }

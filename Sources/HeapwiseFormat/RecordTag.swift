@@ -1,4 +1,4 @@
-// Record tag bytes of dump format 1.1 (docs/FORMAT.md, "Records").
+// Record tag bytes of dump format 1.2 (docs/FORMAT.md, "Records").
 // CShim/hw_format.h holds the same numbers; a test in Tests/RecorderTests keeps them equal.
 
 /// The tag byte that opens every record.
@@ -37,6 +37,8 @@ public enum RecordTag {
   public static let clock: UInt8 = 0x51
   public static let marker: UInt8 = 0x52
   public static let trim: UInt8 = 0x53
+  /// A sampled dump's parameters (format 1.2, `SamplingParameters`).
+  public static let sampling: UInt8 = 0x54
   /// Tags from here to `skippableLast` carry a uvarint body length after the timestamp delta.
   public static let skippableFirst: UInt8 = 0x80
   public static let skippableLast: UInt8 = 0xfe
@@ -46,6 +48,8 @@ public enum RecordTag {
   public static let pythonCode: UInt8 = 0x82
   /// The CPython runtime (`PythonRuntimeRecord`).
   public static let python: UInt8 = 0x83
+  /// What the sampler recorded and dropped, at exit (format 1.2, `SamplingStats`).
+  public static let samplingStats: UInt8 = 0x84
   public static let end: UInt8 = 0xff
 }
 
@@ -53,7 +57,7 @@ public enum RecordTag {
 public enum FormatConstants {
   public static let magic: [UInt8] = Array("HEAPWISE".utf8)
   public static let major: UInt16 = 1
-  public static let minor: UInt16 = 1
+  public static let minor: UInt16 = 2
   /// Fixed part of the header, before the exe and cmdline strings.
   public static let headerFixedSize = 64
   public static let frameHeaderSize = 32

@@ -1,5 +1,6 @@
 // `heapwise record [options] -- COMMAND [ARGS...]`: runs COMMAND under the preload recorder.
 import ArgumentParser
+import HeapwiseAnalysis
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -47,6 +48,14 @@ struct RecordCommand: ParsableCommand {
   @Flag(help: "Python: record native frames only (HEAPWISE_PYTHON_FRAMES=0).")
   var noPythonFrames = false
 
+  @Option(help: ArgumentHelp(
+    "Production mode: record a sample, on average one allocated byte in SIZE (e.g. 512KiB); blocks of SIZE or more always (HEAPWISE_SAMPLE).",
+    discussion: "Reports then show unbiased estimates with their 95% intervals (docs/SAMPLING.md)."))
+  var sample: String?
+
+  @Option(help: "With --sample: the random seed, for a reproducible sample (HEAPWISE_SAMPLE_SEED).")
+  var seed: UInt64?
+
   /// For `check`, which records into a temporary dump and says itself what it kept.
   @Flag(help: .hidden)
   var quiet = false
@@ -59,6 +68,16 @@ struct RecordCommand: ParsableCommand {
     if let intervalMs, intervalMs <= 0 { throw ValidationError("--interval-ms must be positive") }
     // The recorder keeps at most 64 frames (HW_MAX_FRAMES) and ignores a larger setting.
     if let maxFrames, !(1...64).contains(maxFrames) { throw ValidationError("--max-frames must be 1 to 64") }
+    if seed != nil && sample == nil { throw ValidationError("--seed applies to --sample only") }
+    if let sample { _ = try Self.sampleBytes(sample) }
+  }
+
+  /// --sample's bytes: 1 B to 1 TiB (the recorder's limit).
+  static func sampleBytes(_ text: String) throws -> UInt64 {
+    guard let n = try? Quantity.parse(text, bytes: true), n >= 1, n <= 1 << 40 else {
+      throw ValidationError("--sample takes a size from 1 B to 1 TiB, e.g. 512KiB (got \"\(text)\")")
+    }
+    return n
   }
 
   /// The command without a leading `--`.
@@ -101,6 +120,8 @@ struct RecordCommand: ParsableCommand {
     if let intervalMs { set("HEAPWISE_INTERVAL_MS", String(intervalMs)) }
     if let maxFrames { set("HEAPWISE_MAX_FRAMES", String(maxFrames)) }
     if let markerSignal { set("HEAPWISE_MARKER_SIGNAL", String(markerSignal)) }
+    if let sample { set("HEAPWISE_SAMPLE", String(try Self.sampleBytes(sample))) }
+    if let seed { set("HEAPWISE_SAMPLE_SEED", String(seed)) }
     // Fixed-width placeholders that the recorder fills in place, so that a wrapper which execs the
     // real program (a pyenv shim, a launcher script) is followed even through bash, which exports
     // from main's envp and never sees setenv (docs/RECORDER.md, "exec").

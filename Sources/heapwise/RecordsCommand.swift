@@ -106,6 +106,10 @@ enum RecordText {
       let status = PythonRuntimeRecord.Status(rawValue: p.status).map { "\($0)" } ?? String(p.status)
       return head + "python \(p.version) frames=\(status) PYTHONMALLOC=\(p.objectAllocator.isEmpty ? "-" : p.objectAllocator) \(p.interpreterPath)"
         + (p.reason.isEmpty ? "" : " (\(p.reason))")
+    case .sampling(let s):
+      return head + "sampling mean-bytes=\(s.meanBytes) seed=\(s.seed) live-capacity=\(s.liveCapacity)"
+    case .samplingStats(let s):
+      return head + "sampling-stats recorded=\(s.recordedBlocks) dropped=\(s.droppedBlocks) live=\(s.liveBlocks)"
     case .skipped(let tag):
       return head + "skipped record tag=\(hex(UInt64(tag)))"
     }

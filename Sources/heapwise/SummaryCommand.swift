@@ -73,6 +73,9 @@ struct SummaryCommand: ParsableCommand {
     switch format {
     case .text:
       out.write(report.renderText(timeline: timeline, title: file))
+      if let sampled = SampledHeap.measure(path: file, options: readerOptions) {
+        out.write("\n" + SampledSummaryText.render(sampled))
+      }
     case .json:
       out.write(JSONReport.encode(SummaryJSON(report)))
     }

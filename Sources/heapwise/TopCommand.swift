@@ -41,11 +41,21 @@ struct TopCommand: ParsableCommand {
                                   limit: sites.limit == 0 ? nil : sites.limit, tracebackFrames: sites.tracebackFrames)
     let dump = DumpDescription(analysis)
     var out = BufferedOutput()
-    switch sites.format {
-    case .text:
-      out.write(TextReport.top(table, dump: dump, settings: settings))
-      for line in suppressed.lines { out.write(line + "\n") }
-    case .json: out.write(JSONReport.top(table, dump: dump, settings: settings))
+    if let sampling = analysis.state.sampling {
+      let about = EstimateReport.Sampling(sampling, stats: analysis.state.samplingStats)
+      switch sites.format {
+      case .text:
+        out.write(EstimateReport.topText(table, dump: dump, settings: settings, sampling: about))
+        for line in suppressed.lines { out.write(line + "\n") }
+      case .json: out.write(EstimateReport.topJSON(table, dump: dump, settings: settings, sampling: about))
+      }
+    } else {
+      switch sites.format {
+      case .text:
+        out.write(TextReport.top(table, dump: dump, settings: settings))
+        for line in suppressed.lines { out.write(line + "\n") }
+      case .json: out.write(JSONReport.top(table, dump: dump, settings: settings))
+      }
     }
     out.flush()
     if status == 0 && analysis.reader.warnings.contains(where: \.isDamage) { status = ExitStatus.damaged }

@@ -59,6 +59,8 @@ func describe(_ e: Event) -> String {
   case .end(let e): r = "end \(e.reason) \(e.signal)"
   case .pythonCode(let c): r = "pycode \(c.id) \(c.qualifiedName) \(c.filename):\(c.firstLine) \(c.lineTable.count)"
   case .python(let p): r = "python \(p.version) \(p.status) \(p.objectAllocator)"
+  case .sampling(let s): r = "sampling \(s.meanBytes) \(s.seed) \(s.liveCapacity)"
+  case .samplingStats(let s): r = "sampling-stats \(s.recordedBlocks) \(s.droppedBlocks) \(s.liveBlocks)"
   case .skipped(let tag): r = "skipped 0x\(String(tag, radix: 16))"
   }
   return "\(e.timestamp) s\(e.stream.rawValue) \(r)"

@@ -122,6 +122,8 @@ import Testing
     #expect(constant("HW_TAG_RESIDENCY") == UInt64(RecordTag.residency))
     #expect(constant("HW_TAG_PYCODE") == UInt64(RecordTag.pythonCode))
     #expect(constant("HW_TAG_PYTHON") == UInt64(RecordTag.python))
+    #expect(constant("HW_TAG_SAMPLING") == UInt64(RecordTag.sampling))
+    #expect(constant("HW_TAG_SAMPLING_STATS") == UInt64(RecordTag.samplingStats))
     #expect(constant("HW_VERSION_MINOR") == UInt64(FormatConstants.minor))
     for f in AllocatorFunction.allCases {  // "posix_memalign" -> HW_FN_POSIX_MEMALIGN
       #expect(constant("HW_FN_" + f.description.uppercased()) == UInt64(f.rawValue), "\(f)")

@@ -23,6 +23,8 @@ struct DumpFacts {
   var advices: [RangeAdvice] = []
   var protections: [RangeProtection] = []
   var end: EndRecord?
+  var sampling: SamplingParameters?
+  var samplingStats: SamplingStats?
   var endTimestamp: UInt64?
   /// The latest timestamp of any record but END.
   var lastTimestamp: UInt64 = 0
@@ -66,6 +68,8 @@ struct DumpFacts {
       case .madvise(let a): advices.append(a)
       case .mprotect(let p): protections.append(p)
       case .end(let e): end = e
+      case .sampling(let s): sampling = s
+      case .samplingStats(let s): samplingStats = s
       case .clock, .trim, .skipped, .pythonCode, .python: break
       }
     }

@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""How close sampled recording comes to full tracking, over many seeds (docs/SAMPLING.md).
+
+Records Tests/Programs/sampling_sites.c once with full tracking and then with `--sample RATE` for
+each of `--seeds` seeds, and compares `top --by function` (live, allocated, count) for the ten
+sites with the most live bytes under full tracking. For each seed and figure it computes:
+
+  weighted error  sum |estimate - truth| / sum truth over the ten sites
+  mean error      the mean of |estimate - truth| / truth over the ten sites
+  coverage        how many of the ten truths lie inside the printed 95% interval
+
+and prints their distribution over the seeds (median, 90th percentile, worst).
+
+  tools/bench/sampling_accuracy.py [--rate 8KiB] [--seeds 20] [--mib 24]
+
+The workload's bytes per site (--mib) over the rate sets the number of samples per site: the
+error shrinks as 1/sqrt(samples), so --rate 512KiB --mib 1536 behaves like --rate 8KiB --mib 24
+for the blocks smaller than both rates.
+"""
+import argparse, json, os, statistics, subprocess, sys, tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def heapwise():
+    for c in (".build/release/heapwise", ".build/debug/heapwise"):
+        p = os.path.join(ROOT, c)
+        if os.path.exists(p):
+            return p
+    sys.exit("build heapwise first (swift build -c release)")
+
+
+def top(hw, dump, metric):
+    out = subprocess.run([hw, "top", dump, "--by", "function", "--metric", metric, "--format", "json", "--limit", "0"],
+                         check=True, capture_output=True, text=True).stdout
+    sites = {}
+    for s in json.loads(out)["sites"]:
+        name = s["label"].split(" ")[0]
+        sites[name] = (s["size"], s["count"], s.get("size_interval"), s.get("count_interval"))
+    return sites
+
+
+def figures(hw, dump):
+    live, alloc = top(hw, dump, "live"), top(hw, dump, "allocated")
+    return {"live bytes": {k: (v[0], v[2]) for k, v in live.items()},
+            "allocated bytes": {k: (v[0], v[2]) for k, v in alloc.items()},
+            "allocations": {k: (v[1], v[3]) for k, v in alloc.items()}}
+
+
+def compare(truth, est, sites):
+    rows = {}
+    for fig in truth:
+        errs, num, den, covered = [], 0.0, 0.0, 0
+        for s in sites:
+            t = truth[fig][s][0]
+            e, iv = est[fig].get(s, (0, None))
+            errs.append(abs(e - t) / t if t else 0.0)
+            num += abs(e - t)
+            den += t
+            if iv and iv["low"] <= t <= iv["high"]:
+                covered += 1
+        rows[fig] = (num / den, statistics.mean(errs), covered)
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rate", default="8KiB")
+    ap.add_argument("--seeds", type=int, default=20)
+    ap.add_argument("--mib", type=int, default=24)
+    a = ap.parse_args()
+    hw = heapwise()
+    with tempfile.TemporaryDirectory() as tmp:
+        prog = os.path.join(tmp, "sampling_sites")
+        subprocess.run(["cc", "-O2", "-g", "-o", prog, os.path.join(ROOT, "Tests/Programs/sampling_sites.c"), "-lm"], check=True)
+        def record(name, extra):
+            dump = os.path.join(tmp, name + ".heapwise")
+            subprocess.run([hw, "record", "-o", dump] + extra + ["--", prog, str(a.mib)], check=True, capture_output=True)
+            return dump
+        truth = figures(hw, record("full", []))
+        ranked = sorted(truth["live bytes"], key=lambda s: -truth["live bytes"][s][0])
+        sites = [s for s in ranked if s.startswith("site_")][:10]
+        per_seed = []
+        for seed in range(1, a.seeds + 1):
+            per_seed.append(compare(truth, figures(hw, record("s%d" % seed, ["--sample", a.rate, "--seed", str(seed)])), sites))
+        print("sampling %s, workload %d MiB per site, %d seeds, top 10 sites by live bytes" % (a.rate, a.mib, a.seeds))
+        print("%-16s %-24s %-24s %s" % ("figure", "weighted error", "mean error per site", "truth inside 95% interval"))
+        print("%-16s %-24s %-24s %s" % ("", "median / p90 / worst", "median / p90 / worst", "mean of 10"))
+        for fig in truth:
+            w = sorted(r[fig][0] for r in per_seed)
+            m = sorted(r[fig][1] for r in per_seed)
+            c = [r[fig][2] for r in per_seed]
+            q = lambda xs, f: xs[min(len(xs) - 1, int(f * len(xs)))]
+            print("%-16s %5.1f%% / %5.1f%% / %5.1f%%  %5.1f%% / %5.1f%% / %5.1f%%  %.1f" % (
+                fig, 100 * statistics.median(w), 100 * q(w, 0.9), 100 * w[-1],
+                100 * statistics.median(m), 100 * q(m, 0.9), 100 * m[-1], statistics.mean(c)))
+
+
+if __name__ == "__main__":
+    main()
