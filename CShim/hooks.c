@@ -70,6 +70,7 @@ static inline uint32_t current_stack(hw_thread_t *t, uint64_t ts, void *anchor) 
     if (n > 0 && atomic_load_explicit(&hw_pyframes_active, memory_order_relaxed)) hw_pyframes_describe(t, ts, frames, n);
     hw_emit_stack(t, ts, id, frames, n);
     hw_modules_sync(t); /* a new stack may run through a module dlopen just brought in */
+    if (hw_config.aggregate) hw_thread_submit(t); /* on disk by the next flush: no other record pushes it */
   }
   return id;
 }
@@ -80,7 +81,11 @@ static hw_noinline void on_alloc(int fn, void *p, size_t size, void *anchor) {
   if (atomic_load_explicit(&hw_scopes_open, memory_order_relaxed)) hw_scope_on_alloc(p, size);
   if (atomic_load_explicit(&hw_recording, memory_order_relaxed)) {
     hw_thread_t *t = hw_thread_current();
-    if (t) hw_emit_alloc(t, ts, fn, (uintptr_t)p, size, current_stack(t, ts, anchor));
+    if (t) {
+      uint32_t stack = current_stack(t, ts, anchor);
+      if (!hw_config.aggregate) hw_emit_alloc(t, ts, fn, (uintptr_t)p, size, stack);
+      if (hw_config.track) hw_track_alloc((uintptr_t)p, size, stack, ts); /* aggregate.c */
+    }
   }
   hw_tls_busy--;
 }
@@ -89,7 +94,8 @@ static hw_noinline void on_free(int fn, void *p, uint64_t ts) {
   if (atomic_load_explicit(&hw_scopes_open, memory_order_relaxed)) hw_scope_on_free(p);
   if (atomic_load_explicit(&hw_recording, memory_order_relaxed)) {
     hw_thread_t *t = hw_thread_current();
-    if (t) hw_emit_free(t, ts, fn, (uintptr_t)p);
+    if (t && !hw_config.aggregate) hw_emit_free(t, ts, fn, (uintptr_t)p);
+    if (t && hw_config.track) hw_track_free((uintptr_t)p, ts);
   }
 }
 
@@ -296,7 +302,7 @@ static hw_noinline void on_mmap(void *p, size_t len, int prot, int flags, int fd
  * mmap'd chunks), which the blocks recorded inside them already account for. */
 static inline bool wants_mapping_event(void) {
   return hw_unlikely(atomic_load_explicit(&hw_recording, memory_order_relaxed)) && hw_tls_busy == 0 &&
-         hw_tls_in_allocator == 0;
+         hw_tls_in_allocator == 0 && !hw_config.aggregate; /* aggregated mode counts heap blocks only */
 }
 
 static void *mmap_common(void *(*real)(void *, size_t, int, int, int, off_t), void *addr, size_t len,
@@ -304,7 +310,7 @@ static void *mmap_common(void *(*real)(void *, size_t, int, int, int, off_t), vo
   void *p = real ? real(addr, len, prot, flags, fd, off)
                  : (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
   if (hw_unlikely(atomic_load_explicit(&hw_recording, memory_order_relaxed)) && p != MAP_FAILED &&
-      hw_tls_in_allocator == 0) {
+      hw_tls_in_allocator == 0 && !hw_config.aggregate) {
     if (hw_tls_busy == 0) on_mmap(p, len, prot, flags, fd, anchor);
     else remember_own_mapping(p);
   }

@@ -161,7 +161,8 @@ static bool start_dump(uint32_t extra_flags) {
     return false;
   }
   hw_start_ticks = hw_now();
-  uint32_t flags = extra_flags | (hw_use_tsc ? HW_HEADER_FLAG_TSC : 0) | (hw_config.trim_probe ? HW_HEADER_FLAG_TRIM_PROBE : 0);
+  uint32_t flags = extra_flags | (hw_use_tsc ? HW_HEADER_FLAG_TSC : 0) | (hw_config.trim_probe ? HW_HEADER_FLAG_TRIM_PROBE : 0) |
+                   (hw_config.aggregate ? HW_HEADER_FLAG_AGGREGATE : 0);
   if (write_header(fd, flags) != 0) {
     hw_log("cannot write %s (%s); the program runs on unrecorded", path, strerror(errno));
     close(fd);
@@ -174,6 +175,7 @@ static bool start_dump(uint32_t extra_flags) {
     return false;
   }
   recorder_pid = getpid();
+  hw_agg_set_path(path);
   atomic_store(&hw_recording, 1);
   hw_thread_t *t = hw_thread_current(); /* the starting thread's stream opens with the module map */
   if (t) hw_modules_sync(t);
@@ -203,6 +205,7 @@ HW_EXPORT void heapwise_marker(const char *name) {
   if (t) {
     uint64_t ts = hw_now();
     hw_emit_marker(t, ts, HW_MARKER_API, name ? name : "");
+    hw_agg_api_marker(t, ts, name ? name : "");
     uint8_t body[512];
     if (hw_config.trim_probe) {
       size_t n = hw_trim_probe_encode(body, sizeof body);
@@ -399,12 +402,18 @@ static void initialize(void) {
   const char *compress = getenv("HEAPWISE_COMPRESS");
   hw_config.compress = !(compress && strcmp(compress, "0") == 0);
   if (!decide_exec_role()) return;
+  hw_agg_configure();
   hw_use_tsc = hw_clock_is_tsc() && kernel_trusts_tsc();
   hw_unwind_init();
   hw_pyframes_init();
   hw_thread_init();
   pthread_atfork(NULL, NULL, after_fork_child);
-  if (start_dump(0)) install_signal_handlers();
+  if (start_dump(0)) {
+    install_signal_handlers();
+    /* Aggregated mode writes no records per event, so nothing but a thread of its own can flush
+     * on time in a program that has none (docs/AGGREGATE.md, "The writer thread"). */
+    if (hw_config.aggregate) hw_writer_spawn();
+  }
 }
 
 static void initialize_once(void) {

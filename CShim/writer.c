@@ -56,6 +56,7 @@ static _Atomic uint32_t process_seq;
 /* Markers raised by the signal handler: stamps waiting for the writer. */
 #define PENDING_MAX 64
 static _Atomic uint64_t pending_stamp[PENDING_MAX];
+static _Atomic uint8_t pending_kind[PENDING_MAX]; /* enum hw_moment, set before the stamp */
 static _Atomic uint32_t pending_head, pending_tail;
 static _Atomic uint32_t signal_markers;
 
@@ -77,7 +78,9 @@ void hw_writer_wake(void) {
   else write_inline();
 }
 
-int hw_write_frame(hw_buffer_t *b, bool compress) {
+int hw_write_frame(hw_buffer_t *b, bool compress) { return hw_write_frame_to(dump_fd, b, compress); }
+
+int hw_write_frame_to(int fd, hw_buffer_t *b, bool compress) {
   size_t raw = b->used, stored = raw;
   uint16_t flags = 0, time_flag = b->coarse_time ? HW_FRAME_FLAG_COARSE_TIME : 0;
   uint8_t *payload = out + HW_FRAME_HEADER;
@@ -101,13 +104,13 @@ int hw_write_frame(hw_buffer_t *b, bool compress) {
   hw_put_u32(hdr + 28, crc);
   if (flags) { /* header and payload are contiguous in `out`: one write */
     memcpy(out, hdr, HW_FRAME_HEADER);
-    return hw_write_all(dump_fd, out, HW_FRAME_HEADER + stored);
+    return hw_write_all(fd, out, HW_FRAME_HEADER + stored);
   }
   /* Uncompressed: the payload stays in the buffer (its struct sits right before the data, so the
    * header cannot be put there): writev sends header and payload in one system call. */
   struct iovec { void *base; size_t len; } iov[2] = {{hdr, HW_FRAME_HEADER}, {payload, stored}};
   for (;;) {
-    ssize_t n = syscall(SYS_writev, dump_fd, iov, 2);
+    ssize_t n = syscall(SYS_writev, fd, iov, 2);
     if (n < 0 && errno == EINTR) continue;
     if (n == (ssize_t)(HW_FRAME_HEADER + stored)) return 0;
     if (n >= 0) errno = ENOSPC; /* a short write on a regular file means the disk is full */
@@ -166,36 +169,49 @@ static void drain_queue(void) {
   }
 }
 
+/* A named moment in the process stream (role holder): the MARKER at `ts`, then what the recorder
+ * measures at every marker, and in aggregated mode the sites' counters (aggregate.c). */
+void hw_writer_moment(uint64_t ts, int source, const char *name) {
+  size_t len = strnlen(name, 64);
+  uint8_t body[96], *p = hw_put_uvarint(body, (uint64_t)source);
+  p = hw_put_bytes(p, name, len);
+  hw_process_append(HW_TAG_MARKER, ts, body, (size_t)(p - body));
+  if (hw_config.trim_probe) {
+    uint8_t trim[64];
+    hw_process_append(HW_TAG_TRIM, hw_now(), trim, hw_trim_probe_encode(trim, sizeof trim));
+  }
+  take_sample(true);
+  hw_residency_emit(NULL);
+  hw_agg_moment(ts, name, source == HW_MARKER_TRIGGER && strncmp(name, "peak", 4) == 0);
+}
+
 static void emit_signal_markers(void) {
   uint32_t tail = atomic_load(&pending_tail);
   while (tail != atomic_load(&pending_head)) {
     /* A slot is claimed before its stamp is stored: 0 means its handler is still writing it. */
     uint64_t ts = atomic_exchange(&pending_stamp[tail % PENDING_MAX], 0);
     if (!ts) break;
+    int kind = atomic_load(&pending_kind[tail % PENDING_MAX]);
     char name[32];
-    int n = snprintf(name, sizeof name, "signal-%u", atomic_fetch_add(&signal_markers, 1) + 1);
-    uint8_t body[48], *p = hw_put_uvarint(body, HW_MARKER_SIGNAL);
-    p = hw_put_bytes(p, name, (size_t)n);
-    hw_process_append(HW_TAG_MARKER, ts, body, (size_t)(p - body));
-    if (hw_config.trim_probe) {
-      uint8_t trim[64];
-      hw_process_append(HW_TAG_TRIM, hw_now(), trim, hw_trim_probe_encode(trim, sizeof trim));
-    }
-    take_sample(true);
-    hw_residency_emit(NULL);
+    if (kind == HW_MOMENT_SIGNAL) snprintf(name, sizeof name, "signal-%u", atomic_fetch_add(&signal_markers, 1) + 1);
+    else hw_trigger_name(kind, name, sizeof name);
+    hw_writer_moment(ts, kind == HW_MOMENT_SIGNAL ? HW_MARKER_SIGNAL : HW_MARKER_TRIGGER, name);
     atomic_store(&pending_tail, ++tail);
   }
 }
 
+void hw_writer_note_signal_marker(void) { hw_writer_note_moment(HW_MOMENT_SIGNAL); }
+
 /* Async-signal-safe: a slot claimed with a CAS (two threads may take the signal at once), a stamp,
- * and a futex wake when the writer thread exists. Without it the marker waits for the next frame
- * written inline, or the end: its stamp is the signal's either way. */
-void hw_writer_note_signal_marker(void) {
+ * and a futex wake when the writer thread exists. Without it the moment waits for the next frame
+ * written inline, or the end: its stamp is the signal's (or the peak's) either way. */
+void hw_writer_note_moment(int kind) {
   uint32_t head = atomic_load(&pending_head);
   do {
     if (head - atomic_load(&pending_tail) >= PENDING_MAX) return; /* 64 unprocessed signals: drop */
   } while (!atomic_compare_exchange_weak(&pending_head, &head, head + 1));
   uint64_t ts = hw_now();
+  atomic_store(&pending_kind[head % PENDING_MAX], (uint8_t)kind);
   atomic_store(&pending_stamp[head % PENDING_MAX], ts ? ts : 1);
   if (atomic_load_explicit(&writer_running, memory_order_acquire)) futex_wake();
   else atomic_store_explicit(&hw_inline_tick_due, 0, memory_order_relaxed); /* the next record writes it */
@@ -208,9 +224,14 @@ static void tick(void) {
   uint64_t now = hw_monotonic_ns();
   if (now >= next_sample_ns) {
     hw_modules_sync(NULL);
-    take_sample(false);
-    hw_residency_tick(); /* tracked mappings' resident pages, within its own CPU budget */
+    /* Aggregated mode keeps no time series: its samples go with each flush (aggregate.c). */
+    if (!hw_config.aggregate) {
+      take_sample(false);
+      hw_residency_tick(); /* tracked mappings' resident pages, within its own CPU budget */
+    }
+    hw_triggers_tick(); /* RSS thresholds, read at this cadence */
     process_flush(); /* a reader sees samples within one interval, also after kill -9 */
+    if (hw_config.aggregate) hw_agg_tick(now, false);
     next_sample_ns = now + (uint64_t)hw_config.interval_ms * 1000000ull;
     if (!atomic_load_explicit(&writer_running, memory_order_acquire))
       atomic_store_explicit(&hw_inline_tick_due,
@@ -355,6 +376,10 @@ void hw_writer_stop(int reason, int signo) {
   }
   take_sample(true);
   hw_residency_emit(NULL);
+  if (hw_config.aggregate) {
+    process_flush(); /* the totals at exit replace the last flush's (aggregate.c) */
+    hw_agg_tick(hw_monotonic_ns(), true);
+  }
   uint8_t body[2 * HW_VARINT_MAX], *p = hw_put_uvarint(body, (uint64_t)reason);
   p = hw_put_uvarint(p, (uint64_t)signo);
   hw_process_append(HW_TAG_END, hw_now(), body, (size_t)(p - body));
@@ -398,6 +423,7 @@ void hw_writer_after_fork_child(void) {
   atomic_store(&pending_head, 0);
   atomic_store(&pending_tail, 0);
   for (int i = 0; i < PENDING_MAX; i++) atomic_store(&pending_stamp[i], 0);
+  hw_agg_after_fork_child();
   atomic_store(&signal_markers, 0);
   atomic_store(&hw_inline_tick_due, 0); /* the child ticks inline until it starts a thread */
   next_sample_ns = 0;
@@ -406,3 +432,11 @@ void hw_writer_after_fork_child(void) {
 }
 
 int hw_writer_fd(void) { return dump_fd; }
+
+/* aggregate.c, holding the role: the dump was replaced by a copy under the same name. */
+void hw_writer_replace_fd(int fd) {
+  int old = dump_fd;
+  dump_fd = fd;
+  if (old >= 0 && old != fd) close(old);
+}
+

@@ -144,6 +144,8 @@ public final class Replay {
       state.python.add(c)
     case .python(let p):
       state.python.runtime = p
+    case .aggregate(let a):
+      state.aggregate.add(a, stream: event.stream, timestamp: event.timestamp)
     case .skipped(let tag):
       if tag == RecordTag.residency { applyResidency(stream: event.stream, timestamp: event.timestamp) }
     }

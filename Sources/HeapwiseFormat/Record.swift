@@ -39,6 +39,8 @@ public enum Record: Sendable {
   case pythonCode(PythonCodeRecord)
   /// The CPython runtime (skippable tag 0x83).
   case python(PythonRuntimeRecord)
+  /// Per-site counters of aggregated mode (skippable tag 0x85, format 1.2).
+  case aggregate(AggregateRecord)
   /// A skippable record (tags 0x80 ... 0xfe) this reader does not know.
   case skipped(tag: UInt8)
 }
@@ -190,7 +192,8 @@ public struct SampleRecord: Sendable, Hashable {
 }
 
 public struct MarkerRecord: Sendable, Hashable {
-  public enum Source: UInt64, Sendable { case api = 0, signal = 1 }
+  /// `trigger`: a moment the recorder set itself (format 1.2: peak-N, rss-SIZE; docs/AGGREGATE.md).
+  public enum Source: UInt64, Sendable { case api = 0, signal = 1, trigger = 2 }
   /// Raw source number; see `Source`.
   public var source: UInt64
   public var name: String

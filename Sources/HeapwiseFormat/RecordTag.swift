@@ -46,6 +46,8 @@ public enum RecordTag {
   public static let pythonCode: UInt8 = 0x82
   /// The CPython runtime (`PythonRuntimeRecord`).
   public static let python: UInt8 = 0x83
+  /// Per-site counters of aggregated mode (`AggregateRecord`, format 1.2).
+  public static let aggregate: UInt8 = 0x85
   public static let end: UInt8 = 0xff
 }
 
@@ -53,7 +55,7 @@ public enum RecordTag {
 public enum FormatConstants {
   public static let magic: [UInt8] = Array("HEAPWISE".utf8)
   public static let major: UInt16 = 1
-  public static let minor: UInt16 = 1
+  public static let minor: UInt16 = 2
   /// Fixed part of the header, before the exe and cmdline strings.
   public static let headerFixedSize = 64
   public static let frameHeaderSize = 32
@@ -70,6 +72,10 @@ public enum FormatConstants {
   public static let headerFlagTSC: UInt32 = 1
   public static let headerFlagTrimProbe: UInt32 = 2
   public static let headerFlagForkedChild: UInt32 = 4
+  /// Format 1.2: recorded with `--aggregate` (per-site totals, no ALLOC/FREE events).
+  public static let headerFlagAggregate: UInt32 = 8
+  /// Format 1.2: the stream of an aggregated dump's latest totals, which each flush replaces.
+  public static let aggregateStream: UInt32 = 0xffffff
 }
 
 /// The function an ALLOC or FREE record came from (the low bits of its tag).
