@@ -1,0 +1,154 @@
+/* liveset.c: the address -> (stack id, size) set behind liveset.h.
+ *
+ * Open addressing with linear probing over 2 x capacity slots (a power of two), so the set is at
+ * most half full when it holds `capacity` blocks. An insert looks at most PROBE_WINDOW slots from
+ * the address's home slot; a lookup looks no further than the longest displacement any insert
+ * has used so far (`probe_limit`, usually a handful of slots), so a removed slot can simply go back
+ * to empty: there are no tombstones, and lookups never depend on where an empty slot is.
+ *
+ * A slot is claimed by a CAS from EMPTY to BUSY, filled, then published by a release store of its
+ * address; remove reads the values after an acquire load of the key and frees the slot with a
+ * CAS back to EMPTY. The only writers of one address are the thread that allocated the block and,
+ * later, the one that frees it, which the program itself orders (it handed the pointer over).
+ *
+ * Memory: one anonymous mapping at start-up, touched lazily by the kernel: 24 bytes a slot plus
+ * one counter byte per slot for the filter. The default capacity (recorder.c) is 65,536 blocks:
+ * 3 MiB of slots and 128 KiB of counters, of which only the touched pages become resident.
+ */
+#include <stdbool.h>
+#include <string.h>
+
+#include "hw_internal.h"
+#include "liveset.h"
+
+#define EMPTY ((uintptr_t)0)
+#define BUSY ((uintptr_t)1) /* claimed, values being written; never a block address */
+#define PROBE_WINDOW 64u
+#define COUNTER_STUCK 255u
+
+typedef struct {
+  _Atomic uintptr_t key;
+  _Atomic uint32_t stack;
+  uint32_t unused;
+  _Atomic uint64_t size;
+} slot_t;
+
+static _Atomic uint8_t no_filter[2];
+_Atomic uint8_t *hw_live_filter = no_filter;
+unsigned hw_live_filter_shift = 63;
+
+static slot_t *slots;
+static size_t slot_mask;
+static size_t mapped_bytes;
+static _Atomic unsigned probe_limit; /* longest displacement used by any insert, plus one */
+static _Atomic size_t held;
+
+static inline size_t home_slot(uintptr_t addr) {
+  uint64_t h = (uint64_t)addr * HW_LIVE_HASH;
+  h ^= h >> 31; /* the filter uses the top bits; the slot index mixes in the lower ones too */
+  h *= 0xBF58476D1CE4E5B9ull;
+  return (size_t)(h >> 17) & slot_mask;
+}
+
+static size_t pow2_at_least(size_t n) {
+  size_t p = 1;
+  while (p < n) p <<= 1;
+  return p;
+}
+
+int hw_live_init(size_t capacity) {
+  if (slots) return 0;
+  if (capacity < 16) capacity = 16;
+  if (capacity > ((size_t)1 << 30)) return -1;
+  size_t count = pow2_at_least(2 * capacity);
+  size_t table_bytes = count * sizeof(slot_t);
+  size_t total = table_bytes + count; /* the filter: one counter per slot */
+  void *mem = hw_pages_alloc(total);
+  if (!mem) return -1;
+  slot_mask = count - 1;
+  mapped_bytes = total;
+  unsigned bits = 0;
+  while (((size_t)1 << bits) < count) bits++;
+  slots = mem;
+  /* Filter before shift: a reader that sees the new shift must index the new table (both are
+   * set before any thread records; start-up runs before the hooks are armed). */
+  hw_live_filter = (_Atomic uint8_t *)((char *)mem + table_bytes);
+  hw_live_filter_shift = 64 - bits;
+  atomic_thread_fence(memory_order_seq_cst);
+  return 0;
+}
+
+static void counter_raise(size_t i) {
+  uint8_t v = atomic_load_explicit(&hw_live_filter[i], memory_order_relaxed);
+  while (v != COUNTER_STUCK &&
+         !atomic_compare_exchange_weak_explicit(&hw_live_filter[i], &v, (uint8_t)(v + 1), memory_order_relaxed,
+                                                memory_order_relaxed)) {
+  }
+}
+
+static void counter_lower(size_t i) {
+  uint8_t v = atomic_load_explicit(&hw_live_filter[i], memory_order_relaxed);
+  while (v != COUNTER_STUCK && v != 0 &&
+         !atomic_compare_exchange_weak_explicit(&hw_live_filter[i], &v, (uint8_t)(v - 1), memory_order_relaxed,
+                                                memory_order_relaxed)) {
+  }
+}
+
+/* The slot holding addr within the probe limit, or NULL. */
+static slot_t *find(uintptr_t addr) {
+  size_t home = home_slot(addr);
+  unsigned limit = atomic_load_explicit(&probe_limit, memory_order_acquire);
+  for (unsigned i = 0; i < limit; i++) {
+    slot_t *s = &slots[(home + i) & slot_mask];
+    if (atomic_load_explicit(&s->key, memory_order_acquire) == addr) return s;
+  }
+  return NULL;
+}
+
+int hw_live_insert(uintptr_t addr, uint32_t stack_id, uint64_t size) {
+  if (!slots || addr <= BUSY) return -1;
+  slot_t *s = find(addr);
+  if (s) { /* already present: its free never reached us; the new block replaces it */
+    atomic_store_explicit(&s->stack, stack_id, memory_order_relaxed);
+    atomic_store_explicit(&s->size, size, memory_order_relaxed);
+    return 0;
+  }
+  size_t home = home_slot(addr);
+  for (unsigned i = 0; i < PROBE_WINDOW; i++) {
+    s = &slots[(home + i) & slot_mask];
+    uintptr_t expected = EMPTY;
+    if (atomic_load_explicit(&s->key, memory_order_relaxed) != EMPTY ||
+        !atomic_compare_exchange_strong_explicit(&s->key, &expected, BUSY, memory_order_acquire, memory_order_relaxed))
+      continue;
+    atomic_store_explicit(&s->stack, stack_id, memory_order_relaxed);
+    atomic_store_explicit(&s->size, size, memory_order_relaxed);
+    unsigned limit = atomic_load_explicit(&probe_limit, memory_order_relaxed);
+    while (limit < i + 1 &&
+           !atomic_compare_exchange_weak_explicit(&probe_limit, &limit, i + 1, memory_order_release, memory_order_relaxed)) {
+    }
+    counter_raise(hw_live_filter_index(addr));
+    atomic_fetch_add_explicit(&held, 1, memory_order_relaxed);
+    atomic_store_explicit(&s->key, addr, memory_order_release);
+    return 0;
+  }
+  return -1;
+}
+
+int hw_live_remove(uintptr_t addr, uint32_t *stack_id, uint64_t *size) {
+  if (!hw_live_maybe(addr)) return -1;
+  slot_t *s = find(addr);
+  if (!s) return -1;
+  uint32_t st = atomic_load_explicit(&s->stack, memory_order_relaxed);
+  uint64_t sz = atomic_load_explicit(&s->size, memory_order_relaxed);
+  uintptr_t expected = addr;
+  if (!atomic_compare_exchange_strong_explicit(&s->key, &expected, EMPTY, memory_order_acq_rel, memory_order_relaxed))
+    return -1; /* a second free of the same block, racing the first */
+  counter_lower(hw_live_filter_index(addr));
+  atomic_fetch_sub_explicit(&held, 1, memory_order_relaxed);
+  if (stack_id) *stack_id = st;
+  if (size) *size = sz;
+  return 0;
+}
+
+size_t hw_live_count(void) { return atomic_load_explicit(&held, memory_order_relaxed); }
+size_t hw_live_memory(void) { return mapped_bytes; }

@@ -1,0 +1,46 @@
+/* liveset.h: the blocks the recorder chose to remember (sampled blocks, or the aggregate mode's
+ * per-site live blocks), keyed by address, with their stack id and size.
+ *
+ * Usable from the malloc/free hooks on any thread: lock-free, and it never allocates after
+ * hw_live_init (one mmap at start-up). Bounded: it holds at least `capacity` blocks; when an
+ * insert finds no free slot within its probe window it returns -1 and the caller decides (the
+ * sampler then leaves the block unrecorded and counts it, docs/SAMPLING.md).
+ *
+ * The fast negative check: a table of 8-bit counters indexed by a hash of the address, raised on
+ * insert and lowered on remove. hw_live_maybe is one multiply and one byte load; a zero counter
+ * means the address is certainly absent, so freeing a block that was never inserted costs that
+ * and nothing else. A counter that reaches 255 stays there (only a false positive more).
+ *
+ * Each address is expected at most once (a block is live once). An insert of an address that is
+ * already present replaces its values (a block whose free never reached the hooks).
+ */
+#ifndef HW_LIVESET_H
+#define HW_LIVESET_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+int hw_live_init(size_t capacity);                                       /* 0 on success; once at start-up */
+int hw_live_insert(uintptr_t addr, uint32_t stack_id, uint64_t size);    /* 0 ok, -1 full */
+int hw_live_remove(uintptr_t addr, uint32_t *stack_id, uint64_t *size); /* 0 found, -1 absent */
+size_t hw_live_count(void);  /* blocks held now */
+size_t hw_live_memory(void); /* bytes mapped for the set */
+
+/* The filter, for the inline check (liveset.c). Before hw_live_init it is two zero counters
+ * (shift 63), so the check needs no branch for "not initialised". */
+extern _Atomic uint8_t *hw_live_filter;
+extern unsigned hw_live_filter_shift; /* 64 - log2(counters) */
+
+#define HW_LIVE_HASH 0x9E3779B97F4A7C15ull /* 2^64 / golden ratio: spreads aligned addresses */
+
+static inline size_t hw_live_filter_index(uintptr_t addr) {
+  return (size_t)(((uint64_t)addr * HW_LIVE_HASH) >> hw_live_filter_shift);
+}
+
+/* 0 = certainly absent (the fast path); nonzero = maybe present, ask hw_live_remove. */
+static inline int hw_live_maybe(uintptr_t addr) {
+  return atomic_load_explicit(&hw_live_filter[hw_live_filter_index(addr)], memory_order_relaxed) != 0;
+}
+
+#endif /* HW_LIVESET_H */
