@@ -21,6 +21,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +35,7 @@
 #define CHUNK_BITS 10
 #define CHUNK_SITES (1u << CHUNK_BITS)
 #define CHUNKS (1u << (24 - CHUNK_BITS))
-#define DEFAULT_LIVE_CAPACITY (1u << 22)
+#define DEFAULT_LIVE_CAPACITY (1u << 20)
 
 typedef struct site_s {
   _Atomic uint64_t allocs, alloc_bytes, frees, free_bytes;
@@ -108,7 +109,7 @@ static inline void note_site(uint32_t stack) {
   }
 }
 
-void hw_track_alloc(uintptr_t addr, uint64_t size, uint32_t stack, uint64_t ts) {
+void hw_track_alloc(hw_thread_t *t, uintptr_t addr, uint64_t size, uint32_t stack, uint64_t ts) {
   if (hw_live_insert(addr, stack, size) != 0) {
     atomic_fetch_add_explicit(&untracked, 1, memory_order_relaxed);
     return;
@@ -120,11 +121,13 @@ void hw_track_alloc(uintptr_t addr, uint64_t size, uint32_t stack, uint64_t ts) 
       atomic_fetch_add_explicit(&s->allocs, 1, memory_order_relaxed);
       atomic_fetch_add_explicit(&s->alloc_bytes, size, memory_order_relaxed);
       note_site(stack);
+    } else {
+      atomic_fetch_add_explicit(&untracked, 1, memory_order_relaxed); /* no memory for its chunk */
     }
     /* No records on this path: the periodic work of a program without a writer thread runs here. */
     if (hw_unlikely(ts >= atomic_load_explicit(&hw_inline_tick_due, memory_order_relaxed))) hw_writer_poll_slow();
   }
-  if (hw_config.dump_at_peak) hw_triggers_live(live);
+  if (hw_config.dump_at_peak) hw_triggers_live(t, ts, live);
 }
 
 void hw_track_free(uintptr_t addr, uint64_t ts) {
@@ -149,8 +152,9 @@ void hw_track_free(uintptr_t addr, uint64_t ts) {
 
 typedef void (*emit_fn)(void *ctx, uint64_t ts, const uint8_t *body, size_t len);
 
-static void encode(int kind, const char *name, uint64_t ts, emit_fn emit, void *ctx) {
-  static uint8_t body[PART_BODY + SITE_MAX + 256]; /* role holder only */
+#define BODY_MAX (PART_BODY + SITE_MAX + 256)
+
+static void encode(uint8_t *body, int kind, const char *name, uint64_t ts, emit_fn emit, void *ctx) {
   uint32_t end = atomic_load(&sites_end), next = 1, part = 0;
   size_t name_len = strnlen(name, 64);
   uint64_t live = atomic_load(&live_total), lost = atomic_load(&untracked);
@@ -203,14 +207,28 @@ static void emit_thread(void *ctx, uint64_t ts, const uint8_t *body, size_t len)
 
 /* ---- moments ---- */
 
-void hw_agg_moment(uint64_t ts, const char *name, bool peak) {
-  if (!hw_config.aggregate) return;
-  if (!peak) {
-    encode(HW_AGG_MOMENT, name, ts, emit_process, NULL);
-    return;
-  }
-  /* The last peak only, as each site's peak figures in the totals: one copy of the table,
-   * however many peaks the run has. */
+static uint8_t writer_body[BODY_MAX]; /* role holder only */
+
+void hw_agg_moment(uint64_t ts, const char *name) {
+  if (hw_config.aggregate) encode(writer_body, HW_AGG_MOMENT, name, ts, emit_process, NULL);
+}
+
+/* Markers set through the C API, on any thread: one at a time (a marker is rare, never the hot
+ * path; the body is too large for a small thread stack). */
+static void encode_on_thread(hw_thread_t *t, uint64_t ts, const char *name) {
+  static uint8_t body[BODY_MAX];
+  static atomic_flag busy = ATOMIC_FLAG_INIT;
+  while (atomic_flag_test_and_set(&busy)) sched_yield();
+  encode(body, HW_AGG_MOMENT, name, ts, emit_thread, t);
+  atomic_flag_clear(&busy);
+}
+
+/* The last peak only, as each site's peak figures in the totals: one copy of the table, however
+ * many peaks the run has. Two threads' peaks at once: the second skips (they are one moment). */
+static atomic_flag peak_copying = ATOMIC_FLAG_INIT;
+
+static void copy_peak(void) {
+  if (atomic_flag_test_and_set(&peak_copying)) return;
   peak_total = atomic_load(&live_total);
   uint32_t end = atomic_load(&sites_end);
   for (uint32_t i = 1; i < end; i++) {
@@ -225,10 +243,14 @@ void hw_agg_moment(uint64_t ts, const char *name, bool peak) {
     s->peak_blocks = a > f ? a - f : 0;
     s->peak_bytes = ab > fb ? ab - fb : 0;
   }
+  atomic_flag_clear(&peak_copying);
 }
 
-void hw_agg_api_marker(hw_thread_t *t, uint64_t ts, const char *name) {
-  if (hw_config.aggregate) encode(HW_AGG_MOMENT, name, ts, emit_thread, t);
+void hw_agg_thread_moment(hw_thread_t *t, uint64_t ts, const char *name, bool peak) {
+  if (!hw_config.aggregate) return;
+  if (peak) copy_peak();
+  else encode_on_thread(t, ts, name);
+  hw_thread_submit(t); /* the marker reaches the dump by the next flush */
 }
 
 /* ---- flushes ---- */
@@ -238,6 +260,7 @@ void hw_agg_api_marker(hw_thread_t *t, uint64_t ts, const char *name) {
 typedef struct tail_s {
   hw_buffer_t *frames[256];
   int used;
+  bool failed;
   uint32_t seq; /* 0 for each replacement; counting on when totals are appended */
   uint64_t ts;
 } tail_t;
@@ -265,7 +288,10 @@ static hw_buffer_t *tail_frame(int i) {
 static void tail_append(uint8_t tag, uint64_t ts, const uint8_t *body, size_t len) {
   hw_buffer_t *b = tail.used ? tail.frames[tail.used - 1] : NULL;
   if (!b || b->used + len + 32 > TAIL_FRAME) {
-    if (!(b = tail_frame(tail.used))) return;
+    if (!(b = tail_frame(tail.used))) {
+      tail.failed = true;
+      return;
+    }
     tail.used++;
   }
   uint8_t *p = hw_put_record_head(b->data + b->used, tag, ts, &b->last_ts, 0);
@@ -331,12 +357,14 @@ void hw_agg_tick(uint64_t now_ns, bool final) {
   int fd = hw_writer_fd();
   if (fd < 0) return;
   tail.used = 0;
+  tail.failed = false;
   tail.ts = hw_now();
   uint8_t body[512];
   uint8_t *p = hw_put_uvarint(body, hw_monotonic_ns());
   tail_append(HW_TAG_CLOCK, tail.ts, body, (size_t)(p - body));
   tail_append(HW_TAG_SAMPLE, tail.ts, body, hw_sample_encode(body, sizeof body, final));
-  encode(HW_AGG_TOTALS, "", tail.ts, emit_tail, NULL);
+  encode(writer_body, HW_AGG_TOTALS, "", tail.ts, emit_tail, NULL);
+  if (tail.failed) return; /* no memory for a frame: the last flush's totals stay */
   if (tail_off >= 0 && !append_only) {
     if (replace_dump(fd) == 0) return;
     append_only = true;

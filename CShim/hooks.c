@@ -84,7 +84,7 @@ static hw_noinline void on_alloc(int fn, void *p, size_t size, void *anchor) {
     if (t) {
       uint32_t stack = current_stack(t, ts, anchor);
       if (!hw_config.aggregate) hw_emit_alloc(t, ts, fn, (uintptr_t)p, size, stack);
-      if (hw_config.track) hw_track_alloc((uintptr_t)p, size, stack, ts); /* aggregate.c */
+      if (hw_config.track) hw_track_alloc(t, (uintptr_t)p, size, stack, ts); /* aggregate.c */
     }
   }
   hw_tls_busy--;

@@ -229,10 +229,8 @@ void hw_process_append(uint8_t tag, uint64_t ts, const uint8_t *body, size_t len
 /* Encodes one frame from b into the dump (compressing when possible). */
 int hw_write_frame(hw_buffer_t *b, bool compress);
 int hw_write_frame_to(int fd, hw_buffer_t *b, bool compress);
-/* Moments (markers the recorder sets itself). kind: enum hw_moment. Async-signal-safe. */
-enum hw_moment { HW_MOMENT_SIGNAL = 0, HW_MOMENT_PEAK = 1, HW_MOMENT_RSS = 2 };
-void hw_writer_note_moment(int kind);
-/* Role holder: MARKER `name` at ts, its sample, residency and (aggregated) the sites' counters. */
+/* Role holder: MARKER `name` at ts in the process stream, its sample, residency and (aggregated)
+ * the sites' counters: signal markers and RSS moments. */
 void hw_writer_moment(uint64_t ts, int source, const char *name);
 void hw_writer_replace_fd(int fd); /* aggregate.c replaced the dump under the same name */
 
@@ -240,23 +238,24 @@ void hw_writer_replace_fd(int fd); /* aggregate.c replaced the dump under the sa
 
 void hw_triggers_configure(void);
 void hw_triggers_enable_peak(void);
-void hw_triggers_tick(void);                              /* role holder, at the sampling cadence */
-void hw_trigger_name(int kind, char *out, size_t cap);    /* role holder: the next moment's name */
+bool hw_triggers_watch_rss(void); /* --dump-at-rss given */
+void hw_triggers_tick(void); /* role holder, at the sampling cadence: RSS thresholds */
 /* A recording thread: the live total after an allocation (only when dump_at_peak). */
-void hw_triggers_live(uint64_t live);
+void hw_triggers_live(hw_thread_t *t, uint64_t ts, uint64_t live);
 
 /* ---- aggregate.c: the live map, per-site counters and their periodic frames -------------------- */
 
 void hw_agg_configure(void);                 /* reads the environment, before the dump starts */
 void hw_agg_set_path(const char *path);      /* the dump's name, for replacing it at each flush */
 /* The hooks, with hw_config.track set: a block became live / is about to be freed. */
-void hw_track_alloc(uintptr_t addr, uint64_t size, uint32_t stack, uint64_t ts);
+void hw_track_alloc(hw_thread_t *t, uintptr_t addr, uint64_t size, uint32_t stack, uint64_t ts);
 void hw_track_free(uintptr_t addr, uint64_t ts);
 /* Role holder: flush when due (or `final`, at exit); a moment's snapshot. */
 void hw_agg_tick(uint64_t now_ns, bool final);
-void hw_agg_moment(uint64_t ts, const char *name, bool peak);
-/* A marker set through the C API, on the calling thread. */
-void hw_agg_api_marker(hw_thread_t *t, uint64_t ts, const char *name);
+void hw_agg_moment(uint64_t ts, const char *name);
+/* A marker set on a recording thread (the C API, a peak): its snapshot in t's stream; a peak's
+ * sets each site's peak figures instead (the last peak only is kept). */
+void hw_agg_thread_moment(hw_thread_t *t, uint64_t ts, const char *name, bool peak);
 void hw_agg_after_fork_child(void);
 /* thread.c: hand the thread's partial buffer to the writer (aggregated mode, after a new stack). */
 void hw_thread_submit(hw_thread_t *t);
@@ -332,6 +331,8 @@ bool hw_hook_wants_event(void);
 void hw_hook_alloc(int fn, void *p, size_t size, void *anchor);
 void hw_hook_free(int fn, void *p);
 void hw_on_exit(int reason, int signo);
+/* A moment on the calling thread, in its stream: MARKER, trim probe, sample, residency. */
+void hw_thread_moment(hw_thread_t *t, uint64_t ts, int source, const char *name);
 
 /* ---- scope.c: in-process allocation scopes (HeapwiseBudget) ----------------------------------- */
 

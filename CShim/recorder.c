@@ -204,18 +204,22 @@ HW_EXPORT void heapwise_marker(const char *name) {
   hw_thread_t *t = atomic_load(&hw_recording) != 0 ? hw_thread_current() : NULL;
   if (t) {
     uint64_t ts = hw_now();
-    hw_emit_marker(t, ts, HW_MARKER_API, name ? name : "");
-    hw_agg_api_marker(t, ts, name ? name : "");
-    uint8_t body[512];
-    if (hw_config.trim_probe) {
-      size_t n = hw_trim_probe_encode(body, sizeof body);
-      hw_emit_raw(t, hw_now(), HW_TAG_TRIM, body, n);
-    }
-    size_t n = hw_sample_encode(body, sizeof body, true);
-    hw_emit_raw(t, hw_now(), HW_TAG_SAMPLE, body, n);
-    hw_residency_emit(t);
+    hw_thread_moment(t, ts, HW_MARKER_API, name ? name : "");
+    hw_agg_thread_moment(t, ts, name ? name : "", false);
   }
   hw_tls_busy--;
+}
+
+void hw_thread_moment(hw_thread_t *t, uint64_t ts, int source, const char *name) {
+  hw_emit_marker(t, ts, source, name);
+  uint8_t body[512];
+  if (hw_config.trim_probe) {
+    size_t n = hw_trim_probe_encode(body, sizeof body);
+    hw_emit_raw(t, hw_now(), HW_TAG_TRIM, body, n);
+  }
+  size_t n = hw_sample_encode(body, sizeof body, true);
+  hw_emit_raw(t, hw_now(), HW_TAG_SAMPLE, body, n);
+  if (!hw_config.aggregate) hw_residency_emit(t); /* aggregated dumps keep no page maps per moment */
 }
 
 HW_EXPORT int heapwise_is_recording(void) { return atomic_load(&hw_recording) > 0; }
@@ -410,9 +414,10 @@ static void initialize(void) {
   pthread_atfork(NULL, NULL, after_fork_child);
   if (start_dump(0)) {
     install_signal_handlers();
-    /* Aggregated mode writes no records per event, so nothing but a thread of its own can flush
-     * on time in a program that has none (docs/AGGREGATE.md, "The writer thread"). */
-    if (hw_config.aggregate) hw_writer_spawn();
+    /* Aggregated mode writes no records per event, and RSS thresholds are read at the sampling
+     * cadence: in a program without threads nothing but a thread of ours ticks on time
+     * (docs/AGGREGATE.md, "The writer thread"). */
+    if (hw_config.aggregate || hw_triggers_watch_rss()) hw_writer_spawn();
   }
 }
 

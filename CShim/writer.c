@@ -56,7 +56,6 @@ static _Atomic uint32_t process_seq;
 /* Markers raised by the signal handler: stamps waiting for the writer. */
 #define PENDING_MAX 64
 static _Atomic uint64_t pending_stamp[PENDING_MAX];
-static _Atomic uint8_t pending_kind[PENDING_MAX]; /* enum hw_moment, set before the stamp */
 static _Atomic uint32_t pending_head, pending_tail;
 static _Atomic uint32_t signal_markers;
 
@@ -181,8 +180,8 @@ void hw_writer_moment(uint64_t ts, int source, const char *name) {
     hw_process_append(HW_TAG_TRIM, hw_now(), trim, hw_trim_probe_encode(trim, sizeof trim));
   }
   take_sample(true);
-  hw_residency_emit(NULL);
-  hw_agg_moment(ts, name, source == HW_MARKER_TRIGGER && strncmp(name, "peak", 4) == 0);
+  if (!hw_config.aggregate) hw_residency_emit(NULL); /* aggregated dumps keep no page maps per moment */
+  hw_agg_moment(ts, name);
 }
 
 static void emit_signal_markers(void) {
@@ -191,27 +190,22 @@ static void emit_signal_markers(void) {
     /* A slot is claimed before its stamp is stored: 0 means its handler is still writing it. */
     uint64_t ts = atomic_exchange(&pending_stamp[tail % PENDING_MAX], 0);
     if (!ts) break;
-    int kind = atomic_load(&pending_kind[tail % PENDING_MAX]);
     char name[32];
-    if (kind == HW_MOMENT_SIGNAL) snprintf(name, sizeof name, "signal-%u", atomic_fetch_add(&signal_markers, 1) + 1);
-    else hw_trigger_name(kind, name, sizeof name);
-    hw_writer_moment(ts, kind == HW_MOMENT_SIGNAL ? HW_MARKER_SIGNAL : HW_MARKER_TRIGGER, name);
+    snprintf(name, sizeof name, "signal-%u", atomic_fetch_add(&signal_markers, 1) + 1);
+    hw_writer_moment(ts, HW_MARKER_SIGNAL, name);
     atomic_store(&pending_tail, ++tail);
   }
 }
 
-void hw_writer_note_signal_marker(void) { hw_writer_note_moment(HW_MOMENT_SIGNAL); }
-
 /* Async-signal-safe: a slot claimed with a CAS (two threads may take the signal at once), a stamp,
- * and a futex wake when the writer thread exists. Without it the moment waits for the next frame
- * written inline, or the end: its stamp is the signal's (or the peak's) either way. */
-void hw_writer_note_moment(int kind) {
+ * and a futex wake when the writer thread exists. Without it the marker waits for the next frame
+ * written inline, or the end: its stamp is the signal's either way. */
+void hw_writer_note_signal_marker(void) {
   uint32_t head = atomic_load(&pending_head);
   do {
     if (head - atomic_load(&pending_tail) >= PENDING_MAX) return; /* 64 unprocessed signals: drop */
   } while (!atomic_compare_exchange_weak(&pending_head, &head, head + 1));
   uint64_t ts = hw_now();
-  atomic_store(&pending_kind[head % PENDING_MAX], (uint8_t)kind);
   atomic_store(&pending_stamp[head % PENDING_MAX], ts ? ts : 1);
   if (atomic_load_explicit(&writer_running, memory_order_acquire)) futex_wake();
   else atomic_store_explicit(&hw_inline_tick_due, 0, memory_order_relaxed); /* the next record writes it */

@@ -26,6 +26,8 @@ public final class DumpAnalysis {
   public let reader: DumpReader
   public let replay: Replay
   public let metrics: StackMetrics
+  /// The aggregators the caller added, in order.
+  public let aggregators: [any ReplayAggregator]
   public var state: ReplayState { replay.state }
   private var resolverStorage: FrameResolver?
   private let symbolizerOptions: SymbolizerOptions
@@ -42,6 +44,7 @@ public final class DumpAnalysis {
     self.symbolizerOptions = symbolizer?.options ?? symbolizerOptions
     sharedSymbolizer = symbolizer
     metrics = StackMetrics(snapshotMarkers: markers)
+    self.aggregators = aggregators
     replay = Replay(aggregators: [metrics] + aggregators, pageSize: UInt64(reader.header.pageSize))
     var source = reader
     replay.run(&source, progress: progress.map { report in { [reader] _ in report(reader.fractionRead) } })

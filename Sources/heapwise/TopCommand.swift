@@ -32,6 +32,10 @@ struct TopCommand: ParsableCommand {
     let analysis = DumpAnalysis(reader: reader, markers: marker.map { [$0] } ?? [], progress: progress.callback)
     progress.done()
     var status = reportWarnings(analysis.reader, quietAboutEnd: true)
+    if analysis.isAggregated && metric == .temporary {
+      printError("\(file): an aggregated dump has no events, so no temporary allocations; try --metric allocated or count")
+      throw ExitCode(ExitStatus.unreadable)
+    }
     if metric == .leaked && !analysis.exitedNormally {
       printError("warning: \(file): no END record, so nothing can be called leaked; showing live blocks at the end of the dump")
     }
