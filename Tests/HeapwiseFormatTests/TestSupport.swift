@@ -59,6 +59,7 @@ func describe(_ e: Event) -> String {
   case .end(let e): r = "end \(e.reason) \(e.signal)"
   case .pythonCode(let c): r = "pycode \(c.id) \(c.qualifiedName) \(c.filename):\(c.firstLine) \(c.lineTable.count)"
   case .python(let p): r = "python \(p.version) \(p.status) \(p.objectAllocator)"
+  case .aggregate(let a): r = "aggregate \(a.kind) \(a.part) \(a.name) \(a.sites.map { "\($0.stack.rawValue):\($0.allocations)/\($0.frees)" })"
   case .skipped(let tag): r = "skipped 0x\(String(tag, radix: 16))"
   }
   return "\(e.timestamp) s\(e.stream.rawValue) \(r)"

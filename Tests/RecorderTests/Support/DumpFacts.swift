@@ -66,7 +66,7 @@ struct DumpFacts {
       case .madvise(let a): advices.append(a)
       case .mprotect(let p): protections.append(p)
       case .end(let e): end = e
-      case .clock, .trim, .skipped, .pythonCode, .python: break
+      case .clock, .trim, .skipped, .pythonCode, .python, .aggregate: break
       }
     }
     warnings = reader.warnings
