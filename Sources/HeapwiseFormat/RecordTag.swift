@@ -1,4 +1,4 @@
-// Record tag bytes of dump format 1.1 (docs/FORMAT.md, "Records").
+// Record tag bytes of dump format 1.2 (docs/FORMAT.md, "Records").
 // CShim/hw_format.h holds the same numbers; a test in Tests/RecorderTests keeps them equal.
 
 /// The tag byte that opens every record.
