@@ -261,7 +261,7 @@ typedef struct tail_s {
   hw_buffer_t *frames[256];
   int used;
   bool failed;
-  uint32_t seq; /* 0 for each replacement; counting on when totals are appended */
+  uint32_t seq; /* the next seq after the sets in the file: a replacement holds 0.., appends go on */
   uint64_t ts;
 } tail_t;
 
@@ -277,7 +277,7 @@ static hw_buffer_t *tail_frame(int i) {
   hw_buffer_t *b = tail.frames[i];
   b->next = NULL;
   b->stream = HW_AGG_STREAM;
-  b->seq = tail.seq + (uint32_t)i;
+  b->seq = (uint32_t)i;
   b->base_ts = b->last_ts = tail.ts;
   b->prev_addr = 0;
   b->coarse_time = false;
@@ -366,13 +366,18 @@ void hw_agg_tick(uint64_t now_ns, bool final) {
   encode(writer_body, HW_AGG_TOTALS, "", tail.ts, emit_tail, NULL);
   if (tail.failed) return; /* no memory for a frame: the last flush's totals stay */
   if (tail_off >= 0 && !append_only) {
-    if (replace_dump(fd) == 0) return;
+    if (replace_dump(fd) == 0) {
+      tail.seq = (uint32_t)tail.used;
+      return;
+    }
     append_only = true;
     hw_log("cannot replace %s at a flush (%s); its totals are appended from now on", dump_path, strerror(errno));
   }
+  /* Appended after the sets already in the file: their seqs go on, with neither repeat nor gap. */
+  for (int i = 0; i < tail.used; i++) tail.frames[i]->seq = tail.seq + (uint32_t)i;
   off_t at = lseek(fd, 0, SEEK_END);
   if (write_tail(fd) != 0) return;
-  if (append_only) tail.seq += (uint32_t)tail.used;
+  tail.seq += (uint32_t)tail.used;
   tail_off = at;
   tail_len = lseek(fd, 0, SEEK_END) - at;
 }

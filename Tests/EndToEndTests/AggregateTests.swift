@@ -162,26 +162,29 @@ import Testing
     try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: dump).deletingLastPathComponent().path)
   }
 
+  /// Churns through two sites for argv[1] seconds, with at most 64 blocks live.
+  static let churn = """
+    #include <stdlib.h>
+    #include <time.h>
+    static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec / 1e9; }
+    __attribute__((noinline)) void *a(size_t n) { return malloc(n); }
+    __attribute__((noinline)) void *b(size_t n) { return malloc(n); }
+    int main(int argc, char **argv) {
+      double end = now() + atof(argv[1]);
+      void *keep[64] = {0};
+      for (unsigned i = 0; now() < end; i++) {
+        free(keep[i % 64]);
+        keep[i % 64] = (i & 1) ? a(64 + i % 512) : b(32);
+      }
+      return 0;
+    }
+    """
+
   @Test func theFileSizeDoesNotGrowWithTheRunTime() throws {
     try CLI.requireLibrary()
     let ws = try Workspace("aggregate-size")
     defer { ws.remove() }
-    let exe = try ws.compile("churn", """
-      #include <stdlib.h>
-      #include <time.h>
-      static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec / 1e9; }
-      __attribute__((noinline)) void *a(size_t n) { return malloc(n); }
-      __attribute__((noinline)) void *b(size_t n) { return malloc(n); }
-      int main(int argc, char **argv) {
-        double end = now() + atof(argv[1]);
-        void *keep[64] = {0};
-        for (unsigned i = 0; now() < end; i++) {
-          free(keep[i % 64]);
-          keep[i % 64] = (i & 1) ? a(64 + i % 512) : b(32);
-        }
-        return 0;
-      }
-      """)
+    let exe = try ws.compile("churn", Self.churn)
     var sizes: [Int] = []
     for seconds in ["0.3", "2.0"] {
       let dump = try ws.record(exe, [seconds], dump: "churn-\(seconds).heapwise", extra: ["--aggregate", "--flush", "20ms"])
@@ -248,5 +251,23 @@ import Testing
     #expect(rss.status == 0 && rss.stdout.contains("RSS at marker rss-32MiB"), "\(rss.stderr)")
     let unknown = try CLI.run(["top", dump, "--at", "nope"])
     #expect(unknown.status == 1 && unknown.stderr.contains("\"rss-32MiB\", \"peak\""), "\(unknown.stderr)")
+  }
+
+  @Test func whenTheDumpCannotBeReplacedTheTotalsAreAppended() throws {
+    try CLI.requireLibrary()
+    let ws = try Workspace("aggregate-append")
+    defer { ws.remove() }
+    let exe = try ws.compile("churn", Self.churn)
+    try FileManager.default.createDirectory(atPath: ws.path("churn.heapwise.flush"), withIntermediateDirectories: false)
+    let out = ws.path("churn.heapwise")
+    let r = try CLI.run(["record", "--aggregate", "--flush", "20ms", "-o", out, "--", exe, "0.3"], in: ws.url)
+    #expect(r.status == 0 && r.stderr.contains("its totals are appended from now on"), "\(r.stderr)")
+    let top = try CLI.run(["top", out, "--metric", "count", "--format", "json"])
+    #expect(top.status == 0 && top.stderr.isEmpty, "\(top.stderr)")  // no repeated or missing frames
+    let reader = try DumpReader(path: out)
+    var sets = 0
+    while let e = reader.next() { if case .aggregate(let a) = e.record, a.kind == 0, a.part == 0 { sets += 1 } }
+    #expect(sets > 2)
+    #expect(try jsonSites(top.stdout).count == 2)
   }
 }
