@@ -114,6 +114,10 @@ void hw_track_alloc(hw_thread_t *t, uintptr_t addr, uint64_t size, uint32_t stac
     atomic_fetch_add_explicit(&untracked, 1, memory_order_relaxed);
     return;
   }
+  hw_track_counted_alloc(t, size, stack, ts);
+}
+
+void hw_track_counted_alloc(hw_thread_t *t, uint64_t size, uint32_t stack, uint64_t ts) {
   uint64_t live = atomic_fetch_add_explicit(&live_total, size, memory_order_relaxed) + size;
   if (hw_config.aggregate) {
     site_t *s = site(stack);
@@ -134,6 +138,10 @@ void hw_track_free(uintptr_t addr, uint64_t ts) {
   uint32_t stack;
   uint64_t size;
   if (!hw_live_maybe(addr) || hw_live_remove(addr, &stack, &size) != 0) return;
+  hw_track_counted_free(size, stack, ts);
+}
+
+void hw_track_counted_free(uint64_t size, uint32_t stack, uint64_t ts) {
   atomic_fetch_sub_explicit(&live_total, size, memory_order_relaxed);
   if (hw_config.aggregate) {
     site_t *s = site(stack);

@@ -250,6 +250,10 @@ void hw_agg_set_path(const char *path);      /* the dump's name, for replacing i
 /* The hooks, with hw_config.track set: a block became live / is about to be freed. */
 void hw_track_alloc(hw_thread_t *t, uintptr_t addr, uint64_t size, uint32_t stack, uint64_t ts);
 void hw_track_free(uintptr_t addr, uint64_t ts);
+/* The same without the live map, for a caller that did the insert or remove itself (sampling:
+ * `size` is then the bytes the block stands for, docs/AGGREGATE.md). */
+void hw_track_counted_alloc(hw_thread_t *t, uint64_t size, uint32_t stack, uint64_t ts);
+void hw_track_counted_free(uint64_t size, uint32_t stack, uint64_t ts);
 /* Role holder: flush when due (or `final`, at exit); a moment's snapshot. */
 void hw_agg_tick(uint64_t now_ns, bool final);
 void hw_agg_moment(uint64_t ts, const char *name);
