@@ -44,7 +44,7 @@ struct RecordCommand: ParsableCommand {
   @Option(help: "With --aggregate: how often the totals are written, e.g. 30s, 500ms, 5m (default 30s).")
   var flush: String?
 
-  @Flag(help: "Set a moment (peak-1, peak-2, ...) each time live heap bytes pass the last one by 1/16 (at least 1 MiB); `--at peak` is the last.")
+  @Flag(help: "Set a moment (peak-1, peak-2, ...) each time live heap bytes pass the last one by 1/16 (at least 256 KiB); `--at peak` is the last.")
   var dumpAtPeak = false
 
   @Option(help: "Set a moment (rss-SIZE) the first time RSS reaches SIZE, e.g. 2GiB; may be repeated.")
