@@ -40,8 +40,12 @@ static size_t watch_count;
 static uintptr_t hooks[NAMES], reals[NAMES];
 static bool tables_ready;
 
-static bool ready(void) {
-  if (tables_ready) return true;
+/* Called before dl_iterate_phdr, never inside it: the callback runs holding the loader's
+ * dl_load_write_lock, and dlsym and dladdr take dl_load_lock, which a concurrent dlopen holds while
+ * it waits for dl_load_write_lock: taking them in the callback deadlocks the writer thread against
+ * the program's next dlopen (seen with pandas importing an extension module). */
+void hw_deepbind_prepare(void) {
+  if (tables_ready) return;
   void *r[NAMES] = {(void *)hw_real.malloc,         (void *)hw_real.calloc,   (void *)hw_real.realloc,
                     (void *)hw_real.reallocarray,   (void *)hw_real.free,     (void *)hw_real.posix_memalign,
                     (void *)hw_real.aligned_alloc,  (void *)hw_real.memalign, (void *)hw_real.valloc,
@@ -52,7 +56,17 @@ static bool ready(void) {
   }
   watches = hw_pages_alloc(WATCH_MAX * sizeof(watch_t));
   tables_ready = watches != NULL;
-  return tables_ready;
+}
+
+/* Whether a loaded segment of the module holds `a`: what dladdr would say, from the module's own
+ * program headers, so it needs no loader lock. */
+static bool module_holds(const struct dl_phdr_info *info, uintptr_t a) {
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+    if (ph->p_type == PT_LOAD && a >= lo && a - lo < ph->p_memsz) return true;
+  }
+  return false;
 }
 
 static uintptr_t dyn_ptr(const struct dl_phdr_info *info, uintptr_t v) {
@@ -80,13 +94,11 @@ void hw_deepbind_watch(const struct dl_phdr_info *info, uint32_t id, uint64_t na
   const char *name = info->dlpi_name;
   watch_id = id;
   watch_hash = name_hash;
-  if (!name || !name[0] || !ready()) return; /* the main program binds to the hooks */
-  Dl_info self;
-  if (dladdr((void *)hw_deepbind_watch, &self) && self.dli_fbase == (void *)info->dlpi_addr) return;
+  if (!name || !name[0] || !tables_ready) return; /* the main program binds to the hooks */
+  if (module_holds(info, (uintptr_t)hw_deepbind_watch)) return;
   if (strstr(name, "/libc.so") || strstr(name, "/ld-linux") || strstr(name, "linux-vdso")) return;
   /* The allocator itself (jemalloc, tcmalloc) may bind its own calls to itself: they are its own. */
-  Dl_info alloc;
-  if (dladdr((void *)hw_real.malloc, &alloc) && alloc.dli_fbase == (void *)info->dlpi_addr) return;
+  if (module_holds(info, (uintptr_t)hw_real.malloc)) return;
   const ElfW(Dyn) *dyn = NULL;
   for (int i = 0; i < info->dlpi_phnum; i++)
     if (info->dlpi_phdr[i].p_type == PT_DYNAMIC) dyn = (const ElfW(Dyn) *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
@@ -149,6 +161,7 @@ void hw_deepbind_forget(uint32_t id) {
 }
 
 #else
+void hw_deepbind_prepare(void) {}
 void hw_deepbind_watch(const struct dl_phdr_info *info, uint32_t id, uint64_t name_hash) { (void)info; (void)id; (void)name_hash; }
 void hw_deepbind_patch(uint64_t (*hash)(const char *)) { (void)hash; }
 void hw_deepbind_forget(uint32_t id) { (void)id; }

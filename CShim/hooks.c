@@ -122,18 +122,23 @@ extern __typeof__(malloc) hw_own_malloc __attribute__((alias("malloc"), visibili
 
 /* dl_iterate_phdr visits objects in lookup order: does any object between the executable and this
  * library (other than the vDSO) come first? */
+typedef struct {
+  int state;        /* 0: at the executable, 1: after it, 2: found us, 3: something else first */
+  const char *self; /* this library's name, from dladdr before the walk: the callback runs under
+                       the loader's write lock, and dladdr takes the load lock (lock-order inversion
+                       with a concurrent dlopen) */
+} position_t;
+
 static int find_own_position(struct dl_phdr_info *info, size_t size, void *arg) {
-  int *state = arg; /* 0: at the executable, 1: after it, 2: found us, 3: something else first */
+  position_t *p = arg;
   (void)size;
-  if (*state == 0) { *state = 1; return 0; }
-  Dl_info self;
-  if (dladdr((void *)hw_own_malloc, &self) && self.dli_fname && info->dlpi_name &&
-      strcmp(info->dlpi_name, self.dli_fname) == 0) {
-    *state = 2;
+  if (p->state == 0) { p->state = 1; return 0; }
+  if (p->self && info->dlpi_name && strcmp(info->dlpi_name, p->self) == 0) {
+    p->state = 2;
     return 1;
   }
   if (info->dlpi_name && strstr(info->dlpi_name, "linux-vdso")) return 0;
-  *state = 3;
+  p->state = 3;
   return 1;
 }
 
@@ -146,9 +151,10 @@ bool hw_hooks_are_active(void) {
   Dl_info info;
   const ElfW(Sym) *sym = NULL;
   if (!first || !dladdr1(first, &info, (void **)&sym, RTLD_DL_SYMENT) || !sym || sym->st_shndx != SHN_UNDEF) return false;
-  int state = 0;
-  dl_iterate_phdr(find_own_position, &state);
-  return state == 2;
+  Dl_info self;
+  position_t position = {0, dladdr((void *)hw_own_malloc, &self) ? self.dli_fname : NULL};
+  dl_iterate_phdr(find_own_position, &position);
+  return position.state == 2;
 }
 
 HW_EXPORT void *malloc(size_t size) {

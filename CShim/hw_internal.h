@@ -293,6 +293,7 @@ void hw_modules_reset(void);
 
 struct dl_phdr_info;
 /* A module seen for the first time (modules.c, under its busy flag): note its allocation slots. */
+void hw_deepbind_prepare(void); /* before dl_iterate_phdr: it calls dlsym, which the callback must not */
 void hw_deepbind_watch(const struct dl_phdr_info *info, uint32_t id, uint64_t name_hash);
 /* Every sync: redirect the noted slots that now hold the real function; hash is modules.c's. */
 void hw_deepbind_patch(uint64_t (*hash)(const char *));

@@ -174,6 +174,7 @@ void hw_modules_sync(hw_thread_t *t) {
         exe_path[n > 0 ? n : 0] = 0;
       }
       for (size_t i = 0; i < known_count; i++) known[i].present = false;
+      hw_deepbind_prepare();
       dl_iterate_phdr(visit, &s);
       for (size_t i = 0; i < known_count; i++)
         if (!known[i].present && !known[i].unloaded) {

@@ -166,6 +166,31 @@ static int dlopen_threads(const char *path) {
   return failed != NULL;
 }
 
+/* One thread loads and unloads the plugin (each dlopen maps it anew, each dlclose unmaps it)
+ * while the writer thread, started by a second thread, syncs the module list every interval: a
+ * sync that visits the new module must not take a loader lock the dlopen holds (it did, through
+ * dladdr inside dl_iterate_phdr, and both threads hung). */
+static void *idle_thread(void *arg) {
+  while (!*(volatile int *)arg) usleep(1000);
+  return NULL;
+}
+
+static int dlopen_cycle(const char *path, int rounds) {
+  int stop = 0;
+  pthread_t idle;
+  pthread_create(&idle, NULL, idle_thread, &stop);
+  for (int i = 0; i < rounds; i++) {
+    void *lib = dlopen(path, RTLD_NOW);
+    if (!lib) return 1;
+    void *(*make)(void) = (void *(*)(void))dlsym(lib, "plugin_make");
+    free(make());
+    dlclose(lib);
+  }
+  stop = 1;
+  pthread_join(idle, NULL);
+  return 0;
+}
+
 /* Loads a module by the (relative) path given and keeps one of its blocks. */
 static int dlopen_keep(const char *path) {
   void *lib = dlopen(path, RTLD_NOW);
@@ -278,6 +303,7 @@ int main(int argc, char **argv) {
   if (!strcmp(mode, "long-run")) return long_run(argc > 2 ? atol(argv[2]) : 4000000);
   if (!strcmp(mode, "dlopen-threads")) return dlopen_threads(argv[2]);
   if (!strcmp(mode, "dlopen-keep")) return dlopen_keep(argv[2]);
+  if (!strcmp(mode, "dlopen-cycle")) return dlopen_cycle(argv[2], atoi(argv[3]));
   if (!strcmp(mode, "sized-frees")) return sized_frees();
   if (!strcmp(mode, "fork-exec")) return fork_exec(argv[0]);
   if (!strcmp(mode, "exec-target")) {
