@@ -81,6 +81,7 @@ static inline uint32_t current_stack(hw_thread_t *t, uint64_t ts, void *anchor) 
     if (n > 0 && atomic_load_explicit(&hw_pyframes_active, memory_order_relaxed)) hw_pyframes_describe(t, ts, frames, n);
     hw_emit_stack(t, ts, id, frames, n);
     hw_modules_sync(t); /* a new stack may run through a module dlopen just brought in */
+    if (hw_config.aggregate) hw_thread_submit(t); /* on disk by the next flush: no other record pushes it */
   }
   return id;
 }
@@ -97,7 +98,9 @@ static hw_noinline void on_alloc(int fn, void *p, size_t size, void *anchor, boo
       uint32_t stack = current_stack(t, ts, anchor);
       bool kept = !hw_sample_rate || hw_live_insert((uintptr_t)p, stack, size) == 0;
       if (hw_sample_rate) hw_sampling_note(kept);
-      if (kept) hw_emit_alloc(t, ts, fn, (uintptr_t)p, size, stack);
+      if (kept && !hw_config.aggregate) hw_emit_alloc(t, ts, fn, (uintptr_t)p, size, stack);
+      /* aggregate.c; never with sampling (recorder.c), which owns the liveset then */
+      if (hw_config.track) hw_track_alloc(t, (uintptr_t)p, size, stack, ts);
     }
   }
   hw_tls_busy--;
@@ -109,7 +112,8 @@ static hw_noinline void on_free(int fn, void *p, uint64_t ts, bool matched) {
   if (atomic_load_explicit(&hw_recording, memory_order_relaxed)) {
     if (hw_sample_rate && !matched && hw_live_remove((uintptr_t)p, NULL, NULL) != 0) return; /* not sampled */
     hw_thread_t *t = hw_thread_current();
-    if (t) hw_emit_free(t, ts, fn, (uintptr_t)p);
+    if (t && !hw_config.aggregate) hw_emit_free(t, ts, fn, (uintptr_t)p);
+    if (t && hw_config.track) hw_track_free((uintptr_t)p, ts);
   }
 }
 
@@ -354,7 +358,7 @@ static hw_noinline void on_mmap(void *p, size_t len, int prot, int flags, int fd
  * mmap'd chunks), which the blocks recorded inside them already account for. */
 static inline bool wants_mapping_event(void) {
   return hw_unlikely(atomic_load_explicit(&hw_recording, memory_order_relaxed)) && hw_tls_busy == 0 &&
-         hw_tls_in_allocator == 0;
+         hw_tls_in_allocator == 0 && !hw_config.aggregate; /* aggregated mode counts heap blocks only */
 }
 
 static void *mmap_common(void *(*real)(void *, size_t, int, int, int, off_t), void *addr, size_t len,
@@ -362,7 +366,7 @@ static void *mmap_common(void *(*real)(void *, size_t, int, int, int, off_t), vo
   void *p = real ? real(addr, len, prot, flags, fd, off)
                  : (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
   if (hw_unlikely(atomic_load_explicit(&hw_recording, memory_order_relaxed)) && p != MAP_FAILED &&
-      hw_tls_in_allocator == 0) {
+      hw_tls_in_allocator == 0 && !hw_config.aggregate) {
     if (hw_tls_busy == 0) on_mmap(p, len, prot, flags, fd, anchor);
     else remember_own_mapping(p);
   }

@@ -33,6 +33,7 @@
 #define HW_HEADER_FLAG_TSC 1u
 #define HW_HEADER_FLAG_TRIM_PROBE 2u
 #define HW_HEADER_FLAG_FORK_CHILD 4u
+#define HW_HEADER_FLAG_AGGREGATE 8u /* 1.2: recorded with --aggregate */
 #define HW_FRAME_FLAG_ZSTD 1u
 /* Timestamp deltas in this frame count units of 2^HW_COARSE_SHIFT: written while only one thread
  * records, when file order alone orders every event (see thread.c). */
@@ -61,6 +62,7 @@ enum hw_tag {
   HW_TAG_PYCODE = 0x82,    /* a Python code object: file, name, first line, line table */
   HW_TAG_PYTHON = 0x83,    /* the CPython runtime: version, Python frames on or why not */
   HW_TAG_SAMPLING_STATS = 0x84, /* format 1.2: what the sampler kept and dropped, at exit */
+  HW_TAG_AGGREGATE = 0x85, /* 1.2: per-site counters of aggregated mode (docs/AGGREGATE.md) */
   HW_TAG_END = 0xff,
 };
 
@@ -86,7 +88,10 @@ enum hw_fn {
   HW_FN_FREE_ALIGNED_SIZED = 15,
 };
 
-enum hw_marker_source { HW_MARKER_API = 0, HW_MARKER_SIGNAL = 1 };
+enum hw_marker_source { HW_MARKER_API = 0, HW_MARKER_SIGNAL = 1, HW_MARKER_TRIGGER = 2 /* 1.2 */ };
+/* 1.2, aggregated mode: the stream of the latest totals frame, which each flush replaces. */
+#define HW_AGG_STREAM 0xffffffu
+enum hw_agg_kind { HW_AGG_TOTALS = 0, HW_AGG_MOMENT = 1 };
 enum hw_end_reason { HW_END_EXIT = 0, HW_END_UNDERSCORE_EXIT = 1, HW_END_SIGNAL = 2, HW_END_EXEC = 3 };
 
 enum hw_sample_key {

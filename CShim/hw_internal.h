@@ -276,6 +276,41 @@ void hw_writer_poll_slow(void);
 void hw_process_append(uint8_t tag, uint64_t ts, const uint8_t *body, size_t len);
 /* Encodes one frame from b into the dump (compressing when possible). */
 int hw_write_frame(hw_buffer_t *b, bool compress);
+int hw_write_frame_to(int fd, hw_buffer_t *b, bool compress);
+/* Role holder: MARKER `name` at ts in the process stream, its sample, residency and (aggregated)
+ * the sites' counters: signal markers and RSS moments. */
+void hw_writer_moment(uint64_t ts, int source, const char *name);
+void hw_writer_replace_fd(int fd); /* aggregate.c replaced the dump under the same name */
+
+/* ---- triggers.c: moments at a new peak of live bytes and when RSS crosses a threshold ------- */
+
+void hw_triggers_configure(void);
+void hw_triggers_enable_peak(void);
+bool hw_triggers_watch_rss(void); /* --dump-at-rss given */
+void hw_triggers_tick(void); /* role holder, at the sampling cadence: RSS thresholds */
+/* A recording thread: the live total after an allocation (only when dump_at_peak). */
+void hw_triggers_live(hw_thread_t *t, uint64_t ts, uint64_t live);
+
+/* ---- aggregate.c: the live map, per-site counters and their periodic frames -------------------- */
+
+void hw_agg_configure(void);                 /* reads the environment, before the dump starts */
+void hw_agg_set_path(const char *path);      /* the dump's name, for replacing it at each flush */
+/* The hooks, with hw_config.track set: a block became live / is about to be freed. */
+void hw_track_alloc(hw_thread_t *t, uintptr_t addr, uint64_t size, uint32_t stack, uint64_t ts);
+void hw_track_free(uintptr_t addr, uint64_t ts);
+/* The same without the live map, for a caller that did the insert or remove itself (sampling:
+ * `size` is then the bytes the block stands for, docs/AGGREGATE.md). */
+void hw_track_counted_alloc(hw_thread_t *t, uint64_t size, uint32_t stack, uint64_t ts);
+void hw_track_counted_free(uint64_t size, uint32_t stack, uint64_t ts);
+/* Role holder: flush when due (or `final`, at exit); a moment's snapshot. */
+void hw_agg_tick(uint64_t now_ns, bool final);
+void hw_agg_moment(uint64_t ts, const char *name);
+/* A marker set on a recording thread (the C API, a peak): its snapshot in t's stream; a peak's
+ * sets each site's peak figures instead (the last peak only is kept). */
+void hw_agg_thread_moment(hw_thread_t *t, uint64_t ts, const char *name, bool peak);
+void hw_agg_after_fork_child(void);
+/* thread.c: hand the thread's partial buffer to the writer (aggregated mode, after a new stack). */
+void hw_thread_submit(hw_thread_t *t);
 
 /* ---- sampler.c: memory samples ------------------------------------------------------------- */
 
@@ -341,6 +376,11 @@ typedef struct hw_config_s {
   bool follow_exec;      /* HEAPWISE_FOLLOW_EXEC=1: exec'd children are recorded too */
   bool trim_probe;       /* HEAPWISE_TRIM_PROBE=1 */
   bool compress;         /* HEAPWISE_COMPRESS=0 turns zstd off */
+  /* aggregate.c / triggers.c (docs/AGGREGATE.md) */
+  bool aggregate;        /* HEAPWISE_AGGREGATE=1: per-site counters instead of events */
+  bool track;            /* the live map is kept: aggregated mode or HEAPWISE_DUMP_AT_PEAK=1 */
+  bool dump_at_peak;     /* HEAPWISE_DUMP_AT_PEAK=1 */
+  int flush_ms;          /* HEAPWISE_FLUSH_MS, default 30000 */
 } hw_config_t;
 
 extern hw_config_t hw_config;
@@ -363,6 +403,8 @@ bool hw_hook_wants_event(void);
 void hw_hook_alloc(int fn, void *p, size_t size, void *anchor);
 void hw_hook_free(int fn, void *p);
 void hw_on_exit(int reason, int signo);
+/* A moment on the calling thread, in its stream: MARKER, trim probe, sample, residency. */
+void hw_thread_moment(hw_thread_t *t, uint64_t ts, int source, const char *name);
 
 /* ---- scope.c: in-process allocation scopes (HeapwiseBudget) ----------------------------------- */
 

@@ -180,7 +180,8 @@ static bool start_dump(uint32_t extra_flags) {
     return false;
   }
   hw_start_ticks = hw_now();
-  uint32_t flags = extra_flags | (hw_use_tsc ? HW_HEADER_FLAG_TSC : 0) | (hw_config.trim_probe ? HW_HEADER_FLAG_TRIM_PROBE : 0);
+  uint32_t flags = extra_flags | (hw_use_tsc ? HW_HEADER_FLAG_TSC : 0) | (hw_config.trim_probe ? HW_HEADER_FLAG_TRIM_PROBE : 0) |
+                   (hw_config.aggregate ? HW_HEADER_FLAG_AGGREGATE : 0);
   if (write_header(fd, flags) != 0) {
     hw_log("cannot write %s (%s); the program runs on unrecorded", path, strerror(errno));
     close(fd);
@@ -193,6 +194,7 @@ static bool start_dump(uint32_t extra_flags) {
     return false;
   }
   recorder_pid = getpid();
+  hw_agg_set_path(path);
   atomic_store(&hw_recording, 1);
   hw_thread_t *t = hw_thread_current(); /* the starting thread's stream opens with the module map */
   hw_sampling_emit_parameters(t);       /* (after a sampled dump's parameters) */
@@ -223,17 +225,22 @@ HW_EXPORT void heapwise_marker(const char *name) {
   hw_thread_t *t = atomic_load(&hw_recording) != 0 ? hw_thread_current() : NULL;
   if (t) {
     uint64_t ts = hw_now();
-    hw_emit_marker(t, ts, HW_MARKER_API, name ? name : "");
-    uint8_t body[512];
-    if (hw_config.trim_probe) {
-      size_t n = hw_trim_probe_encode(body, sizeof body);
-      hw_emit_raw(t, hw_now(), HW_TAG_TRIM, body, n);
-    }
-    size_t n = hw_sample_encode(body, sizeof body, true);
-    hw_emit_raw(t, hw_now(), HW_TAG_SAMPLE, body, n);
-    hw_residency_emit(t);
+    hw_thread_moment(t, ts, HW_MARKER_API, name ? name : "");
+    hw_agg_thread_moment(t, ts, name ? name : "", false);
   }
   hw_tls_busy--;
+}
+
+void hw_thread_moment(hw_thread_t *t, uint64_t ts, int source, const char *name) {
+  hw_emit_marker(t, ts, source, name);
+  uint8_t body[512];
+  if (hw_config.trim_probe) {
+    size_t n = hw_trim_probe_encode(body, sizeof body);
+    hw_emit_raw(t, hw_now(), HW_TAG_TRIM, body, n);
+  }
+  size_t n = hw_sample_encode(body, sizeof body, true);
+  hw_emit_raw(t, hw_now(), HW_TAG_SAMPLE, body, n);
+  if (!hw_config.aggregate) hw_residency_emit(t); /* aggregated dumps keep no page maps per moment */
 }
 
 HW_EXPORT int heapwise_is_recording(void) { return atomic_load(&hw_recording) > 0; }
@@ -420,9 +427,15 @@ static void initialize(void) {
   const char *compress = getenv("HEAPWISE_COMPRESS");
   hw_config.compress = !(compress && strcmp(compress, "0") == 0);
   if (!decide_exec_role()) return;
+  hw_agg_configure();
   /* Sampling (docs/SAMPLING.md): mean bytes between samples, the seed (else the clock and pid),
    * and how many sampled blocks can be live at once (the liveset's size, fixed at start). */
   uint64_t rate = env_bytes("HEAPWISE_SAMPLE", 0, (uint64_t)1 << 40);
+  if (rate && hw_config.track) {
+    /* Both would own the liveset, and aggregated counters do not carry sampling weights yet. */
+    hw_log("HEAPWISE_SAMPLE cannot be combined with HEAPWISE_AGGREGATE or HEAPWISE_DUMP_AT_PEAK yet; recording every block");
+    rate = 0;
+  }
   if (rate) {
     const char *seed_text = getenv("HEAPWISE_SAMPLE_SEED");
     uint64_t seed = seed_text && *seed_text ? strtoull(seed_text, NULL, 10) : hw_realtime_ns() ^ ((uint64_t)getpid() << 32);
@@ -437,7 +450,13 @@ static void initialize(void) {
   hw_pyframes_init();
   hw_thread_init();
   pthread_atfork(NULL, NULL, after_fork_child);
-  if (start_dump(0)) install_signal_handlers();
+  if (start_dump(0)) {
+    install_signal_handlers();
+    /* Aggregated mode writes no records per event, and RSS thresholds are read at the sampling
+     * cadence: in a program without threads nothing but a thread of ours ticks on time
+     * (docs/AGGREGATE.md, "The writer thread"). */
+    if (hw_config.aggregate || hw_triggers_watch_rss()) hw_writer_spawn();
+  }
 }
 
 static void initialize_once(void) {

@@ -335,3 +335,8 @@ void hw_emit_raw(hw_thread_t *t, uint64_t ts, uint8_t tag, const uint8_t *body, 
   memcpy(p, body, len);
   commit(t, p + len);
 }
+
+void hw_thread_submit(hw_thread_t *t) {
+  hw_buffer_t *b = atomic_load_explicit(&t->buffer, memory_order_relaxed);
+  if (b && b->used) rotate(t, b->last_ts, 0);
+}

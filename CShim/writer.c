@@ -77,7 +77,9 @@ void hw_writer_wake(void) {
   else write_inline();
 }
 
-int hw_write_frame(hw_buffer_t *b, bool compress) {
+int hw_write_frame(hw_buffer_t *b, bool compress) { return hw_write_frame_to(dump_fd, b, compress); }
+
+int hw_write_frame_to(int fd, hw_buffer_t *b, bool compress) {
   size_t raw = b->used, stored = raw;
   uint16_t flags = 0, time_flag = b->coarse_time ? HW_FRAME_FLAG_COARSE_TIME : 0;
   uint8_t *payload = out + HW_FRAME_HEADER;
@@ -101,13 +103,13 @@ int hw_write_frame(hw_buffer_t *b, bool compress) {
   hw_put_u32(hdr + 28, crc);
   if (flags) { /* header and payload are contiguous in `out`: one write */
     memcpy(out, hdr, HW_FRAME_HEADER);
-    return hw_write_all(dump_fd, out, HW_FRAME_HEADER + stored);
+    return hw_write_all(fd, out, HW_FRAME_HEADER + stored);
   }
   /* Uncompressed: the payload stays in the buffer (its struct sits right before the data, so the
    * header cannot be put there): writev sends header and payload in one system call. */
   struct iovec { void *base; size_t len; } iov[2] = {{hdr, HW_FRAME_HEADER}, {payload, stored}};
   for (;;) {
-    ssize_t n = syscall(SYS_writev, dump_fd, iov, 2);
+    ssize_t n = syscall(SYS_writev, fd, iov, 2);
     if (n < 0 && errno == EINTR) continue;
     if (n == (ssize_t)(HW_FRAME_HEADER + stored)) return 0;
     if (n >= 0) errno = ENOSPC; /* a short write on a regular file means the disk is full */
@@ -166,6 +168,22 @@ static void drain_queue(void) {
   }
 }
 
+/* A named moment in the process stream (role holder): the MARKER at `ts`, then what the recorder
+ * measures at every marker, and in aggregated mode the sites' counters (aggregate.c). */
+void hw_writer_moment(uint64_t ts, int source, const char *name) {
+  size_t len = strnlen(name, 64);
+  uint8_t body[96], *p = hw_put_uvarint(body, (uint64_t)source);
+  p = hw_put_bytes(p, name, len);
+  hw_process_append(HW_TAG_MARKER, ts, body, (size_t)(p - body));
+  if (hw_config.trim_probe) {
+    uint8_t trim[64];
+    hw_process_append(HW_TAG_TRIM, hw_now(), trim, hw_trim_probe_encode(trim, sizeof trim));
+  }
+  take_sample(true);
+  if (!hw_config.aggregate) hw_residency_emit(NULL); /* aggregated dumps keep no page maps per moment */
+  hw_agg_moment(ts, name);
+}
+
 static void emit_signal_markers(void) {
   uint32_t tail = atomic_load(&pending_tail);
   while (tail != atomic_load(&pending_head)) {
@@ -173,16 +191,8 @@ static void emit_signal_markers(void) {
     uint64_t ts = atomic_exchange(&pending_stamp[tail % PENDING_MAX], 0);
     if (!ts) break;
     char name[32];
-    int n = snprintf(name, sizeof name, "signal-%u", atomic_fetch_add(&signal_markers, 1) + 1);
-    uint8_t body[48], *p = hw_put_uvarint(body, HW_MARKER_SIGNAL);
-    p = hw_put_bytes(p, name, (size_t)n);
-    hw_process_append(HW_TAG_MARKER, ts, body, (size_t)(p - body));
-    if (hw_config.trim_probe) {
-      uint8_t trim[64];
-      hw_process_append(HW_TAG_TRIM, hw_now(), trim, hw_trim_probe_encode(trim, sizeof trim));
-    }
-    take_sample(true);
-    hw_residency_emit(NULL);
+    snprintf(name, sizeof name, "signal-%u", atomic_fetch_add(&signal_markers, 1) + 1);
+    hw_writer_moment(ts, HW_MARKER_SIGNAL, name);
     atomic_store(&pending_tail, ++tail);
   }
 }
@@ -208,9 +218,14 @@ static void tick(void) {
   uint64_t now = hw_monotonic_ns();
   if (now >= next_sample_ns) {
     hw_modules_sync(NULL);
-    take_sample(false);
-    hw_residency_tick(); /* tracked mappings' resident pages, within its own CPU budget */
+    /* Aggregated mode keeps no time series: its samples go with each flush (aggregate.c). */
+    if (!hw_config.aggregate) {
+      take_sample(false);
+      hw_residency_tick(); /* tracked mappings' resident pages, within its own CPU budget */
+    }
+    hw_triggers_tick(); /* RSS thresholds, read at this cadence */
     process_flush(); /* a reader sees samples within one interval, also after kill -9 */
+    if (hw_config.aggregate) hw_agg_tick(now, false);
     next_sample_ns = now + (uint64_t)hw_config.interval_ms * 1000000ull;
     if (!atomic_load_explicit(&writer_running, memory_order_acquire))
       atomic_store_explicit(&hw_inline_tick_due,
@@ -355,6 +370,10 @@ void hw_writer_stop(int reason, int signo) {
   }
   take_sample(true);
   hw_residency_emit(NULL);
+  if (hw_config.aggregate) {
+    process_flush(); /* the totals at exit replace the last flush's (aggregate.c) */
+    hw_agg_tick(hw_monotonic_ns(), true);
+  }
   uint8_t body[2 * HW_VARINT_MAX], *p = hw_put_uvarint(body, (uint64_t)reason);
   p = hw_put_uvarint(p, (uint64_t)signo);
   hw_process_append(HW_TAG_END, hw_now(), body, (size_t)(p - body));
@@ -398,6 +417,7 @@ void hw_writer_after_fork_child(void) {
   atomic_store(&pending_head, 0);
   atomic_store(&pending_tail, 0);
   for (int i = 0; i < PENDING_MAX; i++) atomic_store(&pending_stamp[i], 0);
+  hw_agg_after_fork_child();
   atomic_store(&signal_markers, 0);
   atomic_store(&hw_inline_tick_due, 0); /* the child ticks inline until it starts a thread */
   next_sample_ns = 0;
@@ -406,3 +426,11 @@ void hw_writer_after_fork_child(void) {
 }
 
 int hw_writer_fd(void) { return dump_fd; }
+
+/* aggregate.c, holding the role: the dump was replaced by a copy under the same name. */
+void hw_writer_replace_fd(int fd) {
+  int old = dump_fd;
+  dump_fd = fd;
+  if (old >= 0 && old != fd) close(old);
+}
+

@@ -6,9 +6,12 @@ import HeapwiseSymbols
 public enum AnalysisError: Error, Sendable, Equatable, CustomStringConvertible {
   case unknownMarker(String, available: [String])
   case markersOutOfOrder(String, String)
+  case aggregatedMoment(String)
 
   public var description: String {
     switch self {
+    case .aggregatedMoment(let name):
+      "an aggregated dump keeps the sites' live bytes at the last peak only: use --at peak, not \"\(name)\""
     case .markersOutOfOrder(let a, let b):
       "marker \"\(a)\" comes after \"\(b)\": give --from the earlier one"
     case .unknownMarker(let name, let available):
@@ -23,6 +26,8 @@ public final class DumpAnalysis {
   public let reader: DumpReader
   public let replay: Replay
   public let metrics: StackMetrics
+  /// The aggregators the caller added, in order.
+  public let aggregators: [any ReplayAggregator]
   public var state: ReplayState { replay.state }
   private var resolverStorage: FrameResolver?
   private let symbolizerOptions: SymbolizerOptions
@@ -39,6 +44,7 @@ public final class DumpAnalysis {
     self.symbolizerOptions = symbolizer?.options ?? symbolizerOptions
     sharedSymbolizer = symbolizer
     metrics = StackMetrics(snapshotMarkers: markers)
+    self.aggregators = aggregators
     replay = Replay(aggregators: [metrics] + aggregators, pageSize: UInt64(reader.header.pageSize))
     var source = reader
     replay.run(&source, progress: progress.map { report in { [reader] _ in report(reader.fractionRead) } })
@@ -54,15 +60,35 @@ public final class DumpAnalysis {
     return r
   }
 
+  /// Recorded with `--aggregate`: counters per site, no events (docs/AGGREGATE.md).
+  public var isAggregated: Bool { reader.header.isAggregated || !state.aggregate.isEmpty }
+
   /// Per-stack counters, with live taken at `marker` when given.
   public func counters(at marker: String?) throws(AnalysisError) -> [StackCounters] {
+    if isAggregated { return try aggregateCounters(at: marker) }
     guard let marker else { return metrics.counters }
-    guard let snapshot = metrics.snapshots[marker] else {
-      var names: [String] = []
-      for m in state.markers where !names.contains(m.name) { names.append(m.name) }
-      throw .unknownMarker(marker, available: names)
-    }
+    guard let snapshot = metrics.snapshots[marker] else { throw unknown(marker) }
     return metrics.counters(at: snapshot)
+  }
+
+  private func unknown(_ marker: String) -> AnalysisError {
+    var names: [String] = []
+    for m in state.markers where !names.contains(m.name) { names.append(m.name) }
+    if names.contains(where: { $0.hasPrefix("peak-") }) && !names.contains(MomentNames.peak) { names.append(MomentNames.peak) }
+    return .unknownMarker(marker, available: names)
+  }
+
+  /// An aggregated dump holds a snapshot at each marker and signal, and at the last peak only.
+  private func aggregateCounters(at marker: String?) throws(AnalysisError) -> [StackCounters] {
+    let totals = state.aggregate
+    guard let marker else { return totals.counters() }
+    if let m = totals.moments.first(where: { $0.name == marker }) { return totals.counters(live: m) }
+    let lastPeak = state.markers.last { $0.name.hasPrefix("peak-") }?.name
+    if marker == MomentNames.peak || marker == lastPeak, lastPeak != nil { return totals.counters(atPeak: true) }
+    if marker.hasPrefix("peak-"), state.markers.contains(where: { $0.name == marker }) {
+      throw .aggregatedMoment(marker)
+    }
+    throw unknown(marker)
   }
 
   public func sites(at marker: String? = nil, options: SiteOptions) throws(AnalysisError) -> SiteTable {

@@ -149,6 +149,8 @@ public final class Replay {
       state.sampleWeight = SampleWeight(s)
     case .samplingStats(let s):
       state.samplingStats = s
+    case .aggregate(let a):
+      state.aggregate.add(a, stream: event.stream, timestamp: event.timestamp)
     case .skipped(let tag):
       if tag == RecordTag.residency { applyResidency(stream: event.stream, timestamp: event.timestamp) }
     }

@@ -72,6 +72,8 @@ public final class ReplayState {
   public let modules = ModuleTable()
   public let threads = ThreadTable()
   public let python = PythonCodeTable()
+  /// An aggregated dump's totals and moments (empty for a dump of events).
+  public let aggregate = AggregateTotals()
 
   public init() {}
 }

@@ -91,6 +91,8 @@ public final class StackMetrics: ReplayAggregator {
   /// between, by stack, wait here.
   private var pendingSnapshot: (name: String, stream: StreamID)?
   private var pendingDeltas: [Int: Int64] = [:]
+  /// False once a marker really named "peak" took that name.
+  private var peakSnapshotIsMoment: Bool { snapshots[MomentNames.peak].map { $0.name != MomentNames.peak } ?? true }
 
   public init(snapshotMarkers: Set<String> = []) {
     snapshotNames = snapshotMarkers
@@ -229,12 +231,20 @@ public final class StackMetrics: ReplayAggregator {
   public func marker(_ marker: MarkerRecord, state: ReplayState) {
     pendingSnapshot = nil
     pendingDeltas.removeAll()
-    guard snapshotNames.contains(marker.name), snapshots[marker.name] == nil else { return }
+    // `--at peak`: the last peak moment, replacing the one before (MomentNames).
+    let key: String
+    if snapshotNames.contains(marker.name), snapshots[marker.name] == nil {
+      key = marker.name
+    } else if snapshotNames.contains(MomentNames.peak), MomentNames.isPeak(marker), peakSnapshotIsMoment {
+      key = MomentNames.peak
+    } else {
+      return
+    }
     let now = counters
-    snapshots[marker.name] = MarkerSnapshot(
+    snapshots[key] = MarkerSnapshot(
       name: marker.name, timestamp: state.timestamp, liveBytes: now.map(\.liveBytes), liveBlocks: now.map(\.liveBlocks),
       reservedBytes: now.map(\.reservedBytes), residentBytes: now.map(\.residentBytes))
-    pendingSnapshot = (marker.name, state.stream)
+    pendingSnapshot = (key, state.stream)
   }
 
   public func residencySnapshot(state: ReplayState) {

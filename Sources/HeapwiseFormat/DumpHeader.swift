@@ -21,6 +21,8 @@ public struct DumpHeader: Sendable, Hashable {
   public var timestampsAreTSC: Bool { flags & FormatConstants.headerFlagTSC != 0 }
   public var trimProbe: Bool { flags & FormatConstants.headerFlagTrimProbe != 0 }
   public var isForkedChild: Bool { flags & FormatConstants.headerFlagForkedChild != 0 }
+  /// Recorded with `--aggregate`: totals per site, no events (docs/AGGREGATE.md).
+  public var isAggregated: Bool { flags & FormatConstants.headerFlagAggregate != 0 }
 
   public init(
     major: UInt16 = FormatConstants.major, minor: UInt16 = FormatConstants.minor, headerSize: Int = 0,

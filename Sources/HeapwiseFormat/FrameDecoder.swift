@@ -267,6 +267,8 @@ struct FrameDecoder {
       let reason = String(dumpBytes: try body.lengthPrefixed())
       return .python(PythonRuntimeRecord(versionHex: version, status: status, objectAllocator: allocator,
                                          interpreterPath: path, reason: reason))
+    case RecordTag.aggregate:
+      return .aggregate(try AggregateRecord(body: try cursor.lengthPrefixed(), stackLimit: stackLimit))
     default:
       if tag >= RecordTag.skippableFirst && tag <= RecordTag.skippableLast {
         _ = try cursor.lengthPrefixed()

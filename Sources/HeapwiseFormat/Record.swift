@@ -43,6 +43,8 @@ public enum Record: Sendable {
   case sampling(SamplingParameters)
   /// The sampler's counts at exit (skippable tag 0x84, format 1.2).
   case samplingStats(SamplingStats)
+  /// Per-site counters of aggregated mode (skippable tag 0x85, format 1.2).
+  case aggregate(AggregateRecord)
   /// A skippable record (tags 0x80 ... 0xfe) this reader does not know.
   case skipped(tag: UInt8)
 }
@@ -194,7 +196,8 @@ public struct SampleRecord: Sendable, Hashable {
 }
 
 public struct MarkerRecord: Sendable, Hashable {
-  public enum Source: UInt64, Sendable { case api = 0, signal = 1 }
+  /// `trigger`: a moment the recorder set itself (format 1.2: peak-N, rss-SIZE; docs/AGGREGATE.md).
+  public enum Source: UInt64, Sendable { case api = 0, signal = 1, trigger = 2 }
   /// Raw source number; see `Source`.
   public var source: UInt64
   public var name: String

@@ -50,6 +50,8 @@ public enum RecordTag {
   public static let python: UInt8 = 0x83
   /// What the sampler recorded and dropped, at exit (format 1.2, `SamplingStats`).
   public static let samplingStats: UInt8 = 0x84
+  /// Per-site counters of aggregated mode (`AggregateRecord`, format 1.2).
+  public static let aggregate: UInt8 = 0x85
   public static let end: UInt8 = 0xff
 }
 
@@ -74,6 +76,10 @@ public enum FormatConstants {
   public static let headerFlagTSC: UInt32 = 1
   public static let headerFlagTrimProbe: UInt32 = 2
   public static let headerFlagForkedChild: UInt32 = 4
+  /// Format 1.2: recorded with `--aggregate` (per-site totals, no ALLOC/FREE events).
+  public static let headerFlagAggregate: UInt32 = 8
+  /// Format 1.2: the stream of an aggregated dump's latest totals, which each flush replaces.
+  public static let aggregateStream: UInt32 = 0xffffff
 }
 
 /// The function an ALLOC or FREE record came from (the low bits of its tag).

@@ -17,6 +17,8 @@ public struct DumpDescription: Sendable, Codable {
   public var peakBytes: UInt64
   /// Seconds from the start of recording to the peak, when the clock rate is known.
   public var peakSeconds: Double?
+  /// For an aggregated dump (docs/AGGREGATE.md): when its totals were written, and what it lacks.
+  public var aggregated: String?
 
   public init(_ analysis: DumpAnalysis) {
     let h = analysis.reader.header
@@ -32,6 +34,21 @@ public struct DumpDescription: Sendable, Codable {
     peakBytes = analysis.state.peakBytes
     peakSeconds = h.ticksPerSecond > 0 && analysis.state.peakTimestamp >= h.startTicks
       ? Double(analysis.state.peakTimestamp - h.startTicks) / Double(h.ticksPerSecond) : nil
+    if analysis.isAggregated {
+      let agg = analysis.state.aggregate
+      func seconds(_ ts: UInt64) -> Double? {
+        h.ticksPerSecond > 0 && ts >= h.startTicks ? Double(ts - h.startTicks) / Double(h.ticksPerSecond) : nil
+      }
+      peakBytes = agg.totals?.peakTotal ?? 0
+      peakSeconds = analysis.state.markers.last { $0.name.hasPrefix("peak-") }.flatMap { seconds($0.timestamp) }
+      if let t = agg.totals {
+        aggregated = "aggregated dump: totals of the flush at \(seconds(t.timestamp).map(Units.seconds) ?? "?")"
+          + (t.untracked > 0 ? ", \(t.untracked) allocations not counted (live map full)" : "")
+          + "; without events there are no temporary allocations, timelines or per-block views"
+      } else {
+        aggregated = "aggregated dump with no flush yet: the process ended before its first flush"
+      }
+    }
   }
 
   public var headline: String {

@@ -124,6 +124,7 @@ public enum TextReport {
   static func peakLine(_ dump: DumpDescription) -> String {
     var s = "peak: \(Units.bytes(dump.peakBytes)) live"
     if let t = dump.peakSeconds { s += " at \(Units.seconds(t))" }
+    if let a = dump.aggregated { s += " (the last peak moment)\n" + a }
     return s + "\n"
   }
 }

@@ -37,6 +37,20 @@ struct RecordCommand: ParsableCommand {
   @Option(help: "Signal number that writes a marker (default SIGUSR2; 0 turns it off).")
   var markerSignal: Int?
 
+  @Flag(help: ArgumentHelp(
+    "Keep per-site totals in the recorder instead of every event (docs/AGGREGATE.md).",
+    discussion: "The dump holds the totals of the last flush: its size follows the number of sites, not the run time."))
+  var aggregate = false
+
+  @Option(help: "With --aggregate: how often the totals are written, e.g. 30s, 500ms, 5m (default 30s).")
+  var flush: String?
+
+  @Flag(help: "Set a moment (peak-1, peak-2, ...) each time live heap bytes pass the last one by 1/16 (at least 256 KiB); `--at peak` is the last.")
+  var dumpAtPeak = false
+
+  @Option(help: "Set a moment (rss-SIZE) the first time RSS reaches SIZE, e.g. 2GiB; may be repeated.")
+  var dumpAtRss: [String] = []
+
   @Flag(help: "Write frames uncompressed.")
   var noCompress = false
 
@@ -70,6 +84,18 @@ struct RecordCommand: ParsableCommand {
     if let maxFrames, !(1...64).contains(maxFrames) { throw ValidationError("--max-frames must be 1 to 64") }
     if seed != nil && sample == nil { throw ValidationError("--seed applies to --sample only") }
     if let sample { _ = try Self.sampleBytes(sample) }
+    if sample != nil && (aggregate || dumpAtPeak) {
+      throw ValidationError("--sample cannot be combined with --aggregate or --dump-at-peak yet (docs/SAMPLING.md)")
+    }
+    if flush != nil && !aggregate { throw ValidationError("--flush applies to --aggregate") }
+    if let flush, Self.milliseconds(flush) == nil {
+      throw ValidationError("--flush takes a duration from 10ms to 24h, e.g. 30s, 500ms, 5m (not \"\(flush)\")")
+    }
+    if dumpAtRss.count > 8 { throw ValidationError("at most 8 --dump-at-rss thresholds") }
+    for r in dumpAtRss {
+      do { if try Quantity.parse(r, bytes: true) == 0 { throw ValidationError("--dump-at-rss must be above 0") } }
+      catch let e as Quantity.Invalid { throw ValidationError("--dump-at-rss: \(e)") }
+    }
   }
 
   /// --sample's bytes: 1 B to 1 TiB (the recorder's limit).
@@ -78,6 +104,18 @@ struct RecordCommand: ParsableCommand {
       throw ValidationError("--sample takes a size from 1 B to 1 TiB, e.g. 512KiB (got \"\(text)\")")
     }
     return n
+  }
+
+  /// "30s", "500ms", "5m", "1h", or plain milliseconds; nil when not a duration from 10 ms to 24 h.
+  static func milliseconds(_ text: String) -> Int? {
+    let t = text.trimmingCharacters(in: .whitespaces).lowercased()
+    let units: [(String, Double)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("", 1)]
+    for (suffix, scale) in units where t.hasSuffix(suffix) {
+      guard let n = Double(t.dropLast(suffix.count)), n.isFinite, n >= 0 else { continue }
+      let ms = (n * scale).rounded()
+      return ms >= 10 && ms <= 86_400_000 ? Int(ms) : nil
+    }
+    return nil
   }
 
   /// The command without a leading `--`.
@@ -122,6 +160,12 @@ struct RecordCommand: ParsableCommand {
     if let markerSignal { set("HEAPWISE_MARKER_SIGNAL", String(markerSignal)) }
     if let sample { set("HEAPWISE_SAMPLE", String(try Self.sampleBytes(sample))) }
     if let seed { set("HEAPWISE_SAMPLE_SEED", String(seed)) }
+    if aggregate { set("HEAPWISE_AGGREGATE", "1") }
+    if let flush, let ms = Self.milliseconds(flush) { set("HEAPWISE_FLUSH_MS", String(ms)) }
+    if dumpAtPeak { set("HEAPWISE_DUMP_AT_PEAK", "1") }
+    if !dumpAtRss.isEmpty {
+      set("HEAPWISE_DUMP_AT_RSS", dumpAtRss.compactMap { try? Quantity.parse($0, bytes: true) }.map(String.init).joined(separator: ","))
+    }
     // Fixed-width placeholders that the recorder fills in place, so that a wrapper which execs the
     // real program (a pyenv shim, a launcher script) is followed even through bash, which exports
     // from main's envp and never sees setenv (docs/RECORDER.md, "exec").

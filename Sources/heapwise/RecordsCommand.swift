@@ -93,7 +93,8 @@ enum RecordText {
     case .clock(let ns):
       return head + "clock monotonic=\(ns)ns"
     case .marker(let m):
-      return head + "marker \"\(m.name)\" source=\(m.source == 1 ? "signal" : m.source == 0 ? "api" : String(m.source))"
+      let sources = ["api", "signal", "trigger"]
+      return head + "marker \"\(m.name)\" source=\(m.source < 3 ? sources[Int(m.source)] : String(m.source))"
     case .trim(let t):
       return head + "trim rss-before=\(t.rssBefore) rss-after=\(t.rssAfter) result=\(t.result)"
     case .end(let end):
@@ -110,6 +111,9 @@ enum RecordText {
       return head + "sampling mean-bytes=\(s.meanBytes) seed=\(s.seed) live-capacity=\(s.liveCapacity)"
     case .samplingStats(let s):
       return head + "sampling-stats recorded=\(s.recordedBlocks) dropped=\(s.droppedBlocks) live=\(s.liveBlocks)"
+    case .aggregate(let a):
+      return head + "aggregate \(a.kind == AggregateRecord.Kind.totals.rawValue ? "totals" : "moment \"\(a.name)\"") part=\(a.part)"
+        + " live=\(a.liveTotal) peak=\(a.peakTotal) untracked=\(a.untracked) sites=\(a.sites.count)"
     case .skipped(let tag):
       return head + "skipped record tag=\(hex(UInt64(tag)))"
     }

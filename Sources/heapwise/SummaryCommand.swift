@@ -2,6 +2,7 @@
 // and is it growing? The method and thresholds are in docs/SUMMARY.md.
 import ArgumentParser
 import HeapwiseAnalysis
+import HeapwiseFormat
 import HeapwiseReports
 
 struct SummaryCommand: ParsableCommand {
@@ -57,6 +58,7 @@ struct SummaryCommand: ParsableCommand {
   func run() throws {
     let suppressions = try leaks.load()
     let reader = try openDump(file)
+    if reader.header.isAggregated { return try runAggregated(reader) }
     let progress = Progress("reading \(file)")
     let report: SummaryReport
     do {
@@ -79,6 +81,29 @@ struct SummaryCommand: ParsableCommand {
     case .json:
       out.write(JSONReport.encode(SummaryJSON(report)))
     }
+    out.flush()
+    let status = reportWarnings(reader, quietAboutEnd: true)
+    if status != 0 { throw ExitCode(status) }
+  }
+
+  /// An aggregated dump has totals, not events: its own short summary (docs/AGGREGATE.md).
+  private func runAggregated(_ reader: DumpReader) throws {
+    if from != nil || format == .json || timeline {
+      printError("\(file): an aggregated dump has no events: --from/--to, --timeline and --format json need a full recording")
+      throw ExitCode(ExitStatus.unreadable)
+    }
+    let progress = Progress("reading \(file)")
+    let analysis = DumpAnalysis(reader: reader, aggregators: [MomentRSS()], progress: progress.callback)
+    progress.done()
+    let text: String
+    do {
+      text = try AggregateSummary.text(analysis, title: file, marker: marker)
+    } catch {
+      printError("\(file): \(error.description)")
+      throw ExitCode(ExitStatus.unreadable)
+    }
+    var out = BufferedOutput()
+    out.write(text)
     out.flush()
     let status = reportWarnings(reader, quietAboutEnd: true)
     if status != 0 { throw ExitCode(status) }

@@ -23,6 +23,10 @@ struct TopCommand: ParsableCommand {
     let (metric, marker) = (measure.metric, measure.marker)
     let (analysis, warned) = try measure.analyse(file, shown: "showing")
     var status = warned
+    if analysis.isAggregated && metric == .temporary {
+      printError("\(file): an aggregated dump has no events, so no temporary allocations; try --metric allocated or count")
+      throw ExitCode(ExitStatus.unreadable)
+    }
     let table: SiteTable
     var suppressed = SuppressedLeaks()
     do {

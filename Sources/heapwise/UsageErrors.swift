@@ -40,7 +40,7 @@ enum UsageErrors {
 
   /// Options of `record` and `check` that take a value: the word after them is not the command.
   static let valueOptions: Set<String> = [
-    "-o", "--output", "--interval-ms", "--max-frames", "--marker-signal",
+    "-o", "--output", "--interval-ms", "--max-frames", "--marker-signal", "--flush", "--dump-at-rss",
     "--max-peak", "--max-leaked", "--max-allocations", "--max-allocated", "--budget", "--format",
     "--suppressions",
   ]

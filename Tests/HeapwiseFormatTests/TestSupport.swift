@@ -61,6 +61,7 @@ func describe(_ e: Event) -> String {
   case .python(let p): r = "python \(p.version) \(p.status) \(p.objectAllocator)"
   case .sampling(let s): r = "sampling \(s.meanBytes) \(s.seed) \(s.liveCapacity)"
   case .samplingStats(let s): r = "sampling-stats \(s.recordedBlocks) \(s.droppedBlocks) \(s.liveBlocks)"
+  case .aggregate(let a): r = "aggregate \(a.kind) \(a.part) \(a.name) \(a.sites.map { "\($0.stack.rawValue):\($0.allocations)/\($0.frees)" })"
   case .skipped(let tag): r = "skipped 0x\(String(tag, radix: 16))"
   }
   return "\(e.timestamp) s\(e.stream.rawValue) \(r)"

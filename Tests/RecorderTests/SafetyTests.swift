@@ -125,6 +125,9 @@ import Testing
     #expect(constant("HW_TAG_SAMPLING") == UInt64(RecordTag.sampling))
     #expect(constant("HW_TAG_SAMPLING_STATS") == UInt64(RecordTag.samplingStats))
     #expect(constant("HW_VERSION_MINOR") == UInt64(FormatConstants.minor))
+    #expect(constant("HW_TAG_AGGREGATE") == UInt64(RecordTag.aggregate))
+    #expect(constant("HW_HEADER_FLAG_AGGREGATE") == UInt64(FormatConstants.headerFlagAggregate))
+    #expect(constant("HW_AGG_STREAM") == UInt64(FormatConstants.aggregateStream))
     for f in AllocatorFunction.allCases {  // "posix_memalign" -> HW_FN_POSIX_MEMALIGN
       #expect(constant("HW_FN_" + f.description.uppercased()) == UInt64(f.rawValue), "\(f)")
     }

@@ -33,6 +33,15 @@ extension SummaryReport {
     replay.run(&source, progress: progress.map { report in { _ in report(reader.fractionRead) } })
     let data = aggregator.data(replay: replay, header: reader.header, residency: reader.residency)
     let names = data.markers.compactMap(\.label)
+    // `--at peak` stands for the last peak moment (MomentNames).
+    let scopes = scopes.map { scope -> SummaryScope in
+      func name(_ m: String) -> String { MomentNames.resolve(m, names: names, peaks: aggregator.peakMoments) ?? m }
+      switch scope {
+      case .whole: return .whole
+      case .at(let m): return .at(name(m))
+      case .between(let a, let b): return .between(name(a), name(b))
+      }
+    }
     for scope in scopes {
       for m in scope.markers.sorted() where !names.contains(m) {
         var unique: [String] = []

@@ -143,7 +143,18 @@ public final class SummaryAggregator: ReplayAggregator {
     if firstMarker == nil { firstMarker = byStack }
     lastMarker.commit(from: byStack)
     if keepStacksAt.contains(marker.name), stacksAtMarker[marker.name] == nil { stacksAtMarker[marker.name] = byStack }
+    if MomentNames.isPeak(marker) {
+      // `--at peak` is the last peak moment: keep its stacks only, replacing the previous one's.
+      if keepStacksAt.contains(MomentNames.peak) && !keepStacksAt.contains(marker.name) {
+        if let previous = peakMoments.last, !keepStacksAt.contains(previous) { stacksAtMarker[previous] = nil }
+        stacksAtMarker[marker.name] = byStack
+      }
+      peakMoments.append(marker.name)
+    }
   }
+
+  /// Names of the peak trigger's moments, in order (MomentNames).
+  private(set) var peakMoments: [String] = []
 
   /// The snapshot the recorder took for the stream's last marker: its mapped figures are the
   /// marker's (the marker record itself comes before the measurement).

@@ -70,7 +70,7 @@ struct DumpFacts {
       case .end(let e): end = e
       case .sampling(let s): sampling = s
       case .samplingStats(let s): samplingStats = s
-      case .clock, .trim, .skipped, .pythonCode, .python: break
+      case .clock, .trim, .skipped, .pythonCode, .python, .aggregate: break
       }
     }
     warnings = reader.warnings

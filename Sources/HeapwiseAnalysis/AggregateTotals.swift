@@ -1,0 +1,95 @@
+// An aggregated dump's counters (docs/AGGREGATE.md): the latest totals and each moment's
+// snapshot, assembled from their AGGREGATE records. The replay collects them (ReplayState.aggregate);
+// DumpAnalysis turns them into the same per-stack counters a replay of events gives, for the
+// figures they can hold.
+import HeapwiseFormat
+
+public final class AggregateTotals {
+  public struct Snapshot: Sendable {
+    public var name: String
+    public var timestamp: UInt64
+    public var samplePeriod: UInt64 = 0
+    public var liveTotal: UInt64 = 0
+    public var peakTotal: UInt64 = 0
+    public var untracked: UInt64 = 0
+    public var sites: [AggregateSite] = []
+  }
+
+  /// The last totals in the file (each flush replaces the previous set; a dump whose replacement
+  /// failed holds several, and the last is the newest).
+  public private(set) var totals: Snapshot?
+  /// Moments in file order; a moment's parts follow its first record in the same stream.
+  public private(set) var moments: [Snapshot] = []
+  private var open: [StreamID: (kind: UInt64, index: Int)] = [:]
+  private var building: Snapshot?
+
+  public init() {}
+
+  /// Whether any AGGREGATE record was read.
+  public var isEmpty: Bool { totals == nil && moments.isEmpty }
+
+  func add(_ r: AggregateRecord, stream: StreamID, timestamp: UInt64) {
+    guard let kind = AggregateRecord.Kind(rawValue: r.kind) else { return }  // a later kind: skip
+    if r.part == 0 {
+      let s = Snapshot(name: r.name, timestamp: timestamp, samplePeriod: r.samplePeriod, liveTotal: r.liveTotal,
+                       peakTotal: r.peakTotal, untracked: r.untracked, sites: r.sites)
+      switch kind {
+      case .totals: totals = s
+      case .moment:
+        moments.append(s)
+        open[stream] = (r.kind, moments.count - 1)
+      }
+      if kind == .totals { open[stream] = (r.kind, -1) }
+      return
+    }
+    guard let o = open[stream], o.kind == r.kind else { return }  // a part whose first record is missing
+    if o.index < 0 { totals?.sites += r.sites } else { moments[o.index].sites += r.sites }
+  }
+
+  /// Per-stack counters (index: stack id) with live taken from `snapshot` (the totals by default),
+  /// or from the sites' peak figures when `atPeak`.
+  public func counters(live snapshot: Snapshot? = nil, atPeak: Bool = false) -> [StackCounters] {
+    guard let totals else { return [] }
+    let maxID = totals.sites.map { Int($0.stack.rawValue) }.max() ?? 0
+    var result = [StackCounters](repeating: StackCounters(), count: maxID + 1)
+    for s in totals.sites {
+      let i = Int(s.stack.rawValue)
+      result[i].allocations &+= s.allocations
+      result[i].allocatedBytes &+= s.allocatedBytes
+      result[i].liveBytes &+= s.liveBytes
+      result[i].liveBlocks &+= s.liveBlocks
+      result[i].peakBytes &+= s.peakBytes
+      result[i].peakBlocks &+= s.peakBlocks
+    }
+    if atPeak {
+      for i in result.indices { result[i].liveBytes = result[i].peakBytes; result[i].liveBlocks = result[i].peakBlocks }
+    } else if let snapshot {
+      for i in result.indices { result[i].liveBytes = 0; result[i].liveBlocks = 0 }
+      for s in snapshot.sites {
+        let i = Int(s.stack.rawValue)
+        if i >= result.count { result += repeatElement(StackCounters(), count: i + 1 - result.count) }
+        result[i].liveBytes &+= s.liveBytes
+        result[i].liveBlocks &+= s.liveBlocks
+      }
+    }
+    return result
+  }
+}
+
+/// Names of the moments `--at` accepts beyond the markers' own (docs/AGGREGATE.md): `peak` is the
+/// last moment the peak trigger set (`peak-N`, the highest of them).
+public enum MomentNames {
+  public static let peak = "peak"
+
+  /// Whether `marker` is one the peak trigger set.
+  public static func isPeak(_ marker: MarkerRecord) -> Bool {
+    marker.source == MarkerRecord.Source.trigger.rawValue && marker.name.hasPrefix("peak-")
+  }
+
+  /// The marker name `requested` stands for, given the dump's marker names and the names of its
+  /// peak moments (both in file order); a marker really named "peak" keeps its name.
+  public static func resolve(_ requested: String, names: [String], peaks: [String]) -> String? {
+    if names.contains(requested) { return requested }
+    return requested == peak ? peaks.last : nil
+  }
+}

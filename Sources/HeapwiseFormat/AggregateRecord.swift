@@ -1,0 +1,102 @@
+// AGGREGATE (skippable tag 0x85, format 1.2): the per-site counters of aggregated mode
+// (docs/AGGREGATE.md, docs/FORMAT.md). One snapshot may span several records ("parts").
+
+public struct AggregateRecord: Sendable, Hashable {
+  public enum Kind: UInt64, Sendable {
+    /// The totals of a flush (the latest one: each flush replaces the previous set).
+    case totals = 0
+    /// A moment's snapshot: a marker or a signal in aggregated mode, under the marker's name.
+    case moment = 1
+  }
+  public var kind: UInt64
+  /// 0 for the first record of a snapshot; the following parts add their sites to it.
+  public var part: UInt64
+  public var name: String
+  /// Sampling period in bytes whose weights the counters already hold; 0: every allocation counted.
+  public var samplePeriod: UInt64
+  /// Live heap bytes the recorder counted when it wrote the snapshot.
+  public var liveTotal: UInt64
+  /// Live heap bytes at the last peak moment (the sites' `peakBytes` are theirs at that moment).
+  public var peakTotal: UInt64
+  /// Allocations left uncounted because the recorder's live map was full.
+  public var untracked: UInt64
+  public var sites: [AggregateSite]
+
+  public init(kind: UInt64, part: UInt64 = 0, name: String = "", samplePeriod: UInt64 = 0, liveTotal: UInt64 = 0,
+              peakTotal: UInt64 = 0, untracked: UInt64 = 0, sites: [AggregateSite]) {
+    self.kind = kind; self.part = part; self.name = name; self.samplePeriod = samplePeriod
+    self.liveTotal = liveTotal; self.peakTotal = peakTotal; self.untracked = untracked; self.sites = sites
+  }
+}
+
+/// One site's counters since the start of the recording.
+public struct AggregateSite: Sendable, Hashable {
+  public var stack: StackID
+  public var allocations: UInt64
+  public var allocatedBytes: UInt64
+  public var frees: UInt64
+  public var freedBytes: UInt64
+  /// The site's live bytes and blocks at the last peak moment.
+  public var peakBytes: UInt64
+  public var peakBlocks: UInt64
+
+  public init(stack: StackID, allocations: UInt64, allocatedBytes: UInt64, frees: UInt64, freedBytes: UInt64,
+              peakBytes: UInt64 = 0, peakBlocks: UInt64 = 0) {
+    self.stack = stack; self.allocations = allocations; self.allocatedBytes = allocatedBytes
+    self.frees = frees; self.freedBytes = freedBytes; self.peakBytes = peakBytes; self.peakBlocks = peakBlocks
+  }
+
+  /// Counters are read one by one while the program runs: a snapshot may hold a free whose
+  /// allocation it does not yet count. Live never goes below zero.
+  public var liveBytes: UInt64 { allocatedBytes > freedBytes ? allocatedBytes - freedBytes : 0 }
+  public var liveBlocks: UInt64 { allocations > frees ? allocations - frees : 0 }
+}
+
+extension AggregateRecord {
+  /// Largest counter accepted: 2^62 (4 EiB, or 4.6e18 calls) is beyond what one process's run
+  /// can count, and keeps the reports' sums over sites far from wrapping.
+  static let maxCounter: UInt64 = 1 << 62
+
+  init(body: UnsafeRawBufferPointer, stackLimit: UInt64) throws(FrameDecodeError) {
+    var c = ByteCursor(base: body.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, count: body.count)
+    do {
+      kind = try c.uvarint()
+      part = try c.uvarint()
+      name = String(dumpBytes: try c.lengthPrefixed())
+      samplePeriod = try c.uvarint()
+      liveTotal = try c.uvarint()
+      peakTotal = try c.uvarint()
+      untracked = try c.uvarint()
+      let at = c.position
+      let count = try c.uvarint()
+      // Each site takes at least 7 bytes.
+      guard count <= UInt64(c.available / 7) else { throw FrameDecodeError(reason: "aggregate site count \(count)", offset: at) }
+      sites = []
+      sites.reserveCapacity(Int(count))
+      var stack: UInt64 = 0
+      for _ in 0..<count {
+        let siteAt = c.position
+        stack &+= try c.uvarint()
+        guard stack >= 1, stack <= stackLimit else {
+          throw FrameDecodeError(reason: "aggregate stack id \(stack) beyond the limit \(stackLimit)", offset: siteAt)
+        }
+        let v = (try c.uvarint(), try c.uvarint(), try c.uvarint(), try c.uvarint(), try c.uvarint(), try c.uvarint())
+        guard max(v.0, v.1, v.2, v.3, v.4, v.5) <= Self.maxCounter else {
+          throw FrameDecodeError(reason: "aggregate counter is impossible", offset: siteAt)
+        }
+        sites.append(AggregateSite(stack: StackID(UInt32(stack)), allocations: v.0, allocatedBytes: v.1, frees: v.2,
+                                   freedBytes: v.3, peakBytes: v.4, peakBlocks: v.5))
+      }
+      guard liveTotal <= Self.maxCounter, peakTotal <= Self.maxCounter else {
+        throw FrameDecodeError(reason: "aggregate total is impossible", offset: 0)
+      }
+    } catch let e as CursorError {
+      throw FrameDecodeError(reason: "aggregate record: " + (e.kind == .truncated ? "runs past its length" : "malformed varint"),
+                             offset: e.offset)
+    } catch let e as FrameDecodeError {
+      throw e
+    } catch {
+      throw FrameDecodeError(reason: "\(error)", offset: 0)
+    }
+  }
+}

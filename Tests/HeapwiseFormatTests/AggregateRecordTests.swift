@@ -1,0 +1,63 @@
+// AGGREGATE records (format 1.2), encoded from docs/FORMAT.md, not by the recorder.
+import Foundation
+import HeapwiseFormat
+import Testing
+
+@Suite struct AggregateRecordTests {
+  /// kind, part, name, period, live, peak, untracked, then the sites (stack deltas).
+  static func body(kind: UInt64, part: UInt64, name: String, sites: [(UInt64, [UInt64])], count: UInt64? = nil) -> [UInt8] {
+    var b: [UInt8] = []
+    b.appendUVarint(kind); b.appendUVarint(part); b.appendString(name)
+    b.appendUVarint(0); b.appendUVarint(5000); b.appendUVarint(4000); b.appendUVarint(3)
+    b.appendUVarint(count ?? UInt64(sites.count))
+    var previous: UInt64 = 0
+    for (stack, values) in sites {
+      b.appendUVarint(stack - previous); previous = stack
+      for v in values { b.appendUVarint(v) }
+    }
+    return b
+  }
+
+  @Test func decodesTotalsAndMoments() throws {
+    var f = FrameBuilder(baseTimestamp: 1)
+    f.stack(1, id: 1, frames: [0x1000]); f.stack(1, id: 2, frames: [0x2000]); f.stack(1, id: 9, frames: [0x3000])
+    f.skippable(2, tag: RecordTag.aggregate, body: Self.body(kind: 1, part: 0, name: "batch", sites: [(2, [4, 400, 1, 100, 0, 0])]))
+    var tail = FrameBuilder(baseTimestamp: 5)
+    tail.skippable(5, tag: RecordTag.aggregate, body: Self.body(kind: 0, part: 0, name: "", sites: [(1, [10, 1000, 4, 400, 700, 7]), (2, [5, 500, 5, 500, 0, 0])]))
+    tail.skippable(5, tag: RecordTag.aggregate, body: Self.body(kind: 0, part: 1, name: "", sites: [(9, [1, 64, 0, 0, 64, 1])]))
+    var d = DumpEncoder(minor: 2, flags: FormatConstants.headerFlagAggregate)
+    d.append(f, stream: 1, seq: 0)
+    d.append(tail, stream: FormatConstants.aggregateStream, seq: 0)
+    let reader = try DumpReader(path: temporaryDump(d.bytes))
+    #expect(reader.header.isAggregated)
+    let records = reader.readAll().compactMap { e -> AggregateRecord? in
+      if case .aggregate(let a) = e.record { return a } else { return nil }
+    }
+    #expect(reader.warnings.allSatisfy { $0 == .missingEnd }, "\(reader.warnings)")
+    #expect(records.count == 3)
+    #expect(records[0].name == "batch" && records[0].sites == [AggregateSite(stack: StackID(2), allocations: 4, allocatedBytes: 400, frees: 1, freedBytes: 100)])
+    #expect(records[1].liveTotal == 5000 && records[1].peakTotal == 4000 && records[1].untracked == 3)
+    #expect(records[1].sites.map(\.stack.rawValue) == [1, 2] && records[2].part == 1 && records[2].sites[0].stack.rawValue == 9)
+    #expect(records[1].sites[0].liveBytes == 600 && records[1].sites[0].liveBlocks == 6 && records[1].sites[0].peakBytes == 700)
+  }
+
+  @Test func aSiteCountTheBodyCannotHoldIsACorruptFrame() throws {
+    var f = FrameBuilder(baseTimestamp: 1)
+    f.skippable(1, tag: RecordTag.aggregate, body: Self.body(kind: 0, part: 0, name: "", sites: [], count: 1 << 40))
+    var d = DumpEncoder(minor: 2, flags: FormatConstants.headerFlagAggregate)
+    d.append(f, stream: FormatConstants.aggregateStream, seq: 0)
+    let reader = try DumpReader(path: temporaryDump(d.bytes))
+    _ = reader.readAll()
+    #expect(reader.warnings.contains { $0.description.contains("aggregate site count") }, "\(reader.warnings)")
+  }
+
+  @Test func aStackIDBeyondTheLimitIsACorruptFrame() throws {
+    var f = FrameBuilder(baseTimestamp: 1)
+    f.skippable(1, tag: RecordTag.aggregate, body: Self.body(kind: 0, part: 0, name: "", sites: [(1 << 30, [1, 1, 0, 0, 0, 0])]))
+    var d = DumpEncoder(minor: 2, flags: FormatConstants.headerFlagAggregate)
+    d.append(f, stream: FormatConstants.aggregateStream, seq: 0)
+    let reader = try DumpReader(path: temporaryDump(d.bytes))
+    _ = reader.readAll()
+    #expect(reader.warnings.contains { $0.description.contains("aggregate stack id") }, "\(reader.warnings)")
+  }
+}
