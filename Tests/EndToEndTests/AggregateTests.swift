@@ -57,7 +57,7 @@ import Testing
     defer { ws.remove() }
     let exe = try ws.compile("rounds", Self.rounds)
     let dump = try ws.record(exe, ["30"], dump: "rounds.heapwise", extra: ["--aggregate", "--flush", "50ms"])
-    let a = "rounds.c:\(line(of: "SITE_A", in: Self.rounds))", b = "rounds.c:\(line(of: "SITE_B", in: Self.rounds))"
+    let a = "site_a (rounds.c:\(line(of: "SITE_A", in: Self.rounds)))", b = "site_b (rounds.c:\(line(of: "SITE_B", in: Self.rounds)))"
 
     let live = try jsonSites(try CLI.run(["top", dump, "--format", "json"]).stdout)
     #expect(live[a]?.size == 1_500_000 && live[a]?.count == 1500)
@@ -90,7 +90,7 @@ import Testing
     defer { ws.remove() }
     let exe = try ws.compile("rounds", Self.rounds)
     let dump = try ws.record(exe, ["8", "4"], dump: "rounds.heapwise", extra: ["--aggregate"])
-    let a = "rounds.c:\(line(of: "SITE_A", in: Self.rounds))"
+    let a = "site_a (rounds.c:\(line(of: "SITE_A", in: Self.rounds)))"
     let at = try jsonSites(try CLI.run(["top", dump, "--at", "signal-1", "--format", "json"]).stdout)
     #expect(at[a]?.size == 250_000 && at[a]?.count == 250)  // five rounds done (0 ... 4)
     let end = try jsonSites(try CLI.run(["top", dump, "--format", "json"]).stdout)
@@ -140,7 +140,7 @@ import Testing
     let dump = ws.path("dies.heapwise")
     let r = try CLI.run(["record", "--aggregate", "--flush", "200ms", "-o", dump, "--", exe, how], in: ws.url, timeout: 60)
     #expect(r.status == (how == "kill" ? 128 + SIGKILL : 128 + SIGSEGV), "\(r.stderr)")
-    return (try DumpReader(path: dump), dump, "dies.c:\(line(of: "PHASE1", in: Self.dies))")
+    return (try DumpReader(path: dump), dump, "phase1 (dies.c:\(line(of: "PHASE1", in: Self.dies)))")
   }
 
   @Test func killMinus9LeavesTheTotalsOfTheLastFlush() throws {
@@ -222,7 +222,7 @@ import Testing
     defer { ws.remove() }
     let exe = try ws.compile("peaks", Self.peaks)
     let dump = try ws.record(exe, dump: "peaks.heapwise", extra: ["--dump-at-peak", "--dump-at-rss", "32MiB"])
-    let grow = "peaks.c:\(line(of: "GROW", in: Self.peaks))", big = "peaks.c:\(line(of: "BIG", in: Self.peaks))"
+    let grow = "grow (peaks.c:\(line(of: "GROW", in: Self.peaks)))", big = "big (peaks.c:\(line(of: "BIG", in: Self.peaks)))"
     let moments = Self.peakMoments(Array(repeating: (0, 1000), count: 4000) + Array(repeating: (0, -1000), count: 4000)
                                      + [(1, 48 << 20)])
     var markers: [MarkerRecord] = [], rssAfter: UInt64?
