@@ -110,23 +110,10 @@ public struct SampledHeap: Sendable {
   /// Recorded blocks live at the end (the samples behind `liveHeap`).
   public var recordedLive: UInt64
 
-  /// Replays the dump at `path` when it is a sampled dump (its SAMPLING record comes within its
-  /// first events, so a dump that recorded every block is not read further); nil otherwise.
-  public static func measure(path: String, options: ReaderOptions = .init()) -> SampledHeap? {
-    guard let first = try? DumpReader(path: path, options: options) else { return nil }
-    var probe = 0
-    while probe < 4096, let e = first.next() {
-      if case .sampling = e.record { return replayed(try? DumpReader(path: path, options: options)) }
-      probe += 1
-    }
-    return nil
-  }
-
-  private static func replayed(_ reader: DumpReader?) -> SampledHeap? {
-    guard var source = reader else { return nil }
-    let replay = Replay(aggregators: [], pageSize: UInt64(source.header.pageSize))
-    replay.run(&source)
-    let s = replay.state
+  /// A sampled dump's heap estimate from a finished replay's state; nil when every block was
+  /// recorded. (Taken from the replay the command already ran: a second read of the file would
+  /// block on a FIFO and double the time.)
+  public static func of(_ s: ReplayState) -> SampledHeap? {
     guard let p = s.sampling else { return nil }
     return SampledHeap(parameters: p, stats: s.samplingStats, liveHeap: Estimate(value: Double(s.heapBytes), variance: s.heapBytesVariance),
                        recordedLive: s.heapBlocks)

@@ -75,7 +75,7 @@ struct SummaryCommand: ParsableCommand {
     switch format {
     case .text:
       out.write(report.renderText(timeline: timeline, title: file))
-      if let sampled = SampledHeap.measure(path: file, options: readerOptions) {
+      if let sampled = report.sampled {
         out.write("\n" + SampledSummaryText.render(sampled))
       }
     case .json:

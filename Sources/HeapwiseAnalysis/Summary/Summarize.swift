@@ -62,6 +62,7 @@ extension SummaryReport {
         data: data, header: reader.header, site: site, thresholds: thresholds, timelineRows: timelineRows, scope: $0)
       report.python = python
       report.impossibleBlocks = replay.state.impossibleBlocks
+      report.sampled = SampledHeap.of(replay.state)
       report.suppressed = suppressed
       if let w = replay.state.impossibleBlocksWarning { report.warnings.append(w) }
       return report

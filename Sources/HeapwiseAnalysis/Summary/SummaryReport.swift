@@ -66,6 +66,8 @@ public struct SummaryReport: Sendable {
   public var warnings: [String]
   /// Blocks the replay skipped as impossible (ReplayState.impossibleBlocks); also a warning.
   public var impossibleBlocks: UInt64 = 0
+  /// A sampled dump's heap estimate (nil when every block was recorded).
+  public var sampled: SampledHeap?
   /// Blocks live at exit that suppressions say are no leak (nil: suppressions not applied).
   public var suppressed: SuppressedLeaks?
 
