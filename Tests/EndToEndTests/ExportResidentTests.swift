@@ -101,20 +101,7 @@ import Testing
 
   @Test func residentSpaceDecodedWithPyPIProtobuf() throws {
     let (ws, _, dump) = try Self.dump()
-    guard let protoc = Repository.which("protoc") else {
-      Issue.record("protoc is missing: tools/install-deps.sh installs protobuf-compiler")
-      return
-    }
-    guard let python = try Repository.python(["protobuf", "jsonschema"]) else { return }
-    let descriptors = ws.path("profile.desc")
-    let c = try CLI.runProcess(protoc, ["--descriptor_set_out=\(descriptors)", "-I", Repository.path("tools/interop"),
-                                        Repository.path("tools/interop/profile.proto")])
-    #expect(c.status == 0, "\(c.stderr)")
-    let profile = ws.path("decode.pb.gz")
-    #expect(try CLI.run(["export", dump, "--format", "pprof", "-o", profile]).status == 0)
-    let r = try CLI.runProcess(python, [Repository.path("tools/interop/decode_pprof.py"), descriptors, profile])
-    #expect(r.status == 0, "\(r.stderr)")
-    let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any] ?? [:]
+    guard let obj = try pprofDecodedWithPyPI(dump, in: ws) else { return }
     #expect(obj["sample_types"] as? [String] == [
       "alloc_objects/count", "alloc_space/bytes", "inuse_objects/count", "inuse_space/bytes",
       "temporary_objects/count", "temporary_space/bytes", "resident_space/bytes",
