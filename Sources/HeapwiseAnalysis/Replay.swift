@@ -317,6 +317,7 @@ public final class Replay {
       state.peakBytes = live
       state.peakBlocks = state.liveBlocks
       state.peakTimestamp = state.timestamp
+      state.peakBytesVariance = state.heapBytesVariance
       state.peakEpoch &+= 1
       metrics?.reachedPeak(state: state)
       chain?.reachedPeak(state: state)

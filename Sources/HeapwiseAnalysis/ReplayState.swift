@@ -61,6 +61,8 @@ public final class ReplayState {
   public internal(set) var samplingStats: SamplingStats?
   /// Sampled dumps: the variance of the estimated live heap bytes (`heapBytes` is the estimate).
   @exclusivity(unchecked) public internal(set) var heapBytesVariance: Double = 0
+  /// ... and at the peak (the moment the estimated live bytes were highest).
+  @exclusivity(unchecked) public internal(set) var peakBytesVariance: Double = 0
   /// The END record, once seen.
   @exclusivity(unchecked) public internal(set) var end: EndRecord?
   /// CLOCK records in replay order: ticks and `CLOCK_MONOTONIC` nanoseconds at the same moment.

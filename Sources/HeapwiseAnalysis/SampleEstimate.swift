@@ -29,93 +29,123 @@ public struct SampleWeight: Sendable, Hashable {
   }
 }
 
-/// Per stack (and, summed, per site): the sampled estimates that are not plain byte counters,
-/// and the variance of every estimate. Variances add over disjoint sets of blocks.
-public struct SampledCounters: Sendable, Hashable, Codable {
-  /// Estimated allocations made, and live blocks (StackCounters holds them rounded).
-  public var allocations: Double = 0
-  public var liveBlocks: Double = 0
-  public var allocationsVariance: Double = 0
-  public var allocatedBytesVariance: Double = 0
-  public var liveBlocksVariance: Double = 0
-  public var liveBytesVariance: Double = 0
-  /// Recorded (sampled) blocks behind the estimates: allocations, and those still live.
-  public var recordedAllocations: UInt64 = 0
-  public var recordedLive: UInt64 = 0
+/// One figure of a sampled dump (a count and its bytes, over one set of recorded blocks): the
+/// estimated count, kept as a fraction while it adds up (StackCounters holds it rounded, and the
+/// weighted bytes), the variance estimates of both, and how many recorded blocks they rest on.
+/// Variances add over disjoint sets of blocks.
+public struct SampledFigure: Sendable, Hashable, Codable {
+  public var count: Double = 0
+  public var countVariance: Double = 0
+  public var bytesVariance: Double = 0
+  public var recorded: UInt64 = 0
 
   public init() {}
 
+  public mutating func add(_ o: SampledFigure) {
+    count += o.count; countVariance += o.countVariance; bytesVariance += o.bytesVariance
+    recorded &+= o.recorded
+  }
+
+  /// A recorded block of `size` bytes and weight `w` joins the set.
+  @inline(__always)
+  public mutating func add(size: UInt64, weight w: Double) {
+    let v = w * (w - 1), s = Double(size)
+    count += w; countVariance += v; bytesVariance += v * s * s
+    recorded &+= 1
+  }
+
+  /// It leaves the set (a free): its share goes, exactly as it came.
+  @inline(__always)
+  public mutating func remove(size: UInt64, weight w: Double) {
+    let v = w * (w - 1), s = Double(size)
+    count = Swift.max(0, count - w); countVariance = Swift.max(0, countVariance - v)
+    bytesVariance = Swift.max(0, bytesVariance - v * s * s)
+    recorded &-= Swift.min(1, recorded)
+  }
+}
+
+/// Per stack (and, summed, per site): a sampled figure for each figure StackCounters has, named by
+/// the Metric that reads it, so a report asks for `estimate[metric]` next to `metric.size(c)`.
+public struct SampledCounters: Sendable, Hashable, Codable {
+  /// Allocations made and their bytes.
+  public var allocated = SampledFigure()
+  /// Live now (at the end, or at the marker of a snapshot).
+  public var live = SampledFigure()
+  /// Live at the peak of the estimated heap (see docs/SAMPLING.md: the estimated peak moment).
+  public var peak = SampledFigure()
+  /// Blocks freed before their thread's next recorded allocation.
+  public var temporary = SampledFigure()
+
+  public init() {}
+
+  public subscript(_ metric: Metric) -> SampledFigure {
+    switch metric {
+    case .live, .leaked: live
+    case .peak: peak
+    case .allocated, .count: allocated
+    case .temporary: temporary
+    }
+  }
+
   public mutating func add(_ o: SampledCounters) {
-    allocations += o.allocations; liveBlocks += o.liveBlocks
-    allocationsVariance += o.allocationsVariance; allocatedBytesVariance += o.allocatedBytesVariance
-    liveBlocksVariance += o.liveBlocksVariance; liveBytesVariance += o.liveBytesVariance
-    recordedAllocations &+= o.recordedAllocations; recordedLive &+= o.recordedLive
-  }
-
-  /// A block of `size` bytes with weight `w` became live.
-  @inline(__always)
-  mutating func allocated(size: UInt64, weight w: Double) {
-    let v = w * (w - 1), s = Double(size)
-    allocations += w; allocationsVariance += v; allocatedBytesVariance += v * s * s
-    liveBlocks += w; liveBlocksVariance += v; liveBytesVariance += v * s * s
-    recordedAllocations &+= 1; recordedLive &+= 1
-  }
-
-  /// It was freed: its live share goes, exactly as it came.
-  @inline(__always)
-  mutating func freed(size: UInt64, weight w: Double) {
-    let v = w * (w - 1), s = Double(size)
-    liveBlocks = Swift.max(0, liveBlocks - w); liveBlocksVariance = Swift.max(0, liveBlocksVariance - v)
-    liveBytesVariance = Swift.max(0, liveBytesVariance - v * s * s)
-    recordedLive &-= Swift.min(1, recordedLive)
+    allocated.add(o.allocated); live.add(o.live); peak.add(o.peak); temporary.add(o.temporary)
   }
 }
 
 /// An estimate with its 95% interval (normal approximation: estimate ± 1.96 standard errors,
 /// clipped at zero).
 public struct Estimate: Sendable, Hashable, Codable {
+  public static let z95 = 1.96
   public var value: Double
   public var standardError: Double
-  public var low: Double { Swift.max(0, value - 1.96 * standardError) }
-  public var high: Double { value + 1.96 * standardError }
+  /// A difference or a slope may be negative: its interval is not clipped at zero.
+  public var signed = false
+  public var low: Double { signed ? value - Self.z95 * standardError : Swift.max(0, value - Self.z95 * standardError) }
+  public var high: Double { value + Self.z95 * standardError }
+  /// The interval's half-width (what a change must exceed not to be sampling noise).
+  public var halfWidth: Double { Self.z95 * standardError }
   /// The interval's half-width relative to the estimate (0 when exact).
-  public var relativeError: Double { value > 0 ? 1.96 * standardError / value : 0 }
+  public var relativeError: Double { value > 0 ? halfWidth / value : 0 }
 
-  public init(value: Double, variance: Double) {
+  public init(value: Double, variance: Double, signed: Bool = false) {
     self.value = value
+    self.signed = signed
     standardError = variance > 0 ? variance.squareRoot() : 0
   }
 }
 
 extension StackCounters {
-  /// The estimates of a sampled dump's counters (nil for a dump that recorded every block).
-  public var liveBytesEstimate: Estimate? {
-    estimate.map { Estimate(value: Double(liveBytes), variance: $0.liveBytesVariance) }
-  }
-  public var liveBlocksEstimate: Estimate? { estimate.map { Estimate(value: $0.liveBlocks, variance: $0.liveBlocksVariance) } }
-  public var allocatedBytesEstimate: Estimate? {
-    estimate.map { Estimate(value: Double(allocatedBytes), variance: $0.allocatedBytesVariance) }
-  }
-  public var allocationsEstimate: Estimate? {
-    estimate.map { Estimate(value: $0.allocations, variance: $0.allocationsVariance) }
+  /// The estimates behind `metric`'s size and count (nil for a dump that recorded every block).
+  public func estimates(_ metric: Metric) -> (size: Estimate, count: Estimate, recorded: UInt64)? {
+    guard let e = estimate?[metric] else { return nil }
+    return (Estimate(value: Double(metric.size(self)), variance: e.bytesVariance),
+            Estimate(value: e.count, variance: e.countVariance), e.recorded)
   }
 }
 
-/// The live heap of a sampled dump at its end, with its interval: what the summary's figures and
-/// verdict rest on.
+/// What a sampled dump's summary rests on: the estimated live heap at the end, at the peak and at
+/// the marker judged, each with its interval (the growth's rise and slope are in
+/// GrowthAnalysis.sampledDelta / sampledSlope).
 public struct SampledHeap: Sendable {
   public var parameters: SamplingParameters
   public var stats: SamplingStats?
   public var liveHeap: Estimate
   /// Recorded blocks live at the end (the samples behind `liveHeap`).
   public var recordedLive: UInt64
+  /// Live bytes (heap and resident mappings) at the moment the estimated series peaked, with the
+  /// variance of the blocks live then. The peak of an estimated series is biased upward as an
+  /// estimate of the true peak (the highest of many noisy values): this is the estimate at the
+  /// estimated peak moment, unbiased for the heap at that moment (docs/SAMPLING.md).
+  public var peak: Estimate
+  /// Tracked bytes (live heap and mappings) at the marker judged (`--at`, `--to`).
+  public var atMarker: (name: String, tracked: Estimate)?
 
-  /// A sampled dump's heap estimate from a finished replay's state; nil when every block was
+  /// A sampled dump's estimates from a finished replay's state; nil when every block was
   /// recorded. (Taken from the replay the command already ran: a second read of the file would
   /// block on a FIFO and double the time.)
   public static func of(_ s: ReplayState) -> SampledHeap? {
     guard let p = s.sampling else { return nil }
     return SampledHeap(parameters: p, stats: s.samplingStats, liveHeap: Estimate(value: Double(s.heapBytes), variance: s.heapBytesVariance),
-                       recordedLive: s.heapBlocks)
+                       recordedLive: s.heapBlocks, peak: Estimate(value: Double(s.peakBytes), variance: s.peakBytesVariance))
   }
 }

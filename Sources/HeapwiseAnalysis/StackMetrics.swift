@@ -25,7 +25,7 @@ public struct StackCounters: Sendable, Hashable, Codable {
   public var peakResidentBytes: UInt64 = 0
   /// A sampled dump's estimates and their variances (SampleEstimate.swift); nil when every block
   /// was recorded. Then the byte counters above hold weighted bytes, and `allocations`,
-  /// `liveBlocks` and `peakBlocks` the rounded count estimates.
+  /// `liveBlocks`, `peakBlocks` and `temporary` the rounded count estimates.
   public var estimate: SampledCounters?
 
   public init() {}
@@ -54,6 +54,8 @@ public struct MarkerSnapshot: Sendable {
   public var liveBlocks: [UInt64]
   public var reservedBytes: [UInt64] = []
   public var residentBytes: [UInt64] = []
+  /// Sampled dumps: each stack's live estimate at the marker (empty otherwise).
+  public var liveEstimates: [SampledFigure] = []
 }
 
 public final class StackMetrics: ReplayAggregator {
@@ -66,8 +68,8 @@ public final class StackMetrics: ReplayAggregator {
     var savedBytes: UInt64 = 0
     var savedBlocks: UInt64 = 0
     var savedResident: UInt64 = 0
-    /// Sampled dumps: the estimated live blocks saved with the peak value.
-    var savedEstimatedBlocks: Double = 0
+    /// Sampled dumps: the live estimate saved with the peak value.
+    var savedEstimate = SampledFigure()
   }
 
   /// Entries by stack id, in raw memory that the metrics own: arrays cost a uniqueness and a
@@ -118,8 +120,9 @@ public final class StackMetrics: ReplayAggregator {
   private static func readOut(_ c: StackCounters) -> StackCounters {
     guard let e = c.estimate else { return c }
     var c = c
-    c.allocations = UInt64(e.allocations.rounded())
-    c.liveBlocks = UInt64(e.liveBlocks.rounded())
+    c.allocations = UInt64(e.allocated.count.rounded())
+    c.liveBlocks = UInt64(e.live.count.rounded())
+    c.temporary = UInt64(e.temporary.count.rounded())
     return c
   }
 
@@ -176,7 +179,7 @@ public final class StackMetrics: ReplayAggregator {
       e.pointee.savedBytes = e.pointee.counters.liveBytes
       e.pointee.savedBlocks = e.pointee.counters.liveBlocks
       e.pointee.savedResident = e.pointee.counters.residentBytes
-      if let est = e.pointee.counters.estimate { e.pointee.savedEstimatedBlocks = est.liveBlocks }
+      if let est = e.pointee.counters.estimate { e.pointee.savedEstimate = est.live }
     }
   }
 
@@ -189,7 +192,8 @@ public final class StackMetrics: ReplayAggregator {
       let w = kind == .heap ? sampling.weight(block.size) : 1
       bytes = sampling.bytes(block.size, weight: w)
       if e.pointee.counters.estimate == nil { e.pointee.counters.estimate = SampledCounters() }
-      e.pointee.counters.estimate!.allocated(size: block.size, weight: w)
+      e.pointee.counters.estimate!.allocated.add(size: block.size, weight: w)
+      e.pointee.counters.estimate!.live.add(size: block.size, weight: w)
     }
     e.pointee.counters.allocations &+= 1
     e.pointee.counters.allocatedBytes &+= bytes
@@ -215,16 +219,21 @@ public final class StackMetrics: ReplayAggregator {
     let e = entry(block.stack)
     Self.savePeakValue(e, epoch: state.peakEpoch)
     var bytes = bytes
+    var weight: Double?
     if let sampling = state.sampleWeight, e.pointee.counters.estimate != nil {
       let w = kind == .heap ? sampling.weight(block.size) : 1
       if kind == .heap { bytes = sampling.bytes(block.size, weight: w) }
-      if whole { e.pointee.counters.estimate!.freed(size: block.size, weight: w) }
+      if whole { e.pointee.counters.estimate!.live.remove(size: block.size, weight: w) }
+      weight = w
     }
     if kind == .heap { e.pointee.counters.liveBytes &-= bytes } else { e.pointee.counters.reservedBytes &-= bytes }
     if whole { e.pointee.counters.liveBlocks &-= 1 }
     if kind == .heap && function.endsBlock && lastAllocation(block.stream) == block.serial {
       e.pointee.counters.temporary &+= 1
-      e.pointee.counters.temporaryBytes &+= block.size
+      // Sampled: weighted like every figure (the thread's "next allocation" is its next recorded
+      // one, so this overstates temporaries: docs/SAMPLING.md).
+      e.pointee.counters.temporaryBytes &+= weight == nil ? block.size : bytes
+      if let w = weight { e.pointee.counters.estimate!.temporary.add(size: block.size, weight: w) }
     }
   }
 
@@ -243,7 +252,8 @@ public final class StackMetrics: ReplayAggregator {
     let now = counters
     snapshots[key] = MarkerSnapshot(
       name: marker.name, timestamp: state.timestamp, liveBytes: now.map(\.liveBytes), liveBlocks: now.map(\.liveBlocks),
-      reservedBytes: now.map(\.reservedBytes), residentBytes: now.map(\.residentBytes))
+      reservedBytes: now.map(\.reservedBytes), residentBytes: now.map(\.residentBytes),
+      liveEstimates: state.sampleWeight == nil ? [] : now.map { $0.estimate?.live ?? SampledFigure() })
     pendingSnapshot = (key, state.stream)
   }
 
@@ -268,7 +278,8 @@ public final class StackMetrics: ReplayAggregator {
       e.pointee.counters.peakBlocks = atPeak ? e.pointee.savedBlocks : e.pointee.counters.liveBlocks
       e.pointee.counters.peakResidentBytes = atPeak ? e.pointee.savedResident : e.pointee.counters.residentBytes
       if let est = e.pointee.counters.estimate {
-        e.pointee.counters.peakBlocks = UInt64((atPeak ? e.pointee.savedEstimatedBlocks : est.liveBlocks).rounded())
+        e.pointee.counters.estimate!.peak = atPeak ? e.pointee.savedEstimate : est.live
+        e.pointee.counters.peakBlocks = UInt64(e.pointee.counters.estimate!.peak.count.rounded())
       }
     }
   }
@@ -281,6 +292,7 @@ public final class StackMetrics: ReplayAggregator {
       result[i].liveBlocks = i < snapshot.liveBlocks.count ? snapshot.liveBlocks[i] : 0
       result[i].reservedBytes = i < snapshot.reservedBytes.count ? snapshot.reservedBytes[i] : 0
       result[i].residentBytes = i < snapshot.residentBytes.count ? snapshot.residentBytes[i] : 0
+      if result[i].estimate != nil { result[i].estimate!.live = i < snapshot.liveEstimates.count ? snapshot.liveEstimates[i] : SampledFigure() }
     }
     return result
   }

@@ -26,6 +26,9 @@ public enum JSONReport {
     public var average: UInt64
     public var frames: [Frame]
     public var counters: StackCounters
+    /// Sampled dumps: the 95% intervals of size and count (docs/SAMPLING.md); absent otherwise.
+    public var sizeInterval: EstimateReport.Interval?
+    public var countInterval: EstimateReport.Interval?
   }
 
   public struct Totals: Codable, Sendable {
@@ -48,6 +51,10 @@ public enum JSONReport {
     public var other: Totals
     public var total: Totals
     public var filteredOut: Totals
+    /// Sampled dumps: the sampling, and the total's intervals; absent otherwise.
+    public var sampling: EstimateReport.Sampling?
+    public var totalSizeInterval: EstimateReport.Interval?
+    public var totalCountInterval: EstimateReport.Interval?
   }
 
   public struct Difference: Codable, Sendable {
@@ -84,24 +91,30 @@ public enum JSONReport {
     public var notes: [String]
   }
 
-  public static func top(_ table: SiteTable, dump: DumpDescription, settings: ReportSettings) -> String {
+  /// `sampling`: a sampled dump's parameters; each estimate then comes with its interval.
+  public static func top(_ table: SiteTable, dump: DumpDescription, settings: ReportSettings,
+                         sampling: EstimateReport.Sampling? = nil) -> String {
     let metric = settings.metric
     let sorted = table.sorted(by: metric)
     let shown = settings.limit.map { Array(sorted.prefix($0)) } ?? sorted
     var rest = StackCounters()
     for s in sorted.dropFirst(shown.count) { rest.add(s.counters) }
+    let total = sampling == nil ? nil : table.total.estimates(metric)
     let report = Top(
       dump: dump, metric: metric.rawValue, grouping: settings.options.grouping.rawValue,
       cumulative: settings.options.cumulative, marker: settings.marker,
       include: settings.options.include.map(\.description), exclude: settings.options.exclude.map(\.description),
       sites: shown.map { s in
         let size = metric.size(s.counters), count = metric.count(s.counters)
+        let e = s.counters.estimates(metric)
         return TopSite(label: s.label, key: s.key, size: size, count: count, average: count > 0 ? size / count : 0,
-                       frames: s.frames.map(Frame.init), counters: s.counters)
+                       frames: s.frames.map(Frame.init), counters: s.counters,
+                       sizeInterval: e.map { .init($0.size) }, countInterval: e.map { .init($0.count) })
       },
       other: Totals(size: metric.size(rest), count: metric.count(rest), sites: sorted.count - shown.count),
       total: Totals(size: metric.size(table.total), count: metric.count(table.total), sites: sorted.count),
-      filteredOut: Totals(size: metric.size(table.filteredOut), count: metric.count(table.filteredOut), sites: 0))
+      filteredOut: Totals(size: metric.size(table.filteredOut), count: metric.count(table.filteredOut), sites: 0),
+      sampling: sampling, totalSizeInterval: total.map { .init($0.size) }, totalCountInterval: total.map { .init($0.count) })
     return encode(report)
   }
 

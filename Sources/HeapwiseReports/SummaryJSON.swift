@@ -104,6 +104,8 @@ public struct SummaryJSON: Encodable, Sendable {
   var timeline: [Moment]
   var warnings: [String]
   var impossibleBlocks: UInt64
+  /// Sampled dumps: every estimate with its interval (SampledSummaryText.swift); absent otherwise.
+  var sampling: SampledSummary?
   /// Live blocks and bytes at exit that suppressions left out of the leaks, by reason.
   var suppressed: [String: Suppressed]?
   public struct Suppressed: Encodable, Sendable {
@@ -163,6 +165,7 @@ public struct SummaryJSON: Encodable, Sendable {
     timeline = report.timeline.map { Moment(seconds: $0.time, marker: $0.label, split: split($0.split)) }
     warnings = report.warnings
     impossibleBlocks = report.impossibleBlocks
+    sampling = SampledSummary(report)
     suppressed = report.suppressed.map {
       ["runtime": Suppressed(blocks: $0.runtime.liveBlocks, bytes: $0.runtime.liveBytes),
        "listed": Suppressed(blocks: $0.listed.liveBlocks, bytes: $0.listed.liveBytes)]

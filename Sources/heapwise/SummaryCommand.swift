@@ -75,9 +75,7 @@ struct SummaryCommand: ParsableCommand {
     switch format {
     case .text:
       out.write(report.renderText(timeline: timeline, title: file))
-      if let sampled = report.sampled {
-        out.write("\n" + SampledSummaryText.render(sampled))
-      }
+      if report.sampled != nil { out.write("\n" + SampledSummaryText.render(report)) }
     case .json:
       out.write(JSONReport.encode(SummaryJSON(report)))
     }

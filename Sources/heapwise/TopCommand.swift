@@ -51,7 +51,7 @@ struct TopCommand: ParsableCommand {
       case .text:
         out.write(EstimateReport.topText(table, dump: dump, settings: settings, sampling: about))
         for line in suppressed.lines { out.write(line + "\n") }
-      case .json: out.write(EstimateReport.topJSON(table, dump: dump, settings: settings, sampling: about))
+      case .json: out.write(JSONReport.top(table, dump: dump, settings: settings, sampling: about))
       }
     } else {
       switch sites.format {

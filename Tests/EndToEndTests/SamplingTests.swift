@@ -95,6 +95,170 @@ import Testing
     #expect(summary.stdout.contains("sampled: one byte in 8.0 KiB on average"), "\(summary.stdout)")
   }
 
+  /// The dump's records replayed by hand, with the Horvitz-Thompson weights of docs/SAMPLING.md:
+  /// what the intervals of peak, `--at`, temporary and the summary's growth must come to.
+  struct HandReplay {
+    struct Block { var size: UInt64; var firstMarker: Int }
+    let rate: Double
+    var live: [String: Block] = [:]
+    var markers = 0
+    /// Weighted bytes and variance of the live heap now; at the estimated peak; at each marker.
+    var heap = 0.0, variance = 0.0
+    var peak = 0.0, peakVariance = 0.0
+    var atMarker: [(heap: Double, variance: Double)] = []
+    /// Temporary blocks: weighted count, bytes, and their variances.
+    var temporary = (count: 0.0, bytes: 0.0, countVariance: 0.0, bytesVariance: 0.0)
+    /// Per recorded block: its variance term and the markers it was live at, [first, end).
+    var ranges: [(v: Double, first: Int, end: Int)] = []
+    var lastAlloc: [String: String] = [:]
+
+    init(records: String, rate: Double) {
+      self.rate = rate
+      for line in records.split(separator: "\n") {
+        let f = line.split(separator: " ").map(String.init)
+        guard f.count >= 4 else { continue }
+        let stream = f[1]
+        if f[2] == "marker" {
+          atMarker.append((heap, variance))
+          markers += 1
+        } else if f.count >= 6, f[4].hasPrefix("size="), f[5].hasPrefix("stack=") {
+          let size = UInt64(f[4].dropFirst(5))!
+          if let old = live.removeValue(forKey: f[3]) { ended(old) }
+          live[f[3]] = Block(size: size, firstMarker: markers)
+          let (w, y) = (weight(size), Double(size))
+          heap += w == 1 ? y : (w * y).rounded(); variance += w * (w - 1) * y * y
+          if heap > peak { (peak, peakVariance) = (heap, variance) }
+          lastAlloc[stream] = f[3]
+        } else if f[2].hasPrefix("free"), let b = live.removeValue(forKey: f[3]) {
+          ended(b)
+          if f[2] == "free" && lastAlloc[stream] == f[3] {
+            let (w, y) = (weight(b.size), Double(b.size))
+            temporary.count += w; temporary.bytes += w == 1 ? y : (w * y).rounded()
+            temporary.countVariance += w * (w - 1); temporary.bytesVariance += w * (w - 1) * y * y
+          }
+        }
+      }
+      for b in live.values { ranges.append((term(b), b.firstMarker, markers)) }
+    }
+
+    func weight(_ size: UInt64) -> Double { Double(size) >= rate ? 1 : 1 / -expm1(-Double(size) / rate) }
+    func term(_ b: Block) -> Double { let w = weight(b.size), y = Double(b.size); return w * (w - 1) * y * y }
+
+    mutating func ended(_ b: Block) {
+      let (w, y) = (weight(b.size), Double(b.size))
+      heap -= w == 1 ? y : (w * y).rounded(); variance -= w * (w - 1) * y * y
+      ranges.append((term(b), b.firstMarker, markers))
+    }
+
+    /// The variance of sum c_i (heap at marker i): each block adds v * (sum of c over its markers)^2.
+    func variance(_ c: [Double]) -> Double {
+      ranges.reduce(0) { sum, r in
+        let a = (r.first..<r.end).reduce(0.0) { $0 + (($1 < c.count) ? c[$1] : 0) }
+        return sum + r.v * a * a
+      }
+    }
+  }
+
+  static func json(_ args: [String], in ws: Workspace) throws -> [String: Any] {
+    let r = try CLI.run(args, in: ws.url)
+    #expect(r.status == 0, "\(args): \(r.stderr)")
+    return try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+  }
+
+  static func number(_ o: Any?, _ path: String...) -> Double? {
+    var cur = o
+    for k in path { cur = (cur as? [String: Any])?[k] }
+    return (cur as? NSNumber)?.doubleValue
+  }
+
+  /// Peak, temporary, `--at` and the summary's growth on a sampled dump: each estimate's standard
+  /// error is the one the Horvitz-Thompson formula gives over the dump's own records (computed
+  /// here from `heapwise records`, independently of the analyzer), and the full-tracking truths
+  /// lie inside the 95% intervals for this seed.
+  @Test func intervalsForPeakMarkersTemporaryAndGrowth() throws {
+    try CLI.requireLibrary()
+    let ws = try Workspace("sampling-moments")
+    defer { ws.remove() }
+    let program = ws.path("sampling_sites")
+    let cc = try CLI.runProcess("/usr/bin/cc", ["-g", "-O0", "-o", program, Self.source.path, "-lm"])
+    try #require(cc.status == 0, "\(cc.stderr)")
+    let mib = "4"
+    let full = try ws.record(program, [mib], dump: "full.heapwise")
+    let sampled = try ws.record(program, [mib], dump: "sampled.heapwise", extra: ["--sample", "8KiB", "--seed", "11"])
+    let records = try CLI.run(["records", sampled], in: ws.url)
+    try #require(records.status == 0, "\(records.stderr)")
+    let hand = HandReplay(records: records.stdout, rate: 8192)
+    try #require(hand.markers == 12, "markers: \(hand.markers)")
+
+    func close(_ a: Double?, _ b: Double, _ what: String, sourceLocation: SourceLocation = #_sourceLocation) {
+      let a = a ?? .nan
+      #expect(abs(a - b) <= 1e-6 * Swift.max(1, abs(b)), "\(what): \(a) against \(b) by hand", sourceLocation: sourceLocation)
+    }
+    func inside(_ truth: Double, _ iv: Any?, _ what: String, sourceLocation: SourceLocation = #_sourceLocation) {
+      let lo = Self.number(iv, "low") ?? .nan, hi = Self.number(iv, "high") ?? .nan
+      #expect(lo <= truth && truth <= hi, "\(what): truth \(truth) outside [\(lo), \(hi)]", sourceLocation: sourceLocation)
+    }
+    func top(_ dump: String, _ extra: [String]) throws -> [String: Any] {
+      try Self.json(["top", dump, "--by", "function", "--format", "json", "--limit", "0"] + extra, in: ws)
+    }
+
+    // Peak: the estimate at the estimated peak moment, with that moment's variance.
+    let peak = try top(sampled, ["--metric", "peak"]), peakTruth = try top(full, ["--metric", "peak"])
+    close(Self.number(peak, "total", "size"), hand.peak, "peak estimate")
+    close(Self.number(peak, "total_size_interval", "standard_error").map { $0 * $0 }, hand.peakVariance, "peak variance")
+    inside(Self.number(peakTruth, "total", "size")!, peak["total_size_interval"], "peak")
+
+    // --at: the heap when the marker was replayed.
+    for (i, m) in [(2, "s3"), (7, "s8")] {
+      let at = try top(sampled, ["--at", m]), atTruth = try top(full, ["--at", m])
+      close(Self.number(at, "total", "size"), hand.atMarker[i].heap, "heap at \(m)")
+      close(Self.number(at, "total_size_interval", "standard_error").map { $0 * $0 }, hand.atMarker[i].variance, "variance at \(m)")
+      inside(Self.number(atTruth, "total", "size")!, at["total_size_interval"], "heap at \(m)")
+      #expect((at["sites"] as? [[String: Any]])?.allSatisfy { $0["size_interval"] != nil } == true, "\(m): a site without interval")
+    }
+
+    // Temporary: weighted like every figure, its variance by the formula.
+    let temp = try top(sampled, ["--metric", "temporary"])
+    close(Self.number(temp, "total", "size"), hand.temporary.bytes, "temporary bytes")
+    close(Self.number(temp, "total_size_interval", "standard_error").map { $0 * $0 }, hand.temporary.bytesVariance, "temporary bytes variance")
+    close(Self.number(temp, "total_count_interval", "value"), hand.temporary.count, "temporary count")
+    close(Self.number(temp, "total_count_interval", "standard_error").map { $0 * $0 }, hand.temporary.countVariance, "temporary count variance")
+    let tempText = try CLI.run(["top", sampled, "--by", "function", "--metric", "temporary"], in: ws.url)
+    #expect(tempText.stdout.contains("overstates temporaries"), "\(tempText.stdout)")
+
+    // The summary: the live heap, peak, the judged marker and the growth over the 12 markers,
+    // with their intervals; the rise's variance counts only blocks live at one end, the slope's
+    // weighs each block by the slope coefficients of the markers it was live at.
+    let summary = try Self.json(["summary", sampled, "--format", "json"], in: ws)
+    let truth = try Self.json(["summary", full, "--format", "json"], in: ws)
+    let sampling = try #require(summary["sampling"] as? [String: Any], "no sampling object")
+    #expect(Self.number(sampling, "sample_rate_bytes") == 8192)
+    #expect(Self.number(sampling, "live_heap", "confidence") == 0.95)
+    close(Self.number(sampling, "live_heap", "standard_error").map { $0 * $0 }, hand.variance, "live heap variance")
+    close(Self.number(sampling, "peak", "estimate"), hand.peak, "summary peak")
+    #expect(truth["sampling"] == nil, "a full dump's summary has no sampling object")
+    let n = Double(hand.markers), mean = (n - 1) / 2
+    let sxx = (0..<hand.markers).reduce(0.0) { $0 + (Double($1) - mean) * (Double($1) - mean) }
+    var rise = [Double](repeating: 0, count: hand.markers)
+    (rise[0], rise[hand.markers - 1]) = (-1, 1)
+    close(Self.number(sampling, "growth", "rise", "standard_error").map { $0 * $0 }, hand.variance(rise), "rise variance")
+    close(Self.number(sampling, "growth", "rate", "standard_error").map { $0 * $0 },
+          hand.variance((0..<hand.markers).map { (Double($0) - mean) / sxx }), "slope variance")
+    close(Self.number(sampling, "growth", "rise", "estimate"), Self.number(summary, "growth", "delta_bytes") ?? .nan, "rise")
+    inside(Self.number(truth, "growth", "delta_bytes")!, (sampling["growth"] as? [String: Any])?["rise"], "rise")
+    inside(Self.number(truth, "growth", "slope_bytes")!, (sampling["growth"] as? [String: Any])?["rate"], "rate")
+    #expect((sampling["growth"] as? [String: Any])?["rise_exceeds_noise"] as? Bool == true)
+    #expect(Self.number(sampling, "growth", "noise_bytes")! >= 1.96 * Self.number(sampling, "growth", "rise", "standard_error")!)
+
+    let at = try Self.json(["summary", sampled, "--format", "json", "--at", "s8"], in: ws)
+    close(Self.number(at, "sampling", "at_marker", "tracked", "standard_error").map { $0 * $0 }, hand.atMarker[7].variance,
+          "summary --at s8 variance")
+    let text = try CLI.run(["summary", sampled, "--at", "s8"], in: ws.url)
+    #expect(text.stdout.contains("at marker s8: "), "\(text.stdout)")
+    #expect(text.stdout.contains("growth over the markers: rise "), "\(text.stdout)")
+    #expect(text.stdout.contains("the estimate at the moment the estimated heap peaked"), "\(text.stdout)")
+  }
+
   @Test func sampleOptionRejectsBadSizes() throws {
     let r = try CLI.run(["record", "--sample", "lots", "--", "/bin/true"])
     #expect(r.status != 0)

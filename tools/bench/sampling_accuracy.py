@@ -9,9 +9,11 @@ sites with the most live bytes under full tracking. For each seed and figure it 
   mean error      the mean of |estimate - truth| / truth over the ten sites
   coverage        how many of the ten truths lie inside the printed 95% interval
 
-and prints their distribution over the seeds (median, 90th percentile, worst).
+and prints their distribution over the seeds (mean, median, 90th percentile, worst), then each
+site's error averaged over the seeds and how often its truth was inside its interval.
 
   tools/bench/sampling_accuracy.py [--rate 8KiB] [--seeds 20] [--mib 24]
+  tools/bench/sampling_accuracy.py --rate 512KiB --seeds 20 --mib 1024   # minutes; ~3 GB of RAM
 
 The workload's bytes per site (--mib) over the rate sets the number of samples per site: the
 error shrinks as 1/sqrt(samples), so --rate 512KiB --mib 1536 behaves like --rate 8KiB --mib 24
@@ -50,16 +52,17 @@ def figures(hw, dump):
 def compare(truth, est, sites):
     rows = {}
     for fig in truth:
-        errs, num, den, covered = [], 0.0, 0.0, 0
+        errs, num, den, covered, inside = [], 0.0, 0.0, 0, []
         for s in sites:
             t = truth[fig][s][0]
             e, iv = est[fig].get(s, (0, None))
             errs.append(abs(e - t) / t if t else 0.0)
             num += abs(e - t)
             den += t
-            if iv and iv["low"] <= t <= iv["high"]:
-                covered += 1
-        rows[fig] = (num / den, statistics.mean(errs), covered)
+            ok = bool(iv and iv["low"] <= t <= iv["high"])
+            covered += ok
+            inside.append(ok)
+        rows[fig] = (num / den, statistics.mean(errs), covered, errs, inside)
     return rows
 
 
@@ -84,16 +87,26 @@ def main():
         for seed in range(1, a.seeds + 1):
             per_seed.append(compare(truth, figures(hw, record("s%d" % seed, ["--sample", a.rate, "--seed", str(seed)])), sites))
         print("sampling %s, workload %d MiB per site, %d seeds, top 10 sites by live bytes" % (a.rate, a.mib, a.seeds))
-        print("%-16s %-24s %-24s %s" % ("figure", "weighted error", "mean error per site", "truth inside 95% interval"))
-        print("%-16s %-24s %-24s %s" % ("", "median / p90 / worst", "median / p90 / worst", "mean of 10"))
+        print("%-16s %-32s %-32s %s" % ("figure", "weighted error", "mean error per site", "truth inside 95% interval"))
+        print("%-16s %-32s %-32s %s" % ("", "mean / median / p90 / worst", "mean / median / p90 / worst", "mean of 10"))
+        q = lambda xs, f: xs[min(len(xs) - 1, int(f * len(xs)))]
         for fig in truth:
             w = sorted(r[fig][0] for r in per_seed)
             m = sorted(r[fig][1] for r in per_seed)
             c = [r[fig][2] for r in per_seed]
-            q = lambda xs, f: xs[min(len(xs) - 1, int(f * len(xs)))]
-            print("%-16s %5.1f%% / %5.1f%% / %5.1f%%  %5.1f%% / %5.1f%% / %5.1f%%  %.1f" % (
-                fig, 100 * statistics.median(w), 100 * q(w, 0.9), 100 * w[-1],
-                100 * statistics.median(m), 100 * q(m, 0.9), 100 * m[-1], statistics.mean(c)))
+            print("%-16s %5.1f%% / %5.1f%% / %5.1f%% / %5.1f%%  %5.1f%% / %5.1f%% / %5.1f%% / %5.1f%%  %.1f" % (
+                fig, 100 * statistics.mean(w), 100 * statistics.median(w), 100 * q(w, 0.9), 100 * w[-1],
+                100 * statistics.mean(m), 100 * statistics.median(m), 100 * q(m, 0.9), 100 * m[-1], statistics.mean(c)))
+        print()
+        print("per site, over the seeds: mean error, and how often the truth was inside its interval")
+        print("%-18s" % "site" + "".join("%-22s" % f for f in truth))
+        for i, site in enumerate(sites):
+            cells = []
+            for fig in truth:
+                errs = [r[fig][3][i] for r in per_seed]
+                inside = sum(r[fig][4][i] for r in per_seed)
+                cells.append("%5.1f%%  %2d/%-2d" % (100 * statistics.mean(errs), inside, len(per_seed)))
+            print("%-18s" % site + "".join("%-22s" % c for c in cells))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ public struct SeriesPoint: Sendable, Hashable {
   public var mapped: UInt64
   /// The private allocators' share of ``mapped``.
   public var privateResident: UInt64
+  /// Its index among the dump's markers, or among its samples (what SeriesVariance is keyed by).
+  public var position: Int = 0
 
   public init(time: Double, label: String? = nil, liveHeap: UInt64, mapped: UInt64 = 0, privateResident: UInt64 = 0) {
     self.time = time
@@ -67,8 +69,14 @@ public struct GrowthAnalysis: Sendable, Hashable {
   public var largestStep: UInt64
   /// How much the later half of the steps rose (last point minus the point where it starts).
   public var laterRise: Int64
+  /// Sampled dumps: the rise and the slope as estimates with their standard errors (nil when every
+  /// block was recorded). Then ``noise`` is at least the rise's 95% half-width: growth, a fall or a
+  /// spread is only claimed when it exceeds the sampling noise.
+  public var sampledDelta: Estimate?
+  public var sampledSlope: Estimate?
 
-  public init(points: [SeriesPoint], basis: SeriesBasis, thresholds: VerdictThresholds = .init()) {
+  public init(points: [SeriesPoint], basis: SeriesBasis, thresholds: VerdictThresholds = .init(),
+              variance: SeriesVariance? = nil) {
     self.basis = basis
     self.points = points
     let y = points.map { Double($0.tracked) }
@@ -77,6 +85,20 @@ public struct GrowthAnalysis: Sendable, Hashable {
     let top = points.map(\.tracked).max() ?? 0
     let bottom = points.map(\.tracked).min() ?? 0
     noise = Swift.max(thresholds.noiseBytes, UInt64(Double(top) * thresholds.flatFraction))
+    if let variance, let first = points.first, let last = points.last {
+      let rise = Double(last.tracked) - Double(first.tracked)
+      let deltaVariance = points.count < 2 ? 0 : variance.variance([(first.position, -1), (last.position, 1)])
+      let d = Estimate(value: rise, variance: deltaVariance, signed: true)
+      sampledDelta = d
+      noise = Swift.max(noise, UInt64(d.halfWidth.rounded(.up)))
+      // The least-squares slope is sum c_i y_i with c_i = (x_i - mean x) / sum (x - mean x)^2.
+      let mean = x.reduce(0, +) / Double(Swift.max(1, x.count))
+      let sxx = x.reduce(0) { $0 + ($1 - mean) * ($1 - mean) }
+      if let fit, sxx > 0 {
+        let c = zip(points, x).map { ($0.position, ($1 - mean) / sxx) }
+        sampledSlope = Estimate(value: fit.slope, variance: variance.variance(c), signed: true)
+      }
+    }
     let first = points.first?.tracked ?? 0
     let last = points.last?.tracked ?? 0
     delta = Int64(bitPattern: last &- first)

@@ -63,6 +63,11 @@ extension SummaryReport {
       report.python = python
       report.impossibleBlocks = replay.state.impossibleBlocks
       report.sampled = SampledHeap.of(replay.state)
+      if let marker = report.facts.judgedAt?.marker, let i = data.markers.firstIndex(where: { $0.label == marker }),
+        let v = data.markerVariance
+      {
+        report.sampled?.atMarker = (marker, Estimate(value: Double(data.markers[i].tracked), variance: v.variance(at: i)))
+      }
       report.suppressed = suppressed
       if let w = replay.state.impossibleBlocksWarning { report.warnings.append(w) }
       return report

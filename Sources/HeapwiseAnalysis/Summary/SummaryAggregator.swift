@@ -91,14 +91,28 @@ public final class SummaryAggregator: ReplayAggregator {
   /// The live heap and its largest blocks at every marker, in order.
   private(set) var markerHeaps: [SummaryData.MarkerHeap] = []
 
+  /// Sampled dumps: which points each recorded block was live at (SampledSeries.swift).
+  private var sampledSeries: SampledSeriesTracker?
+
   public init(keepStacksAt markers: Set<String> = []) { keepStacksAt = markers }
 
+  /// The bytes a heap block counts for: its size, or in a sampled dump its weighted size.
+  @inline(__always)
+  private static func counted(_ size: UInt64, _ state: ReplayState) -> Int64 {
+    guard let w = state.sampleWeight else { return Int64(size) }
+    return Int64(w.bytes(size, weight: w.weight(size)))
+  }
+
   public func allocated(_ block: LiveBlock, address: UInt64, kind: BlockKind, state: ReplayState) {
+    if state.sampleWeight != nil {
+      if sampledSeries == nil { sampledSeries = SampledSeriesTracker() }
+      sampledSeries!.allocated(serial: block.serial)
+    }
     guard kind == .heap else { return }  // a mapping counts once pages are resident (residentChanged)
     if block.size >= Self.largeBlockFloor {
       largeBlocks[block.serial] = SummaryData.Block(size: block.size, stack: block.stack, serial: block.serial)
     }
-    change(block.stack, Int64(block.size))
+    change(block.stack, Self.counted(block.size, state))
   }
 
   public func freed(
@@ -107,7 +121,12 @@ public final class SummaryAggregator: ReplayAggregator {
   ) {
     guard kind == .heap else { return }
     if block.size >= Self.largeBlockFloor { largeBlocks[block.serial] = nil }
-    change(block.stack, -Int64(bytes))
+    if let w = state.sampleWeight {
+      if whole { sampledSeries?.ended(block, weight: w.weight(block.size)) }
+      change(block.stack, -Self.counted(bytes, state))
+    } else {
+      change(block.stack, -Int64(bytes))
+    }
   }
 
   public func residentChanged(_ block: LiveBlock, by delta: Int64, state: ReplayState) {
@@ -131,6 +150,7 @@ public final class SummaryAggregator: ReplayAggregator {
   }
 
   public func marker(_ marker: MarkerRecord, state: ReplayState) {
+    sampledSeries?.marker()
     markers.append((state.timestamp, point(marker.name, state)))
     pendingMarker[state.stream] = marker.name
     awaitingResidency[state.stream] = (markers.count - 1, nil)
@@ -178,6 +198,7 @@ public final class SummaryAggregator: ReplayAggregator {
 
   public func sample(_ sample: SampleRecord, state: ReplayState) {
     if state.stream == .process { lastProcessSampleTicks = state.timestamp }
+    sampledSeries?.sample()
     let label = pendingMarker.removeValue(forKey: state.stream)
     samples.append(
       Sample(
@@ -222,6 +243,7 @@ public final class SummaryAggregator: ReplayAggregator {
     var heapBlocks: [(address: UInt64, size: UInt64, stack: StackID)] = []
     replay.forEachLiveBlock { address, block, bytes, kind in
       guard kind == .heap else { return }
+      if let w = state.sampleWeight { sampledSeries?.ended(block, weight: w.weight(block.size)) }
       heapBlocks.append((address, bytes, block.stack))
       guard top.count < largestBlocks || bytes > top[top.count - 1].size else { return }
       top.insert(
@@ -257,7 +279,12 @@ public final class SummaryAggregator: ReplayAggregator {
           liveBlocks: $0.liveBlocks, mapped: $0.mapped, privateResident: $0.privateResident,
           mappedReserved: $0.mappedReserved)
       },
-      markers: markers.map { var p = $0.point; p.time = seconds($0.ticks); return p },
+      markers: markers.enumerated().map { i, m in
+        var p = m.point
+        p.time = seconds(m.ticks)
+        p.position = i
+        return p
+      },
       peak: PeakPoint(
         bytes: peak.bytes, time: seconds(peakTicks), includesMapped: peak.includesMapped,
         previousMarker: peak.markersBefore > 0 ? markers[peak.markersBefore - 1].point.label : nil,
@@ -272,7 +299,9 @@ public final class SummaryAggregator: ReplayAggregator {
       endLiveHeap: state.heapBytes, endLiveBlocks: Int(state.heapBlocks), endMapped: state.mappedResidentBytes,
       endPrivate: state.privateResident, markerHeaps: markerHeaps,
       stacksAtMarker: stacksAtMarker.mapValues(positive), hasResidency: state.hasResidency,
-      duration: seconds(state.timestamp), sawEnd: state.end != nil)
+      duration: seconds(state.timestamp), sawEnd: state.end != nil,
+      markerVariance: state.sampleWeight == nil ? nil : sampledSeries?.markers ?? SeriesVariance(),
+      sampleVariance: state.sampleWeight == nil ? nil : sampledSeries?.samples ?? SeriesVariance())
   }
 
   /// Ticks to seconds since start: the rate between the header's start and the last CLOCK record
@@ -368,4 +397,8 @@ public struct SummaryData: Sendable {
   /// Seconds from start to the last event.
   public var duration: Double
   public var sawEnd: Bool
+  /// Sampled dumps: the variances behind the series of markers and of samples (by position in
+  /// ``markers`` and ``samples``); nil when every block was recorded.
+  public var markerVariance: SeriesVariance? = nil
+  public var sampleVariance: SeriesVariance? = nil
 }

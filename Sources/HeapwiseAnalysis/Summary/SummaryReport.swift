@@ -117,6 +117,7 @@ public struct SummaryReport: Sendable {
     let points: [SeriesPoint]
     let before: [StackID: UInt64]
     let after: [StackID: UInt64]
+    var variance = data.markerVariance
     if scope != .whole, let window {
       basis = .markers
       points = Array(data.markers[window])
@@ -128,11 +129,14 @@ public struct SummaryReport: Sendable {
       (before, after) = (data.firstMarkerByStack, data.lastMarkerByStack)
     } else {
       basis = .samples
-      points = data.samples.map {
-        SeriesPoint(
-          time: $0.time, label: $0.label, liveHeap: $0.liveHeap,
-          mapped: $0.mapped + $0.privateResident.values.reduce(0, +),
-          privateResident: $0.privateResident.values.reduce(0, +))
+      variance = data.sampleVariance
+      points = data.samples.enumerated().map { i, s in
+        var p = SeriesPoint(
+          time: s.time, label: s.label, liveHeap: s.liveHeap,
+          mapped: s.mapped + s.privateResident.values.reduce(0, +),
+          privateResident: s.privateResident.values.reduce(0, +))
+        p.position = i
+        return p
       }.evenlySpaced(count: thresholds.samplePoints)
       (before, after) = (data.firstSampleByStack, data.lastSampleByStack)
     }
@@ -183,7 +187,7 @@ public struct SummaryReport: Sendable {
           reserved: groups.reduce(0) { $0 + $1.reserved }))
     }
     facts = SummaryFacts(
-      growth: GrowthAnalysis(points: points, basis: basis, thresholds: thresholds),
+      growth: GrowthAnalysis(points: points, basis: basis, thresholds: thresholds, variance: variance),
       siteChanges: changes, peak: peak.bytes > 0 ? peak : nil, end: atExit,
       endLiveHeap: data.endLiveHeap, endMapped: data.endMapped,
       largestBlocks: data.largestBlocks.map { LargeBlock(size: $0.size, site: site($0.stack).name) },
