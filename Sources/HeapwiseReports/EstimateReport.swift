@@ -1,5 +1,5 @@
-// `heapwise top` on a sampled dump (docs/SAMPLING.md): the same ranking as TextReport.top and
-// JSONReport.top, whose figures are then estimates, with each estimate's 95% interval.
+// `heapwise top` on a sampled dump (docs/SAMPLING.md): TextReport.top and JSONReport.top, given
+// the dump's sampling, show each estimate with its 95% interval; the pieces they use are here.
 import HeapwiseAnalysis
 import HeapwiseFormat
 
@@ -53,30 +53,6 @@ public enum EstimateReport {
       s += "warning: the recorder's live set was full \(d) times; those blocks are missing (raise HEAPWISE_SAMPLE_CAPACITY)\n"
     }
     return s
-  }
-
-  public static func topText(_ table: SiteTable, dump: DumpDescription, settings: ReportSettings, sampling: Sampling) -> String {
-    let metric = settings.metric
-    let sites = table.sorted(by: metric)
-    let shown = settings.limit.map { Array(sites.prefix($0)) } ?? sites
-    var out = "heapwise top: \(settings.measured(exited: dump.exited)), \(settings.groupingText)\n"
-    out += "dump: \(dump.headline)\n"
-    out += TextReport.peakLine(dump)
-    out += note(sampling, metric: metric)
-    out += "\n"
-    for site in shown {
-      out += line(site.label, site.counters, metric: metric) + "\n"
-      if settings.options.grouping == .traceback { out += TextReport.traceback(site.frames, limit: settings.tracebackFrames) }
-    }
-    if sites.count > shown.count {
-      var rest = StackCounters()
-      for s in sites[shown.count...] { rest.add(s.counters) }
-      out += "\(sites.count - shown.count) other sites: " + figures(rest, metric: metric) + "\n"
-    }
-    if shown.isEmpty { out += "(no sites: nothing to show for this measure)\n" }
-    out += "total: " + figures(table.total, metric: metric) + ", \(sites.count) sites\n"
-    if dump.unmatchedFrees > 0 { out += "unmatched frees: \(dump.unmatchedFrees)\n" }
-    return out
   }
 
   /// `label: size=1.2 MiB [1.1 MiB, 1.3 MiB], count=3100 [2900, 3300], average=412 B, 41 sampled`

@@ -4,7 +4,10 @@ import HeapwiseAnalysis
 
 public enum TextReport {
   /// `heapwise top`.
-  public static func top(_ table: SiteTable, dump: DumpDescription, settings: ReportSettings) -> String {
+  /// `sampling`: a sampled dump's parameters; figures are then estimates, each with its interval
+  /// (EstimateReport).
+  public static func top(_ table: SiteTable, dump: DumpDescription, settings: ReportSettings,
+                         sampling: EstimateReport.Sampling? = nil) -> String {
     let metric = settings.metric
     let sites = table.sorted(by: metric)
     let shown = settings.limit.map { Array(sites.prefix($0)) } ?? sites
@@ -17,12 +20,14 @@ public enum TextReport {
     if metric == .temporary {
       out += "note: temporary = freed before its thread allocated anything else\n"
     }
+    if let sampling { out += EstimateReport.note(sampling, metric: metric) }
     if (metric == .live || metric == .leaked || metric == .peak) && table.total.reservedBytes > 0 {
       out += "note: a mapped region counts its resident pages (mincore, madvise, munmap); mapped= is the address space it reserved\n"
     }
     out += "\n"
     for site in shown {
-      out += siteLine(label: site.label, size: metric.size(site.counters), count: metric.count(site.counters))
+      out += sampling != nil ? EstimateReport.line(site.label, site.counters, metric: metric)
+        : siteLine(label: site.label, size: metric.size(site.counters), count: metric.count(site.counters))
       // Mappings count by what is resident; what they reserved stays visible beside it.
       if (metric == .live || metric == .leaked) && site.counters.reservedBytes > 0 {
         out += ", mapped=\(Units.bytes(site.counters.reservedBytes)) reserved"
@@ -33,11 +38,14 @@ public enum TextReport {
     if sites.count > shown.count {
       var rest = StackCounters()
       for s in sites[shown.count...] { rest.add(s.counters) }
-      out += "\(sites.count - shown.count) other sites: size=\(Units.bytes(metric.size(rest))), count=\(metric.count(rest))\n"
+      out += "\(sites.count - shown.count) other sites: "
+        + (sampling != nil ? EstimateReport.figures(rest, metric: metric) : "size=\(Units.bytes(metric.size(rest))), count=\(metric.count(rest))") + "\n"
     }
     if shown.isEmpty { out += "(no sites: nothing to show for this measure)\n" }
     let cumulativeNote = settings.options.cumulative ? " (each stack once)" : ""
-    out += "total\(cumulativeNote): size=\(Units.bytes(metric.size(table.total))), count=\(metric.count(table.total)), \(sites.count) sites\n"
+    out += "total\(cumulativeNote): "
+      + (sampling != nil ? EstimateReport.figures(table.total, metric: metric)
+        : "size=\(Units.bytes(metric.size(table.total))), count=\(metric.count(table.total))") + ", \(sites.count) sites\n"
     if !table.filteredOut.isZero {
       out += "filtered out: size=\(Units.bytes(metric.size(table.filteredOut))), count=\(metric.count(table.filteredOut))\n"
     }

@@ -45,21 +45,12 @@ struct TopCommand: ParsableCommand {
                                   limit: sites.limit == 0 ? nil : sites.limit, tracebackFrames: sites.tracebackFrames)
     let dump = DumpDescription(analysis)
     var out = BufferedOutput()
-    if let sampling = analysis.state.sampling {
-      let about = EstimateReport.Sampling(sampling, stats: analysis.state.samplingStats)
-      switch sites.format {
-      case .text:
-        out.write(EstimateReport.topText(table, dump: dump, settings: settings, sampling: about))
-        for line in suppressed.lines { out.write(line + "\n") }
-      case .json: out.write(JSONReport.top(table, dump: dump, settings: settings, sampling: about))
-      }
-    } else {
-      switch sites.format {
-      case .text:
-        out.write(TextReport.top(table, dump: dump, settings: settings))
-        for line in suppressed.lines { out.write(line + "\n") }
-      case .json: out.write(JSONReport.top(table, dump: dump, settings: settings))
-      }
+    let sampling = analysis.state.sampling.map { EstimateReport.Sampling($0, stats: analysis.state.samplingStats) }
+    switch sites.format {
+    case .text:
+      out.write(TextReport.top(table, dump: dump, settings: settings, sampling: sampling))
+      for line in suppressed.lines { out.write(line + "\n") }
+    case .json: out.write(JSONReport.top(table, dump: dump, settings: settings, sampling: sampling))
     }
     out.flush()
     if status == 0 && analysis.reader.warnings.contains(where: \.isDamage) { status = ExitStatus.damaged }

@@ -96,6 +96,14 @@ public final class SummaryAggregator: ReplayAggregator {
 
   public init(keepStacksAt markers: Set<String> = []) { keepStacksAt = markers }
 
+  /// The tracker of a sampled dump, from its first event on (nil for a full dump).
+  @inline(__always)
+  private func series(_ state: ReplayState) -> SampledSeriesTracker? {
+    guard state.sampleWeight != nil else { return nil }
+    if sampledSeries == nil { sampledSeries = SampledSeriesTracker() }
+    return sampledSeries
+  }
+
   /// The bytes a heap block counts for: its size, or in a sampled dump its weighted size.
   @inline(__always)
   private static func counted(_ size: UInt64, _ state: ReplayState) -> Int64 {
@@ -104,10 +112,7 @@ public final class SummaryAggregator: ReplayAggregator {
   }
 
   public func allocated(_ block: LiveBlock, address: UInt64, kind: BlockKind, state: ReplayState) {
-    if state.sampleWeight != nil {
-      if sampledSeries == nil { sampledSeries = SampledSeriesTracker() }
-      sampledSeries!.allocated(serial: block.serial)
-    }
+    if state.sampleWeight != nil { series(state)?.allocated(serial: block.serial) }
     guard kind == .heap else { return }  // a mapping counts once pages are resident (residentChanged)
     if block.size >= Self.largeBlockFloor {
       largeBlocks[block.serial] = SummaryData.Block(size: block.size, stack: block.stack, serial: block.serial)
@@ -150,7 +155,7 @@ public final class SummaryAggregator: ReplayAggregator {
   }
 
   public func marker(_ marker: MarkerRecord, state: ReplayState) {
-    sampledSeries?.marker()
+    series(state)?.marker()
     markers.append((state.timestamp, point(marker.name, state)))
     pendingMarker[state.stream] = marker.name
     awaitingResidency[state.stream] = (markers.count - 1, nil)
@@ -198,7 +203,7 @@ public final class SummaryAggregator: ReplayAggregator {
 
   public func sample(_ sample: SampleRecord, state: ReplayState) {
     if state.stream == .process { lastProcessSampleTicks = state.timestamp }
-    sampledSeries?.sample()
+    series(state)?.sample()
     let label = pendingMarker.removeValue(forKey: state.stream)
     samples.append(
       Sample(
