@@ -248,6 +248,11 @@ import Testing
     inside(Self.number(truth, "growth", "delta_bytes")!, (sampling["growth"] as? [String: Any])?["rise"], "rise")
     inside(Self.number(truth, "growth", "slope_bytes")!, (sampling["growth"] as? [String: Any])?["rate"], "rate")
     #expect((sampling["growth"] as? [String: Any])?["rise_exceeds_noise"] as? Bool == true)
+    // The site changes the verdict cites are weighted like the series: they add up to its rise.
+    let changes = try #require(summary["sites"] as? [[String: Any]])
+    #expect(changes.count < 20, "\(changes.count) site changes: some may be cut off")
+    close(changes.reduce(0) { $0 + (Self.number($1, "delta") ?? 0) }, Self.number(summary, "growth", "delta_bytes") ?? .nan,
+          "site changes against the rise")
     #expect(Self.number(sampling, "growth", "noise_bytes")! >= 1.96 * Self.number(sampling, "growth", "rise", "standard_error")!)
 
     let at = try Self.json(["summary", sampled, "--format", "json", "--at", "s8"], in: ws)
