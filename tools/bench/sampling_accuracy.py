@@ -13,7 +13,10 @@ and prints their distribution over the seeds (mean, median, 90th percentile, wor
 site's error averaged over the seeds and how often its truth was inside its interval.
 
   tools/bench/sampling_accuracy.py [--rate 8KiB] [--seeds 20] [--mib 24]
-  tools/bench/sampling_accuracy.py --rate 512KiB --seeds 20 --mib 1024   # minutes; ~3 GB of RAM
+  tools/bench/sampling_accuracy.py --rate 512KiB --seeds 20 --mib 1024   # ~40 min under load; ~3 GB of RAM
+
+--keep DIR keeps the program and the dumps in DIR and reuses the ones already there (the full
+recording at --mib 1024 is 250 MB and most of the time).
 
 The workload's bytes per site (--mib) over the rate sets the number of samples per site: the
 error shrinks as 1/sqrt(samples), so --rate 512KiB --mib 1536 behaves like --rate 8KiB --mib 24
@@ -71,14 +74,20 @@ def main():
     ap.add_argument("--rate", default="8KiB")
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--mib", type=int, default=24)
+    ap.add_argument("--keep", metavar="DIR", help="keep (and reuse) the program and dumps in DIR")
     a = ap.parse_args()
     hw = heapwise()
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = a.keep or scratch
+        os.makedirs(tmp, exist_ok=True)
         prog = os.path.join(tmp, "sampling_sites")
-        subprocess.run(["cc", "-O2", "-g", "-o", prog, os.path.join(ROOT, "Tests/Programs/sampling_sites.c"), "-lm"], check=True)
+        if not (a.keep and os.path.exists(prog)):
+            subprocess.run(["cc", "-O2", "-g", "-o", prog, os.path.join(ROOT, "Tests/Programs/sampling_sites.c"), "-lm"], check=True)
         def record(name, extra):
             dump = os.path.join(tmp, name + ".heapwise")
-            subprocess.run([hw, "record", "-o", dump] + extra + ["--", prog, str(a.mib)], check=True, capture_output=True)
+            if not (a.keep and os.path.exists(dump)):
+                subprocess.run([hw, "record", "-o", dump + ".part"] + extra + ["--", prog, str(a.mib)], check=True, capture_output=True)
+                os.rename(dump + ".part", dump)
             return dump
         truth = figures(hw, record("full", []))
         ranked = sorted(truth["live bytes"], key=lambda s: -truth["live bytes"][s][0])
