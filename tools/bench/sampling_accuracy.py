@@ -89,12 +89,12 @@ def main():
                 subprocess.run([hw, "record", "-o", dump + ".part"] + extra + ["--", prog, str(a.mib)], check=True, capture_output=True)
                 os.rename(dump + ".part", dump)
             return dump
-        truth = figures(hw, record("full", []))
+        truth = figures(hw, record("full-%dMiB" % a.mib, []))
         ranked = sorted(truth["live bytes"], key=lambda s: -truth["live bytes"][s][0])
         sites = [s for s in ranked if s.startswith("site_")][:10]
         per_seed = []
         for seed in range(1, a.seeds + 1):
-            per_seed.append(compare(truth, figures(hw, record("s%d" % seed, ["--sample", a.rate, "--seed", str(seed)])), sites))
+            per_seed.append(compare(truth, figures(hw, record("s%d-%s-%dMiB" % (seed, a.rate, a.mib), ["--sample", a.rate, "--seed", str(seed)])), sites))
         print("sampling %s, workload %d MiB per site, %d seeds, top 10 sites by live bytes" % (a.rate, a.mib, a.seeds))
         print("%-16s %-32s %-32s %s" % ("figure", "weighted error", "mean error per site", "truth inside 95% interval"))
         print("%-16s %-32s %-32s %s" % ("", "mean / median / p90 / worst", "mean / median / p90 / worst", "mean of 10"))
