@@ -136,7 +136,7 @@ public struct SummaryReport: Sendable {
       }.evenlySpaced(count: thresholds.samplePoints)
       (before, after) = (data.firstSampleByStack, data.lastSampleByStack)
     }
-    var bySite: [String: (before: UInt64, after: UInt64)] = [:]
+    var bySite: [String: (before: UInt64, after: UInt64, frames: SiteFrames?)] = [:]
     // Naming a stack means symbolizing it, the summary's main cost on a pandas job (tens of
     // thousands of stacks through libarrow's symbol table). Stacks that changed by less than a
     // thousandth of the largest change (and under 64 KiB) are summed into one line instead.
@@ -148,11 +148,12 @@ public struct SummaryReport: Sendable {
     let largest = stacks.map(deltaOf).max() ?? 0
     let floor = Swift.min(UInt64(64 << 10), largest / 1000)
     for stack in stacks {
-      let name = deltaOf(stack) >= floor || floor == 0 ? site(stack).name : "[stacks that changed by under \(Units.bytes(floor)) each]"
-      bySite[name, default: (0, 0)].before += before[stack] ?? 0
-      bySite[name, default: (0, 0)].after += after[stack] ?? 0
+      let named = deltaOf(stack) >= floor || floor == 0 ? site(stack) : nil
+      let name = named?.name ?? "[stacks that changed by under \(Units.bytes(floor)) each]"
+      bySite[name, default: (0, 0, named?.frames)].before += before[stack] ?? 0
+      bySite[name, default: (0, 0, named?.frames)].after += after[stack] ?? 0
     }
-    let changes = bySite.map { SiteChange(site: $0.key, before: $0.value.before, after: $0.value.after) }
+    let changes = bySite.map { SiteChange(site: $0.key, before: $0.value.before, after: $0.value.after, frames: $0.value.frames) }
       .sorted { $0.delta != $1.delta ? $0.delta > $1.delta : $0.site < $1.site }
 
     let peak = data.peak
@@ -163,7 +164,8 @@ public struct SummaryReport: Sendable {
       return MarkerHeapFacts(
         marker: m.name, liveHeap: m.liveHeap,
         largestBlocks: m.largestBlocks.map { b in
-          var block = LargeBlock(size: b.size, site: site(b.stack).name)
+          let s = site(b.stack)
+          var block = LargeBlock(size: b.size, site: s.name, frames: s.frames)
           block.freedBefore = later.first { !$0.largestBlocks.contains { $0.serial == b.serial } }?.name
           return block
         },
@@ -186,7 +188,10 @@ public struct SummaryReport: Sendable {
       growth: GrowthAnalysis(points: points, basis: basis, thresholds: thresholds),
       siteChanges: changes, peak: peak.bytes > 0 ? peak : nil, end: atExit,
       endLiveHeap: data.endLiveHeap, endMapped: data.endMapped,
-      largestBlocks: data.largestBlocks.map { LargeBlock(size: $0.size, site: site($0.stack).name) },
+      largestBlocks: data.largestBlocks.map { b in
+        let s = site(b.stack)
+        return LargeBlock(size: b.size, site: s.name, frames: s.frames)
+      },
       trims: data.trims, allocator: allocator, peakRSS: splits.map(\.split.rss.bytes).max(),
       heap: Self.pinning(data.heapLayouts, residency: data.exitResidency, site: site),
       atLastMarker: data.markerHeaps.isEmpty ? nil : markerFacts(data.markerHeaps.count - 1))

@@ -4,10 +4,13 @@ public struct SiteChange: Sendable, Hashable {
   public var site: String
   public var before: UInt64
   public var after: UInt64
-  public init(site: String, before: UInt64, after: UInt64) {
+  /// The site's frames (from one of its stacks; nil for the line that sums small changes).
+  public var frames: SiteFrames?
+  public init(site: String, before: UInt64, after: UInt64, frames: SiteFrames? = nil) {
     self.site = site
     self.before = before
     self.after = after
+    self.frames = frames
   }
   public var delta: Int64 { Int64(bitPattern: after &- before) }
 }
@@ -18,10 +21,13 @@ public struct LargeBlock: Sendable, Hashable {
   public var site: String
   /// The first later marker at which the block was no longer live (nil: live to the last one).
   public var freedBefore: String?
-  public init(size: UInt64, site: String, freedBefore: String? = nil) {
+  /// Where it was allocated, as frames.
+  public var frames: SiteFrames?
+  public init(size: UInt64, site: String, freedBefore: String? = nil, frames: SiteFrames? = nil) {
     self.size = size
     self.site = site
     self.freedBefore = freedBefore
+    self.frames = frames
   }
 }
 
@@ -210,14 +216,18 @@ public struct Finding: Sendable, Hashable {
   public var markers: [String] = []
   /// The sites it names.
   public var sites: [String] = []
+  /// The same sites' frames, one per site (nil where a site has none).
+  public var siteFrames: [SiteFrames?] = []
   /// The allocator that holds the memory (retention, private allocators).
   public var allocator: String?
   /// What to do about it.
   public var remedy: String?
   public init(
     kind: VerdictKind, headline: String, evidence: [String], bytes: UInt64? = nil, ratePerMarker: Double? = nil,
-    markers: [String] = [], sites: [String] = [], allocator: String? = nil, remedy: String? = nil
+    markers: [String] = [], sites: [String] = [], siteFrames: [SiteFrames?]? = nil, allocator: String? = nil,
+    remedy: String? = nil
   ) {
+    self.siteFrames = siteFrames ?? sites.map { _ in nil }
     self.kind = kind
     self.headline = headline
     self.evidence = evidence
@@ -269,6 +279,7 @@ public struct Verdict: Sendable, Hashable {
         for site in rising {
           evidence.append(
             "  \(site.site): \(Units.signedBytes(site.delta)) (\(Units.percent(Double(site.delta), of: Double(growth.delta))) of the growth)")
+          evidence += Self.siteFrameLines(site.frames, indent: "    ")
         }
       }
       found.append(
@@ -278,7 +289,8 @@ public struct Verdict: Sendable, Hashable {
             + (growth.isLinear ? "linearly" : "in steps"),
           evidence: evidence, bytes: UInt64(growth.delta),
           ratePerMarker: growth.basis == .markers ? growth.fit?.slope : nil,
-          markers: growth.basis == .markers ? growth.points.compactMap(\.label) : [], sites: rising.map(\.site)))
+          markers: growth.basis == .markers ? growth.points.compactMap(\.label) : [], sites: rising.map(\.site),
+          siteFrames: rising.map(\.frames)))
     }
 
     // At exit, else at the last marker: a teardown after the program's last labelled state
@@ -454,6 +466,16 @@ public struct Verdict: Sendable, Hashable {
 }
 
 extension Verdict {
+  /// Under a site named by a library's Python line, the program's own line that led there; under a
+  /// Python site, the native function that allocated for it.
+  static func siteFrameLines(_ frames: SiteFrames?, indent: String) -> [String] {
+    guard let frames else { return [] }
+    var lines: [String] = []
+    if let user = frames.userBeyondSite { lines.append(indent + "from your code: \(user.siteName)") }
+    if let native = frames.native { lines.append(indent + "allocated by \(native.siteName)") }
+    return lines
+  }
+
   /// Why a rise that is not growth is a load.
   static func stepUpText(_ growth: GrowthAnalysis) -> String {
     "tracked memory stepped up \(Units.bytes(growth.delta.magnitude)) across \(growth.span) and stayed "
@@ -480,9 +502,10 @@ extension Verdict {
     return Finding(
       kind: .heldByFewBlocks,
       headline: "held by a few large blocks\(marker.map { " at marker \"\($0)\"" } ?? ""): \(Units.bytes(held)) of the \(Units.bytes(live)) live heap is \(Units.plural(blocks.count, "block"))",
-      evidence: blocks.enumerated().map { i, b in
-        "\(Units.bytes(b.size)) allocated at \(b.site)" + (i < fates.count ? " (\(fates[i]))" : "")
+      evidence: blocks.enumerated().flatMap { i, b in
+        ["\(Units.bytes(b.size)) allocated at \(b.site)" + (i < fates.count ? " (\(fates[i]))" : "")]
+          + siteFrameLines(b.frames, indent: "    ")
       } + (marker != nil ? ["a reference is still held: this is live data, not memory the allocator kept"] : []),
-      bytes: held, markers: marker.map { [$0] } ?? [], sites: blocks.map(\.site))
+      bytes: held, markers: marker.map { [$0] } ?? [], sites: blocks.map(\.site), siteFrames: blocks.map(\.frames))
   }
 }
