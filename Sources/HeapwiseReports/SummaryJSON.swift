@@ -75,6 +75,7 @@ public struct SummaryJSON: Encodable, Sendable {
     var regions: Int
     var explanation: String?
     var privateAllocator: String?
+    var frames: SiteFrames?
   }
   public struct Trim: Encodable, Sendable {
     var marker: String?
@@ -157,7 +158,7 @@ public struct SummaryJSON: Encodable, Sendable {
     mapped = report.mapped.map {
       Mapped(
         site: $0.site, bytes: $0.bytes, reserved: $0.reserved, regions: $0.regions, explanation: $0.explanation,
-        privateAllocator: $0.privateAllocator?.rawValue)
+        privateAllocator: $0.privateAllocator?.rawValue, frames: $0.frames)
     }
     allocatorMapped = report.allocatorMapped
     trims = facts.trims.map {

@@ -31,6 +31,8 @@ public struct SummaryReport: Sendable {
     /// What these regions are and how to see inside them, when recognised.
     public var explanation: String?
     public var privateAllocator: PrivateAllocator?
+    /// The site's frames (those of the group's first stack).
+    public var frames: SiteFrames?
   }
 
   /// The split at one sample.
@@ -220,7 +222,7 @@ public struct SummaryReport: Sendable {
     mapped = groups.values.map {
       MappedSite(
         site: $0.site.name, bytes: $0.bytes, reserved: $0.reserved, regions: $0.regions,
-        explanation: Self.explain($0.site, lengths: $0.lengths), privateAllocator: $0.owner)
+        explanation: Self.explain($0.site, lengths: $0.lengths), privateAllocator: $0.owner, frames: $0.site.frames)
     }.sorted { $0.bytes != $1.bytes ? $0.bytes > $1.bytes : $0.reserved != $1.reserved ? $0.reserved > $1.reserved : $0.site < $1.site }
 
     // Every marker's sample, plus evenly spaced periodic ones, plus the peak and the last.
