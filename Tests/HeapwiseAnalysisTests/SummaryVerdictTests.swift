@@ -1,6 +1,7 @@
 import Testing
 
 @testable import HeapwiseAnalysis
+import HeapwiseReports
 
 private let MiB: UInt64 = 1 << 20
 
