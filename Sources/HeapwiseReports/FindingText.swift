@@ -185,7 +185,7 @@ extension PeakPoint {
 
 extension HeapPinning {
   /// Evidence lines for retention.
-  var evidence: [String] {
+  public var evidence: [String] {
     let arenaCount = heaps.filter { $0.kind != "main" }.count
     let which =
       arenaCount == 0 ? "the main heap" : heaps.contains { $0.kind == "main" }
