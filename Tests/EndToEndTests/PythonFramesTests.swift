@@ -232,6 +232,24 @@ enum PyScript {
     let py = PyScript.python(frames).filter { $0.contains("main.py") }
     #expect(py.first == "build@main.py:\(l("NUMPY"))", "\(py)")
     #expect(py.last == "<module>@main.py:\(l("CALLER"))", "\(py)")
+
+    // The site is named by the innermost Python frame for every grouping (docs/ANALYSIS.md,
+    // "Sites"), not by numpy's native frame; filtering the Python frames out names it natively.
+    let site = try #require(frames.first { $0.kind == "python" })
+    func label(_ extra: [String]) throws -> String? {
+      let r = try CLI.run(["top", dump, "--metric", "allocated", "--limit", "0", "--format", "json"] + extra, in: ws.url)
+      try #require(r.status == 0, "top: \(r.stderr)")
+      let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+      let sites = obj?["sites"] as? [[String: Any]] ?? []
+      return sites.first { ($0["size"] as? NSNumber)?.uint64Value == 20_000_000 }?["label"] as? String
+    }
+    let file = (site.file as NSString).lastPathComponent
+    #expect(try label(["--by", "lineno"]) == "\(site.function) (\(file):\(site.line ?? 0))")
+    #expect(try label(["--by", "function"]) == "\(site.function) (\(site.module))")
+    #expect(try label(["--by", "module"]) == site.module)
+    #expect(try label(["--by", "traceback"]) == "\(site.function) (\(file):\(site.line ?? 0))")
+    #expect(try label(["--by", "function", "--include", "module:_multiarray_umath*"])?.hasSuffix(
+      "(\(frames[0].module))") == true)
   }
 
   /// `check`'s function rules match Python functions (3.12; the matching is the analyzer's).
