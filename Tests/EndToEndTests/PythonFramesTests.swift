@@ -248,8 +248,8 @@ enum PyScript {
       return out
     }
     let file = (site.file as NSString).lastPathComponent
-    let line = "\(site.function) (\(file):\(site.line ?? 0))"
-    for (grouping, expected) in [("lineno", line), ("traceback", line), ("function", "\(site.function) (\(site.module))"),
+    let named = "\(site.function) (\(file):\(site.line ?? 0))"
+    for (grouping, expected) in [("lineno", named), ("traceback", named), ("function", "\(site.function) (\(site.module))"),
                                  ("module", site.module)] {
       let all = try labels(["--by", grouping])
       #expect((all[expected] ?? 0) >= 20_000_000, "--by \(grouping): no \(expected) in \(all.filter { $0.value >= 1_000_000 })")
