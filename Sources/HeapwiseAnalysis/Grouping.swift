@@ -133,6 +133,17 @@ public struct SiteOptions: Sendable {
     return showingInterpreterFrames.candidates(frames)
   }
 
+  /// Which of a stack's candidate frames (innermost first, as `candidates` returns them) names its
+  /// site, for every grouping: the innermost Python frame when there is one, else the innermost
+  /// candidate. A Python line is what the program asked for; the native frames inside it (numpy's
+  /// `default_malloc`, Arrow's pool) are how the line was served, and stay in the traceback. Pure
+  /// native stacks keep their innermost candidate, so their names do not change. Include and
+  /// exclude filters act first: `--include 'module:libarrow*'` leaves no Python candidate, and
+  /// the native frame names the site again.
+  public static func siteFrame(_ candidates: [SourceFrame]) -> Int? {
+    candidates.isEmpty ? nil : candidates.firstIndex { $0.kind == .python } ?? 0
+  }
+
   /// The key and the label of a one-frame site.
   func key(for f: SourceFrame) -> (key: String, label: String) {
     switch grouping {

@@ -84,9 +84,10 @@ public struct SiteTable: Sendable {
         keyCache[f] = k
         return k
       }
+      let named = kept[SiteOptions.siteFrame(kept.map(resolver.frame)) ?? 0]
       if options.grouping == .traceback {
         let key = kept.map { siteKey($0).key }.joined(separator: "\n")
-        add(key, siteKey(kept[0]).label, kept.map(resolver.frame), c)
+        add(key, siteKey(named).label, kept.map(resolver.frame), c)
       } else if options.cumulative {
         var seen = Set<String>()
         for f in kept {
@@ -94,8 +95,8 @@ public struct SiteTable: Sendable {
           if seen.insert(k.key).inserted { add(k.key, k.label, [resolver.frame(f)], c) }
         }
       } else {
-        let k = siteKey(kept[0])
-        add(k.key, k.label, [resolver.frame(kept[0])], c)
+        let k = siteKey(named)
+        add(k.key, k.label, [resolver.frame(named)], c)
       }
     }
   }

@@ -91,3 +91,25 @@ public enum PythonModuleName {
     return path.replacingOccurrences(of: "/", with: ".")
   }
 }
+
+/// Whether a Python source file is the program's own code rather than the interpreter's or an
+/// installed package's: the one rule for "your code" in every output (the summary's `from` lines,
+/// the pytest plugin's `_sites.is_user_file`, which must agree). Not the user's: frozen modules
+/// (`<frozen importlib._bootstrap>`), files under a `site-packages/` or `dist-packages/`
+/// directory (pandas, numpy, pytest), and the standard library (a `lib/pythonX.Y/` or
+/// `lib64/pythonX.Y/` directory under any prefix: pyenv's, Debian's, a venv's base). Everything
+/// else is: the script, the modules beside it, `<string>` and `<stdin>` (`python -c`, `exec`).
+/// The dump holds each code object's `co_filename` as the interpreter had it, so the rule needs
+/// neither the sources nor the interpreter.
+public enum PythonUserCode {
+  public static func contains(_ file: String) -> Bool {
+    if file.hasPrefix("<frozen") { return false }
+    if file.contains("/site-packages/") || file.contains("/dist-packages/") { return false }
+    return file.range(of: #"(^|/)lib(64)?/python3\.[0-9]+/"#, options: .regularExpression) == nil
+  }
+
+  /// Whether `frame` is a Python frame of the program's own code.
+  public static func contains(_ frame: SourceFrame) -> Bool {
+    frame.kind == .python && frame.file.map(contains) == true
+  }
+}

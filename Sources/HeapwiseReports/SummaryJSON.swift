@@ -37,6 +37,10 @@ public struct SummaryJSON: Encodable, Sendable {
     var ratePerMarker: Double?
     var markers: [String]
     var sites: [String]
+    /// One per site, in the same order: the frame that names it, the native frame that allocated
+    /// under a Python one, the first frame of the program's own code (null for a line that sums
+    /// small changes).
+    var siteFrames: [SiteFrames?]
     var allocator: String?
     var remedy: String?
   }
@@ -61,6 +65,7 @@ public struct SummaryJSON: Encodable, Sendable {
     var before: UInt64
     var after: UInt64
     var delta: Int64
+    var frames: SiteFrames?
   }
   public struct Mapped: Encodable, Sendable {
     var site: String
@@ -70,6 +75,7 @@ public struct SummaryJSON: Encodable, Sendable {
     var regions: Int
     var explanation: String?
     var privateAllocator: String?
+    var frames: SiteFrames?
   }
   public struct Trim: Encodable, Sendable {
     var marker: String?
@@ -140,7 +146,8 @@ public struct SummaryJSON: Encodable, Sendable {
     verdict = report.verdict.findings.map {
       Finding(
         kind: $0.kind.rawValue, headline: $0.headline, evidence: $0.evidence, bytes: $0.bytes,
-        ratePerMarker: $0.ratePerMarker, markers: $0.markers, sites: $0.sites, allocator: $0.allocator,
+        ratePerMarker: $0.ratePerMarker, markers: $0.markers, sites: $0.sites, siteFrames: $0.siteFrames,
+        allocator: $0.allocator,
         remedy: $0.remedy)
     }
     growth = Growth(
@@ -149,11 +156,11 @@ public struct SummaryJSON: Encodable, Sendable {
       slopePer: facts.growth.basis == .markers ? "marker" : "second",
       points: facts.growth.points.map { Point(seconds: $0.time, marker: $0.label, liveHeap: $0.liveHeap, mapped: $0.mapped) })
     sites = facts.siteChanges.sorted { $0.delta.magnitude > $1.delta.magnitude }.prefix(20)
-      .map { SiteChange(site: $0.site, before: $0.before, after: $0.after, delta: $0.delta) }
+      .map { SiteChange(site: $0.site, before: $0.before, after: $0.after, delta: $0.delta, frames: $0.frames) }
     mapped = report.mapped.map {
       Mapped(
         site: $0.site, bytes: $0.bytes, reserved: $0.reserved, regions: $0.regions, explanation: $0.explanation,
-        privateAllocator: $0.privateAllocator?.rawValue)
+        privateAllocator: $0.privateAllocator?.rawValue, frames: $0.frames)
     }
     allocatorMapped = report.allocatorMapped
     trims = facts.trims.map {

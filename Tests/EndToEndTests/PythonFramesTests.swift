@@ -232,6 +232,33 @@ enum PyScript {
     let py = PyScript.python(frames).filter { $0.contains("main.py") }
     #expect(py.first == "build@main.py:\(l("NUMPY"))", "\(py)")
     #expect(py.last == "<module>@main.py:\(l("CALLER"))", "\(py)")
+
+    // The site is named by the innermost Python frame for every grouping (docs/ANALYSIS.md,
+    // "Sites"), not by numpy's native frame; filtering the Python frames out names it natively.
+    // The analyzer's rule, not the version's: checked on one (five debug-build analyses).
+    guard version == "3.12" else { return }
+    let site = try #require(frames.first { $0.kind == "python" })
+    /// Each site's label with its bytes.
+    func labels(_ extra: [String]) throws -> [String: UInt64] {
+      let r = try CLI.run(["top", dump, "--metric", "allocated", "--limit", "0", "--format", "json"] + extra, in: ws.url)
+      try #require(r.status == 0, "top: \(r.stderr)")
+      let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+      var out: [String: UInt64] = [:]
+      for s in obj?["sites"] as? [[String: Any]] ?? [] {
+        if let l = s["label"] as? String { out[l, default: 0] += (s["size"] as? NSNumber)?.uint64Value ?? 0 }
+      }
+      return out
+    }
+    let file = (site.file as NSString).lastPathComponent
+    let named = "\(site.function) (\(file):\(site.line ?? 0))"
+    for (grouping, expected) in [("lineno", named), ("traceback", named), ("function", "\(site.function) (\(site.module))"),
+                                 ("module", site.module)] {
+      let all = try labels(["--by", grouping])
+      #expect((all[expected] ?? 0) >= 20_000_000, "--by \(grouping): no \(expected) in \(all.filter { $0.value >= 1_000_000 })")
+    }
+    let native = try labels(["--by", "function", "--include", "module:_multiarray_umath*"])
+    let nativeName = "\(frames[0].function) (\(frames[0].module))"
+    #expect((native[nativeName] ?? 0) >= 20_000_000, "no \(nativeName) in \(native.filter { $0.value >= 1_000_000 })")
   }
 
   /// `check`'s function rules match Python functions (3.12; the matching is the analyzer's).

@@ -4,6 +4,7 @@ import TestSupport
 import Testing
 
 @testable import HeapwiseAnalysis
+import HeapwiseReports
 
 /// The four pandas / pyarrow scripts of examples/ (pandas 3.1, pyarrow 26 from a cached venv made by
 /// tools/python-env.sh) run under the real recorder, and the summary gives the right answer for
@@ -42,6 +43,13 @@ struct PandasExamplesTests {
     return (dump, rss)
   }
 
+  /// The line of examples/pandas_`name`.py that starts with `text` (after its indentation).
+  static func line(_ text: String, in name: String) throws -> Int {
+    let source = try String(contentsOfFile: SummaryExamplesTests.repository + "/examples/pandas_\(name).py", encoding: .utf8)
+    let lines = source.split(separator: "\n", omittingEmptySubsequences: false)
+    return try #require(lines.firstIndex { $0.trimmingCharacters(in: .whitespaces).hasPrefix(text) }, "\(text)") + 1
+  }
+
   func summary(_ dump: String, _ scope: SummaryScope = .whole) throws -> SummaryReport {
     try summaries(dump, [scope])[0]
   }
@@ -65,6 +73,16 @@ struct PandasExamplesTests {
     #expect(block.size == 2 * 10_000_000 * 8)  // pandas keeps both int64 columns in one block
     #expect(block.freedBefore == "view-deleted")
     #expect(!block.site.hasPrefix("["), "a named site: \(block.site)")
+    // Named by its innermost Python frame (pandas' own line that stacks the columns), with the
+    // script's line that built the frame and numpy's allocating function as typed frames.
+    let frames = try #require(block.frames)
+    #expect(frames.site.kind == .python && block.site == frames.site.siteName, "\(block.site)")
+    let user = try #require(frames.user, "no frame of the script's own: \(block.site)")
+    #expect(user.siteName == "main (pandas_view.py:\(try Self.line("df = pd.DataFrame(", in: "view")))", "\(user.siteName)")
+    #expect(frames.native?.kind == .native && frames.native?.module.contains("_multiarray_umath") == true,
+            "\(String(describing: frames.native))")
+    #expect(at.verdict.primary.siteFrames == [frames])
+    #expect(at.renderText().contains("      from your code: \(user.siteName)\n"), "\(at.renderText())")
     #expect(at.verdict.primary.sites == [block.site] && at.verdict.primary.bytes == block.size)
     #expect(!at.verdict.findings.contains { $0.kind == .retention })
     // Once the view is gone, nothing large is left.
@@ -90,6 +108,9 @@ struct PandasExamplesTests {
     let arrow = try #require(report.facts.privateHoldings.first { $0.allocator == .arrow })
     #expect(arrow.reserved >= 1 << 30)
     #expect(report.mapped.filter { $0.privateAllocator == .arrow }.reduce(0) { $0 + $1.bytes } < 400 << 20)
+    // The pool's largest region group is reached from the script's own code.
+    let pool = try #require(report.mapped.filter { $0.privateAllocator == .arrow }.first)
+    #expect(pool.frames?.user?.file?.hasSuffix("/examples/pandas_arrow.py") == true, "\(pool.site): \(String(describing: pool.frames))")
 
     // At marker converted the table and its copy were loaded in two steps: a load, not growth;
     // the pool holding the table's pages is the answer.
@@ -109,9 +130,14 @@ struct PandasExamplesTests {
     let perBatch = Double(2_000_000 * 8 * 2)
     let rate = try #require(primary.ratePerMarker)
     #expect(abs(rate - perBatch) <= perBatch * 0.1, "rate \(rate / Self.MiB) MiB per marker")
-    let top = try #require(report.facts.siteChanges.first)
-    #expect(Double(top.delta) >= 0.9 * Double(report.facts.growth.delta), "\(top.site)")
-    #expect(primary.sites.first == top.site)
+    // Two sites keep the batches, both pandas' own lines (the frame's copy of the column, the
+    // derived column), each reached from its own line of the script.
+    let top = Array(report.facts.siteChanges.prefix(2))
+    #expect(Double(top.reduce(0) { $0 + $1.delta }) >= 0.9 * Double(report.facts.growth.delta), "\(top.map(\.site))")
+    #expect(Array(primary.sites.prefix(2)) == top.map(\.site))
+    let users = Set(top.compactMap { $0.frames?.user?.siteName })
+    let lines = [try Self.line("frame = pd.DataFrame(", in: "snapshots"), try Self.line("frame[\"y\"] =", in: "snapshots")]
+    #expect(users == Set(lines.map { "main (pandas_snapshots.py:\($0))" }), "\(top)")
   }
 
   /// Small groupby frames built and dropped: flat, not growing.

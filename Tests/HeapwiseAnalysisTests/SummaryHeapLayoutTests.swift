@@ -2,6 +2,7 @@ import HeapwiseFormat
 import Testing
 
 @testable import HeapwiseAnalysis
+import HeapwiseReports
 
 struct SummaryHeapLayoutTests {
   let page: UInt64 = 4096

@@ -1,6 +1,7 @@
 import Testing
 
 @testable import HeapwiseAnalysis
+import HeapwiseReports
 
 private let MiB: UInt64 = 1 << 20
 
@@ -214,6 +215,33 @@ struct SummaryVerdictTests {
     facts.atLastMarker = view
     facts.atLastMarker?.rss = 2000 * MiB
     #expect(!Verdict(facts).findings.contains { $0.kind == .heldByFewBlocks })
+  }
+
+  /// The finding is values (its claim and evidence items, the block's frames); the words are
+  /// rendered from them, the user's line and the allocating native function included.
+  @Test func aBlockUnderALibraryLineNamesTheUsersLine() {
+    let site = SourceFrame(function: "_stack_arrays", file: "/v/lib/python3.11/site-packages/pandas/core/internals/managers.py",
+                           line: 2494, module: "pandas.core.internals.managers", moduleOffset: 128, isInlined: false, kind: .python)
+    let user = SourceFrame(function: "main", file: "/home/u/view.py", line: 24, module: "view", moduleOffset: 190,
+                           isInlined: false, kind: .python)
+    let native = SourceFrame(function: "default_malloc", file: nil, line: nil, module: "_multiarray_umath.so",
+                             moduleOffset: 0x1000, isInlined: false)
+    let frames = SiteFrames(site: site, native: native, user: user)
+    let block = LargeBlock(size: 153 * MiB, site: site.siteName, freedBefore: "view-deleted", frames: frames)
+    var facts = SummaryFacts(
+      growth: GrowthAnalysis(points: markers([171, 171, 171]), basis: .markers),
+      end: split(rss: 120 * MiB, live: 9 * MiB, arena: 10 * MiB), endLiveHeap: 9 * MiB)
+    facts.judgedAt = MarkerHeapFacts(marker: "df-deleted", liveHeap: 171 * MiB, largestBlocks: [block], rss: 272 * MiB)
+    let finding = Verdict(facts).primary
+    #expect(finding.claim == .heldByFewBlocks(marker: "df-deleted", held: 153 * MiB, live: 171 * MiB, blocks: 1))
+    #expect(finding.facts == [.block(block, fate: .freedBefore("view-deleted")), .referenceHeld])
+    #expect(finding.siteFrames == [frames])
+    #expect(finding.evidence == [
+      "153 MiB allocated at _stack_arrays (managers.py:2494) (freed before marker view-deleted)",
+      "    from your code: main (view.py:24)",
+      "    allocated by default_malloc (_multiarray_umath.so)",
+      "a reference is still held: this is live data, not memory the allocator kept",
+    ])
   }
 
   @Test func fewLargeBlocksHoldTheHeap() {

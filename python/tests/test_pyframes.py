@@ -68,7 +68,7 @@ def test_a_site_is_the_python_line_with_its_python_callers():
     assert any(f.function == "PyByteArray_Resize" for f in native[:first_python]), native
     # As a failure message ranks and names it.
     top = _sites.top_sites(usage.stacks, "bytes", limit=1)
-    assert top[0].location == "test_pyframes.py:%d" % line_of("ALLOCATE")
+    assert top[0].location == "allocate (test_pyframes.py:%d)" % line_of("ALLOCATE")
     assert any(f.function == "PyByteArray_Resize" for f in top[0].native), top[0].native
 
 

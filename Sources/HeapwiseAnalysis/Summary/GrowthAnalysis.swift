@@ -139,23 +139,10 @@ public struct GrowthAnalysis: Sendable, Hashable {
       && Double(laterRise) >= Double(delta) * thresholds.laterRiseShare
   }
 
-  /// "markers batch1..batch5" or "12 samples over 3.2 s".
-  public var span: String { Self.span(points[...], basis: basis) }
-
-  static func span(_ points: ArraySlice<SeriesPoint>, basis: SeriesBasis) -> String {
-    guard let first = points.first, let last = points.last else { return "no points" }
-    switch basis {
-    case .markers:
-      return "markers \(first.label ?? "?")..\(last.label ?? "?")"
-    case .samples:
-      return "\(points.count) samples over \(Units.duration(last.time - first.time))"
-    }
-  }
-
   /// The longest run of at least two points at the end of the series whose spread is below the
   /// noise threshold, when the whole series is not flat: "flat across freed..steady3" after a
   /// fall is the evidence retention needs.
-  public var flatTail: (span: String, delta: Int64)? {
+  public var flatTail: (range: ClosedRange<Int>, delta: Int64)? {
     guard trend != .flat, points.count >= 2 else { return nil }
     var start = points.count - 1
     var low = points[start].tracked
@@ -169,18 +156,7 @@ public struct GrowthAnalysis: Sendable, Hashable {
     }
     guard start < points.count - 1 else { return nil }
     let tail = points[start...]
-    return (
-      Self.span(tail, basis: basis),
-      Int64(bitPattern: tail.last!.tracked &- tail.first!.tracked)
-    )
-  }
-
-  /// The slope in bytes per marker or per second, with its unit.
-  public var rate: String? {
-    guard let fit else { return nil }
-    let perUnit = basis == .markers ? "per marker" : "per second"
-    let magnitude = Units.bytes(UInt64(Units.clampedInt(abs(fit.slope).rounded())))
-    return "\(fit.slope < 0 ? "-" : "")\(magnitude) \(perUnit)"
+    return (start...(points.count - 1), Int64(bitPattern: tail.last!.tracked &- tail.first!.tracked))
   }
 }
 

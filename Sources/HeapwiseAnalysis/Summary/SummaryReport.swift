@@ -31,6 +31,8 @@ public struct SummaryReport: Sendable {
     /// What these regions are and how to see inside them, when recognised.
     public var explanation: String?
     public var privateAllocator: PrivateAllocator?
+    /// The site's frames (those of the group's first stack).
+    public var frames: SiteFrames?
   }
 
   /// The split at one sample.
@@ -140,7 +142,7 @@ public struct SummaryReport: Sendable {
       }.evenlySpaced(count: thresholds.samplePoints)
       (before, after) = (data.firstSampleByStack, data.lastSampleByStack)
     }
-    var bySite: [String: (before: UInt64, after: UInt64)] = [:]
+    var bySite: [String: (before: UInt64, after: UInt64, frames: SiteFrames?)] = [:]
     // Naming a stack means symbolizing it, the summary's main cost on a pandas job (tens of
     // thousands of stacks through libarrow's symbol table). Stacks that changed by less than a
     // thousandth of the largest change (and under 64 KiB) are summed into one line instead.
@@ -152,11 +154,12 @@ public struct SummaryReport: Sendable {
     let largest = stacks.map(deltaOf).max() ?? 0
     let floor = Swift.min(UInt64(64 << 10), largest / 1000)
     for stack in stacks {
-      let name = deltaOf(stack) >= floor || floor == 0 ? site(stack).name : "[stacks that changed by under \(Units.bytes(floor)) each]"
-      bySite[name, default: (0, 0)].before += before[stack] ?? 0
-      bySite[name, default: (0, 0)].after += after[stack] ?? 0
+      let named = deltaOf(stack) >= floor || floor == 0 ? site(stack) : nil
+      let name = named?.name ?? "[stacks that changed by under \(Units.bytes(floor)) each]"
+      bySite[name, default: (0, 0, named?.frames)].before += before[stack] ?? 0
+      bySite[name, default: (0, 0, named?.frames)].after += after[stack] ?? 0
     }
-    let changes = bySite.map { SiteChange(site: $0.key, before: $0.value.before, after: $0.value.after) }
+    let changes = bySite.map { SiteChange(site: $0.key, before: $0.value.before, after: $0.value.after, frames: $0.value.frames) }
       .sorted { $0.delta != $1.delta ? $0.delta > $1.delta : $0.site < $1.site }
 
     let peak = data.peak
@@ -167,7 +170,8 @@ public struct SummaryReport: Sendable {
       return MarkerHeapFacts(
         marker: m.name, liveHeap: m.liveHeap,
         largestBlocks: m.largestBlocks.map { b in
-          var block = LargeBlock(size: b.size, site: site(b.stack).name)
+          let s = site(b.stack)
+          var block = LargeBlock(size: b.size, site: s.name, frames: s.frames)
           block.freedBefore = later.first { !$0.largestBlocks.contains { $0.serial == b.serial } }?.name
           return block
         },
@@ -190,7 +194,10 @@ public struct SummaryReport: Sendable {
       growth: GrowthAnalysis(points: points, basis: basis, thresholds: thresholds, variance: variance),
       siteChanges: changes, peak: peak.bytes > 0 ? peak : nil, end: atExit,
       endLiveHeap: data.endLiveHeap, endMapped: data.endMapped,
-      largestBlocks: data.largestBlocks.map { LargeBlock(size: $0.size, site: site($0.stack).name) },
+      largestBlocks: data.largestBlocks.map { b in
+        let s = site(b.stack)
+        return LargeBlock(size: b.size, site: s.name, frames: s.frames)
+      },
       trims: data.trims, allocator: allocator, peakRSS: splits.map(\.split.rss.bytes).max(),
       heap: Self.pinning(data.heapLayouts, residency: data.exitResidency, site: site),
       atLastMarker: data.markerHeaps.isEmpty ? nil : markerFacts(data.markerHeaps.count - 1))
@@ -219,7 +226,7 @@ public struct SummaryReport: Sendable {
     mapped = groups.values.map {
       MappedSite(
         site: $0.site.name, bytes: $0.bytes, reserved: $0.reserved, regions: $0.regions,
-        explanation: Self.explain($0.site, lengths: $0.lengths), privateAllocator: $0.owner)
+        explanation: Self.explain($0.site, lengths: $0.lengths), privateAllocator: $0.owner, frames: $0.site.frames)
     }.sorted { $0.bytes != $1.bytes ? $0.bytes > $1.bytes : $0.reserved != $1.reserved ? $0.reserved > $1.reserved : $0.site < $1.site }
 
     // Every marker's sample, plus evenly spaced periodic ones, plus the peak and the last.

@@ -4,10 +4,13 @@ public struct SiteChange: Sendable, Hashable {
   public var site: String
   public var before: UInt64
   public var after: UInt64
-  public init(site: String, before: UInt64, after: UInt64) {
+  /// The site's frames (from one of its stacks; nil for the line that sums small changes).
+  public var frames: SiteFrames?
+  public init(site: String, before: UInt64, after: UInt64, frames: SiteFrames? = nil) {
     self.site = site
     self.before = before
     self.after = after
+    self.frames = frames
   }
   public var delta: Int64 { Int64(bitPattern: after &- before) }
 }
@@ -18,10 +21,13 @@ public struct LargeBlock: Sendable, Hashable {
   public var site: String
   /// The first later marker at which the block was no longer live (nil: live to the last one).
   public var freedBefore: String?
-  public init(size: UInt64, site: String, freedBefore: String? = nil) {
+  /// Where it was allocated, as frames.
+  public var frames: SiteFrames?
+  public init(size: UInt64, site: String, freedBefore: String? = nil, frames: SiteFrames? = nil) {
     self.size = size
     self.site = site
     self.freedBefore = freedBefore
+    self.frames = frames
   }
 }
 
@@ -92,15 +98,6 @@ public struct PeakPoint: Sendable, Hashable {
     self.nextMarker = nextMarker
   }
 
-  /// "between start and loaded", "after loaded", "before filled", or nil without markers.
-  public var phase: String? {
-    switch (previousMarker, nextMarker) {
-    case (let p?, let n?): "between markers \(p) and \(n)"
-    case (let p?, nil): "after marker \(p)"
-    case (nil, let n?): "before marker \(n)"
-    case (nil, nil): nil
-    }
-  }
 }
 
 /// A `malloc_trim(0)` probe's result.
@@ -197,11 +194,89 @@ public enum VerdictKind: String, Sendable, Hashable, CaseIterable {
   case steady
 }
 
-/// One statement with its evidence, and the values it rests on as data (`--format json`).
+/// What a finding states, with the values its headline is rendered from (HeapwiseReports'
+/// `Finding.headline`).
+public enum Claim: Sendable, Hashable {
+  /// Tracked memory rose `delta` across the series.
+  case growing(delta: UInt64, growth: GrowthAnalysis)
+  /// `held` bytes of the `live` heap are `blocks` blocks (at `marker`, else at exit).
+  case heldByFewBlocks(marker: String?, held: UInt64, live: UInt64, blocks: Int)
+  /// A private allocator's regions hold `held` resident bytes.
+  case privateAllocator(PrivateAllocator, marker: String?, held: UInt64)
+  /// `retained` bytes of freed memory stay resident in `allocator` (nil: unknown).
+  case retention(notALeak: Bool, retained: UInt64, allocator: String?, marker: String?)
+  /// Tracked memory (or the live heap alone) peaked and came back down; RSS kept the peak or not.
+  case highWaterMark(PeakPoint, rssKeptPeak: Bool)
+  /// Nothing else: a load that stayed (`steppedUp`), or nothing at all.
+  case steady(steppedUp: UInt64?, growth: GrowthAnalysis)
+}
+
+/// One piece of a finding's evidence, as values (HeapwiseReports renders each as a line or two).
+public enum Evidence: Sendable, Hashable {
+  /// A rising series: its ends, steps and fit.
+  case series(GrowthAnalysis)
+  /// How much of a rise is mapped regions and how much live heap.
+  case mappedShare(mapped: Int64, liveHeap: Int64)
+  /// The sites that grew most, each with its share of `total`.
+  case growingSites([SiteChange], total: Int64)
+  /// One large block, with where it went after the marker (nil: no marker judged).
+  case block(LargeBlock, fate: BlockFate?)
+  /// A few blocks judged at a marker: live data, not the allocator's.
+  case referenceHeld
+  /// The few blocks of the last marker were freed after it.
+  case freedAfterLastMarker(liveHeapAtExit: UInt64)
+  /// A private allocator's resident bytes, what its regions reserve, and their share of RSS.
+  case privateResident(held: UInt64, reserved: UInt64, rss: UInt64?)
+  /// How much it grew since the window's first marker (nil: since the start).
+  case privateGrown(UInt64, since: String?)
+  /// The live heap the recorder saw at a marker.
+  case liveHeapAtMarker(String, UInt64)
+  /// A private allocator held less at exit: the teardown freed the rest.
+  case privateAtExit(UInt64)
+  case remedy(String)
+  /// The series was flat across its points (`range` nil: all of them), changing by `delta`; after
+  /// a larger rise or fall over the whole series when `range` is a tail.
+  case flat(GrowthAnalysis, tail: ClosedRange<Int>?, delta: Int64)
+  /// The series ended `delta` from where it started.
+  case ended(GrowthAnalysis)
+  /// How the series changed, when nothing else was found: flat, or ended `delta` across it.
+  case trackedChange(GrowthAnalysis)
+  /// A load: it stepped up and stayed.
+  case steppedUp(GrowthAnalysis)
+  /// Allocator-held bytes and their share of RSS.
+  case allocatorHeld(UInt64, allocator: String?, rss: UInt64)
+  /// Which live blocks pin glibc's heaps.
+  case heapPinning(HeapPinning)
+  /// A `malloc_trim(0)` probe of the moment judged.
+  case trimReturned(TrimObservation)
+  /// Probes ran, none at the moment judged.
+  case noProbeOfThisMoment
+  /// No probe ran.
+  case notProbed
+  /// Where the peak was and what tracked memory came down to.
+  case peak(PeakPoint, cameDownTo: UInt64)
+  /// A probe of a heap that was freed later.
+  case laterFreedProbe(TrimObservation)
+  /// RSS at the moment judged against its highest.
+  case rssAgainstPeak(kept: Bool, rss: UInt64, at: String?, peakRSS: UInt64)
+  /// Too few points to judge growth.
+  case growthNotAssessed(points: Int)
+  /// The live heap's share of RSS, and allocator-held.
+  case liveShare(liveHeap: UInt64, rss: UInt64, allocatorHeld: UInt64)
+}
+
+/// Where a large block went after the marker judged.
+public enum BlockFate: Sendable, Hashable {
+  case freedBefore(String)
+  case liveAtLastMarker
+}
+
+/// One statement with its evidence, as values: the text (HeapwiseReports' `headline` and
+/// `evidence`) and `--format json` are rendered from the same ones.
 public struct Finding: Sendable, Hashable {
   public var kind: VerdictKind
-  public var headline: String
-  public var evidence: [String]
+  public var claim: Claim
+  public var facts: [Evidence]
   /// The bytes the headline states.
   public var bytes: UInt64?
   /// Growth per marker (growing, on markers).
@@ -210,17 +285,21 @@ public struct Finding: Sendable, Hashable {
   public var markers: [String] = []
   /// The sites it names.
   public var sites: [String] = []
+  /// The same sites' frames, one per site (nil where a site has none).
+  public var siteFrames: [SiteFrames?] = []
   /// The allocator that holds the memory (retention, private allocators).
   public var allocator: String?
   /// What to do about it.
   public var remedy: String?
   public init(
-    kind: VerdictKind, headline: String, evidence: [String], bytes: UInt64? = nil, ratePerMarker: Double? = nil,
-    markers: [String] = [], sites: [String] = [], allocator: String? = nil, remedy: String? = nil
+    kind: VerdictKind, claim: Claim, facts: [Evidence], bytes: UInt64? = nil, ratePerMarker: Double? = nil,
+    markers: [String] = [], sites: [String] = [], siteFrames: [SiteFrames?]? = nil, allocator: String? = nil,
+    remedy: String? = nil
   ) {
+    self.siteFrames = siteFrames ?? sites.map { _ in nil }
     self.kind = kind
-    self.headline = headline
-    self.evidence = evidence
+    self.claim = claim
+    self.facts = facts
     self.bytes = bytes
     self.ratePerMarker = ratePerMarker
     self.markers = markers
@@ -251,34 +330,23 @@ public struct Verdict: Sendable, Hashable {
     if growth.trend == .rising {
       let first = growth.points.first!
       let last = growth.points.last!
-      var evidence = [
-        "from \(Units.bytes(first.tracked)) to \(Units.bytes(last.tracked)); "
-          + "\(growth.risingSteps) of \(growth.points.count - 1) steps rose; "
-          + "linear fit R² \(Units.twoDecimals(growth.fit?.rSquared ?? 0))"
-          + (growth.rate.map { ", \($0)" } ?? "")
-      ]
+      var evidence: [Evidence] = [.series(growth)]
       if last.mapped > first.mapped + growth.noise / 4 {
         evidence.append(
-          "of which mapped regions \(Units.signedBytes(Int64(bitPattern: last.mapped &- first.mapped))), live heap \(Units.signedBytes(Int64(bitPattern: last.liveHeap &- first.liveHeap)))")
+          .mappedShare(
+            mapped: Int64(bitPattern: last.mapped &- first.mapped), liveHeap: Int64(bitPattern: last.liveHeap &- first.liveHeap)))
       }
       // Sites under 1% of the growth are noise next to the ones that matter.
-      let rising = facts.siteChanges.filter { $0.delta > 0 && $0.delta * 100 >= growth.delta }
-        .prefix(thresholds.topSites)
-      if !rising.isEmpty, growth.delta > 0 {
-        evidence.append("top growing sites:")
-        for site in rising {
-          evidence.append(
-            "  \(site.site): \(Units.signedBytes(site.delta)) (\(Units.percent(Double(site.delta), of: Double(growth.delta))) of the growth)")
-        }
-      }
+      let rising = Array(facts.siteChanges.filter { $0.delta > 0 && $0.delta * 100 >= growth.delta }
+        .prefix(thresholds.topSites))
+      if !rising.isEmpty, growth.delta > 0 { evidence.append(.growingSites(rising, total: growth.delta)) }
       found.append(
         Finding(
-          kind: .growing,
-          headline: "growing: tracked memory rose \(Units.bytes(UInt64(growth.delta))) across \(growth.span), "
-            + (growth.isLinear ? "linearly" : "in steps"),
-          evidence: evidence, bytes: UInt64(growth.delta),
+          kind: .growing, claim: .growing(delta: UInt64(growth.delta), growth: growth),
+          facts: evidence, bytes: UInt64(growth.delta),
           ratePerMarker: growth.basis == .markers ? growth.fit?.slope : nil,
-          markers: growth.basis == .markers ? growth.points.compactMap(\.label) : [], sites: rising.map(\.site)))
+          markers: growth.basis == .markers ? growth.points.compactMap(\.label) : [], sites: rising.map(\.site),
+          siteFrames: rising.map(\.frames)))
     }
 
     // At exit, else at the last marker: a teardown after the program's last labelled state
@@ -297,7 +365,7 @@ public struct Verdict: Sendable, Hashable {
       var finding = Self.fewBlocks(
         live: m.liveHeap, blocks: m.largestBlocks, rss: m.rss, marker: m.marker, thresholds: thresholds)
     {
-      finding.evidence.append("at exit the live heap was \(Units.bytes(facts.endLiveHeap)): freed after the last marker")
+      finding.facts.append(.freedAfterLastMarker(liveHeapAtExit: facts.endLiveHeap))
       found.append(finding)
     }
 
@@ -309,22 +377,19 @@ public struct Verdict: Sendable, Hashable {
       guard held >= thresholds.retentionBytes, grown >= thresholds.retentionBytes,
         momentRSS.map({ Double(held) >= Double($0) * thresholds.retentionShare }) ?? true
       else { continue }
-      var evidence = [
-        "\(Units.bytes(held)) resident in the regions it mapped"
-          + (h.reserved > held ? " (\(Units.bytes(h.reserved)) reserved; the untouched rest counts 0 B)" : "")
-          + (momentRSS.map { ", \(Units.percent(Double(held), of: Double($0))) of RSS" } ?? ""),
-        "\(Units.signedBytes(Int64(grown))) since \(growth.points.first?.label.map { "marker \($0)" } ?? "the start"): kept by the pool after the program's frees",
+      var evidence: [Evidence] = [
+        .privateResident(held: held, reserved: h.reserved, rss: momentRSS),
+        .privateGrown(grown, since: growth.points.first?.label),
       ]
-      if let m = moment { evidence.append("the live heap at marker \(m.marker) was \(Units.bytes(m.liveHeap)): the blocks the recorder sees") }
+      if let m = moment { evidence.append(.liveHeapAtMarker(m.marker, m.liveHeap)) }
       if facts.judgedAt == nil, facts.atLastMarker != nil, h.atEnd + thresholds.noiseBytes < held {
-        evidence.append("at exit \(Units.bytes(h.atEnd)): the process's teardown freed the rest after the last marker")
+        evidence.append(.privateAtExit(h.atEnd))
       }
-      evidence.append("remedy: " + h.allocator.remedy)
+      evidence.append(.remedy(h.allocator.remedy))
       found.append(
         Finding(
-          kind: .privateAllocator,
-          headline: "held by \(h.allocator.title)\(momentName.map { " at marker \"\($0)\"" } ?? ""): \(Units.bytes(held)) resident, blocks not visible",
-          evidence: evidence, bytes: held, markers: [momentName ?? moment?.marker].compactMap { $0 },
+          kind: .privateAllocator, claim: .privateAllocator(h.allocator, marker: momentName, held: held),
+          facts: evidence, bytes: held, markers: [momentName ?? moment?.marker].compactMap { $0 },
           allocator: h.allocator.rawValue,
           remedy: h.allocator.remedy))
     }
@@ -346,41 +411,32 @@ public struct Verdict: Sendable, Hashable {
     if retained >= thresholds.retentionBytes,
       rss.map({ Double(retained) >= Double($0) * thresholds.retentionShare }) ?? true
     {
-      var evidence: [String] = []
+      var evidence: [Evidence] = []
       switch growth.trend {
-      case .flat: evidence.append("tracked memory was flat across \(growth.span) (\(Units.signedBytes(growth.delta)))")
+      case .flat: evidence.append(.flat(growth, tail: nil, delta: growth.delta))
       case .falling, .mixed:
         if let tail = growth.flatTail {
-          evidence.append(
-            "tracked memory was flat across \(tail.span) (\(Units.signedBytes(tail.delta))), after \(growth.delta < 0 ? "falling" : "rising") by \(Units.bytes(growth.delta.magnitude)) over \(growth.span)")
+          evidence.append(.flat(growth, tail: tail.range, delta: tail.delta))
         } else {
-          evidence.append("tracked memory ended \(Units.signedBytes(growth.delta)) from where it started (\(growth.span))")
+          evidence.append(.ended(growth))
         }
-      case .steppedUp: evidence.append(Self.stepUpText(growth))
+      case .steppedUp: evidence.append(.steppedUp(growth))
       case .rising, .tooShort: break
       }
-      if allocatorHeld > 0, let rss {
-        evidence.append(
-          "\(Units.bytes(allocatorHeld)) freed memory stays resident in \(facts.allocator ?? "the allocator") (\(Units.percent(Double(allocatorHeld), of: Double(rss))) of RSS)")
-      }
-      if let heap = facts.heap, facts.allocator == "glibc malloc" { evidence += heap.evidence }
+      if allocatorHeld > 0, let rss { evidence.append(.allocatorHeld(allocatorHeld, allocator: facts.allocator, rss: rss)) }
+      if let heap = facts.heap, facts.allocator == "glibc malloc" { evidence.append(.heapPinning(heap)) }
       if let bestTrim {
-        evidence.append(
-          "malloc_trim(0) returned \(Units.bytes(bestTrim.returned)) when probed \(bestTrim.label.map { "after marker \($0)" } ?? "at exit")"
-            + (bestTrim.time.map { " (at \(Units.duration($0)))" } ?? ""))
+        evidence.append(.trimReturned(bestTrim))
       } else if !facts.trims.isEmpty {
-        evidence.append("no probe measured this moment's heap")
+        evidence.append(.noProbeOfThisMoment)
       } else {
-        evidence.append("not probed: record with --trim-probe to measure what malloc_trim(0) gives back")
+        evidence.append(.notProbed)
       }
-      let notALeak = growth.trend != .rising
       found.append(
         Finding(
           kind: .retention,
-          headline: (notALeak ? "retention, not a leak: " : "retention: ")
-            + "\(Units.bytes(retained)) of freed memory stays resident in \(facts.allocator ?? "the allocator")"
-            + (momentName.map { " at marker \"\($0)\"" } ?? ""),
-          evidence: evidence, bytes: retained, markers: momentName.map { [$0] } ?? [], allocator: facts.allocator,
+          claim: .retention(notALeak: growth.trend != .rising, retained: retained, allocator: facts.allocator, marker: momentName),
+          facts: evidence, bytes: retained, markers: momentName.map { [$0] } ?? [], allocator: facts.allocator,
           remedy: facts.allocator == "glibc malloc" ? "malloc_trim(0) gives free pages back; MALLOC_ARENA_MAX limits thread arenas" : nil))
     }
     let retentionFound = found.contains { $0.kind == .retention }
@@ -392,73 +448,44 @@ public struct Verdict: Sendable, Hashable {
       Double(endTracked) <= Double(peak.bytes) * thresholds.highWaterDrop,
       facts.peakBeforeJudged
     {
-      let what = peak.includesMapped ? "tracked memory" : "live heap"
-      var evidence = [
-        "\(what) peaked at \(Units.bytes(peak.bytes)) at \(Units.duration(peak.time))"
-          + (peak.phase.map { " (\($0))" } ?? "")
-          + " and came back down to \(Units.bytes(endTracked))"
-      ]
+      var evidence: [Evidence] = [.peak(peak, cameDownTo: endTracked)]
       if !retentionFound, let t = unusedTrims.max(by: { $0.returned < $1.returned }) {
-        evidence.append(
-          "malloc_trim(0) returned \(Units.bytes(t.returned)) when probed\(t.label.map { " after marker \($0)" } ?? "")"
-            + (t.time.map { " at \(Units.duration($0))" } ?? "")
-            + (t.liveHeap.map { ", while the live heap was \(Units.bytes($0))" } ?? "")
-            + ": that heap was later freed, so it is not retention now")
+        evidence.append(.laterFreedProbe(t))
       }
       var kept = false
       let rss = momentRSS
       if let peakRSS = facts.peakRSS, let rss {
         kept = Double(rss) >= Double(peakRSS) * (1 - thresholds.highWaterDrop / 2)
-        let when = momentName.map { "at marker \($0)" } ?? (facts.judgedAt == nil && split != nil && facts.atLastMarker != nil ? "at marker \(facts.atLastMarker!.marker)" : "at exit")
-        evidence.append(
-          kept
-            ? "RSS kept the peak: \(Units.bytes(rss)) \(when), \(Units.bytes(peakRSS)) at most"
-            : "RSS came down too: \(Units.bytes(rss)) \(when), \(Units.bytes(peakRSS)) at most")
+        // nil: at exit.
+        let at = momentName ?? (facts.judgedAt == nil && split != nil ? facts.atLastMarker?.marker : nil)
+        evidence.append(.rssAgainstPeak(kept: kept, rss: rss, at: at, peakRSS: peakRSS))
       }
       found.append(
         Finding(
-          kind: .highWaterMark,
-          headline: "high-water mark: \(what) peaked at \(Units.bytes(peak.bytes))"
-            + (peak.phase.map { " \($0)" } ?? "") + " and came back down"
-            + (kept ? "; RSS kept the peak" : ""),
-          evidence: evidence, bytes: peak.bytes,
+          kind: .highWaterMark, claim: .highWaterMark(peak, rssKeptPeak: kept),
+          facts: evidence, bytes: peak.bytes,
           markers: [peak.previousMarker, peak.nextMarker].compactMap { $0 }))
     }
 
     if found.isEmpty {
-      var evidence: [String] = []
+      var evidence: [Evidence] = []
       switch growth.trend {
-      case .tooShort:
-        evidence.append(
-          "growth not assessed: \(growth.points.count) point\(growth.points.count == 1 ? "" : "s"); set markers (heapwise_marker) or run longer")
-      case .steppedUp:
-        evidence.append(Self.stepUpText(growth))
-      default:
-        evidence.append("tracked memory \(growth.trend == .flat ? "was flat" : "ended \(Units.signedBytes(growth.delta))") across \(growth.span)")
+      case .tooShort: evidence.append(.growthNotAssessed(points: growth.points.count))
+      case .steppedUp: evidence.append(.steppedUp(growth))
+      default: evidence.append(.trackedChange(growth))
       }
       if let rss {
         let heap = facts.judgedAt?.liveHeap ?? facts.endLiveHeap
-        evidence.append("live heap is \(Units.percent(Double(heap), of: Double(rss))) of RSS; allocator-held \(Units.bytes(allocatorHeld))")
+        evidence.append(.liveShare(liveHeap: heap, rss: rss, allocatorHeld: allocatorHeld))
       }
+      let steppedUp = growth.trend == .steppedUp ? growth.delta.magnitude : nil
       found.append(
         Finding(
-          kind: .steady,
-          headline: growth.trend == .steppedUp
-            ? "steady: a load, not growth: tracked memory stepped up \(Units.bytes(growth.delta.magnitude)) across \(growth.span) and stayed"
-            : "steady: no growth, retention or high-water mark found",
-          evidence: evidence, bytes: growth.trend == .steppedUp ? growth.delta.magnitude : nil,
+          kind: .steady, claim: .steady(steppedUp: steppedUp, growth: growth),
+          facts: evidence, bytes: steppedUp,
           markers: growth.trend == .steppedUp && growth.basis == .markers ? growth.points.compactMap(\.label) : []))
     }
     findings = found
-  }
-}
-
-extension Verdict {
-  /// Why a rise that is not growth is a load.
-  static func stepUpText(_ growth: GrowthAnalysis) -> String {
-    "tracked memory stepped up \(Units.bytes(growth.delta.magnitude)) across \(growth.span) and stayed "
-      + "(\(growth.risingSteps) of \(growth.points.count - 1) steps rose, the largest by \(Units.bytes(growth.largestStep)), "
-      + "\(Units.signedBytes(growth.laterRise)) in the later half): a load, not growth"
   }
 }
 
@@ -469,20 +496,16 @@ extension Verdict {
   ) -> Finding? {
     // Only blocks that matter on their own: each at least a tenth of the live heap.
     let blocks = largest.prefix(thresholds.fewBlocksCount).filter { $0.size * 10 >= live }
-    let fates: [String] = marker == nil ? [] : blocks.map { b in
-      b.freedBefore.map { "freed before marker \($0)" } ?? "still live at the last marker"
-    }
     let held = blocks.reduce(0) { $0 + $1.size }
     guard live >= thresholds.noiseBytes, !blocks.isEmpty,
       Double(held) >= Double(live) * thresholds.fewBlocksShare,
       rss.map({ Double(live) >= Double($0) * thresholds.fewBlocksShareOfRSS }) ?? true
     else { return nil }
     return Finding(
-      kind: .heldByFewBlocks,
-      headline: "held by a few large blocks\(marker.map { " at marker \"\($0)\"" } ?? ""): \(Units.bytes(held)) of the \(Units.bytes(live)) live heap is \(Units.plural(blocks.count, "block"))",
-      evidence: blocks.enumerated().map { i, b in
-        "\(Units.bytes(b.size)) allocated at \(b.site)" + (i < fates.count ? " (\(fates[i]))" : "")
-      } + (marker != nil ? ["a reference is still held: this is live data, not memory the allocator kept"] : []),
-      bytes: held, markers: marker.map { [$0] } ?? [], sites: blocks.map(\.site))
+      kind: .heldByFewBlocks, claim: .heldByFewBlocks(marker: marker, held: held, live: live, blocks: blocks.count),
+      facts: blocks.map { b in
+        .block(b, fate: marker == nil ? nil : b.freedBefore.map(BlockFate.freedBefore) ?? .liveAtLastMarker)
+      } + (marker != nil ? [.referenceHeld] : []),
+      bytes: held, markers: marker.map { [$0] } ?? [], sites: blocks.map(\.site), siteFrames: blocks.map(\.frames))
   }
 }

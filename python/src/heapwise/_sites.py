@@ -1,12 +1,15 @@
 """Allocating stacks grouped into sites: what a failure message lists under "top sites".
 
-A site is named by its caller frame, the first frame of the code that asked for memory: the
-innermost Python frame when the stack has one (the library merges Python frames into the sites
-of a CPython process, CShim/pyframes.c); else, past the allocator entry points and the
-interpreter's object allocator, the first frame outside the interpreter (a C extension's
+A site is named as the analyzer names one (`_symbols.Frame.site_name`: `function (file.py:31)`).
+The frame that names it is the caller frame, the first frame of the code that asked for memory:
+the innermost Python frame when the stack has one, the analyzer's rule too (SiteOptions.siteFrame
+in Sources/HeapwiseAnalysis/Grouping.swift; the two must agree; the library merges Python frames
+into the stacks of a CPython process, CShim/pyframes.c). Else, past the allocator entry points and
+the interpreter's object allocator, the first frame outside the interpreter (a C extension's
 function), or the first interpreter function that is not an allocation wrapper (`list_resize`,
-`PyUnicode_New`). Under a Python caller, that native frame is kept as the site's native frame:
-where in C the memory was asked for.
+`PyUnicode_New`): the analyzer differs here, it hides the interpreter's frames until nothing else
+is left. Under a Python caller, that native frame is kept as the site's native frame: where in C
+the memory was asked for.
 """
 
 import os
@@ -122,7 +125,7 @@ def top_sites(stacks, order, limit=3, context=2):
             location, chain = "(other stacks)", []
         else:
             chain = [frames[i]] + _callers(frames[i], frames[i + 1:], context)
-            location = chain[0].location
+            location = chain[0].site_name
             if chain[0].kind == "python":
                 n = native_index(frames[:i])
                 native = [frames[n]] if n is not None else []
@@ -130,7 +133,7 @@ def top_sites(stacks, order, limit=3, context=2):
         if site is None:
             site = merged[location] = Site(location, chain, native)
         if native:
-            entry = site.natives.setdefault(native[0].location, [0, native])
+            entry = site.natives.setdefault(native[0].site_name, [0, native])
             entry[0] += key(stack)
         site.allocations += stack.allocations
         site.bytes += stack.bytes
@@ -156,5 +159,5 @@ def top_sites(stacks, order, limit=3, context=2):
             lists.append(expanded)
         s.frames, s.native = lists
         if s.frames:
-            s.location = s.frames[0].location
+            s.location = s.frames[0].site_name
     return ranked

@@ -12,6 +12,7 @@ import ctypes
 import bisect
 import mmap
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -38,19 +39,57 @@ class Frame:
         return os.path.basename(self.module) if self.module else ""
 
     @property
-    def location(self):
-        """`file.c:42`, else `function in module`, else `module+0xoffset`: the same choice as
-        HeapwiseBudget's site names (SiteSymbolizer.location)."""
-        if self.file and self.line:
-            return "%s:%d" % (os.path.basename(self.file), self.line)
+    def site_name(self):
+        """`function (file.c:42)` with the file's name only; `function (module)` when the line is
+        not known (a Python frame's module is its Python module, `json.decoder`); `file.c:42`
+        when only the line is; `module+0xoffset` when nothing is. The analyzer's one way to name
+        a site (SiteName.of in Sources/HeapwiseSymbols/SiteName.swift): the two must agree, and
+        Tests/EndToEndTests/PythonPluginTests.swift compares them on one recorded stack."""
+        place = "%s:%d" % (os.path.basename(self.file), self.line) if self.file and self.line else None
         if self.function:
-            if self.module:
-                return "%s in %s" % (self.function, self.module_name)
-            return "%s in %s" % (self.function, os.path.basename(self.file)) if self.file else self.function
-        return "%s+0x%x" % (self.module_name or "?", self.offset or 0)
+            return "%s (%s)" % (self.function, place or self.module_label)
+        return place or "%s+0x%x" % (self.module_label, self.offset or 0)
+
+    @property
+    def module_label(self):
+        """The module a report names: a native frame's file name, a Python frame's Python module."""
+        if self.kind == "python":
+            return python_module(self.file) if self.file else "?"
+        return self.module_name or "?"
 
     def __repr__(self):
-        return "Frame(%s)" % self.location
+        return "Frame(%s)" % self.site_name
+
+
+def python_module(file):
+    """The Python module a source file is: the path after `site-packages/`, `dist-packages/` or
+    `lib/pythonX.Y/`, else the file's name, without `.py` and `/__init__`, dots for slashes
+    (PythonModuleName in Sources/HeapwiseAnalysis/SourceFrame.swift; they must agree)."""
+    if file.startswith("<"):
+        return file
+    at = file.rfind("-packages/")
+    if at >= 0:
+        path = file[at + len("-packages/"):]
+    else:
+        found = list(re.finditer(r"/python3\.[0-9]+/", file))
+        path = file[found[-1].end():] if found else os.path.basename(file)
+    if path.endswith(".py"):
+        path = path[:-3]
+    if path.endswith("/__init__"):
+        path = path[:-9]
+    return path.replace("/", ".")
+
+
+def is_user_file(file):
+    """Whether a Python source file is the program's own code: not a frozen module, not under
+    `site-packages/` or `dist-packages/`, not in a standard library directory (`lib/pythonX.Y/`,
+    `lib64/pythonX.Y/`). PythonUserCode in Sources/HeapwiseAnalysis/SourceFrame.swift is the same
+    rule; the two must agree."""
+    if not file or file.startswith("<frozen"):
+        return False
+    if "/site-packages/" in file or "/dist-packages/" in file:
+        return False
+    return re.search(r"(^|/)lib(64)?/python3\.[0-9]+/", file) is None
 
 
 class _DlInfo(ctypes.Structure):

@@ -223,13 +223,12 @@ class Measurer:
                     figure = "%s in %s" % (_units.format_bytes(site.bytes), _count(site.allocations, "allocation"))
                 else:
                     figure = "%s in %s" % (_units.format_bytes(site.leaked_bytes), _count(site.leaked_blocks, "block"))
-                first = site.frames[0] if site.frames else None
-                lines.append("    %s  %s%s" % (site.location, figure, _in_function(first)))
+                lines.append("    %s  %s" % (site.location, figure))
                 if site.native:
                     # The C function that asked for memory on the Python line's behalf.
-                    lines.append("        allocated by %s%s" % (site.native[0].location, _in_function(site.native[0])))
+                    lines.append("        allocated by %s" % site.native[0].site_name)
                 for f in site.frames[1:4]:
-                    lines.append("        from %s%s" % (f.location, _in_function(f)))
+                    lines.append("        from %s" % f.site_name)
         if usage.sites_truncated:
             lines.append("  (more distinct stacks than recorded: the rest are counted as one site)")
         return "\n".join(lines)
@@ -290,13 +289,6 @@ def _check_result(item, result):
 
 def _count(n, noun):
     return "1 %s" % noun if n == 1 else "%d %ss" % (n, noun)
-
-
-def _in_function(frame):
-    """" (in list_resize)" when the location does not already name the function."""
-    if frame is None or not frame.function or frame.function in frame.location:
-        return ""
-    return " (in %s)" % frame.function
 
 
 class _MallInfo2(ctypes.Structure):
