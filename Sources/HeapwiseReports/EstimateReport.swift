@@ -136,9 +136,11 @@ public enum EstimateReport {
     var totalSizeInterval: Interval?
     var totalCountInterval: Interval?
     var filteredOut: JSONReport.Totals
+    var suppressed: [String: JSONReport.Suppressed]?
   }
 
-  public static func topJSON(_ table: SiteTable, dump: DumpDescription, settings: ReportSettings, sampling: Sampling) -> String {
+  public static func topJSON(_ table: SiteTable, dump: DumpDescription, settings: ReportSettings, sampling: Sampling,
+                             suppressed: SuppressedLeaks? = nil) -> String {
     let metric = settings.metric
     let sorted = table.sorted(by: metric)
     let shown = settings.limit.map { Array(sorted.prefix($0)) } ?? sorted
@@ -159,7 +161,8 @@ public enum EstimateReport {
       other: JSONReport.Totals(size: metric.size(rest), count: metric.count(rest), sites: sorted.count - shown.count),
       total: JSONReport.Totals(size: metric.size(table.total), count: metric.count(table.total), sites: sorted.count),
       totalSizeInterval: total.map { Interval($0.size) }, totalCountInterval: total.map { Interval($0.count) },
-      filteredOut: JSONReport.Totals(size: metric.size(table.filteredOut), count: metric.count(table.filteredOut), sites: 0))
+      filteredOut: JSONReport.Totals(size: metric.size(table.filteredOut), count: metric.count(table.filteredOut), sites: 0),
+      suppressed: suppressed.map(JSONReport.suppressed))
     return JSONReport.encode(report)
   }
 }

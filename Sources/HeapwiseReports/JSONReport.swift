@@ -48,6 +48,21 @@ public enum JSONReport {
     public var other: Totals
     public var total: Totals
     public var filteredOut: Totals
+    /// `--metric leaked`: what suppressions left out of the leaks (as in the summary's JSON).
+    public var suppressed: [String: Suppressed]?
+  }
+
+  /// Live blocks and bytes at exit that suppressions left out of the leaks, for one reason.
+  public struct Suppressed: Codable, Sendable {
+    public var blocks: UInt64
+    public var bytes: UInt64
+  }
+
+  /// `"suppressed"` of `summary` and `top`: by reason, "runtime" (built-in rules) and "listed"
+  /// (`--suppressions FILE`).
+  public static func suppressed(_ s: SuppressedLeaks) -> [String: Suppressed] {
+    ["runtime": Suppressed(blocks: s.runtime.liveBlocks, bytes: s.runtime.liveBytes),
+     "listed": Suppressed(blocks: s.listed.liveBlocks, bytes: s.listed.liveBytes)]
   }
 
   public struct Difference: Codable, Sendable {
@@ -84,7 +99,8 @@ public enum JSONReport {
     public var notes: [String]
   }
 
-  public static func top(_ table: SiteTable, dump: DumpDescription, settings: ReportSettings) -> String {
+  public static func top(_ table: SiteTable, dump: DumpDescription, settings: ReportSettings,
+                         suppressed: SuppressedLeaks? = nil) -> String {
     let metric = settings.metric
     let sorted = table.sorted(by: metric)
     let shown = settings.limit.map { Array(sorted.prefix($0)) } ?? sorted
@@ -101,7 +117,8 @@ public enum JSONReport {
       },
       other: Totals(size: metric.size(rest), count: metric.count(rest), sites: sorted.count - shown.count),
       total: Totals(size: metric.size(table.total), count: metric.count(table.total), sites: sorted.count),
-      filteredOut: Totals(size: metric.size(table.filteredOut), count: metric.count(table.filteredOut), sites: 0))
+      filteredOut: Totals(size: metric.size(table.filteredOut), count: metric.count(table.filteredOut), sites: 0),
+      suppressed: suppressed.map(Self.suppressed))
     return encode(report)
   }
 

@@ -105,11 +105,7 @@ public struct SummaryJSON: Encodable, Sendable {
   var warnings: [String]
   var impossibleBlocks: UInt64
   /// Live blocks and bytes at exit that suppressions left out of the leaks, by reason.
-  var suppressed: [String: Suppressed]?
-  public struct Suppressed: Encodable, Sendable {
-    var blocks: UInt64
-    var bytes: UInt64
-  }
+  var suppressed: [String: JSONReport.Suppressed]?
 
   /// `sites` keeps the 20 largest changes either way; `timeline` is the report's selection.
   public init(_ report: SummaryReport) {
@@ -163,9 +159,6 @@ public struct SummaryJSON: Encodable, Sendable {
     timeline = report.timeline.map { Moment(seconds: $0.time, marker: $0.label, split: split($0.split)) }
     warnings = report.warnings
     impossibleBlocks = report.impossibleBlocks
-    suppressed = report.suppressed.map {
-      ["runtime": Suppressed(blocks: $0.runtime.liveBlocks, bytes: $0.runtime.liveBytes),
-       "listed": Suppressed(blocks: $0.listed.liveBlocks, bytes: $0.listed.liveBytes)]
-    }
+    suppressed = report.suppressed.map(JSONReport.suppressed)
   }
 }

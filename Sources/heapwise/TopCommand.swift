@@ -44,6 +44,8 @@ struct TopCommand: ParsableCommand {
     let settings = ReportSettings(metric: metric, options: sites.siteOptions, marker: marker,
                                   limit: sites.limit == 0 ? nil : sites.limit, tracebackFrames: sites.tracebackFrames)
     let dump = DumpDescription(analysis)
+    // Only leaks are suppressed; another metric's JSON has no "suppressed".
+    func leakedOnly(_ s: SuppressedLeaks) -> SuppressedLeaks? { metric == .leaked ? s : nil }
     var out = BufferedOutput()
     if let sampling = analysis.state.sampling {
       let about = EstimateReport.Sampling(sampling, stats: analysis.state.samplingStats)
@@ -51,14 +53,15 @@ struct TopCommand: ParsableCommand {
       case .text:
         out.write(EstimateReport.topText(table, dump: dump, settings: settings, sampling: about))
         for line in suppressed.lines { out.write(line + "\n") }
-      case .json: out.write(EstimateReport.topJSON(table, dump: dump, settings: settings, sampling: about))
+      case .json:
+        out.write(EstimateReport.topJSON(table, dump: dump, settings: settings, sampling: about, suppressed: leakedOnly(suppressed)))
       }
     } else {
       switch sites.format {
       case .text:
         out.write(TextReport.top(table, dump: dump, settings: settings))
         for line in suppressed.lines { out.write(line + "\n") }
-      case .json: out.write(JSONReport.top(table, dump: dump, settings: settings))
+      case .json: out.write(JSONReport.top(table, dump: dump, settings: settings, suppressed: leakedOnly(suppressed)))
       }
     }
     out.flush()

@@ -55,8 +55,9 @@ import Testing
 @Suite("Fault matrix: RTLD_DEEPBIND and RUNPATH") struct DeepbindCases {
   /// deeplib.c in `<scratch>/sub`, found through the program's RUNPATH ($ORIGIN/sub) and opened
   /// with RTLD_DEEPBIND: its malloc(5555), its strdup's free and its free of the program's 4444 B
-  /// block are all recorded, and $ORIGIN still resolves (dlopen is not hooked).
-  @Test(arguments: ["deepbind", "runpath"])
+  /// block are all recorded, and $ORIGIN still resolves (dlopen is not hooked). With RTLD_LAZY
+  /// each of those is the first call through its slot, which used to bind it to libc's, unseen.
+  @Test(arguments: ["deepbind", "deepbind-lazy", "runpath"])
   func deepbindLibraryIsRecordedAndRunpathStillWorks(_ mode: String) throws {
     try FileManager.default.createDirectory(at: Matrix.scratch.appendingPathComponent("sub"), withIntermediateDirectories: true)
     _ = try Matrix.build("deeplib.c", as: "sub/libdeep.so", flags: ["-shared", "-fPIC"])
