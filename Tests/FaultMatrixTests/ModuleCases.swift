@@ -69,6 +69,10 @@ import Testing
     #expect(dump.count(size: 5555) == 1 && dump.live(ofSize: 5555) == 1)
     #expect(dump.live(ofSize: 4444) == 0)  // freed inside the library
     #expect(dump.count(size: 5) == 1 && dump.live(ofSize: 5) == 0)  // strdup("deep"), freed there
+    // Its constructor's 7070 B, freed by the library later: the module sync that the loader's own
+    // allocation after the relocation makes (a new stack) redirects the slots before the
+    // constructor runs (docs/RECORDER.md, Known limits: only the first dlopen from a call path).
+    #expect(dump.count(size: 7070) == 1 && dump.live(ofSize: 7070) == 0)
     #expect(dump.unmatchedFrees == 0)
   }
 }
