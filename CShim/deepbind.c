@@ -93,10 +93,13 @@ static void watch_relocs(const struct dl_phdr_info *info, const ElfW(Rela) *rel,
   }
 }
 
+static void note_definitions(const struct dl_phdr_info *info, uint32_t id);
+
 void hw_deepbind_watch(const struct dl_phdr_info *info, uint32_t id, uint64_t name_hash) {
   const char *name = info->dlpi_name;
   watch_id = id;
   watch_hash = name_hash;
+  if (tables_ready) note_definitions(info, id);
   if (!name || !name[0] || !tables_ready) return; /* the main program binds to the hooks */
   if (module_holds(info, (uintptr_t)hw_deepbind_watch)) return;
   if (strstr(name, "/libc.so") || strstr(name, "/ld-linux") || strstr(name, "linux-vdso")) return;
@@ -197,26 +200,50 @@ static bool module_defines(const struct dl_phdr_info *info, const char *name) {
   return true;
 }
 
-/* Per function: how many loaded modules other than libheapwise define it, and whether the hooks'
- * allocator (the module holding hw_real's function) is one of them. */
-static int definers[NAMES];
-static bool real_defines[NAMES];
+/* The loaded modules other than libheapwise that define any of the functions, noted once per
+ * module as the module sync first sees it (a pass over every module's hash tables at each patch
+ * pass cost more than the passes themselves), forgotten at its unload. */
+#define DEFINERS_MAX 64
+typedef struct {
+  uint32_t id;
+  uint16_t defines; /* bit f: defines names[f] */
+  uint16_t real;    /* bit f: holds reals[f], the function the hook forwards to */
+} definer_t;
+static definer_t definer_list[DEFINERS_MAX];
+static size_t definer_count;
+static bool definers_overflow; /* more than DEFINERS_MAX: bind nothing ahead */
 
-static int count_visit(struct dl_phdr_info *info, size_t size, void *arg) {
-  (void)size;
-  (void)arg;
-  if (module_holds(info, (uintptr_t)hw_deepbind_watch)) return 0;
+static void note_definitions(const struct dl_phdr_info *info, uint32_t id) {
+  if (id == 1) { /* the first module of a new map: the first sync, or a forked child's */
+    definer_count = 0;
+    definers_overflow = false;
+  }
+  if (module_holds(info, (uintptr_t)hw_deepbind_watch)) return;
+  definer_t d = {id, 0, 0};
   for (int f = 0; f < NAMES; f++)
     if (module_defines(info, names[f])) {
-      definers[f]++;
-      if (module_holds(info, reals[f])) real_defines[f] = true;
+      d.defines |= (uint16_t)(1u << f);
+      if (module_holds(info, reals[f])) d.real |= (uint16_t)(1u << f);
     }
-  return 0;
+  if (!d.defines) return;
+  if (definer_count == DEFINERS_MAX) definers_overflow = true;
+  else definer_list[definer_count++] = d;
 }
 
 /* A lazy slot may be bound ahead of its first call to the hook: the loader could bind it only to
- * the hooks' allocator (the hook forwards there) or to the hook. */
-static bool may_bind_ahead(int f) { return definers[f] == 1 && real_defines[f]; }
+ * the hooks' allocator (the hook forwards there) or to the hook, when that allocator is the one
+ * module but libheapwise that defines the function. */
+static bool may_bind_ahead(int f) {
+  if (definers_overflow) return false;
+  int n = 0;
+  bool real = false;
+  for (size_t i = 0; i < definer_count; i++)
+    if (definer_list[i].defines & (1u << f)) {
+      n++;
+      real = real || (definer_list[i].real & (1u << f));
+    }
+  return n == 1 && real;
+}
 
 static int mem_fd = -1; /* opened for one patching pass: a forked child must not write the parent */
 
@@ -248,11 +275,6 @@ static int patch_visit(struct dl_phdr_info *info, size_t size, void *arg) {
 
 void hw_deepbind_patch(uint64_t (*hash)(const char *)) {
   if (watch_count == 0) return;
-  for (int f = 0; f < NAMES; f++) {
-    definers[f] = 0;
-    real_defines[f] = false;
-  }
-  dl_iterate_phdr(count_visit, NULL);
   dl_iterate_phdr(patch_visit, (void *)hash);
   if (mem_fd >= 0) close(mem_fd);
   mem_fd = -1;
@@ -260,6 +282,11 @@ void hw_deepbind_patch(uint64_t (*hash)(const char *)) {
 
 /* Slots of a module that is gone would be read after its unmapping: forget them. */
 void hw_deepbind_forget(uint32_t id) {
+  for (size_t i = 0; i < definer_count; i++)
+    if (definer_list[i].id == id) {
+      definer_list[i] = definer_list[--definer_count];
+      break;
+    }
   for (size_t i = 0; i < watch_count;)
     if (watches[i].id == id) watches[i] = watches[--watch_count];
     else i++;
