@@ -53,8 +53,8 @@ let package = Package(
       ]
     ),
 
-    // What several test targets need: running a program, reproducible random inputs.
-    .target(name: "TestSupport", path: "Tests/TestSupport"),
+    // What several test targets need: running a program, reproducible random inputs, a dump's facts.
+    .target(name: "TestSupport", dependencies: ["HeapwiseFormat"], path: "Tests/TestSupport"),
     .testTarget(name: "HeapwiseFormatTests", dependencies: ["HeapwiseFormat", "TestSupport"]),
     .testTarget(name: "HeapwiseSymbolsTests", dependencies: ["HeapwiseSymbols", "TestSupport"]),
     .testTarget(name: "HeapwiseAnalysisTests", dependencies: ["HeapwiseAnalysis", "HeapwiseReports", "TestSupport"]),

@@ -6,9 +6,12 @@
  * hooks forward to (hw_real). Redirecting such a slot to our hook changes nothing the library
  * gets but the recording, so that is all this does: no dlopen hook (glibc takes $ORIGIN and
  * RUNPATH from dlopen's caller), no dropped flag. A slot is patched only once it holds hw_real's
- * address: relocated, bound (RTLD_NOW or -z now at load; a lazily bound slot after its first
- * call, which is missed), never a slot still unrelocated or bound elsewhere (a library with its
- * own allocator keeps it). Slots are read inside dl_iterate_phdr, which keeps the module mapped,
+ * address: relocated, bound (RTLD_NOW or -z now at load), never a slot still unrelocated or
+ * bound elsewhere (a library with its own allocator keeps it). A lazy slot not yet called holds
+ * its own PLT stub, which would bind it at the first call, to that first call's loss: it is bound
+ * ahead of time when no loaded module but libheapwise and the hooks' own allocator defines the
+ * function, since the loader's lookup can then find only those two, in any scope (the library's
+ * own first with DEEPBIND, the global one first without). Slots are read inside dl_iterate_phdr, which keeps the module mapped,
  * and written through /proc/self/mem, which needs no mprotect of a RELRO page and cannot fault.
  * x86-64 only (R_X86_64_JUMP_SLOT, R_X86_64_GLOB_DAT). */
 #include <dlfcn.h>
@@ -90,10 +93,13 @@ static void watch_relocs(const struct dl_phdr_info *info, const ElfW(Rela) *rel,
   }
 }
 
+static void note_definitions(const struct dl_phdr_info *info, uint32_t id);
+
 void hw_deepbind_watch(const struct dl_phdr_info *info, uint32_t id, uint64_t name_hash) {
   const char *name = info->dlpi_name;
   watch_id = id;
   watch_hash = name_hash;
+  if (tables_ready) note_definitions(info, id);
   if (!name || !name[0] || !tables_ready) return; /* the main program binds to the hooks */
   if (module_holds(info, (uintptr_t)hw_deepbind_watch)) return;
   if (strstr(name, "/libc.so") || strstr(name, "/ld-linux") || strstr(name, "linux-vdso")) return;
@@ -120,6 +126,125 @@ void hw_deepbind_watch(const struct dl_phdr_info *info, uint32_t id, uint64_t na
   if (rela) watch_relocs(info, (const ElfW(Rela) *)rela, relasz, (const ElfW(Sym) *)symtab, (const char *)strtab);
 }
 
+/* ---- which modules define a function: their own dynamic symbol tables, no loader lock ---- */
+
+static uint32_t gnu_hash(const char *s) {
+  uint32_t h = 5381;
+  for (; *s; s++) h = h * 33 + (unsigned char)*s;
+  return h;
+}
+
+static uint32_t sysv_hash(const char *s) {
+  uint32_t h = 0;
+  for (; *s; s++) {
+    h = (h << 4) + (unsigned char)*s;
+    h ^= (h >> 24) & 0xf0;
+  }
+  return h & 0x0fffffff;
+}
+
+static bool defined_here(const ElfW(Sym) *sym, const char *strtab, const char *name) {
+  unsigned type = ELF64_ST_TYPE(sym->st_info);
+  return sym->st_shndx != SHN_UNDEF && (type == STT_FUNC || type == STT_GNU_IFUNC) && strcmp(strtab + sym->st_name, name) == 0;
+}
+
+/* Whether the module defines function `name`; true also when it cannot tell (no hash table). */
+static bool module_defines(const struct dl_phdr_info *info, const char *name) {
+  const ElfW(Dyn) *dyn = NULL;
+  for (int i = 0; i < info->dlpi_phnum; i++)
+    if (info->dlpi_phdr[i].p_type == PT_DYNAMIC) dyn = (const ElfW(Dyn) *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
+  if (!dyn) return false; /* no dynamic symbols at all */
+  const ElfW(Sym) *symtab = NULL;
+  const char *strtab = NULL;
+  const uint32_t *gnu = NULL, *sysv = NULL;
+  for (; dyn->d_tag != DT_NULL; dyn++) {
+    switch (dyn->d_tag) {
+    case DT_SYMTAB: symtab = (const ElfW(Sym) *)dyn_ptr(info, dyn->d_un.d_ptr); break;
+    case DT_STRTAB: strtab = (const char *)dyn_ptr(info, dyn->d_un.d_ptr); break;
+    case DT_GNU_HASH: gnu = (const uint32_t *)dyn_ptr(info, dyn->d_un.d_ptr); break;
+    case DT_HASH: sysv = (const uint32_t *)dyn_ptr(info, dyn->d_un.d_ptr); break;
+    }
+  }
+  if (!symtab || !strtab) return false;
+  /* Tables the loader does not use may point anywhere: read only what lies in the module. */
+  if (!module_holds(info, (uintptr_t)symtab) || !module_holds(info, (uintptr_t)strtab)) return true;
+  if (gnu && !module_holds(info, (uintptr_t)gnu)) gnu = NULL;
+  if (sysv && !module_holds(info, (uintptr_t)sysv)) sysv = NULL;
+  if (gnu) {
+    uint32_t nbuckets = gnu[0], symoffset = gnu[1], bloom_size = gnu[2], bloom_shift = gnu[3];
+    if (nbuckets == 0 || bloom_size == 0) return true;
+    const ElfW(Addr) *bloom = (const ElfW(Addr) *)&gnu[4];
+    const uint32_t *buckets = (const uint32_t *)&bloom[bloom_size];
+    const uint32_t *chain = &buckets[nbuckets];
+    uint32_t h = gnu_hash(name);
+    const unsigned bits = sizeof(ElfW(Addr)) * 8;
+    ElfW(Addr) word = bloom[(h / bits) % bloom_size];
+    ElfW(Addr) mask = ((ElfW(Addr))1 << (h % bits)) | ((ElfW(Addr))1 << ((h >> bloom_shift) % bits));
+    if ((word & mask) != mask) return false;
+    uint32_t i = buckets[h % nbuckets];
+    if (i < symoffset) return false;
+    for (;; i++) {
+      uint32_t h2 = chain[i - symoffset];
+      if ((h | 1) == (h2 | 1) && defined_here(&symtab[i], strtab, name)) return true;
+      if (h2 & 1) return false;
+    }
+  }
+  if (sysv) {
+    uint32_t nbucket = sysv[0], nchain = sysv[1];
+    if (nbucket == 0) return true;
+    const uint32_t *bucket = &sysv[2], *chain = &sysv[2 + nbucket];
+    for (uint32_t i = bucket[sysv_hash(name) % nbucket]; i != STN_UNDEF && i < nchain; i = chain[i])
+      if (defined_here(&symtab[i], strtab, name)) return true;
+    return false;
+  }
+  return true;
+}
+
+/* The loaded modules other than libheapwise that define any of the functions, noted once per
+ * module as the module sync first sees it (a pass over every module's hash tables at each patch
+ * pass cost more than the passes themselves), forgotten at its unload. */
+#define DEFINERS_MAX 64
+typedef struct {
+  uint32_t id;
+  uint16_t defines; /* bit f: defines names[f] */
+  uint16_t real;    /* bit f: holds reals[f], the function the hook forwards to */
+} definer_t;
+static definer_t definer_list[DEFINERS_MAX];
+static size_t definer_count;
+static bool definers_overflow; /* more than DEFINERS_MAX: bind nothing ahead */
+
+static void note_definitions(const struct dl_phdr_info *info, uint32_t id) {
+  if (id == 1) { /* the first module of a new map: the first sync, or a forked child's */
+    definer_count = 0;
+    definers_overflow = false;
+  }
+  if (module_holds(info, (uintptr_t)hw_deepbind_watch)) return;
+  definer_t d = {id, 0, 0};
+  for (int f = 0; f < NAMES; f++)
+    if (module_defines(info, names[f])) {
+      d.defines |= (uint16_t)(1u << f);
+      if (module_holds(info, reals[f])) d.real |= (uint16_t)(1u << f);
+    }
+  if (!d.defines) return;
+  if (definer_count == DEFINERS_MAX) definers_overflow = true;
+  else definer_list[definer_count++] = d;
+}
+
+/* A lazy slot may be bound ahead of its first call to the hook: the loader could bind it only to
+ * the hooks' allocator (the hook forwards there) or to the hook, when that allocator is the one
+ * module but libheapwise that defines the function. */
+static bool may_bind_ahead(int f) {
+  if (definers_overflow) return false;
+  int n = 0;
+  bool real = false;
+  for (size_t i = 0; i < definer_count; i++)
+    if (definer_list[i].defines & (1u << f)) {
+      n++;
+      real = real || (definer_list[i].real & (1u << f));
+    }
+  return n == 1 && real;
+}
+
 static int mem_fd = -1; /* opened for one patching pass: a forked child must not write the parent */
 
 static int patch_visit(struct dl_phdr_info *info, size_t size, void *arg) {
@@ -136,7 +261,9 @@ static int patch_visit(struct dl_phdr_info *info, size_t size, void *arg) {
     }
     uintptr_t v = *(volatile uintptr_t *)w->slot; /* mapped: dl_iterate_phdr holds the loader's lock */
     bool done = v == hooks[w->fn];
-    if (!done && v == reals[w->fn] && hooks[w->fn] && hooks[w->fn] != reals[w->fn]) {
+    /* Bound to the real function, or still at its own PLT stub (lazy, never called). */
+    bool patch = v == reals[w->fn] || (module_holds(info, v) && may_bind_ahead(w->fn));
+    if (!done && patch && hooks[w->fn] && hooks[w->fn] != reals[w->fn]) {
       if (mem_fd < 0) mem_fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
       done = mem_fd >= 0 && pwrite(mem_fd, &hooks[w->fn], sizeof(uintptr_t), (off_t)w->slot) == sizeof(uintptr_t);
     }
@@ -155,6 +282,11 @@ void hw_deepbind_patch(uint64_t (*hash)(const char *)) {
 
 /* Slots of a module that is gone would be read after its unmapping: forget them. */
 void hw_deepbind_forget(uint32_t id) {
+  for (size_t i = 0; i < definer_count; i++)
+    if (definer_list[i].id == id) {
+      definer_list[i] = definer_list[--definer_count];
+      break;
+    }
   for (size_t i = 0; i < watch_count;)
     if (watches[i].id == id) watches[i] = watches[--watch_count];
     else i++;

@@ -122,6 +122,9 @@ uint64_t hw_realtime_ns(void);
 /* Page-aligned anonymous memory straight from the kernel, never through the hooks. */
 void *hw_pages_alloc(size_t size);
 void hw_pages_free(void *p, size_t size);
+/* Calls `visit` with each line of /proc/self/maps (NUL-terminated, no newline) until it returns
+ * false, reading through `buf` (a line longer than `cap` - 1 is skipped); false if unreadable. */
+bool hw_maps_lines(char *buf, size_t cap, bool (*visit)(char *line, void *arg), void *arg);
 /* Reads a small /proc file into buf (NUL-terminated); returns bytes read or -1. */
 ssize_t hw_read_file(const char *path, char *buf, size_t size);
 /* Writes all of buf or returns -1 with errno set. */

@@ -94,37 +94,31 @@ static void emit_module(hw_thread_t *t, const struct dl_phdr_info *info, const c
 /* dlopen("./libx.so") leaves that relative name in the link map, which names nothing once the
  * working directory (or the reader's) differs. The kernel's map names the file absolutely: the
  * line of /proc/self/maps whose range holds `addr` gives it. Read in pieces: maps can be large. */
-static bool absolute_path(uintptr_t addr, char *out, size_t cap) {
-  int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  char buf[8192];
-  size_t have = 0;
-  bool found = false;
-  for (;;) {
-    ssize_t n = read(fd, buf + have, sizeof buf - 1 - have);
-    if (n <= 0) break;
-    have += (size_t)n;
-    buf[have] = 0;
-    char *line = buf, *nl;
-    while ((nl = strchr(line, '\n'))) {
-      *nl = 0;
-      char *end;
-      uintptr_t lo = strtoull(line, &end, 16), hi = *end == '-' ? strtoull(end + 1, &end, 16) : 0;
-      char *path = strchr(line, '/');
-      if (addr >= lo && addr < hi && path && strlen(path) < cap) {
-        strcpy(out, path);
-        found = true;
-        break;
-      }
-      line = nl + 1;
-    }
-    if (found) break;
-    have = (size_t)(buf + have - line); /* an unfinished line moves to the front */
-    memmove(buf, line, have);
-    if (have == sizeof buf - 1) have = 0; /* a line longer than the buffer: skip it */
+typedef struct {
+  uintptr_t addr;
+  char *out;
+  size_t cap;
+  bool found;
+} path_search_t;
+
+static bool path_line(char *line, void *arg) {
+  path_search_t *s = arg;
+  char *end;
+  uintptr_t lo = strtoull(line, &end, 16), hi = *end == '-' ? strtoull(end + 1, &end, 16) : 0;
+  char *path = strchr(line, '/');
+  if (s->addr >= lo && s->addr < hi && path && strlen(path) < s->cap) {
+    strcpy(s->out, path);
+    s->found = true;
+    return false;
   }
-  close(fd);
-  return found;
+  return true;
+}
+
+static bool absolute_path(uintptr_t addr, char *out, size_t cap) {
+  char buf[8192];
+  path_search_t s = {addr, out, cap, false};
+  hw_maps_lines(buf, sizeof buf, path_line, &s);
+  return s.found;
 }
 
 static uintptr_t first_load(const struct dl_phdr_info *info) {

@@ -157,3 +157,41 @@ uint32_t hw_crc32c(uint32_t crc, const void *data, size_t size) {
   while (size--) crc = crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
   return ~crc;
 }
+
+bool hw_maps_lines(char *buf, size_t cap, bool (*visit)(char *line, void *arg), void *arg) {
+  int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  size_t have = 0;
+  bool skipping = false, stopped = false;
+  while (!stopped) {
+    ssize_t n = read(fd, buf + have, cap - 1 - have);
+    if (n <= 0) break;
+    have += (size_t)n;
+    buf[have] = 0;
+    char *line = buf, *nl;
+    if (skipping) { /* the rest of a line that did not fit */
+      if (!(nl = strchr(line, '\n'))) {
+        have = 0;
+        continue;
+      }
+      line = nl + 1;
+      skipping = false;
+    }
+    while ((nl = strchr(line, '\n'))) {
+      *nl = 0;
+      if (!visit(line, arg)) {
+        stopped = true;
+        break;
+      }
+      line = nl + 1;
+    }
+    have = (size_t)(buf + have - line); /* an unfinished line moves to the front */
+    memmove(buf, line, have);
+    if (have == cap - 1) {
+      have = 0;
+      skipping = true;
+    }
+  }
+  close(fd);
+  return true;
+}

@@ -47,11 +47,18 @@ static void emit_chunk(hw_thread_t *t, uintptr_t start, size_t pages, int kind, 
   else hw_process_append(HW_TAG_RESIDENCY, snapshot_ts, body, (size_t)(p - body));
 }
 
+typedef struct {
+  hw_thread_t *t;
+  size_t page_size;
+} visit_t;
+
 /* One line of /proc/self/maps: "start-end perms offset dev inode   path". */
-static void visit_line(hw_thread_t *t, char *line, size_t page_size) {
+static bool visit_line(char *line, void *arg) {
+  hw_thread_t *t = ((visit_t *)arg)->t;
+  size_t page_size = ((visit_t *)arg)->page_size;
   char *end;
   uintptr_t start = strtoul(line, &end, 16);
-  if (*end != '-') return;
+  if (*end != '-') return true;
   uintptr_t stop = strtoul(end + 1, &end, 16);
   char perms[5] = {0};
   memcpy(perms, end + 1, 4);
@@ -65,13 +72,14 @@ static void visit_line(hw_thread_t *t, char *line, size_t page_size) {
   int kind;
   if (strcmp(path, "[heap]") == 0) kind = REGION_HEAP;
   else if (*path == 0 && strcmp(perms, "rw-p") == 0) kind = REGION_ANONYMOUS;
-  else return;
+  else return true;
   for (uintptr_t at = start; at < stop;) {
     size_t pages = (stop - at) / page_size;
     if (pages > CHUNK_PAGES) pages = CHUNK_PAGES;
     emit_chunk(t, at, pages, kind, page_size);
     at += pages * page_size;
   }
+  return true;
 }
 
 void hw_residency_emit(hw_thread_t *t) {
@@ -80,25 +88,10 @@ void hw_residency_emit(hw_thread_t *t) {
   snapshot_ts = hw_now();
   if (!vec) vec = hw_pages_alloc(CHUNK_PAGES);
   if (!body) body = hw_pages_alloc(CHUNK_PAGES / 8 + 64);
-  int fd = vec && body ? open("/proc/self/maps", O_RDONLY | O_CLOEXEC) : -1;
-  if (fd >= 0) {
-    static char buf[64 * 1024];
-    size_t have = 0;
-    for (;;) {
-      ssize_t n = read(fd, buf + have, sizeof buf - 1 - have);
-      if (n <= 0) break;
-      have += (size_t)n;
-      buf[have] = 0;
-      char *line = buf, *nl;
-      while ((nl = strchr(line, '\n'))) {
-        *nl = 0;
-        visit_line(t, line, page_size);
-        line = nl + 1;
-      }
-      have = (size_t)(buf + have - line);
-      memmove(buf, line, have);
-    }
-    close(fd);
+  if (vec && body) {
+    static char buf[64 * 1024]; /* under `busy` */
+    visit_t v = {t, page_size};
+    hw_maps_lines(buf, sizeof buf, visit_line, &v);
   }
   atomic_flag_clear(&busy);
 }

@@ -57,7 +57,7 @@ struct MappingTable {
   /// Removes [start, start + length) from every mapping it overlaps.
   mutating func remove(start: UInt64, length: UInt64, removed: (Removal) -> Void) {
     guard length > 0, !pieces.isEmpty else { return }
-    let end = start &+ length < start ? UInt64.max : start &+ length
+    let end = Self.end(start, length)
     var i = firstEnding(after: start)
     while i < pieces.count && pieces[i].start < end {
       let p = pieces[i]
@@ -84,6 +84,29 @@ struct MappingTable {
     }
   }
 
+  /// Indices of the pieces that overlap [start, end): pieces are sorted and disjoint, so they
+  /// are consecutive.
+  private func overlapping(_ start: UInt64, _ end: UInt64) -> Range<Int> {
+    var i = firstEnding(after: start)
+    let first = i
+    while i < pieces.count && pieces[i].start < end { i += 1 }
+    return first..<i
+  }
+
+  /// The end of [start, start + length), saturated at the top of the address space.
+  private static func end(_ start: UInt64, _ length: UInt64) -> UInt64 {
+    start &+ length < start ? UInt64.max : start &+ length
+  }
+
+  /// Pages of piece `i` that [start, end) touches, in part or whole.
+  private func touchedPages(_ i: Int, _ start: UInt64, _ end: UInt64) -> Range<Int> {
+    let p = pieces[i]
+    let from = max(p.start, start), to = min(p.end, end)
+    let first = Int((from - p.start) / pageSize)
+    let last = Swift.min(Int((to - p.start + pageSize - 1) / pageSize), p.resident.pages)
+    return first < last ? first..<last : first..<first
+  }
+
   /// Applies one region of a residency snapshot (bit i of `bitmap` = page i from `start`) to the
   /// pieces it covers; `changed` gets each piece's block and its change in resident bytes.
   mutating func setResidency(
@@ -91,8 +114,7 @@ struct MappingTable {
   ) {
     guard count > 0, !pieces.isEmpty else { return }
     let end = start &+ UInt64(count) &* pageSize
-    var i = firstEnding(after: start)
-    while i < pieces.count && pieces[i].start < end {
+    for i in overlapping(start, end) {
       let p = pieces[i]
       let from = max(p.start, start), to = min(p.end, end)
       // Pages of the piece that the region covers, and where they start in the region's bitmap.
@@ -104,43 +126,27 @@ struct MappingTable {
         delta = bitmap.withUnsafeBufferPointer { pieces[i].resident.assign(firstPage..<lastPage, from: $0, bitOffset: regionPage) }
       }
       if delta != 0 { changed(p.block, Int64(delta) * Int64(pageSize)) }
-      i += 1
     }
   }
 
   /// Marks [start, start + length) not resident (madvise purge, mprotect to PROT_NONE).
+  /// A page the range touches in part counts as purged: the kernel rounds a purge's start down
+  /// and its end up.
   mutating func clearResidency(start: UInt64, length: UInt64, changed: (LiveBlock, Int64) -> Void) {
     guard length > 0, !pieces.isEmpty else { return }
-    let end = start &+ length < start ? UInt64.max : start &+ length
-    var i = firstEnding(after: start)
-    while i < pieces.count && pieces[i].start < end {
-      let p = pieces[i]
-      let from = max(p.start, start), to = min(p.end, end)
-      // Only whole pages: the kernel rounds a purge's start down and its end up, but a partial
-      // page at either end of the range is rare and then belongs to the neighbour.
-      let first = Int((from - p.start) / pageSize)
-      let last = Swift.min(Int((to - p.start + pageSize - 1) / pageSize), p.resident.pages)
-      if first < last {
-        let cleared = pieces[i].resident.clear(first..<last)
-        if cleared > 0 { changed(p.block, -Int64(cleared) * Int64(pageSize)) }
-      }
-      i += 1
+    let end = Self.end(start, length)
+    for i in overlapping(start, end) {
+      let cleared = pieces[i].resident.clear(touchedPages(i, start, end))
+      if cleared > 0 { changed(pieces[i].block, -Int64(cleared) * Int64(pageSize)) }
     }
   }
 
-  /// Resident bytes of the pieces that overlap [start, end) (for an mremap that moves them).
+  /// Resident bytes of the pieces that overlap [start, start + length) (for an mremap that
+  /// moves them).
   func residentBytes(start: UInt64, length: UInt64) -> UInt64 {
-    let end = start &+ length
+    let end = Self.end(start, length)
     var total: UInt64 = 0
-    var i = firstEnding(after: start)
-    while i < pieces.count && pieces[i].start < end {
-      let p = pieces[i]
-      let from = max(p.start, start), to = min(p.end, end)
-      let first = Int((from - p.start) / pageSize)
-      let last = Swift.min(Int((to - p.start + pageSize - 1) / pageSize), p.resident.pages)
-      if first < last { total += UInt64(p.resident.count(in: first..<last)) * pageSize }
-      i += 1
-    }
+    for i in overlapping(start, end) { total += UInt64(pieces[i].resident.count(in: touchedPages(i, start, end))) * pageSize }
     return total
   }
 
@@ -150,8 +156,7 @@ struct MappingTable {
     let i = firstEnding(after: start)
     guard i < pieces.count, pieces[i].start == start else { return }
     let n = Swift.min(Int(bytes / pageSize), pieces[i].resident.pages)
-    var delta = 0
-    for page in 0..<n { delta += pieces[i].resident.set(page, true) }
+    let delta = pieces[i].resident.fill(0..<n)
     if delta != 0 { changed(pieces[i].block, Int64(delta) * Int64(pageSize)) }
   }
 }

@@ -55,6 +55,21 @@ public enum JSONReport {
     public var sampling: EstimateReport.Sampling?
     public var totalSizeInterval: EstimateReport.Interval?
     public var totalCountInterval: EstimateReport.Interval?
+    /// `--metric leaked`: what suppressions left out of the leaks (as in the summary's JSON).
+    public var suppressed: [String: Suppressed]?
+  }
+
+  /// Live blocks and bytes at exit that suppressions left out of the leaks, for one reason.
+  public struct Suppressed: Codable, Sendable {
+    public var blocks: UInt64
+    public var bytes: UInt64
+  }
+
+  /// `"suppressed"` of `summary` and `top`: by reason, "runtime" (built-in rules) and "listed"
+  /// (`--suppressions FILE`).
+  public static func suppressed(_ s: SuppressedLeaks) -> [String: Suppressed] {
+    ["runtime": Suppressed(blocks: s.runtime.liveBlocks, bytes: s.runtime.liveBytes),
+     "listed": Suppressed(blocks: s.listed.liveBlocks, bytes: s.listed.liveBytes)]
   }
 
   public struct Difference: Codable, Sendable {
@@ -93,7 +108,7 @@ public enum JSONReport {
 
   /// `sampling`: a sampled dump's parameters; each estimate then comes with its interval.
   public static func top(_ table: SiteTable, dump: DumpDescription, settings: ReportSettings,
-                         sampling: EstimateReport.Sampling? = nil) -> String {
+                         sampling: EstimateReport.Sampling? = nil, suppressed: SuppressedLeaks? = nil) -> String {
     let metric = settings.metric
     let sorted = table.sorted(by: metric)
     let shown = settings.limit.map { Array(sorted.prefix($0)) } ?? sorted
@@ -114,7 +129,8 @@ public enum JSONReport {
       other: Totals(size: metric.size(rest), count: metric.count(rest), sites: sorted.count - shown.count),
       total: Totals(size: metric.size(table.total), count: metric.count(table.total), sites: sorted.count),
       filteredOut: Totals(size: metric.size(table.filteredOut), count: metric.count(table.filteredOut), sites: 0),
-      sampling: sampling, totalSizeInterval: total.map { .init($0.size) }, totalCountInterval: total.map { .init($0.count) })
+      sampling: sampling, totalSizeInterval: total.map { .init($0.size) }, totalCountInterval: total.map { .init($0.count) },
+      suppressed: suppressed.map(Self.suppressed))
     return encode(report)
   }
 

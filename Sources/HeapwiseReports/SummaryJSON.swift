@@ -113,11 +113,7 @@ public struct SummaryJSON: Encodable, Sendable {
   /// Sampled dumps: every estimate with its interval (SampledSummaryText.swift); absent otherwise.
   var sampling: SampledSummary?
   /// Live blocks and bytes at exit that suppressions left out of the leaks, by reason.
-  var suppressed: [String: Suppressed]?
-  public struct Suppressed: Encodable, Sendable {
-    var blocks: UInt64
-    var bytes: UInt64
-  }
+  var suppressed: [String: JSONReport.Suppressed]?
 
   /// `sites` keeps the 20 largest changes either way; `timeline` is the report's selection.
   public init(_ report: SummaryReport) {
@@ -173,9 +169,6 @@ public struct SummaryJSON: Encodable, Sendable {
     warnings = report.warnings
     impossibleBlocks = report.impossibleBlocks
     sampling = SampledSummary(report)
-    suppressed = report.suppressed.map {
-      ["runtime": Suppressed(blocks: $0.runtime.liveBlocks, bytes: $0.runtime.liveBytes),
-       "listed": Suppressed(blocks: $0.listed.liveBlocks, bytes: $0.listed.liveBytes)]
-    }
+    suppressed = report.suppressed.map(JSONReport.suppressed)
   }
 }

@@ -44,13 +44,15 @@ struct TopCommand: ParsableCommand {
     let settings = ReportSettings(metric: metric, options: sites.siteOptions, marker: marker,
                                   limit: sites.limit == 0 ? nil : sites.limit, tracebackFrames: sites.tracebackFrames)
     let dump = DumpDescription(analysis)
+    // Only leaks are suppressed; another metric's JSON has no "suppressed".
+    func leakedOnly(_ s: SuppressedLeaks) -> SuppressedLeaks? { metric == .leaked ? s : nil }
     var out = BufferedOutput()
     let sampling = analysis.state.sampling.map { EstimateReport.Sampling($0, stats: analysis.state.samplingStats) }
     switch sites.format {
     case .text:
       out.write(TextReport.top(table, dump: dump, settings: settings, sampling: sampling))
       for line in suppressed.lines { out.write(line + "\n") }
-    case .json: out.write(JSONReport.top(table, dump: dump, settings: settings, sampling: sampling))
+    case .json: out.write(JSONReport.top(table, dump: dump, settings: settings, sampling: sampling, suppressed: leakedOnly(suppressed)))
     }
     out.flush()
     if status == 0 && analysis.reader.warnings.contains(where: \.isDamage) { status = ExitStatus.damaged }

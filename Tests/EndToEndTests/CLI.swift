@@ -8,6 +8,8 @@ struct CommandResult {
   var status: Int32
   var stdout: String
   var stderr: String
+  /// The command's peak resident memory.
+  var maxResidentBytes = 0
 }
 
 enum CLI {
@@ -50,7 +52,7 @@ enum CLI {
     for (k, v) in environment { changes[k] = v }
     let r = try Subprocess.run(path, arguments, environment: Subprocess.environment(changes), directory: directory,
                                timeout: timeout)
-    return CommandResult(status: r.exitCode, stdout: r.stdout, stderr: r.stderr)
+    return CommandResult(status: r.exitCode, stdout: r.stdout, stderr: r.stderr, maxResidentBytes: r.maxResidentBytes)
   }
 }
 

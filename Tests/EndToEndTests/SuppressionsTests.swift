@@ -73,6 +73,15 @@ import Testing
     #expect(out.contains("total: size=300 B, count=3, 1 sites"), "\(r.stdout)")
     #expect(out.suffix(2) == ["suppressed: 1 block, 71.0 KiB (runtime one-time)", "suppressed: 1 block, 40 B (suppressions file)"],
             "\(r.stdout)")
+    // The JSON says the same, in the summary's shape; another metric has no "suppressed".
+    let json = try CLI.run(["top", "--metric", "leaked", "--format", "json", "--suppressions", byFunction, dump])
+    let obj = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+    let suppressed = obj?["suppressed"] as? [String: [String: NSNumber]]
+    #expect(suppressed?["runtime"]?["blocks"] == 1 && suppressed?["runtime"]?["bytes"]?.uint64Value == Self.pool, "\(json.stdout)")
+    #expect(suppressed?["listed"]?["blocks"] == 1 && suppressed?["listed"]?["bytes"] == 40, "\(json.stdout)")
+    let live = try CLI.run(["top", "--format", "json", "--suppressions", byFunction, dump])
+    let liveObj = try JSONSerialization.jsonObject(with: Data(live.stdout.utf8)) as? [String: Any]
+    #expect(liveObj?["suppressed"] == nil && liveObj?["sites"] != nil, "\(live.stdout)")
     // The source file's name (a frame of every leak of the program) and anchors.
     let byFile = try Self.write(ws, "g.supp", "leak:^leaks.cpp$\n")
     let f = try CLI.run(["top", "--metric", "leaked", "--suppressions", byFile, dump])

@@ -42,65 +42,11 @@ enum Matrix {
   static func onlyDump(in directory: URL) throws -> String { try ProgramWorkspace.onlyDump(in: directory) }
 }
 
-/// What the cases check in a dump: counts per function and size, the live set, the end.
-struct Replay {
-  var header: DumpHeader
-  var allocations: [AllocatorFunction: Int] = [:]
-  var frees: [AllocatorFunction: Int] = [:]
-  var bySize: [UInt64: Int] = [:]
-  var live: [UInt64: Allocation] = [:]
-  var unmatchedFrees = 0
-  var mappings: [Mapping] = []
-  var unmappedBytes: UInt64 = 0
-  var threads: [ThreadRecord] = []
-  var samples: [SampleRecord] = []
-  var modules: [ModuleRecord] = []
-  var markers: [MarkerRecord] = []
-  var end: EndRecord?
-  var endTimestamp: UInt64?
-  /// The latest timestamp of any record but END: never after END in a sane dump.
-  var lastTimestamp: UInt64 = 0
-  var warnings: [DumpWarning] = []
+/// What the cases check in a dump: the recorder tests' replay (TestSupport's DumpFacts).
+typealias Replay = DumpFacts
 
-  var stacks: [StackID: [UInt64]] = [:]
-
-  /// With `onlyFrom`, blocks whose stack has no frame in that module are left out, with their
-  /// frees: what libraries allocate for themselves (tcmalloc's own `new` at load time).
-  init(path: String, onlyFrom module: String? = nil) throws {
-    let reader = try DumpReader(path: path)
-    header = reader.header
-    var others = Set<UInt64>()
-    func isOthers(_ a: Allocation) -> Bool {
-      guard let module, let m = modules.first(where: { $0.path == module }) else { return false }
-      return !(stacks[a.stack] ?? []).contains { m.contains($0) }
-    }
-    while let event = reader.next() {
-      if case .end = event.record { endTimestamp = event.timestamp } else { lastTimestamp = max(lastTimestamp, event.timestamp) }
-      switch event.record {
-      case .stack(let s): stacks[s.id] = s.frames
-      case .alloc(let a) where isOthers(a): others.insert(a.address)
-      case .free(let f) where others.contains(f.address): others.remove(f.address)
-      case .alloc(let a):
-        allocations[a.function, default: 0] += 1
-        bySize[a.size, default: 0] += 1
-        live[a.address] = a
-      case .free(let f):
-        frees[f.function, default: 0] += 1
-        if live.removeValue(forKey: f.address) == nil { unmatchedFrees += 1 }
-      case .mmap(let m): mappings.append(m)
-      case .thread(let t): threads.append(t)
-      case .sample(let s): samples.append(s)
-      case .module(let m): modules.append(m)
-      case .marker(let m): markers.append(m)
-      case .end(let e): end = e
-      default: break
-      }
-    }
-    warnings = reader.warnings
-  }
-
-  func count(_ f: AllocatorFunction) -> Int { allocations[f] ?? 0 }
-  func count(size: UInt64) -> Int { bySize[size] ?? 0 }
+extension DumpFacts {
+  /// How many live blocks have `size` bytes.
   func live(ofSize size: UInt64) -> Int { live.values.filter { $0.size == size }.count }
 }
 

@@ -55,8 +55,9 @@ import Testing
 @Suite("Fault matrix: RTLD_DEEPBIND and RUNPATH") struct DeepbindCases {
   /// deeplib.c in `<scratch>/sub`, found through the program's RUNPATH ($ORIGIN/sub) and opened
   /// with RTLD_DEEPBIND: its malloc(5555), its strdup's free and its free of the program's 4444 B
-  /// block are all recorded, and $ORIGIN still resolves (dlopen is not hooked).
-  @Test(arguments: ["deepbind", "runpath"])
+  /// block are all recorded, and $ORIGIN still resolves (dlopen is not hooked). With RTLD_LAZY
+  /// each of those is the first call through its slot, which used to bind it to libc's, unseen.
+  @Test(arguments: ["deepbind", "deepbind-lazy", "runpath"])
   func deepbindLibraryIsRecordedAndRunpathStillWorks(_ mode: String) throws {
     try FileManager.default.createDirectory(at: Matrix.scratch.appendingPathComponent("sub"), withIntermediateDirectories: true)
     _ = try Matrix.build("deeplib.c", as: "sub/libdeep.so", flags: ["-shared", "-fPIC"])
@@ -68,6 +69,10 @@ import Testing
     #expect(dump.count(size: 5555) == 1 && dump.live(ofSize: 5555) == 1)
     #expect(dump.live(ofSize: 4444) == 0)  // freed inside the library
     #expect(dump.count(size: 5) == 1 && dump.live(ofSize: 5) == 0)  // strdup("deep"), freed there
+    // Its constructor's 7070 B, freed by the library later: the module sync that the loader's own
+    // allocation after the relocation makes (a new stack) redirects the slots before the
+    // constructor runs (docs/RECORDER.md, Known limits: only the first dlopen from a call path).
+    #expect(dump.count(size: 7070) == 1 && dump.live(ofSize: 7070) == 0)
     #expect(dump.unmatchedFrees == 0)
   }
 }

@@ -38,6 +38,25 @@ import Testing
     }
     for (path, dump) in dumps { #expect(dump.end != nil, "\(path) has no END") }
   }
+
+  /// execl, execlp and execle are rebuilt on execv, execvp and execve (glibc's call execve
+  /// internally, past the hooks): each in-place exec ends the dump with reason exec and the new
+  /// image records into `.exec1`; execlp finds the program on PATH, execle passes its
+  /// environment (the target allocates 6262 B only when HW_EXEC_SIZE reaches it).
+  @Test(arguments: ["l", "lp", "le"])
+  func theListFormsOfExec(_ form: String) throws {
+    let program = try Matrix.build("faults.c")
+    let dir = Matrix.freshDirectory("exec-\(form)")
+    let result = try Matrix.record(program, ["exec-list", form], in: dir)
+    #expect(result.status == 0, "\(result.stderr)")
+    let dumps = try Matrix.dumps(in: dir).map { ($0, try Replay(path: $0)) }
+    #expect(dumps.count == 2, "\(dumps.map(\.0))")
+    let before = dumps.first { $0.1.count(size: 5252) > 0 }
+    #expect(before?.1.end?.reason == EndRecord.Reason.exec.rawValue)
+    let image = dumps.first { $0.1.count(size: form == "le" ? 6262 : 6161) > 0 }
+    #expect(image?.0.hasSuffix(".exec1.heapwise") == true, "\(dumps.map(\.0))")
+    #expect(image?.1.end?.reason == EndRecord.Reason.exit.rawValue)
+  }
 }
 
 @Suite("Fault matrix: fork, vfork, posix_spawn, ends") struct LifecycleCases {

@@ -280,7 +280,8 @@ static int exit_from_handler(long us) {
   }
 }
 
-/* deeplib.c opened with RTLD_DEEPBIND (RTLD_NOW: bound at load), or by name through RUNPATH. */
+/* deeplib.c opened with RTLD_DEEPBIND (RTLD_NOW: bound at load; RTLD_LAZY: each slot at its first
+ * call), or by name through RUNPATH. */
 static int deepbind(const char *path, int flags) {
   void *lib = dlopen(path, flags);
   if (!lib) return fprintf(stderr, "%s\n", dlerror()), 2;
@@ -292,10 +293,39 @@ static int deepbind(const char *path, int flags) {
   release(mine);   /* the library frees the program's 4444 B block */
   return 0;
 }
+/* The list forms of exec, in place (no fork): 5252 B, then this program again as "exec-target"
+ * through execl, execlp (found on a PATH of this program's directory) or execle (with this
+ * environment plus HW_EXEC_SIZE=6262, which the target allocates instead of 6161: the
+ * environment after the argument list's NULL must reach the new image). */
+extern char **environ;
+static int exec_list(const char *self, const char *form) {
+  kept = malloc(5252);
+  if (!strcmp(form, "l")) execl(self, self, "exec-target", (char *)NULL);
+  if (!strcmp(form, "lp")) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", self);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = 0;
+    setenv("PATH", dir, 1);
+    execlp(slash ? slash + 1 : self, slash ? slash + 1 : self, "exec-target", (char *)NULL);
+  }
+  if (!strcmp(form, "le")) {
+    size_t n = 0;
+    while (environ[n]) n++;
+    char **env = malloc((n + 2) * sizeof *env);
+    memcpy(env, environ, n * sizeof *env);
+    env[n] = "HW_EXEC_SIZE=6262";
+    env[n + 1] = NULL;
+    execle(self, self, "exec-target", (char *)NULL, env);
+  }
+  perror("exec");
+  return 127;
+}
 
 int main(int argc, char **argv) {
   const char *mode = argc > 1 ? argv[1] : "";
   if (!strcmp(mode, "deepbind")) return deepbind(argv[2], RTLD_NOW | RTLD_DEEPBIND);
+  if (!strcmp(mode, "deepbind-lazy")) return deepbind(argv[2], RTLD_LAZY | RTLD_DEEPBIND);
   if (!strcmp(mode, "runpath")) return deepbind(argv[2], RTLD_NOW);
   if (!strcmp(mode, "exit-from-handler")) return exit_from_handler(argc > 2 ? atol(argv[2]) : 30000);
   if (!strcmp(mode, "marker-storm")) return marker_storm(argc > 2 ? atoi(argv[2]) : SIGUSR2);
@@ -306,8 +336,9 @@ int main(int argc, char **argv) {
   if (!strcmp(mode, "dlopen-cycle")) return dlopen_cycle(argv[2], atoi(argv[3]));
   if (!strcmp(mode, "sized-frees")) return sized_frees();
   if (!strcmp(mode, "fork-exec")) return fork_exec(argv[0]);
+  if (!strcmp(mode, "exec-list")) return exec_list(argv[0], argv[2]);
   if (!strcmp(mode, "exec-target")) {
-    kept = malloc(6161);
+    kept = malloc(getenv("HW_EXEC_SIZE") ? (size_t)atol(getenv("HW_EXEC_SIZE")) : 6161);
     return 0;
   }
 #ifdef WITH_CTORLIB

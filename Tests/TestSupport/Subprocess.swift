@@ -12,6 +12,8 @@ public enum Subprocess {
     public var stderr: String
     /// As a shell reports it: 128 + the signal when a signal ended the program.
     public var exitCode: Int32 { signaled ? 128 + status : status }
+    /// The child's peak resident memory (its own, from wait4).
+    public var maxResidentBytes: Int = 0
   }
 
   public struct Timeout: Error, CustomStringConvertible {
@@ -72,8 +74,9 @@ public enum Subprocess {
     let outReader = PipeReader(outFDs[0]), errReader = PipeReader(errFDs[0])
     let deadline = Date().addingTimeInterval(timeout)
     var status: Int32 = 0
+    var usage = rusage()
     while true {
-      let r = waitpid(pid, &status, WNOHANG)
+      let r = wait4(pid, &status, WNOHANG, &usage)
       if r == pid { break }
       if r == -1 && errno != EINTR { throw SpawnFailure(description: "waitpid: \(String(cString: strerror(errno)))") }
       if Date() >= deadline {
@@ -86,7 +89,7 @@ public enum Subprocess {
     let signal = status & 0x7f
     return Result(
       status: signal == 0 ? (status >> 8) & 0xff : signal, signaled: signal != 0,
-      stdout: outReader.text, stderr: errReader.text)
+      stdout: outReader.text, stderr: errReader.text, maxResidentBytes: usage.ru_maxrss * 1024)
   }
 
   /// This process's environment with `changes` applied (a nil value removes the variable).

@@ -1,39 +1,40 @@
 // What a test asserts about a dump, computed by replaying it through HeapwiseFormat's reader: per
-// function counts, the live set at the end, unmatched frees, stacks, modules, markers.
+// function counts, the live set at the end, unmatched frees, stacks, modules, markers. One replay
+// for the recorder's tests and the fault matrix.
 import HeapwiseFormat
 
-struct DumpFacts {
-  var header: DumpHeader
-  var warnings: [DumpWarning] = []
-  var allocations: [AllocatorFunction: Int] = [:]
-  var frees: [AllocatorFunction: Int] = [:]
-  var live: [UInt64: Allocation] = [:]
-  var unmatchedFrees = 0
-  var allocationsBySize: [UInt64: Int] = [:]
-  var firstStackBySize: [UInt64: StackID] = [:]
-  var stacks: [StackID: [UInt64]] = [:]
-  var modules: [ModuleRecord] = []
-  var unloaded: [ModuleID] = []
-  var threads: [ThreadRecord] = []
-  var markers: [MarkerRecord] = []
-  var samples: [SampleRecord] = []
-  var mappings: [Mapping] = []
-  var unmappings: [Unmapping] = []
-  var remappings: [Remapping] = []
-  var advices: [RangeAdvice] = []
-  var protections: [RangeProtection] = []
-  var end: EndRecord?
-  var sampling: SamplingParameters?
-  var samplingStats: SamplingStats?
-  var endTimestamp: UInt64?
+public struct DumpFacts {
+  public var header: DumpHeader
+  public var warnings: [DumpWarning] = []
+  public var allocations: [AllocatorFunction: Int] = [:]
+  public var frees: [AllocatorFunction: Int] = [:]
+  public var live: [UInt64: Allocation] = [:]
+  public var unmatchedFrees = 0
+  public var allocationsBySize: [UInt64: Int] = [:]
+  public var firstStackBySize: [UInt64: StackID] = [:]
+  public var stacks: [StackID: [UInt64]] = [:]
+  public var modules: [ModuleRecord] = []
+  public var unloaded: [ModuleID] = []
+  public var threads: [ThreadRecord] = []
+  public var markers: [MarkerRecord] = []
+  public var samples: [SampleRecord] = []
+  public var mappings: [Mapping] = []
+  public var unmappings: [Unmapping] = []
+  public var remappings: [Remapping] = []
+  public var advices: [RangeAdvice] = []
+  public var protections: [RangeProtection] = []
+  public var end: EndRecord?
+  public var sampling: SamplingParameters?
+  public var samplingStats: SamplingStats?
+  public var endTimestamp: UInt64?
   /// The latest timestamp of any record but END.
-  var lastTimestamp: UInt64 = 0
-  var residency: [ResidencyRegion] = []
+  public var lastTimestamp: UInt64 = 0
+  public var residency: [ResidencyRegion] = []
 
   /// With `onlyFrom`, blocks whose stack has no frame in that module (the executable) are left
   /// out, with their frees: what other libraries allocate for themselves while loading (jemalloc
   /// and tcmalloc bring libstdc++, whose constructor allocates its emergency pool).
-  init(path: String, onlyFrom module: String? = nil) throws {
+  public init(path: String, onlyFrom module: String? = nil) throws {
     let reader = try DumpReader(path: path)
     header = reader.header
     var others = Set<UInt64>()
@@ -78,10 +79,11 @@ struct DumpFacts {
   }
 
   /// Frames of the stack of the first allocation of `size` bytes.
-  func stackOfFirst(size: UInt64) -> [UInt64]? { firstStackBySize[size].flatMap { stacks[$0] } }
+  public func stackOfFirst(size: UInt64) -> [UInt64]? { firstStackBySize[size].flatMap { stacks[$0] } }
 
-  var liveBytes: UInt64 { live.values.reduce(0) { $0 + $1.size } }
-  func live(ofSize size: UInt64) -> [Allocation] { live.values.filter { $0.size == size } }
-  func count(_ f: AllocatorFunction) -> Int { allocations[f] ?? 0 }
-  func freed(_ f: AllocatorFunction) -> Int { frees[f] ?? 0 }
+  public var liveBytes: UInt64 { live.values.reduce(0) { $0 + $1.size } }
+  public func live(ofSize size: UInt64) -> [Allocation] { live.values.filter { $0.size == size } }
+  public func count(_ f: AllocatorFunction) -> Int { allocations[f] ?? 0 }
+  public func count(size: UInt64) -> Int { allocationsBySize[size] ?? 0 }
+  public func freed(_ f: AllocatorFunction) -> Int { frees[f] ?? 0 }
 }
