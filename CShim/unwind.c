@@ -25,6 +25,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__x86_64__)
+#include <emmintrin.h>
+#endif
 
 #include "hw_internal.h"
 #include "unwind_cfi.h"
@@ -152,7 +155,7 @@ static hw_rule_t decode(uintptr_t pc, uint32_t gen, bool *keep) {
 /* The rule at pc (a return address minus one, or the innermost pc). Lock-free: a slot's pc is
  * claimed once by CAS and never changes; its rule may be rewritten, always with a rule that is
  * right for that pc under the generation it carries. */
-static inline hw_rule_t rule_at(uintptr_t pc, uint32_t gen) {
+static hw_noinline hw_rule_t rule_at_slow(uintptr_t pc, uint32_t gen) {
   bool keep;
   if (hw_unlikely(gen >= (1u << GEN_BITS))) return decode(pc, gen, &keep); /* generation wrapped */
   uint64_t h = (pc * 0x9E3779B97F4A7C15ull) >> (64 - CACHE_BITS);
@@ -176,6 +179,17 @@ static inline hw_rule_t rule_at(uintptr_t pc, uint32_t gen) {
     }
   }
   return decode(pc, gen, &keep); /* the neighbourhood is full: correct, only slower */
+}
+
+/* The common case inline: the rule in its first slot, decoded under this generation (a wrapped
+ * generation never matches a slot's 20 bits, so it takes the slow path as before). */
+HW_INLINE hw_rule_t rule_at(uintptr_t pc, uint32_t gen) {
+  entry_t *e = &cache[(pc * 0x9E3779B97F4A7C15ull) >> (64 - CACHE_BITS)];
+  if (hw_likely(atomic_load_explicit(&e->pc, memory_order_acquire) == pc)) {
+    hw_rule_t r = {.bits = atomic_load_explicit(&e->rule, memory_order_acquire)};
+    if (hw_likely(r.kind != HW_RULE_NONE && r.gen == gen)) return r;
+  }
+  return rule_at_slow(pc, gen);
 }
 
 /* ---- per-thread state: stack bounds and the previous walk ------------------------------------- */
@@ -291,6 +305,17 @@ static inline void carry_bp(states_t *s, int at, int count, uintptr_t bp) {
   for (int k = 1; k < count && s->rbp_off[at + k - 1] == 0; k++) s->bp[at + k] = bp;
 }
 
+/* A cached state whose return-address slot now holds another address ra, with every other value the
+ * walk reads unchanged: the same function called from another site (churn's forks, a loop body that
+ * calls the same function from two places). When ra's rule is the same STEP rule as the cached
+ * address's, the state has the same rsp and rbp and the step out of it computes the same CFA and
+ * reads the same slots, so the cached walk beyond it still holds slot for slot: only its pc
+ * changes. The check loop below goes on comparing instead of re-walking from there. */
+HW_INLINE bool same_rule(uintptr_t ra, uintptr_t cached_ra, uint32_t gen) {
+  hw_rule_t r = rule_at(ra - 1, gen);
+  return r.kind == HW_RULE_STEP && rule_at(cached_ra - 1, gen).bits == r.bits;
+}
+
 static hw_noinline int walk(int limit, memo_t *m) {
   uintptr_t pc, sp, bp;
 #if defined(__x86_64__)
@@ -314,6 +339,7 @@ static hw_noinline int walk(int limit, memo_t *m) {
   uintptr_t tail_slot = 0, tail_value = 0;
   uint64_t reused = 0;
   int hvalid = 0; /* positions whose sums survive this walk */
+  int sums_kept = WALK_MAX; /* positions outward of every state patched by a call site (below) */
   /* A sentinel after the cached walk: a "slot" that never holds the "return address" 1, so the
    * check loop needs no bound. Nothing writes at old_n while a check can still run (see above). */
   static const uintptr_t never = 0;
@@ -332,9 +358,31 @@ static hw_noinline int walk(int limit, memo_t *m) {
           (j == 0) == (n == 0)) {
         /* Equal states. The cached walk's next states hold as long as the slots it read do. */
         int t = j;
-        while (LOAD(old->sp[t + 1] - 8) == old->pc[t + 1] &&
-               (old->rbp_off[t] == 0 || LOAD(old->sp[t + 1] + old->rbp_off[t]) == old->bp[t + 1]))
+        for (;;) {
+          /* The common frame first, in a loop of its own: the return address unchanged, rbp kept. */
+          while (LOAD(old->sp[t + 1] - 8) == old->pc[t + 1] && old->rbp_off[t] == 0) t++;
+          uintptr_t ra = LOAD(old->sp[t + 1] - 8);
+          bool moved = ra != old->pc[t + 1];
+          if (hw_unlikely(moved) && (t + 1 >= old_n || ra < 0x4000 || !same_rule(ra, old->pc[t + 1], gen))) break;
+          if (old->rbp_off[t] != 0) {
+            uintptr_t reloaded = LOAD(old->sp[t + 1] + old->rbp_off[t]);
+            if (hw_unlikely(reloaded != old->bp[t + 1])) {
+              /* Another rbp (at -O2 often a caller's loop counter, saved by every frame that uses
+               * rbp): the cached states from t+1 on hold as long as none of them reads rbp before a
+               * frame reloads it, which the slot checks further out then cover. They take the new
+               * value, as a walk from here would give them. */
+              if (rbp_needed(old, t + 1, old_n, m->end)) break;
+              old->bp[t + 1] = reloaded;
+              for (int k = t + 2; k < old_n && old->rbp_off[k - 1] == 0; k++) old->bp[k] = reloaded;
+            }
+          }
+          if (hw_unlikely(moved)) {
+            /* Another call site with the same rule (see same_rule): state t+1 becomes this walk's. */
+            old->pc[t + 1] = ra;
+            if (old_n - 2 - t < sums_kept) sums_kept = old_n - 2 - t;
+          }
           t++;
+        }
         int room = limit - 1 - n; /* states still wanted after the current one */
         if (t + 1 == old_n && old_n - 1 - j <= room &&
             (m->end == END_LAST || (m->end == END_LOW && LOAD(m->tail_slot) == m->tail_value))) {
@@ -343,6 +391,7 @@ static hw_noinline int walk(int limit, memo_t *m) {
           if (n != j) copy_states(old, n, old, j, len);
           /* The moved states keep their positions from the end, hence their sums. */
           hvalid = m->hvalid < old_n - j ? m->hvalid : old_n - j;
+          if (sums_kept < hvalid) hvalid = sums_kept;
           if (out == &fresh) copy_states(old, 0, &fresh, 0, n);
           out = old;
           if (old->bp[n] != bp) carry_bp(old, n, len, bp);
@@ -423,6 +472,18 @@ done:
 
 /* ---- the capture interface ---------------------------------------------------------------------- */
 
+/* frames[k] = pcs[k] - 1, two at a time (SSE2 is part of x86-64): a loop the compiler leaves
+ * scalar at -O2, ~5 instructions a frame, on every capture. */
+HW_INLINE void return_addresses_to_frames(uintptr_t *frames, const uintptr_t *pcs, int count) {
+  int k = 0;
+#if defined(__x86_64__)
+  const __m128i one = _mm_set1_epi64x(1);
+  for (; k + 2 <= count; k += 2)
+    _mm_storeu_si128((__m128i *)(frames + k), _mm_sub_epi64(_mm_loadu_si128((const __m128i *)(pcs + k)), one));
+#endif
+  for (; k < count; k++) frames[k] = pcs[k] - 1;
+}
+
 /* Inlined too: walk()'s caller is then the public capture function, state 1. */
 HW_INLINE int own_capture_above(uintptr_t *frames, int max, uintptr_t anchor) {
   int n = walk(max + HW_SLACK + 1, &memo);
@@ -431,7 +492,7 @@ HW_INLINE int own_capture_above(uintptr_t *frames, int max, uintptr_t anchor) {
   for (int i = 1; i < n && i <= HW_SLACK; i++)
     if (pcs[i] == anchor) {
       int count = n - i < max ? n - i : max;
-      for (int k = 0; k < count; k++) frames[k] = pcs[i + k] - 1;
+      return_addresses_to_frames(frames, pcs + i, count);
       return count;
     }
   return -1;
@@ -447,7 +508,7 @@ HW_INLINE int own_capture_above_summed(uintptr_t *frames, int max, uintptr_t anc
   for (int i = 1; i < n && i <= HW_SLACK; i++)
     if (pcs[i] == anchor) {
       int count = n - i < max ? n - i : max;
-      for (int k = 0; k < count; k++) frames[k] = pcs[i + k] - 1;
+      return_addresses_to_frames(frames, pcs + i, count);
       if (count < n - i) {
         *sum = hw_stack_sum(frames, count);
         return count;
