@@ -316,6 +316,20 @@ HW_INLINE bool same_rule(uintptr_t ra, uintptr_t cached_ra, uint32_t gen) {
   return r.kind == HW_RULE_STEP && rule_at(cached_ra - 1, gen).bits == r.bits;
 }
 
+/* From state t on, the states whose return-address slot and saved-rbp slot (if any) still hold
+ * the cached values: the loop that runs once per frame of nearly every capture, on one index (the
+ * compiler's own version kept four induction variables, 16 instructions a frame). */
+HW_INLINE int unchanged_run(const states_t *s, int t) {
+  size_t i = (size_t)t;
+  for (;;) {
+    uintptr_t sp1 = s->sp[i + 1];
+    if (LOAD(sp1 - 8) != s->pc[i + 1]) return (int)i;
+    int off = s->rbp_off[i];
+    if (off != 0 && LOAD(sp1 + off) != s->bp[i + 1]) return (int)i;
+    i++;
+  }
+}
+
 static hw_noinline int walk(int limit, memo_t *m) {
   uintptr_t pc, sp, bp;
 #if defined(__x86_64__)
@@ -359,8 +373,8 @@ static hw_noinline int walk(int limit, memo_t *m) {
         /* Equal states. The cached walk's next states hold as long as the slots it read do. */
         int t = j;
         for (;;) {
-          /* The common frame first, in a loop of its own: the return address unchanged, rbp kept. */
-          while (LOAD(old->sp[t + 1] - 8) == old->pc[t + 1] && old->rbp_off[t] == 0) t++;
+          /* The common frame first, in a loop of its own: every slot unchanged. */
+          t = unchanged_run(old, t);
           uintptr_t ra = LOAD(old->sp[t + 1] - 8);
           bool moved = ra != old->pc[t + 1];
           if (hw_unlikely(moved) && (t + 1 >= old_n || ra < 0x4000 || !same_rule(ra, old->pc[t + 1], gen))) break;
