@@ -330,14 +330,47 @@ HW_INLINE int unchanged_run(const states_t *s, int t) {
   }
 }
 
-static hw_noinline int walk(int limit, memo_t *m) {
-  uintptr_t pc, sp, bp;
-#if defined(__x86_64__)
-  /* One asm: the three values belong to the same instruction, whose rule is looked up below. */
-  __asm__ volatile("lea 0(%%rip), %0\n\tmov %%rsp, %1\n\tmov %%rbp, %2" : "=r"(pc), "=r"(sp), "=r"(bp));
-#else
-  return -1;
-#endif
+/* The check loop: from state t, equal to the cached state t, the last cached state whose step
+ * still reads what the cached walk read there (one load and compare per slot). Two kinds of change
+ * keep the cached walk beyond a state and are written into it as this walk's own values: a return
+ * address moved to another call site with the same rule (same_rule), and a saved rbp that differs
+ * where nothing reads it before it is reloaded (rbp_needed). *sums_kept drops to the positions
+ * (from the outermost state) outward of every moved address. */
+HW_INLINE int confirm_run(states_t *old, int t, int old_n, int end, uint32_t gen, int *sums_kept) {
+  for (;;) {
+    /* The common frame first, in a loop of its own: every slot unchanged. */
+    t = unchanged_run(old, t);
+    uintptr_t ra = LOAD(old->sp[t + 1] - 8);
+    bool moved = ra != old->pc[t + 1];
+    if (hw_unlikely(moved) && (t + 1 >= old_n || ra < 0x4000 || !same_rule(ra, old->pc[t + 1], gen))) return t;
+    if (old->rbp_off[t] != 0) {
+      uintptr_t reloaded = LOAD(old->sp[t + 1] + old->rbp_off[t]);
+      if (hw_unlikely(reloaded != old->bp[t + 1])) {
+        /* Another rbp (at -O2 often a caller's loop counter, saved by every frame that uses
+         * rbp): the cached states from t+1 on hold as long as none of them reads rbp before a
+         * frame reloads it, which the slot checks further out then cover. They take the new
+         * value, as a walk from here would give them. */
+        if (rbp_needed(old, t + 1, old_n, end)) return t;
+        old->bp[t + 1] = reloaded;
+        for (int k = t + 2; k < old_n && old->rbp_off[k - 1] == 0; k++) old->bp[k] = reloaded;
+      }
+    }
+    if (hw_unlikely(moved)) {
+      /* Another call site with the same rule (see same_rule): state t+1 becomes this walk's. */
+      old->pc[t + 1] = ra;
+      if (old_n - 2 - t < *sums_kept) *sums_kept = old_n - 2 - t;
+    }
+    t++;
+  }
+}
+
+/* A sentinel after the cached walk: a "slot" that never holds the "return address" 1, so the
+ * check loop needs no bound. Nothing writes at old_n while a check can still run (see walk_from). */
+static const uintptr_t never = 0;
+
+/* The general walk from state 0 = (pc, sp, bp), walk()'s own frame, which stays live meanwhile.
+ * sums_kept: what walk()'s fast path already patched (confirm_run). */
+static hw_noinline int walk_from(int limit, memo_t *m, uintptr_t pc, uintptr_t sp, uintptr_t bp, int sums_kept) {
   const uint32_t gen = atomic_load_explicit(&generation, memory_order_acquire);
   const int old_n = m->gen == gen ? m->n : 0;
   m->gen = 0; /* invalid until this walk completes */
@@ -353,10 +386,6 @@ static hw_noinline int walk(int limit, memo_t *m) {
   uintptr_t tail_slot = 0, tail_value = 0;
   uint64_t reused = 0;
   int hvalid = 0; /* positions whose sums survive this walk */
-  int sums_kept = WALK_MAX; /* positions outward of every state patched by a call site (below) */
-  /* A sentinel after the cached walk: a "slot" that never holds the "return address" 1, so the
-   * check loop needs no bound. Nothing writes at old_n while a check can still run (see above). */
-  static const uintptr_t never = 0;
   old->sp[old_n] = (uintptr_t)&never + 8;
   old->pc[old_n] = 1;
 
@@ -371,32 +400,7 @@ static hw_noinline int walk(int limit, memo_t *m) {
       if (j < old_n && old->sp[j] == sp && old->pc[j] == pc && (old->bp[j] == bp || !rbp_needed(old, j, old_n, m->end)) &&
           (j == 0) == (n == 0)) {
         /* Equal states. The cached walk's next states hold as long as the slots it read do. */
-        int t = j;
-        for (;;) {
-          /* The common frame first, in a loop of its own: every slot unchanged. */
-          t = unchanged_run(old, t);
-          uintptr_t ra = LOAD(old->sp[t + 1] - 8);
-          bool moved = ra != old->pc[t + 1];
-          if (hw_unlikely(moved) && (t + 1 >= old_n || ra < 0x4000 || !same_rule(ra, old->pc[t + 1], gen))) break;
-          if (old->rbp_off[t] != 0) {
-            uintptr_t reloaded = LOAD(old->sp[t + 1] + old->rbp_off[t]);
-            if (hw_unlikely(reloaded != old->bp[t + 1])) {
-              /* Another rbp (at -O2 often a caller's loop counter, saved by every frame that uses
-               * rbp): the cached states from t+1 on hold as long as none of them reads rbp before a
-               * frame reloads it, which the slot checks further out then cover. They take the new
-               * value, as a walk from here would give them. */
-              if (rbp_needed(old, t + 1, old_n, m->end)) break;
-              old->bp[t + 1] = reloaded;
-              for (int k = t + 2; k < old_n && old->rbp_off[k - 1] == 0; k++) old->bp[k] = reloaded;
-            }
-          }
-          if (hw_unlikely(moved)) {
-            /* Another call site with the same rule (see same_rule): state t+1 becomes this walk's. */
-            old->pc[t + 1] = ra;
-            if (old_n - 2 - t < sums_kept) sums_kept = old_n - 2 - t;
-          }
-          t++;
-        }
+        int t = confirm_run(old, j, old_n, m->end, gen, &sums_kept);
         int room = limit - 1 - n; /* states still wanted after the current one */
         if (t + 1 == old_n && old_n - 1 - j <= room &&
             (m->end == END_LAST || (m->end == END_LOW && LOAD(m->tail_slot) == m->tail_value))) {
@@ -481,6 +485,45 @@ done:
     atomic_fetch_add_explicit(&n_reused_frames, reused, memory_order_relaxed);
     atomic_fetch_add_explicit(&n_walked_frames, (uint64_t)n, memory_order_relaxed);
   }
+  return n;
+}
+
+/* Walks the stack from inside this function (state 0); see walk_from. First the common case in
+ * a few instructions a frame: the capture starts at the cached walk's state 0 (the same rsp: a
+ * loop that allocates at one depth) and confirm_run finds the whole cached walk still holding, to
+ * its natural end. Then nothing moves: the memo is already this walk, and only the states
+ * confirm_run patched differ from the previous capture. Anything else is walk_from's, which
+ * starts over (finding the patched states equal) and is told what the patches cost the sums. */
+static hw_noinline int walk(int limit, memo_t *m) {
+  uintptr_t pc, sp, bp;
+#if defined(__x86_64__)
+  /* One asm: the three values belong to the same instruction, whose rule is looked up below. */
+  __asm__ volatile("lea 0(%%rip), %0\n\tmov %%rsp, %1\n\tmov %%rbp, %2" : "=r"(pc), "=r"(sp), "=r"(bp));
+#else
+  return -1;
+#endif
+  const uint32_t gen = atomic_load_explicit(&generation, memory_order_acquire);
+  int sums_kept = WALK_MAX;
+  states_t *const s = &m->s;
+  const int old_n = m->n;
+  if (m->gen == gen && old_n <= limit && s->sp[0] == sp && s->pc[0] == pc &&
+      (s->bp[0] == bp || !rbp_needed(s, 0, old_n, m->end))) {
+    s->sp[old_n] = (uintptr_t)&never + 8;
+    s->pc[old_n] = 1;
+    int t = confirm_run(s, 0, old_n, m->end, gen, &sums_kept);
+    if (t + 1 == old_n && (m->end == END_LAST || (m->end == END_LOW && LOAD(m->tail_slot) == m->tail_value))) {
+      if (s->bp[0] != bp) carry_bp(s, 0, old_n, bp);
+      if (sums_kept < m->hvalid) m->hvalid = sums_kept;
+      if (hw_unlikely(check)) {
+        atomic_fetch_add_explicit(&n_reused_frames, (uint64_t)old_n, memory_order_relaxed);
+        atomic_fetch_add_explicit(&n_walked_frames, (uint64_t)old_n, memory_order_relaxed);
+      }
+      return old_n;
+    }
+  }
+  int n = walk_from(limit, m, pc, sp, bp, sums_kept);
+  /* Not a tail call: this frame is the walk's state 0 and must stay where it was read. */
+  __asm__ volatile("" : "+r"(n));
   return n;
 }
 
