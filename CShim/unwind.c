@@ -215,6 +215,7 @@ typedef struct {
    * that reuses the cached one to its natural end keeps the positions of the states it moved, so
    * their sums hold without being moved; any other walk keeps none. */
   int hvalid;
+  bool rbp_free; /* no state of the cached walk reads rbp (no rbp-based CFA, not cut at the limit) */
   uint64_t hsum[WALK_MAX + 1];
   states_t s;
 } memo_t;
@@ -314,9 +315,24 @@ HW_INLINE bool same_rule(uintptr_t ra, uintptr_t cached_ra, uint32_t gen) {
 
 /* From state t on, the states whose return-address slot and saved-rbp slot (if any) still hold
  * the cached values: the loop that runs once per frame of nearly every capture, on one index (the
- * compiler's own version kept four induction variables, 16 instructions a frame). */
-HW_INLINE int unchanged_run(const states_t *s, int t) {
+ * compiler's own version kept four induction variables, 16 instructions a frame).
+ * In a cached walk that never reads rbp (rbp_free: no rbp-based CFA anywhere), a saved rbp is not
+ * compared but taken, with the kept ones carried from it: each state gets the rbp this walk gives
+ * it, which later walks may need. At -O2 a caller's loop counter often lives in rbp and every
+ * frame saves it: compared, each capture of workload.c left this loop at every frame. */
+HW_INLINE int unchanged_run(states_t *s, int t, bool rbp_free) {
   size_t i = (size_t)t;
+  if (rbp_free) {
+    uintptr_t bp = s->bp[i];
+    for (;;) {
+      uintptr_t sp1 = s->sp[i + 1];
+      if (LOAD(sp1 - 8) != s->pc[i + 1]) return (int)i;
+      int off = s->rbp_off[i];
+      if (off != 0) bp = LOAD(sp1 + off);
+      s->bp[i + 1] = bp;
+      i++;
+    }
+  }
   for (;;) {
     uintptr_t sp1 = s->sp[i + 1];
     if (LOAD(sp1 - 8) != s->pc[i + 1]) return (int)i;
@@ -326,16 +342,10 @@ HW_INLINE int unchanged_run(const states_t *s, int t) {
   }
 }
 
-/* The check loop: from state t, equal to the cached state t, the last cached state whose step
- * still reads what the cached walk read there (one load and compare per slot). Two kinds of change
- * keep the cached walk beyond a state and are written into it as this walk's own values: a return
- * address moved to another call site with the same rule (same_rule), and a saved rbp that differs
- * where nothing reads it before it is reloaded (rbp_needed). *sums_kept drops to the positions
- * (from the outermost state) outward of every moved address. */
-HW_INLINE int confirm_run(states_t *old, int t, int old_n, int end, uint32_t gen, int *sums_kept) {
+HW_INLINE int confirm_run(states_t *old, int t, int old_n, int end, bool rbp_free, uint32_t gen, int *sums_kept) {
   for (;;) {
     /* The common frame first, in a loop of its own: every slot unchanged. */
-    t = unchanged_run(old, t);
+    t = unchanged_run(old, t, rbp_free);
     uintptr_t ra = LOAD(old->sp[t + 1] - 8);
     bool moved = ra != old->pc[t + 1];
     if (hw_unlikely(moved) && (t + 1 >= old_n || ra < 0x4000 || !same_rule(ra, old->pc[t + 1], gen))) return t;
@@ -396,7 +406,7 @@ static hw_noinline int walk_from(int limit, memo_t *m, uintptr_t pc, uintptr_t s
       if (j < old_n && old->sp[j] == sp && old->pc[j] == pc && (old->bp[j] == bp || !rbp_needed(old, j, old_n, m->end)) &&
           (j == 0) == (n == 0)) {
         /* Equal states. The cached walk's next states hold as long as the slots it read do. */
-        int t = confirm_run(old, j, old_n, m->end, gen, &sums_kept);
+        int t = confirm_run(old, j, old_n, m->end, m->rbp_free, gen, &sums_kept);
         int room = limit - 1 - n; /* states still wanted after the current one */
         if (t + 1 == old_n && old_n - 1 - j <= room &&
             (m->end == END_LAST || (m->end == END_LOW && LOAD(m->tail_slot) == m->tail_value))) {
@@ -476,6 +486,16 @@ done:
   m->tail_slot = tail_slot;
   m->tail_value = tail_value;
   m->hvalid = hvalid;
+  /* Eight flags a load: this runs once per walk that was not the fast path's. */
+  uint64_t rbp_read = end == END_LIMIT;
+  int k = 0;
+  for (; k + 8 <= n; k += 8) {
+    uint64_t w;
+    memcpy(&w, &old->cfa_rbp[k], 8);
+    rbp_read |= w;
+  }
+  for (; k < n; k++) rbp_read |= old->cfa_rbp[k];
+  m->rbp_free = !rbp_read;
   m->gen = gen;
   if (check) {
     atomic_fetch_add_explicit(&n_reused_frames, reused, memory_order_relaxed);
@@ -506,7 +526,7 @@ static hw_noinline int walk(int limit, memo_t *m) {
       (s->bp[0] == bp || !rbp_needed(s, 0, old_n, m->end))) {
     s->sp[old_n] = (uintptr_t)&never + 8;
     s->pc[old_n] = 1;
-    int t = confirm_run(s, 0, old_n, m->end, gen, &sums_kept);
+    int t = confirm_run(s, 0, old_n, m->end, m->rbp_free, gen, &sums_kept);
     if (t + 1 == old_n && (m->end == END_LAST || (m->end == END_LOW && LOAD(m->tail_slot) == m->tail_value))) {
       if (s->bp[0] != bp) carry_bp(s, 0, old_n, bp);
       if (sums_kept < m->hvalid) m->hvalid = sums_kept;
