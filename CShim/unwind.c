@@ -25,6 +25,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__x86_64__)
+#include <emmintrin.h>
+#endif
 
 #include "hw_internal.h"
 #include "unwind_cfi.h"
@@ -152,7 +155,7 @@ static hw_rule_t decode(uintptr_t pc, uint32_t gen, bool *keep) {
 /* The rule at pc (a return address minus one, or the innermost pc). Lock-free: a slot's pc is
  * claimed once by CAS and never changes; its rule may be rewritten, always with a rule that is
  * right for that pc under the generation it carries. */
-static inline hw_rule_t rule_at(uintptr_t pc, uint32_t gen) {
+static hw_noinline hw_rule_t rule_at_slow(uintptr_t pc, uint32_t gen) {
   bool keep;
   if (hw_unlikely(gen >= (1u << GEN_BITS))) return decode(pc, gen, &keep); /* generation wrapped */
   uint64_t h = (pc * 0x9E3779B97F4A7C15ull) >> (64 - CACHE_BITS);
@@ -178,6 +181,17 @@ static inline hw_rule_t rule_at(uintptr_t pc, uint32_t gen) {
   return decode(pc, gen, &keep); /* the neighbourhood is full: correct, only slower */
 }
 
+/* The common case inline: the rule in its first slot, decoded under this generation (a wrapped
+ * generation never matches a slot's 20 bits, so it takes the slow path as before). */
+HW_INLINE hw_rule_t rule_at(uintptr_t pc, uint32_t gen) {
+  entry_t *e = &cache[(pc * 0x9E3779B97F4A7C15ull) >> (64 - CACHE_BITS)];
+  if (hw_likely(atomic_load_explicit(&e->pc, memory_order_acquire) == pc)) {
+    hw_rule_t r = {.bits = atomic_load_explicit(&e->rule, memory_order_acquire)};
+    if (hw_likely(r.kind != HW_RULE_NONE && r.gen == gen)) return r;
+  }
+  return rule_at_slow(pc, gen);
+}
+
 /* ---- per-thread state: stack bounds and the previous walk ------------------------------------- */
 
 /* A walk's states, one per frame: the registers the walk knows there, and where rbp was saved
@@ -201,6 +215,7 @@ typedef struct {
    * that reuses the cached one to its natural end keeps the positions of the states it moved, so
    * their sums hold without being moved; any other walk keeps none. */
   int hvalid;
+  bool rbp_free; /* no state of the cached walk reads rbp (no rbp-based CFA, not cut at the limit) */
   uint64_t hsum[WALK_MAX + 1];
   states_t s;
 } memo_t;
@@ -249,22 +264,18 @@ static hw_cold int fallback(const char *why, uintptr_t pc) {
  * The new states are written over the cached ones in place while the new walk is no deeper than
  * the cached one at the same point (index n <= cursor j: everything the walk may still read lies
  * at j or beyond); a deeper one continues in a local copy. */
-/* Plain loops, not memcpy/memmove: a few dozen states, where a library call costs more than the
- * copy. Within one array (to == from) the direction keeps an overlapping move right. */
+/* One memmove per array: a run of states moves when the walk is deeper or shallower than the
+ * cached one where they meet (tree.c's recursion: every capture), and glibc's vector moves beat
+ * an element loop over five arrays (tree.c, callgrind: 80 fewer instructions a pair). Within
+ * one array (to == from) memmove keeps an overlapping move right. */
 static inline void copy_states(states_t *to, int at, const states_t *from, int first, int count) {
-  if (to != from || at < first) {
-    for (int i = 0; i < count; i++) {
-      to->pc[at + i] = from->pc[first + i], to->sp[at + i] = from->sp[first + i];
-      to->bp[at + i] = from->bp[first + i], to->rbp_off[at + i] = from->rbp_off[first + i];
-      to->cfa_rbp[at + i] = from->cfa_rbp[first + i];
-    }
-  } else {
-    for (int i = count - 1; i >= 0; i--) {
-      to->pc[at + i] = from->pc[first + i], to->sp[at + i] = from->sp[first + i];
-      to->bp[at + i] = from->bp[first + i], to->rbp_off[at + i] = from->rbp_off[first + i];
-      to->cfa_rbp[at + i] = from->cfa_rbp[first + i];
-    }
-  }
+  if (count <= 0) return;
+  size_t c = (size_t)count;
+  memmove(&to->pc[at], &from->pc[first], c * sizeof to->pc[0]);
+  memmove(&to->sp[at], &from->sp[first], c * sizeof to->sp[0]);
+  memmove(&to->bp[at], &from->bp[first], c * sizeof to->bp[0]);
+  memmove(&to->rbp_off[at], &from->rbp_off[first], c * sizeof to->rbp_off[0]);
+  memmove(&to->cfa_rbp[at], &from->cfa_rbp[first], c * sizeof to->cfa_rbp[0]);
 }
 
 /* Does the cached walk from state j on read state j's rbp? Through an rbp-based CFA at j or
@@ -291,14 +302,81 @@ static inline void carry_bp(states_t *s, int at, int count, uintptr_t bp) {
   for (int k = 1; k < count && s->rbp_off[at + k - 1] == 0; k++) s->bp[at + k] = bp;
 }
 
-static hw_noinline int walk(int limit, memo_t *m) {
-  uintptr_t pc, sp, bp;
-#if defined(__x86_64__)
-  /* One asm: the three values belong to the same instruction, whose rule is looked up below. */
-  __asm__ volatile("lea 0(%%rip), %0\n\tmov %%rsp, %1\n\tmov %%rbp, %2" : "=r"(pc), "=r"(sp), "=r"(bp));
-#else
-  return -1;
-#endif
+/* A cached state whose return-address slot now holds another address ra, with every other value the
+ * walk reads unchanged: the same function called from another site (churn's forks, a loop body that
+ * calls the same function from two places). When ra's rule is the same STEP rule as the cached
+ * address's, the state has the same rsp and rbp and the step out of it computes the same CFA and
+ * reads the same slots, so the cached walk beyond it still holds slot for slot: only its pc
+ * changes. The check loop below goes on comparing instead of re-walking from there. */
+HW_INLINE bool same_rule(uintptr_t ra, uintptr_t cached_ra, uint32_t gen) {
+  hw_rule_t r = rule_at(ra - 1, gen);
+  return r.kind == HW_RULE_STEP && rule_at(cached_ra - 1, gen).bits == r.bits;
+}
+
+/* From state t on, the states whose return-address slot and saved-rbp slot (if any) still hold
+ * the cached values: the loop that runs once per frame of nearly every capture, on one index (the
+ * compiler's own version kept four induction variables, 16 instructions a frame).
+ * In a cached walk that never reads rbp (rbp_free: no rbp-based CFA anywhere), a saved rbp is not
+ * compared but taken, with the kept ones carried from it: each state gets the rbp this walk gives
+ * it, which later walks may need. At -O2 a caller's loop counter often lives in rbp and every
+ * frame saves it: compared, each capture of workload.c left this loop at every frame. */
+HW_INLINE int unchanged_run(states_t *s, int t, bool rbp_free) {
+  size_t i = (size_t)t;
+  if (rbp_free) {
+    uintptr_t bp = s->bp[i];
+    for (;;) {
+      uintptr_t sp1 = s->sp[i + 1];
+      if (LOAD(sp1 - 8) != s->pc[i + 1]) return (int)i;
+      int off = s->rbp_off[i];
+      if (off != 0) bp = LOAD(sp1 + off);
+      s->bp[i + 1] = bp;
+      i++;
+    }
+  }
+  for (;;) {
+    uintptr_t sp1 = s->sp[i + 1];
+    if (LOAD(sp1 - 8) != s->pc[i + 1]) return (int)i;
+    int off = s->rbp_off[i];
+    if (off != 0 && LOAD(sp1 + off) != s->bp[i + 1]) return (int)i;
+    i++;
+  }
+}
+
+HW_INLINE int confirm_run(states_t *old, int t, int old_n, int end, bool rbp_free, uint32_t gen, int *sums_kept) {
+  for (;;) {
+    /* The common frame first, in a loop of its own: every slot unchanged. */
+    t = unchanged_run(old, t, rbp_free);
+    uintptr_t ra = LOAD(old->sp[t + 1] - 8);
+    bool moved = ra != old->pc[t + 1];
+    if (hw_unlikely(moved) && (t + 1 >= old_n || ra < 0x4000 || !same_rule(ra, old->pc[t + 1], gen))) return t;
+    if (old->rbp_off[t] != 0) {
+      uintptr_t reloaded = LOAD(old->sp[t + 1] + old->rbp_off[t]);
+      if (hw_unlikely(reloaded != old->bp[t + 1])) {
+        /* Another rbp (at -O2 often a caller's loop counter, saved by every frame that uses
+         * rbp): the cached states from t+1 on hold as long as none of them reads rbp before a
+         * frame reloads it, which the slot checks further out then cover. They take the new
+         * value, as a walk from here would give them. */
+        if (rbp_needed(old, t + 1, old_n, end)) return t;
+        old->bp[t + 1] = reloaded;
+        for (int k = t + 2; k < old_n && old->rbp_off[k - 1] == 0; k++) old->bp[k] = reloaded;
+      }
+    }
+    if (hw_unlikely(moved)) {
+      /* Another call site with the same rule (see same_rule): state t+1 becomes this walk's. */
+      old->pc[t + 1] = ra;
+      if (old_n - 2 - t < *sums_kept) *sums_kept = old_n - 2 - t;
+    }
+    t++;
+  }
+}
+
+/* A sentinel after the cached walk: a "slot" that never holds the "return address" 1, so the
+ * check loop needs no bound. Nothing writes at old_n while a check can still run (see walk_from). */
+static const uintptr_t never = 0;
+
+/* The general walk from state 0 = (pc, sp, bp), walk()'s own frame, which stays live meanwhile.
+ * sums_kept: what walk()'s fast path already patched (confirm_run). */
+static hw_noinline int walk_from(int limit, memo_t *m, uintptr_t pc, uintptr_t sp, uintptr_t bp, int sums_kept) {
   const uint32_t gen = atomic_load_explicit(&generation, memory_order_acquire);
   const int old_n = m->gen == gen ? m->n : 0;
   m->gen = 0; /* invalid until this walk completes */
@@ -314,9 +392,6 @@ static hw_noinline int walk(int limit, memo_t *m) {
   uintptr_t tail_slot = 0, tail_value = 0;
   uint64_t reused = 0;
   int hvalid = 0; /* positions whose sums survive this walk */
-  /* A sentinel after the cached walk: a "slot" that never holds the "return address" 1, so the
-   * check loop needs no bound. Nothing writes at old_n while a check can still run (see above). */
-  static const uintptr_t never = 0;
   old->sp[old_n] = (uintptr_t)&never + 8;
   old->pc[old_n] = 1;
 
@@ -331,10 +406,7 @@ static hw_noinline int walk(int limit, memo_t *m) {
       if (j < old_n && old->sp[j] == sp && old->pc[j] == pc && (old->bp[j] == bp || !rbp_needed(old, j, old_n, m->end)) &&
           (j == 0) == (n == 0)) {
         /* Equal states. The cached walk's next states hold as long as the slots it read do. */
-        int t = j;
-        while (LOAD(old->sp[t + 1] - 8) == old->pc[t + 1] &&
-               (old->rbp_off[t] == 0 || LOAD(old->sp[t + 1] + old->rbp_off[t]) == old->bp[t + 1]))
-          t++;
+        int t = confirm_run(old, j, old_n, m->end, m->rbp_free, gen, &sums_kept);
         int room = limit - 1 - n; /* states still wanted after the current one */
         if (t + 1 == old_n && old_n - 1 - j <= room &&
             (m->end == END_LAST || (m->end == END_LOW && LOAD(m->tail_slot) == m->tail_value))) {
@@ -343,6 +415,7 @@ static hw_noinline int walk(int limit, memo_t *m) {
           if (n != j) copy_states(old, n, old, j, len);
           /* The moved states keep their positions from the end, hence their sums. */
           hvalid = m->hvalid < old_n - j ? m->hvalid : old_n - j;
+          if (sums_kept < hvalid) hvalid = sums_kept;
           if (out == &fresh) copy_states(old, 0, &fresh, 0, n);
           out = old;
           if (old->bp[n] != bp) carry_bp(old, n, len, bp);
@@ -413,6 +486,16 @@ done:
   m->tail_slot = tail_slot;
   m->tail_value = tail_value;
   m->hvalid = hvalid;
+  /* Eight flags a load: this runs once per walk that was not the fast path's. */
+  uint64_t rbp_read = end == END_LIMIT;
+  int k = 0;
+  for (; k + 8 <= n; k += 8) {
+    uint64_t w;
+    memcpy(&w, &old->cfa_rbp[k], 8);
+    rbp_read |= w;
+  }
+  for (; k < n; k++) rbp_read |= old->cfa_rbp[k];
+  m->rbp_free = !rbp_read;
   m->gen = gen;
   if (check) {
     atomic_fetch_add_explicit(&n_reused_frames, reused, memory_order_relaxed);
@@ -421,7 +504,58 @@ done:
   return n;
 }
 
+/* Walks the stack from inside this function (state 0); see walk_from. First the common case in
+ * a few instructions a frame: the capture starts at the cached walk's state 0 (the same rsp: a
+ * loop that allocates at one depth) and confirm_run finds the whole cached walk still holding, to
+ * its natural end. Then nothing moves: the memo is already this walk, and only the states
+ * confirm_run patched differ from the previous capture. Anything else is walk_from's, which
+ * starts over (finding the patched states equal) and is told what the patches cost the sums. */
+static hw_noinline int walk(int limit, memo_t *m) {
+  uintptr_t pc, sp, bp;
+#if defined(__x86_64__)
+  /* One asm: the three values belong to the same instruction, whose rule is looked up below. */
+  __asm__ volatile("lea 0(%%rip), %0\n\tmov %%rsp, %1\n\tmov %%rbp, %2" : "=r"(pc), "=r"(sp), "=r"(bp));
+#else
+  return -1;
+#endif
+  const uint32_t gen = atomic_load_explicit(&generation, memory_order_acquire);
+  int sums_kept = WALK_MAX;
+  states_t *const s = &m->s;
+  const int old_n = m->n;
+  if (m->gen == gen && old_n <= limit && s->sp[0] == sp && s->pc[0] == pc &&
+      (s->bp[0] == bp || !rbp_needed(s, 0, old_n, m->end))) {
+    s->sp[old_n] = (uintptr_t)&never + 8;
+    s->pc[old_n] = 1;
+    int t = confirm_run(s, 0, old_n, m->end, m->rbp_free, gen, &sums_kept);
+    if (t + 1 == old_n && (m->end == END_LAST || (m->end == END_LOW && LOAD(m->tail_slot) == m->tail_value))) {
+      if (s->bp[0] != bp) carry_bp(s, 0, old_n, bp);
+      if (sums_kept < m->hvalid) m->hvalid = sums_kept;
+      if (hw_unlikely(check)) {
+        atomic_fetch_add_explicit(&n_reused_frames, (uint64_t)old_n, memory_order_relaxed);
+        atomic_fetch_add_explicit(&n_walked_frames, (uint64_t)old_n, memory_order_relaxed);
+      }
+      return old_n;
+    }
+  }
+  int n = walk_from(limit, m, pc, sp, bp, sums_kept);
+  /* Not a tail call: this frame is the walk's state 0 and must stay where it was read. */
+  __asm__ volatile("" : "+r"(n));
+  return n;
+}
+
 /* ---- the capture interface ---------------------------------------------------------------------- */
+
+/* frames[k] = pcs[k] - 1, two at a time (SSE2 is part of x86-64): a loop the compiler leaves
+ * scalar at -O2, ~5 instructions a frame, on every capture. */
+HW_INLINE void return_addresses_to_frames(uintptr_t *frames, const uintptr_t *pcs, int count) {
+  int k = 0;
+#if defined(__x86_64__)
+  const __m128i one = _mm_set1_epi64x(1);
+  for (; k + 2 <= count; k += 2)
+    _mm_storeu_si128((__m128i *)(frames + k), _mm_sub_epi64(_mm_loadu_si128((const __m128i *)(pcs + k)), one));
+#endif
+  for (; k < count; k++) frames[k] = pcs[k] - 1;
+}
 
 /* Inlined too: walk()'s caller is then the public capture function, state 1. */
 HW_INLINE int own_capture_above(uintptr_t *frames, int max, uintptr_t anchor) {
@@ -431,7 +565,7 @@ HW_INLINE int own_capture_above(uintptr_t *frames, int max, uintptr_t anchor) {
   for (int i = 1; i < n && i <= HW_SLACK; i++)
     if (pcs[i] == anchor) {
       int count = n - i < max ? n - i : max;
-      for (int k = 0; k < count; k++) frames[k] = pcs[i + k] - 1;
+      return_addresses_to_frames(frames, pcs + i, count);
       return count;
     }
   return -1;
@@ -447,7 +581,7 @@ HW_INLINE int own_capture_above_summed(uintptr_t *frames, int max, uintptr_t anc
   for (int i = 1; i < n && i <= HW_SLACK; i++)
     if (pcs[i] == anchor) {
       int count = n - i < max ? n - i : max;
-      for (int k = 0; k < count; k++) frames[k] = pcs[i + k] - 1;
+      return_addresses_to_frames(frames, pcs + i, count);
       if (count < n - i) {
         *sum = hw_stack_sum(frames, count);
         return count;

@@ -2,7 +2,8 @@
  * every allocation's stack is captured by heapwise's walker and by libunwind, and the recorder
  * counts differences. The shapes are chosen to break a walker that guesses: call paths that share
  * prefixes and suffixes, frames addressed through rbp (alloca) and through rsp, recursion deeper
- * than the captured frames, signal frames, modules unloaded and others loaded at their address. */
+ * than the captured frames, signal frames, modules unloaded and others loaded at their address,
+ * one depth reached through many call sites. */
 #define _GNU_SOURCE
 #include <alloca.h>
 #include <dlfcn.h>
@@ -105,12 +106,56 @@ static __attribute__((noinline)) void raise_from(int depth) {
   raise(SIGUSR1);
 }
 
+/* One depth, many call sites: every level calls the next from one of two sites (the memoized walk
+ * patches a moved return address whose rule is the same), and the loop counter is passed down
+ * through every level, where -O2 keeps it in callee-saved registers, rbp among them, that each
+ * frame saves (the walk takes the new rbp where no frame reads it). Every 16th round goes through
+ * a level with an alloca, whose frames compute their CFA from rbp. */
+static __attribute__((noinline)) void site_leaf(uint64_t i, unsigned path) {
+  allocate(16 + (path & 31));
+  sink = (void *)(uintptr_t)i;
+}
+#define SITE_LEVEL(n, next)                                                      \
+  static __attribute__((noinline)) void site##n(uint64_t i, unsigned path) {     \
+    if (path & (1u << n)) {                                                      \
+      next(i * 3 + 1, path);                                                     \
+      sink = (void *)(uintptr_t)(i + n);                                         \
+    } else {                                                                     \
+      next(i + 7, path);                                                         \
+      sink = NULL;                                                               \
+    }                                                                            \
+  }
+SITE_LEVEL(5, site_leaf)
+SITE_LEVEL(4, site5)
+static __attribute__((noinline)) void site_alloca(uint64_t i, unsigned path) {
+  char *buf = alloca(16 + (i & 31));
+  buf[0] = (char)i;
+  sink = buf;
+  site4(i, path);
+  sink = NULL;
+}
+static __attribute__((noinline)) void site_either(uint64_t i, unsigned path) {
+  if ((i & 15) == 0) site_alloca(i, path);
+  else site4(i, path);
+  sink = NULL;
+}
+SITE_LEVEL(3, site_either)
+SITE_LEVEL(2, site3)
+SITE_LEVEL(1, site2)
+SITE_LEVEL(0, site1)
+
+static void sites(int rounds) {
+  for (uint64_t i = 0; i < (uint64_t)rounds; i++) site0(i, next_random());
+}
+
 typedef void *(*make_fn)(void);
 
 int main(int argc, char **argv) {
   const char *what = argc > 1 ? argv[1] : "mixed";
   if (strcmp(what, "mixed") == 0) {
     mixed(50000);
+  } else if (strcmp(what, "sites") == 0) {
+    sites(30000);
   } else if (strcmp(what, "deep") == 0) {
     for (int i = 0; i < 200; i++) recurse(0, 500 - (int)(next_random() % 100));
     recurse(0, 500);

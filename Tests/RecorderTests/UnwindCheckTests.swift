@@ -52,7 +52,7 @@ struct UnwindCheck {
     return (counts, try DumpFacts(path: try Harness.onlyDump(in: dir)))
   }
 
-  @Test(arguments: ["-O0", "-O2"], ["mixed", "deep", "threads", "signals", "dlopen"])
+  @Test(arguments: ["-O0", "-O2"], ["mixed", "deep", "threads", "signals", "dlopen", "sites"])
   func cProgram(optimization: String, scenario: String) throws {
     let program = try Harness.build("unwindcheck.c", output: "unwindcheck\(optimization)", flags: [optimization])
     let extra = scenario == "dlopen" ? try plugins() : []
