@@ -9,7 +9,7 @@ import Glibc
 /// process and dump that loaded the same build share one opened file.
 final class DwarfFile {
   /// A frame before it is tied to a module and address.
-  struct Frame {
+  struct Frame: Equatable {
     var function: String?
     var file: String?
     var line: Int?
@@ -43,9 +43,9 @@ final class DwarfFile {
   deinit { dwfl_end(dwfl) }
 
   /// Frames for a link-time address, innermost first; empty when neither DWARF nor the symbol
-  /// table knows it.
-  func frames(at pc: UInt64) -> [Frame] {
-    var frames = dwarfFrames(at: pc)
+  /// table knows it. `indexed` false asks libdw's scope walks instead of ``ScopeIndex`` (tests).
+  func frames(at pc: UInt64, indexed: Bool = true) -> [Frame] {
+    var frames = dwarfFrames(at: pc, indexed: indexed)
     // The symbol table names what DWARF does not cover (stripped files, assembly, no -g), and
     // functions whose DIE lacks a name.
     if frames.isEmpty || frames[frames.count - 1].function == nil {
@@ -62,34 +62,46 @@ final class DwarfFile {
 
   // MARK: DWARF
 
-  private func dwarfFrames(at pc: UInt64) -> [Frame] {
+  /// The DIEs around an address, innermost first, as libdw's scope calls give them.
+  private enum ScopeChain {
+    /// `dwarf_getscopes` found no scope (or failed): only the line table row is known.
+    case none
+    /// `dwarf_getscopes_die` failed.
+    case broken
+    case scopes([Dwarf_Die])
+  }
+
+  /// With `indexed` false, libdw's own walks answer (what ``ScopeIndex`` must equal, for tests).
+  func dwarfFrames(at pc: UInt64, indexed: Bool = true) -> [Frame] {
     guard let (unit, bias) = compileUnit(at: pc) else { return [] }
     var cu = unit
     let innermostLine = sourceLine(in: &cu, at: pc - bias)
 
-    // dwarf_getscopes gives the innermost scope; when that is inside an inlined instance it
-    // continues with the abstract definition's parents, not the function it was inlined into.
-    // dwarf_getscopes_die from the innermost DIE walks the physical nesting instead.
-    var scopes: UnsafeMutablePointer<Dwarf_Die>? = nil
-    let found = dwarf_getscopes(&cu, pc - bias, &scopes)
-    guard found > 0, let scopes else {
-      free(scopes)
+    let chain: ScopeChain
+    if indexed, let index = scopeIndex(for: cu) {
+      chain = index.scopes(at: pc - bias).map { .scopes($0) } ?? .none
+    } else {
+      chain = libdwScopes(in: &cu, at: pc - bias)
+    }
+    let scopes: [Dwarf_Die]
+    switch chain {
+    case .none:
       guard let innermostLine else { return [] }
       return [Frame(function: nil, file: innermostLine.0, line: innermostLine.1, isInlined: false)]
+    case .broken:
+      return []
+    case .scopes(let found):
+      scopes = found
     }
-    var chain: UnsafeMutablePointer<Dwarf_Die>? = nil
-    let depth = dwarf_getscopes_die(scopes, &chain)
-    free(scopes)
-    defer { free(chain) }
-    guard depth > 0, let chain else { return [] }
 
-    var functions: [UnsafeMutablePointer<Dwarf_Die>] = []
-    for i in 0..<Int(depth) {
-      let tag = dwarf_tag(chain + i)
+    var functions: [Dwarf_Die] = []
+    for die in scopes {
+      var d = die
+      let tag = dwarf_tag(&d)
       if tag == DW_TAG_inlined_subroutine {
-        functions.append(chain + i)
+        functions.append(die)
       } else if tag == DW_TAG_subprogram || tag == DW_TAG_entry_point {
-        functions.append(chain + i)
+        functions.append(die)
         break
       }
     }
@@ -103,12 +115,13 @@ final class DwarfFile {
     var file = innermostLine?.0
     var line = innermostLine?.1
     for (i, die) in functions.enumerated() {
+      var d = die
       frames.append(
-        Frame(function: name(of: die), file: file, line: line, isInlined: i < functions.count - 1))
+        Frame(function: name(of: &d), file: file, line: line, isInlined: i < functions.count - 1))
       // The next frame out is where this inlined instance was called from.
-      if dwarf_tag(die) == DW_TAG_inlined_subroutine {
-        file = callFile(die, files: files)
-        line = udata(die, DW_AT_call_line).map { Int($0) }
+      if dwarf_tag(&d) == DW_TAG_inlined_subroutine {
+        file = callFile(&d, files: files)
+        line = udata(&d, DW_AT_call_line).map { Int($0) }
       }
     }
     if frames.isEmpty, let innermostLine {
@@ -118,7 +131,52 @@ final class DwarfFile {
     return frames
   }
 
+  /// libdw's answer: one walk of the unit for the innermost scope (and another for an inlined
+  /// instance's abstract origin), then one more for its physical parents.
+  private func libdwScopes(in cu: inout Dwarf_Die, at pc: UInt64) -> ScopeChain {
+    // dwarf_getscopes gives the innermost scope; when that is inside an inlined instance it
+    // continues with the abstract definition's parents, not the function it was inlined into.
+    // dwarf_getscopes_die from the innermost DIE walks the physical nesting instead.
+    var scopes: UnsafeMutablePointer<Dwarf_Die>? = nil
+    let found = dwarf_getscopes(&cu, pc, &scopes)
+    guard found > 0, let scopes else {
+      free(scopes)
+      return .none
+    }
+    var chain: UnsafeMutablePointer<Dwarf_Die>? = nil
+    let depth = dwarf_getscopes_die(scopes, &chain)
+    free(scopes)
+    defer { free(chain) }
+    guard depth > 0, let chain else { return .broken }
+    return .scopes((0..<Int(depth)).map { chain[$0] })
+  }
+
+  /// Per compile unit (by its DIE's address), built on its first address; nil inside: the unit
+  /// is left to libdw.
+  private var scopeIndexes: [UInt: ScopeIndex?] = [:]
+
+  private func scopeIndex(for unit: Dwarf_Die) -> ScopeIndex? {
+    guard let addr = unit.addr else { return nil }
+    let key = UInt(bitPattern: addr)
+    if let known = scopeIndexes[key] { return known }
+    let built = ScopeIndex.build(unit)
+    scopeIndexes[key] = built
+    return built
+  }
+
+  /// Names by DIE: the evaluation loop's inlined helpers are named again for every address.
+  private var names: [UInt: String?] = [:]
+
   private func name(of die: UnsafeMutablePointer<Dwarf_Die>) -> String? {
+    guard let addr = die.pointee.addr else { return uncachedName(of: die) }
+    let key = UInt(bitPattern: addr)
+    if let known = names[key] { return known }
+    let found = uncachedName(of: die)
+    names[key] = found
+    return found
+  }
+
+  private func uncachedName(of die: UnsafeMutablePointer<Dwarf_Die>) -> String? {
     var attr = Dwarf_Attribute()
     // The integrate variant follows DW_AT_abstract_origin and DW_AT_specification, where inlined
     // instances and C++ member definitions keep their names.

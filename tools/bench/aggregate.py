@@ -12,7 +12,7 @@ run for two lengths (the second twice the first): (size(2N) - size(N)) / (time(2
 import argparse, os, shutil, statistics, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from overhead import LIB, PY_SCRIPT, ROOT, SQL, dump_size, run  # noqa: E402
+from overhead import LIB, PY_SCRIPT, ROOT, SQL, dump_size, python3_interpreter, run  # noqa: E402
 
 MODES = {"plain": None, "full tracking": {}, "aggregated, flush 1s": {"HEAPWISE_AGGREGATE": "1", "HEAPWISE_FLUSH_MS": "1000"}}
 
@@ -59,7 +59,7 @@ def main():
     open(script, "w").write(PY_SCRIPT)
     sql = os.path.join(tmp, "build.sql")
     open(sql, "w").write(SQL)
-    python = os.path.realpath(shutil.which("python3"))
+    python = python3_interpreter()
     print(f"# {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, median of {args.runs} runs, load {os.getloadavg()[0]:.1f}")
     print("| workload | mode | wall | vs plain | CPU | vs plain | dump |")
     print("| --- | --- | --- | --- | --- | --- | --- |")

@@ -13,7 +13,7 @@ without it (each sampler against the allocator it runs on), and the dump size.
 import argparse, os, shutil, statistics, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from overhead import LIB, PY_SCRIPT, ROOT, SQL, dump_size, run  # noqa: E402
+from overhead import LIB, PY_SCRIPT, ROOT, SQL, dump_size, python3_interpreter, run  # noqa: E402
 
 JEMALLOC = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
 RATE = 512 * 1024
@@ -69,7 +69,7 @@ def main():
     open(script, "w").write(PY_SCRIPT)
     sql = os.path.join(tmp, "build.sql")
     open(sql, "w").write(SQL)
-    python = os.path.realpath(shutil.which("python3"))
+    python = python3_interpreter()
     print(f"# {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, median of {a.runs} interleaved runs, "
           f"load {os.getloadavg()[0]:.1f}")
     print("| workload | tool | wall | ratio | CPU | CPU ratio | dump |")
