@@ -143,6 +143,27 @@ static inline bool free_wanted(void *p) {
 
 #define ANCHOR __builtin_return_address(0)
 
+/* SAMPLING MODE'S ENTRY (docs/SAMPLING.md, "Cost"). With sampling on, nearly every call is an
+ * unsampled block, and the hooks branch off for it at their very top, before the bootstrap and
+ * recording checks of the general path: malloc/calloc/realloc subtract the size from the thread's
+ * countdown and call the real allocator; free checks the liveset's filter (one hash, one byte) and
+ * calls the real free. No stamp, no reentrancy count, no recording flag: whether the program
+ * records does not change which blocks are sampled, and a block sampled while recording is off
+ * goes down the general path, which looks. Only the allocator flag stays (two TLS adds): a mapping
+ * call the allocator makes meanwhile is its own, and an _exit from a signal handler must not ask an
+ * allocator that may hold its lock for statistics (sampler.c). hw_sample_rate is set only after the
+ * real functions are known (sampling.c), and a scope (scope.c) wants every call. */
+static inline bool fast_unsampled(size_t size, int64_t *left) {
+  if (!(size < hw_sample_rate)) return false; /* first: without sampling, one load and compare */
+  *left = hw_tls_sample_left - (int64_t)size;
+  return hw_likely(*left >= 0) && hw_likely(!atomic_load_explicit(&hw_scopes_open, memory_order_relaxed));
+}
+/* p is neither a pool block nor possibly a sampled one, and no scope is open. */
+static inline bool fast_untracked(void *p) {
+  return hw_likely(hw_sample_rate != 0) && hw_likely(!hw_bootstrap_owns(p)) && hw_likely(!hw_live_maybe((uintptr_t)p)) &&
+         hw_likely(!atomic_load_explicit(&hw_scopes_open, memory_order_relaxed));
+}
+
 /* hooks_cxx.c's operators share these recording paths. */
 bool hw_hook_wants_event(void) { return wants_event(); }
 void hw_hook_alloc(int fn, void *p, size_t size, void *anchor) { alloc_event(fn, p, size, anchor); }
@@ -197,23 +218,44 @@ bool hw_hooks_are_active(void) {
   return position.state == 2;
 }
 
-HW_EXPORT void *malloc(size_t size) {
+/* The general path of each hook is a function of its own, which the hook tail-calls: the fast
+ * path then saves no registers (HeapwiseBudget's SiteSymbolizer lists these names as allocator
+ * frames). `anchor` is the hook's return address. */
+static hw_noinline void *malloc_general(size_t size, void *anchor) {
   if (hw_unlikely(!hw_real.malloc) && !ensure_real()) return hw_bootstrap_alloc(size, 16);
   void *p = IN_ALLOCATOR(hw_real.malloc(size));
-  alloc_event(HW_FN_MALLOC, p, size, ANCHOR);
+  alloc_event(HW_FN_MALLOC, p, size, anchor);
+  return p;
+}
+
+HW_EXPORT void *malloc(size_t size) {
+  int64_t left;
+  if (fast_unsampled(size, &left)) {
+    hw_tls_sample_left = left;
+    return IN_ALLOCATOR(hw_real.malloc(size));
+  }
+  return malloc_general(size, ANCHOR);
+}
+
+static hw_noinline void *calloc_general(size_t n, size_t size, size_t total, void *anchor) {
+  if (hw_unlikely(!hw_real.calloc) && !ensure_real()) return hw_bootstrap_alloc(total, 16);
+  void *p = IN_ALLOCATOR(hw_real.calloc(n, size));
+  alloc_event(HW_FN_CALLOC, p, total, anchor);
   return p;
 }
 
 HW_EXPORT void *calloc(size_t n, size_t size) {
   size_t total;
   if (__builtin_mul_overflow(n, size, &total)) total = SIZE_MAX;
-  if (hw_unlikely(!hw_real.calloc) && !ensure_real()) return hw_bootstrap_alloc(total, 16);
-  void *p = IN_ALLOCATOR(hw_real.calloc(n, size));
-  alloc_event(HW_FN_CALLOC, p, total, ANCHOR);
-  return p;
+  int64_t left;
+  if (fast_unsampled(total, &left)) {
+    hw_tls_sample_left = left;
+    return IN_ALLOCATOR(hw_real.calloc(n, size));
+  }
+  return calloc_general(n, size, total, ANCHOR);
 }
 
-HW_EXPORT void free(void *p) {
+static hw_noinline void free_general(void *p) {
   if (hw_unlikely(!p)) return;
   if (hw_unlikely(hw_bootstrap_owns(p))) return;
   if (free_wanted(p)) {
@@ -225,6 +267,16 @@ HW_EXPORT void free(void *p) {
   hw_tls_in_allocator++;
   hw_real.free(p);
   hw_tls_in_allocator--;
+}
+
+HW_EXPORT void free(void *p) {
+  if (fast_untracked(p)) { /* also p == NULL, unless its filter counter is raised */
+    hw_tls_in_allocator++;
+    hw_real.free(p);
+    hw_tls_in_allocator--;
+    return;
+  }
+  free_general(p);
 }
 
 /* realloc and reallocarray share this: stamp before (the free), call, stamp after (the alloc). */
@@ -276,11 +328,20 @@ static hw_cold void *bootstrap_realloc(void *p, size_t size) {
   return q;
 }
 
-HW_EXPORT void *realloc(void *p, size_t size) {
+static hw_noinline void *realloc_general(void *p, size_t size, void *anchor) {
   if (hw_unlikely(!hw_real.realloc) && !ensure_real()) return bootstrap_realloc(p, size);
   if (hw_unlikely(p && hw_bootstrap_owns(p))) return realloc_from_pool(p, size);
-  if (wants_event()) return realloc_recorded(HW_FN_REALLOC, p, 1, size, ANCHOR);
+  if (wants_event()) return realloc_recorded(HW_FN_REALLOC, p, 1, size, anchor);
   return IN_ALLOCATOR(hw_real.realloc(p, size));
+}
+
+HW_EXPORT void *realloc(void *p, size_t size) {
+  int64_t left;
+  if ((!p || fast_untracked(p)) && fast_unsampled(size, &left)) {
+    hw_tls_sample_left = left;
+    return IN_ALLOCATOR(hw_real.realloc(p, size));
+  }
+  return realloc_general(p, size, ANCHOR);
 }
 
 HW_EXPORT void *reallocarray(void *p, size_t n, size_t size) {

@@ -75,7 +75,12 @@ extern hw_real_t hw_real;
 bool hw_bootstrap(void);
 /* Serves allocations made while dlsym runs; hw_bootstrap_owns tells free() to ignore them. */
 void *hw_bootstrap_alloc(size_t size, size_t align);
-bool hw_bootstrap_owns(const void *p);
+/* Inline: free() asks this on every call, and a call into another file cost 8 instructions. */
+#define HW_BOOTSTRAP_POOL (64 * 1024)
+extern unsigned char hw_bootstrap_pool[HW_BOOTSTRAP_POOL] __attribute__((visibility("hidden")));
+static inline bool hw_bootstrap_owns(const void *p) {
+  return (uintptr_t)p - (uintptr_t)hw_bootstrap_pool < HW_BOOTSTRAP_POOL;
+}
 size_t hw_bootstrap_room(const void *p); /* bytes from p to the pool's end */
 
 /* ---- platform.c: clocks, /proc, raw memory; each call returns 0 on success ---------------- */

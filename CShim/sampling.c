@@ -80,6 +80,8 @@ bool hw_sample_take_slow(size_t size) {
 
 int hw_sampling_init(uint64_t rate, uint64_t seed, size_t capacity) {
   if (rate == 0) return 0;
+  /* hooks.c's sampling entry calls these without looking: never sample without them. */
+  if (!hw_real.malloc || !hw_real.free || !hw_real.calloc || !hw_real.realloc) return -1;
   live_capacity = capacity;
   if (hw_live_init(capacity) != 0) return -1;
   base_seed = seed;
