@@ -96,24 +96,42 @@ static hw_noinline void on_alloc(int fn, void *p, size_t size, void *anchor, boo
     hw_thread_t *t = hw_thread_current();
     if (t) {
       uint32_t stack = current_stack(t, ts, anchor);
-      bool kept = !hw_sample_rate || hw_live_insert((uintptr_t)p, stack, size) == 0;
-      if (hw_sample_rate) hw_sampling_note(kept);
-      if (kept && !hw_config.aggregate) hw_emit_alloc(t, ts, fn, (uintptr_t)p, size, stack);
-      /* aggregate.c; never with sampling (recorder.c), which owns the liveset then */
-      if (hw_config.track) hw_track_alloc(t, (uintptr_t)p, size, stack, ts);
+      if (hw_sample_rate) { /* the sampler keeps the liveset; aggregate.c adds the block's weights */
+        uint32_t seed = hw_config.track ? hw_sample_seed() : 0;
+        bool kept = hw_live_insert((uintptr_t)p, stack, seed, size) == 0;
+        hw_sampling_note(kept);
+        if (kept && !hw_config.aggregate) hw_emit_alloc(t, ts, fn, (uintptr_t)p, size, stack);
+        if (hw_config.track) hw_track_sampled_alloc(t, kept, size, seed, stack, ts);
+      } else {
+        if (!hw_config.aggregate) hw_emit_alloc(t, ts, fn, (uintptr_t)p, size, stack);
+        if (hw_config.track) hw_track_alloc(t, (uintptr_t)p, size, stack, ts); /* aggregate.c */
+      }
     }
   }
   hw_tls_busy--;
 }
 
-/* `matched`: with sampling, the caller has already taken p out of the liveset. */
-static hw_noinline void on_free(int fn, void *p, uint64_t ts, bool matched) {
+/* What the liveset held for a sampled block. */
+typedef struct {
+  uint32_t stack, seed;
+  uint64_t size;
+} removed_t;
+
+/* `matched`: with sampling, the caller has already taken p out of the liveset (its values). */
+static hw_noinline void on_free(int fn, void *p, uint64_t ts, const removed_t *matched) {
   if (atomic_load_explicit(&hw_scopes_open, memory_order_relaxed)) hw_scope_on_free(p);
   if (atomic_load_explicit(&hw_recording, memory_order_relaxed)) {
-    if (hw_sample_rate && !matched && hw_live_remove((uintptr_t)p, NULL, NULL) != 0) return; /* not sampled */
+    removed_t r = {0, 0, 0};
+    if (hw_sample_rate) {
+      if (matched) r = *matched;
+      else if (hw_live_remove((uintptr_t)p, &r.stack, &r.seed, &r.size) != 0) return; /* not sampled */
+    }
     hw_thread_t *t = hw_thread_current();
     if (t && !hw_config.aggregate) hw_emit_free(t, ts, fn, (uintptr_t)p);
-    if (t && hw_config.track) hw_track_free((uintptr_t)p, ts);
+    if (t && hw_config.track) {
+      if (hw_sample_rate) hw_track_sampled_free(r.size, r.seed, r.stack, ts);
+      else hw_track_free((uintptr_t)p, ts);
+    }
   }
 }
 
@@ -170,7 +188,7 @@ void hw_hook_alloc(int fn, void *p, size_t size, void *anchor) { alloc_event(fn,
 void hw_hook_free(int fn, void *p) {
   if (!free_wanted(p)) return;
   hw_tls_busy++;
-  on_free(fn, p, stamp_before(), false);
+  on_free(fn, p, stamp_before(), NULL);
   hw_tls_busy--;
 }
 
@@ -260,7 +278,7 @@ static hw_noinline void free_general(void *p) {
   if (hw_unlikely(hw_bootstrap_owns(p))) return;
   if (free_wanted(p)) {
     hw_tls_busy++;
-    on_free(HW_FN_FREE, p, stamp_before(), false);
+    on_free(HW_FN_FREE, p, stamp_before(), NULL);
     hw_tls_busy--;
   }
   if (hw_unlikely(!hw_real.free) && !ensure_real()) return;
@@ -284,12 +302,11 @@ HW_EXPORT void free(void *p) {
  * it, another thread may be given the same address and insert it; on failure it goes back. */
 static hw_noinline void *realloc_recorded(int fn, void *p, size_t n, size_t size, void *anchor) {
   bool old_wanted = p && free_wanted(p), matched = false;
-  uint32_t old_stack = 0;
-  uint64_t old_size = 0;
+  removed_t old = {0, 0, 0};
   hw_tls_busy++;
   uint64_t before = old_wanted ? stamp_before() : 0;
   if (old_wanted && hw_sample_rate && atomic_load_explicit(&hw_recording, memory_order_relaxed))
-    matched = hw_live_remove((uintptr_t)p, &old_stack, &old_size) == 0;
+    matched = hw_live_remove((uintptr_t)p, &old.stack, &old.seed, &old.size) == 0;
   void *q = IN_ALLOCATOR((fn == HW_FN_REALLOC) ? hw_real.realloc(p, size) : hw_real.reallocarray(p, n, size));
   hw_tls_busy--;
   size_t total = size;
@@ -297,11 +314,11 @@ static hw_noinline void *realloc_recorded(int fn, void *p, size_t n, size_t size
   /* Failed (also an overflowing count): p is still valid, nothing happened. Only a request for
    * zero bytes that returns NULL has freed p (glibc). */
   if (q == NULL && (overflow || !(p && total == 0))) {
-    if (matched) hw_live_insert((uintptr_t)p, old_stack, old_size);
+    if (matched) hw_live_insert((uintptr_t)p, old.stack, old.seed, old.size);
     return q;
   }
   hw_tls_busy++;
-  if (old_wanted) on_free(fn, p, before, matched); /* unmatched under sampling: scopes only */
+  if (old_wanted) on_free(fn, p, before, matched ? &old : NULL); /* unmatched under sampling: scopes only */
   hw_tls_busy--;
   alloc_event(fn, q, total, anchor);
   return q;
