@@ -161,7 +161,7 @@ int main(void) {
   }
   CHECK(held_n >= 65536 && held_n < 400000, "held %d before full", held_n);
   for (int i = 0; i < held_n; i++) CHECK(hw_live_remove(more[i], NULL, NULL, NULL) == 0, "full set lost %d", i);
-  CHECK(hw_live_remove(more[held_n], NULL, NULL) == -1, "the refused block is absent");
+  CHECK(hw_live_remove(more[held_n], NULL, NULL, NULL) == -1, "the refused block is absent");
   CHECK(hw_live_count() == 0 && filter_nonzero() == 0, "empty after full");
   printf("ok full after %d blocks (capacity 65536)\n", held_n);
   return 0;
