@@ -182,6 +182,14 @@ static inline bool fast_untracked(void *p) {
          hw_likely(!atomic_load_explicit(&hw_scopes_open, memory_order_relaxed));
 }
 
+/* Nothing records and no scope is open (a process the recorder decided not to record, or whose
+ * recording stopped): the general paths would only call the real function. Not before the first
+ * hooked call has read the configuration (hw_recording < 0 then). */
+static inline bool fast_idle(void) {
+  return hw_likely((atomic_load_explicit(&hw_recording, memory_order_relaxed) |
+                    atomic_load_explicit(&hw_scopes_open, memory_order_relaxed)) == 0);
+}
+
 /* hooks_cxx.c's operators share these recording paths. */
 bool hw_hook_wants_event(void) { return wants_event(); }
 void hw_hook_alloc(int fn, void *p, size_t size, void *anchor) { alloc_event(fn, p, size, anchor); }
@@ -252,6 +260,7 @@ HW_EXPORT void *malloc(size_t size) {
     hw_tls_sample_left = left;
     return IN_ALLOCATOR(hw_real.malloc(size));
   }
+  if (fast_idle() && hw_likely(hw_real.malloc != NULL)) return IN_ALLOCATOR(hw_real.malloc(size));
   return malloc_general(size, ANCHOR);
 }
 
@@ -270,6 +279,7 @@ HW_EXPORT void *calloc(size_t n, size_t size) {
     hw_tls_sample_left = left;
     return IN_ALLOCATOR(hw_real.calloc(n, size));
   }
+  if (fast_idle() && hw_likely(hw_real.calloc != NULL)) return IN_ALLOCATOR(hw_real.calloc(n, size));
   return calloc_general(n, size, total, ANCHOR);
 }
 
@@ -288,8 +298,8 @@ static hw_noinline void free_general(void *p) {
 }
 
 HW_EXPORT void free(void *p) {
-  if (fast_untracked(p)) { /* also p == NULL, unless its filter counter is raised */
-    hw_tls_in_allocator++;
+  if (fast_untracked(p) || (fast_idle() && !hw_bootstrap_owns(p) && hw_likely(hw_real.free != NULL))) {
+    hw_tls_in_allocator++; /* fast_untracked: also p == NULL, unless its filter counter is raised */
     hw_real.free(p);
     hw_tls_in_allocator--;
     return;
@@ -358,6 +368,7 @@ HW_EXPORT void *realloc(void *p, size_t size) {
     hw_tls_sample_left = left;
     return IN_ALLOCATOR(hw_real.realloc(p, size));
   }
+  if (fast_idle() && !hw_bootstrap_owns(p) && hw_likely(hw_real.realloc != NULL)) return IN_ALLOCATOR(hw_real.realloc(p, size));
   return realloc_general(p, size, ANCHOR);
 }
 
