@@ -11,7 +11,10 @@ sites with the most live bytes under full tracking. For each seed and figure it 
 
 and prints their distribution over the seeds (median, 90th percentile, worst).
 
-  tools/bench/sampling_accuracy.py [--rate 8KiB] [--seeds 20] [--mib 24]
+  tools/bench/sampling_accuracy.py [--rate 8KiB] [--seeds 20] [--mib 24] [--aggregate]
+
+With --aggregate the sampled recordings are aggregated dumps (`--sample RATE --aggregate`): the
+recorder's weighted per-site counters instead of the analyzer's weighting of recorded events.
 
 The workload's bytes per site (--mib) over the rate sets the number of samples per site: the
 error shrinks as 1/sqrt(samples), so --rate 512KiB --mib 1536 behaves like --rate 8KiB --mib 24
@@ -68,6 +71,7 @@ def main():
     ap.add_argument("--rate", default="8KiB")
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--mib", type=int, default=24)
+    ap.add_argument("--aggregate", action="store_true")
     a = ap.parse_args()
     hw = heapwise()
     with tempfile.TemporaryDirectory() as tmp:
@@ -82,8 +86,9 @@ def main():
         sites = [s for s in ranked if s.startswith("site_")][:10]
         per_seed = []
         for seed in range(1, a.seeds + 1):
-            per_seed.append(compare(truth, figures(hw, record("s%d" % seed, ["--sample", a.rate, "--seed", str(seed)])), sites))
-        print("sampling %s, workload %d MiB per site, %d seeds, top 10 sites by live bytes" % (a.rate, a.mib, a.seeds))
+            per_seed.append(compare(truth, figures(hw, record("s%d" % seed, ["--sample", a.rate, "--seed", str(seed)] + (["--aggregate"] if a.aggregate else []))), sites))
+        print("sampling %s%s, workload %d MiB per site, %d seeds, top 10 sites by live bytes"
+              % (a.rate, " with --aggregate" if a.aggregate else "", a.mib, a.seeds))
         print("%-16s %-24s %-24s %s" % ("figure", "weighted error", "mean error per site", "truth inside 95% interval"))
         print("%-16s %-24s %-24s %s" % ("", "median / p90 / worst", "median / p90 / worst", "mean of 10"))
         for fig in truth:
