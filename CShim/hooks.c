@@ -2,7 +2,9 @@
  *
  * Every hook has the same shape: call the real function, then one unlikely branch to a noinline
  * recording path when (recording or a scope is open) and the thread is not inside the recorder.
- * With nothing active a hook costs the real call plus two relaxed loads and a TLS read.
+ * malloc, calloc, realloc and free first try two entries that call the real function at once: an
+ * unsampled block under sampling (fast_unsampled, fast_untracked), and nothing recording
+ * (fast_idle); otherwise they tail-call their general path (malloc_general, ...).
  *
  * Ordering (docs/FORMAT.md, "Reading rules"): a free is stamped before the real free, an
  * allocation after the real allocator returns, so a block freed on one thread and handed out again
