@@ -247,9 +247,18 @@ bool hw_hooks_are_active(void) {
 }
 
 /* The general path of each hook is a function of its own, which the hook tail-calls: the fast
- * path then saves no registers (HeapwiseBudget's SiteSymbolizer lists these names as allocator
- * frames). `anchor` is the hook's return address. */
-static hw_noinline void *malloc_general(size_t size, void *anchor) {
+ * path then saves no registers, and the hook's frame is replaced, so the scopes' capture still sees
+ * one allocator frame (scope.c: frames[0] is the allocator entry). An unoptimized build (SwiftPM's
+ * debug CHeapwise) makes no tail calls: there the general paths are inlined instead. `anchor` is
+ * the hook's return address, passed so that recorded stacks never depend on the tail call.
+ * HeapwiseBudget's SiteSymbolizer lists these names as allocator frames. */
+#if defined(__OPTIMIZE__)
+#define HW_GENERAL static hw_noinline
+#else
+#define HW_GENERAL static inline __attribute__((always_inline))
+#endif
+
+HW_GENERAL void *malloc_general(size_t size, void *anchor) {
   if (hw_unlikely(!hw_real.malloc) && !ensure_real()) return hw_bootstrap_alloc(size, 16);
   void *p = IN_ALLOCATOR(hw_real.malloc(size));
   alloc_event(HW_FN_MALLOC, p, size, anchor);
@@ -266,7 +275,7 @@ HW_EXPORT void *malloc(size_t size) {
   return malloc_general(size, ANCHOR);
 }
 
-static hw_noinline void *calloc_general(size_t n, size_t size, size_t total, void *anchor) {
+HW_GENERAL void *calloc_general(size_t n, size_t size, size_t total, void *anchor) {
   if (hw_unlikely(!hw_real.calloc) && !ensure_real()) return hw_bootstrap_alloc(total, 16);
   void *p = IN_ALLOCATOR(hw_real.calloc(n, size));
   alloc_event(HW_FN_CALLOC, p, total, anchor);
@@ -285,7 +294,7 @@ HW_EXPORT void *calloc(size_t n, size_t size) {
   return calloc_general(n, size, total, ANCHOR);
 }
 
-static hw_noinline void free_general(void *p) {
+HW_GENERAL void free_general(void *p) {
   if (hw_unlikely(!p)) return;
   if (hw_unlikely(hw_bootstrap_owns(p))) return;
   if (free_wanted(p)) {
@@ -357,7 +366,7 @@ static hw_cold void *bootstrap_realloc(void *p, size_t size) {
   return q;
 }
 
-static hw_noinline void *realloc_general(void *p, size_t size, void *anchor) {
+HW_GENERAL void *realloc_general(void *p, size_t size, void *anchor) {
   if (hw_unlikely(!hw_real.realloc) && !ensure_real()) return bootstrap_realloc(p, size);
   if (hw_unlikely(p && hw_bootstrap_owns(p))) return realloc_from_pool(p, size);
   if (wants_event()) return realloc_recorded(HW_FN_REALLOC, p, 1, size, anchor);
