@@ -40,6 +40,10 @@
 typedef struct site_s {
   _Atomic uint64_t allocs, alloc_bytes, frees, free_bytes;
   uint64_t peak_bytes, peak_blocks; /* the site's live at the last peak moment (role holder) */
+  /* With sampling (the counters above then add weights): recorded blocks allocated and freed, and
+   * the variance terms of the estimates, allocated and freed (hw_sample_weigh). */
+  _Atomic uint64_t recorded_allocs, recorded_frees;
+  _Atomic uint64_t alloc_count_var, alloc_bytes_var, free_count_var, free_bytes_var;
 } site_t;
 
 static _Atomic(site_t *) chunks[CHUNKS];
@@ -110,7 +114,7 @@ static inline void note_site(uint32_t stack) {
 }
 
 void hw_track_alloc(hw_thread_t *t, uintptr_t addr, uint64_t size, uint32_t stack, uint64_t ts) {
-  if (hw_live_insert(addr, stack, size) != 0) {
+  if (hw_live_insert(addr, stack, 0, size) != 0) {
     atomic_fetch_add_explicit(&untracked, 1, memory_order_relaxed);
     return;
   }
@@ -134,10 +138,56 @@ void hw_track_counted_alloc(hw_thread_t *t, uint64_t size, uint32_t stack, uint6
   if (hw_config.dump_at_peak) hw_triggers_live(t, ts, live);
 }
 
+/* Sampling with aggregated mode or --dump-at-peak (docs/AGGREGATE.md): the hooks keep the liveset
+ * themselves (a recorded block's address, stack, size and rounding seed); these add the weights.
+ * The live total then holds the estimated live heap, which the peak trigger follows. A recorded
+ * block that found the liveset full (`kept` false) is counted as untracked. */
+void hw_track_sampled_alloc(hw_thread_t *t, bool kept, uint64_t size, uint32_t seed, uint32_t stack, uint64_t ts) {
+  if (!kept) {
+    atomic_fetch_add_explicit(&untracked, 1, memory_order_relaxed);
+    return;
+  }
+  hw_sample_weights_t w;
+  hw_sample_weigh(size, seed, &w);
+  uint64_t live = atomic_fetch_add_explicit(&live_total, w.bytes, memory_order_relaxed) + w.bytes;
+  if (hw_config.aggregate) {
+    site_t *s = site(stack);
+    if (s) {
+      atomic_fetch_add_explicit(&s->allocs, w.count, memory_order_relaxed);
+      atomic_fetch_add_explicit(&s->alloc_bytes, w.bytes, memory_order_relaxed);
+      atomic_fetch_add_explicit(&s->recorded_allocs, 1, memory_order_relaxed);
+      atomic_fetch_add_explicit(&s->alloc_count_var, w.count_variance, memory_order_relaxed);
+      atomic_fetch_add_explicit(&s->alloc_bytes_var, w.bytes_variance, memory_order_relaxed);
+      note_site(stack);
+    } else {
+      atomic_fetch_add_explicit(&untracked, 1, memory_order_relaxed);
+    }
+    if (hw_unlikely(ts >= atomic_load_explicit(&hw_inline_tick_due, memory_order_relaxed))) hw_writer_poll_slow();
+  }
+  if (hw_config.dump_at_peak) hw_triggers_live(t, ts, live);
+}
+
+void hw_track_sampled_free(uint64_t size, uint32_t seed, uint32_t stack, uint64_t ts) {
+  hw_sample_weights_t w;
+  hw_sample_weigh(size, seed, &w);
+  atomic_fetch_sub_explicit(&live_total, w.bytes, memory_order_relaxed);
+  if (hw_config.aggregate) {
+    site_t *s = site(stack);
+    if (s) {
+      atomic_fetch_add_explicit(&s->frees, w.count, memory_order_relaxed);
+      atomic_fetch_add_explicit(&s->free_bytes, w.bytes, memory_order_relaxed);
+      atomic_fetch_add_explicit(&s->recorded_frees, 1, memory_order_relaxed);
+      atomic_fetch_add_explicit(&s->free_count_var, w.count_variance, memory_order_relaxed);
+      atomic_fetch_add_explicit(&s->free_bytes_var, w.bytes_variance, memory_order_relaxed);
+    }
+    if (hw_unlikely(ts >= atomic_load_explicit(&hw_inline_tick_due, memory_order_relaxed))) hw_writer_poll_slow();
+  }
+}
+
 void hw_track_free(uintptr_t addr, uint64_t ts) {
   uint32_t stack;
   uint64_t size;
-  if (!hw_live_maybe(addr) || hw_live_remove(addr, &stack, &size) != 0) return;
+  if (!hw_live_maybe(addr) || hw_live_remove(addr, &stack, NULL, &size) != 0) return;
   hw_track_counted_free(size, stack, ts);
 }
 
@@ -156,7 +206,7 @@ void hw_track_counted_free(uint64_t size, uint32_t stack, uint64_t ts) {
 /* ---- encoding: AGGREGATE records (docs/FORMAT.md), split into parts of at most PART_BODY ---- */
 
 #define PART_BODY (16 * 1024)
-#define SITE_MAX (7 * HW_VARINT_MAX)
+#define SITE_MAX (13 * HW_VARINT_MAX)
 
 typedef void (*emit_fn)(void *ctx, uint64_t ts, const uint8_t *body, size_t len);
 
@@ -170,7 +220,7 @@ static void encode(uint8_t *body, int kind, const char *name, uint64_t ts, emit_
     uint8_t *p = hw_put_uvarint(body, (uint64_t)kind);
     p = hw_put_uvarint(p, part++);
     p = hw_put_bytes(p, name, name_len);
-    p = hw_put_uvarint(p, 0); /* sample period: every allocation counted */
+    p = hw_put_uvarint(p, hw_sample_rate); /* sample period: 0, every allocation counted */
     p = hw_put_uvarint(p, live);
     p = hw_put_uvarint(p, peak_total);
     p = hw_put_uvarint(p, lost);
@@ -195,6 +245,14 @@ static void encode(uint8_t *body, int kind, const char *name, uint64_t ts, emit_
       p = hw_put_uvarint(p, atomic_load_explicit(&s->free_bytes, memory_order_relaxed));
       p = hw_put_uvarint(p, s->peak_bytes);
       p = hw_put_uvarint(p, s->peak_blocks);
+      if (hw_sample_rate) {
+        p = hw_put_uvarint(p, atomic_load_explicit(&s->recorded_allocs, memory_order_relaxed));
+        p = hw_put_uvarint(p, atomic_load_explicit(&s->recorded_frees, memory_order_relaxed));
+        p = hw_put_uvarint(p, atomic_load_explicit(&s->alloc_count_var, memory_order_relaxed));
+        p = hw_put_uvarint(p, atomic_load_explicit(&s->alloc_bytes_var, memory_order_relaxed));
+        p = hw_put_uvarint(p, atomic_load_explicit(&s->free_count_var, memory_order_relaxed));
+        p = hw_put_uvarint(p, atomic_load_explicit(&s->free_bytes_var, memory_order_relaxed));
+      }
       count++;
     }
     count_at[0] = (uint8_t)((count & 0x7f) | 0x80);

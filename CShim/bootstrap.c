@@ -14,7 +14,7 @@ hw_real_t hw_real;
 
 /* dlsym's bootstrap allocations are a few hundred bytes; 64 KiB leaves room for a libc that
  * allocates more during symbol lookup. */
-static _Alignas(64) unsigned char pool[64 * 1024];
+_Alignas(64) unsigned char hw_bootstrap_pool[HW_BOOTSTRAP_POOL];
 static _Atomic size_t pool_used;
 
 void *hw_bootstrap_alloc(size_t size, size_t align) {
@@ -22,23 +22,19 @@ void *hw_bootstrap_alloc(size_t size, size_t align) {
   size_t old = atomic_load_explicit(&pool_used, memory_order_relaxed);
   for (;;) {
     size_t start = (old + align - 1) & ~(align - 1);
-    if (start + size > sizeof pool || start + size < start) return NULL;
+    if (start + size > sizeof hw_bootstrap_pool || start + size < start) return NULL;
     if (atomic_compare_exchange_weak(&pool_used, &old, start + size)) {
-      memset(pool + start, 0, size); /* static storage is zero until reused: calloc callers rely on it */
-      return pool + start;
+      memset(hw_bootstrap_pool + start, 0, size); /* static storage is zero until reused: calloc callers rely on it */
+      return hw_bootstrap_pool + start;
     }
   }
 }
 
-bool hw_bootstrap_owns(const void *p) {
-  return (const unsigned char *)p >= pool && (const unsigned char *)p < pool + sizeof pool;
-}
-
-size_t hw_bootstrap_room(const void *p) { return (size_t)(pool + sizeof pool - (const unsigned char *)p); }
+size_t hw_bootstrap_room(const void *p) { return (size_t)(hw_bootstrap_pool + sizeof hw_bootstrap_pool - (const unsigned char *)p); }
 
 bool hw_bootstrap(void) {
   /* One field at a time, so that the calloc that dlsym makes while we look up "free" already
-   * goes to the pool and not to a half-filled table. */
+   * goes to the hw_bootstrap_pool and not to a half-filled table. */
 #define HW_RESOLVE(ret, name, params) \
   if (!hw_real.name) hw_real.name = (ret(*) params)dlsym(RTLD_NEXT, #name);
   HW_HOOKED_FUNCTIONS(HW_RESOLVE)

@@ -2,7 +2,9 @@
  *
  * Every hook has the same shape: call the real function, then one unlikely branch to a noinline
  * recording path when (recording or a scope is open) and the thread is not inside the recorder.
- * With nothing active a hook costs the real call plus two relaxed loads and a TLS read.
+ * malloc, calloc, realloc and free first try two entries that call the real function at once: an
+ * unsampled block under sampling (fast_unsampled, fast_untracked), and nothing recording
+ * (fast_idle); otherwise they tail-call their general path (malloc_general, ...).
  *
  * Ordering (docs/FORMAT.md, "Reading rules"): a free is stamped before the real free, an
  * allocation after the real allocator returns, so a block freed on one thread and handed out again
@@ -96,24 +98,42 @@ static hw_noinline void on_alloc(int fn, void *p, size_t size, void *anchor, boo
     hw_thread_t *t = hw_thread_current();
     if (t) {
       uint32_t stack = current_stack(t, ts, anchor);
-      bool kept = !hw_sample_rate || hw_live_insert((uintptr_t)p, stack, size) == 0;
-      if (hw_sample_rate) hw_sampling_note(kept);
-      if (kept && !hw_config.aggregate) hw_emit_alloc(t, ts, fn, (uintptr_t)p, size, stack);
-      /* aggregate.c; never with sampling (recorder.c), which owns the liveset then */
-      if (hw_config.track) hw_track_alloc(t, (uintptr_t)p, size, stack, ts);
+      if (hw_sample_rate) { /* the sampler keeps the liveset; aggregate.c adds the block's weights */
+        uint32_t seed = hw_config.track ? hw_sample_seed() : 0;
+        bool kept = hw_live_insert((uintptr_t)p, stack, seed, size) == 0;
+        hw_sampling_note(kept);
+        if (kept && !hw_config.aggregate) hw_emit_alloc(t, ts, fn, (uintptr_t)p, size, stack);
+        if (hw_config.track) hw_track_sampled_alloc(t, kept, size, seed, stack, ts);
+      } else {
+        if (!hw_config.aggregate) hw_emit_alloc(t, ts, fn, (uintptr_t)p, size, stack);
+        if (hw_config.track) hw_track_alloc(t, (uintptr_t)p, size, stack, ts); /* aggregate.c */
+      }
     }
   }
   hw_tls_busy--;
 }
 
-/* `matched`: with sampling, the caller has already taken p out of the liveset. */
-static hw_noinline void on_free(int fn, void *p, uint64_t ts, bool matched) {
+/* What the liveset held for a sampled block. */
+typedef struct {
+  uint32_t stack, seed;
+  uint64_t size;
+} removed_t;
+
+/* `matched`: with sampling, the caller has already taken p out of the liveset (its values). */
+static hw_noinline void on_free(int fn, void *p, uint64_t ts, const removed_t *matched) {
   if (atomic_load_explicit(&hw_scopes_open, memory_order_relaxed)) hw_scope_on_free(p);
   if (atomic_load_explicit(&hw_recording, memory_order_relaxed)) {
-    if (hw_sample_rate && !matched && hw_live_remove((uintptr_t)p, NULL, NULL) != 0) return; /* not sampled */
+    removed_t r = {0, 0, 0};
+    if (hw_sample_rate) {
+      if (matched) r = *matched;
+      else if (hw_live_remove((uintptr_t)p, &r.stack, &r.seed, &r.size) != 0) return; /* not sampled */
+    }
     hw_thread_t *t = hw_thread_current();
     if (t && !hw_config.aggregate) hw_emit_free(t, ts, fn, (uintptr_t)p);
-    if (t && hw_config.track) hw_track_free((uintptr_t)p, ts);
+    if (t && hw_config.track) {
+      if (hw_sample_rate) hw_track_sampled_free(r.size, r.seed, r.stack, ts);
+      else hw_track_free((uintptr_t)p, ts);
+    }
   }
 }
 
@@ -143,13 +163,42 @@ static inline bool free_wanted(void *p) {
 
 #define ANCHOR __builtin_return_address(0)
 
+/* SAMPLING MODE'S ENTRY (docs/SAMPLING.md, "Cost"). With sampling on, nearly every call is an
+ * unsampled block, and the hooks branch off for it at their very top, before the bootstrap and
+ * recording checks of the general path: malloc/calloc/realloc subtract the size from the thread's
+ * countdown and call the real allocator; free checks the liveset's filter (one hash, one byte) and
+ * calls the real free. No stamp, no reentrancy count, no recording flag: whether the program
+ * records does not change which blocks are sampled, and a block sampled while recording is off
+ * goes down the general path, which looks. Only the allocator flag stays (two TLS adds): a mapping
+ * call the allocator makes meanwhile is its own, and an _exit from a signal handler must not ask an
+ * allocator that may hold its lock for statistics (sampler.c). hw_sample_rate is set only after the
+ * real functions are known (sampling.c), and a scope (scope.c) wants every call. */
+static inline bool fast_unsampled(size_t size, int64_t *left) {
+  if (!(size < hw_sample_rate)) return false; /* first: without sampling, one load and compare */
+  *left = hw_tls_sample_left - (int64_t)size;
+  return hw_likely(*left >= 0) && hw_likely(!atomic_load_explicit(&hw_scopes_open, memory_order_relaxed));
+}
+/* p is neither a pool block nor possibly a sampled one, and no scope is open. */
+static inline bool fast_untracked(void *p) {
+  return hw_likely(hw_sample_rate != 0) && hw_likely(!hw_bootstrap_owns(p)) && hw_likely(!hw_live_maybe((uintptr_t)p)) &&
+         hw_likely(!atomic_load_explicit(&hw_scopes_open, memory_order_relaxed));
+}
+
+/* Nothing records and no scope is open (a process the recorder decided not to record, or whose
+ * recording stopped): the general paths would only call the real function. Not before the first
+ * hooked call has read the configuration (hw_recording < 0 then). */
+static inline bool fast_idle(void) {
+  return hw_likely((atomic_load_explicit(&hw_recording, memory_order_relaxed) |
+                    atomic_load_explicit(&hw_scopes_open, memory_order_relaxed)) == 0);
+}
+
 /* hooks_cxx.c's operators share these recording paths. */
 bool hw_hook_wants_event(void) { return wants_event(); }
 void hw_hook_alloc(int fn, void *p, size_t size, void *anchor) { alloc_event(fn, p, size, anchor); }
 void hw_hook_free(int fn, void *p) {
   if (!free_wanted(p)) return;
   hw_tls_busy++;
-  on_free(fn, p, stamp_before(), false);
+  on_free(fn, p, stamp_before(), NULL);
   hw_tls_busy--;
 }
 
@@ -197,28 +246,60 @@ bool hw_hooks_are_active(void) {
   return position.state == 2;
 }
 
-HW_EXPORT void *malloc(size_t size) {
+/* The general path of each hook is a function of its own, which the hook tail-calls: the fast
+ * path then saves no registers, and the hook's frame is replaced, so the scopes' capture still sees
+ * one allocator frame (scope.c: frames[0] is the allocator entry). An unoptimized build (SwiftPM's
+ * debug CHeapwise) makes no tail calls: there the general paths are inlined instead. `anchor` is
+ * the hook's return address, passed so that recorded stacks never depend on the tail call.
+ * HeapwiseBudget's SiteSymbolizer lists these names as allocator frames. */
+#if defined(__OPTIMIZE__)
+#define HW_GENERAL static hw_noinline
+#else
+#define HW_GENERAL static inline __attribute__((always_inline))
+#endif
+
+HW_GENERAL void *malloc_general(size_t size, void *anchor) {
   if (hw_unlikely(!hw_real.malloc) && !ensure_real()) return hw_bootstrap_alloc(size, 16);
   void *p = IN_ALLOCATOR(hw_real.malloc(size));
-  alloc_event(HW_FN_MALLOC, p, size, ANCHOR);
+  alloc_event(HW_FN_MALLOC, p, size, anchor);
+  return p;
+}
+
+HW_EXPORT void *malloc(size_t size) {
+  int64_t left;
+  if (fast_unsampled(size, &left)) {
+    hw_tls_sample_left = left;
+    return IN_ALLOCATOR(hw_real.malloc(size));
+  }
+  if (fast_idle() && hw_likely(hw_real.malloc != NULL)) return IN_ALLOCATOR(hw_real.malloc(size));
+  return malloc_general(size, ANCHOR);
+}
+
+HW_GENERAL void *calloc_general(size_t n, size_t size, size_t total, void *anchor) {
+  if (hw_unlikely(!hw_real.calloc) && !ensure_real()) return hw_bootstrap_alloc(total, 16);
+  void *p = IN_ALLOCATOR(hw_real.calloc(n, size));
+  alloc_event(HW_FN_CALLOC, p, total, anchor);
   return p;
 }
 
 HW_EXPORT void *calloc(size_t n, size_t size) {
   size_t total;
   if (__builtin_mul_overflow(n, size, &total)) total = SIZE_MAX;
-  if (hw_unlikely(!hw_real.calloc) && !ensure_real()) return hw_bootstrap_alloc(total, 16);
-  void *p = IN_ALLOCATOR(hw_real.calloc(n, size));
-  alloc_event(HW_FN_CALLOC, p, total, ANCHOR);
-  return p;
+  int64_t left;
+  if (fast_unsampled(total, &left)) {
+    hw_tls_sample_left = left;
+    return IN_ALLOCATOR(hw_real.calloc(n, size));
+  }
+  if (fast_idle() && hw_likely(hw_real.calloc != NULL)) return IN_ALLOCATOR(hw_real.calloc(n, size));
+  return calloc_general(n, size, total, ANCHOR);
 }
 
-HW_EXPORT void free(void *p) {
+HW_GENERAL void free_general(void *p) {
   if (hw_unlikely(!p)) return;
   if (hw_unlikely(hw_bootstrap_owns(p))) return;
   if (free_wanted(p)) {
     hw_tls_busy++;
-    on_free(HW_FN_FREE, p, stamp_before(), false);
+    on_free(HW_FN_FREE, p, stamp_before(), NULL);
     hw_tls_busy--;
   }
   if (hw_unlikely(!hw_real.free) && !ensure_real()) return;
@@ -227,17 +308,26 @@ HW_EXPORT void free(void *p) {
   hw_tls_in_allocator--;
 }
 
+HW_EXPORT void free(void *p) {
+  if (fast_untracked(p) || (fast_idle() && !hw_bootstrap_owns(p) && hw_likely(hw_real.free != NULL))) {
+    hw_tls_in_allocator++; /* fast_untracked: also p == NULL, unless its filter counter is raised */
+    hw_real.free(p);
+    hw_tls_in_allocator--;
+    return;
+  }
+  free_general(p);
+}
+
 /* realloc and reallocarray share this: stamp before (the free), call, stamp after (the alloc). */
 /* With sampling, the old block leaves the liveset before the real call: once realloc has freed
  * it, another thread may be given the same address and insert it; on failure it goes back. */
 static hw_noinline void *realloc_recorded(int fn, void *p, size_t n, size_t size, void *anchor) {
   bool old_wanted = p && free_wanted(p), matched = false;
-  uint32_t old_stack = 0;
-  uint64_t old_size = 0;
+  removed_t old = {0, 0, 0};
   hw_tls_busy++;
   uint64_t before = old_wanted ? stamp_before() : 0;
   if (old_wanted && hw_sample_rate && atomic_load_explicit(&hw_recording, memory_order_relaxed))
-    matched = hw_live_remove((uintptr_t)p, &old_stack, &old_size) == 0;
+    matched = hw_live_remove((uintptr_t)p, &old.stack, &old.seed, &old.size) == 0;
   void *q = IN_ALLOCATOR((fn == HW_FN_REALLOC) ? hw_real.realloc(p, size) : hw_real.reallocarray(p, n, size));
   hw_tls_busy--;
   size_t total = size;
@@ -245,11 +335,11 @@ static hw_noinline void *realloc_recorded(int fn, void *p, size_t n, size_t size
   /* Failed (also an overflowing count): p is still valid, nothing happened. Only a request for
    * zero bytes that returns NULL has freed p (glibc). */
   if (q == NULL && (overflow || !(p && total == 0))) {
-    if (matched) hw_live_insert((uintptr_t)p, old_stack, old_size);
+    if (matched) hw_live_insert((uintptr_t)p, old.stack, old.seed, old.size);
     return q;
   }
   hw_tls_busy++;
-  if (old_wanted) on_free(fn, p, before, matched); /* unmatched under sampling: scopes only */
+  if (old_wanted) on_free(fn, p, before, matched ? &old : NULL); /* unmatched under sampling: scopes only */
   hw_tls_busy--;
   alloc_event(fn, q, total, anchor);
   return q;
@@ -276,11 +366,21 @@ static hw_cold void *bootstrap_realloc(void *p, size_t size) {
   return q;
 }
 
-HW_EXPORT void *realloc(void *p, size_t size) {
+HW_GENERAL void *realloc_general(void *p, size_t size, void *anchor) {
   if (hw_unlikely(!hw_real.realloc) && !ensure_real()) return bootstrap_realloc(p, size);
   if (hw_unlikely(p && hw_bootstrap_owns(p))) return realloc_from_pool(p, size);
-  if (wants_event()) return realloc_recorded(HW_FN_REALLOC, p, 1, size, ANCHOR);
+  if (wants_event()) return realloc_recorded(HW_FN_REALLOC, p, 1, size, anchor);
   return IN_ALLOCATOR(hw_real.realloc(p, size));
+}
+
+HW_EXPORT void *realloc(void *p, size_t size) {
+  int64_t left;
+  if ((!p || fast_untracked(p)) && fast_unsampled(size, &left)) {
+    hw_tls_sample_left = left;
+    return IN_ALLOCATOR(hw_real.realloc(p, size));
+  }
+  if (fast_idle() && !hw_bootstrap_owns(p) && hw_likely(hw_real.realloc != NULL)) return IN_ALLOCATOR(hw_real.realloc(p, size));
+  return realloc_general(p, size, ANCHOR);
 }
 
 HW_EXPORT void *reallocarray(void *p, size_t n, size_t size) {

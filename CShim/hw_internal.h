@@ -75,7 +75,12 @@ extern hw_real_t hw_real;
 bool hw_bootstrap(void);
 /* Serves allocations made while dlsym runs; hw_bootstrap_owns tells free() to ignore them. */
 void *hw_bootstrap_alloc(size_t size, size_t align);
-bool hw_bootstrap_owns(const void *p);
+/* Inline: free() asks this on every call, and a call into another file cost 8 instructions. */
+#define HW_BOOTSTRAP_POOL (64 * 1024)
+extern unsigned char hw_bootstrap_pool[HW_BOOTSTRAP_POOL] __attribute__((visibility("hidden")));
+static inline bool hw_bootstrap_owns(const void *p) {
+  return (uintptr_t)p - (uintptr_t)hw_bootstrap_pool < HW_BOOTSTRAP_POOL;
+}
 size_t hw_bootstrap_room(const void *p); /* bytes from p to the pool's end */
 
 /* ---- platform.c: clocks, /proc, raw memory; each call returns 0 on success ---------------- */
@@ -298,13 +303,15 @@ void hw_triggers_live(hw_thread_t *t, uint64_t ts, uint64_t live);
 
 void hw_agg_configure(void);                 /* reads the environment, before the dump starts */
 void hw_agg_set_path(const char *path);      /* the dump's name, for replacing it at each flush */
-/* The hooks, with hw_config.track set: a block became live / is about to be freed. */
+/* The hooks, with hw_config.track set and no sampling: a block became live / is about to be freed. */
 void hw_track_alloc(hw_thread_t *t, uintptr_t addr, uint64_t size, uint32_t stack, uint64_t ts);
 void hw_track_free(uintptr_t addr, uint64_t ts);
-/* The same without the live map, for a caller that did the insert or remove itself (sampling:
- * `size` is then the bytes the block stands for, docs/AGGREGATE.md). */
+/* The same without the live map, for a caller that did the insert or remove itself. */
 void hw_track_counted_alloc(hw_thread_t *t, uint64_t size, uint32_t stack, uint64_t ts);
 void hw_track_counted_free(uint64_t size, uint32_t stack, uint64_t ts);
+/* With sampling: a recorded block (kept: it is in the liveset) and its free, weighted (sampling.c). */
+void hw_track_sampled_alloc(hw_thread_t *t, bool kept, uint64_t size, uint32_t seed, uint32_t stack, uint64_t ts);
+void hw_track_sampled_free(uint64_t size, uint32_t seed, uint32_t stack, uint64_t ts);
 /* Role holder: flush when due (or `final`, at exit); a moment's snapshot. */
 void hw_agg_tick(uint64_t now_ns, bool final);
 void hw_agg_moment(uint64_t ts, const char *name);
@@ -368,6 +375,15 @@ int hw_sampling_init(uint64_t rate, uint64_t seed, size_t capacity); /* 0 ok; al
 void hw_sampling_note(bool kept); /* a sampled block went into the liveset, or found it full */
 void hw_sampling_emit_parameters(struct hw_thread_s *t); /* SAMPLING, at the start of a dump */
 void hw_sampling_emit_stats(struct hw_thread_s *t);      /* SAMPLING_STATS, at exit */
+/* Sampled aggregation (docs/AGGREGATE.md): what one recorded block of `size` bytes adds to its
+ * site's counters, Horvitz-Thompson weights and their variance terms rounded without bias in
+ * integers, the rounding fixed by `seed` (drawn once per block by hw_sample_seed, kept in the
+ * liveset) so that the block's free subtracts the same. bytes_variance is in units of R bytes^2. */
+typedef struct hw_sample_weights_s {
+  uint64_t count, bytes, count_variance, bytes_variance;
+} hw_sample_weights_t;
+uint32_t hw_sample_seed(void);
+void hw_sample_weigh(uint64_t size, uint32_t seed, hw_sample_weights_t *out);
 
 /* ---- recorder.c: lifecycle ------------------------------------------------------------------ */
 

@@ -29,7 +29,7 @@
 typedef struct {
   _Atomic uintptr_t key;
   _Atomic uint32_t stack;
-  uint32_t unused;
+  _Atomic uint32_t tag; /* the caller's: sampled aggregation keeps the block's rounding seed here */
   _Atomic uint64_t size;
 } slot_t;
 
@@ -105,11 +105,12 @@ static slot_t *find(uintptr_t addr) {
   return NULL;
 }
 
-int hw_live_insert(uintptr_t addr, uint32_t stack_id, uint64_t size) {
+int hw_live_insert(uintptr_t addr, uint32_t stack_id, uint32_t tag, uint64_t size) {
   if (!slots || addr <= BUSY) return -1;
   slot_t *s = find(addr);
   if (s) { /* already present: its free never reached us; the new block replaces it */
     atomic_store_explicit(&s->stack, stack_id, memory_order_relaxed);
+    atomic_store_explicit(&s->tag, tag, memory_order_relaxed);
     atomic_store_explicit(&s->size, size, memory_order_relaxed);
     return 0;
   }
@@ -121,6 +122,7 @@ int hw_live_insert(uintptr_t addr, uint32_t stack_id, uint64_t size) {
         !atomic_compare_exchange_strong_explicit(&s->key, &expected, BUSY, memory_order_acquire, memory_order_relaxed))
       continue;
     atomic_store_explicit(&s->stack, stack_id, memory_order_relaxed);
+    atomic_store_explicit(&s->tag, tag, memory_order_relaxed);
     atomic_store_explicit(&s->size, size, memory_order_relaxed);
     unsigned limit = atomic_load_explicit(&probe_limit, memory_order_relaxed);
     while (limit < i + 1 &&
@@ -134,11 +136,12 @@ int hw_live_insert(uintptr_t addr, uint32_t stack_id, uint64_t size) {
   return -1;
 }
 
-int hw_live_remove(uintptr_t addr, uint32_t *stack_id, uint64_t *size) {
+int hw_live_remove(uintptr_t addr, uint32_t *stack_id, uint32_t *tag, uint64_t *size) {
   if (!hw_live_maybe(addr)) return -1;
   slot_t *s = find(addr);
   if (!s) return -1;
   uint32_t st = atomic_load_explicit(&s->stack, memory_order_relaxed);
+  uint32_t tg = atomic_load_explicit(&s->tag, memory_order_relaxed);
   uint64_t sz = atomic_load_explicit(&s->size, memory_order_relaxed);
   uintptr_t expected = addr;
   if (!atomic_compare_exchange_strong_explicit(&s->key, &expected, EMPTY, memory_order_acq_rel, memory_order_relaxed))
@@ -146,6 +149,7 @@ int hw_live_remove(uintptr_t addr, uint32_t *stack_id, uint64_t *size) {
   counter_lower(hw_live_filter_index(addr));
   atomic_fetch_sub_explicit(&held, 1, memory_order_relaxed);
   if (stack_id) *stack_id = st;
+  if (tag) *tag = tg;
   if (size) *size = sz;
   return 0;
 }

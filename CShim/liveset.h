@@ -22,8 +22,9 @@
 #include <stdint.h>
 
 int hw_live_init(size_t capacity);                                       /* 0 on success; once at start-up */
-int hw_live_insert(uintptr_t addr, uint32_t stack_id, uint64_t size);    /* 0 ok, -1 full */
-int hw_live_remove(uintptr_t addr, uint32_t *stack_id, uint64_t *size); /* 0 found, -1 absent */
+/* `tag`: 32 bits the caller keeps with the block (sampled aggregation: its rounding seed). */
+int hw_live_insert(uintptr_t addr, uint32_t stack_id, uint32_t tag, uint64_t size);    /* 0 ok, -1 full */
+int hw_live_remove(uintptr_t addr, uint32_t *stack_id, uint32_t *tag, uint64_t *size); /* 0 found, -1 absent */
 size_t hw_live_count(void);  /* blocks held now */
 size_t hw_live_memory(void); /* bytes mapped for the set */
 

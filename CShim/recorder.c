@@ -427,15 +427,11 @@ static void initialize(void) {
   const char *compress = getenv("HEAPWISE_COMPRESS");
   hw_config.compress = !(compress && strcmp(compress, "0") == 0);
   if (!decide_exec_role()) return;
-  hw_agg_configure();
   /* Sampling (docs/SAMPLING.md): mean bytes between samples, the seed (else the clock and pid),
-   * and how many sampled blocks can be live at once (the liveset's size, fixed at start). */
+   * and how many sampled blocks can be live at once (the liveset's size, fixed at start). Before
+   * aggregated mode's configuration: combined, the liveset holds the sampled blocks only, at the
+   * sampler's capacity, and the peak trigger's step depends on the rate (docs/AGGREGATE.md). */
   uint64_t rate = env_bytes("HEAPWISE_SAMPLE", 0, (uint64_t)1 << 40);
-  if (rate && hw_config.track) {
-    /* Both would own the liveset, and aggregated counters do not carry sampling weights yet. */
-    hw_log("HEAPWISE_SAMPLE cannot be combined with HEAPWISE_AGGREGATE or HEAPWISE_DUMP_AT_PEAK yet; recording every block");
-    rate = 0;
-  }
   if (rate) {
     const char *seed_text = getenv("HEAPWISE_SAMPLE_SEED");
     uint64_t seed = seed_text && *seed_text ? strtoull(seed_text, NULL, 10) : hw_realtime_ns() ^ ((uint64_t)getpid() << 32);
@@ -445,6 +441,7 @@ static void initialize(void) {
       return;
     }
   }
+  hw_agg_configure();
   hw_use_tsc = hw_clock_is_tsc() && kernel_trusts_tsc();
   hw_unwind_init();
   hw_pyframes_init();

@@ -78,8 +78,67 @@ bool hw_sample_take_slow(size_t size) {
   return true;
 }
 
+/* ---- weights for the counters of sampled aggregation (docs/AGGREGATE.md) ---- */
+
+/* 1 - exp(-t) for t >= 0, without libm: the series near 0 (where 1 - exp would cancel), else
+ * exp(-t) = 2^-k exp(-r) with r in [0, ln 2). Relative error below 1e-13. */
+static double one_minus_exp_neg(double t) {
+  if (t < 0.5) {
+    double term = t, sum = t;
+    for (int n = 2; n < 20; n++) sum += (term *= -t / n);
+    return sum;
+  }
+  if (t > 700) return 1;
+  int k = (int)(t / 0.6931471805599453);
+  double r = t - k * 0.6931471805599453, term = 1, e = 1;
+  for (int n = 1; n < 22; n++) e += (term *= -r / n);
+  uint64_t bits = (uint64_t)(1023 - k) << 52; /* 2^-k, k <= 1010 */
+  double scale;
+  memcpy(&scale, &bits, sizeof scale);
+  return 1 - e * scale;
+}
+
+/* A uniform number in [0, 1) from (seed, which): the same block always rounds the same way, so
+ * its free takes away exactly what its allocation added. */
+static double unit(uint32_t seed, uint64_t which) {
+  uint64_t s = ((uint64_t)seed << 8 | which) * 0x9E3779B97F4A7C15ull;
+  return (double)(splitmix64(&s) >> 11) * 0x1p-53;
+}
+
+/* x rounded down or up with the probability that keeps its expectation: unbiased, in integers. */
+static uint64_t round_unbiased(double x, uint32_t seed, uint64_t which) {
+  if (!(x > 0)) return 0;
+  if (x >= 0x1p62) return (uint64_t)1 << 62;
+  uint64_t whole = (uint64_t)x;
+  return whole + (unit(seed, which) < x - (double)whole);
+}
+
+/* Derived from the thread's generator without advancing it, so that aggregation samples the same
+ * blocks as an event recording with the same seed: each recorded block below R has just drawn a
+ * countdown, so the state differs from one such block to the next (blocks of R or more are exact
+ * and need no rounding). */
+uint32_t hw_sample_seed(void) {
+  uint64_t s = tls_rng ^ 0xA0761D6478BD642Full;
+  return (uint32_t)(splitmix64(&s) >> 32);
+}
+
+void hw_sample_weigh(uint64_t size, uint32_t seed, hw_sample_weights_t *out) {
+  if (size >= hw_sample_rate) { /* always recorded: exact */
+    *out = (hw_sample_weights_t){.count = 1, .bytes = size};
+    return;
+  }
+  double p = one_minus_exp_neg((double)size / (double)hw_sample_rate);
+  double w = p > 0 ? 1 / p : 1, s = (double)size, v = w * (w - 1);
+  out->count = round_unbiased(w, seed, 1);
+  out->bytes = round_unbiased(w * s, seed, 2);
+  out->count_variance = round_unbiased(v, seed, 3);
+  out->bytes_variance = round_unbiased(v * s * s / (double)hw_sample_rate, seed, 4); /* in units of R bytes^2 */
+}
+
 int hw_sampling_init(uint64_t rate, uint64_t seed, size_t capacity) {
   if (rate == 0) return 0;
+  /* hooks.c's sampling entry calls these without looking: never sample without them. */
+  if (!hw_real.malloc || !hw_real.free || !hw_real.calloc || !hw_real.realloc) return -1;
   live_capacity = capacity;
   if (hw_live_init(capacity) != 0) return -1;
   base_seed = seed;

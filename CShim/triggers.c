@@ -29,10 +29,16 @@ static uint64_t rss_threshold[RSS_MAX];
 static bool rss_fired[RSS_MAX];
 static int rss_count;
 
+/* With sampling the live total is an estimate that moves in steps of about R (each recorded small
+ * block stands for ~R bytes) with a noise of about sqrt(R x live): a step of at least 4 R keeps
+ * single recorded blocks from making peaks (docs/AGGREGATE.md, "Combined with sampling"). */
+static uint64_t min_step = PEAK_MIN_STEP;
+
 void hw_triggers_configure(void) {
   const char *v = getenv("HEAPWISE_DUMP_AT_PEAK");
   hw_config.dump_at_peak = v && strcmp(v, "1") == 0;
-  atomic_store(&next_peak, hw_config.dump_at_peak ? PEAK_FIRST : UINT64_MAX);
+  min_step = hw_sample_rate > PEAK_MIN_STEP / 4 ? 4 * hw_sample_rate : PEAK_MIN_STEP;
+  atomic_store(&next_peak, hw_config.dump_at_peak ? (min_step > PEAK_FIRST ? min_step : PEAK_FIRST) : UINT64_MAX);
   rss_count = 0;
   const char *r = getenv("HEAPWISE_DUMP_AT_RSS"); /* bytes, comma-separated */
   while (r && *r && rss_count < RSS_MAX) {
@@ -53,14 +59,14 @@ bool hw_triggers_watch_rss(void) { return rss_count > 0; }
 
 void hw_triggers_enable_peak(void) {
   hw_config.dump_at_peak = true;
-  atomic_store(&next_peak, PEAK_FIRST);
+  atomic_store(&next_peak, min_step > PEAK_FIRST ? min_step : PEAK_FIRST);
 }
 
 void hw_triggers_live(hw_thread_t *t, uint64_t ts, uint64_t live) {
   uint64_t due = atomic_load_explicit(&next_peak, memory_order_relaxed);
   if (hw_likely(live < due)) return;
   uint64_t step = live >> PEAK_SHIFT;
-  if (step < PEAK_MIN_STEP) step = PEAK_MIN_STEP;
+  if (step < min_step) step = min_step;
   if (!atomic_compare_exchange_strong(&next_peak, &due, live + step)) return;
   char name[32];
   snprintf(name, sizeof name, "peak-%u", atomic_fetch_add(&peaks_named, 1) + 1);

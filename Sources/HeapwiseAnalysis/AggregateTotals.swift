@@ -52,6 +52,7 @@ public final class AggregateTotals {
     guard let totals else { return [] }
     let maxID = totals.sites.map { Int($0.stack.rawValue) }.max() ?? 0
     var result = [StackCounters](repeating: StackCounters(), count: maxID + 1)
+    let period = Double(totals.samplePeriod)
     for s in totals.sites {
       let i = Int(s.stack.rawValue)
       result[i].allocations &+= s.allocations
@@ -60,19 +61,52 @@ public final class AggregateTotals {
       result[i].liveBlocks &+= s.liveBlocks
       result[i].peakBytes &+= s.peakBytes
       result[i].peakBlocks &+= s.peakBlocks
+      if let e = s.sampled { Self.addEstimate(&result[i], site: s, extra: e, period: period, allocated: true) }
     }
     if atPeak {
-      for i in result.indices { result[i].liveBytes = result[i].peakBytes; result[i].liveBlocks = result[i].peakBlocks }
+      // The peak figures carry no variance (as in an event recording: docs/SAMPLING.md).
+      for i in result.indices {
+        result[i].liveBytes = result[i].peakBytes; result[i].liveBlocks = result[i].peakBlocks
+        if result[i].estimate != nil {
+          result[i].estimate!.liveBlocks = Double(result[i].peakBlocks)
+          result[i].estimate!.liveBlocksVariance = 0; result[i].estimate!.liveBytesVariance = 0
+        }
+      }
     } else if let snapshot {
-      for i in result.indices { result[i].liveBytes = 0; result[i].liveBlocks = 0 }
+      for i in result.indices {
+        result[i].liveBytes = 0; result[i].liveBlocks = 0
+        if result[i].estimate != nil {
+          result[i].estimate!.liveBlocks = 0; result[i].estimate!.recordedLive = 0
+          result[i].estimate!.liveBlocksVariance = 0; result[i].estimate!.liveBytesVariance = 0
+        }
+      }
       for s in snapshot.sites {
         let i = Int(s.stack.rawValue)
         if i >= result.count { result += repeatElement(StackCounters(), count: i + 1 - result.count) }
         result[i].liveBytes &+= s.liveBytes
         result[i].liveBlocks &+= s.liveBlocks
+        if let e = s.sampled { Self.addEstimate(&result[i], site: s, extra: e, period: period, allocated: false) }
       }
     }
     return result
+  }
+
+  /// A sampled site's estimates (docs/AGGREGATE.md): the counters are already weighted; the
+  /// variance of what is live is that of the allocated minus that of the freed, term by term.
+  private static func addEstimate(_ c: inout StackCounters, site s: AggregateSite, extra e: AggregateSampledSite,
+                                  period: Double, allocated: Bool) {
+    if c.estimate == nil { c.estimate = SampledCounters() }
+    func minus(_ a: UInt64, _ b: UInt64) -> Double { a > b ? Double(a - b) : 0 }
+    if allocated {
+      c.estimate!.allocations += Double(s.allocations)
+      c.estimate!.allocationsVariance += Double(e.allocationsVariance)
+      c.estimate!.allocatedBytesVariance += Double(e.allocatedBytesVariance) * period
+      c.estimate!.recordedAllocations &+= e.recordedAllocations
+    }
+    c.estimate!.liveBlocks += Double(s.liveBlocks)
+    c.estimate!.liveBlocksVariance += minus(e.allocationsVariance, e.freesVariance)
+    c.estimate!.liveBytesVariance += minus(e.allocatedBytesVariance, e.freedBytesVariance) * period
+    c.estimate!.recordedLive &+= e.recordedAllocations > e.recordedFrees ? e.recordedAllocations - e.recordedFrees : 0
   }
 }
 

@@ -39,17 +39,42 @@ public struct AggregateSite: Sendable, Hashable {
   /// The site's live bytes and blocks at the last peak moment.
   public var peakBytes: UInt64
   public var peakBlocks: UInt64
+  /// In a sampled aggregated dump (the record's sample period is not 0): the recorded blocks and
+  /// the variance terms behind the counters above, which are then estimates.
+  public var sampled: AggregateSampledSite?
 
   public init(stack: StackID, allocations: UInt64, allocatedBytes: UInt64, frees: UInt64, freedBytes: UInt64,
-              peakBytes: UInt64 = 0, peakBlocks: UInt64 = 0) {
+              peakBytes: UInt64 = 0, peakBlocks: UInt64 = 0, sampled: AggregateSampledSite? = nil) {
     self.stack = stack; self.allocations = allocations; self.allocatedBytes = allocatedBytes
     self.frees = frees; self.freedBytes = freedBytes; self.peakBytes = peakBytes; self.peakBlocks = peakBlocks
+    self.sampled = sampled
   }
 
   /// Counters are read one by one while the program runs: a snapshot may hold a free whose
   /// allocation it does not yet count. Live never goes below zero.
   public var liveBytes: UInt64 { allocatedBytes > freedBytes ? allocatedBytes - freedBytes : 0 }
   public var liveBlocks: UInt64 { allocations > frees ? allocations - frees : 0 }
+}
+
+/// A sampled site's extra counters (docs/FORMAT.md, AGGREGATE): each recorded block added its
+/// Horvitz-Thompson weights to the site's counts and bytes, and w(w-1) and w(w-1)s^2/R (the terms
+/// of the estimates' variance; R the sample period) to these, all rounded without bias; its free
+/// added the same to the freed side.
+public struct AggregateSampledSite: Sendable, Hashable {
+  public var recordedAllocations: UInt64
+  public var recordedFrees: UInt64
+  public var allocationsVariance: UInt64
+  /// In units of R bytes^2.
+  public var allocatedBytesVariance: UInt64
+  public var freesVariance: UInt64
+  public var freedBytesVariance: UInt64
+
+  public init(recordedAllocations: UInt64, recordedFrees: UInt64, allocationsVariance: UInt64,
+              allocatedBytesVariance: UInt64, freesVariance: UInt64, freedBytesVariance: UInt64) {
+    self.recordedAllocations = recordedAllocations; self.recordedFrees = recordedFrees
+    self.allocationsVariance = allocationsVariance; self.allocatedBytesVariance = allocatedBytesVariance
+    self.freesVariance = freesVariance; self.freedBytesVariance = freedBytesVariance
+  }
 }
 
 extension AggregateRecord {
@@ -84,8 +109,17 @@ extension AggregateRecord {
         guard max(v.0, v.1, v.2, v.3, v.4, v.5) <= Self.maxCounter else {
           throw FrameDecodeError(reason: "aggregate counter is impossible", offset: siteAt)
         }
+        var sampled: AggregateSampledSite?
+        if samplePeriod != 0 {
+          let e = (try c.uvarint(), try c.uvarint(), try c.uvarint(), try c.uvarint(), try c.uvarint(), try c.uvarint())
+          guard max(e.0, e.1, e.2, e.3, e.4, e.5) <= Self.maxCounter else {
+            throw FrameDecodeError(reason: "aggregate counter is impossible", offset: siteAt)
+          }
+          sampled = AggregateSampledSite(recordedAllocations: e.0, recordedFrees: e.1, allocationsVariance: e.2,
+                                         allocatedBytesVariance: e.3, freesVariance: e.4, freedBytesVariance: e.5)
+        }
         sites.append(AggregateSite(stack: StackID(UInt32(stack)), allocations: v.0, allocatedBytes: v.1, frees: v.2,
-                                   freedBytes: v.3, peakBytes: v.4, peakBlocks: v.5))
+                                   freedBytes: v.3, peakBytes: v.4, peakBlocks: v.5, sampled: sampled))
       }
       guard liveTotal <= Self.maxCounter, peakTotal <= Self.maxCounter else {
         throw FrameDecodeError(reason: "aggregate total is impossible", offset: 0)

@@ -12,12 +12,26 @@ public enum AggregateSummary {
     var out = "heapwise summary: \(title)\n" + "dump: \(dump.headline)\n"
     out += (dump.aggregated ?? "") + "\n\n"
     let rss = lastRSS(analysis, at: marker)
+    // Sampled aggregation: the counters are estimates (docs/AGGREGATE.md), each with its interval.
+    let sampled = analysis.state.sampling
+    if let sampled {
+      out += EstimateReport.note(EstimateReport.Sampling(sampled, stats: analysis.state.samplingStats), metric: .live)
+    }
+    func interval(_ e: Estimate?, bytes: Bool) -> String {
+      guard let e else { return "" }
+      return " " + (bytes ? EstimateReport.byteInterval(e) : EstimateReport.countInterval(e))
+    }
+    let t = table.total
     out += marker.map { "at \"\($0)\":\n" } ?? "at the last flush:\n"
-    out += "  live heap (counted)  \(Units.bytes(table.total.liveBytes)) in \(table.total.liveBlocks) blocks\n"
+    out += (sampled == nil ? "  live heap (counted)  " : "  live heap (estimated) ")
+      + "\(Units.bytes(t.liveBytes))\(interval(t.liveBytesEstimate, bytes: true)) in \(t.liveBlocks)"
+      + "\(interval(t.liveBlocksEstimate, bytes: false)) blocks\n"
     if let rss { out += "  RSS                  \(Units.bytes(rss))\n" }
     if marker == nil {
-      out += "  allocated so far     \(Units.bytes(table.total.allocatedBytes)) in \(table.total.allocations) allocations\n"
-      out += "  last peak moment     \(Units.bytes(agg.totals?.peakTotal ?? 0)) live (`--at peak`)\n"
+      out += "  allocated so far     \(Units.bytes(t.allocatedBytes))\(interval(t.allocatedBytesEstimate, bytes: true)) in "
+        + "\(t.allocations)\(interval(t.allocationsEstimate, bytes: false)) allocations\n"
+      out += "  last peak moment     \(Units.bytes(agg.totals?.peakTotal ?? 0)) live (`--at peak`"
+        + (sampled == nil ? ")\n" : "; the estimated heap's peak, no interval)\n")
     }
     let top = table.sorted(by: .live).prefix(5)
     if !top.isEmpty {

@@ -84,9 +84,6 @@ struct RecordCommand: ParsableCommand {
     if let maxFrames, !(1...64).contains(maxFrames) { throw ValidationError("--max-frames must be 1 to 64") }
     if seed != nil && sample == nil { throw ValidationError("--seed applies to --sample only") }
     if let sample { _ = try Self.sampleBytes(sample) }
-    if sample != nil && (aggregate || dumpAtPeak) {
-      throw ValidationError("--sample cannot be combined with --aggregate or --dump-at-peak yet (docs/SAMPLING.md)")
-    }
     if flush != nil && !aggregate { throw ValidationError("--flush applies to --aggregate") }
     if let flush, Self.milliseconds(flush) == nil {
       throw ValidationError("--flush takes a duration from 10ms to 24h, e.g. 30s, 500ms, 5m (not \"\(flush)\")")

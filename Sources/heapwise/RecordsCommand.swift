@@ -112,7 +112,7 @@ enum RecordText {
     case .samplingStats(let s):
       return head + "sampling-stats recorded=\(s.recordedBlocks) dropped=\(s.droppedBlocks) live=\(s.liveBlocks)"
     case .aggregate(let a):
-      return head + "aggregate \(a.kind == AggregateRecord.Kind.totals.rawValue ? "totals" : "moment \"\(a.name)\"") part=\(a.part)"
+      return head + "aggregate \(a.kind == AggregateRecord.Kind.totals.rawValue ? "totals" : "moment \"\(a.name)\"") part=\(a.part)" + (a.samplePeriod == 0 ? "" : " sample-period=\(a.samplePeriod)")
         + " live=\(a.liveTotal) peak=\(a.peakTotal) untracked=\(a.untracked) sites=\(a.sites.count)"
     case .skipped(let tag):
       return head + "skipped record tag=\(hex(UInt64(tag)))"

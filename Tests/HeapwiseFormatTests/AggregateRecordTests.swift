@@ -1,14 +1,15 @@
-// AGGREGATE records (format 1.2), encoded from docs/FORMAT.md, not by the recorder.
+// AGGREGATE records (format 1.2, sampled sites 1.3), encoded from docs/FORMAT.md, not by the recorder.
 import Foundation
 import HeapwiseFormat
 import Testing
 
 @Suite struct AggregateRecordTests {
   /// kind, part, name, period, live, peak, untracked, then the sites (stack deltas).
-  static func body(kind: UInt64, part: UInt64, name: String, sites: [(UInt64, [UInt64])], count: UInt64? = nil) -> [UInt8] {
+  static func body(kind: UInt64, part: UInt64, name: String, sites: [(UInt64, [UInt64])], count: UInt64? = nil,
+                   period: UInt64 = 0) -> [UInt8] {
     var b: [UInt8] = []
     b.appendUVarint(kind); b.appendUVarint(part); b.appendString(name)
-    b.appendUVarint(0); b.appendUVarint(5000); b.appendUVarint(4000); b.appendUVarint(3)
+    b.appendUVarint(period); b.appendUVarint(5000); b.appendUVarint(4000); b.appendUVarint(3)
     b.appendUVarint(count ?? UInt64(sites.count))
     var previous: UInt64 = 0
     for (stack, values) in sites {
@@ -39,6 +40,30 @@ import Testing
     #expect(records[1].liveTotal == 5000 && records[1].peakTotal == 4000 && records[1].untracked == 3)
     #expect(records[1].sites.map(\.stack.rawValue) == [1, 2] && records[2].part == 1 && records[2].sites[0].stack.rawValue == 9)
     #expect(records[1].sites[0].liveBytes == 600 && records[1].sites[0].liveBlocks == 6 && records[1].sites[0].peakBytes == 700)
+  }
+
+  /// 1.3: with a sample period, each site has six more counters (recorded blocks allocated and
+  /// freed, the variance terms).
+  @Test func aSampledSiteCarriesItsVarianceTerms() throws {
+    var f = FrameBuilder(baseTimestamp: 1)
+    f.stack(1, id: 3, frames: [0x1000])
+    var tail = FrameBuilder(baseTimestamp: 5)
+    tail.skippable(5, tag: RecordTag.aggregate, body: Self.body(kind: 0, part: 0, name: "", sites: [
+      (3, [40_000, 1_000_000, 10_000, 250_000, 0, 0, 30, 10, 90_000, 2_000_000, 40_000, 500_000]),
+    ], period: 8192))
+    var d = DumpEncoder(minor: 3, flags: FormatConstants.headerFlagAggregate)
+    d.append(f, stream: 1, seq: 0)
+    d.append(tail, stream: FormatConstants.aggregateStream, seq: 0)
+    let reader = try DumpReader(path: temporaryDump(d.bytes))
+    let totals = reader.readAll().compactMap { e -> AggregateRecord? in
+      if case .aggregate(let a) = e.record { return a } else { return nil }
+    }.first
+    #expect(reader.warnings.allSatisfy { $0 == .missingEnd }, "\(reader.warnings)")
+    let site = try #require(totals?.sites.first)
+    #expect(totals?.samplePeriod == 8192 && totals?.sites.count == 1)
+    #expect(site.allocations == 40_000 && site.freedBytes == 250_000 && site.liveBytes == 750_000)
+    #expect(site.sampled == AggregateSampledSite(recordedAllocations: 30, recordedFrees: 10, allocationsVariance: 90_000,
+                                                 allocatedBytesVariance: 2_000_000, freesVariance: 40_000, freedBytesVariance: 500_000))
   }
 
   @Test func aSiteCountTheBodyCannotHoldIsACorruptFrame() throws {

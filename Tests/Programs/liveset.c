@@ -54,7 +54,7 @@ static void *producer(void *arg) {
   (void)arg;
   for (int i = 0; i < HANDOFF; i++) {
     uintptr_t a = distinct((uint64_t)i, 1);
-    if (hw_live_insert(a, (uint32_t)(a >> 4), a >> 3) != 0) atomic_fetch_add(&handoff_errors, 1);
+    if (hw_live_insert(a, (uint32_t)(a >> 4), (uint32_t)(a >> 5), a >> 3) != 0) atomic_fetch_add(&handoff_errors, 1);
     _Atomic uintptr_t *slot = &mailbox[i % MAILBOX];
     uintptr_t expected = 0;
     while (!atomic_compare_exchange_weak(slot, &expected, a)) expected = 0;
@@ -69,9 +69,9 @@ static void *consumer(void *arg) {
     uintptr_t a;
     while (!(a = atomic_exchange(slot, 0))) {
     }
-    uint32_t st;
+    uint32_t st, tg;
     uint64_t sz;
-    if (!hw_live_maybe(a) || hw_live_remove(a, &st, &sz) != 0 || st != (uint32_t)(a >> 4) || sz != a >> 3)
+    if (!hw_live_maybe(a) || hw_live_remove(a, &st, &tg, &sz) != 0 || st != (uint32_t)(a >> 4) || tg != (uint32_t)(a >> 5) || sz != a >> 3)
       atomic_fetch_add(&handoff_errors, 1);
   }
   return NULL;
@@ -89,23 +89,23 @@ static void *churner(void *arg) {
     if (kept[k]) {
       uint64_t sz;
       uint32_t st;
-      if (hw_live_remove(kept[k], &st, &sz) != 0 || sz != kept[k] || st != (uint32_t)k)
+      if (hw_live_remove(kept[k], &st, NULL, &sz) != 0 || sz != kept[k] || st != (uint32_t)k)
         atomic_fetch_add(&handoff_errors, 1);
       kept[k] = 0;
     } else {
       uintptr_t a = distinct(made++, lane);
-      if (hw_live_insert(a, (uint32_t)k, a) == 0) kept[k] = a;
+      if (hw_live_insert(a, (uint32_t)k, 0, a) == 0) kept[k] = a;
       else atomic_fetch_add(&handoff_errors, 1);
     }
   }
   for (int k = 0; k < KEEP; k++)
-    if (kept[k] && hw_live_remove(kept[k], NULL, NULL) != 0) atomic_fetch_add(&handoff_errors, 1);
+    if (kept[k] && hw_live_remove(kept[k], NULL, NULL, NULL) != 0) atomic_fetch_add(&handoff_errors, 1);
   return NULL;
 }
 
 int main(void) {
   /* Before start-up: nothing is present and nothing can be inserted. */
-  CHECK(hw_live_maybe(0x1000) == 0 && hw_live_insert(0x1000, 1, 1) == -1 && hw_live_remove(0x1000, NULL, NULL) == -1,
+  CHECK(hw_live_maybe(0x1000) == 0 && hw_live_insert(0x1000, 1, 0, 1) == -1 && hw_live_remove(0x1000, NULL, NULL, NULL) == -1,
         "uninitialised set");
   CHECK(hw_live_init(65536) == 0, "init");
   CHECK(hw_live_init(65536) == 0, "second init is a no-op");
@@ -115,7 +115,7 @@ int main(void) {
   enum { N = 20000 };
   static uintptr_t addrs[N];
   for (int i = 0; i < N; i++) addrs[i] = distinct((uint64_t)i, 0);
-  for (int i = 0; i < N; i++) CHECK(hw_live_insert(addrs[i], (uint32_t)i + 1, (uint64_t)i * 1000 + 16) == 0, "insert %d", i);
+  for (int i = 0; i < N; i++) CHECK(hw_live_insert(addrs[i], (uint32_t)i + 1, (uint32_t)i * 7, (uint64_t)i * 1000 + 16) == 0, "insert %d", i);
   CHECK(hw_live_count() == N, "count %zu", hw_live_count());
   for (int i = 0; i < N; i++) CHECK(hw_live_maybe(addrs[i]), "maybe of a present address %d", i);
 
@@ -129,14 +129,14 @@ int main(void) {
   printf("ok filter false-positive rate %.3f with %d blocks held\n", fp, N);
 
   /* A present address inserted again replaces its values; the count does not change. */
-  CHECK(hw_live_insert(addrs[7], 4242, 77) == 0 && hw_live_count() == N, "reinsert");
+  CHECK(hw_live_insert(addrs[7], 4242, 9, 77) == 0 && hw_live_count() == N, "reinsert");
   for (int i = 0; i < N; i++) {
-    uint32_t st;
+    uint32_t st, tg;
     uint64_t sz;
-    CHECK(hw_live_remove(addrs[i], &st, &sz) == 0, "remove %d", i);
-    if (i == 7) CHECK(st == 4242 && sz == 77, "replaced values");
-    else CHECK(st == (uint32_t)i + 1 && sz == (uint64_t)i * 1000 + 16, "values of %d: %u %llu", i, st, (unsigned long long)sz);
-    CHECK(hw_live_remove(addrs[i], &st, &sz) == -1, "second remove of %d", i);
+    CHECK(hw_live_remove(addrs[i], &st, &tg, &sz) == 0, "remove %d", i);
+    if (i == 7) CHECK(st == 4242 && tg == 9 && sz == 77, "replaced values");
+    else CHECK(st == (uint32_t)i + 1 && tg == (uint32_t)i * 7 && sz == (uint64_t)i * 1000 + 16, "values of %d: %u %llu", i, st, (unsigned long long)sz);
+    CHECK(hw_live_remove(addrs[i], &st, &tg, &sz) == -1, "second remove of %d", i);
   }
   CHECK(hw_live_count() == 0, "empty again");
   CHECK(filter_nonzero() == 0, "every counter back to zero");
@@ -157,11 +157,11 @@ int main(void) {
   int held_n = 0;
   for (; held_n < 400000; held_n++) {
     more[held_n] = 0x100000000000ull + (uintptr_t)held_n * 16;
-    if (hw_live_insert(more[held_n], 5, 6) != 0) break;
+    if (hw_live_insert(more[held_n], 5, 0, 6) != 0) break;
   }
   CHECK(held_n >= 65536 && held_n < 400000, "held %d before full", held_n);
-  for (int i = 0; i < held_n; i++) CHECK(hw_live_remove(more[i], NULL, NULL) == 0, "full set lost %d", i);
-  CHECK(hw_live_remove(more[held_n], NULL, NULL) == -1, "the refused block is absent");
+  for (int i = 0; i < held_n; i++) CHECK(hw_live_remove(more[i], NULL, NULL, NULL) == 0, "full set lost %d", i);
+  CHECK(hw_live_remove(more[held_n], NULL, NULL, NULL) == -1, "the refused block is absent");
   CHECK(hw_live_count() == 0 && filter_nonzero() == 0, "empty after full");
   printf("ok full after %d blocks (capacity 65536)\n", held_n);
   return 0;

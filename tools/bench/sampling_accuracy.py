@@ -12,11 +12,14 @@ sites with the most live bytes under full tracking. For each seed and figure it 
 and prints their distribution over the seeds (mean, median, 90th percentile, worst), then each
 site's error averaged over the seeds and how often its truth was inside its interval.
 
-  tools/bench/sampling_accuracy.py [--rate 8KiB] [--seeds 20] [--mib 24]
+  tools/bench/sampling_accuracy.py [--rate 8KiB] [--seeds 20] [--mib 24] [--aggregate] [--keep DIR]
   tools/bench/sampling_accuracy.py --rate 512KiB --seeds 20 --mib 1024   # ~40 min under load; ~3 GB of RAM
 
 --keep DIR keeps the program and the dumps in DIR and reuses the ones already there (the full
 recording at --mib 1024 is 250 MB and most of the time).
+
+With --aggregate the sampled recordings are aggregated dumps (`--sample RATE --aggregate`): the
+recorder's weighted per-site counters instead of the analyzer's weighting of recorded events.
 
 The workload's bytes per site (--mib) over the rate sets the number of samples per site: the
 error shrinks as 1/sqrt(samples), so --rate 512KiB --mib 1536 behaves like --rate 8KiB --mib 24
@@ -75,6 +78,7 @@ def main():
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--mib", type=int, default=24)
     ap.add_argument("--keep", metavar="DIR", help="keep (and reuse) the program and dumps in DIR")
+    ap.add_argument("--aggregate", action="store_true")
     a = ap.parse_args()
     hw = heapwise()
     with tempfile.TemporaryDirectory() as scratch:
@@ -94,8 +98,11 @@ def main():
         sites = [s for s in ranked if s.startswith("site_")][:10]
         per_seed = []
         for seed in range(1, a.seeds + 1):
-            per_seed.append(compare(truth, figures(hw, record("s%d-%s-%dMiB" % (seed, a.rate, a.mib), ["--sample", a.rate, "--seed", str(seed)])), sites))
-        print("sampling %s, workload %d MiB per site, %d seeds, top 10 sites by live bytes" % (a.rate, a.mib, a.seeds))
+            mode = ["--aggregate"] if a.aggregate else []
+            name = "s%d-%s-%dMiB%s" % (seed, a.rate, a.mib, "-agg" if a.aggregate else "")
+            per_seed.append(compare(truth, figures(hw, record(name, ["--sample", a.rate, "--seed", str(seed)] + mode)), sites))
+        print("sampling %s%s, workload %d MiB per site, %d seeds, top 10 sites by live bytes"
+              % (a.rate, " with --aggregate" if a.aggregate else "", a.mib, a.seeds))
         print("%-16s %-32s %-32s %s" % ("figure", "weighted error", "mean error per site", "truth inside 95% interval"))
         print("%-16s %-32s %-32s %s" % ("", "mean / median / p90 / worst", "mean / median / p90 / worst", "mean of 10"))
         q = lambda xs, f: xs[min(len(xs) - 1, int(f * len(xs)))]
