@@ -68,17 +68,13 @@ public final class AggregateTotals {
       for i in result.indices {
         result[i].liveBytes = result[i].peakBytes; result[i].liveBlocks = result[i].peakBlocks
         if result[i].estimate != nil {
-          result[i].estimate!.liveBlocks = Double(result[i].peakBlocks)
-          result[i].estimate!.liveBlocksVariance = 0; result[i].estimate!.liveBytesVariance = 0
+          result[i].estimate!.live = SampledFigure(count: Double(result[i].peakBlocks))
         }
       }
     } else if let snapshot {
       for i in result.indices {
         result[i].liveBytes = 0; result[i].liveBlocks = 0
-        if result[i].estimate != nil {
-          result[i].estimate!.liveBlocks = 0; result[i].estimate!.recordedLive = 0
-          result[i].estimate!.liveBlocksVariance = 0; result[i].estimate!.liveBytesVariance = 0
-        }
+        if result[i].estimate != nil { result[i].estimate!.live = SampledFigure() }
       }
       for s in snapshot.sites {
         let i = Int(s.stack.rawValue)
@@ -98,15 +94,17 @@ public final class AggregateTotals {
     if c.estimate == nil { c.estimate = SampledCounters() }
     func minus(_ a: UInt64, _ b: UInt64) -> Double { a > b ? Double(a - b) : 0 }
     if allocated {
-      c.estimate!.allocations += Double(s.allocations)
-      c.estimate!.allocationsVariance += Double(e.allocationsVariance)
-      c.estimate!.allocatedBytesVariance += Double(e.allocatedBytesVariance) * period
-      c.estimate!.recordedAllocations &+= e.recordedAllocations
+      c.estimate!.allocated.count += Double(s.allocations)
+      c.estimate!.allocated.countVariance += Double(e.allocationsVariance)
+      c.estimate!.allocated.bytesVariance += Double(e.allocatedBytesVariance) * period
+      c.estimate!.allocated.recorded &+= e.recordedAllocations
+      // The recorder keeps no variance for a site's share of the peak (docs/AGGREGATE.md).
+      c.estimate!.peak.count += Double(s.peakBlocks)
     }
-    c.estimate!.liveBlocks += Double(s.liveBlocks)
-    c.estimate!.liveBlocksVariance += minus(e.allocationsVariance, e.freesVariance)
-    c.estimate!.liveBytesVariance += minus(e.allocatedBytesVariance, e.freedBytesVariance) * period
-    c.estimate!.recordedLive &+= e.recordedAllocations > e.recordedFrees ? e.recordedAllocations - e.recordedFrees : 0
+    c.estimate!.live.count += Double(s.liveBlocks)
+    c.estimate!.live.countVariance += minus(e.allocationsVariance, e.freesVariance)
+    c.estimate!.live.bytesVariance += minus(e.allocatedBytesVariance, e.freedBytesVariance) * period
+    c.estimate!.live.recorded &+= e.recordedAllocations > e.recordedFrees ? e.recordedAllocations - e.recordedFrees : 0
   }
 }
 

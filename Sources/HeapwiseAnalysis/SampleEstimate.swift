@@ -41,6 +41,9 @@ public struct SampledFigure: Sendable, Hashable, Codable {
 
   public init() {}
 
+  /// A figure known without sampling error (variances 0).
+  public init(count: Double) { self.count = count }
+
   public mutating func add(_ o: SampledFigure) {
     count += o.count; countVariance += o.countVariance; bytesVariance += o.bytesVariance
     recorded &+= o.recorded

@@ -22,14 +22,15 @@ public enum AggregateSummary {
       return " " + (bytes ? EstimateReport.byteInterval(e) : EstimateReport.countInterval(e))
     }
     let t = table.total
+    let live = t.estimates(.live), allocated = t.estimates(.allocated)
     out += marker.map { "at \"\($0)\":\n" } ?? "at the last flush:\n"
     out += (sampled == nil ? "  live heap (counted)  " : "  live heap (estimated) ")
-      + "\(Units.bytes(t.liveBytes))\(interval(t.liveBytesEstimate, bytes: true)) in \(t.liveBlocks)"
-      + "\(interval(t.liveBlocksEstimate, bytes: false)) blocks\n"
+      + "\(Units.bytes(t.liveBytes))\(interval(live?.size, bytes: true)) in \(t.liveBlocks)"
+      + "\(interval(live?.count, bytes: false)) blocks\n"
     if let rss { out += "  RSS                  \(Units.bytes(rss))\n" }
     if marker == nil {
-      out += "  allocated so far     \(Units.bytes(t.allocatedBytes))\(interval(t.allocatedBytesEstimate, bytes: true)) in "
-        + "\(t.allocations)\(interval(t.allocationsEstimate, bytes: false)) allocations\n"
+      out += "  allocated so far     \(Units.bytes(t.allocatedBytes))\(interval(allocated?.size, bytes: true)) in "
+        + "\(t.allocations)\(interval(allocated?.count, bytes: false)) allocations\n"
       out += "  last peak moment     \(Units.bytes(agg.totals?.peakTotal ?? 0)) live (`--at peak`"
         + (sampled == nil ? ")\n" : "; the estimated heap's peak, no interval)\n")
     }
