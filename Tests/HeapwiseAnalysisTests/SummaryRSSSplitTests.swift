@@ -54,6 +54,19 @@ struct SummaryRSSSplitTests {
     #expect(split.sum == split.rss.bytes)
   }
 
+  /// A sample without allocator statistics in a dump whose allocator answered elsewhere says the
+  /// statistics were not read then, not that the allocator is unknown (a glibc pandas job's peak).
+  @Test func allocatorStatisticsMissingFromOneSample() throws {
+    let sample = MemorySample(rss: 64 * MiB, fileRSS: 4 * MiB, allocator: .unavailable)
+    let unknown = try #require(RSSSplit(sample: sample, liveHeap: 30 * MiB, liveBlocks: 1, mapped: 0))
+    #expect(unknown.notes.contains { $0.hasPrefix("Allocator statistics unavailable (not glibc") })
+    let notRead = try #require(
+      RSSSplit(sample: sample, liveHeap: 30 * MiB, liveBlocks: 1, mapped: 0, allocatorAnswers: true))
+    #expect(notRead.allocatorHeld == nil)
+    #expect(notRead.notes.contains { $0.hasPrefix("Allocator statistics were not read at this moment") })
+    #expect(!notRead.notes.contains { $0.contains("not glibc") })
+  }
+
   @Test func jemallocAndTcmalloc() throws {
     let je = MemorySample(
       rss: 64 * MiB, fileRSS: 4 * MiB,

@@ -58,10 +58,13 @@ public struct RSSSplit: Sendable, Hashable {
   ///   - liveBlocks: how many blocks those are.
   ///   - mapped: resident bytes of the program's own tracked anonymous mappings at that time.
   ///   - privateResident: resident bytes of the regions of each private allocator.
+  ///   - allocatorAnswers: the allocator gave statistics at other moments of the dump, so their
+  ///     absence here means only that none were read for this sample (the recorder reads them at
+  ///     markers and exit, and otherwise on a CPU budget), not that the allocator is unknown.
   /// Returns nil when the sample has no RSS.
   public init?(
     sample: MemorySample, liveHeap: UInt64, liveBlocks: Int, mapped: UInt64,
-    privateResident: [PrivateAllocator: UInt64] = [:], reserved: UInt64? = nil
+    privateResident: [PrivateAllocator: UInt64] = [:], reserved: UInt64? = nil, allocatorAnswers: Bool = false
   ) {
     guard let rssBytes = sample.rss else { return nil }
     var notes: [String] = []
@@ -116,7 +119,9 @@ public struct RSSSplit: Sendable, Hashable {
     case .unavailable:
       footprint = nil
       notes.append(
-        "Allocator statistics unavailable (not glibc, jemalloc or tcmalloc): freed memory the allocator keeps is counted in other.")
+        allocatorAnswers
+          ? "Allocator statistics were not read at this moment (only at markers, at exit and on a CPU budget): freed memory the allocator keeps is counted in other."
+          : "Allocator statistics unavailable (not glibc, jemalloc or tcmalloc): freed memory the allocator keeps is counted in other.")
     case .glibc(let mi):
       // arena + hblkhd is everything malloc holds; uordblks would count tcache'd chunks as in
       // use, so the live part comes from the recorder instead. fordblks still counts trimmed

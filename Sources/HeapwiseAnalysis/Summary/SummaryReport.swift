@@ -89,10 +89,11 @@ public struct SummaryReport: Sendable {
     if !data.sawEnd { warnings.append("no END record: the figures stop at the last complete frame") }
     if data.samples.isEmpty { warnings.append("no memory samples in this dump: RSS cannot be split") }
 
+    let allocatorAnswers = data.samples.contains { $0.memory.allocator != .unavailable }
     let splits: [TimelineRow] = data.samples.compactMap { s in
       RSSSplit(
         sample: s.memory, liveHeap: s.liveHeap, liveBlocks: s.liveBlocks, mapped: s.mapped,
-        privateResident: s.privateResident, reserved: s.mappedReserved
+        privateResident: s.privateResident, reserved: s.mappedReserved, allocatorAnswers: allocatorAnswers
       ).map { TimelineRow(time: s.time, label: s.label, split: $0) }
     }
     if !data.hasResidency && data.mappedByStack.contains(where: { $0.reserved > 0 }) {
