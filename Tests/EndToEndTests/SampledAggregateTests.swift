@@ -26,16 +26,7 @@ import Testing
     let top10 = Array(sites.prefix(10))
     // The bounds of the event recording's test (SamplingTests): the counters add the same weights.
     func check(_ name: String, truth: (String) -> Double, estimate: (String) -> SamplingTests.Figure, meanBound: Double) {
-      var num = 0.0, den = 0.0, mean = 0.0, covered = 0
-      for s in top10 {
-        let t = truth(s), e = estimate(s)
-        num += abs(e.value - t); den += t; mean += abs(e.value - t) / t / Double(top10.count)
-        if let lo = e.low, let hi = e.high, lo <= t, t <= hi { covered += 1 }
-        #expect(e.low != nil && e.high != nil, "\(name) of \(s) has no interval")
-      }
-      #expect(num / den < 0.05, "\(name): weighted error \(num / den)")
-      #expect(mean < meanBound, "\(name): mean error per site \(mean)")
-      #expect(covered >= 8, "\(name): \(covered) of 10 truths inside their 95% interval")
+      SamplingTests.checkEstimates(name, sites: top10, truth: truth, estimate: estimate, meanBound: meanBound)
     }
     check("live bytes", truth: { truthLive[$0]!.size.value }, estimate: { estLive[$0]?.size ?? .init(value: 0) }, meanBound: 0.05)
     check("allocated bytes", truth: { truthAlloc[$0]!.size.value }, estimate: { estAlloc[$0]?.size ?? .init(value: 0) },

@@ -14,6 +14,23 @@ import Testing
     var high: Double?
   }
 
+  /// The accuracy bounds of a sampled recording against full tracking, over `sites`: the error
+  /// summed over the sites relative to their summed truth under 5%, the mean per-site error under
+  /// `meanBound`, and at least 8 of 10 truths inside their printed 95% interval.
+  static func checkEstimates(_ name: String, sites: [String], truth: (String) -> Double, estimate: (String) -> Figure,
+                             meanBound: Double) {
+    var num = 0.0, den = 0.0, mean = 0.0, covered = 0
+    for s in sites {
+      let t = truth(s), e = estimate(s)
+      num += abs(e.value - t); den += t; mean += abs(e.value - t) / t / Double(sites.count)
+      if let lo = e.low, let hi = e.high, lo <= t, t <= hi { covered += 1 }
+      #expect(e.low != nil && e.high != nil, "\(name) of \(s) has no interval")
+    }
+    #expect(num / den < 0.05, "\(name): weighted error \(num / den)")
+    #expect(mean < meanBound, "\(name): mean error per site \(mean)")
+    #expect(covered >= 8, "\(name): \(covered) of 10 truths inside their 95% interval")
+  }
+
   /// `top --by function --metric M --format json` as site name -> (size, count) with intervals.
   static func top(_ dump: String, metric: String, in ws: Workspace) throws -> [String: (size: Figure, count: Figure)] {
     let r = try CLI.run(["top", dump, "--by", "function", "--metric", metric, "--format", "json", "--limit", "0"], in: ws.url)
@@ -56,16 +73,7 @@ import Testing
     // (the average weighted by size), the plain mean of the per-site relative errors, and how
     // many truths fall inside the printed 95% interval.
     func check(_ name: String, truth: (String) -> Double, estimate: (String) -> Figure, meanBound: Double) {
-      var num = 0.0, den = 0.0, mean = 0.0, covered = 0
-      for s in top10 {
-        let t = truth(s), e = estimate(s)
-        num += abs(e.value - t); den += t; mean += abs(e.value - t) / t / Double(top10.count)
-        if let lo = e.low, let hi = e.high, lo <= t, t <= hi { covered += 1 }
-        #expect(e.low != nil && e.high != nil, "\(name) of \(s) has no interval")
-      }
-      #expect(num / den < 0.05, "\(name): weighted error \(num / den)")
-      #expect(mean < meanBound, "\(name): mean error per site \(mean)")
-      #expect(covered >= 8, "\(name): \(covered) of 10 truths inside their 95% interval")
+      Self.checkEstimates(name, sites: top10, truth: truth, estimate: estimate, meanBound: meanBound)
     }
     check("live bytes", truth: { truthLive[$0]!.size.value }, estimate: { estLive[$0]?.size ?? Figure(value: 0) }, meanBound: 0.05)
     check("allocated bytes", truth: { truthAlloc[$0]!.size.value }, estimate: { estAlloc[$0]?.size ?? Figure(value: 0) },
