@@ -8,7 +8,7 @@ struct CommandResult {
   var status: Int32
   var stdout: String
   var stderr: String
-  /// The command's peak resident memory.
+  /// The command's peak resident memory (from `runMeasuringPeak` only).
   var maxResidentBytes = 0
 }
 
@@ -43,6 +43,12 @@ enum CLI {
   static func run(_ arguments: [String], in directory: URL? = nil, environment: [String: String] = [:],
                   timeout: TimeInterval = 120) throws -> CommandResult {
     try runProcess(executable, arguments, in: directory, environment: environment, timeout: timeout)
+  }
+
+  /// `run`, with the command's own peak resident memory in `maxResidentBytes`.
+  static func runMeasuringPeak(_ arguments: [String]) throws -> CommandResult {
+    let r = try Subprocess.runMeasuringPeak(executable, arguments, environment: Subprocess.environment(["LD_PRELOAD": nil]))
+    return CommandResult(status: r.exitCode, stdout: r.stdout, stderr: r.stderr, maxResidentBytes: r.maxResidentBytes)
   }
 
   /// Runs a program with this process's environment, without LD_PRELOAD, plus `environment`.

@@ -23,7 +23,7 @@ import Testing
   static let baseline: [Int] = {
     let seed = directory.deletingLastPathComponent().deletingLastPathComponent()
       .appendingPathComponent("tools/fuzz/seeds/true-z.dump").path
-    return commands(seed).map { (try? CLI.run($0))?.maxResidentBytes ?? 0 }
+    return commands(seed).map { (try? CLI.runMeasuringPeak($0))?.maxResidentBytes ?? 0 }
   }()
 
   /// The fuzz harness's bound on what an input adds (FuzzEntry.swift): 96 MiB + 64 x (file bytes
@@ -54,7 +54,7 @@ import Testing
     let path = Self.directory.appendingPathComponent(name).path
     let bound = Self.memoryBound(Array(try Data(contentsOf: URL(fileURLWithPath: path))))
     for (command, base) in zip(Self.commands(path), Self.baseline) {
-      let r = try CLI.run(command)
+      let r = try CLI.runMeasuringPeak(command)
       #expect([0, 1, 2].contains(r.status), "\(name): \(command.dropLast()): status \(r.status): \(r.stderr.prefix(2000))")
       #expect(base > 0 && r.maxResidentBytes - base <= bound,
               "\(name): \(command.dropLast()): peak RSS \(r.maxResidentBytes) B, \(base) B on a small dump, bound \(bound) B over it")

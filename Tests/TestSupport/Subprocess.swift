@@ -12,7 +12,8 @@ public enum Subprocess {
     public var stderr: String
     /// As a shell reports it: 128 + the signal when a signal ended the program.
     public var exitCode: Int32 { signaled ? 128 + status : status }
-    /// The child's peak resident memory (its own, from wait4).
+    /// The program's peak resident memory, when run by `runMeasuringPeak` (0 otherwise: this
+    /// process's own wait4 cannot tell it, see Tests/Programs/peakrss.c).
     public var maxResidentBytes: Int = 0
   }
 
@@ -74,9 +75,8 @@ public enum Subprocess {
     let outReader = PipeReader(outFDs[0]), errReader = PipeReader(errFDs[0])
     let deadline = Date().addingTimeInterval(timeout)
     var status: Int32 = 0
-    var usage = rusage()
     while true {
-      let r = wait4(pid, &status, WNOHANG, &usage)
+      let r = waitpid(pid, &status, WNOHANG)
       if r == pid { break }
       if r == -1 && errno != EINTR { throw SpawnFailure(description: "waitpid: \(String(cString: strerror(errno)))") }
       if Date() >= deadline {
@@ -89,8 +89,27 @@ public enum Subprocess {
     let signal = status & 0x7f
     return Result(
       status: signal == 0 ? (status >> 8) & 0xff : signal, signaled: signal != 0,
-      stdout: outReader.text, stderr: errReader.text, maxResidentBytes: usage.ru_maxrss * 1024)
+      stdout: outReader.text, stderr: errReader.text)
   }
+
+  /// `run`, through Tests/Programs/peakrss.c, with the program's own peak resident memory in
+  /// `maxResidentBytes`.
+  public static func runMeasuringPeak(
+    _ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+    directory: URL? = nil, timeout: TimeInterval = 120
+  ) throws -> Result {
+    let wrapper = try peakWorkspace.build("peakrss.c", flags: ["-O1"])
+    let out = peakWorkspace.freshDirectory("peak").appendingPathComponent("peak").path
+    defer { try? FileManager.default.removeItem(atPath: (out as NSString).deletingLastPathComponent) }
+    var result = try run(wrapper, [out, executable] + arguments, environment: environment, directory: directory,
+                         timeout: timeout)
+    guard let text = try? String(contentsOfFile: out, encoding: .utf8), let peak = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+      throw SpawnFailure(description: "peakrss left no figure for \(executable): \(result.stderr.prefix(500))")
+    }
+    result.maxResidentBytes = peak
+    return result
+  }
+  private static let peakWorkspace = ProgramWorkspace("peakrss")
 
   /// This process's environment with `changes` applied (a nil value removes the variable).
   public static func environment(_ changes: [String: String?]) -> [String: String] {
