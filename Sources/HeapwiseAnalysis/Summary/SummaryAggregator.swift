@@ -315,7 +315,8 @@ public final class SummaryAggregator: ReplayAggregator {
     let start = header?.startTicks ?? 0
     var rate = Double(header?.ticksPerSecond ?? 1_000_000_000)
     if let startNs = header?.startMonotonicNanoseconds, let last = clocks.last,
-      last.nanoseconds > startNs + 10_000_000, last.ticks > start
+      // Subtracted, not `startNs + 10 ms`: a damaged header's start near 2^64 overflowed that.
+      last.nanoseconds > startNs, last.nanoseconds - startNs > 10_000_000, last.ticks > start
     {
       rate = Double(last.ticks - start) / (Double(last.nanoseconds - startNs) / 1e9)
     }
