@@ -46,45 +46,45 @@ public final class AggregateTotals {
     if o.index < 0 { totals?.sites += r.sites } else { moments[o.index].sites += r.sites }
   }
 
-  /// Per-stack counters (index: stack id) with live taken from `snapshot` (the totals by default),
-  /// or from the sites' peak figures when `atPeak`.
-  public func counters(live snapshot: Snapshot? = nil, atPeak: Bool = false) -> [StackCounters] {
-    guard let totals else { return [] }
-    let maxID = totals.sites.map { Int($0.stack.rawValue) }.max() ?? 0
-    var result = [StackCounters](repeating: StackCounters(), count: maxID + 1)
+  /// Per-stack counters with live taken from `snapshot` (the totals by default), or from the
+  /// sites' peak figures when `atPeak`.
+  public func counters(live snapshot: Snapshot? = nil, atPeak: Bool = false) -> StackCounterTable {
+    guard let totals else { return StackCounterTable() }
+    var result: [Int: StackCounters] = [:]
     let period = Double(totals.samplePeriod)
     for s in totals.sites {
-      let i = Int(s.stack.rawValue)
-      result[i].allocations &+= s.allocations
-      result[i].allocatedBytes &+= s.allocatedBytes
-      result[i].liveBytes &+= s.liveBytes
-      result[i].liveBlocks &+= s.liveBlocks
-      result[i].peakBytes &+= s.peakBytes
-      result[i].peakBlocks &+= s.peakBlocks
-      if let e = s.sampled { Self.addEstimate(&result[i], site: s, extra: e, period: period, allocated: true) }
+      var c = result[Int(s.stack.rawValue)] ?? StackCounters()
+      c.allocations &+= s.allocations
+      c.allocatedBytes &+= s.allocatedBytes
+      c.liveBytes &+= s.liveBytes
+      c.liveBlocks &+= s.liveBlocks
+      c.peakBytes &+= s.peakBytes
+      c.peakBlocks &+= s.peakBlocks
+      if let e = s.sampled { Self.addEstimate(&c, site: s, extra: e, period: period, allocated: true) }
+      result[Int(s.stack.rawValue)] = c
     }
     if atPeak {
       // The peak figures carry no variance (as in an event recording: docs/SAMPLING.md).
-      for i in result.indices {
-        result[i].liveBytes = result[i].peakBytes; result[i].liveBlocks = result[i].peakBlocks
-        if result[i].estimate != nil {
-          result[i].estimate!.live = SampledFigure(count: Double(result[i].peakBlocks))
+      for j in result.values.indices {
+        result.values[j].liveBytes = result.values[j].peakBytes; result.values[j].liveBlocks = result.values[j].peakBlocks
+        if result.values[j].estimate != nil {
+          result.values[j].estimate!.live = SampledFigure(count: Double(result.values[j].peakBlocks))
         }
       }
     } else if let snapshot {
-      for i in result.indices {
-        result[i].liveBytes = 0; result[i].liveBlocks = 0
-        if result[i].estimate != nil { result[i].estimate!.live = SampledFigure() }
+      for j in result.values.indices {
+        result.values[j].liveBytes = 0; result.values[j].liveBlocks = 0
+        if result.values[j].estimate != nil { result.values[j].estimate!.live = SampledFigure() }
       }
       for s in snapshot.sites {
-        let i = Int(s.stack.rawValue)
-        if i >= result.count { result += repeatElement(StackCounters(), count: i + 1 - result.count) }
-        result[i].liveBytes &+= s.liveBytes
-        result[i].liveBlocks &+= s.liveBlocks
-        if let e = s.sampled { Self.addEstimate(&result[i], site: s, extra: e, period: period, allocated: false) }
+        var c = result[Int(s.stack.rawValue)] ?? StackCounters()
+        c.liveBytes &+= s.liveBytes
+        c.liveBlocks &+= s.liveBlocks
+        if let e = s.sampled { Self.addEstimate(&c, site: s, extra: e, period: period, allocated: false) }
+        result[Int(s.stack.rawValue)] = c
       }
     }
-    return result
+    return StackCounterTable(byID: result)
   }
 
   /// A sampled site's estimates (docs/AGGREGATE.md): the counters are already weighted; the

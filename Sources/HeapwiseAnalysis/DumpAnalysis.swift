@@ -64,7 +64,7 @@ public final class DumpAnalysis {
   public var isAggregated: Bool { reader.header.isAggregated || !state.aggregate.isEmpty }
 
   /// Per-stack counters, with live taken at `marker` when given.
-  public func counters(at marker: String?) throws(AnalysisError) -> [StackCounters] {
+  public func counters(at marker: String?) throws(AnalysisError) -> StackCounterTable {
     if isAggregated { return try aggregateCounters(at: marker) }
     guard let marker else { return metrics.counters }
     guard let snapshot = metrics.snapshots[marker] else { throw unknown(marker) }
@@ -79,7 +79,7 @@ public final class DumpAnalysis {
   }
 
   /// An aggregated dump holds a snapshot at each marker and signal, and at the last peak only.
-  private func aggregateCounters(at marker: String?) throws(AnalysisError) -> [StackCounters] {
+  private func aggregateCounters(at marker: String?) throws(AnalysisError) -> StackCounterTable {
     let totals = state.aggregate
     guard let marker else { return totals.counters() }
     if let m = totals.moments.first(where: { $0.name == marker }) { return totals.counters(live: m) }

@@ -36,7 +36,7 @@ public final class ReportAnalysis {
   public var exitedNormally: Bool { state.end != nil }
 
   /// The counters with live taken at `snapshot` (see StackMetrics.counters(at:)).
-  public func counters(at snapshot: MarkerSnapshot? = nil) -> [StackCounters] {
+  public func counters(at snapshot: MarkerSnapshot? = nil) -> StackCounterTable {
     snapshot.map(metrics.counters(at:)) ?? metrics.counters
   }
 
@@ -60,8 +60,6 @@ private final class EveryMarker: ReplayAggregator {
 
   func marker(_ marker: MarkerRecord, state: ReplayState) {
     guard seen.insert(marker.name).inserted else { return }
-    let now = metrics.counters
-    snapshots.append(MarkerSnapshot(name: marker.name, timestamp: state.timestamp, liveBytes: now.map(\.liveBytes),
-                                    liveBlocks: now.map(\.liveBlocks)))
+    snapshots.append(MarkerSnapshot(name: marker.name, timestamp: state.timestamp, counters: metrics.counters))
   }
 }

@@ -20,9 +20,8 @@ public struct SiteTable: Sendable {
   /// Sum over stacks that the include/exclude filters left out.
   public var filteredOut: StackCounters
 
-  /// Groups `counters` (indexed by stack id) into sites; only stacks with a non-zero counter are
-  /// symbolized.
-  public init(counters: [StackCounters], resolver: FrameResolver, options: SiteOptions) {
+  /// Groups `counters` into sites; only stacks with a non-zero counter are symbolized.
+  public init(counters: StackCounterTable, resolver: FrameResolver, options: SiteOptions) {
     self.options = options
     sites = []
     total = StackCounters()
@@ -40,7 +39,7 @@ public struct SiteTable: Sendable {
       }
     }
 
-    for (i, c) in counters.enumerated() where !c.isZero {
+    for (i, c) in counters where !c.isZero {
       let stack = StackID(UInt32(i))
       var all = i == 0 ? [] : resolver.frames(of: stack, interpreterNames: options.showInterpreterFrames)
       var kept = all.filter { f in

@@ -1,6 +1,9 @@
-// Per-stack statistics in flat arrays indexed by stack id: the aggregator behind `top` and
-// `compare`. Every event costs O(1).
+// Per-stack statistics: the aggregator behind `top` and `compare`. Every event costs O(1), and
+// what the tables hold is the stacks the events used, not the highest stack id read.
 import HeapwiseFormat
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Counters of one stack (or, summed, of one site).
 public struct StackCounters: Sendable, Hashable, Codable {
@@ -46,16 +49,18 @@ public struct StackCounters: Sendable, Hashable, Codable {
   }
 }
 
-/// Live bytes and blocks of every stack at one marker.
+/// Every stack's counters at one marker: what reports take from them is what is live then (bytes,
+/// blocks, reserved, resident, and a sampled dump's live estimate).
 public struct MarkerSnapshot: Sendable {
   public var name: String
   public var timestamp: UInt64
-  public var liveBytes: [UInt64]
-  public var liveBlocks: [UInt64]
-  public var reservedBytes: [UInt64] = []
-  public var residentBytes: [UInt64] = []
-  /// Sampled dumps: each stack's live estimate at the marker (empty otherwise).
-  public var liveEstimates: [SampledFigure] = []
+  public var counters: StackCounterTable
+
+  public init(name: String, timestamp: UInt64, counters: StackCounterTable) {
+    self.name = name
+    self.timestamp = timestamp
+    self.counters = counters
+  }
 }
 
 public final class StackMetrics: ReplayAggregator {
@@ -63,6 +68,7 @@ public final class StackMetrics: ReplayAggregator {
   /// the current peak epoch, before its first change after a new peak; a stack not stamped with
   /// the last epoch has not changed since, so its current value is its value at the peak.
   private struct Entry {
+    var stack = 0
     var counters = StackCounters()
     var peakStamp: UInt64 = 0
     var savedBytes: UInt64 = 0
@@ -72,12 +78,20 @@ public final class StackMetrics: ReplayAggregator {
     var savedEstimate = SampledFigure()
   }
 
-  /// Entries by stack id, in raw memory that the metrics own: arrays cost a uniqueness and a
-  /// bounds check per access, which showed in profiles of the replay (two per event).
+  /// Entries in the order their stacks were first used, in raw memory that the metrics own: arrays
+  /// cost a uniqueness and a bounds check per access, which showed in profiles of the replay (two
+  /// per event).
   @exclusivity(unchecked) private var entries: UnsafeMutablePointer<Entry>
   @exclusivity(unchecked) private var capacity: Int
-  /// One more than the largest stack id seen.
+  /// Entries in use.
   @exclusivity(unchecked) private var count = 0
+  /// By stack id: 1 + the index of its entry, 0 for a stack not used yet. Zeroed memory from
+  /// calloc, so the pages of ids never used (a damaged dump's stray ids) are never touched. Stack
+  /// ids are dense in a real dump; one read from a damaged file may run ReaderLimits.stackIDLead
+  /// past the STACK records, and an entry per id made every command walk that many (a fifth of
+  /// a fuzzing execution).
+  @exclusivity(unchecked) private var slots: UnsafeMutablePointer<Int32>
+  @exclusivity(unchecked) private var slotCapacity: Int
   /// Serial of each stream's latest heap allocation, for "temporary"; same storage reasoning.
   @exclusivity(unchecked) private var lastAllocation: UnsafeMutablePointer<UInt64>
   @exclusivity(unchecked) private var streamCapacity: Int
@@ -100,20 +114,25 @@ public final class StackMetrics: ReplayAggregator {
     snapshotNames = snapshotMarkers
     capacity = 1024
     entries = .allocate(capacity: capacity)
-    entries.initialize(repeating: Entry(), count: capacity)
+    slotCapacity = 1024
+    slots = calloc(slotCapacity, 4)!.bindMemory(to: Int32.self, capacity: slotCapacity)
     streamCapacity = 64
     lastAllocation = .allocate(capacity: streamCapacity)
     lastAllocation.initialize(repeating: 0, count: streamCapacity)
   }
 
   deinit {
+    entries.deinitialize(count: count)
     entries.deallocate()
+    free(slots)
     lastAllocation.deallocate()
   }
 
-  /// Counters by stack id (index 0: allocations with no stack).
-  public var counters: [StackCounters] {
-    (0..<count).map { Self.readOut(entries[$0].counters) }
+  /// Counters of every stack used, by stack id (id 0: allocations with no stack).
+  public var counters: StackCounterTable {
+    var order = Array(0..<count)
+    order.sort { entries[$0].stack < entries[$1].stack }
+    return StackCounterTable(ids: order.map { entries[$0].stack }, values: order.map { Self.readOut(entries[$0].counters) })
   }
 
   /// A sampled dump's counts are estimates, kept as fractions while they add up.
@@ -129,21 +148,34 @@ public final class StackMetrics: ReplayAggregator {
   @inline(__always)
   private func entry(_ stack: StackID) -> UnsafeMutablePointer<Entry> {
     let i = Int(stack.rawValue)
-    if i >= count {
-      if i >= capacity { grow(to: i) }
-      count = i + 1
+    if i < slotCapacity {
+      let s = Int(slots[i])
+      if s != 0 { return entries + (s - 1) }
     }
-    return entries + i
+    return newEntry(i)
   }
 
-  private func grow(to i: Int) {
-    let n = max(i + 1, capacity * 2)
-    let bigger = UnsafeMutablePointer<Entry>.allocate(capacity: n)
-    bigger.moveInitialize(from: entries, count: capacity)
-    (bigger + capacity).initialize(repeating: Entry(), count: n - capacity)
-    entries.deallocate()
-    entries = bigger
-    capacity = n
+  /// The entry of a stack used for the first time.
+  private func newEntry(_ i: Int) -> UnsafeMutablePointer<Entry> {
+    if i >= slotCapacity {
+      let n = max(i + 1, slotCapacity * 2)
+      let bigger = calloc(n, 4)!.bindMemory(to: Int32.self, capacity: n)
+      bigger.update(from: slots, count: slotCapacity)
+      free(slots)
+      slots = bigger
+      slotCapacity = n
+    }
+    if count == capacity {
+      let bigger = UnsafeMutablePointer<Entry>.allocate(capacity: capacity * 2)
+      bigger.moveInitialize(from: entries, count: count)
+      entries.deallocate()
+      entries = bigger
+      capacity *= 2
+    }
+    (entries + count).initialize(to: Entry(stack: i))
+    count += 1
+    slots[i] = Int32(count)
+    return entries + (count - 1)
   }
 
   @inline(__always)
@@ -249,21 +281,17 @@ public final class StackMetrics: ReplayAggregator {
     } else {
       return
     }
-    let now = counters
-    snapshots[key] = MarkerSnapshot(
-      name: marker.name, timestamp: state.timestamp, liveBytes: now.map(\.liveBytes), liveBlocks: now.map(\.liveBlocks),
-      reservedBytes: now.map(\.reservedBytes), residentBytes: now.map(\.residentBytes),
-      liveEstimates: state.sampleWeight == nil ? [] : now.map { $0.estimate?.live ?? SampledFigure() })
+    snapshots[key] = MarkerSnapshot(name: marker.name, timestamp: state.timestamp, counters: counters)
     pendingSnapshot = (key, state.stream)
   }
 
   public func residencySnapshot(state: ReplayState) {
     guard let p = pendingSnapshot, p.stream == state.stream, var s = snapshots[p.name] else { return }
     for (i, d) in pendingDeltas {
-      if i >= s.liveBytes.count { s.liveBytes += repeatElement(0, count: i + 1 - s.liveBytes.count) }
-      s.liveBytes[i] = UInt64(bitPattern: Int64(bitPattern: s.liveBytes[i]) &+ d)
-      if i >= s.residentBytes.count { s.residentBytes += repeatElement(0, count: i + 1 - s.residentBytes.count) }
-      s.residentBytes[i] = UInt64(bitPattern: Int64(bitPattern: s.residentBytes[i]) &+ d)
+      var c = s.counters[i]
+      c.liveBytes = UInt64(bitPattern: Int64(bitPattern: c.liveBytes) &+ d)
+      c.residentBytes = UInt64(bitPattern: Int64(bitPattern: c.residentBytes) &+ d)
+      s.counters[i] = c
     }
     snapshots[p.name] = s
     pendingSnapshot = nil
@@ -285,14 +313,15 @@ public final class StackMetrics: ReplayAggregator {
   }
 
   /// The counters with "live" taken at a marker's snapshot instead of at the end.
-  public func counters(at snapshot: MarkerSnapshot) -> [StackCounters] {
+  public func counters(at snapshot: MarkerSnapshot) -> StackCounterTable {
     var result = counters
-    for i in result.indices {
-      result[i].liveBytes = i < snapshot.liveBytes.count ? snapshot.liveBytes[i] : 0
-      result[i].liveBlocks = i < snapshot.liveBlocks.count ? snapshot.liveBlocks[i] : 0
-      result[i].reservedBytes = i < snapshot.reservedBytes.count ? snapshot.reservedBytes[i] : 0
-      result[i].residentBytes = i < snapshot.residentBytes.count ? snapshot.residentBytes[i] : 0
-      if result[i].estimate != nil { result[i].estimate!.live = i < snapshot.liveEstimates.count ? snapshot.liveEstimates[i] : SampledFigure() }
+    result.modifyEach { id, c in
+      let then = snapshot.counters[id]
+      c.liveBytes = then.liveBytes
+      c.liveBlocks = then.liveBlocks
+      c.reservedBytes = then.reservedBytes
+      c.residentBytes = then.residentBytes
+      if c.estimate != nil { c.estimate!.live = then.estimate?.live ?? SampledFigure() }
     }
     return result
   }

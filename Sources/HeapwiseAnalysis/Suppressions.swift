@@ -110,24 +110,25 @@ public struct SuppressedLeaks: Sendable {
 extension DumpAnalysis {
   /// Per-stack counters for the leaks at exit, with every suppressed stack's counters taken out
   /// (and summed in the second value). Only stacks still live at the end are symbolized.
-  public func leakCounters(_ suppressions: Suppressions) -> (counters: [StackCounters], suppressed: SuppressedLeaks) {
+  public func leakCounters(_ suppressions: Suppressions) -> (counters: StackCounterTable, suppressed: SuppressedLeaks) {
     suppressions.split(metrics.counters, resolver: resolver)
   }
 }
 
 extension Suppressions {
-  /// `counters` (indexed by stack id) with the suppressed stacks' taken out, and their sums.
-  public func split(_ all: [StackCounters], resolver: FrameResolver) -> (counters: [StackCounters], suppressed: SuppressedLeaks) {
+  /// `counters` with the suppressed stacks' taken out, and their sums.
+  public func split(_ all: StackCounterTable, resolver: FrameResolver) -> (counters: StackCounterTable, suppressed: SuppressedLeaks) {
     var counters = all
     var suppressed = SuppressedLeaks()
-    for i in counters.indices where i > 0 && counters[i].liveBlocks > 0 {
+    counters.modifyEach { i, c in
+      guard i > 0 && c.liveBlocks > 0 else { return }
       let frames = resolver.frames(of: StackID(UInt32(i))).map(resolver.frame)
       switch reason(frames) {
-      case .runtime?: suppressed.runtime.add(counters[i])
-      case .listed?: suppressed.listed.add(counters[i])
-      case nil: continue
+      case .runtime?: suppressed.runtime.add(c)
+      case .listed?: suppressed.listed.add(c)
+      case nil: return
       }
-      counters[i] = StackCounters()
+      c = StackCounters()
     }
     return (counters, suppressed)
   }

@@ -51,7 +51,7 @@ public struct FunctionStacks: Sendable {
   ///   leaf end (by default they are cut, as `top` skips them; a stack made only of them keeps them).
   /// - Parameter showInterpreterFrames: draw the Python interpreter's own native frames (by default
   ///   they are hidden, as in `top`; see `DrawnFrames`).
-  public init(counters: [StackCounters], resolver: FrameResolver, keepAllocatorFrames: Bool = false,
+  public init(counters: StackCounterTable, resolver: FrameResolver, keepAllocatorFrames: Bool = false,
               showInterpreterFrames: Bool = false) {
     var index: [String: Int32] = [:]
     var byFrame: [Int32: Int32] = [:]
@@ -67,7 +67,7 @@ public struct FunctionStacks: Sendable {
     }
 
     let drawn = DrawnFrames(resolver: resolver, showInterpreterFrames: showInterpreterFrames)
-    for (i, c) in counters.enumerated() where !c.isZero {
+    for (i, c) in counters where !c.isZero {
       let stack = StackID(UInt32(i))
       var frames: [Int32] = []
       if i != 0 {

@@ -154,7 +154,7 @@ public enum HTMLReport {
     let flames = FlameBuilder(stacks)
 
     // Stacks in FunctionStacks order are the non-zero counters in stack id order.
-    let ids = atEnd.indices.filter { !atEnd[$0].isZero }
+    let ids = atEnd.filter { !$0.1.isZero }.map(\.0)
     func view(_ id: String, _ title: String, countUnit: String = "blocks", time: Double? = nil,
               sizes s: [UInt64], counts c: [UInt64]) -> View {
       let total = s.reduce(0, &+)
@@ -185,8 +185,8 @@ public enum HTMLReport {
     let markerTimes = Dictionary(summary.timeline.compactMap { r in r.label.map { ($0, r.time) } }) { a, _ in a }
     for snapshot in analysis.markerSnapshots {
       // The marker's own live bytes per stack, in FunctionStacks order.
-      let bytes = ids.map { $0 < snapshot.liveBytes.count ? snapshot.liveBytes[$0] : 0 }
-      let blocks = ids.map { $0 < snapshot.liveBlocks.count ? snapshot.liveBlocks[$0] : 0 }
+      let bytes = ids.map { snapshot.counters[$0].liveBytes }
+      let blocks = ids.map { snapshot.counters[$0].liveBlocks }
       let t = markerTimes[snapshot.name] ?? analysis.seconds(snapshot.timestamp) ?? 0
       views.append(view("marker:\(snapshot.name)", "live at marker \"\(snapshot.name)\"", time: t,
                         sizes: bytes, counts: blocks))
@@ -260,7 +260,7 @@ public enum HTMLReport {
     }
   }
 
-  static func tables(_ analysis: ReportAnalysis, atEnd: [StackCounters], exited: Bool, rows: Int) -> [Table] {
+  static func tables(_ analysis: ReportAnalysis, atEnd: StackCounterTable, exited: Bool, rows: Int) -> [Table] {
     let table = SiteTable(counters: atEnd, resolver: analysis.resolver, options: SiteOptions(grouping: .lineno))
     var metrics: [Metric] = [.live, .peak, .allocated, .temporary]
     if exited { metrics.insert(.leaked, at: 1) }

@@ -136,7 +136,7 @@ public enum PprofExport {
     let inuseAtPeak = options.metric == .peak
     let withResident = knowsResidency(state)
     var samples = ProtobufWriter()
-    for (i, c) in counters.enumerated() where !c.isZero {
+    for (i, c) in counters where !c.isZero {
       let stack = StackID(UInt32(i))
       var addresses = Array(state.stacks.addresses(of: stack))
       if !drawn.showsInterpreter(stack) { addresses.removeAll(where: drawn.isInterpreter) }

@@ -73,6 +73,6 @@ struct EventScript {
 
 extension StackMetrics {
   func at(_ stack: UInt32) -> StackCounters {
-    Int(stack) < counters.count ? counters[Int(stack)] : StackCounters()
+    counters[Int(stack)]
   }
 }

@@ -253,8 +253,8 @@ extension CheckBudget {
       [.peak: peak, .leaked: known ? leaked : nil, .allocations: c.allocations, .allocated: c.allocatedBytes]
     }
     var total = StackCounters()
-    for c in counters { total.add(c) }
-    let leakedTotal = leakCounters.reduce(UInt64(0)) { $0 &+ $1.liveBytes }
+    for (_, c) in counters { total.add(c) }
+    let leakedTotal = leakCounters.values.reduce(UInt64(0)) { $0 &+ $1.liveBytes }
     var result = Figures(total: values(total, leaked: leakedTotal, peak: analysis.state.peakBytes))
     guard !sites.isEmpty else { return result }
     let resolver = analysis.resolver
@@ -262,7 +262,7 @@ extension CheckBudget {
       var sum = StackCounters()
       var leaked: UInt64 = 0
       var matchCache: [Int32: Bool] = [:]
-      for (i, c) in counters.enumerated() where i > 0 && !c.isZero {
+      for (p, (i, c)) in counters.enumerated() where i > 0 && !c.isZero {
         let frames = resolver.frames(of: StackID(UInt32(i)))
         let hit = frames.contains { f in
           if let m = matchCache[f] { return m }
@@ -272,7 +272,7 @@ extension CheckBudget {
         }
         if hit {
           sum.add(c)
-          leaked &+= leakCounters[i].liveBytes
+          leaked &+= leakCounters.values[p].liveBytes  // the same stacks in the same order
         }
       }
       // A rule's peak: its stacks' bytes live at the process's peak.
