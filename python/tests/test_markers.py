@@ -28,9 +28,9 @@ def test_loaded_but_not_recording(library):
 
 
 def test_markers_carry_their_sample_on_the_calling_thread(library, cli, tmp_path):
-    """Each marker is followed, in the same thread's stream and at its own timestamp's
-    neighbourhood, by the sample taken before mark() returned: the 4 MiB block is in the
-    sample of "transform:end" and not in that of "transform:start"."""
+    """Each marker is followed, in the same thread's stream, by the sample taken before mark()
+    returned: the 4 MiB block is in the sample of "transform:end" and not in that of
+    "transform:start"."""
     dump = str(tmp_path / "markers.heapwise")
     r = run_python(SCRIPT, {"LD_PRELOAD": library, "HEAPWISE_OUTPUT": dump, "HEAPWISE_MAX_FRAMES": "4"})
     assert r.returncode == 0, r.stderr
@@ -44,8 +44,10 @@ def test_markers_carry_their_sample_on_the_calling_thread(library, cli, tmp_path
         if not m:
             continue
         stream, name = m.groups()
-        following = lines[i + 1].split()
-        assert following[1] == stream and following[2] == "sample", (name, lines[i + 1])
+        # The stream's next record: `records` merges the streams by timestamp, so a record of
+        # another stream (the process stream's CLOCK) can fall between the two on a loaded machine.
+        following = next((f for f in (l.split() for l in lines[i + 1:]) if f[1:2] == [stream]), [])
+        assert following[2:3] == ["sample"], (name, following)
         samples[name] = dict(kv.split("=", 1) for kv in following[3:] if "=" in kv)
     assert set(samples) == {"after load", "transform:start", "transform:end"}
     grown = int(samples["transform:end"]["hblkhd"]) - int(samples["transform:start"]["hblkhd"])
