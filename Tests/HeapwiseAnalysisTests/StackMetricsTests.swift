@@ -21,6 +21,28 @@ import Testing
     #expect(replay.state.liveBytes == 60)
   }
 
+  /// A stray stack id (a damaged dump's, up to ReaderLimits.stackIDLead past its STACK records)
+  /// costs one entry, not one per id below it: the table holds the stacks used, in id order, and
+  /// a marker's snapshot the same.
+  @Test func aStrayStackIDCostsOneEntry() {
+    var s = EventScript()
+    s.alloc(0x100, 100, stack: 65_000)
+    s.alloc(0x200, 25, stack: 2)
+    s.marker("m")
+    s.free(0x100)
+    s.alloc(0x300, 7, stack: 1)
+    s.end()
+    let (_, m) = s.replay(markers: ["m"])
+    #expect(m.counters.ids == [1, 2, 65_000])
+    #expect(m.counters.values.map(\.allocatedBytes) == [7, 25, 100])
+    #expect(m.at(65_000).peakBytes == 100 && m.at(65_000).liveBytes == 0 && m.at(3).isZero)
+    let snapshot = m.snapshots["m"]!
+    #expect(snapshot.counters.ids == [2, 65_000])
+    let atMarker = m.counters(at: snapshot)
+    #expect(atMarker.ids == [1, 2, 65_000])
+    #expect(atMarker.values.map(\.liveBytes) == [0, 25, 100])
+  }
+
   @Test func peakMovesToTheLaterHigherMoment() {
     var s = EventScript()
     s.alloc(0x100, 100, stack: 1)
