@@ -55,6 +55,28 @@ public enum EstimateReport {
     return s
   }
 
+  /// The note `compare` adds when either side is a sampled dump (`sameDump`: two markers of one).
+  /// `paired`: the variances are those of the blocks live at one marker only (exact); otherwise,
+  /// for two markers of one dump, the sum of both sides' (wider than need be).
+  public static func compareNote(sameDump: Bool, paired: Bool) -> String {
+    var s = "sampled dump: the changes are estimates; each line ends with their 95% intervals, and \"within noise\" "
+    s += "when the size change's interval contains 0 (the change may be sampling noise alone)"
+    if sameDump && !paired {
+      s += "; the two moments share the blocks live at both, so these intervals are wider than need be (an upper bound)"
+    }
+    return s
+  }
+
+  /// ` change [-80 KiB, +1.1 MiB] bytes, [-300, +2700] allocations, within noise`
+  public static func difference(size: Estimate, count: Estimate) -> String {
+    func signedBytes(_ x: Double) -> String { Units.signedBytes(Int64(x.rounded())) }
+    func signedCount(_ x: Double) -> String { Units.signedCount(Int64(x.rounded())) }
+    var s = " change [\(signedBytes(size.low)), \(signedBytes(size.high))]"
+    s += ", count change [\(signedCount(count.low)), \(signedCount(count.high))]"
+    if size.withinNoise { s += ", within noise" }
+    return s
+  }
+
   /// `label: size=1.2 MiB [1.1 MiB, 1.3 MiB], count=3100 [2900, 3300], average=412 B, 41 sampled`
   static func line(_ label: String, _ c: StackCounters, metric: Metric) -> String {
     "\(DisplayPath.shorten(label)): " + figures(c, metric: metric)
