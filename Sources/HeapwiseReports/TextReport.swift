@@ -20,7 +20,7 @@ public enum TextReport {
     if metric == .temporary {
       out += "note: temporary = freed before its thread allocated anything else\n"
     }
-    if let sampling { out += EstimateReport.note(sampling, metric: metric) }
+    if let sampling { out += EstimateReport.note(sampling, metric: metric, marker: settings.marker) }
     if (metric == .live || metric == .leaked || metric == .peak) && table.total.reservedBytes > 0 {
       out += "note: a mapped region counts its resident pages (mincore, madvise, munmap); mapped= is the address space it reserved\n"
     }
