@@ -11,9 +11,7 @@ import Testing
     try CLI.requireLibrary()
     let ws = try Workspace("sampled-aggregate")
     defer { ws.remove() }
-    let program = ws.path("sampling_sites")
-    let cc = try CLI.runProcess("/usr/bin/cc", ["-g", "-O0", "-o", program, SamplingTests.source.path, "-lm"])
-    try #require(cc.status == 0, "\(cc.stderr)")
+    let program = try SamplingTests.compile(ws)
     let full = try ws.record(program, ["16"], dump: "full.heapwise")
     let agg = try ws.record(program, ["16"], dump: "agg.heapwise",
                             extra: ["--sample", "8KiB", "--seed", "7", "--aggregate", "--flush", "50ms"])

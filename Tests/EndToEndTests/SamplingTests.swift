@@ -55,12 +55,18 @@ import Testing
   /// The workload compiled in `ws` and recorded twice: with full tracking and with `--sample 8KiB
   /// --seed seed`, `mib` MiB a site.
   static func recordPair(_ ws: Workspace, mib: String, seed: String) throws -> (full: String, sampled: String) {
-    let program = ws.path("sampling_sites")
-    let cc = try CLI.runProcess("/usr/bin/cc", ["-g", "-O0", "-o", program, Self.source.path, "-lm"])
-    try #require(cc.status == 0, "\(cc.stderr)")
+    let program = try compile(ws)
     let full = try ws.record(program, [mib], dump: "full.heapwise")
     let sampled = try ws.record(program, [mib], dump: "sampled.heapwise", extra: ["--sample", "8KiB", "--seed", seed])
     return (full, sampled)
+  }
+
+  /// The workload, compiled in `ws`.
+  static func compile(_ ws: Workspace) throws -> String {
+    let program = ws.path("sampling_sites")
+    let cc = try CLI.runProcess("/usr/bin/cc", ["-g", "-O0", "-o", program, Self.source.path, "-lm"])
+    try #require(cc.status == 0, "\(cc.stderr)")
+    return program
   }
 
   @Test func estimatesMatchFullTracking() throws {
@@ -378,9 +384,7 @@ import Testing
     try CLI.requireLibrary()
     let ws = try Workspace("sampling-check")
     defer { ws.remove() }
-    let program = ws.path("sampling_sites")
-    let cc = try CLI.runProcess("/usr/bin/cc", ["-g", "-O0", "-o", program, Self.source.path, "-lm"])
-    try #require(cc.status == 0, "\(cc.stderr)")
+    let program = try Self.compile(ws)
     let exact = try Self.json(["check", "--format", "json", "--max-allocations", "1e9", "--", program, "4"], in: ws)
     let rows = try #require(exact["budgets"] as? [[String: Any]])
     let truth = try #require(Self.number(rows.first, "measured"))
