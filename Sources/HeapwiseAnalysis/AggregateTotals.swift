@@ -98,7 +98,7 @@ public final class AggregateTotals {
       f.bytesVariance = Swift.min(Double(e.allocatedBytesVariance) * period / Double(s.allocatedBytes), period) * Double(s.peakBytes)
     }
     f.countVariance = Double(e.allocationsVariance) * share
-    f.recorded = UInt64((Double(e.recordedAllocations) * share).rounded())
+    f.recorded = Units.clampedUInt64((Double(e.recordedAllocations) * share).rounded())
     return f
   }
 

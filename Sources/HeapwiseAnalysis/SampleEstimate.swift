@@ -25,7 +25,7 @@ public struct SampleWeight: Sendable, Hashable {
   /// The bytes a recorded block stands for, w * s rounded (what the byte counters add up).
   @inline(__always)
   public func bytes(_ size: UInt64, weight w: Double) -> UInt64 {
-    w == 1 ? size : UInt64((w * Double(size)).rounded())
+    w == 1 ? size : Units.clampedUInt64((w * Double(size)).rounded())
   }
 }
 

@@ -139,9 +139,9 @@ public final class StackMetrics: ReplayAggregator {
   private static func readOut(_ c: StackCounters) -> StackCounters {
     guard let e = c.estimate else { return c }
     var c = c
-    c.allocations = UInt64(e.allocated.count.rounded())
-    c.liveBlocks = UInt64(e.live.count.rounded())
-    c.temporary = UInt64(e.temporary.count.rounded())
+    c.allocations = Units.clampedUInt64(e.allocated.count.rounded())
+    c.liveBlocks = Units.clampedUInt64(e.live.count.rounded())
+    c.temporary = Units.clampedUInt64(e.temporary.count.rounded())
     return c
   }
 
@@ -307,7 +307,7 @@ public final class StackMetrics: ReplayAggregator {
       e.pointee.counters.peakResidentBytes = atPeak ? e.pointee.savedResident : e.pointee.counters.residentBytes
       if let est = e.pointee.counters.estimate {
         e.pointee.counters.estimate!.peak = atPeak ? e.pointee.savedEstimate : est.live
-        e.pointee.counters.peakBlocks = UInt64(e.pointee.counters.estimate!.peak.count.rounded())
+        e.pointee.counters.peakBlocks = Units.clampedUInt64(e.pointee.counters.estimate!.peak.count.rounded())
       }
     }
   }

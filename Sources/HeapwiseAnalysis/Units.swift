@@ -42,6 +42,14 @@ public enum Units {
     return Int(value)
   }
 
+  /// `UInt64(value)` saturated at 0 (also for NaN and negative values) and UInt64.max: a sampled
+  /// estimate derived from a damaged file can be past 2^64, and UInt64(_:) traps there.
+  public static func clampedUInt64(_ value: Double) -> UInt64 {
+    if value.isNaN || value <= 0 { return 0 }
+    if value >= 0x1p64 { return .max }
+    return UInt64(value)
+  }
+
   /// 1234567 -> "1,234,567".
   public static func count(_ n: Int) -> String {
     let digits = Array(String(n.magnitude))

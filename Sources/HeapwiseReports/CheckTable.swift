@@ -24,7 +24,7 @@ public enum CheckTable {
   static func interval(_ row: CheckRow) -> String {
     guard let e = row.estimate else { return "" }
     let b = row.quantity.isBytes
-    return " [\(format(UInt64(e.low.rounded()), bytes: b)), \(format(UInt64(e.high.rounded()), bytes: b))]"
+    return " [\(format(Units.clampedUInt64(e.low.rounded()), bytes: b)), \(format(Units.clampedUInt64(e.high.rounded()), bytes: b))]"
   }
 
   /// What a verdict on a sampled dump's estimate is worth (`sampling`: the dump's, nil for a full one).

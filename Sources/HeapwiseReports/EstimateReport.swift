@@ -32,12 +32,12 @@ public enum EstimateReport {
 
   /// `[1.1 MiB, 1.3 MiB]`
   public static func byteInterval(_ e: Estimate) -> String {
-    func b(_ x: Double) -> String { x < 0 ? "-" + Units.bytes(UInt64((-x).rounded())) : Units.bytes(UInt64(x.rounded())) }
+    func b(_ x: Double) -> String { x < 0 ? "-" + Units.bytes(Units.clampedUInt64((-x).rounded())) : Units.bytes(Units.clampedUInt64(x.rounded())) }
     return "[\(b(e.low)), \(b(e.high))]"
   }
 
   public static func countInterval(_ e: Estimate) -> String {
-    "[\(UInt64(e.low.rounded())), \(UInt64(e.high.rounded()))]"
+    "[\(Units.clampedUInt64(e.low.rounded())), \(Units.clampedUInt64(e.high.rounded()))]"
   }
 
   /// The header note of a sampled report: what the figures are, and for peak and temporary, what

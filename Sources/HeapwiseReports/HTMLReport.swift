@@ -60,7 +60,7 @@ public enum HTMLReport {
   struct Interval: Encodable {
     var low: UInt64
     var high: UInt64
-    init(_ e: Estimate) { low = UInt64(e.low.rounded()); high = UInt64(e.high.rounded()) }
+    init(_ e: Estimate) { low = Units.clampedUInt64(e.low.rounded()); high = Units.clampedUInt64(e.high.rounded()) }
   }
 
   struct Part: Encodable {

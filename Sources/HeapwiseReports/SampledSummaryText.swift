@@ -70,7 +70,7 @@ public struct SampledSummary: Encodable, Sendable {
         ratePer: g.basis == .markers ? "marker" : "second", noiseBytes: g.noise,
         riseExceedsNoise: abs(d.value) > d.halfWidth, trend: g.trend.rawValue)
     }
-    smallestRealChangeBytes = UInt64(h.liveHeap.halfWidth.rounded())
+    smallestRealChangeBytes = Units.clampedUInt64(h.liveHeap.halfWidth.rounded())
   }
 }
 
@@ -81,7 +81,7 @@ public enum SampledSummaryText {
   }
 
   static func bytes(_ x: Double) -> String {
-    x < 0 ? "-" + Units.bytes(UInt64((-x).rounded())) : Units.bytes(UInt64(x.rounded()))
+    x < 0 ? "-" + Units.bytes(Units.clampedUInt64((-x).rounded())) : Units.bytes(Units.clampedUInt64(x.rounded()))
   }
 
   static func interval(_ f: SampledSummary.Figure) -> String {
