@@ -20,6 +20,8 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "hw_format.h" /* HW_COARSE_SHIFT */
+
 #define hw_likely(x) __builtin_expect(!!(x), 1)
 #define hw_unlikely(x) __builtin_expect(!!(x), 0)
 #define hw_noinline __attribute__((noinline))
@@ -96,15 +98,23 @@ uint64_t hw_monotonic_ns(void);
  * on one core and handed out on another needs at least one cache-line transfer between the two
  * stamps (>= ~40 ns on any x86), longer than one unit. */
 #define HW_TSC_SHIFT 4
-/* The calling thread's latest clock reading (hw_now, hw_now_unordered): what hw_stamp_alone
- * hands out again while the kernel's tick has not moved. */
+/* Every reading of the clock on this thread (hw_tls_stamp), and the latest one made for anything
+ * but an event's stamp (hw_tls_stamp_other: samples, markers, CLOCK, END): see hw_stamp_alone. */
 extern __thread uint64_t hw_tls_stamp __attribute__((tls_model("initial-exec")));
+extern __thread uint64_t hw_tls_stamp_other __attribute__((tls_model("initial-exec")));
+#if defined(__x86_64__)
+static inline uint64_t hw_rdtsc(void) {
+  uint32_t lo, hi;
+  __asm__ __volatile__("rdtsc" : "=a"(lo), "=d"(hi)::"memory");
+  return (((uint64_t)hi << 32) | lo) >> HW_TSC_SHIFT;
+}
+#endif
 static inline uint64_t hw_now(void) {
 #if defined(__x86_64__)
   if (hw_likely(hw_use_tsc)) {
     uint32_t lo, hi, aux;
     __asm__ __volatile__("rdtscp" : "=a"(lo), "=d"(hi), "=c"(aux)::"memory");
-    return hw_tls_stamp = (((uint64_t)hi << 32) | lo) >> HW_TSC_SHIFT;
+    return hw_tls_stamp = hw_tls_stamp_other = (((uint64_t)hi << 32) | lo) >> HW_TSC_SHIFT;
   }
 #endif
   return hw_monotonic_ns();
@@ -118,36 +128,42 @@ static inline uint64_t hw_now(void) {
  * (rdtscp), unless no other thread records (hw_recording_alone). */
 static inline uint64_t hw_now_unordered(void) {
 #if defined(__x86_64__)
-  if (hw_likely(hw_use_tsc)) {
-    uint32_t lo, hi;
-    __asm__ __volatile__("rdtsc" : "=a"(lo), "=d"(hi)::"memory");
-    return hw_tls_stamp = (((uint64_t)hi << 32) | lo) >> HW_TSC_SHIFT;
-  }
+  if (hw_likely(hw_use_tsc)) return hw_tls_stamp = hw_tls_stamp_other = hw_rdtsc();
 #endif
   return hw_monotonic_ns();
 }
-/* STAMPS WHILE ONE THREAD RECORDS in a program without threads (docs/RECORDER.md, "Ordering"):
- * an event's stamp is the thread's latest TSC reading, taken again only when the kernel's coarse
- * clock (CLOCK_MONOTONIC_COARSE through the vDSO: loads, ~4x cheaper than rdtsc here) has moved,
- * i.e. at most one kernel tick (clock_getres: 4 ms at HZ=250) old, never later than the event;
- * every other reading (samples, markers, THREAD) refreshes it, so nothing the process stream holds
- * is ordered differently against the thread's events. NULL (read a clock per event) unless the
- * TSC is the clock, the vDSO has the coarse clock with a tick of at most 10 ms, and no writer
- * thread runs (hw_writer_spawn clears it before the program's first thread exists: from then on
- * samples are taken on another thread, whose readings do not refresh this one's). Only for a
- * thread that hw_recording_alone: then every event it orders against is its own, in file order. */
+/* STAMPS WHILE ONE THREAD RECORDS in a program without threads (docs/RECORDER.md, "Ordering").
+ * An event's stamp is the thread's latest TSC reading, read again only when
+ * - the kernel's coarse clock (CLOCK_MONOTONIC_COARSE through the vDSO: loads, 6.4 ns here against
+ *   26 ns for rdtsc) has moved since: so a stamp is never later than its event and at most one
+ *   kernel tick earlier (clock_getres, 4 ms here; used only up to 10 ms), or
+ * - the latest reading is not in a later coarse-time unit (frames of one recording thread count
+ *   2^HW_COARSE_SHIFT units, docs/FORMAT.md) than the latest reading made for anything else on
+ *   this thread (hw_tls_stamp_other): so an event after a sample, marker or END in program order
+ *   is stamped in the same unit as it, as before, or in a later one, and one before it earlier; the
+ *   streams merge in exactly the order they did with a reading per event.
+ * hw_stamp_clock is NULL (a reading per event) unless the TSC is the clock, the vDSO has the
+ * coarse clock, and no writer thread runs (hw_writer_spawn clears it before the program's first
+ * thread exists: samples are then taken on another thread, whose readings are not this one's).
+ * Only for a thread that hw_recording_alone: every block it orders against is its own. */
 typedef int (*hw_clock_fn)(clockid_t, struct timespec *);
 extern _Atomic(hw_clock_fn) hw_stamp_clock;
 extern __thread uint64_t hw_tls_stamp_tick __attribute__((tls_model("initial-exec")));
 static inline uint64_t hw_stamp_alone(void) {
+#if defined(__x86_64__)
   hw_clock_fn coarse = atomic_load_explicit(&hw_stamp_clock, memory_order_relaxed);
   if (hw_likely(coarse != NULL)) {
     struct timespec c;
     coarse(CLOCK_MONOTONIC_COARSE, &c);
     uint64_t tick = (uint64_t)c.tv_sec << 30 | (uint64_t)c.tv_nsec; /* tv_nsec < 2^30 */
-    if (hw_likely(tick == hw_tls_stamp_tick)) return hw_tls_stamp;
+    uint64_t last = hw_tls_stamp;
+    if (hw_likely(tick == hw_tls_stamp_tick) &&
+        hw_likely(last >> HW_COARSE_SHIFT > hw_tls_stamp_other >> HW_COARSE_SHIFT))
+      return last;
     hw_tls_stamp_tick = tick;
+    return hw_tls_stamp = hw_rdtsc();
   }
+#endif
   return hw_now_unordered();
 }
 void hw_stamps_init(void);          /* at start, once hw_use_tsc is known: resolves the vDSO clock */
