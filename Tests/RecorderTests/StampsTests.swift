@@ -29,4 +29,24 @@ import Testing
       #expect(gapMs >= 5 * Double(i) - 30, "allocation \(i): \(gapMs) ms after the first")
     }
   }
+
+  /// A marker raised between two allocations sorts between them: the marker's own reading ends
+  /// the reuse of earlier readings (hw_tls_stamp_other), so the allocation 1.5 ms later is stamped
+  /// in a later coarse unit than the marker, not with a reading from before it.
+  @Test func markersSortBetweenTheAllocationsAroundThem() throws {
+    let dir = Harness.freshDirectory("stamps-markers")
+    try Harness.record(try Harness.build("spaced.c"), ["markers"], in: dir)
+    let reader = try DumpReader(path: try Harness.onlyDump(in: dir))
+    var order: [String] = []
+    while let event = reader.next() {
+      switch event.record {
+      case .alloc(let a) where (1100..<1130).contains(a.size) || (2100..<2130).contains(a.size): order.append("\(a.size)")
+      case .marker(let m) where m.name.hasPrefix("signal-"): order.append("marker")
+      default: break
+      }
+    }
+    #expect(reader.warnings.isEmpty)
+    let expected = (0..<30).flatMap { ["\(1100 + $0)", "marker", "\(2100 + $0)"] }
+    #expect(order == expected)
+  }
 }
