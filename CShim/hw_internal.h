@@ -320,7 +320,7 @@ void hw_writer_emergency_flush(int signo);  /* from a fatal signal: uncompressed
 void hw_writer_after_fork_child(void);
 void hw_writer_note_signal_marker(void);    /* async-signal-safe */
 /* While no writer thread runs, nothing wakes up to sample an idle program: instead the first
- * record stamped at or after hw_inline_tick_due (hw_now() units) runs the periodic tick on the
+ * event record (thread.c begin(): tags below STACK) stamped at or after hw_inline_tick_due (hw_now() units) runs the periodic tick on the
  * recording thread (thread.c begin()). UINT64_MAX once the writer thread runs. One relaxed load and
  * compare per record. */
 extern _Atomic uint64_t hw_inline_tick_due;

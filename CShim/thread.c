@@ -234,7 +234,12 @@ static hw_cold uint8_t *too_large(size_t need) {
  * pair 26 instructions of register saves (callgrind, churn). */
 static inline __attribute__((always_inline)) uint8_t *begin(hw_thread_t *t, uint64_t ts, uint8_t tag, size_t need,
                                                             hw_buffer_t **out) {
-  if (hw_unlikely(ts >= atomic_load_explicit(&hw_inline_tick_due, memory_order_relaxed))) hw_writer_poll_slow();
+  /* Only an event's record (tags below STACK: blocks, mappings, purges) runs the inline tick: a
+   * marker's, sample's or module's is stamped with a reading of its own, which with reused event
+   * stamps (hw_stamp_alone) would often be the first past the due time, and the tick's process
+   * records would then fall between an API marker and its sample. */
+  if (hw_unlikely(ts >= atomic_load_explicit(&hw_inline_tick_due, memory_order_relaxed)) && tag < HW_TAG_STACK)
+    hw_writer_poll_slow();
   hw_buffer_t *b = atomic_load_explicit(&t->buffer, memory_order_relaxed);
   if (hw_unlikely(!b)) return NULL;
   /* A record that no buffer can hold is dropped (said once): writing it would run past the end. */
