@@ -30,8 +30,8 @@ size_t hw_live_memory(void); /* bytes mapped for the set */
 
 /* The filter, for the inline check (liveset.c). Before hw_live_init it is two zero counters
  * (shift 63), so the check needs no branch for "not initialised". */
-extern _Atomic uint8_t *hw_live_filter;
-extern unsigned hw_live_filter_shift; /* 64 - log2(counters) */
+extern _Atomic uint8_t *hw_live_filter __attribute__((visibility("hidden")));
+extern unsigned hw_live_filter_shift __attribute__((visibility("hidden"))); /* 64 - log2(counters) */
 
 #define HW_LIVE_HASH 0x9E3779B97F4A7C15ull /* 2^64 / golden ratio: spreads aligned addresses */
 
