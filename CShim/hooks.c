@@ -176,15 +176,18 @@ static inline bool free_wanted(void *p) {
  * the allocator for statistics from a signal handler that interrupted it looks for a signal frame
  * on its stack (hw_allocator_maybe_interrupted, sampling.c). hw_sample_rate is set only after the
  * real functions are known (sampling.c), and a scope (scope.c) wants every call. */
+/* One gate (hw_sample_gate, hw_internal.h) says "sampling on, no scope open, and below R" for an
+ * allocation, "sampling on, no scope open" for a free. A size of 2^63 or more compares as negative
+ * and passes: the real allocator fails it, and a failed allocation is never recorded. */
 static inline bool fast_unsampled(size_t size, int64_t *left) {
-  if (!(size < hw_sample_rate)) return false; /* first: without sampling, one load and compare */
+  if (!((int64_t)size < atomic_load_explicit(&hw_sample_gate, memory_order_relaxed))) return false;
   *left = hw_tls_sample_left - (int64_t)size;
-  return hw_likely(*left >= 0) && hw_likely(!atomic_load_explicit(&hw_scopes_open, memory_order_relaxed));
+  return hw_likely(*left >= 0);
 }
-/* p is neither a pool block nor possibly a sampled one, and no scope is open. */
+/* p is neither a pool block nor possibly a sampled one, and no scope is open. Pool blocks have
+ * their filter counters pinned (liveset.h, hw_live_pin_pool), so the filter says both. */
 static inline bool fast_untracked(void *p) {
-  return hw_likely(hw_sample_rate != 0) && hw_likely(!hw_bootstrap_owns(p)) && hw_likely(!hw_live_maybe((uintptr_t)p)) &&
-         hw_likely(!atomic_load_explicit(&hw_scopes_open, memory_order_relaxed));
+  return hw_likely(atomic_load_explicit(&hw_sample_gate, memory_order_relaxed) > 0) && hw_likely(!hw_live_maybe((uintptr_t)p));
 }
 
 /* Nothing records and no scope is open (a process the recorder decided not to record, or whose

@@ -82,6 +82,7 @@ static inline bool hw_bootstrap_owns(const void *p) {
   return (uintptr_t)p - (uintptr_t)hw_bootstrap_pool < HW_BOOTSTRAP_POOL;
 }
 size_t hw_bootstrap_room(const void *p); /* bytes from p to the pool's end */
+size_t hw_bootstrap_used(void);           /* bytes handed out so far (liveset.c pins them) */
 
 /* ---- platform.c: clocks, /proc, raw memory; each call returns 0 on success ---------------- */
 
@@ -365,6 +366,12 @@ extern uint64_t hw_sample_rate __attribute__((visibility("hidden")));
 /* Bytes of this thread's allocations until the next sampled byte, minus what was since. */
 extern __thread int64_t hw_tls_sample_left __attribute__((tls_model("initial-exec")));
 bool hw_sample_take_slow(size_t size);
+/* The sampling entry's one gate (hooks.c): R minus HW_SAMPLE_GATE_SCOPE for each open scope, kept by
+ * atomic adds from sampling.c and scope.c. Positive only while sampling is on and no scope is open,
+ * and then an allocation of `size` bytes may take the entry when (int64_t)size < gate: one load and
+ * one compare decide what a compare with R and a load of hw_scopes_open did. (R < 2^40.) */
+#define HW_SAMPLE_GATE_SCOPE ((int64_t)1 << 44)
+extern _Atomic int64_t hw_sample_gate __attribute__((visibility("hidden")));
 /* Whether a block of `size` bytes is recorded (sampling on). Costs a TLS subtraction and a
  * compare unless the countdown runs out; blocks of R bytes or more are always taken. */
 static inline bool hw_sample_take(size_t size) {

@@ -10,6 +10,7 @@ free only jump to the next definition); heapwise loaded but not recording; heapw
 512KiB; the same with --aggregate; jemalloc; jemalloc's sampled profiler at the same mean.
 
   tools/bench/pair_instructions.py [--short 100000] [--long 1100000] [--lib build/lib/libheapwise.so]
+                                   [--baseline OTHER/libheapwise.so] [--interval-ms 60000]
 """
 import argparse, os, re, subprocess, sys, tempfile
 
@@ -43,11 +44,16 @@ def main():
     ap.add_argument("--short", type=int, default=100_000)
     ap.add_argument("--long", type=int, default=1_100_000)
     ap.add_argument("--lib", default=LIB)
+    ap.add_argument("--baseline", help="another build of libheapwise.so: its idle and --sample rows too")
+    ap.add_argument("--interval-ms", type=int, help="HEAPWISE_INTERVAL_MS: the periodic work runs by time, "
+                    "and callgrind's ~50x slowdown multiplies it per pair (60000 leaves it out)")
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="heapwise-pairs-")
     churn, forward = build(tmp)
     dump = os.path.join(tmp, "hw.%p.heapwise")
     sample = {"LD_PRELOAD": a.lib, "HEAPWISE_OUTPUT": dump, "HEAPWISE_SAMPLE": "524288", "HEAPWISE_SAMPLE_SEED": "1"}
+    if a.interval_ms:
+        sample["HEAPWISE_INTERVAL_MS"] = str(a.interval_ms)
     configs = {
         "plain (no preload)": {},
         "forwarder (tools/bench/forward.c)": {"LD_PRELOAD": forward},
@@ -57,6 +63,9 @@ def main():
         "jemalloc": {"LD_PRELOAD": JEMALLOC},
         "jemalloc prof, lg_prof_sample:19": {"LD_PRELOAD": JEMALLOC, "MALLOC_CONF": "prof:true,lg_prof_sample:19"},
     }
+    if a.baseline:
+        configs["baseline loaded, not recording"] = {"LD_PRELOAD": a.baseline}
+        configs["baseline --sample 512KiB"] = dict(sample, LD_PRELOAD=a.baseline)
     per = {}
     print(f"| churn.c, instructions per pair ({a.long:,} - {a.short:,} pairs) | per pair | vs plain | vs forwarder |")
     print("| --- | --- | --- | --- |")
