@@ -8,6 +8,14 @@ import Testing
   static let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .appendingPathComponent("Programs/sampling_sites.c")
 
+  /// Tests/Programs/sampling_sites.c built into the workspace (every sampling test's workload).
+  static func buildSites(in ws: Workspace) throws -> String {
+    let program = ws.path("sampling_sites")
+    let cc = try CLI.runProcess("/usr/bin/cc", ["-g", "-O0", "-o", program, source.path, "-lm"])
+    try #require(cc.status == 0, "\(cc.stderr)")
+    return program
+  }
+
   struct Figure {
     var value: Double
     var low: Double?
@@ -53,9 +61,7 @@ import Testing
     try CLI.requireLibrary()
     let ws = try Workspace("sampling")
     defer { ws.remove() }
-    let program = ws.path("sampling_sites")
-    let cc = try CLI.runProcess("/usr/bin/cc", ["-g", "-O0", "-o", program, Self.source.path, "-lm"])
-    try #require(cc.status == 0, "\(cc.stderr)")
+    let program = try Self.buildSites(in: ws)
     let mib = "16"
     let full = try ws.record(program, [mib], dump: "full.heapwise")
     // 8 KiB: the workload's 16 MiB a site then gives each small-block site ~2,000 samples (the
@@ -187,9 +193,7 @@ import Testing
     try CLI.requireLibrary()
     let ws = try Workspace("sampling-moments")
     defer { ws.remove() }
-    let program = ws.path("sampling_sites")
-    let cc = try CLI.runProcess("/usr/bin/cc", ["-g", "-O0", "-o", program, Self.source.path, "-lm"])
-    try #require(cc.status == 0, "\(cc.stderr)")
+    let program = try Self.buildSites(in: ws)
     let mib = "4"
     let full = try ws.record(program, [mib], dump: "full.heapwise")
     let sampled = try ws.record(program, [mib], dump: "sampled.heapwise", extra: ["--sample", "8KiB", "--seed", "11"])
