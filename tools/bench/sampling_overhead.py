@@ -6,7 +6,7 @@ For each workload, interleaved `--runs` times: plain; the floor of any LD_PRELOA
 (tools/bench/forward.c: malloc, calloc, realloc and free only jump to the next definition);
 heapwise loaded but not recording; heapwise --sample 512KiB; heapwise with full tracking; jemalloc
 preloaded without profiling; jemalloc with its sampled profiler at the same mean
-(MALLOC_CONF=prof:true,lg_prof_sample:19, 2^19 B = 512 KiB). Prints the median wall and CPU times
+(MALLOC_CONF=prof:true,lg_prof_sample:19, 2^19 B = 512 KiB). Prints the median wall and CPU times (and the least CPU time of any run)
 and their ratios: heapwise and the forwarder against plain (glibc malloc), jemalloc's profiler
 against jemalloc without it (each sampler against the allocator it runs on), and the dump size.
 
@@ -40,8 +40,9 @@ def rows(name, med):
         against = "jemalloc" if tool.startswith("jemalloc prof") else "plain"
         ratio = "" if tool in ("plain", "jemalloc") else f"{r.wall / med[against].wall:.3f}x"
         cratio = "" if tool in ("plain", "jemalloc") else f"{r.cpu / med[against].cpu:.3f}x"
+        mratio = "" if tool in ("plain", "jemalloc") else f"{r.cpu_min / med[against].cpu_min:.3f}x"
         out.append(f"| {name} | {tool} | {r.wall:.3f} s | {ratio} vs {against if ratio else '-'} | {r.cpu:.3f} s | {cratio} "
-                   f"| {shown_size(r.dump)} |")
+                   f"| {r.cpu_min:.3f} s | {mratio} | {shown_size(r.dump)} |")
     return out
 
 
@@ -63,8 +64,8 @@ def main():
     if a.baseline:
         configs["baseline --sample 512KiB"] = dict(heapwise(HEAPWISE_SAMPLE=str(RATE)), LD_PRELOAD=os.path.abspath(a.baseline))
     print(header(a.runs))
-    print("| workload | tool | wall | ratio | CPU | CPU ratio | dump |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| workload | tool | wall | ratio | CPU | CPU ratio | least CPU | its ratio | dump |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, cmd in workloads(tmp, a.pairs, a.only).items():
         for row in rows(name, interleave(cmd, configs, a.runs, tmp)):
             print(row, flush=True)
