@@ -73,7 +73,7 @@ typedef struct hw_real_s {
 #undef HW_REAL_FIELD
 } hw_real_t;
 
-extern hw_real_t hw_real;
+extern hw_real_t hw_real __attribute__((visibility("hidden"))); /* hidden: one rip-relative load in the hooks, not a GOT entry */
 /* Resolves hw_real with dlsym(RTLD_NEXT); returns false if malloc or free cannot be found. */
 bool hw_bootstrap(void);
 /* Serves allocations made while dlsym runs; hw_bootstrap_owns tells free() to ignore them. */
@@ -85,6 +85,7 @@ static inline bool hw_bootstrap_owns(const void *p) {
   return (uintptr_t)p - (uintptr_t)hw_bootstrap_pool < HW_BOOTSTRAP_POOL;
 }
 size_t hw_bootstrap_room(const void *p); /* bytes from p to the pool's end */
+size_t hw_bootstrap_used(void);           /* bytes handed out so far (liveset.c pins them) */
 
 /* ---- platform.c: clocks, /proc, raw memory; each call returns 0 on success ---------------- */
 
@@ -251,8 +252,9 @@ typedef struct hw_thread_s hw_thread_t;
 
 /* The calling thread's state; initial-exec TLS, so the first touch does not allocate. */
 extern __thread int hw_tls_busy __attribute__((tls_model("initial-exec"))); /* > 0 while the recorder runs */
-/* > 0 while this thread is inside the real allocator (hooks.c): a signal handler that records
- * then must not ask the allocator for statistics, and mappings made meanwhile are its own. */
+/* > 0 while this thread is inside the real allocator through a hook's general path (hooks.c): a
+ * signal handler that records then must not ask the allocator for statistics, and mappings made
+ * meanwhile are its own. The sampling entry does not raise it (hw_allocator_maybe_interrupted). */
 extern __thread int hw_tls_in_allocator __attribute__((tls_model("initial-exec")));
 
 hw_thread_t *hw_thread_current(void); /* creates the stream on first use; NULL if recording stopped */
@@ -406,10 +408,16 @@ void hw_deepbind_forget(uint32_t id); /* the module was unloaded */
 /* ---- sampling.c: `record --sample R` (docs/SAMPLING.md) ------------------------------------ */
 
 /* Mean bytes between sampled bytes; 0 = every block is recorded. Set once before recording. */
-extern uint64_t hw_sample_rate;
+extern uint64_t hw_sample_rate __attribute__((visibility("hidden")));
 /* Bytes of this thread's allocations until the next sampled byte, minus what was since. */
 extern __thread int64_t hw_tls_sample_left __attribute__((tls_model("initial-exec")));
 bool hw_sample_take_slow(size_t size);
+/* The sampling entry's one gate (hooks.c): R minus HW_SAMPLE_GATE_SCOPE for each open scope, kept by
+ * atomic adds from sampling.c and scope.c. Positive only while sampling is on and no scope is open,
+ * and then an allocation of `size` bytes may take the entry when (int64_t)size < gate: one load and
+ * one compare decide what a compare with R and a load of hw_scopes_open did. (R < 2^40.) */
+#define HW_SAMPLE_GATE_SCOPE ((int64_t)1 << 44)
+extern _Atomic int64_t hw_sample_gate __attribute__((visibility("hidden")));
 /* Whether a block of `size` bytes is recorded (sampling on). Costs a TLS subtraction and a
  * compare unless the countdown runs out; blocks of R bytes or more are always taken. */
 static inline bool hw_sample_take(size_t size) {
@@ -430,6 +438,16 @@ typedef struct hw_sample_weights_s {
 } hw_sample_weights_t;
 uint32_t hw_sample_seed(void);
 void hw_sample_weigh(uint64_t size, uint32_t seed, hw_sample_weights_t *out);
+/* The sampling entry of the hooks calls the real allocator without hw_tls_in_allocator (its cost
+ * was a third of the entry's). What the flag told is found otherwise: a mapping call made by the
+ * allocator returns into the allocator's executable segment (set with sampling on; empty else)... */
+extern uintptr_t hw_allocator_text_start __attribute__((visibility("hidden"))), hw_allocator_text_end __attribute__((visibility("hidden")));
+static inline bool hw_allocator_called(uintptr_t return_address) {
+  return return_address - hw_allocator_text_start < hw_allocator_text_end - hw_allocator_text_start;
+}
+/* ...and whether this thread may be inside the allocator: the flag, or (sampling on) a signal frame
+ * on its stack, or a stack the unwinder cannot walk to its end. For the allocator's statistics. */
+bool hw_allocator_maybe_interrupted(void);
 
 /* ---- recorder.c: lifecycle ------------------------------------------------------------------ */
 
@@ -450,7 +468,7 @@ typedef struct hw_config_s {
 
 extern hw_config_t hw_config;
 /* Nonzero while events are recorded. Read on every event (relaxed). */
-extern _Atomic int hw_recording; /* -1 before the configuration is read (first hooked call) */
+extern _Atomic int hw_recording __attribute__((visibility("hidden"))); /* -1 before the configuration is read (first hooked call) */
 void hw_recorder_early_start(void);
 /* exec.c around the real exec: END (reason exec) before; after a failure, a new ".execN" dump. */
 void hw_before_exec(void);
@@ -474,7 +492,7 @@ void hw_thread_moment(hw_thread_t *t, uint64_t ts, int source, const char *name)
 /* ---- scope.c: in-process allocation scopes (HeapwiseBudget) ----------------------------------- */
 
 /* Nonzero while any scope is open; the hooks read it (relaxed) on every event. */
-extern _Atomic int hw_scopes_open;
+extern _Atomic int hw_scopes_open __attribute__((visibility("hidden")));
 /* Called by the hooks with hw_tls_busy held, after a successful allocation / before a free. */
 void hw_scope_on_alloc(void *p, size_t size);
 void hw_scope_on_free(void *p);
