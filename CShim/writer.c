@@ -355,6 +355,13 @@ void hw_writer_stop(int reason, int signo) {
     emergency_end(reason, signo);
     return;
   }
+  /* An _exit from a handler that interrupted the allocator: this thread may hold the lock that the
+   * writer thread (or a thread writing inline) waits for in its sample's mallinfo2, so neither the
+   * join nor the role would ever come. End as a fatal signal does, without waiting for anyone. */
+  if (hw_allocator_maybe_interrupted()) {
+    emergency_end(reason, signo);
+    return;
+  }
   if (atomic_load(&writer_running)) {
     atomic_store(&stop_requested, 1);
     futex_wake();

@@ -33,14 +33,27 @@ import Testing
   /// path, under its lock: a second thread exists) at 12 moments. Without the stack check the exit
   /// path's mallinfo2 waited for that lock in about a third of the runs.
   @Test func exitFromAHandlerInsideTheAllocator() throws {
+    try Self.exitInAllocator("exit-in-allocator", environment: Self.sample)
+  }
+
+  /// The same with a thread made by pthread_create, so the writer thread runs and may be waiting
+  /// in mallinfo2 for the lock the exiting thread holds: the exit path must not join it. Full
+  /// tracking (the allocator flag) and `--sample` (the stack check) both.
+  @Test(arguments: [false, true])
+  func exitFromAHandlerInsideTheAllocatorWithAWriterThread(sampled: Bool) throws {
+    try Self.exitInAllocator("exit-in-allocator-writer",
+                             environment: (sampled ? Self.sample : [:]).merging(["HEAPWISE_INTERVAL_MS": "1"]) { $1 })
+  }
+
+  static func exitInAllocator(_ mode: String, environment: [String: String]) throws {
     let program = try Matrix.build("sampling_entry.c")
     for i in 0..<12 {
       let dir = Matrix.freshDirectory("sampling-entry-exit")
-      let result = try Matrix.record(program, ["exit-in-allocator", "\(20_000 + i * 13_331)"], in: dir,
-                                     environment: Self.sample, deadline: 30)
-      #expect(result.status == 7 && !result.signaled, "status \(result.status): \(result.stderr)")
+      let result = try Matrix.record(program, [mode, "\(20_000 + i * 13_331)"], in: dir,
+                                     environment: environment, deadline: 30)
+      #expect(result.status == 7 && !result.signaled, "\(mode): status \(result.status): \(result.stderr)")
       let dump = try Replay(path: try Matrix.onlyDump(in: dir))
-      #expect(dump.end?.reason == 1)  // _exit
+      #expect(dump.end?.reason == 1, "\(mode)")  // _exit
     }
   }
 }

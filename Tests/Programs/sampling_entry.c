@@ -9,8 +9,13 @@
  *              most of the loop runs inside the allocator under its lock; after USEC a SIGALRM
  *              handler calls _exit(7). The recorder's exit path must not ask the allocator for
  *              statistics then: mallinfo2 would wait for the lock this thread holds.
+ *   exit-in-allocator-writer USEC
+ *              the same with the second thread made by pthread_create, so the recorder's writer
+ *              thread runs and takes its periodic samples (mallinfo2) while the handler exits: the
+ *              exit path must not wait for a writer that waits for the lock this thread holds.
  */
 #include <pthread.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <time.h>
@@ -21,6 +26,12 @@
 #include <unistd.h>
 
 static void tick(union sigval v) { (void)v; }
+
+static void *idle(void *arg) {
+  (void)arg;
+  for (;;) pause();
+  return NULL;
+}
 
 static void on_alarm(int signo) {
   (void)signo;
@@ -43,14 +54,26 @@ int main(int argc, char **argv) {
     printf("mapped\n");
     return 0;
   }
-  if (argc > 2 && strcmp(argv[1], "exit-in-allocator") == 0) {
+  bool writer = argc > 2 && strcmp(argv[1], "exit-in-allocator-writer") == 0;
+  if (writer || (argc > 2 && strcmp(argv[1], "exit-in-allocator") == 0)) {
     /* A second thread that the hooks do not see (glibc's timer helper, created inside libc): glibc's
      * malloc takes its arena lock from then on, and no writer thread starts (docs/RECORDER.md, "Who
      * writes"), so the exit path's sample is taken on this thread, inside the handler. The helper
      * blocks every signal; this thread unblocks SIGALRM (the test process's mask may block it). */
-    struct sigevent ev = {.sigev_notify = SIGEV_THREAD, .sigev_notify_function = tick};
-    timer_t helper;
-    if (timer_create(CLOCK_MONOTONIC, &ev, &helper) != 0) return 2;
+    if (writer) {
+      /* A thread of the program's own (signals blocked, so SIGALRM lands on main): the hooks see
+       * pthread_create and the writer thread starts. */
+      sigset_t all;
+      sigfillset(&all);
+      pthread_sigmask(SIG_BLOCK, &all, NULL);
+      pthread_t t;
+      if (pthread_create(&t, NULL, idle, NULL) != 0) return 2;
+      pthread_sigmask(SIG_UNBLOCK, &all, NULL);
+    } else {
+      struct sigevent ev = {.sigev_notify = SIGEV_THREAD, .sigev_notify_function = tick};
+      timer_t helper;
+      if (timer_create(CLOCK_MONOTONIC, &ev, &helper) != 0) return 2;
+    }
     sigset_t alarm;
     sigemptyset(&alarm);
     sigaddset(&alarm, SIGALRM);
@@ -70,6 +93,6 @@ int main(int argc, char **argv) {
       live[i] = malloc(2048 + (x >> 20) % (62 * 1024));
     }
   }
-  fprintf(stderr, "usage: sampling_entry heap | exit-in-allocator USEC\n");
+  fprintf(stderr, "usage: sampling_entry heap | exit-in-allocator USEC | exit-in-allocator-writer USEC\n");
   return 2;
 }
