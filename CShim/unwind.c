@@ -427,10 +427,6 @@ static hw_noinline int walk_from(int limit, memo_t *m, uintptr_t pc, uintptr_t s
     while (i < stop && !old->cfa_rbp[i]) {
       uintptr_t sp1 = old->sp[i + 1] + delta;
       if (hw_unlikely(sp1 - 8 > last_slot) || LOAD(sp1 - 8) != old->pc[i + 1]) break;
-      /* A state equal to a cached one at its own rsp (recursion: tree.c) is left to the loop
-       * below, which may reuse the cached walk from there to its end, stack-id sums included. */
-      while (j < old_n && old->sp[j] < sp1) j++;
-      if (j < old_n && old->sp[j] == sp1 && old->pc[j] == old->pc[i + 1]) break;
       int off = old->rbp_off[i];
       uintptr_t bp1 = bp;
       if (off != 0) {
@@ -444,7 +440,6 @@ static hw_noinline int walk_from(int limit, memo_t *m, uintptr_t pc, uintptr_t s
       i++;
     }
     n = i; /* states 0..i-1 made; state i is the loop's current state */
-    j = 0; /* state i may be below cached states that the cursor passed on the way */
     shifted = (uint64_t)i;
     RESYNC();
   }
