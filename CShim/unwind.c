@@ -13,7 +13,8 @@
  * holds the cached value (one load and compare per slot), the cached frames are the ones a full
  * walk would produce, by construction. A slot that differs ends the reuse there and the walk goes on
  * from the new value, reusing again where it meets the old walk. No guess: rsp, rbp and every value
- * read are compared.
+ * read are compared. A capture at another depth starts with the cached inner frames moved by one
+ * rsp delta (shifted reuse, walk_from): taken over where their CFA is rsp-based, slot by slot.
  *
  * unw_backtrace with UNW_CACHE_PER_THREAD costs about 20-70 ns a frame on this machine; a
  * unw_step loop is 10-20x slower and glibc's backtrace() too. */
