@@ -50,14 +50,15 @@ static hw_cold bool ensure_real(void) {
 /* The stamp of a recorded event. The process's first hooked call reads the configuration first
  * (recorder.c): that decides the clock (TSC or CLOCK_MONOTONIC), which its own stamp must use.
  * Before a call that gives memory back (free, munmap): an unordered read is enough (hw_internal.h,
- * hw_now_unordered). After one that obtained memory: ordered, unless this thread records alone. */
+ * hw_now_unordered). After one that obtained memory: ordered, unless this thread records alone;
+ * then both are the thread's latest reading while the kernel's tick stands (hw_stamp_alone). */
 static inline uint64_t stamp_before(void) {
   if (hw_unlikely(atomic_load_explicit(&hw_recording, memory_order_relaxed) < 0)) hw_recorder_early_start();
-  return hw_now_unordered();
+  return hw_recording_alone() ? hw_stamp_alone() : hw_now_unordered();
 }
 static inline uint64_t stamp_after(void) {
   if (hw_unlikely(atomic_load_explicit(&hw_recording, memory_order_relaxed) < 0)) hw_recorder_early_start();
-  return hw_recording_alone() ? hw_now_unordered() : hw_now();
+  return hw_recording_alone() ? hw_stamp_alone() : hw_now();
 }
 
 static inline bool wants_event(void) {

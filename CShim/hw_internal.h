@@ -18,6 +18,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
+
+#include "hw_format.h" /* HW_COARSE_SHIFT */
 
 #define hw_likely(x) __builtin_expect(!!(x), 1)
 #define hw_unlikely(x) __builtin_expect(!!(x), 0)
@@ -95,12 +98,23 @@ uint64_t hw_monotonic_ns(void);
  * on one core and handed out on another needs at least one cache-line transfer between the two
  * stamps (>= ~40 ns on any x86), longer than one unit. */
 #define HW_TSC_SHIFT 4
+/* Every reading of the clock on this thread (hw_tls_stamp), and the latest one made for anything
+ * but an event's stamp (hw_tls_stamp_other: samples, markers, CLOCK, END): see hw_stamp_alone. */
+extern __thread uint64_t hw_tls_stamp __attribute__((tls_model("initial-exec")));
+extern __thread uint64_t hw_tls_stamp_other __attribute__((tls_model("initial-exec")));
+#if defined(__x86_64__)
+static inline uint64_t hw_rdtsc(void) {
+  uint32_t lo, hi;
+  __asm__ __volatile__("rdtsc" : "=a"(lo), "=d"(hi)::"memory");
+  return (((uint64_t)hi << 32) | lo) >> HW_TSC_SHIFT;
+}
+#endif
 static inline uint64_t hw_now(void) {
 #if defined(__x86_64__)
   if (hw_likely(hw_use_tsc)) {
     uint32_t lo, hi, aux;
     __asm__ __volatile__("rdtscp" : "=a"(lo), "=d"(hi), "=c"(aux)::"memory");
-    return (((uint64_t)hi << 32) | lo) >> HW_TSC_SHIFT;
+    return hw_tls_stamp = hw_tls_stamp_other = (((uint64_t)hi << 32) | lo) >> HW_TSC_SHIFT;
   }
 #endif
   return hw_monotonic_ns();
@@ -114,14 +128,46 @@ static inline uint64_t hw_now(void) {
  * (rdtscp), unless no other thread records (hw_recording_alone). */
 static inline uint64_t hw_now_unordered(void) {
 #if defined(__x86_64__)
-  if (hw_likely(hw_use_tsc)) {
-    uint32_t lo, hi;
-    __asm__ __volatile__("rdtsc" : "=a"(lo), "=d"(hi)::"memory");
-    return (((uint64_t)hi << 32) | lo) >> HW_TSC_SHIFT;
-  }
+  if (hw_likely(hw_use_tsc)) return hw_tls_stamp = hw_tls_stamp_other = hw_rdtsc();
 #endif
   return hw_monotonic_ns();
 }
+/* STAMPS WHILE ONE THREAD RECORDS in a program without threads (docs/RECORDER.md, "Ordering").
+ * An event's stamp is the thread's latest TSC reading, read again only when
+ * - the kernel's coarse clock (CLOCK_MONOTONIC_COARSE through the vDSO: loads, 6.4 ns here against
+ *   26 ns for rdtsc) has moved since: so a stamp is never later than its event and at most one
+ *   kernel tick earlier (clock_getres, 4 ms here; used only up to 10 ms), or
+ * - the latest reading is not in a later coarse-time unit (frames of one recording thread count
+ *   2^HW_COARSE_SHIFT units, docs/FORMAT.md) than the latest reading made for anything else on
+ *   this thread (hw_tls_stamp_other): so an event after a sample, marker or END in program order
+ *   is stamped in the same unit as it, as before, or in a later one, and one before it earlier; the
+ *   streams merge in exactly the order they did with a reading per event.
+ * hw_stamp_clock is NULL (a reading per event) unless the TSC is the clock, the vDSO has the
+ * coarse clock, and no writer thread runs (hw_writer_spawn clears it before the program's first
+ * thread exists: samples are then taken on another thread, whose readings are not this one's).
+ * Only for a thread that hw_recording_alone: every block it orders against is its own. */
+typedef int (*hw_clock_fn)(clockid_t, struct timespec *);
+extern _Atomic(hw_clock_fn) hw_stamp_clock;
+extern __thread uint64_t hw_tls_stamp_tick __attribute__((tls_model("initial-exec")));
+static inline uint64_t hw_stamp_alone(void) {
+#if defined(__x86_64__)
+  hw_clock_fn coarse = atomic_load_explicit(&hw_stamp_clock, memory_order_relaxed);
+  if (hw_likely(coarse != NULL)) {
+    struct timespec c;
+    coarse(CLOCK_MONOTONIC_COARSE, &c);
+    uint64_t tick = (uint64_t)c.tv_sec << 30 | (uint64_t)c.tv_nsec; /* tv_nsec < 2^30 */
+    uint64_t last = hw_tls_stamp;
+    if (hw_likely(tick == hw_tls_stamp_tick) &&
+        hw_likely(last >> HW_COARSE_SHIFT > hw_tls_stamp_other >> HW_COARSE_SHIFT))
+      return last;
+    hw_tls_stamp_tick = tick;
+    return hw_tls_stamp = hw_rdtsc();
+  }
+#endif
+  return hw_now_unordered();
+}
+void hw_stamps_init(void);          /* at start, once hw_use_tsc is known: resolves the vDSO clock */
+void hw_stamps_reuse(bool on);      /* off: the writer thread starts; on: a fork child (no writer) */
 bool hw_clock_is_tsc(void);
 uint64_t hw_realtime_ns(void);
 /* Page-aligned anonymous memory straight from the kernel, never through the hooks. */
@@ -274,7 +320,7 @@ void hw_writer_emergency_flush(int signo);  /* from a fatal signal: uncompressed
 void hw_writer_after_fork_child(void);
 void hw_writer_note_signal_marker(void);    /* async-signal-safe */
 /* While no writer thread runs, nothing wakes up to sample an idle program: instead the first
- * record stamped at or after hw_inline_tick_due (hw_now() units) runs the periodic tick on the
+ * event record (thread.c begin(): tags below STACK) stamped at or after hw_inline_tick_due (hw_now() units) runs the periodic tick on the
  * recording thread (thread.c begin()). UINT64_MAX once the writer thread runs. One relaxed load and
  * compare per record. */
 extern _Atomic uint64_t hw_inline_tick_due;

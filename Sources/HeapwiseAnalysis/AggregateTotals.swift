@@ -64,12 +64,9 @@ public final class AggregateTotals {
       if let e = s.sampled { Self.addEstimate(&result[i], site: s, extra: e, period: period, allocated: true) }
     }
     if atPeak {
-      // The peak figures carry no variance (as in an event recording: docs/SAMPLING.md).
       for i in result.indices {
         result[i].liveBytes = result[i].peakBytes; result[i].liveBlocks = result[i].peakBlocks
-        if result[i].estimate != nil {
-          result[i].estimate!.live = SampledFigure(count: Double(result[i].peakBlocks))
-        }
+        if result[i].estimate != nil { result[i].estimate!.live = result[i].estimate!.peak }
       }
     } else if let snapshot {
       for i in result.indices {
@@ -87,6 +84,32 @@ public final class AggregateTotals {
     return result
   }
 
+  /// A sampled site's share of the last peak moment. The recorder keeps no variance for it (only
+  /// the bytes and blocks), so it is approximated from the site's allocations: their variance per
+  /// estimated byte (and per block) times the peak's bytes (blocks), as if the blocks live at the
+  /// peak had the sizes of all the site's allocations (docs/AGGREGATE.md). The per-byte variance
+  /// of any block is below R (w (w - 1) s^2 / (w s) < R), so the bytes' figure cannot exceed R times
+  /// the peak's bytes, the variance of a site whose live blocks at the peak were all small.
+  static func peakEstimate(_ s: AggregateSite, _ e: AggregateSampledSite, period: Double) -> SampledFigure {
+    var f = SampledFigure(count: Double(s.peakBlocks))
+    guard s.peakBlocks > 0 else { return f }
+    let share = s.allocations > 0 ? Double(s.peakBlocks) / Double(s.allocations) : 0
+    if s.allocatedBytes > 0 {
+      f.bytesVariance = Swift.min(Double(e.allocatedBytesVariance) * period / Double(s.allocatedBytes), period) * Double(s.peakBytes)
+    }
+    f.countVariance = Double(e.allocationsVariance) * share
+    f.recorded = UInt64((Double(e.recordedAllocations) * share).rounded())
+    return f
+  }
+
+  /// The last peak moment's live total with its (approximate) interval, for a sampled dump.
+  public var peakEstimate: Estimate? {
+    guard let totals, totals.samplePeriod > 0 else { return nil }
+    var v = 0.0
+    for s in totals.sites { if let e = s.sampled { v += Self.peakEstimate(s, e, period: Double(totals.samplePeriod)).bytesVariance } }
+    return Estimate(value: Double(totals.peakTotal), variance: v)
+  }
+
   /// A sampled site's estimates (docs/AGGREGATE.md): the counters are already weighted; the
   /// variance of what is live is that of the allocated minus that of the freed, term by term.
   private static func addEstimate(_ c: inout StackCounters, site s: AggregateSite, extra e: AggregateSampledSite,
@@ -98,8 +121,7 @@ public final class AggregateTotals {
       c.estimate!.allocated.countVariance += Double(e.allocationsVariance)
       c.estimate!.allocated.bytesVariance += Double(e.allocatedBytesVariance) * period
       c.estimate!.allocated.recorded &+= e.recordedAllocations
-      // The recorder keeps no variance for a site's share of the peak (docs/AGGREGATE.md).
-      c.estimate!.peak.count += Double(s.peakBlocks)
+      c.estimate!.peak.add(peakEstimate(s, e, period: period))
     }
     c.estimate!.live.count += Double(s.liveBlocks)
     c.estimate!.live.countVariance += minus(e.allocationsVariance, e.freesVariance)

@@ -62,6 +62,7 @@ private final class EveryMarker: ReplayAggregator {
     guard seen.insert(marker.name).inserted else { return }
     let now = metrics.counters
     snapshots.append(MarkerSnapshot(name: marker.name, timestamp: state.timestamp, liveBytes: now.map(\.liveBytes),
-                                    liveBlocks: now.map(\.liveBlocks)))
+                                    liveBlocks: now.map(\.liveBlocks),
+                                    liveEstimates: state.sampleWeight == nil ? [] : now.map { $0.estimate?.live ?? SampledFigure() }))
   }
 }

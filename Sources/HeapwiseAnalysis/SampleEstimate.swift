@@ -107,6 +107,8 @@ public struct Estimate: Sendable, Hashable, Codable {
   public var high: Double { value + Self.z95 * standardError }
   /// The interval's half-width (what a change must exceed not to be sampling noise).
   public var halfWidth: Double { Self.z95 * standardError }
+  /// A change whose interval holds 0 may be sampling noise alone (an exact figure is never noise).
+  public var withinNoise: Bool { standardError > 0 && low <= 0 && 0 <= high }
   /// The interval's half-width relative to the estimate (0 when exact).
   public var relativeError: Double { value > 0 ? halfWidth / value : 0 }
 

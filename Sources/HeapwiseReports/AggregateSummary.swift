@@ -15,7 +15,8 @@ public enum AggregateSummary {
     // Sampled aggregation: the counters are estimates (docs/AGGREGATE.md), each with its interval.
     let sampled = analysis.state.sampling
     if let sampled {
-      out += EstimateReport.note(EstimateReport.Sampling(sampled, stats: analysis.state.samplingStats), metric: .live)
+      out += EstimateReport.note(EstimateReport.Sampling(sampled, stats: analysis.state.samplingStats, aggregated: true),
+                                 metric: .live, marker: marker)
     }
     func interval(_ e: Estimate?, bytes: Bool) -> String {
       guard let e else { return "" }
@@ -31,8 +32,9 @@ public enum AggregateSummary {
     if marker == nil {
       out += "  allocated so far     \(Units.bytes(t.allocatedBytes))\(interval(allocated?.size, bytes: true)) in "
         + "\(t.allocations)\(interval(allocated?.count, bytes: false)) allocations\n"
-      out += "  last peak moment     \(Units.bytes(agg.totals?.peakTotal ?? 0)) live (`--at peak`"
-        + (sampled == nil ? ")\n" : "; the estimated heap's peak, no interval)\n")
+      out += "  last peak moment     \(Units.bytes(agg.totals?.peakTotal ?? 0))"
+        + (sampled == nil ? " live (`--at peak`)\n"
+          : "\(interval(agg.peakEstimate, bytes: true)) live (`--at peak`; the estimated heap's peak, its interval approximate)\n")
     }
     let top = table.sorted(by: .live).prefix(5)
     if !top.isEmpty {

@@ -15,8 +15,12 @@ public struct CheckJSON: Encodable {
     var measured: UInt64?
     var passed: Bool
     var topSites: [String]
+    /// A sampled dump's: `measured` is an estimate with this 95% interval, and whether the limit
+    /// lies inside it (the verdict is within the sampling noise). Absent for a full dump.
+    var estimate: EstimateReport.Interval?
+    var limitWithinNoise: Bool?
 
-    enum CodingKeys: String, CodingKey { case budget, key, function, limit, measured, passed, topSites }
+    enum CodingKeys: String, CodingKey { case budget, key, function, limit, measured, passed, topSites, estimate, limitWithinNoise }
 
     /// `function` and `measured` are written as null rather than left out, so every row has
     /// every key.
@@ -29,6 +33,8 @@ public struct CheckJSON: Encodable {
       try c.encode(measured, forKey: .measured)
       try c.encode(passed, forKey: .passed)
       try c.encode(topSites, forKey: .topSites)
+      try c.encodeIfPresent(estimate, forKey: .estimate)
+      try c.encodeIfPresent(limitWithinNoise, forKey: .limitWithinNoise)
     }
   }
 
@@ -40,17 +46,22 @@ public struct CheckJSON: Encodable {
   var dumps: [String]
   var kept: Bool
   var budgets: [Budget]
+  /// A sampled dump's sampling (the first process's); absent for a full dump.
+  var sampling: EstimateReport.Sampling?
   /// Every budget held and the command succeeded.
   var passed: Bool
 
-  public init(command: [String], commandStatus: Int32, dumps: [String], kept: Bool, rows: [CheckRow]) {
+  public init(command: [String], commandStatus: Int32, dumps: [String], kept: Bool, rows: [CheckRow],
+              sampling: EstimateReport.Sampling? = nil) {
+    self.sampling = sampling
     self.command = command
     self.commandStatus = commandStatus
     self.dumps = dumps
     self.kept = kept
     budgets = rows.map {
       Budget(budget: $0.budget, key: $0.quantity.rawValue, function: $0.function, limit: $0.limit,
-             measured: $0.measured, passed: $0.passed, topSites: CheckTable.topSites($0))
+             measured: $0.measured, passed: $0.passed, topSites: CheckTable.topSites($0),
+             estimate: $0.estimate.map(EstimateReport.Interval.init), limitWithinNoise: $0.estimate == nil ? nil : $0.limitWithinNoise)
     }
     passed = commandStatus == 0 && rows.allSatisfy(\.passed)
   }

@@ -1,5 +1,6 @@
 // `heapwise check`'s pass/fail table, rendered from the evaluated rows (CheckRow, HeapwiseAnalysis).
 import HeapwiseAnalysis
+import HeapwiseFormat
 
 /// The pass/fail table.
 public enum CheckTable {
@@ -19,8 +20,24 @@ public enum CheckTable {
     return over < 1024 ? "+\(over) B" : "+" + Units.bytes(over)
   }
 
-  public static func render(_ rows: [CheckRow]) -> String {
-    var table: [[String]] = [["budget", "limit", "measured", "result"]]
+  /// A sampled dump's measured figures are estimates: `[low, high]`.
+  static func interval(_ row: CheckRow) -> String {
+    guard let e = row.estimate else { return "" }
+    let b = row.quantity.isBytes
+    return " [\(format(UInt64(e.low.rounded()), bytes: b)), \(format(UInt64(e.high.rounded()), bytes: b))]"
+  }
+
+  /// What a verdict on a sampled dump's estimate is worth (`sampling`: the dump's, nil for a full one).
+  public static func samplingNote(_ sampling: SamplingParameters) -> String {
+    let r = Units.bytes(sampling.meanBytes)
+    return "note: sampled dump (one byte in \(r) on average, seed \(sampling.seed)): measured figures are estimates, "
+      + "[low, high] their 95% interval, and \"within noise\" marks a verdict the sampling could have turned (the limit is inside the interval); "
+      + "peak is the estimate at the estimated peak moment. Blocks that no sample hit are not seen, so a pass on a small limit "
+      + "(under a few times \(r), such as --max-leaked 0) does not show that the limit holds: check those without sampling\n"
+  }
+
+  public static func render(_ rows: [CheckRow], sampling: SamplingParameters? = nil) -> String {
+    var table: [[String]] = [["budget", "limit", sampling == nil ? "measured" : "measured (estimate)", "result"]]
     for row in rows {
       var limit = format(row.limit, bytes: row.quantity.isBytes)
       var measured = row.measured.map { format($0, bytes: row.quantity.isBytes) } ?? "unknown"
@@ -29,16 +46,18 @@ public enum CheckTable {
         limit = "\(row.limit) B"
         measured = "\(m) B"
       }
-      let result: String
+      measured += interval(row)
+      var result: String
       if let m = row.measured {
         result = row.passed ? "pass" : "FAIL \(excess(row, m))"
+        if row.limitWithinNoise { result += " (within noise)" }
       } else {
         result = "FAIL (no END record: the process did not exit normally)"
       }
       table.append([row.budget, limit, measured, result])
     }
     let widths = (0..<4).map { col in table.map { $0[col].count }.max() ?? 0 }
-    var text = ""
+    var text = sampling.map(samplingNote) ?? ""
     for (i, cells) in table.enumerated() {
       let line = cells.enumerated().map { col, cell in
         let pad = String(repeating: " ", count: widths[col] - cell.count)

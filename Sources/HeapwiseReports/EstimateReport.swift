@@ -11,10 +11,13 @@ public enum EstimateReport {
     /// Blocks the recorder kept and, with its live set full, had to drop (nil without an END).
     public var recordedBlocks: UInt64?
     public var droppedBlocks: UInt64?
+    /// An aggregated dump (`--sample --aggregate`): its peak figures' intervals are approximate.
+    public var aggregated: Bool
 
-    public init(_ p: SamplingParameters, stats: SamplingStats?) {
+    public init(_ p: SamplingParameters, stats: SamplingStats?, aggregated: Bool = false) {
       meanBytes = p.meanBytes; seed = p.seed
       recordedBlocks = stats?.recordedBlocks; droppedBlocks = stats?.droppedBlocks
+      self.aggregated = aggregated
     }
   }
 
@@ -39,9 +42,14 @@ public enum EstimateReport {
 
   /// The header note of a sampled report: what the figures are, and for peak and temporary, what
   /// their intervals do not cover (docs/SAMPLING.md).
-  public static func note(_ sampling: Sampling, metric: Metric) -> String {
+  public static func note(_ sampling: Sampling, metric: Metric, marker: String? = nil) -> String {
     var s = "note: sampled dump (one byte in \(Units.bytes(sampling.meanBytes)) on average, seed \(sampling.seed)): "
     s += "figures are estimates, [low, high] is the 95% interval\n"
+    if sampling.aggregated && (metric == .peak || marker == MomentNames.peak) {
+      s += "note: the recorder keeps no variance for a site's share of the last peak moment: these intervals are approximate, "
+      s += "scaled from the variance per byte (per block) of the site's allocations\n"
+      return s + dropped(sampling)
+    }
     switch metric {
     case .peak:
       s += "note: peak is the estimate at the moment the estimated heap peaked (the interval is that moment's; the highest of a noisy series tends to overshoot the true peak)\n"
@@ -49,9 +57,33 @@ public enum EstimateReport {
       s += "note: temporary is an upper bound here: a block counts when its thread made no recorded allocation before freeing it, and unrecorded ones in between are not seen, so this overstates temporaries (the interval is the sampling noise of that bound)\n"
     default: break
     }
-    if let d = sampling.droppedBlocks, d > 0 {
-      s += "warning: the recorder's live set was full \(d) times; those blocks are missing (raise HEAPWISE_SAMPLE_CAPACITY)\n"
+    return s + dropped(sampling)
+  }
+
+  static func dropped(_ sampling: Sampling) -> String {
+    guard let d = sampling.droppedBlocks, d > 0 else { return "" }
+    return "warning: the recorder's live set was full \(d) times; those blocks are missing (raise HEAPWISE_SAMPLE_CAPACITY)\n"
+  }
+
+  /// The note `compare` adds when either side is a sampled dump (`sameDump`: two markers of one).
+  /// `paired`: the variances are those of the blocks live at one marker only (exact); otherwise,
+  /// for two markers of one dump, the sum of both sides' (wider than need be).
+  public static func compareNote(sameDump: Bool, paired: Bool) -> String {
+    var s = "sampled dump: the changes are estimates; each line ends with their 95% intervals, and \"within noise\" "
+    s += "when the size change's interval contains 0 (the change may be sampling noise alone)"
+    if sameDump && !paired {
+      s += "; the two moments share the blocks live at both, so these intervals are wider than need be (an upper bound)"
     }
+    return s
+  }
+
+  /// ` change [-80 KiB, +1.1 MiB] bytes, [-300, +2700] allocations, within noise`
+  public static func difference(size: Estimate, count: Estimate) -> String {
+    func signedBytes(_ x: Double) -> String { Units.signedBytes(Int64(x.rounded())) }
+    func signedCount(_ x: Double) -> String { Units.signedCount(Int64(x.rounded())) }
+    var s = " change [\(signedBytes(size.low)), \(signedBytes(size.high))]"
+    s += ", count change [\(signedCount(count.low)), \(signedCount(count.high))]"
+    if size.withinNoise { s += ", within noise" }
     return s
   }
 

@@ -20,6 +20,7 @@ enum HTMLPage {
     <h1>heapwise report</h1>
     <p id="hw-title"></p>
     <p id="hw-facts" class="muted"></p>
+    <div id="hw-sampling" class="sampling" hidden><h2>Sampled dump: the figures are estimates</h2><ul id="hw-sampling-lines"></ul></div>
     </header>
     <main>
     <section id="verdict" aria-labelledby="verdict-h"><h2 id="verdict-h">Verdict</h2><div id="hw-verdict"></div></section>
@@ -95,6 +96,9 @@ enum HTMLPage {
     h2 { font-size: 16px; margin: 18px 0 8px; }
     p { margin: 4px 0; }
     .muted { color: var(--muted); }
+    .sampling { border-left: 3px solid var(--c1); padding: 2px 12px; margin: 8px 0; }
+    .sampling h2 { font-size: 15px; margin: 4px 0; }
+    .interval { color: var(--muted); }
     #hw-title { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 13px; overflow-wrap: anywhere; }
     section { border-top: 1px solid var(--line); }
     .finding { background: var(--panel); border-left: 4px solid var(--peak); padding: 8px 12px; margin: 6px 0; border-radius: 4px; }
@@ -209,6 +213,17 @@ enum HTMLPage {
     $("hw-title").textContent = D.title;
     const facts = ["pid " + D.pid, seconds(D.duration) + " recorded", "allocator: " + (D.allocator || "unknown (no statistics)")];
     $("hw-facts").textContent = facts.join(" · ");
+    // A sampled dump: what its estimates are, and their noise (the summary's lines).
+    if (D.sampling) {
+      $("hw-sampling").hidden = false;
+      D.sampling.forEach(function (line) { $("hw-sampling-lines").appendChild(el("li", {}, line)); });
+    }
+    // "[1.1 MiB, 1.3 MiB]" of a sampled estimate, marked for the browser test.
+    function interval(iv, unit, key) {
+      const e = el("span", { class: "interval" }, "[" + figure(iv.low, unit) + ", " + figure(iv.high, unit) + "]");
+      if (key) { e.dataset.interval = key; e.dataset.low = String(iv.low); e.dataset.high = String(iv.high); }
+      return e;
+    }
 
     // Verdict.
     D.verdict.forEach(function (f, i) {
@@ -458,6 +473,11 @@ enum HTMLPage {
       const totalText = checked(el("strong", {}, figure(total, view.unit)), "view:" + view.id + ":total", total);
       info.appendChild(document.createTextNode(view.title + (view.time !== undefined && view.time !== null ? " (" + seconds(view.time) + ")" : "") + ": "));
       info.appendChild(totalText);
+      if (view.interval) {
+        info.appendChild(document.createTextNode(" (estimate, 95% interval "));
+        info.appendChild(interval(view.interval, view.unit, "view:" + view.id + ":total"));
+        info.appendChild(document.createTextNode(")"));
+      }
       info.appendChild(document.createTextNode(" in " + tree.count + " " + view.countUnit + ". "));
       const pruned = el("span", { class: "muted" },
         "Frames under " + (100 * D.minimumShare).toFixed(1) + "% of the total are pruned (" + tree.prunedNodes +
@@ -588,25 +608,40 @@ enum HTMLPage {
         const head = el("tr");
         head.appendChild(el("th", {}, "site"));
         head.appendChild(el("th", { class: "num" }, "size"));
+        // A sampled dump's table: each estimate's 95% interval in a column of its own.
+        const sampled = !!tb.totalSizeInterval;
+        if (sampled) head.appendChild(el("th", { class: "num" }, "size, 95% interval"));
         head.appendChild(el("th", { class: "num" }, "count"));
+        if (sampled) head.appendChild(el("th", { class: "num" }, "count, 95% interval"));
         head.appendChild(el("th", { class: "num share" }, "share"));
         table.appendChild(head);
-        function row(label, size, count, cls, key) {
+        function row(label, size, count, cls, key, sizeIv, countIv) {
           const tr = el("tr", cls ? { class: cls } : {});
           tr.appendChild(el("td", { class: "site" }, label));
           const s = el("td", { class: "num" }, bytes(size));
           if (key) checked(s, key, size);
           tr.appendChild(s);
+          if (sampled) {
+            const si = el("td", { class: "num" });
+            if (sizeIv) si.appendChild(interval(sizeIv, "bytes", key + ":size"));
+            tr.appendChild(si);
+          }
           const c = el("td", { class: "num" }, String(count));
           if (key) c.dataset.count = String(count);
           tr.appendChild(c);
+          if (sampled) {
+            const ci = el("td", { class: "num" });
+            if (countIv) ci.appendChild(interval(countIv, "count", key + ":count"));
+            tr.appendChild(ci);
+          }
           tr.appendChild(el("td", { class: "num share" }, share(size, tb.totalSize)));
           table.appendChild(tr);
         }
-        tb.rows.forEach(function (r, j) { row(r.label, r.size, r.count, "", "table:" + tb.metric + ":" + j); });
+        tb.rows.forEach(function (r, j) { row(r.label, r.size, r.count, "", "table:" + tb.metric + ":" + j, r.sizeInterval, r.countInterval); });
         if (tb.otherSites > 0) row(tb.otherSites + " other sites", tb.otherSize, "", "");
         if (!tb.rows.length) row("(no sites: nothing to show for this measure)", 0, 0, "");
-        row("total, " + tb.sites + " sites", tb.totalSize, tb.totalCount, "total", "table:" + tb.metric + ":total");
+        row("total, " + tb.sites + " sites", tb.totalSize, tb.totalCount, "total", "table:" + tb.metric + ":total",
+            tb.totalSizeInterval, tb.totalCountInterval);
         wrap.appendChild(table);
         box.appendChild(wrap);
         b.addEventListener("click", function () {

@@ -52,6 +52,15 @@ public enum HTMLReport {
     var inverted: Tree
     /// Seconds since start, for views of a moment (a marker, the peak, the end).
     var time: Double?
+    /// Sampled dumps: the 95% interval of the total bytes (docs/SAMPLING.md).
+    var interval: Interval? = nil
+  }
+
+  /// A sampled dump's estimate as the page shows it: [low, high], rounded.
+  struct Interval: Encodable {
+    var low: UInt64
+    var high: UInt64
+    init(_ e: Estimate) { low = UInt64(e.low.rounded()); high = UInt64(e.high.rounded()) }
   }
 
   struct Part: Encodable {
@@ -99,6 +108,9 @@ public enum HTMLReport {
     var label: String
     var size: UInt64
     var count: UInt64
+    /// Sampled dumps: the 95% intervals of size and count.
+    var sizeInterval: Interval? = nil
+    var countInterval: Interval? = nil
   }
 
   struct Table: Encodable {
@@ -110,6 +122,8 @@ public enum HTMLReport {
     var totalSize: UInt64
     var totalCount: UInt64
     var sites: Int
+    var totalSizeInterval: Interval? = nil
+    var totalCountInterval: Interval? = nil
   }
 
   struct Data: Encodable {
@@ -130,6 +144,8 @@ public enum HTMLReport {
     var verdictMoment: VerdictMoment?
     var tables: [Table]
     var warnings: [String]
+    /// Sampled dumps: what the estimates are and their uncertainty (the summary's lines).
+    var sampling: [String]? = nil
   }
 
   public static func render(_ analysis: ReportAnalysis, path: String, options: Options = .init()) -> String {
@@ -156,14 +172,15 @@ public enum HTMLReport {
     // Stacks in FunctionStacks order are the non-zero counters in stack id order.
     let ids = atEnd.indices.filter { !atEnd[$0].isZero }
     func view(_ id: String, _ title: String, countUnit: String = "blocks", time: Double? = nil,
-              sizes s: [UInt64], counts c: [UInt64]) -> View {
+              sizes s: [UInt64], counts c: [UInt64], estimate: Estimate? = nil) -> View {
       let total = s.reduce(0, &+)
       // Saturated: a total near 2^64 (a crafted dump) times --min-share 100 is past UInt64.
       let share = (Double(total) * options.minimumShare).rounded(.up)
       let minimum = share >= 0x1p64 ? UInt64.max : share > 0 ? UInt64(share) : 0
       return View(id: id, title: title, unit: "bytes", countUnit: countUnit,
                   tree: flames.tree(size: s, count: c, inverted: false, minimum: minimum),
-                  inverted: flames.tree(size: s, count: c, inverted: true, minimum: minimum), time: time)
+                  inverted: flames.tree(size: s, count: c, inverted: true, minimum: minimum), time: time,
+                  interval: estimate.map(Interval.init))
     }
     func figures(_ size: (StackCounters) -> UInt64, _ count: (StackCounters) -> UInt64) -> (s: [UInt64], c: [UInt64]) {
       (stacks.stacks.map { size($0.counters) }, stacks.stacks.map { count($0.counters) })
@@ -173,13 +190,20 @@ public enum HTMLReport {
     let peakTime = summary.facts.peak?.time ?? analysis.seconds(analysis.state.peakTimestamp)
     var views: [View] = []
     var moments: [Moment] = []
+    // Sampled dumps: each view's total with its interval, from the same counters.
+    func total(_ metric: Metric, _ counters: [StackCounters] = atEnd) -> Estimate? {
+      guard analysis.state.sampling != nil else { return nil }
+      var sum = StackCounters()
+      for c in counters { sum.add(c) }
+      return sum.estimates(metric)?.size
+    }
     let live = figures(\.liveBytes, \.liveBlocks)
     let atExit = view("exit", exited ? "live at exit" : "live at the end of the dump", time: endTime,
-                      sizes: live.s, counts: live.c)
+                      sizes: live.s, counts: live.c, estimate: total(.live))
     views.append(atExit)
     moments.append(Moment(t: endTime, name: exited ? "exit" : "end", kind: "exit", view: 0))
     let atPeak = figures(\.peakBytes, \.peakBlocks)
-    views.append(view("peak", "live at the peak", time: peakTime, sizes: atPeak.s, counts: atPeak.c))
+    views.append(view("peak", "live at the peak", time: peakTime, sizes: atPeak.s, counts: atPeak.c, estimate: total(.peak)))
     let peak = peakTime.map { Moment(t: $0, name: "peak", kind: "peak", view: 1) }
     if let peak { moments.append(peak) }
     let markerTimes = Dictionary(summary.timeline.compactMap { r in r.label.map { ($0, r.time) } }) { a, _ in a }
@@ -189,11 +213,12 @@ public enum HTMLReport {
       let blocks = ids.map { $0 < snapshot.liveBlocks.count ? snapshot.liveBlocks[$0] : 0 }
       let t = markerTimes[snapshot.name] ?? analysis.seconds(snapshot.timestamp) ?? 0
       views.append(view("marker:\(snapshot.name)", "live at marker \"\(snapshot.name)\"", time: t,
-                        sizes: bytes, counts: blocks))
+                        sizes: bytes, counts: blocks, estimate: total(.live, analysis.counters(at: snapshot))))
       moments.append(Moment(t: t, name: snapshot.name, kind: "marker", view: views.count - 1))
     }
     let allocated = figures(\.allocatedBytes, \.allocations)
-    views.append(view("allocated", "allocated in total", countUnit: "allocations", sizes: allocated.s, counts: allocated.c))
+    views.append(view("allocated", "allocated in total", countUnit: "allocations", sizes: allocated.s, counts: allocated.c,
+                      estimate: total(.allocated)))
     if exited {
       // The same trees as at exit, not built a second time.
       var leaked = atExit
@@ -201,7 +226,8 @@ public enum HTMLReport {
       views.append(leaked)
     }
     let temporary = figures(\.temporaryBytes, \.temporary)
-    views.append(view("temporary", "temporary allocations", countUnit: "allocations", sizes: temporary.s, counts: temporary.c))
+    views.append(view("temporary", "temporary allocations", countUnit: "allocations", sizes: temporary.s, counts: temporary.c,
+                      estimate: total(.temporary)))
 
     return Data(
       title: DumpDescription.headline(path: DisplayPath.shorten(path), arguments: summary.arguments,
@@ -216,7 +242,20 @@ public enum HTMLReport {
       verdict: summary.verdict.findings.map { Finding(kind: $0.kind.rawValue, headline: $0.headline, evidence: $0.evidence) },
       verdictMoment: verdictMoment(summary, peakTime: peakTime, endTime: endTime),
       tables: tables(analysis, atEnd: atEnd, exited: exited, rows: options.tableRows),
-      warnings: summary.warnings)
+      warnings: summary.warnings, sampling: sampling(analysis))
+  }
+
+  /// A sampled dump's lines: `top`'s note and the summary's estimates with their intervals.
+  static func sampling(_ analysis: ReportAnalysis) -> [String]? {
+    guard let p = analysis.state.sampling else { return nil }
+    var summary = analysis.summary
+    if summary.sampled == nil { summary.sampled = SampledHeap.of(analysis.state) }
+    let sampling = EstimateReport.Sampling(p, stats: analysis.state.samplingStats)
+    var lines = EstimateReport.note(sampling, metric: .live).split(separator: "\n").map { String($0.dropFirst("note: ".count)) }
+    lines += ["peak: the estimate at the moment the estimated heap peaked (its interval is that moment's; the highest of a noisy series tends to overshoot the true peak)",
+              "temporary: an upper bound here (unrecorded allocations between a block's allocation and its free are not seen)"]
+    lines += SampledSummaryText.render(summary).split(separator: "\n").dropFirst().map { $0.trimmingCharacters(in: .whitespaces) }
+    return lines
   }
 
   /// The categories the summary splits RSS into, in stacking order (bottom first).
@@ -270,11 +309,17 @@ public enum HTMLReport {
       var rest = StackCounters()
       for s in sorted.dropFirst(shown.count) { rest.add(s.counters) }
       let settings = ReportSettings(metric: metric, options: table.options)
+      let total = table.total.estimates(metric)
       return Table(
         metric: metric.rawValue, title: settings.measured(exited: exited),
-        rows: shown.map { TableRow(label: DisplayPath.shorten($0.label), size: metric.size($0.counters), count: metric.count($0.counters)) },
+        rows: shown.map {
+          let e = $0.counters.estimates(metric)
+          return TableRow(label: DisplayPath.shorten($0.label), size: metric.size($0.counters), count: metric.count($0.counters),
+                          sizeInterval: e.map { Interval($0.size) }, countInterval: e.map { Interval($0.count) })
+        },
         otherSites: sorted.count - shown.count, otherSize: metric.size(rest),
-        totalSize: metric.size(table.total), totalCount: metric.count(table.total), sites: sorted.count)
+        totalSize: metric.size(table.total), totalCount: metric.count(table.total), sites: sorted.count,
+        totalSizeInterval: total.map { Interval($0.size) }, totalCountInterval: total.map { Interval($0.count) })
     }
   }
 }

@@ -83,6 +83,10 @@ public enum JSONReport {
     public var newCount: UInt64
     public var countDiff: Int64
     public var frames: [Frame]
+    /// Sampled dumps: the differences' 95% intervals, and whether the size's contains 0.
+    public var sizeDiffInterval: EstimateReport.Interval? = nil
+    public var countDiffInterval: EstimateReport.Interval? = nil
+    public var withinNoise: Bool? = nil
   }
 
   public struct CompareTotals: Codable, Sendable {
@@ -92,6 +96,10 @@ public enum JSONReport {
     public var oldCount: UInt64
     public var newCount: UInt64
     public var countDiff: Int64
+    /// Sampled dumps: the differences' 95% intervals, and whether the size's contains 0.
+    public var sizeDiffInterval: EstimateReport.Interval? = nil
+    public var countDiffInterval: EstimateReport.Interval? = nil
+    public var withinNoise: Bool? = nil
   }
 
   public struct Compare: Codable, Sendable {
@@ -142,12 +150,18 @@ public enum JSONReport {
       sites: shown.map { d in
         Difference(label: d.label, key: d.key, status: d.status.rawValue, oldSize: d.oldSize, newSize: d.newSize,
                    sizeDiff: d.sizeDifference, oldCount: d.oldCount, newCount: d.newCount,
-                   countDiff: d.countDifference, frames: d.frames.map(Frame.init))
+                   countDiff: d.countDifference, frames: d.frames.map(Frame.init),
+                   sizeDiffInterval: d.sizeEstimate.map(EstimateReport.Interval.init),
+                   countDiffInterval: d.countEstimate.map(EstimateReport.Interval.init),
+                   withinNoise: d.sizeEstimate == nil ? nil : d.withinNoise)
       },
       total: CompareTotals(
         oldSize: c.oldTotalSize, newSize: c.newTotalSize, sizeDiff: Int64(bitPattern: c.newTotalSize &- c.oldTotalSize),
         oldCount: c.oldTotalCount, newCount: c.newTotalCount,
-        countDiff: Int64(bitPattern: c.newTotalCount &- c.oldTotalCount)),
+        countDiff: Int64(bitPattern: c.newTotalCount &- c.oldTotalCount),
+        sizeDiffInterval: c.totalSizeEstimate.map(EstimateReport.Interval.init),
+        countDiffInterval: c.totalCountEstimate.map(EstimateReport.Interval.init),
+        withinNoise: c.totalSizeEstimate?.withinNoise),
       notes: notes)
     return encode(report)
   }

@@ -20,7 +20,7 @@ public enum TextReport {
     if metric == .temporary {
       out += "note: temporary = freed before its thread allocated anything else\n"
     }
-    if let sampling { out += EstimateReport.note(sampling, metric: metric) }
+    if let sampling { out += EstimateReport.note(sampling, metric: metric, marker: settings.marker) }
     if (metric == .live || metric == .leaked || metric == .peak) && table.total.reservedBytes > 0 {
       out += "note: a mapped region counts its resident pages (mincore, madvise, munmap); mapped= is the address space it reserved\n"
     }
@@ -74,6 +74,7 @@ public enum TextReport {
       case .gone: out += " [gone]"
       case .changed: break
       }
+      if let e = d.sizeEstimate, let c = d.countEstimate { out += EstimateReport.difference(size: e, count: c) }
       out += "\n"
       if settings.options.grouping == .traceback { out += traceback(d.frames, limit: settings.tracebackFrames) }
     }
@@ -86,7 +87,11 @@ public enum TextReport {
     let sizeDiff = Int64(bitPattern: comparison.newTotalSize &- comparison.oldTotalSize)
     let countDiff = Int64(bitPattern: comparison.newTotalCount &- comparison.oldTotalCount)
     out += "total: size=\(Units.bytes(comparison.newTotalSize)) (\(Units.signedBytes(sizeDiff))), "
-    out += "count=\(comparison.newTotalCount) (\(Units.signedCount(countDiff)))\n"
+    out += "count=\(comparison.newTotalCount) (\(Units.signedCount(countDiff)))"
+    if let e = comparison.totalSizeEstimate, let c = comparison.totalCountEstimate {
+      out += EstimateReport.difference(size: e, count: c)
+    }
+    out += "\n"
     _ = metric
     return out
   }

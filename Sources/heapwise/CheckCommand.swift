@@ -133,14 +133,17 @@ struct CheckCommand: ParsableCommand {
     // A dump the user asked for stays; a temporary one only when it explains a failure.
     let keep = output != nil || failed
     var out = BufferedOutput()
+    // A sampled recording (HEAPWISE_SAMPLE in the environment): the verdicts are on estimates.
+    let sampling = analyses.lazy.compactMap { $0.state.sampling }.first
     switch format {
     case .text:
-      out.write(CheckTable.render(rows))
+      out.write(CheckTable.render(rows, sampling: sampling))
       if plan.limits[.leaked] != nil || plan.sites.contains(where: { $0.limits[.leaked] != nil }) {
         for a in analyses { for line in a.leakCounters(suppressions).suppressed.lines { out.write(line + "\n") } }
       }
     case .json:
-      out.write(CheckJSON(command: arguments, commandStatus: commandStatus, dumps: checked, kept: keep, rows: rows).text)
+      out.write(CheckJSON(command: arguments, commandStatus: commandStatus, dumps: checked, kept: keep, rows: rows,
+                          sampling: sampling.map { EstimateReport.Sampling($0, stats: analyses.first?.state.samplingStats) }).text)
     }
     out.flush()
 

@@ -46,20 +46,27 @@ struct CompareCommand: ParsableCommand {
     var status: Int32 = 0
     let options = sites.siteOptions
     let old: SiteTable, new: SiteTable
+    var paired: (sites: [String: SampledFigure], total: SampledFigure)?
     let oldName: String, newName: String
     var notes: [String] = []
     // Both dumps are usually of one program: its debug information is opened once.
     let symbolizer = Symbolizer()
     if files.count == 1, let from, let to {
-      let analysis = try analyse(files[0], markers: [from, to], symbolizer: symbolizer, status: &status)
+      let difference = SampledMarkerDifference(from, to)
+      let analysis = try analyse(files[0], markers: [from, to], aggregators: [difference], symbolizer: symbolizer,
+                                 status: &status)
       (old, new) = try tables(analysis, files[0]) { a in
         (try a.sites(at: from, options: options), try a.sites(at: to, options: options))
+      }
+      if analysis.state.sampling != nil, !analysis.isAggregated {
+        paired = difference.bySite(counters: try tables(analysis, files[0]) { try $0.counters(at: to) },
+                                   resolver: analysis.resolver, options: options)
       }
       oldName = "\(files[0]) at marker \"\(from)\""
       newName = "\(files[0]) at marker \"\(to)\""
     } else {
-      let a = try analyse(files[0], markers: [], symbolizer: symbolizer, status: &status)
-      let b = try analyse(files[1], markers: [], symbolizer: symbolizer, status: &status)
+      let a = try analyse(files[0], markers: [], aggregators: [], symbolizer: symbolizer, status: &status)
+      let b = try analyse(files[1], markers: [], aggregators: [], symbolizer: symbolizer, status: &status)
       old = try tables(a, files[0]) { try $0.sites(options: options) }
       new = try tables(b, files[1]) { try $0.sites(options: options) }
       oldName = DumpDescription(a).headline
@@ -70,7 +77,8 @@ struct CompareCommand: ParsableCommand {
         }
       }
     }
-    let comparison = Comparison(old: old, new: new, metric: metric)
+    let comparison = Comparison(old: old, new: new, metric: metric, paired: paired)
+    if comparison.isEstimate { notes.append(EstimateReport.compareNote(sameDump: files.count == 1, paired: paired != nil)) }
     let settings = ReportSettings(metric: metric, options: options, limit: sites.limit == 0 ? nil : sites.limit,
                                   tracebackFrames: sites.tracebackFrames)
     var out = BufferedOutput()
@@ -82,12 +90,13 @@ struct CompareCommand: ParsableCommand {
     if status != 0 { throw ExitCode(status) }
   }
 
-  private func analyse(_ file: String, markers: Set<String>, symbolizer: Symbolizer, status: inout Int32) throws
-    -> DumpAnalysis
+  private func analyse(_ file: String, markers: Set<String>, aggregators: [any ReplayAggregator], symbolizer: Symbolizer,
+                       status: inout Int32) throws -> DumpAnalysis
   {
     let reader = try openDump(file)
     let progress = Progress("reading \(file)")
-    let analysis = DumpAnalysis(reader: reader, markers: markers, symbolizer: symbolizer, progress: progress.callback)
+    let analysis = DumpAnalysis(reader: reader, markers: markers, aggregators: aggregators, symbolizer: symbolizer,
+                                progress: progress.callback)
     progress.done()
     status = max(status, reportWarnings(reader, quietAboutEnd: true))
     return analysis

@@ -47,7 +47,9 @@ struct TopCommand: ParsableCommand {
     // Only leaks are suppressed; another metric's JSON has no "suppressed".
     func leakedOnly(_ s: SuppressedLeaks) -> SuppressedLeaks? { metric == .leaked ? s : nil }
     var out = BufferedOutput()
-    let sampling = analysis.state.sampling.map { EstimateReport.Sampling($0, stats: analysis.state.samplingStats) }
+    let sampling = analysis.state.sampling.map {
+      EstimateReport.Sampling($0, stats: analysis.state.samplingStats, aggregated: analysis.isAggregated)
+    }
     switch sites.format {
     case .text:
       out.write(TextReport.top(table, dump: dump, settings: settings, sampling: sampling))

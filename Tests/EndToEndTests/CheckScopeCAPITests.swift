@@ -64,5 +64,10 @@ import Testing
     // 11 allocations (10 churned, 1 kept), 10 frees, 200 bytes, 1 leaked block of 100 bytes,
     // 2 sites, the churn loop's with 10.
     #expect(preloaded.stdout == "11 10 200 1 100 2 10\nrefused 1, opened 64\n", "\(preloaded.stdout)\(preloaded.stderr)")
+    // A sampled recording counts a scope's allocations exactly all the same: with a scope open
+    // every call takes the hooks' general path (docs/SAMPLING.md), so budgets are never estimates.
+    let sampled = try CLI.runProcess(exe, [], environment: ["LD_PRELOAD": CLI.library!, "HEAPWISE_OUTPUT": ws.path("s.heapwise"),
+                                                            "HEAPWISE_SAMPLE": "524288", "HEAPWISE_SAMPLE_SEED": "1"])
+    #expect(sampled.stdout == preloaded.stdout, "\(sampled.stdout)\(sampled.stderr)")
   }
 }

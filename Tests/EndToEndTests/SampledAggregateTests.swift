@@ -11,9 +11,7 @@ import Testing
     try CLI.requireLibrary()
     let ws = try Workspace("sampled-aggregate")
     defer { ws.remove() }
-    let program = ws.path("sampling_sites")
-    let cc = try CLI.runProcess("/usr/bin/cc", ["-g", "-O0", "-o", program, SamplingTests.source.path, "-lm"])
-    try #require(cc.status == 0, "\(cc.stderr)")
+    let program = try SamplingTests.compile(ws)
     let full = try ws.record(program, ["16"], dump: "full.heapwise")
     let agg = try ws.record(program, ["16"], dump: "agg.heapwise",
                             extra: ["--sample", "8KiB", "--seed", "7", "--aggregate", "--flush", "50ms"])
@@ -49,6 +47,24 @@ import Testing
     #expect(summary.stdout.contains("live heap (estimated) "), "\(summary.stdout)")
     let peak = try CLI.run(["top", agg, "--at", "peak", "--format", "json"], in: ws.url)
     #expect(peak.status == 0, "\(peak.stderr)")
+
+    // The last peak's figures: the recorder keeps no variance for them, so their intervals are
+    // approximate (scaled from each site's allocations) and say so; blocks of R or more are exact.
+    for args in [["--metric", "peak"], ["--at", "peak"]] {
+      let estPeak = try SamplingTests.top(agg, metric: "live", extra: args, in: ws)
+      for s in sites {
+        let e = estPeak[s]?.size
+        #expect(e?.low != nil && e?.high != nil, "\(args) \(s): no interval")
+        if ["site_large", "site_huge"].contains(s) {
+          #expect(e?.low == e?.high, "\(args) \(s): exact blocks, no width")
+        } else if let e, e.value > 0 {
+          #expect(e.low! < e.value && e.value < e.high!, "\(args) \(s): an estimate of small blocks has a width")
+        }
+      }
+      let text = try CLI.run(["top", agg, "--by", "function"] + args, in: ws.url)
+      #expect(text.stdout.contains("these intervals are approximate"), "\(text.stdout)")
+    }
+    #expect(summary.stdout.contains("its interval approximate"), "\(summary.stdout)")
   }
 
   /// Phase 1 (blocks of 4096 bytes at one site, 64-byte blocks at another), then waits until a

@@ -32,8 +32,11 @@ import Testing
   }
 
   /// `top --by function --metric M --format json` as site name -> (size, count) with intervals.
-  static func top(_ dump: String, metric: String, in ws: Workspace) throws -> [String: (size: Figure, count: Figure)] {
-    let r = try CLI.run(["top", dump, "--by", "function", "--metric", metric, "--format", "json", "--limit", "0"], in: ws.url)
+  static func top(_ dump: String, metric: String, extra: [String] = [], in ws: Workspace) throws
+    -> [String: (size: Figure, count: Figure)]
+  {
+    let r = try CLI.run(["top", dump, "--by", "function", "--metric", metric, "--format", "json", "--limit", "0"] + extra,
+                        in: ws.url)
     #expect(r.status == 0, "\(r.stderr)")
     let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
     var out: [String: (Figure, Figure)] = [:]
@@ -49,19 +52,31 @@ import Testing
     return out
   }
 
+  /// The workload compiled in `ws` and recorded twice: with full tracking and with `--sample 8KiB
+  /// --seed seed`, `mib` MiB a site.
+  static func recordPair(_ ws: Workspace, mib: String, seed: String) throws -> (full: String, sampled: String) {
+    let program = try compile(ws)
+    let full = try ws.record(program, [mib], dump: "full.heapwise")
+    let sampled = try ws.record(program, [mib], dump: "sampled.heapwise", extra: ["--sample", "8KiB", "--seed", seed])
+    return (full, sampled)
+  }
+
+  /// The workload, compiled in `ws`.
+  static func compile(_ ws: Workspace) throws -> String {
+    let program = ws.path("sampling_sites")
+    let cc = try CLI.runProcess("/usr/bin/cc", ["-g", "-O0", "-o", program, Self.source.path, "-lm"])
+    try #require(cc.status == 0, "\(cc.stderr)")
+    return program
+  }
+
   @Test func estimatesMatchFullTracking() throws {
     try CLI.requireLibrary()
     let ws = try Workspace("sampling")
     defer { ws.remove() }
-    let program = ws.path("sampling_sites")
-    let cc = try CLI.runProcess("/usr/bin/cc", ["-g", "-O0", "-o", program, Self.source.path, "-lm"])
-    try #require(cc.status == 0, "\(cc.stderr)")
-    let mib = "16"
-    let full = try ws.record(program, [mib], dump: "full.heapwise")
     // 8 KiB: the workload's 16 MiB a site then gives each small-block site ~2,000 samples (the
     // error goes as 1/sqrt(samples): --sample 512KiB needs 64x the bytes for the same precision,
     // which tools/bench/sampling_accuracy.py measures over many seeds).
-    let sampled = try ws.record(program, [mib], dump: "sampled.heapwise", extra: ["--sample", "8KiB", "--seed", "7"])
+    let (full, sampled) = try Self.recordPair(ws, mib: "16", seed: "7")
 
     let truthLive = try Self.top(full, metric: "live", in: ws), truthAlloc = try Self.top(full, metric: "allocated", in: ws)
     let estLive = try Self.top(sampled, metric: "live", in: ws), estAlloc = try Self.top(sampled, metric: "allocated", in: ws)
@@ -187,12 +202,7 @@ import Testing
     try CLI.requireLibrary()
     let ws = try Workspace("sampling-moments")
     defer { ws.remove() }
-    let program = ws.path("sampling_sites")
-    let cc = try CLI.runProcess("/usr/bin/cc", ["-g", "-O0", "-o", program, Self.source.path, "-lm"])
-    try #require(cc.status == 0, "\(cc.stderr)")
-    let mib = "4"
-    let full = try ws.record(program, [mib], dump: "full.heapwise")
-    let sampled = try ws.record(program, [mib], dump: "sampled.heapwise", extra: ["--sample", "8KiB", "--seed", "11"])
+    let (full, sampled) = try Self.recordPair(ws, mib: "4", seed: "11")
     let records = try CLI.run(["records", sampled], in: ws.url)
     try #require(records.status == 0, "\(records.stderr)")
     let hand = HandReplay(records: records.stdout, rate: 8192)
@@ -270,6 +280,134 @@ import Testing
     #expect(text.stdout.contains("at marker s8: "), "\(text.stdout)")
     #expect(text.stdout.contains("growth over the markers: rise "), "\(text.stdout)")
     #expect(text.stdout.contains("the estimate at the moment the estimated heap peaked"), "\(text.stdout)")
+
+    // compare --from --to: the change's variance is that of the blocks live at one marker only
+    // (those live at both cancel): by hand, the variance of heap(s6) - heap(s3).
+    var change = [Double](repeating: 0, count: hand.markers)
+    (change[2], change[5]) = (-1, 1)
+    let paired = try Self.json(["compare", sampled, "--from", "s3", "--to", "s6", "--by", "function", "--format", "json",
+                                "--limit", "0"], in: ws)
+    let pairedTruth = try Self.json(["compare", full, "--from", "s3", "--to", "s6", "--by", "function", "--format", "json",
+                                     "--limit", "0"], in: ws)
+    close(Self.number(paired, "total", "size_diff_interval", "standard_error").map { $0 * $0 }, hand.variance(change),
+          "variance of the change from s3 to s6")
+    close(Self.number(paired, "total", "size_diff_interval", "value"), hand.atMarker[5].heap - hand.atMarker[2].heap,
+          "change from s3 to s6")
+    inside(Self.number(pairedTruth, "total", "size_diff")!, (paired["total"] as? [String: Any])?["size_diff_interval"],
+           "change from s3 to s6")
+    #expect(pairedTruth["total"].map { ($0 as? [String: Any])?["size_diff_interval"] == nil } == true,
+            "a full dump's compare has no intervals")
+    let truthBySite = Dictionary(((pairedTruth["sites"] as? [[String: Any]]) ?? []).map { ($0["key"] as? String ?? "", $0) }) { a, _ in a }
+    var checkedSites = 0
+    for site in paired["sites"] as? [[String: Any]] ?? [] {
+      let iv = site["size_diff_interval"]
+      #expect(iv != nil, "\(site["label"] ?? "?"): no interval")
+      // A site that did nothing between the markers has the same blocks at both: no noise.
+      if Self.number(site, "size_diff") == 0 {
+        #expect(Self.number(iv, "standard_error") == 0 && site["within_noise"] as? Bool == false, "\(site["label"] ?? "?")")
+      }
+      if let t = truthBySite[site["key"] as? String ?? ""], let d = Self.number(t, "size_diff") {
+        inside(d, iv, "change of \(site["label"] ?? "?")")
+        checkedSites += 1
+      }
+    }
+    #expect(checkedSites >= 3, "\(checkedSites) sites compared")
+    let pairedText = try CLI.run(["compare", sampled, "--from", "s3", "--to", "s6", "--by", "function"], in: ws.url)
+    #expect(pairedText.stdout.contains("note: sampled dump: the changes are estimates"), "\(pairedText.stdout)")
+    #expect(!pairedText.stdout.contains("upper bound"), "\(pairedText.stdout)")
+
+    // compare of the full recording with the sampled one: the true change is 0, every difference
+    // is sampling noise, and its interval (the sampled side's variance alone) says so.
+    let noise = try Self.json(["compare", full, sampled, "--by", "function", "--format", "json", "--limit", "0"], in: ws)
+    let noisy = (noise["sites"] as? [[String: Any]] ?? []).filter { Self.number($0, "size_diff_interval", "standard_error") ?? 0 > 0 }
+    let withinNoise = noisy.filter { $0["within_noise"] as? Bool == true }.count
+    #expect(noisy.count >= 8 && withinNoise >= noisy.count - 2, "\(withinNoise) of \(noisy.count) noisy sites within noise")
+    inside(0, (noise["total"] as? [String: Any])?["size_diff_interval"], "total change, full against sampled")
+    #expect((noise["total"] as? [String: Any])?["within_noise"] as? Bool == true)
+    let noiseText = try CLI.run(["compare", full, sampled, "--by", "function"], in: ws.url)
+    #expect(noiseText.stdout.contains(", within noise"), "\(noiseText.stdout)")
+    #expect(noiseText.stdout.contains("total: size=") && noiseText.stdout.contains(" change ["), "\(noiseText.stdout)")
+  }
+
+  /// `heapwise report` of a sampled dump, in chromium as ReportTests load pages: the page says the
+  /// figures are estimates, and its tables and flame graph totals show top's intervals.
+  @Test(.enabled(if: Browser.path != nil, "chromium is not installed (tools/install-deps.sh tries to): the browser test skips"))
+  func reportShowsTheIntervals() throws {
+    try CLI.requireLibrary()
+    let ws = try Workspace("sampling-report")
+    defer { ws.remove() }
+    let (_, sampled) = try Self.recordPair(ws, mib: "4", seed: "11")
+    let page = try ReportTests.report(sampled, ws: ws, name: "sampled")
+    let (dom, console) = try Browser.dumpDOM(page, ws: ws)
+    #expect(console.isEmpty, "console messages: \(console)")
+    #expect(dom.contains("data-selfcheck=\"ok\""), "self-check did not pass")
+    #expect(dom.contains("Sampled dump: the figures are estimates"), "no sampling section")
+    #expect(dom.contains("live heap at the end "), "the summary's sampled lines are missing")
+    var intervals: [String: (low: Double, high: Double)] = [:]
+    let re = try NSRegularExpression(pattern: #"data-interval="([^"]*)" data-low="(\d+)" data-high="(\d+)""#)
+    let ns = dom as NSString
+    for m in re.matches(in: dom, range: NSRange(location: 0, length: ns.length)) {
+      intervals[ns.substring(with: m.range(at: 1))] = (Double(ns.substring(with: m.range(at: 2)))!, Double(ns.substring(with: m.range(at: 3)))!)
+    }
+    func same(_ shown: (low: Double, high: Double)?, _ iv: Any?, _ what: String) {
+      let lo = (Self.number(iv, "low") ?? .nan).rounded(), hi = (Self.number(iv, "high") ?? .nan).rounded()
+      #expect(shown?.low == lo && shown?.high == hi, "\(what): page \(String(describing: shown)), top [\(lo), \(hi)]")
+    }
+    for metric in ["live", "allocated", "peak"] {
+      let top = try Self.json(["top", sampled, "--by", "lineno", "--metric", metric, "--format", "json", "--limit", "15"], in: ws)
+      same(intervals["table:\(metric):total:size"], top["total_size_interval"], "\(metric) total")
+      same(intervals["table:\(metric):total:count"], top["total_count_interval"], "\(metric) total count")
+      for (j, site) in (top["sites"] as? [[String: Any]] ?? []).enumerated() {
+        same(intervals["table:\(metric):\(j):size"], site["size_interval"], "\(metric) row \(j)")
+        same(intervals["table:\(metric):\(j):count"], site["count_interval"], "\(metric) row \(j) count")
+      }
+    }
+    let live = try Self.json(["top", sampled, "--format", "json"], in: ws)
+    same(intervals["view:exit:total"], live["total_size_interval"], "flame graph at exit")
+    let marker = try Browser.dumpDOM(page, fragment: "view=marker:s8", ws: ws)
+    #expect(marker.console.isEmpty, "\(marker.console)")
+    let at = try Self.json(["top", sampled, "--at", "s8", "--format", "json"], in: ws)
+    let shown = re.firstMatch(in: marker.dom, range: NSRange(location: 0, length: (marker.dom as NSString).length)).map {
+      (marker.dom as NSString).substring(with: $0.range(at: 1))
+    }
+    #expect(shown == "view:marker:s8:total", "\(String(describing: shown))")
+    #expect(marker.dom.contains("data-low=\"\(UInt64((Self.number(at, "total_size_interval", "low") ?? 0).rounded()))\""),
+            "the marker view's interval is top --at's")
+    let driven = try Browser.dumpDOM(page, fragment: "selftest=1", ws: ws)
+    #expect(driven.console.isEmpty && driven.dom.contains("data-selftest=\"ok\""), "\(driven.console)")
+  }
+
+  /// `heapwise check` of a sampled recording (HEAPWISE_SAMPLE in its environment): the measured
+  /// figures are estimates, each budget row carries its interval, and a verdict whose limit lies
+  /// inside the interval says it is within the noise.
+  @Test func checkVerdictsOnEstimatesStateTheirNoise() throws {
+    try CLI.requireLibrary()
+    let ws = try Workspace("sampling-check")
+    defer { ws.remove() }
+    let program = try Self.compile(ws)
+    let exact = try Self.json(["check", "--format", "json", "--max-allocations", "1e9", "--", program, "4"], in: ws)
+    let rows = try #require(exact["budgets"] as? [[String: Any]])
+    let truth = try #require(Self.number(rows.first, "measured"))
+    #expect(rows.first?["estimate"] == nil && exact["sampling"] == nil, "a full recording's check has no estimates")
+    let env = ["HEAPWISE_SAMPLE": "8192", "HEAPWISE_SAMPLE_SEED": "3"]
+    let limit = String(Int(truth))
+    let r = try CLI.run(["check", "--format", "json", "--max-allocations", limit, "--max-allocated", "1GiB", "--", program, "4"],
+                        in: ws.url, environment: env)
+    let obj = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], "\(r.stderr)")
+    #expect(Self.number(obj, "sampling", "mean_bytes") == 8192)
+    let sampled = try #require(obj["budgets"] as? [[String: Any]])
+    let allocations = try #require(sampled.first { $0["key"] as? String == "max-allocations" })
+    let lo = try #require(Self.number(allocations, "estimate", "low")), hi = try #require(Self.number(allocations, "estimate", "high"))
+    #expect(lo <= truth && truth <= hi, "truth \(truth) outside [\(lo), \(hi)]")
+    #expect(Self.number(allocations, "measured") != truth, "the sampled figure is an estimate, not the count")
+    // The limit is the truth, inside the interval: either verdict is within the noise.
+    #expect(allocations["limit_within_noise"] as? Bool == true)
+    let allocated = try #require(sampled.first { $0["key"] as? String == "max-allocated" })
+    #expect(allocated["passed"] as? Bool == true && allocated["limit_within_noise"] as? Bool == false)
+    let text = try CLI.run(["check", "--max-allocations", limit, "--", program, "4"], in: ws.url, environment: env)
+    #expect(text.stdout.contains("note: sampled dump (one byte in 8.0 KiB on average, seed 3): measured figures are estimates"),
+            "\(text.stdout)")
+    #expect(text.stdout.contains("measured (estimate)") && text.stdout.contains("(within noise)"), "\(text.stdout)")
   }
 
   @Test func sampleOptionRejectsBadSizes() throws {

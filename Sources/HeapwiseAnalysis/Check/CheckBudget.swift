@@ -198,8 +198,16 @@ public struct CheckRow: Sendable {
   public var topSites: [CheckSite] = []
   /// For a site rule: its function glob.
   public var function: String? = nil
+  /// A sampled dump's: `measured` is an estimate, with this interval (docs/SAMPLING.md). The
+  /// verdict is the estimate's; when the limit lies inside the interval it could go either way.
+  public var estimate: Estimate? = nil
 
   public var passed: Bool { measured.map { $0 <= limit } ?? false }
+  /// The limit lies inside the estimate's 95% interval: the verdict is within the sampling noise.
+  public var limitWithinNoise: Bool {
+    guard let e = estimate, e.standardError > 0 else { return false }
+    return e.low <= Double(limit) && Double(limit) <= e.high
+  }
 }
 
 extension CheckBudget {
@@ -207,6 +215,9 @@ extension CheckBudget {
   struct Figures {
     var total: [CheckQuantity: UInt64?] = [:]
     var rules: [[CheckQuantity: UInt64?]] = []
+    /// A sampled dump's: the variance of each figure (absent when every block was recorded).
+    var totalVariance: [CheckQuantity: Double]? = nil
+    var ruleVariances: [[CheckQuantity: Double]] = []
   }
 
   /// Every limit against the replayed dumps (one per process), totals first, then site rules in
@@ -220,11 +231,22 @@ extension CheckBudget {
       let known = values.compactMap { $0 }
       return quantity == .peak ? known.max() ?? 0 : known.reduce(0, +)
     }
+    // Sampled dumps: the estimate's variance, over processes as the value combines (independent
+    // samples add; a peak is the highest process's).
+    let sampled = figures.contains { $0.totalVariance != nil }
+    func estimate(_ quantity: CheckQuantity, _ measured: UInt64?, _ values: [UInt64?], _ variances: [Double]) -> Estimate? {
+      guard sampled, let measured else { return nil }
+      let v = quantity == .peak
+        ? values.indices.max(by: { (values[$0] ?? 0) < (values[$1] ?? 0) }).map { variances[$0] } ?? 0
+        : variances.reduce(0, +)
+      return Estimate(value: Double(measured), variance: v)
+    }
     var rows: [CheckRow] = []
     for quantity in CheckQuantity.allCases {
       guard let limit = limits[quantity] else { continue }
       let values = figures.map { $0.total[quantity] ?? nil }
       var row = CheckRow(budget: quantity.title, quantity: quantity, limit: limit, measured: combine(quantity, values))
+      row.estimate = estimate(quantity, row.measured, values, figures.map { $0.totalVariance?[quantity] ?? 0 })
       // The sites of the process that contributed most.
       if !row.passed && row.measured != nil,
         let top = values.indices.max(by: { (values[$0] ?? 0) < (values[$1] ?? 0) })
@@ -236,9 +258,11 @@ extension CheckBudget {
     for (r, rule) in sites.enumerated() {
       for quantity in CheckQuantity.allCases {
         guard let limit = rule.limits[quantity] else { continue }
-        let measured = combine(quantity, figures.map { $0.rules[r][quantity] ?? nil })
+        let values = figures.map { $0.rules[r][quantity] ?? nil }
+        let measured = combine(quantity, values)
         rows.append(CheckRow(budget: "\(rule.function): \(quantity.title)", quantity: quantity, limit: limit, measured: measured,
-                             function: rule.function))
+                             function: rule.function,
+                             estimate: estimate(quantity, measured, values, figures.map { $0.ruleVariances.isEmpty ? 0 : $0.ruleVariances[r][quantity] ?? 0 })))
       }
     }
     return rows
@@ -252,14 +276,24 @@ extension CheckBudget {
     func values(_ c: StackCounters, leaked: UInt64, peak: UInt64) -> [CheckQuantity: UInt64?] {
       [.peak: peak, .leaked: known ? leaked : nil, .allocations: c.allocations, .allocated: c.allocatedBytes]
     }
+    let sampled = analysis.state.sampling != nil
+    // A sampled dump's variances: each figure's HT variance (SampleEstimate.swift).
+    func variances(_ c: StackCounters, leaked: StackCounters, peak: Double) -> [CheckQuantity: Double] {
+      [.peak: peak, .leaked: leaked.estimate?.live.bytesVariance ?? 0,
+       .allocations: c.estimate?.allocated.countVariance ?? 0, .allocated: c.estimate?.allocated.bytesVariance ?? 0]
+    }
     var total = StackCounters()
     for c in counters { total.add(c) }
+    var leakedSum = StackCounters()
+    for c in leakCounters { leakedSum.add(c) }
     let leakedTotal = leakCounters.reduce(UInt64(0)) { $0 &+ $1.liveBytes }
     var result = Figures(total: values(total, leaked: leakedTotal, peak: analysis.state.peakBytes))
+    if sampled { result.totalVariance = variances(total, leaked: leakedSum, peak: analysis.state.peakBytesVariance) }
     guard !sites.isEmpty else { return result }
     let resolver = analysis.resolver
     for rule in sites {
       var sum = StackCounters()
+      var leakedSum = StackCounters()
       var leaked: UInt64 = 0
       var matchCache: [Int32: Bool] = [:]
       for (i, c) in counters.enumerated() where i > 0 && !c.isZero {
@@ -272,11 +306,13 @@ extension CheckBudget {
         }
         if hit {
           sum.add(c)
+          leakedSum.add(leakCounters[i])
           leaked &+= leakCounters[i].liveBytes
         }
       }
       // A rule's peak: its stacks' bytes live at the process's peak.
       result.rules.append(values(sum, leaked: leaked, peak: sum.peakBytes))
+      if sampled { result.ruleVariances.append(variances(sum, leaked: leakedSum, peak: sum.estimate?.peak.bytesVariance ?? 0)) }
     }
     return result
   }
