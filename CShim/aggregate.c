@@ -37,14 +37,30 @@
 #define CHUNKS (1u << (24 - CHUNK_BITS))
 #define DEFAULT_LIVE_CAPACITY (1u << 20)
 
+/* One side of a site's counters: its allocations, or its frees. With sampling, count and bytes
+ * add weights, and the rest is kept too: recorded blocks and the estimates' variance terms
+ * (hw_sample_weigh). */
+typedef struct side_s {
+  _Atomic uint64_t count, bytes;
+  _Atomic uint64_t recorded, count_var, bytes_var;
+} side_t;
+
 typedef struct site_s {
-  _Atomic uint64_t allocs, alloc_bytes, frees, free_bytes;
+  side_t alloc, freed;
   uint64_t peak_bytes, peak_blocks; /* the site's live at the last peak moment (role holder) */
-  /* With sampling (the counters above then add weights): recorded blocks allocated and freed, and
-   * the variance terms of the estimates, allocated and freed (hw_sample_weigh). */
-  _Atomic uint64_t recorded_allocs, recorded_frees;
-  _Atomic uint64_t alloc_count_var, alloc_bytes_var, free_count_var, free_bytes_var;
 } site_t;
+
+/* What one recorded block adds to a side, sampled (the weights) or not (one block of `size`). */
+static inline void side_add(side_t *side, uint64_t count, uint64_t bytes) {
+  atomic_fetch_add_explicit(&side->count, count, memory_order_relaxed);
+  atomic_fetch_add_explicit(&side->bytes, bytes, memory_order_relaxed);
+}
+static inline void side_add_weighed(side_t *side, const hw_sample_weights_t *w) {
+  side_add(side, w->count, w->bytes);
+  atomic_fetch_add_explicit(&side->recorded, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&side->count_var, w->count_variance, memory_order_relaxed);
+  atomic_fetch_add_explicit(&side->bytes_var, w->bytes_variance, memory_order_relaxed);
+}
 
 static _Atomic(site_t *) chunks[CHUNKS];
 static _Atomic uint32_t sites_end; /* one more than the largest stack id counted */
@@ -126,8 +142,7 @@ void hw_track_counted_alloc(hw_thread_t *t, uint64_t size, uint32_t stack, uint6
   if (hw_config.aggregate) {
     site_t *s = site(stack);
     if (s) {
-      atomic_fetch_add_explicit(&s->allocs, 1, memory_order_relaxed);
-      atomic_fetch_add_explicit(&s->alloc_bytes, size, memory_order_relaxed);
+      side_add(&s->alloc, 1, size);
       note_site(stack);
     } else {
       atomic_fetch_add_explicit(&untracked, 1, memory_order_relaxed); /* no memory for its chunk */
@@ -153,11 +168,7 @@ void hw_track_sampled_alloc(hw_thread_t *t, bool kept, uint64_t size, uint32_t s
   if (hw_config.aggregate) {
     site_t *s = site(stack);
     if (s) {
-      atomic_fetch_add_explicit(&s->allocs, w.count, memory_order_relaxed);
-      atomic_fetch_add_explicit(&s->alloc_bytes, w.bytes, memory_order_relaxed);
-      atomic_fetch_add_explicit(&s->recorded_allocs, 1, memory_order_relaxed);
-      atomic_fetch_add_explicit(&s->alloc_count_var, w.count_variance, memory_order_relaxed);
-      atomic_fetch_add_explicit(&s->alloc_bytes_var, w.bytes_variance, memory_order_relaxed);
+      side_add_weighed(&s->alloc, &w);
       note_site(stack);
     } else {
       atomic_fetch_add_explicit(&untracked, 1, memory_order_relaxed);
@@ -173,13 +184,7 @@ void hw_track_sampled_free(uint64_t size, uint32_t seed, uint32_t stack, uint64_
   atomic_fetch_sub_explicit(&live_total, w.bytes, memory_order_relaxed);
   if (hw_config.aggregate) {
     site_t *s = site(stack);
-    if (s) {
-      atomic_fetch_add_explicit(&s->frees, w.count, memory_order_relaxed);
-      atomic_fetch_add_explicit(&s->free_bytes, w.bytes, memory_order_relaxed);
-      atomic_fetch_add_explicit(&s->recorded_frees, 1, memory_order_relaxed);
-      atomic_fetch_add_explicit(&s->free_count_var, w.count_variance, memory_order_relaxed);
-      atomic_fetch_add_explicit(&s->free_bytes_var, w.bytes_variance, memory_order_relaxed);
-    }
+    if (s) side_add_weighed(&s->freed, &w);
     if (hw_unlikely(ts >= atomic_load_explicit(&hw_inline_tick_due, memory_order_relaxed))) hw_writer_poll_slow();
   }
 }
@@ -195,10 +200,7 @@ void hw_track_counted_free(uint64_t size, uint32_t stack, uint64_t ts) {
   atomic_fetch_sub_explicit(&live_total, size, memory_order_relaxed);
   if (hw_config.aggregate) {
     site_t *s = site(stack);
-    if (s) {
-      atomic_fetch_add_explicit(&s->frees, 1, memory_order_relaxed);
-      atomic_fetch_add_explicit(&s->free_bytes, size, memory_order_relaxed);
-    }
+    if (s) side_add(&s->freed, 1, size);
     if (hw_unlikely(ts >= atomic_load_explicit(&hw_inline_tick_due, memory_order_relaxed))) hw_writer_poll_slow();
   }
 }
@@ -235,23 +237,23 @@ static void encode(uint8_t *body, int kind, const char *name, uint64_t ts, emit_
         continue;
       }
       site_t *s = &chunk[next & (CHUNK_SITES - 1)];
-      uint64_t allocs = atomic_load_explicit(&s->allocs, memory_order_relaxed);
+      uint64_t allocs = atomic_load_explicit(&s->alloc.count, memory_order_relaxed);
       if (!allocs) continue;
       p = hw_put_uvarint(p, next - prev);
       prev = next;
       p = hw_put_uvarint(p, allocs);
-      p = hw_put_uvarint(p, atomic_load_explicit(&s->alloc_bytes, memory_order_relaxed));
-      p = hw_put_uvarint(p, atomic_load_explicit(&s->frees, memory_order_relaxed));
-      p = hw_put_uvarint(p, atomic_load_explicit(&s->free_bytes, memory_order_relaxed));
+      p = hw_put_uvarint(p, atomic_load_explicit(&s->alloc.bytes, memory_order_relaxed));
+      p = hw_put_uvarint(p, atomic_load_explicit(&s->freed.count, memory_order_relaxed));
+      p = hw_put_uvarint(p, atomic_load_explicit(&s->freed.bytes, memory_order_relaxed));
       p = hw_put_uvarint(p, s->peak_bytes);
       p = hw_put_uvarint(p, s->peak_blocks);
       if (hw_sample_rate) {
-        p = hw_put_uvarint(p, atomic_load_explicit(&s->recorded_allocs, memory_order_relaxed));
-        p = hw_put_uvarint(p, atomic_load_explicit(&s->recorded_frees, memory_order_relaxed));
-        p = hw_put_uvarint(p, atomic_load_explicit(&s->alloc_count_var, memory_order_relaxed));
-        p = hw_put_uvarint(p, atomic_load_explicit(&s->alloc_bytes_var, memory_order_relaxed));
-        p = hw_put_uvarint(p, atomic_load_explicit(&s->free_count_var, memory_order_relaxed));
-        p = hw_put_uvarint(p, atomic_load_explicit(&s->free_bytes_var, memory_order_relaxed));
+        p = hw_put_uvarint(p, atomic_load_explicit(&s->alloc.recorded, memory_order_relaxed));
+        p = hw_put_uvarint(p, atomic_load_explicit(&s->freed.recorded, memory_order_relaxed));
+        p = hw_put_uvarint(p, atomic_load_explicit(&s->alloc.count_var, memory_order_relaxed));
+        p = hw_put_uvarint(p, atomic_load_explicit(&s->alloc.bytes_var, memory_order_relaxed));
+        p = hw_put_uvarint(p, atomic_load_explicit(&s->freed.count_var, memory_order_relaxed));
+        p = hw_put_uvarint(p, atomic_load_explicit(&s->freed.bytes_var, memory_order_relaxed));
       }
       count++;
     }
@@ -304,8 +306,8 @@ static void copy_peak(void) {
       continue;
     }
     site_t *s = &chunk[i & (CHUNK_SITES - 1)];
-    uint64_t a = atomic_load_explicit(&s->allocs, memory_order_relaxed), f = atomic_load_explicit(&s->frees, memory_order_relaxed);
-    uint64_t ab = atomic_load_explicit(&s->alloc_bytes, memory_order_relaxed), fb = atomic_load_explicit(&s->free_bytes, memory_order_relaxed);
+    uint64_t a = atomic_load_explicit(&s->alloc.count, memory_order_relaxed), f = atomic_load_explicit(&s->freed.count, memory_order_relaxed);
+    uint64_t ab = atomic_load_explicit(&s->alloc.bytes, memory_order_relaxed), fb = atomic_load_explicit(&s->freed.bytes, memory_order_relaxed);
     s->peak_blocks = a > f ? a - f : 0;
     s->peak_bytes = ab > fb ? ab - fb : 0;
   }

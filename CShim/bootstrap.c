@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "hw_internal.h"
+#include "liveset.h"
 
 hw_real_t hw_real;
 
@@ -25,10 +26,13 @@ void *hw_bootstrap_alloc(size_t size, size_t align) {
     if (start + size > sizeof hw_bootstrap_pool || start + size < start) return NULL;
     if (atomic_compare_exchange_weak(&pool_used, &old, start + size)) {
       memset(hw_bootstrap_pool + start, 0, size); /* static storage is zero until reused: calloc callers rely on it */
+      hw_live_pin_pool((uintptr_t)(hw_bootstrap_pool + start)); /* the sampling entry's free leaves it alone */
       return hw_bootstrap_pool + start;
     }
   }
 }
+
+size_t hw_bootstrap_used(void) { return atomic_load(&pool_used); }
 
 size_t hw_bootstrap_room(const void *p) { return (size_t)(hw_bootstrap_pool + sizeof hw_bootstrap_pool - (const unsigned char *)p); }
 

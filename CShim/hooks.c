@@ -50,14 +50,15 @@ static hw_cold bool ensure_real(void) {
 /* The stamp of a recorded event. The process's first hooked call reads the configuration first
  * (recorder.c): that decides the clock (TSC or CLOCK_MONOTONIC), which its own stamp must use.
  * Before a call that gives memory back (free, munmap): an unordered read is enough (hw_internal.h,
- * hw_now_unordered). After one that obtained memory: ordered, unless this thread records alone. */
+ * hw_now_unordered). After one that obtained memory: ordered, unless this thread records alone;
+ * then both are the thread's latest reading while the kernel's tick stands (hw_stamp_alone). */
 static inline uint64_t stamp_before(void) {
   if (hw_unlikely(atomic_load_explicit(&hw_recording, memory_order_relaxed) < 0)) hw_recorder_early_start();
-  return hw_now_unordered();
+  return hw_recording_alone() ? hw_stamp_alone() : hw_now_unordered();
 }
 static inline uint64_t stamp_after(void) {
   if (hw_unlikely(atomic_load_explicit(&hw_recording, memory_order_relaxed) < 0)) hw_recorder_early_start();
-  return hw_recording_alone() ? hw_now_unordered() : hw_now();
+  return hw_recording_alone() ? hw_stamp_alone() : hw_now();
 }
 
 static inline bool wants_event(void) {
@@ -166,27 +167,34 @@ static inline bool free_wanted(void *p) {
 /* SAMPLING MODE'S ENTRY (docs/SAMPLING.md, "Cost"). With sampling on, nearly every call is an
  * unsampled block, and the hooks branch off for it at their very top, before the bootstrap and
  * recording checks of the general path: malloc/calloc/realloc subtract the size from the thread's
- * countdown and call the real allocator; free checks the liveset's filter (one hash, one byte) and
- * calls the real free. No stamp, no reentrancy count, no recording flag: whether the program
+ * countdown and jump to the real allocator; free checks the liveset's filter (one hash, one byte) and
+ * jumps to the real free. No stamp, no reentrancy count, no recording flag: whether the program
  * records does not change which blocks are sampled, and a block sampled while recording is off
- * goes down the general path, which looks. Only the allocator flag stays (two TLS adds): a mapping
- * call the allocator makes meanwhile is its own, and an _exit from a signal handler must not ask an
- * allocator that may hold its lock for statistics (sampler.c). hw_sample_rate is set only after the
+ * goes down the general path, which looks. Not even the allocator flag (hw_tls_in_allocator, which
+ * the general paths raise around the real call): the real function is a tail call, and what the flag
+ * tells is found where it is needed, not paid for on every call. A mapping the allocator makes
+ * returns into the allocator's own code (hw_allocator_called, below); a sampler that must not ask
+ * the allocator for statistics from a signal handler that interrupted it looks for a signal frame
+ * on its stack (hw_allocator_maybe_interrupted, sampling.c). hw_sample_rate is set only after the
  * real functions are known (sampling.c), and a scope (scope.c) wants every call. */
+/* One gate (hw_sample_gate, hw_internal.h) says "sampling on, no scope open, and below R" for an
+ * allocation, "sampling on, no scope open" for a free. A size of 2^63 or more compares as negative
+ * and passes: the real allocator fails it, and a failed allocation is never recorded. */
 static inline bool fast_unsampled(size_t size, int64_t *left) {
-  if (!(size < hw_sample_rate)) return false; /* first: without sampling, one load and compare */
+  if (!((int64_t)size < atomic_load_explicit(&hw_sample_gate, memory_order_relaxed))) return false;
   *left = hw_tls_sample_left - (int64_t)size;
-  return hw_likely(*left >= 0) && hw_likely(!atomic_load_explicit(&hw_scopes_open, memory_order_relaxed));
+  return hw_likely(*left >= 0);
 }
-/* p is neither a pool block nor possibly a sampled one, and no scope is open. */
+/* p is neither a pool block nor possibly a sampled one, and no scope is open. Pool blocks have
+ * their filter counters pinned (liveset.h, hw_live_pin_pool), so the filter says both. */
 static inline bool fast_untracked(void *p) {
-  return hw_likely(hw_sample_rate != 0) && hw_likely(!hw_bootstrap_owns(p)) && hw_likely(!hw_live_maybe((uintptr_t)p)) &&
-         hw_likely(!atomic_load_explicit(&hw_scopes_open, memory_order_relaxed));
+  return hw_likely(atomic_load_explicit(&hw_sample_gate, memory_order_relaxed) > 0) && hw_likely(!hw_live_maybe((uintptr_t)p));
 }
 
 /* Nothing records and no scope is open (a process the recorder decided not to record, or whose
  * recording stopped): the general paths would only call the real function. Not before the first
- * hooked call has read the configuration (hw_recording < 0 then). */
+ * hooked call has read the configuration (hw_recording < 0 then). A tail call without the
+ * allocator flag: with nothing recording, no mapping is recorded and no sample taken. */
 static inline bool fast_idle(void) {
   return hw_likely((atomic_load_explicit(&hw_recording, memory_order_relaxed) |
                     atomic_load_explicit(&hw_scopes_open, memory_order_relaxed)) == 0);
@@ -269,9 +277,9 @@ HW_EXPORT void *malloc(size_t size) {
   int64_t left;
   if (fast_unsampled(size, &left)) {
     hw_tls_sample_left = left;
-    return IN_ALLOCATOR(hw_real.malloc(size));
+    return hw_real.malloc(size);
   }
-  if (fast_idle() && hw_likely(hw_real.malloc != NULL)) return IN_ALLOCATOR(hw_real.malloc(size));
+  if (fast_idle() && hw_likely(hw_real.malloc != NULL)) return hw_real.malloc(size);
   return malloc_general(size, ANCHOR);
 }
 
@@ -288,9 +296,9 @@ HW_EXPORT void *calloc(size_t n, size_t size) {
   int64_t left;
   if (fast_unsampled(total, &left)) {
     hw_tls_sample_left = left;
-    return IN_ALLOCATOR(hw_real.calloc(n, size));
+    return hw_real.calloc(n, size);
   }
-  if (fast_idle() && hw_likely(hw_real.calloc != NULL)) return IN_ALLOCATOR(hw_real.calloc(n, size));
+  if (fast_idle() && hw_likely(hw_real.calloc != NULL)) return hw_real.calloc(n, size);
   return calloc_general(n, size, total, ANCHOR);
 }
 
@@ -309,12 +317,8 @@ HW_GENERAL void free_general(void *p) {
 }
 
 HW_EXPORT void free(void *p) {
-  if (fast_untracked(p) || (fast_idle() && !hw_bootstrap_owns(p) && hw_likely(hw_real.free != NULL))) {
-    hw_tls_in_allocator++; /* fast_untracked: also p == NULL, unless its filter counter is raised */
-    hw_real.free(p);
-    hw_tls_in_allocator--;
-    return;
-  }
+  /* fast_untracked: also p == NULL, unless its filter counter is raised */
+  if (fast_untracked(p) || (fast_idle() && !hw_bootstrap_owns(p) && hw_likely(hw_real.free != NULL))) return hw_real.free(p);
   free_general(p);
 }
 
@@ -377,9 +381,9 @@ HW_EXPORT void *realloc(void *p, size_t size) {
   int64_t left;
   if ((!p || fast_untracked(p)) && fast_unsampled(size, &left)) {
     hw_tls_sample_left = left;
-    return IN_ALLOCATOR(hw_real.realloc(p, size));
+    return hw_real.realloc(p, size);
   }
-  if (fast_idle() && !hw_bootstrap_owns(p) && hw_likely(hw_real.realloc != NULL)) return IN_ALLOCATOR(hw_real.realloc(p, size));
+  if (fast_idle() && !hw_bootstrap_owns(p) && hw_likely(hw_real.realloc != NULL)) return hw_real.realloc(p, size);
   return realloc_general(p, size, ANCHOR);
 }
 
@@ -455,10 +459,16 @@ static hw_noinline void on_mmap(void *p, size_t len, int prot, int flags, int fd
 }
 
 /* Mappings made inside the real allocator are its arenas or extents (jemalloc's 2 MiB ones, glibc's
- * mmap'd chunks), which the blocks recorded inside them already account for. */
-static inline bool wants_mapping_event(void) {
+ * mmap'd chunks), which the blocks recorded inside them already account for: the allocator flag
+ * says so on the general paths, the caller's address on the sampling entry, which raises no flag
+ * (the call returns into the allocator's executable segment; glibc's malloc maps through libc's
+ * internal mmap, which no hook sees). */
+static inline bool allocators_mapping(void *anchor) {
+  return hw_tls_in_allocator != 0 || hw_allocator_called((uintptr_t)anchor);
+}
+static inline bool wants_mapping_event(void *anchor) {
   return hw_unlikely(atomic_load_explicit(&hw_recording, memory_order_relaxed)) && hw_tls_busy == 0 &&
-         hw_tls_in_allocator == 0 && !hw_config.aggregate; /* aggregated mode counts heap blocks only */
+         !allocators_mapping(anchor) && !hw_config.aggregate; /* aggregated mode counts heap blocks only */
 }
 
 static void *mmap_common(void *(*real)(void *, size_t, int, int, int, off_t), void *addr, size_t len,
@@ -466,7 +476,7 @@ static void *mmap_common(void *(*real)(void *, size_t, int, int, int, off_t), vo
   void *p = real ? real(addr, len, prot, flags, fd, off)
                  : (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
   if (hw_unlikely(atomic_load_explicit(&hw_recording, memory_order_relaxed)) && p != MAP_FAILED &&
-      hw_tls_in_allocator == 0 && !hw_config.aggregate) {
+      !allocators_mapping(anchor) && !hw_config.aggregate) {
     if (hw_tls_busy == 0) on_mmap(p, len, prot, flags, fd, anchor);
     else remember_own_mapping(p);
   }
@@ -482,7 +492,7 @@ HW_EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_
 }
 
 HW_EXPORT int munmap(void *addr, size_t len) {
-  if (!wants_mapping_event())
+  if (!wants_mapping_event(ANCHOR))
     return hw_real.munmap ? hw_real.munmap(addr, len) : (int)syscall(SYS_munmap, addr, len);
   hw_tls_busy++;
   uint64_t ts = stamp_before(); /* before the call: the range may be mapped again at once elsewhere */
@@ -503,7 +513,7 @@ HW_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...
     new_addr = va_arg(ap, void *);
     va_end(ap);
   }
-  bool rec = wants_mapping_event();
+  bool rec = wants_mapping_event(ANCHOR);
   if (rec) hw_tls_busy++;
   void *p = hw_real.mremap ? hw_real.mremap(old, old_len, new_len, flags, new_addr)
                            : (void *)syscall(SYS_mremap, old, old_len, new_len, flags, new_addr);
@@ -538,7 +548,7 @@ static inline bool purges(int advice) {
 
 HW_EXPORT int madvise(void *addr, size_t len, int advice) {
   int rc = hw_real.madvise ? hw_real.madvise(addr, len, advice) : (int)syscall(SYS_madvise, addr, len, advice);
-  if (rc == 0 && hw_unlikely(purges(advice)) && wants_mapping_event()) {
+  if (rc == 0 && hw_unlikely(purges(advice)) && wants_mapping_event(ANCHOR)) {
     hw_tls_busy++;
     on_range(HW_TAG_MADVISE, addr, len, advice);
     hw_tls_busy--;
@@ -548,7 +558,7 @@ HW_EXPORT int madvise(void *addr, size_t len, int advice) {
 
 HW_EXPORT int mprotect(void *addr, size_t len, int prot) {
   int rc = hw_real.mprotect ? hw_real.mprotect(addr, len, prot) : (int)syscall(SYS_mprotect, addr, len, prot);
-  if (rc == 0 && wants_mapping_event()) {
+  if (rc == 0 && wants_mapping_event(ANCHOR)) {
     hw_tls_busy++;
     on_range(HW_TAG_MPROTECT, addr, len, prot);
     hw_tls_busy--;

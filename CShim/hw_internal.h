@@ -18,6 +18,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
+
+#include "hw_format.h" /* HW_COARSE_SHIFT */
 
 #define hw_likely(x) __builtin_expect(!!(x), 1)
 #define hw_unlikely(x) __builtin_expect(!!(x), 0)
@@ -70,7 +73,7 @@ typedef struct hw_real_s {
 #undef HW_REAL_FIELD
 } hw_real_t;
 
-extern hw_real_t hw_real;
+extern hw_real_t hw_real __attribute__((visibility("hidden"))); /* hidden: one rip-relative load in the hooks, not a GOT entry */
 /* Resolves hw_real with dlsym(RTLD_NEXT); returns false if malloc or free cannot be found. */
 bool hw_bootstrap(void);
 /* Serves allocations made while dlsym runs; hw_bootstrap_owns tells free() to ignore them. */
@@ -82,6 +85,7 @@ static inline bool hw_bootstrap_owns(const void *p) {
   return (uintptr_t)p - (uintptr_t)hw_bootstrap_pool < HW_BOOTSTRAP_POOL;
 }
 size_t hw_bootstrap_room(const void *p); /* bytes from p to the pool's end */
+size_t hw_bootstrap_used(void);           /* bytes handed out so far (liveset.c pins them) */
 
 /* ---- platform.c: clocks, /proc, raw memory; each call returns 0 on success ---------------- */
 
@@ -95,12 +99,23 @@ uint64_t hw_monotonic_ns(void);
  * on one core and handed out on another needs at least one cache-line transfer between the two
  * stamps (>= ~40 ns on any x86), longer than one unit. */
 #define HW_TSC_SHIFT 4
+/* Every reading of the clock on this thread (hw_tls_stamp), and the latest one made for anything
+ * but an event's stamp (hw_tls_stamp_other: samples, markers, CLOCK, END): see hw_stamp_alone. */
+extern __thread uint64_t hw_tls_stamp __attribute__((tls_model("initial-exec")));
+extern __thread uint64_t hw_tls_stamp_other __attribute__((tls_model("initial-exec")));
+#if defined(__x86_64__)
+static inline uint64_t hw_rdtsc(void) {
+  uint32_t lo, hi;
+  __asm__ __volatile__("rdtsc" : "=a"(lo), "=d"(hi)::"memory");
+  return (((uint64_t)hi << 32) | lo) >> HW_TSC_SHIFT;
+}
+#endif
 static inline uint64_t hw_now(void) {
 #if defined(__x86_64__)
   if (hw_likely(hw_use_tsc)) {
     uint32_t lo, hi, aux;
     __asm__ __volatile__("rdtscp" : "=a"(lo), "=d"(hi), "=c"(aux)::"memory");
-    return (((uint64_t)hi << 32) | lo) >> HW_TSC_SHIFT;
+    return hw_tls_stamp = hw_tls_stamp_other = (((uint64_t)hi << 32) | lo) >> HW_TSC_SHIFT;
   }
 #endif
   return hw_monotonic_ns();
@@ -114,14 +129,46 @@ static inline uint64_t hw_now(void) {
  * (rdtscp), unless no other thread records (hw_recording_alone). */
 static inline uint64_t hw_now_unordered(void) {
 #if defined(__x86_64__)
-  if (hw_likely(hw_use_tsc)) {
-    uint32_t lo, hi;
-    __asm__ __volatile__("rdtsc" : "=a"(lo), "=d"(hi)::"memory");
-    return (((uint64_t)hi << 32) | lo) >> HW_TSC_SHIFT;
-  }
+  if (hw_likely(hw_use_tsc)) return hw_tls_stamp = hw_tls_stamp_other = hw_rdtsc();
 #endif
   return hw_monotonic_ns();
 }
+/* STAMPS WHILE ONE THREAD RECORDS in a program without threads (docs/RECORDER.md, "Ordering").
+ * An event's stamp is the thread's latest TSC reading, read again only when
+ * - the kernel's coarse clock (CLOCK_MONOTONIC_COARSE through the vDSO: loads, 6.4 ns here against
+ *   26 ns for rdtsc) has moved since: so a stamp is never later than its event and at most one
+ *   kernel tick earlier (clock_getres, 4 ms here; used only up to 10 ms), or
+ * - the latest reading is not in a later coarse-time unit (frames of one recording thread count
+ *   2^HW_COARSE_SHIFT units, docs/FORMAT.md) than the latest reading made for anything else on
+ *   this thread (hw_tls_stamp_other): so an event after a sample, marker or END in program order
+ *   is stamped in the same unit as it, as before, or in a later one, and one before it earlier; the
+ *   streams merge in exactly the order they did with a reading per event.
+ * hw_stamp_clock is NULL (a reading per event) unless the TSC is the clock, the vDSO has the
+ * coarse clock, and no writer thread runs (hw_writer_spawn clears it before the program's first
+ * thread exists: samples are then taken on another thread, whose readings are not this one's).
+ * Only for a thread that hw_recording_alone: every block it orders against is its own. */
+typedef int (*hw_clock_fn)(clockid_t, struct timespec *);
+extern _Atomic(hw_clock_fn) hw_stamp_clock;
+extern __thread uint64_t hw_tls_stamp_tick __attribute__((tls_model("initial-exec")));
+static inline uint64_t hw_stamp_alone(void) {
+#if defined(__x86_64__)
+  hw_clock_fn coarse = atomic_load_explicit(&hw_stamp_clock, memory_order_relaxed);
+  if (hw_likely(coarse != NULL)) {
+    struct timespec c;
+    coarse(CLOCK_MONOTONIC_COARSE, &c);
+    uint64_t tick = (uint64_t)c.tv_sec << 30 | (uint64_t)c.tv_nsec; /* tv_nsec < 2^30 */
+    uint64_t last = hw_tls_stamp;
+    if (hw_likely(tick == hw_tls_stamp_tick) &&
+        hw_likely(last >> HW_COARSE_SHIFT > hw_tls_stamp_other >> HW_COARSE_SHIFT))
+      return last;
+    hw_tls_stamp_tick = tick;
+    return hw_tls_stamp = hw_rdtsc();
+  }
+#endif
+  return hw_now_unordered();
+}
+void hw_stamps_init(void);          /* at start, once hw_use_tsc is known: resolves the vDSO clock */
+void hw_stamps_reuse(bool on);      /* off: the writer thread starts; on: a fork child (no writer) */
 bool hw_clock_is_tsc(void);
 uint64_t hw_realtime_ns(void);
 /* Page-aligned anonymous memory straight from the kernel, never through the hooks. */
@@ -205,8 +252,9 @@ typedef struct hw_thread_s hw_thread_t;
 
 /* The calling thread's state; initial-exec TLS, so the first touch does not allocate. */
 extern __thread int hw_tls_busy __attribute__((tls_model("initial-exec"))); /* > 0 while the recorder runs */
-/* > 0 while this thread is inside the real allocator (hooks.c): a signal handler that records
- * then must not ask the allocator for statistics, and mappings made meanwhile are its own. */
+/* > 0 while this thread is inside the real allocator through a hook's general path (hooks.c): a
+ * signal handler that records then must not ask the allocator for statistics, and mappings made
+ * meanwhile are its own. The sampling entry does not raise it (hw_allocator_maybe_interrupted). */
 extern __thread int hw_tls_in_allocator __attribute__((tls_model("initial-exec")));
 
 hw_thread_t *hw_thread_current(void); /* creates the stream on first use; NULL if recording stopped */
@@ -274,7 +322,7 @@ void hw_writer_emergency_flush(int signo);  /* from a fatal signal: uncompressed
 void hw_writer_after_fork_child(void);
 void hw_writer_note_signal_marker(void);    /* async-signal-safe */
 /* While no writer thread runs, nothing wakes up to sample an idle program: instead the first
- * record stamped at or after hw_inline_tick_due (hw_now() units) runs the periodic tick on the
+ * event record (thread.c begin(): tags below STACK) stamped at or after hw_inline_tick_due (hw_now() units) runs the periodic tick on the
  * recording thread (thread.c begin()). UINT64_MAX once the writer thread runs. One relaxed load and
  * compare per record. */
 extern _Atomic uint64_t hw_inline_tick_due;
@@ -360,10 +408,16 @@ void hw_deepbind_forget(uint32_t id); /* the module was unloaded */
 /* ---- sampling.c: `record --sample R` (docs/SAMPLING.md) ------------------------------------ */
 
 /* Mean bytes between sampled bytes; 0 = every block is recorded. Set once before recording. */
-extern uint64_t hw_sample_rate;
+extern uint64_t hw_sample_rate __attribute__((visibility("hidden")));
 /* Bytes of this thread's allocations until the next sampled byte, minus what was since. */
 extern __thread int64_t hw_tls_sample_left __attribute__((tls_model("initial-exec")));
 bool hw_sample_take_slow(size_t size);
+/* The sampling entry's one gate (hooks.c): R minus HW_SAMPLE_GATE_SCOPE for each open scope, kept by
+ * atomic adds from sampling.c and scope.c. Positive only while sampling is on and no scope is open,
+ * and then an allocation of `size` bytes may take the entry when (int64_t)size < gate: one load and
+ * one compare decide what a compare with R and a load of hw_scopes_open did. (R < 2^40.) */
+#define HW_SAMPLE_GATE_SCOPE ((int64_t)1 << 44)
+extern _Atomic int64_t hw_sample_gate __attribute__((visibility("hidden")));
 /* Whether a block of `size` bytes is recorded (sampling on). Costs a TLS subtraction and a
  * compare unless the countdown runs out; blocks of R bytes or more are always taken. */
 static inline bool hw_sample_take(size_t size) {
@@ -384,6 +438,16 @@ typedef struct hw_sample_weights_s {
 } hw_sample_weights_t;
 uint32_t hw_sample_seed(void);
 void hw_sample_weigh(uint64_t size, uint32_t seed, hw_sample_weights_t *out);
+/* The sampling entry of the hooks calls the real allocator without hw_tls_in_allocator (its cost
+ * was a third of the entry's). What the flag told is found otherwise: a mapping call made by the
+ * allocator returns into the allocator's executable segment (set with sampling on; empty else)... */
+extern uintptr_t hw_allocator_text_start __attribute__((visibility("hidden"))), hw_allocator_text_end __attribute__((visibility("hidden")));
+static inline bool hw_allocator_called(uintptr_t return_address) {
+  return return_address - hw_allocator_text_start < hw_allocator_text_end - hw_allocator_text_start;
+}
+/* ...and whether this thread may be inside the allocator: the flag, or (sampling on) a signal frame
+ * on its stack, or a stack the unwinder cannot walk to its end. For the allocator's statistics. */
+bool hw_allocator_maybe_interrupted(void);
 
 /* ---- recorder.c: lifecycle ------------------------------------------------------------------ */
 
@@ -404,7 +468,7 @@ typedef struct hw_config_s {
 
 extern hw_config_t hw_config;
 /* Nonzero while events are recorded. Read on every event (relaxed). */
-extern _Atomic int hw_recording; /* -1 before the configuration is read (first hooked call) */
+extern _Atomic int hw_recording __attribute__((visibility("hidden"))); /* -1 before the configuration is read (first hooked call) */
 void hw_recorder_early_start(void);
 /* exec.c around the real exec: END (reason exec) before; after a failure, a new ".execN" dump. */
 void hw_before_exec(void);
@@ -428,7 +492,7 @@ void hw_thread_moment(hw_thread_t *t, uint64_t ts, int source, const char *name)
 /* ---- scope.c: in-process allocation scopes (HeapwiseBudget) ----------------------------------- */
 
 /* Nonzero while any scope is open; the hooks read it (relaxed) on every event. */
-extern _Atomic int hw_scopes_open;
+extern _Atomic int hw_scopes_open __attribute__((visibility("hidden")));
 /* Called by the hooks with hw_tls_busy held, after a successful allocation / before a free. */
 void hw_scope_on_alloc(void *p, size_t size);
 void hw_scope_on_free(void *p);

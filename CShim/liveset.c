@@ -50,6 +50,8 @@ static inline size_t home_slot(uintptr_t addr) {
   return (size_t)(h >> 17) & slot_mask;
 }
 
+static void pin_pool_so_far(void);
+
 static size_t pow2_at_least(size_t n) {
   size_t p = 1;
   while (p < n) p <<= 1;
@@ -75,6 +77,7 @@ int hw_live_init(size_t capacity) {
   hw_live_filter = (_Atomic uint8_t *)((char *)mem + table_bytes);
   hw_live_filter_shift = 64 - bits;
   atomic_thread_fence(memory_order_seq_cst);
+  pin_pool_so_far();
   return 0;
 }
 
@@ -84,6 +87,21 @@ static void counter_raise(size_t i) {
          !atomic_compare_exchange_weak_explicit(&hw_live_filter[i], &v, (uint8_t)(v + 1), memory_order_relaxed,
                                                 memory_order_relaxed)) {
   }
+}
+
+/* Pool blocks (liveset.h). Either the set's readiness is seen by a block handed out after it (which
+ * then pins itself), or that block's share of the pool is seen here: the pool's counter update and
+ * `pins_ready` are both sequentially consistent, on either side. */
+static _Atomic bool pins_ready;
+
+static void pin_pool_so_far(void) {
+  atomic_store(&pins_ready, true);
+  size_t used = hw_bootstrap_used();
+  for (size_t off = 0; off < used; off += 16) counter_raise(hw_live_filter_index((uintptr_t)(hw_bootstrap_pool + off)));
+}
+
+void hw_live_pin_pool(uintptr_t addr) {
+  if (atomic_load(&pins_ready)) counter_raise(hw_live_filter_index(addr));
 }
 
 static void counter_lower(size_t i) {

@@ -28,10 +28,16 @@ int hw_live_remove(uintptr_t addr, uint32_t *stack_id, uint32_t *tag, uint64_t *
 size_t hw_live_count(void);  /* blocks held now */
 size_t hw_live_memory(void); /* bytes mapped for the set */
 
+/* Raises addr's counter for good (never lowered: no remove matches it), once the set exists: the
+ * bootstrap pool's blocks (bootstrap.c), so that the sampling entry's free (hooks.c) needs no range
+ * check of its own to leave them alone. hw_live_init pins every 16-byte step of the pool used
+ * before it, and a block handed out later pins itself (hw_live_pin_pool). */
+void hw_live_pin_pool(uintptr_t addr);
+
 /* The filter, for the inline check (liveset.c). Before hw_live_init it is two zero counters
  * (shift 63), so the check needs no branch for "not initialised". */
-extern _Atomic uint8_t *hw_live_filter;
-extern unsigned hw_live_filter_shift; /* 64 - log2(counters) */
+extern _Atomic uint8_t *hw_live_filter __attribute__((visibility("hidden")));
+extern unsigned hw_live_filter_shift __attribute__((visibility("hidden"))); /* 64 - log2(counters) */
 
 #define HW_LIVE_HASH 0x9E3779B97F4A7C15ull /* 2^64 / golden ratio: spreads aligned addresses */
 

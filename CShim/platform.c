@@ -1,10 +1,13 @@
 /* platform.c: every clock, raw syscall and /proc read the recorder makes. Nothing here goes
  * through malloc, so all of it is safe inside a hook. */
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <link.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -28,6 +31,63 @@ uint64_t hw_monotonic_ns(void) {
   clock_gettime(CLOCK_MONOTONIC, &t);
   return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
 }
+
+__thread uint64_t hw_tls_stamp __attribute__((tls_model("initial-exec")));
+__thread uint64_t hw_tls_stamp_other __attribute__((tls_model("initial-exec")));
+__thread uint64_t hw_tls_stamp_tick __attribute__((tls_model("initial-exec")));
+_Atomic(hw_clock_fn) hw_stamp_clock;
+static hw_clock_fn vdso_clock; /* the vDSO's clock_gettime, when its coarse clock qualifies */
+
+/* A function of the vDSO by name, read from its ELF image (the loader's lookups take locks and may
+ * allocate; this reads memory the kernel mapped into every process). NULL when it has no DT_HASH
+ * (which gives the symbol count) or no such symbol. */
+static void *vdso_function(const char *name) {
+  uintptr_t base = (uintptr_t)getauxval(AT_SYSINFO_EHDR);
+  if (!base) return NULL;
+  const ElfW(Ehdr) *eh = (const ElfW(Ehdr) *)base;
+  if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0) return NULL;
+  const ElfW(Phdr) *ph = (const ElfW(Phdr) *)(base + eh->e_phoff);
+  const ElfW(Dyn) *dyn = NULL;
+  uintptr_t bias = 0;
+  bool loaded = false;
+  for (int i = 0; i < eh->e_phnum; i++) {
+    if (ph[i].p_type == PT_LOAD && !loaded) {
+      bias = base + ph[i].p_offset - ph[i].p_vaddr;
+      loaded = true;
+    } else if (ph[i].p_type == PT_DYNAMIC) {
+      dyn = (const ElfW(Dyn) *)(base + ph[i].p_offset);
+    }
+  }
+  if (!loaded || !dyn) return NULL;
+  const ElfW(Sym) *syms = NULL;
+  const char *strings = NULL;
+  const uint32_t *hash = NULL;
+  for (; dyn->d_tag != DT_NULL; dyn++) {
+    if (dyn->d_tag == DT_SYMTAB) syms = (const ElfW(Sym) *)(dyn->d_un.d_ptr + bias);
+    else if (dyn->d_tag == DT_STRTAB) strings = (const char *)(dyn->d_un.d_ptr + bias);
+    else if (dyn->d_tag == DT_HASH) hash = (const uint32_t *)(dyn->d_un.d_ptr + bias);
+  }
+  if (!syms || !strings || !hash) return NULL;
+  for (uint32_t i = 0; i < hash[1]; i++) { /* nchain: one entry per symbol */
+    if (syms[i].st_shndx == SHN_UNDEF || ELF64_ST_TYPE(syms[i].st_info) != STT_FUNC) continue;
+    if (strcmp(strings + syms[i].st_name, name) == 0) return (void *)(syms[i].st_value + bias);
+  }
+  return NULL;
+}
+
+/* The coarse clock must be the vDSO's (a system call per event would cost far more than the TSC
+ * read it saves) and tick at least every 10 ms (the bound docs/RECORDER.md states). */
+void hw_stamps_init(void) {
+  vdso_clock = NULL;
+  struct timespec res, now;
+  hw_clock_fn f = hw_use_tsc ? (hw_clock_fn)vdso_function("__vdso_clock_gettime") : NULL;
+  if (f && f(CLOCK_MONOTONIC_COARSE, &now) == 0 && clock_getres(CLOCK_MONOTONIC_COARSE, &res) == 0 &&
+      res.tv_sec == 0 && res.tv_nsec <= 10000000L)
+    vdso_clock = f;
+  hw_stamps_reuse(true);
+}
+
+void hw_stamps_reuse(bool on) { atomic_store(&hw_stamp_clock, on ? vdso_clock : NULL); }
 
 uint64_t hw_realtime_ns(void) {
   struct timespec t;

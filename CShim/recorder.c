@@ -443,6 +443,7 @@ static void initialize(void) {
   }
   hw_agg_configure();
   hw_use_tsc = hw_clock_is_tsc() && kernel_trusts_tsc();
+  hw_stamps_init();
   hw_unwind_init();
   hw_pyframes_init();
   hw_thread_init();

@@ -12,7 +12,8 @@
  * any thread, possibly at once: the allocator is detected once (the first caller, others skip the
  * statistics meanwhile) and the smaps_rollup budget is one atomic. The allocator's statistics take
  * its locks, so they are skipped when this thread is inside the allocator (a signal handler that
- * interrupted malloc, then recorded): asking then could wait for a lock this thread holds.
+ * interrupted malloc, then recorded): asking then could wait for a lock this thread holds
+ * (hw_allocator_maybe_interrupted: the allocator flag, or with sampling a signal frame).
  */
 #include <dlfcn.h>
 #include <malloc.h>
@@ -95,7 +96,7 @@ static _Atomic uint64_t mallinfo_next_ns;
 size_t hw_sample_encode(uint8_t *out, size_t cap, bool full) {
   int kind = current_allocator();
   /* Statistics from inside the allocator could deadlock: this sample goes without them. */
-  bool stats = hw_tls_in_allocator == 0;
+  bool stats = kind != ALLOC_UNKNOWN && !hw_allocator_maybe_interrupted();
   uint8_t pairs[480], *p = pairs;
   unsigned n = 0;
   char buf[4096];
@@ -159,7 +160,7 @@ size_t hw_sample_encode(uint8_t *out, size_t cap, bool full) {
 /* Opt-in (HEAPWISE_TRIM_PROBE=1): proof of how much freed memory the allocator kept resident and
  * could give back. It changes the program's heap, which is why it is never on by default. */
 size_t hw_trim_probe_encode(uint8_t *out, size_t cap) {
-  bool glibc = current_allocator() == ALLOC_GLIBC && hw_tls_in_allocator == 0;
+  bool glibc = current_allocator() == ALLOC_GLIBC && !hw_allocator_maybe_interrupted();
   if (cap < 3 * HW_VARINT_MAX) return 0;
   uint64_t before = hw_rss_bytes();
   int result = glibc && glibc_malloc_trim ? glibc_malloc_trim(0) : 0;

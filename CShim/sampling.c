@@ -13,13 +13,17 @@
  * The hot path (hw_sample_take in hw_internal.h) is a TLS subtraction and a compare; this file
  * holds the slow path taken once per recorded block, with no allocation and no syscall.
  */
+#include <link.h>
 #include <string.h>
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
 
 #include "hw_format.h"
 #include "hw_internal.h"
 #include "liveset.h"
 
 uint64_t hw_sample_rate;
+_Atomic int64_t hw_sample_gate;
 __thread int64_t hw_tls_sample_left __attribute__((tls_model("initial-exec")));
 static __thread uint64_t tls_rng __attribute__((tls_model("initial-exec")));
 static __thread int tls_seeded __attribute__((tls_model("initial-exec")));
@@ -135,14 +139,63 @@ void hw_sample_weigh(uint64_t size, uint32_t seed, hw_sample_weights_t *out) {
   out->bytes_variance = round_unbiased(v * s * s / (double)hw_sample_rate, seed, 4); /* in units of R bytes^2 */
 }
 
+/* ---- what the allocator flag told, for calls that the sampling entry makes without it ---- */
+
+uintptr_t hw_allocator_text_start, hw_allocator_text_end;
+
+/* The executable segment that holds the real malloc. Only compares numbers: the callback runs
+ * under the loader's lock (hw_internal.h, deepbind.c). */
+static int find_allocator_text(struct dl_phdr_info *info, size_t size, void *arg) {
+  (void)size;
+  uintptr_t target = (uintptr_t)arg;
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X)) continue;
+    uintptr_t start = info->dlpi_addr + ph->p_vaddr, end = start + ph->p_memsz;
+    if (target - start < end - start) {
+      hw_allocator_text_start = start;
+      hw_allocator_text_end = end;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* The sampling entry (hooks.c) calls the real allocator without raising hw_tls_in_allocator, so
+ * a sampler that must not ask the allocator for statistics from inside it (sampler.c) cannot learn
+ * that from the flag. It looks at its own stack instead: a signal frame on it means a handler may
+ * have interrupted the allocator, and so does a stack whose end the unwinder cannot reach (the
+ * check would otherwise miss a signal frame beyond it). Only ever yes when in doubt. Called once
+ * per sample, not per event (~1-10 us: the samples' 20 ms cadence makes that under 0.05%). */
+static bool signal_frame_or_unknown(void) {
+  unw_context_t context;
+  unw_cursor_t cursor;
+  if (unw_getcontext(&context) != 0 || unw_init_local(&cursor, &context) != 0) return true;
+  for (int i = 0; i < 1024; i++) {
+    if (unw_is_signal_frame(&cursor) > 0) return true;
+    int step = unw_step(&cursor);
+    if (step == 0) return false; /* the outermost frame: _start, or the thread's clone */
+    if (step < 0) return true;
+  }
+  return true;
+}
+
+bool hw_allocator_maybe_interrupted(void) {
+  if (hw_tls_in_allocator) return true;
+  return hw_sample_rate != 0 && signal_frame_or_unknown();
+}
+
 int hw_sampling_init(uint64_t rate, uint64_t seed, size_t capacity) {
   if (rate == 0) return 0;
   /* hooks.c's sampling entry calls these without looking: never sample without them. */
   if (!hw_real.malloc || !hw_real.free || !hw_real.calloc || !hw_real.realloc) return -1;
+  /* The mapping hooks tell the allocator's own mappings by their caller (hooks.c). */
+  dl_iterate_phdr(find_allocator_text, (void *)hw_real.malloc);
   live_capacity = capacity;
   if (hw_live_init(capacity) != 0) return -1;
   base_seed = seed;
   hw_sample_rate = rate;
+  atomic_fetch_add(&hw_sample_gate, (int64_t)rate); /* last: the entry opens with everything ready */
   return 0;
 }
 

@@ -13,13 +13,15 @@
  * holds the cached value (one load and compare per slot), the cached frames are the ones a full
  * walk would produce, by construction. A slot that differs ends the reuse there and the walk goes on
  * from the new value, reusing again where it meets the old walk. No guess: rsp, rbp and every value
- * read are compared.
+ * read are compared. A capture at another depth starts with the cached inner frames moved by one
+ * rsp delta (shifted reuse, walk_from): taken over where their CFA is rsp-based, slot by slot.
  *
  * unw_backtrace with UNW_CACHE_PER_THREAD costs about 20-70 ns a frame on this machine; a
  * unw_step loop is 10-20x slower and glibc's backtrace() too. */
 #define UNW_LOCAL_ONLY
 #include <dlfcn.h>
 #include <libunwind.h>
+#include <limits.h>
 #include <link.h>
 #include <stddef.h>
 #include <pthread.h>
@@ -148,7 +150,7 @@ static hw_rule_t decode(uintptr_t pc, uint32_t gen, bool *keep) {
   bool transient;
   hw_rule_t r = hw_cfi_decode_once(pc, &transient);
   *keep = !transient;
-  r.gen = gen & ((1u << GEN_BITS) - 1);
+  r = hw_rule_with_gen(r, gen);
   return r;
 }
 
@@ -164,7 +166,7 @@ static hw_noinline hw_rule_t rule_at_slow(uintptr_t pc, uint32_t gen) {
     uint64_t k = atomic_load_explicit(&e->pc, memory_order_acquire);
     if (hw_likely(k == pc)) {
       hw_rule_t r = {.bits = atomic_load_explicit(&e->rule, memory_order_acquire)};
-      if (hw_likely(r.kind != HW_RULE_NONE && r.gen == gen)) return r;
+      if (hw_likely(hw_rule_kind(r) != HW_RULE_NONE && hw_rule_gen(r) == gen)) return r;
       r = decode(pc, gen, &keep);
       if (keep) atomic_store_explicit(&e->rule, r.bits, memory_order_release);
       return r;
@@ -187,7 +189,7 @@ HW_INLINE hw_rule_t rule_at(uintptr_t pc, uint32_t gen) {
   entry_t *e = &cache[(pc * 0x9E3779B97F4A7C15ull) >> (64 - CACHE_BITS)];
   if (hw_likely(atomic_load_explicit(&e->pc, memory_order_acquire) == pc)) {
     hw_rule_t r = {.bits = atomic_load_explicit(&e->rule, memory_order_acquire)};
-    if (hw_likely(r.kind != HW_RULE_NONE && r.gen == gen)) return r;
+    if (hw_likely(hw_rule_kind(r) != HW_RULE_NONE && hw_rule_gen(r) == gen)) return r;
   }
   return rule_at_slow(pc, gen);
 }
@@ -241,7 +243,7 @@ static inline uintptr_t stack_top(uintptr_t sp) {
 
 /* Statistics for the check mode only (atomics on every capture would be a cost otherwise). */
 static _Atomic uint64_t n_sum_differ, n_summed_frames, n_sum_frames;
-static _Atomic uint64_t n_compared, n_differ, n_own, n_fallback, n_reused_frames, n_walked_frames;
+static _Atomic uint64_t n_compared, n_differ, n_own, n_fallback, n_reused_frames, n_walked_frames, n_shifted_frames;
 
 /* Check mode only: the first few reasons libunwind had to take a capture. */
 static hw_cold int fallback(const char *why, uintptr_t pc) {
@@ -253,8 +255,9 @@ static hw_cold int fallback(const char *why, uintptr_t pc) {
 /* ---- the walk ---------------------------------------------------------------------------------- */
 
 /* A stack slot may be read only when it lies between the current rsp and the thread's stack top:
- * the walker never touches memory that is not mapped. */
-#define READABLE(a) ((a) >= lo && (a) <= hi - sizeof(uintptr_t))
+ * the walker never touches memory that is not mapped. The walk only moves outward (each CFA at
+ * least 8 above the previous rsp, each saved-rbp slot at or above it), so a slot at or above the
+ * current rsp is above the capture's own, and only its top needs a compare. */
 #define LOAD(a) (*(const uintptr_t *)(a))
 
 /* Walks the stack from inside this function: on success the memo holds the new walk, at most
@@ -310,7 +313,7 @@ static inline void carry_bp(states_t *s, int at, int count, uintptr_t bp) {
  * changes. The check loop below goes on comparing instead of re-walking from there. */
 HW_INLINE bool same_rule(uintptr_t ra, uintptr_t cached_ra, uint32_t gen) {
   hw_rule_t r = rule_at(ra - 1, gen);
-  return r.kind == HW_RULE_STEP && rule_at(cached_ra - 1, gen).bits == r.bits;
+  return hw_rule_kind(r) == HW_RULE_STEP && rule_at(cached_ra - 1, gen).bits == r.bits;
 }
 
 /* From state t on, the states whose return-address slot and saved-rbp slot (if any) still hold
@@ -380,8 +383,9 @@ static hw_noinline int walk_from(int limit, memo_t *m, uintptr_t pc, uintptr_t s
   const uint32_t gen = atomic_load_explicit(&generation, memory_order_acquire);
   const int old_n = m->gen == gen ? m->n : 0;
   m->gen = 0; /* invalid until this walk completes */
-  const uintptr_t lo = sp, hi = stack_top(sp);
+  const uintptr_t hi = stack_top(sp);
   if (hw_unlikely(!hi)) return fallback("a stack outside the thread's", sp);
+  const uintptr_t last_slot = hi - sizeof(uintptr_t); /* the highest slot that may be read */
 
   states_t fresh;
   states_t *const old = &m->s;
@@ -390,13 +394,59 @@ static hw_noinline int walk_from(int limit, memo_t *m, uintptr_t pc, uintptr_t s
   int j = 0;           /* cursor into the cached walk: its first state not below sp */
   int end = END_LIMIT; /* why this walk stops */
   uintptr_t tail_slot = 0, tail_value = 0;
-  uint64_t reused = 0;
+  uint64_t reused = 0, shifted = 0;
   int hvalid = 0; /* positions whose sums survive this walk */
   old->sp[old_n] = (uintptr_t)&never + 8;
   old->pc[old_n] = 1;
 
+  /* The loop's common case is a new frame below every cached state still ahead (sp < next_sp)
+   * with room to write it (n < room_to): then nothing of the cached walk can be met or
+   * overwritten, and the step goes straight on. Both bounds are recomputed (RESYNC) whenever
+   * j or out changes; then the loop head below does the full tests. */
+  uintptr_t next_sp = old_n > 0 ? old->sp[0] : UINTPTR_MAX;
+  int room_to = old_n > 0 ? 0 : INT_MAX;
+#define RESYNC() \
+  (next_sp = j < old_n ? old->sp[j] : UINTPTR_MAX, room_to = out == old && j < old_n ? j : INT_MAX)
+
+  /* SHIFTED REUSE. A capture from another depth (sqlite3's and Python's allocations, one after
+   * the other from different callers) starts at walk()'s state 0 as the cached walk did, at
+   * another rsp: the same chain of inner frames (the recorder's own, the hook, the allocator's
+   * wrappers) often lies there again, shifted by delta. A state with the cached state i's pc has
+   * its rule, so where that rule's CFA is rsp-based, the next rsp is the cached one + delta; its
+   * return-address slot is loaded and compared with the cached pc, a saved rbp is loaded (not
+   * compared: no state of the run computes its CFA from rbp), and the slots' bounds are checked
+   * as a walk checks them. The states so made are what the walk would compute, without a rule
+   * lookup; at the first state whose rule reads rbp, or whose slot holds another address, the
+   * walk goes on as usual (and may still meet the cached walk at the same rsp further out).
+   * Written in place when shallower (delta > 0: no cached state below the run is met again);
+   * deeper, in the local copy, since the cached states stay to be met. */
+  if (old_n > 1 && sp != old->sp[0] && pc == old->pc[0]) {
+    const uintptr_t delta = sp - old->sp[0]; /* modulo 2^64 */
+    if ((intptr_t)delta < 0) out = &fresh;
+    const int stop = old_n - 1 < limit - 1 ? old_n - 1 : limit - 1;
+    int i = 0;
+    while (i < stop && !old->cfa_rbp[i]) {
+      uintptr_t sp1 = old->sp[i + 1] + delta;
+      if (hw_unlikely(sp1 - 8 > last_slot) || LOAD(sp1 - 8) != old->pc[i + 1]) break;
+      int off = old->rbp_off[i];
+      uintptr_t bp1 = bp;
+      if (off != 0) {
+        uintptr_t slot = sp1 + (intptr_t)off;
+        if (hw_unlikely(slot > last_slot)) break;
+        bp1 = LOAD(slot);
+      }
+      out->pc[i] = pc, out->sp[i] = sp, out->bp[i] = bp;
+      out->rbp_off[i] = (int16_t)off, out->cfa_rbp[i] = 0;
+      pc = old->pc[i + 1], sp = sp1, bp = bp1;
+      i++;
+    }
+    n = i; /* states 0..i-1 made; state i is the loop's current state */
+    shifted = (uint64_t)i;
+    RESYNC();
+  }
+
   for (;;) {
-    if (j < old_n) {
+    if (hw_unlikely(sp >= next_sp || n >= room_to)) {
       while (j < old_n && old->sp[j] < sp) j++;
       if (hw_unlikely(out == old && j < old_n && (n > j || (n == j && old->sp[j] != sp)))) {
         /* Deeper than the cached walk here: writing on would overwrite a state still to be read. */
@@ -448,30 +498,33 @@ static hw_noinline int walk_from(int limit, memo_t *m, uintptr_t pc, uintptr_t s
           j = t + 1;
           out->pc[n] = pc, out->sp[n] = sp, out->bp[n] = bp;
           n++;
+          RESYNC();
           goto step;
         }
+        RESYNC();
         goto step; /* the cached walk ended here for a reason that no longer holds: walk on */
       }
+      RESYNC();
     }
     out->pc[n] = pc, out->sp[n] = sp, out->bp[n] = bp;
     n++;
   step:
     if (n >= limit) break;
-    hw_rule_t r = rule_at(n == 1 ? pc : pc - 1, gen);
-    if (hw_unlikely(r.kind != HW_RULE_STEP)) {
-      if (r.kind == HW_RULE_LAST) { end = END_LAST; out->rbp_off[n - 1] = 0; out->cfa_rbp[n - 1] = 0; break; }
+    hw_rule_t r = rule_at(pc - 1, gen); /* state 0's pc is one past walk()'s own instruction */
+    if (hw_unlikely(hw_rule_kind(r) != HW_RULE_STEP)) {
+      if (hw_rule_kind(r) == HW_RULE_LAST) { end = END_LAST; out->rbp_off[n - 1] = 0; out->cfa_rbp[n - 1] = 0; break; }
       return fallback("a frame rule", pc);
     }
-    uintptr_t cfa = (r.cfa_rbp ? bp : sp) + (intptr_t)r.cfa_off;
+    uintptr_t cfa = (hw_rule_cfa_rbp(r) ? bp : sp) + (intptr_t)hw_rule_cfa_off(r);
     /* The return address lies at or above rsp (a call pushed it), so the walk only moves outward
      * and every slot it reads, cached ones included, is above the capture's own rsp. */
-    if (hw_unlikely(cfa < sp + 8 || !READABLE(cfa - 8))) return fallback("a CFA out of bounds", pc);
+    if (hw_unlikely(cfa < sp + 8 || cfa - 8 > last_slot)) return fallback("a CFA out of bounds", pc);
     uintptr_t ra = LOAD(cfa - 8);
-    out->rbp_off[n - 1] = r.rbp_saved ? (int16_t)r.rbp_off : 0;
-    out->cfa_rbp[n - 1] = (uint8_t)r.cfa_rbp;
-    if (r.rbp_saved) {
-      uintptr_t slot = cfa + (intptr_t)r.rbp_off;
-      if (hw_unlikely(slot < sp || !READABLE(slot))) return fallback("an rbp slot out of bounds", pc);
+    out->rbp_off[n - 1] = hw_rule_rbp_off(r); /* 0 when rbp is not saved */
+    out->cfa_rbp[n - 1] = (uint8_t)hw_rule_cfa_rbp(r);
+    if (hw_rule_rbp_saved(r)) {
+      uintptr_t slot = cfa + (intptr_t)hw_rule_rbp_off(r);
+      if (hw_unlikely(slot < sp || slot > last_slot)) return fallback("an rbp slot out of bounds", pc);
       bp = LOAD(slot);
     }
     sp = cfa;
@@ -479,6 +532,7 @@ static hw_noinline int walk_from(int limit, memo_t *m, uintptr_t pc, uintptr_t s
     pc = ra;
   }
 
+#undef RESYNC
 done:
   if (out == &fresh) copy_states(old, 0, &fresh, 0, n);
   m->n = n;
@@ -499,6 +553,7 @@ done:
   m->gen = gen;
   if (check) {
     atomic_fetch_add_explicit(&n_reused_frames, reused, memory_order_relaxed);
+    atomic_fetch_add_explicit(&n_shifted_frames, shifted, memory_order_relaxed);
     atomic_fetch_add_explicit(&n_walked_frames, (uint64_t)n, memory_order_relaxed);
   }
   return n;
@@ -515,6 +570,9 @@ static hw_noinline int walk(int limit, memo_t *m) {
 #if defined(__x86_64__)
   /* One asm: the three values belong to the same instruction, whose rule is looked up below. */
   __asm__ volatile("lea 0(%%rip), %0\n\tmov %%rsp, %1\n\tmov %%rbp, %2" : "=r"(pc), "=r"(sp), "=r"(bp));
+  /* Kept as if it were a return address, one past the instruction, so that every state's rule is
+   * looked up at its pc - 1 (no test for state 0 in the walk's loop). State 0 is never output. */
+  pc += 1;
 #else
   return -1;
 #endif
@@ -693,11 +751,12 @@ int hw_capture_stack_above_summed(uintptr_t *frames, int max, uintptr_t anchor, 
 static void check_report(void) {
   if (!check) return;
   hw_log("unwind check: %llu stacks compared, %llu differ, %llu by our walker (%llu of %llu frames reused), "
-         "%llu by libunwind, %llu stack sums differ (%llu of %llu frames summed)",
+         "%llu by libunwind, %llu stack sums differ (%llu of %llu frames summed), %llu frames taken shifted",
          (unsigned long long)n_compared, (unsigned long long)n_differ, (unsigned long long)n_own,
          (unsigned long long)n_reused_frames, (unsigned long long)n_walked_frames,
          (unsigned long long)n_fallback, (unsigned long long)n_sum_differ,
-         (unsigned long long)n_summed_frames, (unsigned long long)n_sum_frames);
+         (unsigned long long)n_summed_frames, (unsigned long long)n_sum_frames,
+         (unsigned long long)n_shifted_frames);
   if (hw_cfi_uses_module_table()) {
     uint64_t busy, lookups = hw_module_table_lookups(&busy);
     hw_log("unwind check: module table (no _dl_find_object): %llu lookups, %llu found it busy",

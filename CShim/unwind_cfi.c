@@ -237,11 +237,7 @@ static bool entry(const uint8_t *p, cursor_t *c) {
   return true;
 }
 
-static hw_rule_t fallback(void) {
-  hw_rule_t r = {.bits = 0};
-  r.kind = HW_RULE_FALLBACK;
-  return r;
-}
+static hw_rule_t fallback(void) { return hw_rule_of_kind(HW_RULE_FALLBACK); }
 
 hw_rule_t hw_cfi_decode(uintptr_t pc) {
   bool transient = false;
@@ -337,22 +333,14 @@ hw_rule_t hw_cfi_decode_once(uintptr_t pc, bool *transient) {
   loc = begin;
   if (!execute(&f, &row, &initial, &loc, pc, code_align, data_align, fde_enc)) return fallback();
 
-  hw_rule_t r = {.bits = 0};
-  if (row.ra == R_UNDEFINED) {
-    r.kind = HW_RULE_LAST;
-    return r;
-  }
+  if (row.ra == R_UNDEFINED) return hw_rule_of_kind(HW_RULE_LAST);
   if (row.cfa_reg != REG_RSP && row.cfa_reg != REG_RBP) return fallback();
   if (row.rsp_ruled || row.ra != R_OFFSET || row.ra_off != -8) return fallback();
   if (row.rbp != R_SAME && row.rbp != R_OFFSET) return fallback();
   if (row.cfa_off < 8 - (1 << 23) || row.cfa_off >= (1 << 23)) return fallback();
   if (row.rbp == R_OFFSET && (row.rbp_off < -32768 || row.rbp_off > 32767)) return fallback();
-  r.kind = HW_RULE_STEP;
-  r.cfa_rbp = row.cfa_reg == REG_RBP;
-  r.cfa_off = row.cfa_off;
-  r.rbp_saved = row.rbp == R_OFFSET;
-  r.rbp_off = row.rbp == R_OFFSET ? row.rbp_off : 0;
-  return r;
+  return hw_rule_step(row.cfa_reg == REG_RBP, (int32_t)row.cfa_off, row.rbp == R_OFFSET,
+                      (int16_t)(row.rbp == R_OFFSET ? row.rbp_off : 0));
 }
 
 #else /* not x86-64: libunwind does everything */
@@ -363,10 +351,6 @@ hw_rule_t hw_cfi_decode_once(uintptr_t pc, bool *transient) {
   *transient = false;
   return hw_cfi_decode(pc);
 }
-hw_rule_t hw_cfi_decode(uintptr_t pc) {
-  hw_rule_t r = {.bits = 0};
-  r.kind = HW_RULE_FALLBACK;
-  return r;
-}
+hw_rule_t hw_cfi_decode(uintptr_t pc) { return hw_rule_of_kind(HW_RULE_FALLBACK); }
 
 #endif

@@ -335,6 +335,7 @@ bool hw_writer_start(int fd) {
  * (no memory for a thread) the role stays shared and the recording threads write inline. */
 void hw_writer_spawn(void) {
   if (dump_fd < 0 || atomic_exchange(&writer_spawned, 1)) return;
+  hw_stamps_reuse(false); /* its samples would not refresh the recording threads' stamps */
   hw_tls_busy++;
   /* Signals for the process must never land on this thread. */
   sigset_t all, old;
@@ -351,6 +352,13 @@ void hw_writer_spawn(void) {
 /* Normal end: the writer drains and stops; then this thread writes the rest itself. */
 void hw_writer_stop(int reason, int signo) {
   if (role_here) { /* re-entered from a handler on the thread that is writing: see take_role */
+    emergency_end(reason, signo);
+    return;
+  }
+  /* An _exit from a handler that interrupted the allocator: this thread may hold the lock that the
+   * writer thread (or a thread writing inline) waits for in its sample's mallinfo2, so neither the
+   * join nor the role would ever come. End as a fatal signal does, without waiting for anyone. */
+  if (hw_allocator_maybe_interrupted()) {
     emergency_end(reason, signo);
     return;
   }
@@ -409,6 +417,7 @@ void hw_writer_after_fork_child(void) {
   /* The writer thread does not exist in the child; its state is the parent's. */
   atomic_store(&writer_running, 0);
   atomic_store(&writer_spawned, 0);
+  hw_stamps_reuse(true); /* no writer thread in the child (until it makes a thread) */
   atomic_store(&role, 0); /* its holder, if any, was another thread */
   role_here = false;
   atomic_store(&stop_requested, 0);

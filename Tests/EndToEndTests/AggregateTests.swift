@@ -196,7 +196,8 @@ import Testing
     #expect(sizes[1] <= sizes[0] + 256, "sizes \(sizes)")
   }
 
-  /// Full tracking: live bytes grow to 4,000,000 at one site, then a 48 MiB block at another.
+  /// Live bytes grow to 4,000,000 at one site, then a 48 MiB block at another (RSS moments here;
+  /// SampledAggregateTests follows its sampled peaks).
   static let peaks = """
     #include <signal.h>
     #include <stdlib.h>

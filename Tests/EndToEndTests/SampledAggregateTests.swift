@@ -122,22 +122,9 @@ import Testing
     #expect(live["later"] == nil, "phase 2 came after the last flush: \(live.keys.sorted())")
   }
 
-  /// Live bytes grow to 4,000,000 in 1000-byte blocks, all freed, then a 48 MiB block.
-  static let peaks = """
-    #include <stdlib.h>
-    #include <string.h>
-    __attribute__((noinline)) void *grow(size_t n) { return malloc(n); } /* GROW */
-    __attribute__((noinline)) void *big(size_t n) { return malloc(n); } /* BIG */
-    int main(void) {
-      static void *keep[4000];
-      for (int i = 0; i < 4000; i++) keep[i] = grow(1000);
-      for (int i = 0; i < 4000; i++) free(keep[i]);
-      char *b = big(48 << 20);
-      memset(b, 1, 48 << 20);
-      free(b);
-      return 0;
-    }
-    """
+  /// AggregateTests' program: live bytes grow to 4,000,000 in 1000-byte blocks, all freed, then a
+  /// 48 MiB block.
+  static let peaks = AggregateTests.peaks
 
   /// A sampled peak is a peak of the estimated live heap: the growing site's estimate climbs in
   /// steps of about R, the moments come at least 4 R apart, and at the last one (the 48 MiB block,

@@ -29,8 +29,8 @@ def test_loaded_but_not_recording(library):
 
 def test_markers_carry_their_sample_on_the_calling_thread(library, cli, tmp_path):
     """Each marker is followed, in the same thread's stream, by the sample taken before mark()
-    returned: the 4 MiB block is in the sample of "transform:end" and not in that of
-    "transform:start"."""
+    returned: the 4 MiB block is in the
+    sample of "transform:end" and not in that of "transform:start"."""
     dump = str(tmp_path / "markers.heapwise")
     r = run_python(SCRIPT, {"LD_PRELOAD": library, "HEAPWISE_OUTPUT": dump, "HEAPWISE_MAX_FRAMES": "4"})
     assert r.returncode == 0, r.stderr
@@ -44,10 +44,11 @@ def test_markers_carry_their_sample_on_the_calling_thread(library, cli, tmp_path
         if not m:
             continue
         stream, name = m.groups()
-        # The stream's next record: `records` merges the streams by timestamp, so a record of
-        # another stream (the process stream's CLOCK) can fall between the two on a loaded machine.
-        following = next((f for f in (l.split() for l in lines[i + 1:]) if f[1:2] == [stream]), [])
-        assert following[2:3] == ["sample"], (name, following)
+        # The next record of the same stream: `records` prints streams merged by time, and a
+        # single-threaded stream's coarse stamps let another stream's record (the periodic sample
+        # of the process stream) sort between a marker and its sample.
+        following = next(line.split() for line in lines[i + 1:] if line.split()[1] == stream)
+        assert following[2] == "sample", (name, following)
         samples[name] = dict(kv.split("=", 1) for kv in following[3:] if "=" in kv)
     assert set(samples) == {"after load", "transform:start", "transform:end"}
     grown = int(samples["transform:end"]["hblkhd"]) - int(samples["transform:start"]["hblkhd"])

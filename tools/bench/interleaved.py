@@ -43,11 +43,14 @@ def workloads(tmp, pairs, only=None):
 
 
 class Result:
-    """Medians over the runs of one configuration: wall and CPU seconds, dump bytes (or None)."""
+    """Medians over the runs of one configuration: wall and CPU seconds, dump bytes (or None); and
+    the least CPU time of any run, which on an oversubscribed machine is the steadier figure (a run
+    that was not descheduled and did not share its cache is the closest to its own cost)."""
 
     def __init__(self, samples, sizes):
         self.wall = statistics.median(w for w, _, _ in samples)
         self.cpu = statistics.median(c for _, _, c in samples)
+        self.cpu_min = min(c for _, _, c in samples)
         self.dump = statistics.median(sizes) if sizes else None
 
 
