@@ -23,14 +23,7 @@ struct ResidentPages: Sendable, Hashable {
   init(pages: Int) { self.pages = pages }
 
   /// Position of the first stored word with index >= `word`.
-  private func position(ofWord word: Int) -> Int {
-    var lo = 0, hi = indices.count
-    while lo < hi {
-      let mid = (lo + hi) / 2
-      if indices[mid] < word { lo = mid + 1 } else { hi = mid }
-    }
-    return lo
-  }
+  private func position(ofWord word: Int) -> Int { indices.lowerBound(of: word) }
 
   /// Positions of the stored words that hold any of pages `range`.
   private func positions(_ range: Range<Int>) -> Range<Int> {

@@ -31,14 +31,7 @@ public struct StackCounterTable: Sendable, Sequence {
   public var count: Int { ids.count }
 
   /// Where `id` is, or where it would go.
-  private func position(_ id: Int) -> Int {
-    var lo = 0, hi = ids.count
-    while lo < hi {
-      let mid = (lo + hi) / 2
-      if ids[mid] < id { lo = mid + 1 } else { hi = mid }
-    }
-    return lo
-  }
+  private func position(_ id: Int) -> Int { ids.lowerBound(of: id) }
 
   /// The counters of stack `id` (zero when it holds none).
   public subscript(_ id: Int) -> StackCounters {
