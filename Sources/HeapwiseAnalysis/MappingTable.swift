@@ -37,7 +37,7 @@ struct MappingTable {
 
   /// Pages that `bytes` from a page boundary touch, without overflowing near 2^64.
   private func pagesSpanned(_ bytes: UInt64) -> Int {
-    Int(bytes / pageSize + (bytes % pageSize == 0 ? 0 : 1))
+    Int(clamping: bytes / pageSize + (bytes % pageSize == 0 ? 0 : 1))
   }
 
   /// The pages of `piece` that [from, to) touches, in part or whole, clamped to the pages the
@@ -45,7 +45,7 @@ struct MappingTable {
   /// boundaries, but a damaged dump's unaligned cuts can leave a piece spanning more pages of its
   /// own grid than it kept, and a range past them is empty, not a trap.
   private func pageRange(_ p: Piece, _ from: UInt64, _ to: UInt64) -> Range<Int> {
-    let first = Swift.min(Int((from - p.start) / pageSize), p.resident.pages)
+    let first = Swift.min(Int(clamping: (from - p.start) / pageSize), p.resident.pages)
     let last = Swift.min(pagesSpanned(to - p.start), p.resident.pages)
     return first..<Swift.max(first, last)
   }
@@ -167,7 +167,7 @@ struct MappingTable {
   mutating func markResident(start: UInt64, bytes: UInt64, changed: (LiveBlock, Int64) -> Void) {
     let i = firstEnding(after: start)
     guard i < pieces.count, pieces[i].start == start else { return }
-    let n = Swift.min(Int(bytes / pageSize), pieces[i].resident.pages)
+    let n = Swift.min(Int(clamping: bytes / pageSize), pieces[i].resident.pages)
     let delta = pieces[i].resident.fill(0..<n)
     if delta != 0 { changed(pieces[i].block, Int64(delta) * Int64(pageSize)) }
   }
