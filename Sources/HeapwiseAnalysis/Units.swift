@@ -88,3 +88,27 @@ public enum Units {
     seconds < 10 ? "\(twoDecimals(seconds)) s" : "\(oneDecimal(seconds)) s"
   }
 }
+
+extension UInt64 {
+  /// Sums and products of sizes read from a file, at most `UInt64.max` instead of a trap.
+  func addingSaturated(_ n: UInt64) -> UInt64 {
+    let (r, overflow) = addingReportingOverflow(n)
+    return overflow ? .max : r
+  }
+  func multipliedSaturated(_ n: UInt64) -> UInt64 {
+    let (r, overflow) = multipliedReportingOverflow(by: n)
+    return overflow ? .max : r
+  }
+}
+
+extension Int {
+  /// `self + n`, at most `Int.max`: page counts come from sizes read from a file.
+  func addingSaturated(_ n: UInt64) -> Int {
+    let (sum, overflow) = addingReportingOverflow(Int(clamping: n))
+    return overflow ? .max : sum
+  }
+  func addingSaturated(_ n: Int) -> Int {
+    let (sum, overflow) = addingReportingOverflow(n)
+    return overflow ? .max : sum
+  }
+}

@@ -24,10 +24,7 @@ public struct SeriesPoint: Sendable, Hashable {
   /// What the growth test looks at: live heap plus mapped regions, so memory a program manages
   /// itself through mmap (pymalloc arenas, a bundled mimalloc) counts as well.
   /// Saturated: only a damaged dump's figures reach 2^64, and a sum past it must not trap.
-  public var tracked: UInt64 {
-    let (sum, over) = liveHeap.addingReportingOverflow(mapped)
-    return over ? .max : sum
-  }
+  public var tracked: UInt64 { liveHeap.addingSaturated(mapped) }
 }
 
 /// Where the series comes from: named markers (the user's units of work), or evenly spaced periodic

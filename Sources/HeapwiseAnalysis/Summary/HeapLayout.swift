@@ -234,30 +234,6 @@ struct ResidentPageCounter {
   }
 }
 
-extension UInt64 {
-  /// Sums and products of sizes read from a file, at most `UInt64.max` instead of a trap.
-  func addingSaturated(_ n: UInt64) -> UInt64 {
-    let (r, overflow) = addingReportingOverflow(n)
-    return overflow ? .max : r
-  }
-  func multipliedSaturated(_ n: UInt64) -> UInt64 {
-    let (r, overflow) = multipliedReportingOverflow(by: n)
-    return overflow ? .max : r
-  }
-}
-
-extension Int {
-  /// `self + n`, at most `Int.max`: page counts come from sizes read from a file.
-  func addingSaturated(_ n: UInt64) -> Int {
-    let (sum, overflow) = addingReportingOverflow(Int(clamping: n))
-    return overflow ? .max : sum
-  }
-  func addingSaturated(_ n: Int) -> Int {
-    let (sum, overflow) = addingReportingOverflow(n)
-    return overflow ? .max : sum
-  }
-}
-
 /// What the recorder's `mincore` snapshot says about one heap: how many of its pages were
 /// resident, and how many of those a live block overlaps.
 public struct HeapResidency: Sendable, Hashable {

@@ -127,7 +127,7 @@ public struct RSSSplit: Sendable, Hashable {
       // use, so the live part comes from the recorder instead. fordblks still counts trimmed
       // pages: the cap below removes what the kernel does not hold.
       footprint = (
-        mi.arena + mi.hblkhd,
+        mi.arena.addingSaturated(mi.hblkhd),
         "mallinfo2 arena + hblkhd minus live heap (free chunks, tcache, chunk headers), resident part"
       )
     case .jemalloc(let je):

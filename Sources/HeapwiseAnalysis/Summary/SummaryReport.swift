@@ -136,8 +136,8 @@ public struct SummaryReport: Sendable {
       points = data.samples.enumerated().map { i, s in
         var p = SeriesPoint(
           time: s.time, label: s.label, liveHeap: s.liveHeap,
-          mapped: s.mapped + s.privateResident.values.reduce(0, +),
-          privateResident: s.privateResident.values.reduce(0, +))
+          mapped: s.mapped.addingSaturated(s.privateResident.values.reduce(0) { $0.addingSaturated($1) }),
+          privateResident: s.privateResident.values.reduce(0) { $0.addingSaturated($1) })
         p.position = i
         return p
       }.evenlySpaced(count: thresholds.samplePoints)
@@ -189,7 +189,7 @@ public struct SummaryReport: Sendable {
         PrivateHolding(
           allocator: p, atEnd: data.endPrivate[p] ?? 0,
           atLastMarker: data.markerHeaps.last?.privateResident[p], atStart: start[p] ?? 0,
-          reserved: groups.reduce(0) { $0 + $1.reserved }))
+          reserved: groups.reduce(0) { $0.addingSaturated($1.reserved) }))
     }
     facts = SummaryFacts(
       growth: GrowthAnalysis(points: points, basis: basis, thresholds: thresholds, variance: variance),
@@ -269,15 +269,15 @@ public struct SummaryReport: Sendable {
       let counts = layout.countPages(
         groups: names.count, group: { groupOf[$0]! }, regions: resident ? layout.ownRegions(regions) : nil)
       for (g, name) in names.enumerated() {
-        bySite[name]!.pages += counts.groups[g].pages
-        if resident { bySite[name]!.residentPages = (bySite[name]!.residentPages ?? 0) + counts.groups[g].resident }
+        bySite[name]!.pages = bySite[name]!.pages.addingSaturated(counts.groups[g].pages)
+        if resident { bySite[name]!.residentPages = (bySite[name]!.residentPages ?? 0).addingSaturated(counts.groups[g].resident) }
       }
     }
     return HeapPinning(
       pageSize: pageSize,
       heaps: zip(layouts, residencies).map { l, r in
         var heap = HeapPinning.Heap(
-          kind: l.kind.rawValue, spanPages: Int((l.span + pageSize - 1) / pageSize), pinnedPages: l.pinnedPages,
+          kind: l.kind.rawValue, spanPages: Int(clamping: l.span / pageSize + (l.span % pageSize == 0 ? 0 : 1)), pinnedPages: l.pinnedPages,
           blocks: l.blocks, topSize: l.top.size, topSite: site(l.top.stack).name)
         heap.liveBytes = l.bytes
         if resident, let r {

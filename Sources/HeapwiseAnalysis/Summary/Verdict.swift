@@ -331,13 +331,14 @@ public struct Verdict: Sendable, Hashable {
       let first = growth.points.first!
       let last = growth.points.last!
       var evidence: [Evidence] = [.series(growth)]
-      if last.mapped > first.mapped + growth.noise / 4 {
+      // Differences, not sums, throughout: a damaged dump may hold figures near 2^64.
+      if last.mapped > first.mapped && last.mapped - first.mapped > growth.noise / 4 {
         evidence.append(
           .mappedShare(
             mapped: Int64(bitPattern: last.mapped &- first.mapped), liveHeap: Int64(bitPattern: last.liveHeap &- first.liveHeap)))
       }
       // Sites under 1% of the growth are noise next to the ones that matter.
-      let rising = Array(facts.siteChanges.filter { $0.delta > 0 && $0.delta * 100 >= growth.delta }
+      let rising = Array(facts.siteChanges.filter { $0.delta > 0 && Double($0.delta) * 100 >= Double(growth.delta) }
         .prefix(thresholds.topSites))
       if !rising.isEmpty, growth.delta > 0 { evidence.append(.growingSites(rising, total: growth.delta)) }
       found.append(
@@ -382,7 +383,7 @@ public struct Verdict: Sendable, Hashable {
         .privateGrown(grown, since: growth.points.first?.label),
       ]
       if let m = moment { evidence.append(.liveHeapAtMarker(m.marker, m.liveHeap)) }
-      if facts.judgedAt == nil, facts.atLastMarker != nil, h.atEnd + thresholds.noiseBytes < held {
+      if facts.judgedAt == nil, facts.atLastMarker != nil, held > h.atEnd && held - h.atEnd > thresholds.noiseBytes {
         evidence.append(.privateAtExit(h.atEnd))
       }
       evidence.append(.remedy(h.allocator.remedy))
@@ -443,7 +444,7 @@ public struct Verdict: Sendable, Hashable {
 
     // High-water: at the moment judged (the last marker for a run with markers: not the
     // teardown), tracked memory came back well below its peak.
-    let endTracked = facts.judgedAt?.tracked ?? facts.atLastMarker?.tracked ?? (facts.endLiveHeap + facts.endMapped)
+    let endTracked = facts.judgedAt?.tracked ?? facts.atLastMarker?.tracked ?? facts.endLiveHeap.addingSaturated(facts.endMapped)
     if let peak = facts.peak, peak.bytes >= thresholds.noiseBytes,
       Double(endTracked) <= Double(peak.bytes) * thresholds.highWaterDrop,
       facts.peakBeforeJudged
@@ -495,8 +496,8 @@ extension Verdict {
     live: UInt64, blocks largest: [LargeBlock], rss: UInt64?, marker: String?, thresholds: VerdictThresholds
   ) -> Finding? {
     // Only blocks that matter on their own: each at least a tenth of the live heap.
-    let blocks = largest.prefix(thresholds.fewBlocksCount).filter { $0.size * 10 >= live }
-    let held = blocks.reduce(0) { $0 + $1.size }
+    let blocks = largest.prefix(thresholds.fewBlocksCount).filter { Double($0.size) * 10 >= Double(live) }
+    let held = blocks.reduce(UInt64(0)) { $0.addingSaturated($1.size) }
     guard live >= thresholds.noiseBytes, !blocks.isEmpty,
       Double(held) >= Double(live) * thresholds.fewBlocksShare,
       rss.map({ Double(live) >= Double($0) * thresholds.fewBlocksShareOfRSS }) ?? true
