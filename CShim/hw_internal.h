@@ -99,10 +99,20 @@ uint64_t hw_monotonic_ns(void);
  * on one core and handed out on another needs at least one cache-line transfer between the two
  * stamps (>= ~40 ns on any x86), longer than one unit. */
 #define HW_TSC_SHIFT 4
-/* Every reading of the clock on this thread (hw_tls_stamp), and the latest one made for anything
- * but an event's stamp (hw_tls_stamp_other: samples, markers, CLOCK, END): see hw_stamp_alone. */
-extern __thread uint64_t hw_tls_stamp __attribute__((tls_model("initial-exec")));
-extern __thread uint64_t hw_tls_stamp_other __attribute__((tls_model("initial-exec")));
+/* Every reading of the clock on this thread (stamp), and the latest one made for anything but an
+ * event's stamp (other: samples, markers, CLOCK, END), the coarse clock at the latest reading
+ * (tick): see hw_stamp_alone; and whether the thread has a stream (registered: see
+ * hw_recording_alone). One TLS object: each initial-exec variable of a shared library costs the
+ * hooks a load of its offset from the GOT, and these are read together on every event. */
+typedef struct hw_tls_clock_s {
+  uint64_t stamp, other, tick;
+  bool registered;
+} hw_tls_clock_t;
+extern __thread hw_tls_clock_t hw_tls_clock __attribute__((tls_model("initial-exec")));
+#define hw_tls_stamp (hw_tls_clock.stamp)
+#define hw_tls_stamp_other (hw_tls_clock.other)
+#define hw_tls_stamp_tick (hw_tls_clock.tick)
+#define hw_tls_registered (hw_tls_clock.registered)
 #if defined(__x86_64__)
 static inline uint64_t hw_rdtsc(void) {
   uint32_t lo, hi;
@@ -149,7 +159,6 @@ static inline uint64_t hw_now_unordered(void) {
  * Only for a thread that hw_recording_alone: every block it orders against is its own. */
 typedef int (*hw_clock_fn)(clockid_t, struct timespec *);
 extern _Atomic(hw_clock_fn) hw_stamp_clock;
-extern __thread uint64_t hw_tls_stamp_tick __attribute__((tls_model("initial-exec")));
 static inline uint64_t hw_stamp_alone(void) {
 #if defined(__x86_64__)
   hw_clock_fn coarse = atomic_load_explicit(&hw_stamp_clock, memory_order_relaxed);
@@ -265,7 +274,6 @@ hw_thread_t *hw_thread_current(void); /* creates the stream on first use; NULL i
  * a thread that freed the block registered before that free (x86 loads are not reordered with
  * each other), so a count of 1 cannot miss it. */
 extern _Atomic uint32_t hw_streams_registered;
-extern __thread bool hw_tls_registered __attribute__((tls_model("initial-exec")));
 static inline bool hw_recording_alone(void) {
   return hw_tls_registered && atomic_load_explicit(&hw_streams_registered, memory_order_acquire) == 1;
 }
