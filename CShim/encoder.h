@@ -19,7 +19,7 @@ struct hw_thread_s {
   char name[16];
 };
 
-extern __thread hw_thread_t *hw_tls_thread __attribute__((tls_model("initial-exec")));
+#define hw_tls_thread (hw_tls_hot.thread) /* the calling thread's state, NULL before its first event */
 
 /* hw_thread_current's common case (a registered thread with a buffer) inline, else the call. */
 static inline __attribute__((always_inline)) hw_thread_t *hw_thread_here(void) {

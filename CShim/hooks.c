@@ -29,8 +29,7 @@
 #include "hw_internal.h"
 #include "liveset.h"
 
-__thread int hw_tls_busy __attribute__((tls_model("initial-exec")));
-__thread int hw_tls_in_allocator __attribute__((tls_model("initial-exec")));
+/* hw_tls_busy and hw_tls_in_allocator are fields of hw_tls_hot (hw_internal.h, platform.c) */
 
 /* Calls the real allocator with hw_tls_in_allocator raised (see hw_internal.h). */
 #define IN_ALLOCATOR(call) (hw_tls_in_allocator++, __extension__({ __typeof__(call) r_ = (call); hw_tls_in_allocator--; r_; }))
@@ -70,7 +69,7 @@ static inline bool wants_event(void) {
 
 /* Captures the stack above the hook (anchored on the hook's return address, so it does not depend
  * on how the compiler inlined the recorder) and interns it; writes the STACK record when new. */
-static inline uint32_t current_stack(hw_thread_t *t, uint64_t ts, void *anchor) {
+static inline __attribute__((always_inline)) uint32_t current_stack(hw_thread_t *t, uint64_t ts, void *anchor) {
   uintptr_t frames[HW_STACK_MAX];
   uint64_t sum;
   int n = hw_capture_stack_above_summed(frames, hw_config.max_frames, (uintptr_t)anchor, &sum);

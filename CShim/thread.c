@@ -21,7 +21,7 @@
 #include "hw_format.h"
 #include "hw_internal.h"
 
-__thread hw_thread_t *hw_tls_thread __attribute__((tls_model("initial-exec")));
+/* hw_tls_thread: a field of hw_tls_hot (hw_internal.h) */
 static _Atomic(hw_thread_t *) registered;
 static _Atomic uint32_t next_stream = 1;
 
@@ -34,7 +34,7 @@ static _Atomic uint32_t next_stream = 1;
  * that thread's registration, whose store is then visible here. Floored stamps only move events
  * earlier, so a coarse free still sorts before a reuse elsewhere. */
 _Atomic uint32_t hw_streams_registered;
-/* hw_tls_registered: a field of hw_tls_clock (platform.c), read with the stamps */
+/* hw_tls_registered: a field of hw_tls_hot (platform.c), read with the stamps */
 
 static hw_thread_t *state_pages;
 static size_t states_used, states_cap;
