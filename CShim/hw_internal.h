@@ -2,7 +2,8 @@
  *
  * Data flow inside the target process:
  *   hooks.c (interposed malloc/free/mmap/...) -> unwind.c (capture) -> stacks.c (intern)
- *   -> thread.c (per-thread buffer, encode) -> queue -> writer.c (compress, write, sample)
+ *   -> thread.c (per-thread buffer, encode; encoder.h: ALLOC/FREE inline in the hooks)
+ *   -> queue -> writer.c (compress, write, sample)
  * recorder.c owns the lifecycle (configuration, start, fork, exit, signals, markers);
  * platform.c owns every /proc read, raw syscall and clock; bootstrap.c the real functions.
  *
