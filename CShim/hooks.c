@@ -24,12 +24,12 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "encoder.h"
 #include "hw_format.h"
 #include "hw_internal.h"
 #include "liveset.h"
 
-__thread int hw_tls_busy __attribute__((tls_model("initial-exec")));
-__thread int hw_tls_in_allocator __attribute__((tls_model("initial-exec")));
+/* hw_tls_busy and hw_tls_in_allocator are fields of hw_tls_hot (hw_internal.h, platform.c) */
 
 /* Calls the real allocator with hw_tls_in_allocator raised (see hw_internal.h). */
 #define IN_ALLOCATOR(call) (hw_tls_in_allocator++, __extension__({ __typeof__(call) r_ = (call); hw_tls_in_allocator--; r_; }))
@@ -69,7 +69,7 @@ static inline bool wants_event(void) {
 
 /* Captures the stack above the hook (anchored on the hook's return address, so it does not depend
  * on how the compiler inlined the recorder) and interns it; writes the STACK record when new. */
-static inline uint32_t current_stack(hw_thread_t *t, uint64_t ts, void *anchor) {
+static inline __attribute__((always_inline)) uint32_t current_stack(hw_thread_t *t, uint64_t ts, void *anchor) {
   uintptr_t frames[HW_STACK_MAX];
   uint64_t sum;
   int n = hw_capture_stack_above_summed(frames, hw_config.max_frames, (uintptr_t)anchor, &sum);
@@ -96,7 +96,7 @@ static hw_noinline void on_alloc(int fn, void *p, size_t size, void *anchor, boo
   uint64_t ts = stamp_after();
   if (atomic_load_explicit(&hw_scopes_open, memory_order_relaxed)) hw_scope_on_alloc(p, size);
   if (sampled && atomic_load_explicit(&hw_recording, memory_order_relaxed)) {
-    hw_thread_t *t = hw_thread_current();
+    hw_thread_t *t = hw_thread_here();
     if (t) {
       uint32_t stack = current_stack(t, ts, anchor);
       if (hw_sample_rate) { /* the sampler keeps the liveset; aggregate.c adds the block's weights */
@@ -106,7 +106,7 @@ static hw_noinline void on_alloc(int fn, void *p, size_t size, void *anchor, boo
         if (kept && !hw_config.aggregate) hw_emit_alloc(t, ts, fn, (uintptr_t)p, size, stack);
         if (hw_config.track) hw_track_sampled_alloc(t, kept, size, seed, stack, ts);
       } else {
-        if (!hw_config.aggregate) hw_emit_alloc(t, ts, fn, (uintptr_t)p, size, stack);
+        if (!hw_config.aggregate) hw_encode_alloc(t, ts, fn, (uintptr_t)p, size, stack);
         if (hw_config.track) hw_track_alloc(t, (uintptr_t)p, size, stack, ts); /* aggregate.c */
       }
     }
@@ -121,7 +121,7 @@ typedef struct {
 } removed_t;
 
 /* `matched`: with sampling, the caller has already taken p out of the liveset (its values). */
-static hw_noinline void on_free(int fn, void *p, uint64_t ts, const removed_t *matched) {
+static inline __attribute__((always_inline)) void on_free(int fn, void *p, uint64_t ts, const removed_t *matched) {
   if (atomic_load_explicit(&hw_scopes_open, memory_order_relaxed)) hw_scope_on_free(p);
   if (atomic_load_explicit(&hw_recording, memory_order_relaxed)) {
     removed_t r = {0, 0, 0};
@@ -129,8 +129,8 @@ static hw_noinline void on_free(int fn, void *p, uint64_t ts, const removed_t *m
       if (matched) r = *matched;
       else if (hw_live_remove((uintptr_t)p, &r.stack, &r.seed, &r.size) != 0) return; /* not sampled */
     }
-    hw_thread_t *t = hw_thread_current();
-    if (t && !hw_config.aggregate) hw_emit_free(t, ts, fn, (uintptr_t)p);
+    hw_thread_t *t = hw_thread_here();
+    if (t && !hw_config.aggregate) hw_encode_free(t, ts, fn, (uintptr_t)p);
     if (t && hw_config.track) {
       if (hw_sample_rate) hw_track_sampled_free(r.size, r.seed, r.stack, ts);
       else hw_track_free((uintptr_t)p, ts);

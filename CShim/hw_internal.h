@@ -2,7 +2,8 @@
  *
  * Data flow inside the target process:
  *   hooks.c (interposed malloc/free/mmap/...) -> unwind.c (capture) -> stacks.c (intern)
- *   -> thread.c (per-thread buffer, encode) -> queue -> writer.c (compress, write, sample)
+ *   -> thread.c (per-thread buffer, encode; encoder.h: ALLOC/FREE inline in the hooks)
+ *   -> queue -> writer.c (compress, write, sample)
  * recorder.c owns the lifecycle (configuration, start, fork, exit, signals, markers);
  * platform.c owns every /proc read, raw syscall and clock; bootstrap.c the real functions.
  *
@@ -99,10 +100,27 @@ uint64_t hw_monotonic_ns(void);
  * on one core and handed out on another needs at least one cache-line transfer between the two
  * stamps (>= ~40 ns on any x86), longer than one unit. */
 #define HW_TSC_SHIFT 4
-/* Every reading of the clock on this thread (hw_tls_stamp), and the latest one made for anything
- * but an event's stamp (hw_tls_stamp_other: samples, markers, CLOCK, END): see hw_stamp_alone. */
-extern __thread uint64_t hw_tls_stamp __attribute__((tls_model("initial-exec")));
-extern __thread uint64_t hw_tls_stamp_other __attribute__((tls_model("initial-exec")));
+/* The per-thread words the hooks touch on every event, in one TLS object: each initial-exec
+ * variable of a shared library costs a load of its offset from the GOT at every use, and these
+ * are used together. The names below are the fields; what each means is said where it is declared
+ * in its own section: every reading of the clock on this thread (stamp), the latest one made for
+ * anything but an event's stamp (other: samples, markers, CLOCK, END), the coarse clock at the
+ * latest reading (tick): see hw_stamp_alone; whether the thread has a stream (registered:
+ * hw_recording_alone); hw_tls_busy, hw_tls_in_allocator (thread.c's section); the thread's state
+ * (thread, encoder.h). platform.c defines it. */
+typedef struct hw_tls_hot_s {
+  uint64_t stamp, other, tick;
+  struct hw_thread_s *thread;
+  int busy, in_allocator;
+  bool registered;
+} hw_tls_hot_t;
+extern __thread hw_tls_hot_t hw_tls_hot __attribute__((tls_model("initial-exec")));
+#define hw_tls_stamp (hw_tls_hot.stamp)
+#define hw_tls_stamp_other (hw_tls_hot.other)
+#define hw_tls_stamp_tick (hw_tls_hot.tick)
+#define hw_tls_registered (hw_tls_hot.registered)
+#define hw_tls_busy (hw_tls_hot.busy)
+#define hw_tls_in_allocator (hw_tls_hot.in_allocator)
 #if defined(__x86_64__)
 static inline uint64_t hw_rdtsc(void) {
   uint32_t lo, hi;
@@ -149,7 +167,6 @@ static inline uint64_t hw_now_unordered(void) {
  * Only for a thread that hw_recording_alone: every block it orders against is its own. */
 typedef int (*hw_clock_fn)(clockid_t, struct timespec *);
 extern _Atomic(hw_clock_fn) hw_stamp_clock;
-extern __thread uint64_t hw_tls_stamp_tick __attribute__((tls_model("initial-exec")));
 static inline uint64_t hw_stamp_alone(void) {
 #if defined(__x86_64__)
   hw_clock_fn coarse = atomic_load_explicit(&hw_stamp_clock, memory_order_relaxed);
@@ -251,11 +268,11 @@ typedef struct hw_buffer_s hw_buffer_t;
 typedef struct hw_thread_s hw_thread_t;
 
 /* The calling thread's state; initial-exec TLS, so the first touch does not allocate. */
-extern __thread int hw_tls_busy __attribute__((tls_model("initial-exec"))); /* > 0 while the recorder runs */
+/* hw_tls_busy (a field of hw_tls_hot): > 0 while the recorder runs */
 /* > 0 while this thread is inside the real allocator through a hook's general path (hooks.c): a
  * signal handler that records then must not ask the allocator for statistics, and mappings made
  * meanwhile are its own. The sampling entry does not raise it (hw_allocator_maybe_interrupted). */
-extern __thread int hw_tls_in_allocator __attribute__((tls_model("initial-exec")));
+/* (hw_tls_in_allocator: a field of hw_tls_hot) */
 
 hw_thread_t *hw_thread_current(void); /* creates the stream on first use; NULL if recording stopped */
 /* Streams registered so far (never decreases while recording), and whether the calling thread has
@@ -265,7 +282,6 @@ hw_thread_t *hw_thread_current(void); /* creates the stream on first use; NULL i
  * a thread that freed the block registered before that free (x86 loads are not reordered with
  * each other), so a count of 1 cannot miss it. */
 extern _Atomic uint32_t hw_streams_registered;
-extern __thread bool hw_tls_registered __attribute__((tls_model("initial-exec")));
 static inline bool hw_recording_alone(void) {
   return hw_tls_registered && atomic_load_explicit(&hw_streams_registered, memory_order_acquire) == 1;
 }

@@ -32,9 +32,7 @@ uint64_t hw_monotonic_ns(void) {
   return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
 }
 
-__thread uint64_t hw_tls_stamp __attribute__((tls_model("initial-exec")));
-__thread uint64_t hw_tls_stamp_other __attribute__((tls_model("initial-exec")));
-__thread uint64_t hw_tls_stamp_tick __attribute__((tls_model("initial-exec")));
+__thread hw_tls_hot_t hw_tls_hot __attribute__((tls_model("initial-exec")));
 _Atomic(hw_clock_fn) hw_stamp_clock;
 static hw_clock_fn vdso_clock; /* the vDSO's clock_gettime, when its coarse clock qualifies */
 

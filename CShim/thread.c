@@ -17,21 +17,11 @@
 #include <string.h>
 #include <sys/prctl.h>
 
+#include "encoder.h"
 #include "hw_format.h"
 #include "hw_internal.h"
 
-struct hw_thread_s {
-  _Atomic(hw_buffer_t *) buffer;
-  hw_thread_t *next_registered;
-  hw_thread_t *next_free; /* on `retired` once its thread has exited */
-  uint32_t stream;
-  uint32_t seq;
-  pid_t tid;
-  int destructor_rounds;
-  char name[16];
-};
-
-static __thread hw_thread_t *tls_thread __attribute__((tls_model("initial-exec")));
+/* hw_tls_thread: a field of hw_tls_hot (hw_internal.h) */
 static _Atomic(hw_thread_t *) registered;
 static _Atomic uint32_t next_stream = 1;
 
@@ -44,7 +34,7 @@ static _Atomic uint32_t next_stream = 1;
  * that thread's registration, whose store is then visible here. Floored stamps only move events
  * earlier, so a coarse free still sorts before a reuse elsewhere. */
 _Atomic uint32_t hw_streams_registered;
-__thread bool hw_tls_registered __attribute__((tls_model("initial-exec")));
+/* hw_tls_registered: a field of hw_tls_hot (platform.c), read with the stamps */
 
 static hw_thread_t *state_pages;
 static size_t states_used, states_cap;
@@ -113,7 +103,7 @@ static hw_cold hw_thread_t *register_thread(void) {
     do t->next_registered = head;
     while (!atomic_compare_exchange_weak(&registered, &head, t));
   }
-  tls_thread = t;
+  hw_tls_thread = t;
   hw_tls_registered = true;
   if (atomic_load(&exit_key_ready)) pthread_setspecific(exit_key, t);
   emit_thread(t, hw_now());
@@ -121,13 +111,13 @@ static hw_cold hw_thread_t *register_thread(void) {
 }
 
 hw_thread_t *hw_thread_current(void) {
-  hw_thread_t *t = tls_thread;
+  hw_thread_t *t = hw_tls_thread;
   if (hw_likely(t)) return atomic_load_explicit(&t->buffer, memory_order_relaxed) ? t : NULL;
   int recording = atomic_load(&hw_recording);
   if (hw_unlikely(recording < 0)) { /* the process's first hooked call: see recorder.c */
     hw_recorder_early_start();
     /* Starting registered this thread's stream (the module map opens it): use that one. */
-    if ((t = tls_thread)) return atomic_load_explicit(&t->buffer, memory_order_relaxed) ? t : NULL;
+    if ((t = hw_tls_thread)) return atomic_load_explicit(&t->buffer, memory_order_relaxed) ? t : NULL;
     recording = atomic_load(&hw_recording);
   }
   return recording > 0 ? register_thread() : NULL;
@@ -157,10 +147,10 @@ static void on_thread_exit(void *arg) {
   }
   if (!last) {
     pthread_setspecific(exit_key, t);
-  } else if (tls_thread == t) {
+  } else if (hw_tls_thread == t) {
     /* The buffer is NULL (taken above, or by hw_thread_flush_all at exit): nothing of this
      * thread refers to the state any more, and a new thread may have it. */
-    tls_thread = &gone;
+    hw_tls_thread = &gone;
     hw_tls_registered = false;
     lock_states();
     t->next_free = retired;
@@ -197,7 +187,7 @@ void hw_thread_after_fork_child(void) {
   atomic_store(&hw_streams_registered, 0);
   atomic_flag_clear(&states_lock);
   retired = NULL;
-  tls_thread = NULL;
+  hw_tls_thread = NULL;
   hw_tls_registered = false;
 }
 
@@ -205,9 +195,8 @@ size_t hw_threads_memory(void) { return atomic_load(&states_memory); }
 
 /* ---- the encoder ---------------------------------------------------------------------------
  * Each emitter reserves its worst case once, then writes with no further checks. A full buffer
- * goes to the writer and a fresh one starts, whose base_ts is the record's own timestamp. */
-
-#define RECORD_MAX (1 + 6 * HW_VARINT_MAX)
+ * goes to the writer and a fresh one starts, whose base_ts is the record's own timestamp.
+ * hw_record_begin and the ALLOC/FREE encoders are in encoder.h (inlined into the hooks). */
 
 static hw_noinline uint8_t *rotate(hw_thread_t *t, uint64_t ts, size_t need) {
   hw_buffer_t *b = atomic_load_explicit(&t->buffer, memory_order_relaxed);
@@ -223,104 +212,66 @@ static hw_noinline uint8_t *rotate(hw_thread_t *t, uint64_t ts, size_t need) {
 }
 
 static _Atomic int too_large_reported;
-static hw_cold uint8_t *too_large(size_t need) {
+hw_cold uint8_t *hw_record_too_large(size_t need) {
   if (!atomic_exchange(&too_large_reported, 1)) hw_log("a %zu-byte record does not fit a buffer; dropped", need);
   return NULL;
 }
 
-/* Returns where the record's body goes, after its tag and timestamp delta, and in *out the buffer
- * it goes into (the record's fields and commit use that one, not t->buffer read again); NULL when
- * recording has stopped for this thread. Inlined into each emitter: a call cost the ALLOC/FREE
- * pair 26 instructions of register saves (callgrind, churn). */
-static inline __attribute__((always_inline)) uint8_t *begin(hw_thread_t *t, uint64_t ts, uint8_t tag, size_t need,
-                                                            hw_buffer_t **out) {
-  /* Only an event's record (tags below STACK: blocks, mappings, purges) runs the inline tick: a
-   * marker's, sample's or module's is stamped with a reading of its own, which with reused event
-   * stamps (hw_stamp_alone) would often be the first past the due time, and the tick's process
-   * records would then fall between an API marker and its sample. */
-  if (hw_unlikely(ts >= atomic_load_explicit(&hw_inline_tick_due, memory_order_relaxed)) && tag < HW_TAG_STACK)
-    hw_writer_poll_slow();
+hw_noinline hw_buffer_t *hw_record_refill(hw_thread_t *t, uint64_t ts, size_t need, bool coarse) {
   hw_buffer_t *b = atomic_load_explicit(&t->buffer, memory_order_relaxed);
-  if (hw_unlikely(!b)) return NULL;
-  /* A record that no buffer can hold is dropped (said once): writing it would run past the end. */
-  if (hw_unlikely(need > b->capacity)) return too_large(need);
-  bool coarse = atomic_load_explicit(&hw_streams_registered, memory_order_acquire) <= 1;
-  if (hw_unlikely(b->used + need > b->capacity || b->coarse_time != coarse)) {
-    if (b->used == 0) {
-      b->coarse_time = coarse;
-    } else {
-      if (!rotate(t, ts, need)) return NULL;
-      b = atomic_load_explicit(&t->buffer, memory_order_relaxed);
-      b->coarse_time = coarse;
-    }
-    if (coarse) b->base_ts = b->last_ts = b->last_ts >> HW_COARSE_SHIFT << HW_COARSE_SHIFT;
+  if (b->used == 0) {
+    b->coarse_time = coarse;
+  } else {
+    if (!rotate(t, ts, need)) return NULL;
+    b = atomic_load_explicit(&t->buffer, memory_order_relaxed);
+    b->coarse_time = coarse;
   }
-  *out = b;
-  return hw_put_record_head(b->data + b->used, tag, ts, &b->last_ts, coarse ? HW_COARSE_SHIFT : 0);
-}
-
-static inline void commit(hw_buffer_t *b, uint8_t *end) {
-  /* release: hw_thread_flush_all reads `used` from another thread at exit */
-  __atomic_store_n(&b->used, (size_t)(end - b->data), __ATOMIC_RELEASE);
-}
-
-static inline uint8_t *put_addr(hw_buffer_t *b, uint8_t *p, uintptr_t addr) {
-  p = hw_put_svarint(p, (int64_t)(addr - b->prev_addr));
-  b->prev_addr = addr;
-  return p;
+  if (coarse) b->base_ts = b->last_ts = b->last_ts >> HW_COARSE_SHIFT << HW_COARSE_SHIFT;
+  return b;
 }
 
 void hw_emit_alloc(hw_thread_t *t, uint64_t ts, int fn, uintptr_t addr, size_t size, uint32_t stack) {
-  hw_buffer_t *b = NULL;
-  uint8_t *p = begin(t, ts, (uint8_t)(HW_TAG_ALLOC | fn), RECORD_MAX, &b);
-  if (!p) return;
-  p = put_addr(b, p, addr);
-  p = hw_put_uvarint(p, size);
-  commit(b, hw_put_uvarint(p, stack));
+  hw_encode_alloc(t, ts, fn, addr, size, stack);
 }
 
-void hw_emit_free(hw_thread_t *t, uint64_t ts, int fn, uintptr_t addr) {
-  hw_buffer_t *b = NULL;
-  uint8_t *p = begin(t, ts, (uint8_t)(HW_TAG_FREE | fn), RECORD_MAX, &b);
-  if (p) commit(b, put_addr(b, p, addr));
-}
+void hw_emit_free(hw_thread_t *t, uint64_t ts, int fn, uintptr_t addr) { hw_encode_free(t, ts, fn, addr); }
 
 void hw_emit_mmap(hw_thread_t *t, uint64_t ts, uintptr_t addr, size_t len, int prot, int flags, int fd,
                   uint32_t stack) {
   hw_buffer_t *b = NULL;
-  uint8_t *p = begin(t, ts, HW_TAG_MMAP, RECORD_MAX + 2 * HW_VARINT_MAX, &b);
+  uint8_t *p = hw_record_begin(t, ts, HW_TAG_MMAP, HW_RECORD_MAX + 2 * HW_VARINT_MAX, &b);
   if (!p) return;
-  p = put_addr(b, p, addr);
+  p = hw_record_addr(b, p, addr);
   p = hw_put_uvarint(p, len);
   p = hw_put_uvarint(p, (uint64_t)(unsigned)prot);
   p = hw_put_uvarint(p, (uint64_t)(unsigned)flags);
   p = hw_put_svarint(p, fd);
-  commit(b, hw_put_uvarint(p, stack));
+  hw_record_commit(b, hw_put_uvarint(p, stack));
 }
 
 void hw_emit_munmap(hw_thread_t *t, uint64_t ts, uintptr_t addr, size_t len) {
   hw_buffer_t *b = NULL;
-  uint8_t *p = begin(t, ts, HW_TAG_MUNMAP, RECORD_MAX, &b);
+  uint8_t *p = hw_record_begin(t, ts, HW_TAG_MUNMAP, HW_RECORD_MAX, &b);
   if (!p) return;
-  p = put_addr(b, p, addr);
-  commit(b, hw_put_uvarint(p, len));
+  p = hw_record_addr(b, p, addr);
+  hw_record_commit(b, hw_put_uvarint(p, len));
 }
 
 void hw_emit_mremap(hw_thread_t *t, uint64_t ts, uintptr_t old_addr, size_t old_len, uintptr_t new_addr,
                     size_t new_len, uint32_t stack) {
   hw_buffer_t *b = NULL;
-  uint8_t *p = begin(t, ts, HW_TAG_MREMAP, RECORD_MAX, &b);
+  uint8_t *p = hw_record_begin(t, ts, HW_TAG_MREMAP, HW_RECORD_MAX, &b);
   if (!p) return;
-  p = put_addr(b, p, old_addr);
+  p = hw_record_addr(b, p, old_addr);
   p = hw_put_uvarint(p, old_len);
-  p = put_addr(b, p, new_addr);
+  p = hw_record_addr(b, p, new_addr);
   p = hw_put_uvarint(p, new_len);
-  commit(b, hw_put_uvarint(p, stack));
+  hw_record_commit(b, hw_put_uvarint(p, stack));
 }
 
 void hw_emit_stack(hw_thread_t *t, uint64_t ts, uint32_t id, const uintptr_t *frames, int count) {
   hw_buffer_t *b = NULL;
-  uint8_t *p = begin(t, ts, HW_TAG_STACK, 1 + 3 * HW_VARINT_MAX + (size_t)count * HW_VARINT_MAX, &b);
+  uint8_t *p = hw_record_begin(t, ts, HW_TAG_STACK, 1 + 3 * HW_VARINT_MAX + (size_t)count * HW_VARINT_MAX, &b);
   if (!p) return;
   p = hw_put_uvarint(p, id);
   p = hw_put_uvarint(p, (uint64_t)count);
@@ -329,26 +280,26 @@ void hw_emit_stack(hw_thread_t *t, uint64_t ts, uint32_t id, const uintptr_t *fr
     p = hw_put_svarint(p, (int64_t)(frames[i] - prev));
     prev = frames[i];
   }
-  commit(b, p);
+  hw_record_commit(b, p);
 }
 
 void hw_emit_marker(hw_thread_t *t, uint64_t ts, int source, const char *name) {
   size_t len = strnlen(name, 1024);
   hw_buffer_t *b = NULL;
-  uint8_t *p = begin(t, ts, HW_TAG_MARKER, 1 + 3 * HW_VARINT_MAX + len, &b);
+  uint8_t *p = hw_record_begin(t, ts, HW_TAG_MARKER, 1 + 3 * HW_VARINT_MAX + len, &b);
   if (!p) return;
   p = hw_put_uvarint(p, (uint64_t)source);
-  commit(b, hw_put_bytes(p, name, len));
+  hw_record_commit(b, hw_put_bytes(p, name, len));
 }
 
 void hw_emit_raw(hw_thread_t *t, uint64_t ts, uint8_t tag, const uint8_t *body, size_t len) {
   bool skippable = tag >= HW_TAG_SKIPPABLE && tag != HW_TAG_END;
   hw_buffer_t *b = NULL;
-  uint8_t *p = begin(t, ts, tag, 1 + 2 * HW_VARINT_MAX + len, &b);
+  uint8_t *p = hw_record_begin(t, ts, tag, 1 + 2 * HW_VARINT_MAX + len, &b);
   if (!p) return;
   if (skippable) p = hw_put_uvarint(p, len);
   memcpy(p, body, len);
-  commit(b, p + len);
+  hw_record_commit(b, p + len);
 }
 
 void hw_thread_submit(hw_thread_t *t) {
