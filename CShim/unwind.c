@@ -679,7 +679,9 @@ typedef struct paths_s {
 } paths_t;
 
 static __thread paths_t *paths TLS;
-static __thread uint32_t paths_countdown TLS = PATHS_AFTER; /* 0: never (exited, or none to have) */
+static uint32_t paths_after = PATHS_AFTER; /* HEAPWISE_PATH_CACHE_AFTER; 0: no path cache */
+static __thread uint32_t paths_captures TLS; /* made without a cache */
+static __thread bool paths_never TLS;        /* the thread has exited (or its cache could not be had) */
 static pthread_key_t paths_key;
 static _Atomic int paths_key_ready;
 static paths_t *paths_free;
@@ -700,7 +702,7 @@ static void path_reset(paths_t *P, uint32_t gen, uint32_t epoch) {
 static void paths_release(void *arg) {
   paths_t *P = arg;
   if (paths == P) paths = NULL, hw_stack_hint.id = NULL;
-  paths_countdown = 0;
+  paths_never = true;
   if (!P) return;
   if (atomic_flag_test_and_set_explicit(&paths_lock, memory_order_acquire)) {
     hw_pages_free(P, sizeof *P);
@@ -712,13 +714,19 @@ static void paths_release(void *arg) {
 }
 
 static hw_cold void paths_acquire(void) {
-  if (!atomic_load_explicit(&paths_key_ready, memory_order_acquire)) return; /* no way to give it back */
+  if (!atomic_load_explicit(&paths_key_ready, memory_order_acquire)) { /* no way to give it back */
+    paths_never = true;
+    return;
+  }
   paths_t *P = NULL;
   if (!atomic_flag_test_and_set_explicit(&paths_lock, memory_order_acquire)) {
     if ((P = paths_free)) paths_free = P->next_free;
     atomic_flag_clear_explicit(&paths_lock, memory_order_release);
   }
-  if (!P && !(P = hw_pages_alloc(sizeof *P))) return;
+  if (!P && !(P = hw_pages_alloc(sizeof *P))) {
+    paths_never = true;
+    return;
+  }
   path_reset(P, 0, 0); /* generation 0 never matches: reset again at first use */
   P->self = (uintptr_t)pthread_self();
   P->window_left = PATH_WINDOW, P->window_hits = 0, P->off_left = 0, P->off_len = 0;
@@ -734,7 +742,7 @@ static hw_cold void paths_acquire(void) {
 static hw_cold void paths_idle(paths_t *P) {
   if (P) {
     if (--P->off_left == 0) P->window_left = PATH_WINDOW, P->window_hits = 0;
-  } else if (paths_countdown && --paths_countdown == 0) {
+  } else if (!paths_never && paths_after && ++paths_captures >= paths_after) {
     paths_acquire();
   }
 }
@@ -1070,6 +1078,8 @@ void hw_unwind_init(void) {
   }
   if (choice && strcmp(choice, "libunwind") == 0) { check = false; return; }
   if (choice && *choice && strcmp(choice, "own") != 0) hw_log("ignoring HEAPWISE_UNWIND=%s (expected own, libunwind or off)", choice);
+  const char *after = getenv("HEAPWISE_PATH_CACHE_AFTER"); /* tests: 1; 0 switches it off */
+  if (after && *after) paths_after = (uint32_t)strtoul(after, NULL, 10);
   if (pthread_key_create(&paths_key, paths_release) == 0) atomic_store(&paths_key_ready, 1);
   if (!hw_cfi_init() || !(cache = hw_pages_alloc(sizeof(entry_t) << CACHE_BITS))) {
     check = false;
