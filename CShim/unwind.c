@@ -644,7 +644,8 @@ HW_INLINE void return_addresses_to_frames(uintptr_t *frames, const uintptr_t *pc
 #define PATH_NODES 4096
 #define PATH_LEAVES 1024
 #define PATHS_AFTER 2048
-#define PATH_WINDOW 4096
+#define PATH_WINDOW 1024
+#define PATH_OFF_MIN (8 * PATH_WINDOW)
 #define PATH_OFF_MAX (1u << 22)
 
 typedef struct pnode_s {
@@ -737,10 +738,10 @@ static hw_cold void paths_acquire(void) {
   paths = P;
 }
 
-/* Until a thread has a cache: its captures counted down. Once it has one that is switched off:
- * the captures left until it is on again. */
-static hw_cold void paths_idle(paths_t *P) {
-  if (P) {
+/* A capture without the cache: once the thread has one that is switched off, the captures left
+ * until it is on again; before, its captures counted up to paths_after. */
+HW_INLINE void paths_idle(paths_t *P) {
+  if (hw_likely(P != NULL)) {
     if (--P->off_left == 0) P->window_left = PATH_WINDOW, P->window_hits = 0;
   } else if (!paths_never && paths_after && ++paths_captures >= paths_after) {
     paths_acquire();
@@ -750,7 +751,7 @@ static hw_cold void paths_idle(paths_t *P) {
 /* Every PATH_WINDOW captures: under half of them found in the cache, it costs more than it saves. */
 static hw_cold void path_window(paths_t *P) {
   if (P->window_hits < PATH_WINDOW / 2) {
-    P->off_len = P->off_len ? (P->off_len < PATH_OFF_MAX ? P->off_len * 2 : PATH_OFF_MAX) : PATH_WINDOW;
+    P->off_len = P->off_len ? (P->off_len < PATH_OFF_MAX ? P->off_len * 2 : PATH_OFF_MAX) : PATH_OFF_MIN;
     P->off_left = P->off_len;
     path_reset(P, P->gen, P->epoch);
   } else {
