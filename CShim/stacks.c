@@ -14,6 +14,10 @@
 #include <sys/mman.h>
 
 #include "hw_internal.h"
+#include "stack_hint.h"
+
+__thread hw_stack_hint_t hw_stack_hint __attribute__((tls_model("initial-exec")));
+_Atomic uint32_t hw_stacks_epoch = 1;
 
 typedef struct slot_s {
   _Atomic uint64_t hash;
@@ -109,8 +113,30 @@ uint32_t hw_stack_intern(const uintptr_t *frames, int count, bool *is_new) {
   return hw_stack_intern_summed(frames, count, hw_stack_sum(frames, count), is_new);
 }
 
+static uint32_t intern(int count, uint64_t sum, bool *is_new);
+
+/* The path cache's hint (stack_hint.h) first: the same sum and count are the same stack, whose id
+ * is then the cached one, or the table's, stored into the cache. */
 uint32_t hw_stack_intern_summed(const uintptr_t *frames, int count, uint64_t sum, bool *is_new) {
   (void)frames;
+  uint32_t *slot = hw_stack_hint.id;
+  if (slot) {
+    hw_stack_hint.id = NULL;
+    if (hw_likely(hw_stack_hint.sum == sum && hw_stack_hint.count == count)) {
+      uint32_t id = *slot;
+      if (hw_likely(id != 0)) {
+        *is_new = false;
+        return id;
+      }
+      id = intern(count, sum, is_new);
+      *slot = id;
+      return id;
+    }
+  }
+  return intern(count, sum, is_new);
+}
+
+static uint32_t intern(int count, uint64_t sum, bool *is_new) {
   *is_new = false;
   uint64_t h = stack_hash(sum, count);
   /* A loop, not a recursive retry: an -O0 build does not turn the call into a jump, and growth
@@ -154,6 +180,8 @@ size_t hw_stacks_memory(void) { return atomic_load(&table_bytes); }
 
 /* A forked child with its own dump: every stack must be written again. */
 void hw_stacks_reset(void) {
+  atomic_fetch_add(&hw_stacks_epoch, 1);
+  hw_stack_hint.id = NULL;
   atomic_store(&current, NULL);
   atomic_store(&next_id, 1);
   atomic_store(&growing, 0);

@@ -16,6 +16,11 @@
  * read are compared. A capture at another depth starts with the cached inner frames moved by one
  * rsp delta (shifted reuse, walk_from): taken over where their CFA is rsp-based, slot by slot.
  *
+ * PATH CACHE. A thread that captures often also keeps its walks as a trie from the innermost state
+ * outward, each node a pc with its rule decoded, each leaf the capture's frames' place, sum and
+ * stack id (below, "the path cache"): a lookup is the same exact walk with no rule lookups, and
+ * hands the stack id to stacks.c with no hashing or table probe (stack_hint.h).
+ *
  * unw_backtrace with UNW_CACHE_PER_THREAD costs about 20-70 ns a frame on this machine; a
  * unw_step loop is 10-20x slower and glibc's backtrace() too. */
 #define UNW_LOCAL_ONLY
@@ -33,6 +38,7 @@
 
 #include "hw_internal.h"
 #include "unwind_cfi.h"
+#include "stack_hint.h"
 
 /* Our own frames above the hook: hw_capture_stack_above, current_stack, on_alloc and the hook. */
 #define HW_SLACK 8
@@ -615,6 +621,284 @@ HW_INLINE void return_addresses_to_frames(uintptr_t *frames, const uintptr_t *pc
   for (; k < count; k++) frames[k] = pcs[k] - 1;
 }
 
+/* ---- the path cache: whole walks, by their frames from the innermost outward ------------------ */
+
+/* A loop that allocates from a few call paths in turn (churn.c's 16, picked at random) breaks the
+ * memoized suffix at a new level each time: the walk itself is then cheap (confirm_run), but the
+ * frames are copied out, the changed part of the stack-id sum is mixed again and the id is looked
+ * up in the stack table, about 350 instructions a capture on churn. The path cache keeps the
+ * thread's walks as a trie of states from state 0 outward: a node is a state's pc with the rule at
+ * that pc decoded, its children the states met after it, keyed by their pc; a walk that ended at
+ * an outermost frame (HW_RULE_LAST) leaves a leaf with what its capture returned (the anchor, the
+ * frames' place in the path, their sum and the stack id).
+ *
+ * A lookup IS a walk: from its own frame it computes each CFA from the node's rule and the
+ * registers, reads the return-address slot and the saved-rbp slot there (bounds checked as the
+ * walk checks them) and goes to the child whose pc is the value read. Every node's rule is the one
+ * the walk would look up at that pc, decoded under the module generation the cache carries, so the
+ * states are the walk's own; reaching a leaf means the walk ends as the cached one did. Anything
+ * that has no node (another value read, a bound, a rule not cached) is a miss, and the capture is
+ * the memoized walk's as before, which then adds its path. Exact for the same reason the walk is.
+ *
+ * Memory: 184 KiB of address space a thread, touched as nodes are made, and only for a thread that
+ * made PATHS_AFTER captures (most threads never do: 1,000 idle threads cost nothing); taken back
+ * at thread exit for the next thread. A cache whose hit rate over a window is under one half
+ * (tree.c's 8,191 stacks, too many paths to keep) is cleared and switched off for a growing number
+ * of captures. Cleared whenever the module generation (dlclose) or the stack table's epoch (a
+ * forked child's new dump) changed, or when full. */
+#define PATH_NODES 4096
+#define PATH_LEAVES 1024
+#define PATHS_AFTER 2048
+#define PATH_WINDOW 1024
+#define PATH_OFF_MIN (8 * PATH_WINDOW)
+#define PATH_OFF_MAX (1u << 22)
+
+typedef struct pnode_s {
+  uintptr_t pc;                /* the state's pc: a return address (the root: path_walk's own, plus 1) */
+  const struct pnode_s *child; /* the first state met after this one (node 0, the sentinel: none) */
+  const struct pnode_s *sibling; /* the parent's next child (NULL: none) */
+  int32_t cfa_off;             /* the rule at pc - 1: CFA = (cfa_rbp ? rbp : rsp) + cfa_off; */
+  int16_t rbp_off;             /* rbp saved at CFA + rbp_off (0: kept) */
+  uint8_t cfa_rbp, last;       /* last: the outermost state (HW_RULE_LAST), cfa_off PATH_END */
+  uint32_t leaf;               /* 1 + a leaf's index, on a last node that ended a capture */
+  uint8_t rbp_below;           /* this node or one further out computes its CFA from rbp */
+} pnode_t;
+/* A last node's cfa_off: rsp plus this is above any stack top (SPAN), ending path_walk's loop. */
+#define PATH_END (1 << 30)
+
+typedef struct {
+  uintptr_t anchor;       /* the capture's anchor */
+  uint64_t sum;           /* hw_stack_sum of its frames */
+  uint32_t id;            /* its stack id, 0 until interned (stack_hint.h) */
+  uint16_t first, count;  /* its frames: the path's pcs [first, first + count), minus one */
+} pleaf_t;
+
+typedef struct paths_s {
+  uint32_t gen, epoch;    /* the module generation and stack-table epoch of every node and leaf */
+  uint32_t n_nodes, n_leaves;
+  uint32_t window_left, window_hits, off_left, off_len;
+  uintptr_t pc0, pc1;     /* path_walk's state 0 and its return address (learned when empty) */
+  uintptr_t self;         /* the owning thread's pthread_self(), for stack_top */
+  struct paths_s *next_free;
+  pnode_t nodes[PATH_NODES];
+  pleaf_t leaves[PATH_LEAVES];
+} paths_t;
+
+static __thread paths_t *paths TLS;
+static uint32_t paths_after = PATHS_AFTER; /* HEAPWISE_PATH_CACHE_AFTER; 0: no path cache */
+static __thread uint32_t paths_captures TLS; /* made without a cache */
+static __thread bool paths_never TLS;        /* the thread has exited (or its cache could not be had) */
+static pthread_key_t paths_key;
+static _Atomic int paths_key_ready;
+static paths_t *paths_free;
+static atomic_flag paths_lock = ATOMIC_FLAG_INIT; /* thread exit and a cache's first use only */
+static _Atomic uint64_t n_path_hits;
+
+static void path_reset(paths_t *P, uint32_t gen, uint32_t epoch) {
+  P->gen = gen, P->epoch = epoch;
+  P->n_nodes = 1, P->n_leaves = 0; /* node 0: index 0 means none; a last node without a leaf */
+  memset(&P->nodes[0], 0, sizeof P->nodes[0]);
+  P->nodes[0].last = 1, P->nodes[0].cfa_off = PATH_END;
+  P->pc0 = 0;
+  hw_stack_hint.id = NULL;         /* it may point at a leaf */
+}
+
+/* Thread exit (the key's destructor): the cache goes to the next thread that wants one. Never
+ * waits: a list found busy (or a lock a forked child inherited) unmaps instead. */
+static void paths_release(void *arg) {
+  paths_t *P = arg;
+  if (paths == P) paths = NULL, hw_stack_hint.id = NULL;
+  paths_never = true;
+  if (!P) return;
+  if (atomic_flag_test_and_set_explicit(&paths_lock, memory_order_acquire)) {
+    hw_pages_free(P, sizeof *P);
+    return;
+  }
+  P->next_free = paths_free;
+  paths_free = P;
+  atomic_flag_clear_explicit(&paths_lock, memory_order_release);
+}
+
+static hw_cold void paths_acquire(void) {
+  if (!atomic_load_explicit(&paths_key_ready, memory_order_acquire)) { /* no way to give it back */
+    paths_never = true;
+    return;
+  }
+  paths_t *P = NULL;
+  if (!atomic_flag_test_and_set_explicit(&paths_lock, memory_order_acquire)) {
+    if ((P = paths_free)) paths_free = P->next_free;
+    atomic_flag_clear_explicit(&paths_lock, memory_order_release);
+  }
+  if (!P && !(P = hw_pages_alloc(sizeof *P))) {
+    paths_never = true;
+    return;
+  }
+  path_reset(P, 0, 0); /* generation 0 never matches: reset again at first use */
+  P->self = (uintptr_t)pthread_self();
+  P->window_left = PATH_WINDOW, P->window_hits = 0, P->off_left = 0, P->off_len = 0;
+  if (pthread_setspecific(paths_key, P) != 0) {
+    paths_release(P);
+    return;
+  }
+  paths = P;
+}
+
+/* A capture without the cache: once the thread has one that is switched off, the captures left
+ * until it is on again; before, its captures counted up to paths_after. */
+HW_INLINE void paths_idle(paths_t *P) {
+  if (hw_likely(P != NULL)) {
+    if (--P->off_left == 0) P->window_left = PATH_WINDOW, P->window_hits = 0;
+  } else if (!paths_never && paths_after && ++paths_captures >= paths_after) {
+    paths_acquire();
+  }
+}
+
+/* Every PATH_WINDOW captures: under half of them found in the cache, it costs more than it saves. */
+static hw_cold void path_window(paths_t *P) {
+  if (P->window_hits < PATH_WINDOW / 2) {
+    P->off_len = P->off_len ? (P->off_len < PATH_OFF_MAX ? P->off_len * 2 : PATH_OFF_MAX) : PATH_OFF_MIN;
+    P->off_left = P->off_len;
+    path_reset(P, P->gen, P->epoch);
+  } else {
+    P->off_len = 0;
+  }
+  P->window_left = PATH_WINDOW, P->window_hits = 0;
+}
+
+/* The child of nd whose pc is ra, or NULL. Node 0 (no child) is a last node without a leaf. */
+HW_INLINE const pnode_t *path_child(const pnode_t *nd, uintptr_t ra) {
+  const pnode_t *x = nd->child;
+  while (hw_unlikely(x->pc != ra))
+    if (!(x = x->sibling)) return NULL;
+  return x;
+}
+
+/* The walk through the cache, from this function's own frame (state 0, as walk() is for the
+ * memoized walk): the frames and sum of the capture, and the hint of its id, or -1. Two loops:
+ * while some node further out computes a CFA from rbp, rbp is followed as the walk follows it;
+ * once none does (rbp_below clear: most -O2 code), every CFA is rsp + a constant of at least 8
+ * and every saved-rbp slot lies between rsp and the return address's slot (path_node), so only
+ * the return-address slots are read: the walk's other reads could neither fail its bounds nor
+ * change its result. */
+static hw_noinline int path_walk(paths_t *P, uintptr_t *frames, uintptr_t anchor, uint64_t *sum) {
+  uintptr_t pc, sp, bp;
+#if defined(__x86_64__)
+  __asm__ volatile("lea 0(%%rip), %0\n\tmov %%rsp, %1\n\tmov %%rbp, %2" : "=r"(pc), "=r"(sp), "=r"(bp));
+  pc += 1;
+#else
+  return -1;
+#endif
+  if (hw_unlikely(P->n_nodes < 2)) {
+    P->pc0 = pc, P->pc1 = (uintptr_t)__builtin_return_address(0);
+    return -1;
+  }
+  const pnode_t *nd = &P->nodes[1];
+  /* stack_top(sp), with the thread's pthread_self() kept: the same bound the walk uses. */
+  uintptr_t hi;
+  const uintptr_t self = P->self, initial = (uintptr_t)__libc_stack_end;
+  if (hw_likely(self > sp && self - sp <= SPAN)) hi = self;
+  else if (initial > sp && initial - sp <= SPAN) hi = initial;
+  else return -1;
+  if (hw_unlikely(nd->pc != pc)) return -1;
+  uintptr_t pcs[WALK_MAX];
+  uintptr_t *w = pcs;
+  *w = pc;
+  while (nd->rbp_below) {
+    if (nd->last) goto leaf;
+    uintptr_t cfa = (nd->cfa_rbp ? bp : sp) + (intptr_t)nd->cfa_off;
+    if (hw_unlikely(cfa < sp + 8 || cfa > hi)) return -1;
+    uintptr_t ra = LOAD(cfa - 8);
+    if (nd->rbp_off) {
+      uintptr_t slot = cfa + (intptr_t)nd->rbp_off;
+      if (hw_unlikely(slot < sp)) return -1; /* not above the return address's: path_node */
+      bp = LOAD(slot);
+    }
+    sp = cfa;
+    if (!(nd = path_child(nd, ra))) return -1;
+    *++w = ra;
+  }
+  for (;;) {
+    sp += (intptr_t)nd->cfa_off; /* a last node's PATH_END goes past hi */
+    if (hw_unlikely(sp > hi)) break;
+    uintptr_t ra = LOAD(sp - 8);
+    if (!(nd = path_child(nd, ra))) return -1;
+    *++w = ra;
+  }
+  if (!nd->last) return -1;
+leaf:
+  if (hw_unlikely(!nd->leaf)) return -1;
+  pleaf_t *L = &P->leaves[nd->leaf - 1];
+  if (hw_unlikely(L->anchor != anchor)) return -1;
+  return_addresses_to_frames(frames, pcs + L->first, L->count);
+  *sum = L->sum;
+  hw_stack_hint.id = &L->id, hw_stack_hint.sum = L->sum, hw_stack_hint.count = L->count;
+  return L->count;
+}
+
+/* A node for the state at pc, its rule decoded as the walk decodes it; false for a rule the
+ * cache does not keep (then the path is not added). */
+static bool path_node(paths_t *P, pnode_t *nd, uintptr_t pc, bool last) {
+  hw_rule_t r = rule_at(pc - 1, P->gen);
+  memset(nd, 0, sizeof *nd);
+  nd->pc = pc;
+  nd->child = &P->nodes[0];
+  if (last) {
+    nd->last = 1, nd->cfa_off = PATH_END;
+    return hw_rule_kind(r) == HW_RULE_LAST;
+  }
+  if (hw_rule_kind(r) != HW_RULE_STEP) return false;
+  nd->cfa_off = hw_rule_cfa_off(r);
+  nd->cfa_rbp = (uint8_t)hw_rule_cfa_rbp(r);
+  nd->rbp_below = nd->cfa_rbp;
+  if (hw_rule_rbp_saved(r)) {
+    nd->rbp_off = hw_rule_rbp_off(r);
+    if (nd->rbp_off > -8) return false; /* so that the slot lies below the return address's */
+  }
+  /* What path_walk's rsp-only loop takes for granted: the CFA above rsp, the rbp slot in between. */
+  if (!nd->cfa_rbp && (nd->cfa_off < 8 || (nd->rbp_off && nd->cfa_off + nd->rbp_off < 0))) return false;
+  return true;
+}
+
+/* After a capture that the memoized walk made: its path into the cache, and the hint that will
+ * store its stack id there. Only walks that ended at an outermost frame, below the limit. */
+static hw_noinline void path_insert(paths_t *P, const memo_t *m, uintptr_t anchor, int first, int count, uint64_t sum) {
+  const int n = m->n;
+  if (m->end != END_LAST || n < 3 || n > WALK_MAX || first < 2 || P->pc0 == 0 || P->pc1 == anchor || m->gen != P->gen) return;
+  if (P->n_nodes + (uint32_t)n + 1 > PATH_NODES || P->n_leaves >= PATH_LEAVES) {
+    uintptr_t pc0 = P->pc0, pc1 = P->pc1;
+    path_reset(P, P->gen, P->epoch);
+    P->pc0 = pc0, P->pc1 = pc1;
+  }
+  pnode_t *const nodes = P->nodes;
+  if (P->n_nodes < 2) {
+    if (!path_node(P, &nodes[1], P->pc0, false)) return;
+    P->n_nodes = 2;
+  }
+  pnode_t *k = &nodes[1], *on_path[WALK_MAX];
+  on_path[0] = k;
+  for (int d = 1; d < n; d++) {
+    uintptr_t pc = d == 1 ? P->pc1 : m->s.pc[d];
+    pnode_t *c = (pnode_t *)path_child(k, pc);
+    if (!c || c == &nodes[0]) {
+      c = &nodes[P->n_nodes];
+      if (!path_node(P, c, pc, d == n - 1)) return;
+      /* Before the node is reachable: every node on the way to an rbp-based CFA says so. */
+      if (c->rbp_below)
+        for (int e = d - 1; e >= 0 && !on_path[e]->rbp_below; e--) on_path[e]->rbp_below = 1;
+      P->n_nodes++;
+      c->sibling = k->child == &nodes[0] ? NULL : k->child;
+      k->child = c;
+    }
+    k = c;
+    on_path[d] = c;
+  }
+  if (!k->last) return;
+  if (!k->leaf) k->leaf = ++P->n_leaves;
+  pleaf_t *L = &P->leaves[k->leaf - 1];
+  L->anchor = anchor, L->sum = sum, L->id = 0, L->first = (uint16_t)first, L->count = (uint16_t)count;
+  hw_stack_hint.id = &L->id, hw_stack_hint.sum = sum, hw_stack_hint.count = count;
+}
+
 /* Inlined too: walk()'s caller is then the public capture function, state 1. */
 HW_INLINE int own_capture_above(uintptr_t *frames, int max, uintptr_t anchor) {
   int n = walk(max + HW_SLACK + 1, &memo);
@@ -634,7 +918,23 @@ HW_INLINE int own_capture_above(uintptr_t *frames, int max, uintptr_t anchor) {
  * A capture cut at `max` frames counts positions from its own outermost frame, not the walk's:
  * then the frames are summed afresh. */
 HW_INLINE int own_capture_above_summed(uintptr_t *frames, int max, uintptr_t anchor, uint64_t *sum) {
-  int n = walk(max + HW_SLACK + 1, &memo);
+  const int limit = max + HW_SLACK + 1;
+  paths_t *const P = paths;
+  if (hw_likely(P != NULL) && hw_likely(P->off_left == 0)) {
+    uint32_t gen = atomic_load_explicit(&generation, memory_order_acquire);
+    uint32_t epoch = atomic_load_explicit(&hw_stacks_epoch, memory_order_relaxed);
+    if (hw_unlikely(P->gen != gen || P->epoch != epoch)) path_reset(P, gen, epoch);
+    int c = path_walk(P, frames, anchor, sum);
+    if (hw_unlikely(--P->window_left == 0)) P->window_hits += c >= 0, path_window(P);
+    else if (c >= 0) P->window_hits++;
+    if (c >= 0) {
+      if (hw_unlikely(check)) atomic_fetch_add_explicit(&n_path_hits, 1, memory_order_relaxed);
+      return c;
+    }
+  } else {
+    paths_idle(P);
+  }
+  int n = walk(limit, &memo);
   const uintptr_t *pcs = memo.s.pc;
   for (int i = 1; i < n && i <= HW_SLACK; i++)
     if (pcs[i] == anchor) {
@@ -658,6 +958,7 @@ HW_INLINE int own_capture_above_summed(uintptr_t *frames, int max, uintptr_t anc
       }
       memo.hvalid = count;
       *sum = acc;
+      if (P && P->off_left == 0) path_insert(P, &memo, anchor, i, count, acc);
       return count;
     }
   return -1;
@@ -757,6 +1058,7 @@ static void check_report(void) {
          (unsigned long long)n_fallback, (unsigned long long)n_sum_differ,
          (unsigned long long)n_summed_frames, (unsigned long long)n_sum_frames,
          (unsigned long long)n_shifted_frames);
+  hw_log("unwind check: %llu captures from the path cache", (unsigned long long)n_path_hits);
   if (hw_cfi_uses_module_table()) {
     uint64_t busy, lookups = hw_module_table_lookups(&busy);
     hw_log("unwind check: module table (no _dl_find_object): %llu lookups, %llu found it busy",
@@ -782,6 +1084,9 @@ void hw_unwind_init(void) {
   }
   if (choice && strcmp(choice, "libunwind") == 0) { check = false; return; }
   if (choice && *choice && strcmp(choice, "own") != 0) hw_log("ignoring HEAPWISE_UNWIND=%s (expected own, libunwind or off)", choice);
+  const char *after = getenv("HEAPWISE_PATH_CACHE_AFTER"); /* tests: 1; 0 switches it off */
+  if (after && *after) paths_after = (uint32_t)strtoul(after, NULL, 10);
+  if (pthread_key_create(&paths_key, paths_release) == 0) atomic_store(&paths_key_ready, 1);
   if (!hw_cfi_init() || !(cache = hw_pages_alloc(sizeof(entry_t) << CACHE_BITS))) {
     check = false;
     return;

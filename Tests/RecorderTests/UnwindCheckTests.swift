@@ -77,6 +77,24 @@ struct UnwindCheck {
     }
   }
 
+  /// The path cache (unwind.c) from each thread's first capture on, not its 2,048th: every
+  /// scenario again (-O0's frames compute their CFA from rbp, -O2's from rsp; dlclose clears the
+  /// cache, threads give theirs back at exit), 0 differences, and captures it answered.
+  @Test(arguments: ["-O0", "-O2"], ["mixed", "deep", "threads", "signals", "dlopen", "sites"])
+  func pathCache(optimization: String, scenario: String) throws {
+    let program = try Harness.build("unwindcheck.c", output: "unwindcheck\(optimization)", flags: [optimization])
+    let extra = scenario == "dlopen" ? try plugins() : []
+    let dir = Harness.freshDirectory("unwind-paths-\(scenario)\(optimization)")
+    let result = try Harness.record(program, [scenario] + extra, in: dir,
+                                    environment: Self.check.merging(["HEAPWISE_PATH_CACHE_AFTER": "1"]) { a, _ in a })
+    #expect(result.status == 0, "\(result.stderr)")
+    let counts = try UnwindCheck(stderr: result.stderr)
+    #expect(counts.differ == 0 && counts.sumsDiffer == 0, "\(result.stderr)")
+    #expect(counts.compared > 1000 && counts.compared == counts.own + counts.libunwind)
+    let m = try #require(result.stderr.firstMatch(of: #/unwind check: (\d+) captures from the path cache/#))
+    #expect(Int(m.1)! > 100 && Int(m.1)! <= counts.own, "\(result.stderr)")
+  }
+
   @Test(arguments: ["-O0", "-O2"])
   func cxxExceptionsInFlight(optimization: String) throws {
     let program = try Harness.build("unwindcheck.cpp", output: "unwindcheckxx\(optimization)", flags: [optimization])

@@ -13,7 +13,8 @@ static void *volatile sink;
 
 static __attribute__((noinline)) void work(int depth) {
   if (depth > 0) { work(depth - 1); sink = NULL; return; }
-  for (int i = 0; i < 100; i++) { sink = malloc(64 + (size_t)i); free(sink); }
+  /* A local pointer: the shared sink, freed through, let two threads free one block. */
+  for (int i = 0; i < 100; i++) { void *p = malloc(64 + (size_t)i); sink = p; free(p); }
 }
 
 static void *thread_main(void *arg) {
