@@ -62,7 +62,8 @@
 /* Deliberately not hooked:
  * - dlopen/dlclose: glibc finds the caller's RUNPATH and $ORIGIN from dlopen's return address, so
  *   a wrapper would change which library a program loads. modules.c notices new and closed modules
- *   through dl_iterate_phdr's adds/subs counters instead (on every new stack and writer tick).
+ *   through dl_iterate_phdr's adds/subs counters instead (on every new stack, allocation by the
+ *   loader, and writer tick).
  *   (unwind.c wraps dlclose, which has no such caller dependence, only to invalidate its cache of
  *   unwind rules.)
  * - fork: pthread_atfork covers every fork, also those glibc makes internally. */
