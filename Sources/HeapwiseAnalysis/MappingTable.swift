@@ -33,7 +33,22 @@ struct MappingTable {
 
   var isEmpty: Bool { pieces.isEmpty }
 
-  private func pages(_ start: UInt64, _ end: UInt64) -> Int { Int((end - start + pageSize - 1) / pageSize) }
+  private func pages(_ start: UInt64, _ end: UInt64) -> Int { pagesSpanned(end - start) }
+
+  /// Pages that `bytes` from a page boundary touch, without overflowing near 2^64.
+  private func pagesSpanned(_ bytes: UInt64) -> Int {
+    Int(clamping: bytes / pageSize + (bytes % pageSize == 0 ? 0 : 1))
+  }
+
+  /// The pages of `piece` that [from, to) touches, in part or whole, clamped to the pages the
+  /// piece keeps. A piece's pages count from its own start; real mappings start on page
+  /// boundaries, but a damaged dump's unaligned cuts can leave a piece spanning more pages of its
+  /// own grid than it kept, and a range past them is empty, not a trap.
+  private func pageRange(_ p: Piece, _ from: UInt64, _ to: UInt64) -> Range<Int> {
+    let first = Swift.min(Int(clamping: (from - p.start) / pageSize), p.resident.pages)
+    let last = Swift.min(pagesSpanned(to - p.start), p.resident.pages)
+    return first..<Swift.max(first, last)
+  }
 
   /// Index of the first piece whose end is above `address`.
   private func firstEnding(after address: UInt64) -> Int {
@@ -47,7 +62,7 @@ struct MappingTable {
 
   mutating func insert(start: UInt64, length: UInt64, block: LiveBlock, replaced: (Removal) -> Void) {
     guard length > 0 else { return }
-    let end = start &+ length
+    let end = Self.end(start, length)
     remove(start: start, length: length, removed: replaced)
     let i = firstEnding(after: start)
     pieces.insert(Piece(start: start, end: end, block: block, resident: ResidentPages(pages: pages(start, end))), at: i)
@@ -64,16 +79,15 @@ struct MappingTable {
       let cutStart = max(p.start, start), cutEnd = min(p.end, end)
       let bytes = cutEnd - cutStart
       let serial = p.block.serial
-      let first = Int((cutStart - p.start) / pageSize), last = Int((cutEnd - p.start + pageSize - 1) / pageSize)
-      let cutPages = first..<Swift.min(last, p.resident.pages)
+      let cutPages = pageRange(p, cutStart, cutEnd)
       var replacement: [Piece] = []
       if p.start < cutStart {
-        replacement.append(Piece(start: p.start, end: cutStart, block: p.block, resident: p.resident.slice(0..<first)))
+        replacement.append(
+          Piece(start: p.start, end: cutStart, block: p.block, resident: p.resident.slice(0..<cutPages.lowerBound)))
       }
       if cutEnd < p.end {
-        let from = Swift.min(last, p.resident.pages)
         replacement.append(
-          Piece(start: cutEnd, end: p.end, block: p.block, resident: p.resident.slice(from..<p.resident.pages)))
+          Piece(start: cutEnd, end: p.end, block: p.block, resident: p.resident.slice(cutPages.upperBound..<p.resident.pages)))
       }
       pieces.replaceSubrange(i..<(i + 1), with: replacement)
       let left = (pieceCount[serial] ?? 1) - 1 + replacement.count
@@ -101,10 +115,7 @@ struct MappingTable {
   /// Pages of piece `i` that [start, end) touches, in part or whole.
   private func touchedPages(_ i: Int, _ start: UInt64, _ end: UInt64) -> Range<Int> {
     let p = pieces[i]
-    let from = max(p.start, start), to = min(p.end, end)
-    let first = Int((from - p.start) / pageSize)
-    let last = Swift.min(Int((to - p.start + pageSize - 1) / pageSize), p.resident.pages)
-    return first < last ? first..<last : first..<first
+    return pageRange(p, max(p.start, start), min(p.end, end))
   }
 
   /// Applies one region of a residency snapshot (bit i of `bitmap` = page i from `start`) to the
@@ -113,13 +124,14 @@ struct MappingTable {
     start: UInt64, pages count: Int, bitmap: [UInt8], changed: (LiveBlock, Int64) -> Void
   ) {
     guard count > 0, !pieces.isEmpty else { return }
-    let end = start &+ UInt64(count) &* pageSize
+    let (span, over) = UInt64(count).multipliedReportingOverflow(by: pageSize)
+    let end = over ? UInt64.max : Self.end(start, span)
     for i in overlapping(start, end) {
       let p = pieces[i]
       let from = max(p.start, start), to = min(p.end, end)
       // Pages of the piece that the region covers, and where they start in the region's bitmap.
-      let firstPage = Int((from - p.start + pageSize - 1) / pageSize)
-      let lastPage = Swift.min(Int((to - p.start + pageSize - 1) / pageSize), p.resident.pages)
+      let firstPage = pagesSpanned(from - p.start)
+      let lastPage = Swift.min(pagesSpanned(to - p.start), p.resident.pages)
       var delta = 0
       if firstPage < lastPage {
         let regionPage = Int((p.start + UInt64(firstPage) * pageSize - start) / pageSize)
@@ -155,7 +167,7 @@ struct MappingTable {
   mutating func markResident(start: UInt64, bytes: UInt64, changed: (LiveBlock, Int64) -> Void) {
     let i = firstEnding(after: start)
     guard i < pieces.count, pieces[i].start == start else { return }
-    let n = Swift.min(Int(bytes / pageSize), pieces[i].resident.pages)
+    let n = Swift.min(Int(clamping: bytes / pageSize), pieces[i].resident.pages)
     let delta = pieces[i].resident.fill(0..<n)
     if delta != 0 { changed(pieces[i].block, Int64(delta) * Int64(pageSize)) }
   }

@@ -79,8 +79,8 @@ public enum EstimateReport {
 
   /// ` change [-80 KiB, +1.1 MiB] bytes, [-300, +2700] allocations, within noise`
   public static func difference(size: Estimate, count: Estimate) -> String {
-    func signedBytes(_ x: Double) -> String { Units.signedBytes(Int64(x.rounded())) }
-    func signedCount(_ x: Double) -> String { Units.signedCount(Int64(x.rounded())) }
+    func signedBytes(_ x: Double) -> String { Units.signedBytes(Int64(Units.clampedInt(x.rounded()))) }
+    func signedCount(_ x: Double) -> String { Units.signedCount(Int64(Units.clampedInt(x.rounded()))) }
     var s = " change [\(signedBytes(size.low)), \(signedBytes(size.high))]"
     s += ", count change [\(signedCount(count.low)), \(signedCount(count.high))]"
     if size.withinNoise { s += ", within noise" }

@@ -74,7 +74,7 @@ extension Finding {
           + (rss.map { ", \(Units.percent(Double(held), of: Double($0))) of RSS" } ?? "")
       ]
     case .privateGrown(let grown, let since):
-      return ["\(Units.signedBytes(Int64(grown))) since \(since.map { "marker \($0)" } ?? "the start"): kept by the pool after the program's frees"]
+      return ["\(Units.signedBytes(Int64(clamping: grown))) since \(since.map { "marker \($0)" } ?? "the start"): kept by the pool after the program's frees"]
     case .liveHeapAtMarker(let marker, let heap):
       return ["the live heap at marker \(marker) was \(Units.bytes(heap)): the blocks the recorder sees"]
     case .privateAtExit(let bytes):

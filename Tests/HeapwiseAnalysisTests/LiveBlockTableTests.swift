@@ -53,4 +53,23 @@ import Testing
     #expect(replaced == 0x1000)
     #expect(t.pieces.map(\.block.serial) == [1, 2])
   }
+
+  /// Found by the fuzzer: unaligned cuts (only a damaged dump has them) left a piece spanning
+  /// more pages of its own grid than it kept, and the next cut past them built a range whose
+  /// lower bound was above its upper one: a trap in `summary`. Every bytes figure stays exact.
+  @Test func unalignedCutsPastTheKeptPagesAreEmptyNotATrap() {
+    var t = MappingTable()
+    var removed: UInt64 = 0
+    let b = LiveBlock(size: 0x3000, timestamp: 0, serial: 1, stack: StackID(1), stream: .process)
+    t.insert(start: 0, length: 0x3000, block: b) { _ in }
+    // Each cut's right piece keeps the old grid's pages from the one after the cut, but starts
+    // inside a page: after three cuts the piece [0x60, 0x3000) keeps no page and spans three.
+    for cut: UInt64 in [0x10, 0x30, 0x50] { t.remove(start: cut, length: 0x10) { removed += $0.bytes } }
+    t.clearResidency(start: 0x1060, length: 0x100) { _, _ in }
+    #expect(t.residentBytes(start: 0x1060, length: 0x100) == 0)
+    t.remove(start: 0x1060, length: 0x100) { removed += $0.bytes }
+    t.remove(start: 0, length: 0x10000) { removed += $0.bytes }
+    #expect(removed == 0x3000)
+    #expect(t.isEmpty)
+  }
 }

@@ -57,6 +57,21 @@ struct SummaryGrowthTests {
     #expect(GrowthAnalysis(points: markers([10, 80, 40]), basis: .markers).trend == .mixed)
   }
 
+  /// Found by the fuzzer (`report` of a damaged dump): figures near 2^64 overflowed the step
+  /// test's sum and trapped. A series there is judged like any other, without a trap.
+  @Test func figuresNear2p64() {
+    let top = UInt64.max
+    let points = [top - 40 * MiB, top - 30 * MiB, top - 20 * MiB, top - 10 * MiB].enumerated().map { i, v in
+      SeriesPoint(time: Double(i), label: "m\(i + 1)", liveHeap: v, mapped: i == 3 ? 20 * MiB : 0)
+    }
+    #expect(points[3].tracked == top)
+    // 40 MiB of spread is under 5% of the top: flat, with no step above a quarter of that noise.
+    let g = GrowthAnalysis(points: points, basis: .markers)
+    #expect(g.trend == .flat)
+    #expect(g.risingSteps == 0)
+    #expect(g.largestStep == 20 * MiB)
+  }
+
   @Test func linearityAndRate() {
     let linear = GrowthAnalysis(points: markers([10, 22, 34, 46, 58]), basis: .markers)
     #expect(linear.isLinear)

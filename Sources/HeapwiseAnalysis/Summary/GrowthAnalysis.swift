@@ -23,7 +23,11 @@ public struct SeriesPoint: Sendable, Hashable {
 
   /// What the growth test looks at: live heap plus mapped regions, so memory a program manages
   /// itself through mmap (pymalloc arenas, a bundled mimalloc) counts as well.
-  public var tracked: UInt64 { liveHeap + mapped }
+  /// Saturated: only a damaged dump's figures reach 2^64, and a sum past it must not trap.
+  public var tracked: UInt64 {
+    let (sum, over) = liveHeap.addingReportingOverflow(mapped)
+    return over ? .max : sum
+  }
 }
 
 /// Where the series comes from: named markers (the user's units of work), or evenly spaced periodic
@@ -90,7 +94,7 @@ public struct GrowthAnalysis: Sendable, Hashable {
       let deltaVariance = points.count < 2 ? 0 : variance.variance([(first.position, -1), (last.position, 1)])
       let d = Estimate(value: rise, variance: deltaVariance, signed: true)
       sampledDelta = d
-      noise = Swift.max(noise, UInt64(d.halfWidth.rounded(.up)))
+      noise = Swift.max(noise, Units.clampedUInt64(d.halfWidth.rounded(.up)))
       // The least-squares slope is sum c_i y_i with c_i = (x_i - mean x) / sum (x - mean x)^2.
       let mean = x.reduce(0, +) / Double(Swift.max(1, x.count))
       let sxx = x.reduce(0) { $0 + ($1 - mean) * ($1 - mean) }
@@ -103,22 +107,24 @@ public struct GrowthAnalysis: Sendable, Hashable {
     let last = points.last?.tracked ?? 0
     delta = Int64(bitPattern: last &- first)
     let step = noise / 4
-    risingSteps = zip(points, points.dropFirst()).filter { $1.tracked > $0.tracked + step }.count
+    // Compared by difference: a damaged dump may hold figures near 2^64, where a sum overflows.
+    risingSteps = zip(points, points.dropFirst()).filter { $1.tracked > $0.tracked && $1.tracked - $0.tracked > step }.count
     largestStep = zip(points, points.dropFirst()).map { $1.tracked > $0.tracked ? $1.tracked - $0.tracked : 0 }.max() ?? 0
     let steps = Swift.max(0, points.count - 1)
     let laterStart = points.isEmpty ? 0 : points.count - 1 - (steps + 1) / 2
     laterRise = points.isEmpty ? 0 : Int64(bitPattern: last &- points[laterStart].tracked)
     isLinear = (fit?.rSquared ?? 0) >= thresholds.linearRSquared
 
+    let signedNoise = Int64(clamping: noise)
     if points.count < thresholds.minimumPoints {
       trend = .tooShort
     } else if top - bottom < noise {
       trend = .flat
-    } else if delta >= Int64(noise) && Double(top - last) <= Double(top) * thresholds.nearTopFraction {
+    } else if delta >= signedNoise && Double(top - last) <= Double(top) * thresholds.nearTopFraction {
       trend = Self.isSustained(
         risingSteps: risingSteps, largestStep: largestStep, laterRise: laterRise, delta: delta, thresholds: thresholds)
         ? .rising : .steppedUp
-    } else if -delta >= Int64(noise) {
+    } else if delta <= -signedNoise {
       trend = .falling
     } else {
       trend = .mixed

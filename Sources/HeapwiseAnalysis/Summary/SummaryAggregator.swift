@@ -107,8 +107,8 @@ public final class SummaryAggregator: ReplayAggregator {
   /// The bytes a heap block counts for: its size, or in a sampled dump its weighted size.
   @inline(__always)
   private static func counted(_ size: UInt64, _ state: ReplayState) -> Int64 {
-    guard let w = state.sampleWeight else { return Int64(size) }
-    return Int64(w.bytes(size, weight: w.weight(size)))
+    guard let w = state.sampleWeight else { return Int64(clamping: size) }
+    return Int64(clamping: w.bytes(size, weight: w.weight(size)))
   }
 
   public func allocated(_ block: LiveBlock, address: UInt64, kind: BlockKind, state: ReplayState) {
@@ -130,7 +130,7 @@ public final class SummaryAggregator: ReplayAggregator {
       if whole { sampledSeries?.ended(block, weight: w.weight(block.size)) }
       change(block.stack, -Self.counted(bytes, state))
     } else {
-      change(block.stack, -Int64(bytes))
+      change(block.stack, -Int64(clamping: bytes))
     }
   }
 
