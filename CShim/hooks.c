@@ -85,6 +85,10 @@ static inline __attribute__((always_inline)) uint32_t current_stack(hw_thread_t 
     hw_emit_stack(t, ts, id, frames, n);
     hw_modules_sync(t); /* a new stack may run through a module dlopen just brought in */
     if (hw_config.aggregate) hw_thread_submit(t); /* on disk by the next flush: no other record pushes it */
+  } else if (hw_unlikely(hw_loader_called((uintptr_t)anchor))) {
+    /* The loader itself, maybe inside a dlopen from a call path seen before (a dlopen/dlclose
+     * loop): the new module's slots must be redirected before its constructors run (deepbind.c). */
+    hw_modules_sync(t);
   }
   return id;
 }

@@ -63,7 +63,8 @@
 /* Deliberately not hooked:
  * - dlopen/dlclose: glibc finds the caller's RUNPATH and $ORIGIN from dlopen's return address, so
  *   a wrapper would change which library a program loads. modules.c notices new and closed modules
- *   through dl_iterate_phdr's adds/subs counters instead (on every new stack and writer tick).
+ *   through dl_iterate_phdr's adds/subs counters instead (on every new stack, allocation by the
+ *   loader, and writer tick).
  *   (unwind.c wraps dlclose, which has no such caller dependence, only to invalidate its cache of
  *   unwind rules.)
  * - fork: pthread_atfork covers every fork, also those glibc makes internally. */
@@ -410,6 +411,13 @@ void hw_residency_after_fork_child(void);
  * with t NULL, the process stream (writer thread only). Cheap when nothing changed. */
 void hw_modules_sync(hw_thread_t *t);
 void hw_modules_reset(void);
+/* The loader's executable segment (ld.so), known after the first sync; empty before. An
+ * allocation whose hook returns into it syncs even when its stack is not new (hooks.c): the loader
+ * allocating inside a dlopen, after relocating the new module and before its constructors. */
+extern uintptr_t hw_loader_text_start __attribute__((visibility("hidden"))), hw_loader_text_size __attribute__((visibility("hidden")));
+static inline bool hw_loader_called(uintptr_t return_address) {
+  return return_address - hw_loader_text_start < hw_loader_text_size;
+}
 
 /* ---- deepbind.c: GOT slots bound straight to the real allocator, redirected to the hooks ---- */
 

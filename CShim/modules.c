@@ -10,6 +10,7 @@
 #include <link.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <unistd.h>
 
 #include "hw_format.h"
@@ -135,6 +136,21 @@ static int read_counters(struct dl_phdr_info *info, size_t size, void *arg) {
   return 1; /* the counters are the same in every entry: one is enough */
 }
 
+uintptr_t hw_loader_text_start, hw_loader_text_size;
+static uintptr_t loader_base; /* AT_BASE: where the kernel mapped the program's interpreter (0
+                                  when ld.so was run as the program: then it goes by its name) */
+
+/* The interpreter's executable segment, from its own program headers. */
+static void note_loader(const struct dl_phdr_info *info) {
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X)) continue;
+    hw_loader_text_start = info->dlpi_addr + ph->p_vaddr;
+    hw_loader_text_size = ph->p_memsz;
+    return;
+  }
+}
+
 static int visit(struct dl_phdr_info *info, size_t size, void *arg) {
   (void)size;
   sync_t *s = arg;
@@ -152,6 +168,7 @@ static int visit(struct dl_phdr_info *info, size_t size, void *arg) {
   static char resolved[4096]; /* under `busy` */
   if (path[0] != '/' && strchr(path, '/') && absolute_path(first_load(info), resolved, sizeof resolved)) path = resolved;
   emit_module(s->thread, info, path, k->id);
+  if (loader_base ? info->dlpi_addr == loader_base : strstr(path, "/ld-linux") != NULL) note_loader(info);
   hw_deepbind_watch(info, k->id, h);
   return 0;
 }
@@ -163,6 +180,7 @@ void hw_modules_sync(hw_thread_t *t) {
   if (s.adds != seen_adds || s.subs != seen_subs) {
     if (!known) known = hw_pages_alloc(KNOWN_MAX * sizeof(known_t));
     if (known) {
+      if (!loader_base) loader_base = (uintptr_t)getauxval(AT_BASE);
       if (!exe_path[0]) {
         ssize_t n = readlink("/proc/self/exe", exe_path, sizeof exe_path - 1);
         exe_path[n > 0 ? n : 0] = 0;

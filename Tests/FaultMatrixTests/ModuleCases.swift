@@ -75,4 +75,28 @@ import Testing
     #expect(dump.count(size: 7070) == 1 && dump.live(ofSize: 7070) == 0)
     #expect(dump.unmatchedFrees == 0)
   }
+
+  /// The same library opened, used and closed 5 times from one call path. The loader's own
+  /// allocation between relocation and constructors then has a known stack (it made the module
+  /// sync only the first time), and the reopened copy lands at the closed one's address, which
+  /// the module map took for the same module: 1 of 5 constructor blocks and 1 of 5 of the
+  /// library's mallocs were recorded, its frees of rounds 2 to 5 missing. Now an allocation the
+  /// loader makes syncs the map whatever its stack: every round is recorded, and each copy gets its
+  /// MODULE and UNLOAD records.
+  @Test(arguments: ["deepbind-cycle", "deepbind-lazy-cycle"])
+  func deepbindLibraryReopenedFromOneCallPathIsRecordedEveryTime(_ mode: String) throws {
+    try FileManager.default.createDirectory(at: Matrix.scratch.appendingPathComponent("sub"), withIntermediateDirectories: true)
+    _ = try Matrix.build("deeplib.c", as: "sub/libdeep.so", flags: ["-shared", "-fPIC"])
+    let program = try Matrix.build("faults.c", as: "faults-runpath", flags: ["-Wl,-rpath,$ORIGIN/sub"])
+    let dir = Matrix.freshDirectory(mode)
+    let result = try Matrix.record(program, [mode, "libdeep.so", "5"], in: dir)
+    #expect(result.status == 0, "\(result.stderr)")
+    let dump = try Replay(path: try Matrix.onlyDump(in: dir))
+    #expect(dump.count(size: 7070) == 5 && dump.live(ofSize: 7070) == 0)  // constructors, freed by deep_free
+    #expect(dump.count(size: 5555) == 5 && dump.live(ofSize: 5555) == 5)  // deep_work's, kept
+    #expect(dump.count(size: 5) == 5 && dump.live(ofSize: 5) == 0)  // strdup("deep"), freed there
+    #expect(dump.count(size: 4444) == 5 && dump.live(ofSize: 4444) == 0)  // the program's, freed there
+    #expect(dump.unmatchedFrees == 0)
+    #expect(dump.modules.filter { $0.path.hasSuffix("/sub/libdeep.so") }.count == 5)
+  }
 }

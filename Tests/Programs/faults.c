@@ -293,6 +293,22 @@ static int deepbind(const char *path, int flags) {
   release(mine);   /* the library frees the program's 4444 B block */
   return 0;
 }
+/* The same library opened, used and closed `rounds` times from one call path: each copy's
+ * constructor allocates 7070 B and deep_free frees it, so every round should look the same. */
+static int deepbind_cycle(const char *path, int flags, int rounds) {
+  for (int i = 0; i < rounds; i++) {
+    void *lib = dlopen(path, flags);
+    if (!lib) return fprintf(stderr, "%s\n", dlerror()), 2;
+    void *(*work)(void) = (void *(*)(void))dlsym(lib, "deep_work");
+    void (*release)(void *) = (void (*)(void *))dlsym(lib, "deep_free");
+    void *mine = malloc(4444);
+    kept = work();  /* 5555 B, kept past the dlclose; a strdup freed inside */
+    release(mine);  /* the program's 4444 B and the constructor's 7070 B, freed by the library */
+    dlclose(lib);
+  }
+  return 0;
+}
+
 /* The list forms of exec, in place (no fork): 5252 B, then this program again as "exec-target"
  * through execl, execlp (found on a PATH of this program's directory) or execle (with this
  * environment plus HW_EXEC_SIZE=6262, which the target allocates instead of 6161: the
@@ -327,6 +343,8 @@ int main(int argc, char **argv) {
   if (!strcmp(mode, "deepbind")) return deepbind(argv[2], RTLD_NOW | RTLD_DEEPBIND);
   if (!strcmp(mode, "deepbind-lazy")) return deepbind(argv[2], RTLD_LAZY | RTLD_DEEPBIND);
   if (!strcmp(mode, "runpath")) return deepbind(argv[2], RTLD_NOW);
+  if (!strcmp(mode, "deepbind-cycle")) return deepbind_cycle(argv[2], RTLD_NOW | RTLD_DEEPBIND, atoi(argv[3]));
+  if (!strcmp(mode, "deepbind-lazy-cycle")) return deepbind_cycle(argv[2], RTLD_LAZY | RTLD_DEEPBIND, atoi(argv[3]));
   if (!strcmp(mode, "exit-from-handler")) return exit_from_handler(argc > 2 ? atol(argv[2]) : 30000);
   if (!strcmp(mode, "marker-storm")) return marker_storm(argc > 2 ? atoi(argv[2]) : SIGUSR2);
   if (!strcmp(mode, "spawn")) return spawn_child(argv[0]);
