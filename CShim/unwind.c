@@ -565,6 +565,22 @@ done:
   return n;
 }
 
+/* State 0 of a walk, taken in the calling function itself (a macro, not a function: the values
+ * belong to the caller's frame). One asm, so the three belong to the same instruction, whose rule
+ * is looked up next. pc is kept as if it were a return address, one past the instruction, so that
+ * every state's rule is looked up at its pc - 1 (no test for state 0 in a walk's loop); state 0 is
+ * never output. False where there is no walker (not x86-64). */
+#if defined(__x86_64__)
+#define HERE(pc, sp, bp)                                                                            \
+  (__extension__({                                                                                  \
+    __asm__ volatile("lea 0(%%rip), %0\n\tmov %%rsp, %1\n\tmov %%rbp, %2" : "=r"(pc), "=r"(sp), "=r"(bp)); \
+    (pc) += 1;                                                                                      \
+    true;                                                                                           \
+  }))
+#else
+#define HERE(pc, sp, bp) ((void)(pc), (void)(sp), (void)(bp), false)
+#endif
+
 /* Walks the stack from inside this function (state 0); see walk_from. First the common case in
  * a few instructions a frame: the capture starts at the cached walk's state 0 (the same rsp: a
  * loop that allocates at one depth) and confirm_run finds the whole cached walk still holding, to
@@ -573,15 +589,7 @@ done:
  * starts over (finding the patched states equal) and is told what the patches cost the sums. */
 static hw_noinline int walk(int limit, memo_t *m) {
   uintptr_t pc, sp, bp;
-#if defined(__x86_64__)
-  /* One asm: the three values belong to the same instruction, whose rule is looked up below. */
-  __asm__ volatile("lea 0(%%rip), %0\n\tmov %%rsp, %1\n\tmov %%rbp, %2" : "=r"(pc), "=r"(sp), "=r"(bp));
-  /* Kept as if it were a return address, one past the instruction, so that every state's rule is
-   * looked up at its pc - 1 (no test for state 0 in the walk's loop). State 0 is never output. */
-  pc += 1;
-#else
-  return -1;
-#endif
+  if (!HERE(pc, sp, bp)) return -1;
   const uint32_t gen = atomic_load_explicit(&generation, memory_order_acquire);
   int sums_kept = WALK_MAX;
   states_t *const s = &m->s;
@@ -782,12 +790,7 @@ HW_INLINE const pnode_t *path_child(const pnode_t *nd, uintptr_t ra) {
  * change its result. */
 static hw_noinline int path_walk(paths_t *P, uintptr_t *frames, uintptr_t anchor, uint64_t *sum) {
   uintptr_t pc, sp, bp;
-#if defined(__x86_64__)
-  __asm__ volatile("lea 0(%%rip), %0\n\tmov %%rsp, %1\n\tmov %%rbp, %2" : "=r"(pc), "=r"(sp), "=r"(bp));
-  pc += 1;
-#else
-  return -1;
-#endif
+  if (!HERE(pc, sp, bp)) return -1;
   if (hw_unlikely(P->n_nodes < 2)) {
     P->pc0 = pc, P->pc1 = (uintptr_t)__builtin_return_address(0);
     return -1;

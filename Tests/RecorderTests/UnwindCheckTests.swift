@@ -26,6 +26,22 @@ struct UnwindCheck {
 @Suite("Unwind check") struct UnwindCheckTests {
   static let check = ["HEAPWISE_UNWIND_CHECK": "1"]
 
+  /// Runs one unwindcheck.c scenario in check mode with `environment` added, requires a clean
+  /// exit and no stack or stack sum that differs, and returns stderr with its counts.
+  func checkedScenario(_ scenario: String, optimization: String, directory: String, environment: [String: String])
+    throws -> (stderr: String, counts: UnwindCheck)
+  {
+    let program = try Harness.build("unwindcheck.c", output: "unwindcheck\(optimization)", flags: [optimization])
+    let extra = scenario == "dlopen" ? try plugins() : []
+    let dir = Harness.freshDirectory(directory)
+    let result = try Harness.record(program, [scenario] + extra, in: dir,
+                                    environment: Self.check.merging(environment) { a, _ in a })
+    #expect(result.status == 0, "\(result.stderr)")
+    let counts = try UnwindCheck(stderr: result.stderr)
+    #expect(counts.differ == 0 && counts.sumsDiffer == 0, "\(result.stderr)")
+    return (result.stderr, counts)
+  }
+
   func plugins() throws -> [String] {
     // Same code layout, different frame sizes: the same return address, a different rule in each.
     try [1000, 2000, 3000].map { frame in
@@ -82,17 +98,12 @@ struct UnwindCheck {
   /// cache, threads give theirs back at exit), 0 differences, and captures it answered.
   @Test(arguments: ["-O0", "-O2"], ["mixed", "deep", "threads", "signals", "dlopen", "sites"])
   func pathCache(optimization: String, scenario: String) throws {
-    let program = try Harness.build("unwindcheck.c", output: "unwindcheck\(optimization)", flags: [optimization])
-    let extra = scenario == "dlopen" ? try plugins() : []
-    let dir = Harness.freshDirectory("unwind-paths-\(scenario)\(optimization)")
-    let result = try Harness.record(program, [scenario] + extra, in: dir,
-                                    environment: Self.check.merging(["HEAPWISE_PATH_CACHE_AFTER": "1"]) { a, _ in a })
-    #expect(result.status == 0, "\(result.stderr)")
-    let counts = try UnwindCheck(stderr: result.stderr)
-    #expect(counts.differ == 0 && counts.sumsDiffer == 0, "\(result.stderr)")
+    let (stderr, counts) = try checkedScenario(
+      scenario, optimization: optimization, directory: "unwind-paths-\(scenario)\(optimization)",
+      environment: ["HEAPWISE_PATH_CACHE_AFTER": "1"])
     #expect(counts.compared > 1000 && counts.compared == counts.own + counts.libunwind)
-    let m = try #require(result.stderr.firstMatch(of: #/unwind check: (\d+) captures from the path cache/#))
-    #expect(Int(m.1)! > 100 && Int(m.1)! <= counts.own, "\(result.stderr)")
+    let m = try #require(stderr.firstMatch(of: #/unwind check: (\d+) captures from the path cache/#))
+    #expect(Int(m.1)! > 100 && Int(m.1)! <= counts.own, "\(stderr)")
   }
 
   @Test(arguments: ["-O0", "-O2"])
@@ -157,17 +168,11 @@ struct UnwindCheck {
   /// threads and signal handlers that allocate.
   @Test(arguments: ["mixed", "threads", "signals", "dlopen"])
   func moduleTable(scenario: String) throws {
-    let program = try Harness.build("unwindcheck.c", output: "unwindcheck-O2", flags: ["-O2"])
-    let extra = scenario == "dlopen" ? try plugins() : []
-    let dir = Harness.freshDirectory("unwind-table-\(scenario)")
-    let result = try Harness.record(program, [scenario] + extra, in: dir,
-                                    environment: Self.check.merging(["HEAPWISE_MODULE_TABLE": "1"]) { a, _ in a })
-    #expect(result.status == 0, "\(result.stderr)")
-    let counts = try UnwindCheck(stderr: result.stderr)
-    #expect(counts.differ == 0 && counts.sumsDiffer == 0, "\(result.stderr)")
+    let (stderr, counts) = try checkedScenario(
+      scenario, optimization: "-O2", directory: "unwind-table-\(scenario)", environment: ["HEAPWISE_MODULE_TABLE": "1"])
     #expect(counts.compared > 1000 && counts.own > counts.libunwind)
     let table = #/module table \(no _dl_find_object\): (\d+) lookups, (\d+) found it busy/#
-    let m = try #require(result.stderr.firstMatch(of: table), "\(result.stderr)")
+    let m = try #require(stderr.firstMatch(of: table), "\(stderr)")
     #expect(Int(m.1)! > 0)
     // A busy table hands that capture to libunwind: only threads can find it busy.
     if scenario == "mixed" || scenario == "dlopen" { #expect(counts.libunwind == 0 && Int(m.2)! == 0) }
