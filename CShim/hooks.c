@@ -68,21 +68,31 @@ static inline bool wants_event(void) {
 }
 
 /* Captures the stack above the hook (anchored on the hook's return address, so it does not depend
- * on how the compiler inlined the recorder) and interns it; writes the STACK record when new. */
-static inline __attribute__((always_inline)) uint32_t current_stack(hw_thread_t *t, uint64_t ts, void *anchor) {
+ * on how the compiler inlined the recorder) and interns it; writes the STACK record when new.
+ * `entry`, when not NULL, is the hook's entry frame (see ENTRY_FRAME): the path cache then starts
+ * its walk at the caller's frame and may hand back its own copy of the frames instead of filling
+ * `frames` (unwind.c, hw_capture_stack_entry). */
+static inline __attribute__((always_inline)) uint32_t current_stack(hw_thread_t *t, uint64_t ts, void *anchor,
+                                                                    const uintptr_t *entry) {
   uintptr_t frames[HW_STACK_MAX];
+  const uintptr_t *fr = frames;
   uint64_t sum;
-  int n = hw_capture_stack_above_summed(frames, hw_config.max_frames, (uintptr_t)anchor, &sum);
+  int n = entry ? hw_capture_stack_entry(frames, hw_config.max_frames, entry, &sum, &fr)
+                : hw_capture_stack_above_summed(frames, hw_config.max_frames, (uintptr_t)anchor, &sum);
   if (n <= 0) return 0;
   if (hw_unlikely(atomic_load_explicit(&hw_pyframes_active, memory_order_relaxed))) {
+    if (fr != frames) memcpy(frames, fr, (size_t)n * sizeof frames[0]);
+    fr = frames;
     n = hw_pyframes_merge(t, ts, frames, n);
     sum = hw_stack_sum(frames, n);
   }
   bool is_new = false;
-  uint32_t id = hw_stack_intern_summed(frames, n, sum, &is_new);
+  uint32_t id = hw_stack_intern_summed(fr, n, sum, &is_new);
   if (hw_unlikely(is_new)) {
-    if (n > 0 && atomic_load_explicit(&hw_pyframes_active, memory_order_relaxed)) hw_pyframes_describe(t, ts, frames, n);
-    hw_emit_stack(t, ts, id, frames, n);
+    /* with Python frames merged, fr is frames */
+    if (n > 0 && atomic_load_explicit(&hw_pyframes_active, memory_order_relaxed) && fr == frames)
+      hw_pyframes_describe(t, ts, frames, n);
+    hw_emit_stack(t, ts, id, fr, n);
     hw_modules_sync(t); /* a new stack may run through a module dlopen just brought in */
     if (hw_config.aggregate) hw_thread_submit(t); /* on disk by the next flush: no other record pushes it */
   } else if (hw_unlikely(hw_loader_called((uintptr_t)anchor))) {
@@ -95,14 +105,14 @@ static inline __attribute__((always_inline)) uint32_t current_stack(hw_thread_t 
 
 /* `sampled`: the sampler chose this block (always true without sampling, sampling.c). A sampled
  * block is recorded only once it is in the liveset, so that its free will be matched. */
-static hw_noinline void on_alloc(int fn, void *p, size_t size, void *anchor, bool sampled) {
+static hw_noinline void on_alloc(int fn, void *p, size_t size, void *anchor, const uintptr_t *entry, bool sampled) {
   hw_tls_busy++;
   uint64_t ts = stamp_after();
   if (atomic_load_explicit(&hw_scopes_open, memory_order_relaxed)) hw_scope_on_alloc(p, size);
   if (sampled && atomic_load_explicit(&hw_recording, memory_order_relaxed)) {
     hw_thread_t *t = hw_thread_here();
     if (t) {
-      uint32_t stack = current_stack(t, ts, anchor);
+      uint32_t stack = current_stack(t, ts, anchor, entry);
       if (hw_sample_rate) { /* the sampler keeps the liveset; aggregate.c adds the block's weights */
         uint32_t seed = hw_config.track ? hw_sample_seed() : 0;
         bool kept = hw_live_insert((uintptr_t)p, stack, seed, size) == 0;
@@ -147,7 +157,8 @@ static inline __attribute__((always_inline)) void on_free(int fn, void *p, uint6
  * compare, a TLS subtraction and the scopes' flag, and no call, stamp or stack. The countdown also
  * runs down inside the recorder's own allocations; a crossing there redraws it and records
  * nothing, which leaves every program block's chance at 1 - exp(-s/R). */
-static inline __attribute__((always_inline)) void alloc_event(int fn, void *p, size_t size, void *anchor) {
+static inline __attribute__((always_inline)) void alloc_event_at(int fn, void *p, size_t size, void *anchor,
+                                                                 const uintptr_t *entry) {
   bool sampled = true;
   if (size < hw_sample_rate) {
     sampled = hw_sample_take(size);
@@ -155,7 +166,10 @@ static inline __attribute__((always_inline)) void alloc_event(int fn, void *p, s
   }
   if (!wants_event() || !p) return;
   if (!sampled && !atomic_load_explicit(&hw_scopes_open, memory_order_relaxed)) return;
-  on_alloc(fn, p, size, anchor, sampled);
+  on_alloc(fn, p, size, anchor, entry, sampled);
+}
+static inline __attribute__((always_inline)) void alloc_event(int fn, void *p, size_t size, void *anchor) {
+  alloc_event_at(fn, p, size, anchor, NULL);
 }
 
 /* Whether a free of p needs the slow path: with sampling, only when the liveset's filter says p
@@ -167,6 +181,18 @@ static inline bool free_wanted(void *p) {
 }
 
 #define ANCHOR __builtin_return_address(0)
+
+/* The entry frame of a general path that the hook tail-called (or, unoptimized, of the hook it is
+ * inlined into): __builtin_frame_address(0) makes the function push rbp first thing and point rbp
+ * at it, so entry[0] is the caller's rbp and entry[1] its return address, the hook's anchor, and
+ * the caller's rsp after the return is entry + 2: the caller's state exactly as a walk out of the
+ * hook would compute it. Only when entry[1] is the anchor, i.e. the frame really is the one the
+ * program called (a build that did not make the tail call has the hook's frame in between). */
+#define ENTRY_FRAME(anchor)                                                           \
+  (__extension__({                                                                    \
+    const uintptr_t *e_ = (const uintptr_t *)__builtin_frame_address(0);              \
+    e_[1] == (uintptr_t)(anchor) ? e_ : (const uintptr_t *)NULL;                      \
+  }))
 
 /* SAMPLING MODE'S ENTRY (docs/SAMPLING.md, "Cost"). With sampling on, nearly every call is an
  * unsampled block, and the hooks branch off for it at their very top, before the bootstrap and
@@ -273,7 +299,7 @@ bool hw_hooks_are_active(void) {
 HW_GENERAL void *malloc_general(size_t size, void *anchor) {
   if (hw_unlikely(!hw_real.malloc) && !ensure_real()) return hw_bootstrap_alloc(size, 16);
   void *p = IN_ALLOCATOR(hw_real.malloc(size));
-  alloc_event(HW_FN_MALLOC, p, size, anchor);
+  alloc_event_at(HW_FN_MALLOC, p, size, anchor, ENTRY_FRAME(anchor));
   return p;
 }
 
@@ -290,7 +316,7 @@ HW_EXPORT void *malloc(size_t size) {
 HW_GENERAL void *calloc_general(size_t n, size_t size, size_t total, void *anchor) {
   if (hw_unlikely(!hw_real.calloc) && !ensure_real()) return hw_bootstrap_alloc(total, 16);
   void *p = IN_ALLOCATOR(hw_real.calloc(n, size));
-  alloc_event(HW_FN_CALLOC, p, total, anchor);
+  alloc_event_at(HW_FN_CALLOC, p, total, anchor, ENTRY_FRAME(anchor));
   return p;
 }
 
@@ -458,7 +484,7 @@ static hw_noinline void on_mmap(void *p, size_t len, int prot, int flags, int fd
   hw_tls_busy++;
   uint64_t ts = stamp_after();
   hw_thread_t *t = atomic_load_explicit(&hw_recording, memory_order_relaxed) ? hw_thread_current() : NULL;
-  if (t) hw_emit_mmap(t, ts, (uintptr_t)p, len, prot, flags, fd, current_stack(t, ts, anchor));
+  if (t) hw_emit_mmap(t, ts, (uintptr_t)p, len, prot, flags, fd, current_stack(t, ts, anchor, NULL));
   hw_tls_busy--;
 }
 
@@ -526,7 +552,7 @@ HW_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...
      * another thread could only reuse through a mapping call of its own. */
     uint64_t ts = stamp_after();
     hw_thread_t *t = (p != MAP_FAILED) ? hw_thread_current() : NULL;
-    if (t) hw_emit_mremap(t, ts, (uintptr_t)old, old_len, (uintptr_t)p, new_len, current_stack(t, ts, ANCHOR));
+    if (t) hw_emit_mremap(t, ts, (uintptr_t)old, old_len, (uintptr_t)p, new_len, current_stack(t, ts, ANCHOR, NULL));
     hw_tls_busy--;
   }
   return p;

@@ -656,6 +656,7 @@ HW_INLINE void return_addresses_to_frames(uintptr_t *frames, const uintptr_t *pc
  * forked child's new dump) changed, or when full. */
 #define PATH_NODES 4096
 #define PATH_LEAVES 1024
+#define PATH_FRAMES 16384 /* the entry trie's leaves' frames (hw_capture_stack_entry) */
 #define PATHS_AFTER 2048
 #define PATH_WINDOW 1024
 #define PATH_OFF_MIN (8 * PATH_WINDOW)
@@ -679,6 +680,7 @@ typedef struct {
   uint64_t sum;           /* hw_stack_sum of its frames */
   uint32_t id;            /* its stack id, 0 until interned (stack_hint.h) */
   uint16_t first, count;  /* its frames: the path's pcs [first, first + count), minus one */
+  uint32_t at;            /* an entry trie's leaf: its frames are frames[at, at + count) */
 } pleaf_t;
 
 typedef struct paths_s {
@@ -688,8 +690,14 @@ typedef struct paths_s {
   uintptr_t pc0, pc1;     /* path_walk's state 0 and its return address (learned when empty) */
   uintptr_t self;         /* the owning thread's pthread_self(), for stack_top */
   struct paths_s *next_free;
+  /* The entry trie (hw_capture_stack_entry): walks that start at a hook's caller, whose state the
+   * hook's entry frame gives; its root's children are the anchors. Its leaves keep their frames,
+   * so that a hit copies nothing. */
+  pnode_t entry_root;
+  uint32_t n_frames;
   pnode_t nodes[PATH_NODES];
   pleaf_t leaves[PATH_LEAVES];
+  uintptr_t frames[PATH_FRAMES];
 } paths_t;
 
 static __thread paths_t *paths TLS;
@@ -707,6 +715,9 @@ static void path_reset(paths_t *P, uint32_t gen, uint32_t epoch) {
   P->n_nodes = 1, P->n_leaves = 0; /* node 0: index 0 means none; a last node without a leaf */
   memset(&P->nodes[0], 0, sizeof P->nodes[0]);
   P->nodes[0].last = 1, P->nodes[0].cfa_off = PATH_END;
+  memset(&P->entry_root, 0, sizeof P->entry_root);
+  P->entry_root.child = &P->nodes[0];
+  P->n_frames = 0;
   P->pc0 = 0;
   hw_stack_hint.id = NULL;         /* it may point at a leaf */
 }
@@ -838,6 +849,48 @@ leaf:
   return L->count;
 }
 
+/* The walk through the entry trie, from the state of the hook's caller that its entry frame gives
+ * (hw_capture_stack_entry): path_walk's two loops from the anchor's node, with no frame of its own
+ * (no state of the walk is in it) and no copy, the leaf keeping the frames. The recorder's own
+ * frames, four states of every path_walk, are not walked: their states are the hook's entry,
+ * read where the hook's prologue put it. */
+HW_INLINE int entry_walk(paths_t *P, const uintptr_t *entry, uint64_t *sum, const uintptr_t **out) {
+  uintptr_t sp = (uintptr_t)(entry + 2), bp = entry[0];
+  uintptr_t hi;
+  const uintptr_t self = P->self, initial = (uintptr_t)__libc_stack_end;
+  if (hw_likely(self > sp && self - sp <= SPAN)) hi = self;
+  else if (initial > sp && initial - sp <= SPAN) hi = initial;
+  else return -1;
+  const pnode_t *nd = path_child(&P->entry_root, entry[1]);
+  if (hw_unlikely(!nd)) return -1;
+  while (nd->rbp_below) {
+    if (nd->last) goto leaf;
+    uintptr_t cfa = (nd->cfa_rbp ? bp : sp) + (intptr_t)nd->cfa_off;
+    if (hw_unlikely(cfa < sp + 8 || cfa > hi)) return -1;
+    uintptr_t ra = LOAD(cfa - 8);
+    if (nd->rbp_off) {
+      uintptr_t slot = cfa + (intptr_t)nd->rbp_off;
+      if (hw_unlikely(slot < sp)) return -1; /* not above the return address's: path_node */
+      bp = LOAD(slot);
+    }
+    sp = cfa;
+    if (!(nd = path_child(nd, ra))) return -1;
+  }
+  for (;;) {
+    sp += (intptr_t)nd->cfa_off; /* a last node's PATH_END goes past hi */
+    if (hw_unlikely(sp > hi)) break;
+    if (!(nd = path_child(nd, LOAD(sp - 8)))) return -1;
+  }
+  if (!nd->last) return -1;
+leaf:
+  if (hw_unlikely(!nd->leaf)) return -1;
+  const pleaf_t *L = &P->leaves[nd->leaf - 1];
+  *out = P->frames + L->at;
+  *sum = L->sum;
+  hw_stack_hint.id = (uint32_t *)&L->id, hw_stack_hint.sum = L->sum, hw_stack_hint.count = L->count;
+  return L->count;
+}
+
 /* A node for the state at pc, its rule decoded as the walk decodes it; false for a rule the
  * cache does not keep (then the path is not added). */
 static bool path_node(paths_t *P, pnode_t *nd, uintptr_t pc, bool last) {
@@ -902,6 +955,54 @@ static hw_noinline void path_insert(paths_t *P, const memo_t *m, uintptr_t ancho
   hw_stack_hint.id = &L->id, hw_stack_hint.sum = sum, hw_stack_hint.count = count;
 }
 
+/* After a miss of the entry trie that the memoized walk answered: the path from the anchor's state
+ * (state i of the walk, which must lie where the entry frame says) outward, a leaf with a copy of
+ * the capture's frames. Only walks that ended at an outermost frame, not cut at `max`. */
+static hw_noinline void path_insert_entry(paths_t *P, const memo_t *m, const uintptr_t *entry, int i,
+                                          const uintptr_t *frames, int count, uint64_t sum) {
+  const int n = m->n;
+  if (m->end != END_LAST || count != n - i || n > WALK_MAX || m->gen != P->gen ||
+      m->s.sp[i] != (uintptr_t)(entry + 2) || m->s.pc[i] != entry[1])
+    return;
+  if (P->n_nodes + (uint32_t)count + 1 > PATH_NODES || P->n_leaves >= PATH_LEAVES ||
+      P->n_frames + (uint32_t)count > PATH_FRAMES) {
+    uintptr_t pc0 = P->pc0, pc1 = P->pc1;
+    path_reset(P, P->gen, P->epoch);
+    P->pc0 = pc0, P->pc1 = pc1;
+  }
+  pnode_t *const nodes = P->nodes;
+  pnode_t *k = &P->entry_root, *on_path[WALK_MAX + 1];
+  on_path[0] = k;
+  for (int d = i; d < n; d++) {
+    uintptr_t pc = m->s.pc[d];
+    pnode_t *c = (pnode_t *)path_child(k, pc);
+    if (!c || c == &nodes[0]) {
+      c = &nodes[P->n_nodes];
+      if (!path_node(P, c, pc, d == n - 1)) return;
+      if (c->rbp_below)
+        for (int e = d - i; e >= 1 && !on_path[e]->rbp_below; e--) on_path[e]->rbp_below = 1;
+      P->n_nodes++;
+      c->sibling = k->child == &nodes[0] ? NULL : k->child;
+      k->child = c;
+    }
+    k = c;
+    on_path[d - i + 1] = c;
+  }
+  if (!k->last) return;
+  pleaf_t *L;
+  if (k->leaf) {
+    L = &P->leaves[k->leaf - 1];
+  } else {
+    k->leaf = ++P->n_leaves;
+    L = &P->leaves[k->leaf - 1];
+    L->at = P->n_frames;
+    P->n_frames += (uint32_t)count;
+    memcpy(P->frames + L->at, frames, (size_t)count * sizeof frames[0]);
+  }
+  L->anchor = entry[1], L->sum = sum, L->id = 0, L->first = 0, L->count = (uint16_t)count;
+  hw_stack_hint.id = &L->id, hw_stack_hint.sum = sum, hw_stack_hint.count = count;
+}
+
 /* Inlined too: walk()'s caller is then the public capture function, state 1. */
 HW_INLINE int own_capture_above(uintptr_t *frames, int max, uintptr_t anchor) {
   int n = walk(max + HW_SLACK + 1, &memo);
@@ -920,14 +1021,17 @@ HW_INLINE int own_capture_above(uintptr_t *frames, int max, uintptr_t anchor) {
  * unchanged are kept, the others are added from there inward and kept for the next capture.
  * A capture cut at `max` frames counts positions from its own outermost frame, not the walk's:
  * then the frames are summed afresh. */
-HW_INLINE int own_capture_above_summed(uintptr_t *frames, int max, uintptr_t anchor, uint64_t *sum) {
+/* With `entry` (hw_capture_stack_entry; a constant NULL for the others, folded away), the path
+ * cache is the entry trie and a hit's frames are its leaf's own, in *out. */
+HW_INLINE int own_capture_above_summed(uintptr_t *frames, int max, uintptr_t anchor, uint64_t *sum,
+                                       const uintptr_t *entry, const uintptr_t **out) {
   const int limit = max + HW_SLACK + 1;
   paths_t *const P = paths;
   if (hw_likely(P != NULL) && hw_likely(P->off_left == 0)) {
     uint32_t gen = atomic_load_explicit(&generation, memory_order_acquire);
     uint32_t epoch = atomic_load_explicit(&hw_stacks_epoch, memory_order_relaxed);
     if (hw_unlikely(P->gen != gen || P->epoch != epoch)) path_reset(P, gen, epoch);
-    int c = path_walk(P, frames, anchor, sum);
+    int c = entry ? entry_walk(P, entry, sum, out) : path_walk(P, frames, anchor, sum);
     if (hw_unlikely(--P->window_left == 0)) P->window_hits += c >= 0, path_window(P);
     else if (c >= 0) P->window_hits++;
     if (c >= 0) {
@@ -961,7 +1065,10 @@ HW_INLINE int own_capture_above_summed(uintptr_t *frames, int max, uintptr_t anc
       }
       memo.hvalid = count;
       *sum = acc;
-      if (P && P->off_left == 0) path_insert(P, &memo, anchor, i, count, acc);
+      if (P && P->off_left == 0) {
+        if (entry) path_insert_entry(P, &memo, entry, i, frames, count, acc);
+        else path_insert(P, &memo, anchor, i, count, acc);
+      }
       return count;
     }
   return -1;
@@ -1030,7 +1137,7 @@ int hw_capture_stack_above_summed(uintptr_t *frames, int max, uintptr_t anchor, 
     *sum = hw_stack_sum(frames, n > 0 ? n : 0);
     return n;
   }
-  int n = own_capture_above_summed(frames, max, anchor, sum);
+  int n = own_capture_above_summed(frames, max, anchor, sum, NULL, NULL);
   if (hw_unlikely(check)) {
     uintptr_t ref[HW_MAX_FRAMES] = {0};
     int n_ref = lu_capture_above(ref, max, anchor);
@@ -1044,6 +1151,39 @@ int hw_capture_stack_above_summed(uintptr_t *frames, int max, uintptr_t anchor, 
   } else if (hw_likely(n >= 0)) {
     return n;
   } else {
+    n = lu_capture_above(frames, max, anchor);
+  }
+  *sum = hw_stack_sum(frames, n > 0 ? n : 0);
+  return n;
+}
+
+/* hw_capture_stack_above_summed for a hook's entry frame (hw_internal.h): the same frames, the
+ * same fallbacks, the same check; only the path cache differs (the entry trie). */
+int hw_capture_stack_entry(uintptr_t *frames, int max, const uintptr_t *entry, uint64_t *sum, const uintptr_t **out) {
+  const uintptr_t anchor = entry[1];
+  *out = frames;
+  if (max > HW_MAX_FRAMES) max = HW_MAX_FRAMES;
+  if (hw_unlikely(mode != MODE_OWN)) {
+    int n = mode == MODE_OFF ? 0 : lu_capture_above(frames, max, anchor);
+    *sum = hw_stack_sum(frames, n > 0 ? n : 0);
+    return n;
+  }
+  int n = own_capture_above_summed(frames, max, anchor, sum, entry, out);
+  if (hw_unlikely(check)) {
+    uintptr_t ref[HW_MAX_FRAMES] = {0};
+    int n_ref = lu_capture_above(ref, max, anchor);
+    compare(*out, n, ref, n_ref);
+    if (n >= 0) {
+      uint64_t full = hw_stack_sum(*out, n);
+      if (full != *sum) report_sum_difference(), *sum = full;
+      return n;
+    }
+    *out = frames;
+    memcpy(frames, ref, (size_t)(n = n_ref) * sizeof(uintptr_t));
+  } else if (hw_likely(n >= 0)) {
+    return n;
+  } else {
+    *out = frames;
     n = lu_capture_above(frames, max, anchor);
   }
   *sum = hw_stack_sum(frames, n > 0 ? n : 0);
