@@ -666,7 +666,8 @@ typedef struct pnode_s {
   uintptr_t pc;                /* the state's pc: a return address (the root: path_walk's own, plus 1) */
   const struct pnode_s *child; /* the first state met after this one (node 0, the sentinel: none) */
   const struct pnode_s *sibling; /* the parent's next child (NULL: none) */
-  int32_t cfa_off;             /* the rule at pc - 1: CFA = (cfa_rbp ? rbp : rsp) + cfa_off; */
+  intptr_t cfa_off;            /* the rule at pc - 1: CFA = (cfa_rbp ? rbp : rsp) + cfa_off
+                                  (a word: added straight from the node, 8 instructions a frame, not 9); */
   int16_t rbp_off;             /* rbp saved at CFA + rbp_off (0: kept) */
   uint8_t cfa_rbp, last;       /* last: the outermost state (HW_RULE_LAST), cfa_off PATH_END */
   uint32_t leaf;               /* 1 + a leaf's index, on a last node that ended a capture */
@@ -1024,10 +1025,12 @@ HW_INLINE int own_capture_above(uintptr_t *frames, int max, uintptr_t anchor) {
 /* With `entry` (hw_capture_stack_entry; a constant NULL for the others, folded away), the path
  * cache is the entry trie and a hit's frames are its leaf's own, in *out. */
 HW_INLINE int own_capture_above_summed(uintptr_t *frames, int max, uintptr_t anchor, uint64_t *sum,
-                                       const uintptr_t *entry, const uintptr_t **out) {
+                                       const uintptr_t *entry, const uintptr_t **out, bool looked) {
   const int limit = max + HW_SLACK + 1;
   paths_t *const P = paths;
-  if (hw_likely(P != NULL) && hw_likely(P->off_left == 0)) {
+  if (looked) {
+    /* hw_capture_stack_entry's fast path has asked the cache already, and missed */
+  } else if (hw_likely(P != NULL) && hw_likely(P->off_left == 0)) {
     uint32_t gen = atomic_load_explicit(&generation, memory_order_acquire);
     uint32_t epoch = atomic_load_explicit(&hw_stacks_epoch, memory_order_relaxed);
     if (hw_unlikely(P->gen != gen || P->epoch != epoch)) path_reset(P, gen, epoch);
@@ -1137,7 +1140,7 @@ int hw_capture_stack_above_summed(uintptr_t *frames, int max, uintptr_t anchor, 
     *sum = hw_stack_sum(frames, n > 0 ? n : 0);
     return n;
   }
-  int n = own_capture_above_summed(frames, max, anchor, sum, NULL, NULL);
+  int n = own_capture_above_summed(frames, max, anchor, sum, NULL, NULL, false);
   if (hw_unlikely(check)) {
     uintptr_t ref[HW_MAX_FRAMES] = {0};
     int n_ref = lu_capture_above(ref, max, anchor);
@@ -1158,8 +1161,10 @@ int hw_capture_stack_above_summed(uintptr_t *frames, int max, uintptr_t anchor, 
 }
 
 /* hw_capture_stack_above_summed for a hook's entry frame (hw_internal.h): the same frames, the
- * same fallbacks, the same check; only the path cache differs (the entry trie). */
-int hw_capture_stack_entry(uintptr_t *frames, int max, const uintptr_t *entry, uint64_t *sum, const uintptr_t **out) {
+ * same fallbacks, the same check; only the path cache differs (the entry trie). `looked`: the
+ * fast path below asked the cache and missed. */
+static hw_noinline int capture_entry(uintptr_t *frames, int max, const uintptr_t *entry, uint64_t *sum,
+                                     const uintptr_t **out, bool looked) {
   const uintptr_t anchor = entry[1];
   *out = frames;
   if (max > HW_MAX_FRAMES) max = HW_MAX_FRAMES;
@@ -1168,7 +1173,8 @@ int hw_capture_stack_entry(uintptr_t *frames, int max, const uintptr_t *entry, u
     *sum = hw_stack_sum(frames, n > 0 ? n : 0);
     return n;
   }
-  int n = own_capture_above_summed(frames, max, anchor, sum, entry, out);
+  int n = looked ? own_capture_above_summed(frames, max, anchor, sum, entry, out, true)
+                 : own_capture_above_summed(frames, max, anchor, sum, entry, out, false);
   if (hw_unlikely(check)) {
     uintptr_t ref[HW_MAX_FRAMES] = {0};
     int n_ref = lu_capture_above(ref, max, anchor);
@@ -1188,6 +1194,23 @@ int hw_capture_stack_entry(uintptr_t *frames, int max, const uintptr_t *entry, u
   }
   *sum = hw_stack_sum(frames, n > 0 ? n : 0);
   return n;
+}
+
+/* The common case in a function with few registers to save: the own walker, no check mode, a
+ * cache that is on and current, and a hit. Everything else is capture_entry's. A leaf's count
+ * is at most `max`: only captures not cut at max are kept (path_insert_entry). */
+int hw_capture_stack_entry(uintptr_t *frames, int max, const uintptr_t *entry, uint64_t *sum, const uintptr_t **out) {
+  paths_t *const P = paths;
+  if (hw_likely(mode == MODE_OWN) && hw_likely(!check) && hw_likely(P != NULL) && hw_likely(P->off_left == 0) &&
+      hw_likely(P->gen == atomic_load_explicit(&generation, memory_order_acquire)) &&
+      hw_likely(P->epoch == atomic_load_explicit(&hw_stacks_epoch, memory_order_relaxed))) {
+    int c = entry_walk(P, entry, sum, out);
+    if (hw_unlikely(--P->window_left == 0)) P->window_hits += c >= 0, path_window(P);
+    else if (c >= 0) P->window_hits++;
+    if (hw_likely(c >= 0)) return c;
+    return capture_entry(frames, max, entry, sum, out, P->off_left == 0);
+  }
+  return capture_entry(frames, max, entry, sum, out, false);
 }
 
 /* ---- setup -------------------------------------------------------------------------------------- */
