@@ -28,6 +28,7 @@
 #include "hw_format.h"
 #include "hw_internal.h"
 #include "liveset.h"
+#include "stack_hint.h"
 
 /* hw_tls_busy and hw_tls_in_allocator are fields of hw_tls_hot (hw_internal.h, platform.c) */
 
@@ -87,7 +88,8 @@ static inline __attribute__((always_inline)) uint32_t current_stack(hw_thread_t 
     sum = hw_stack_sum(frames, n);
   }
   bool is_new = false;
-  uint32_t id = hw_stack_intern_summed(fr, n, sum, &is_new);
+  uint32_t id = hw_stack_hint_known(sum, n); /* a path-cache hit whose id is known (stack_hint.h) */
+  if (hw_unlikely(!id)) id = hw_stack_intern_summed(fr, n, sum, &is_new);
   if (hw_unlikely(is_new)) {
     /* with Python frames merged, fr is frames */
     if (n > 0 && atomic_load_explicit(&hw_pyframes_active, memory_order_relaxed) && fr == frames)
