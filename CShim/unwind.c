@@ -648,8 +648,8 @@ HW_INLINE void return_addresses_to_frames(uintptr_t *frames, const uintptr_t *pc
  * that has no node (another value read, a bound, a rule not cached) is a miss, and the capture is
  * the memoized walk's as before, which then adds its path. Exact for the same reason the walk is.
  *
- * Memory: 184 KiB of address space a thread, touched as nodes are made, and only for a thread that
- * made PATHS_AFTER captures (most threads never do: 1,000 idle threads cost nothing); taken back
+ * Memory: 352 KiB of address space a thread (the entry trie's frames 128 KiB of it), touched as
+ * filled, and only for a thread that made PATHS_AFTER captures (most threads never do: 1,000 idle threads cost nothing); taken back
  * at thread exit for the next thread. A cache whose hit rate over a window is under one half
  * (tree.c's 8,191 stacks, too many paths to keep) is cleared and switched off for a growing number
  * of captures. Cleared whenever the module generation (dlclose) or the stack table's epoch (a
