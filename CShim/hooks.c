@@ -377,7 +377,7 @@ static hw_noinline void *realloc_recorded(int fn, void *p, size_t n, size_t size
   hw_tls_busy++;
   if (old_wanted) on_free(fn, p, before, matched ? &old : NULL); /* unmatched under sampling: scopes only */
   hw_tls_busy--;
-  alloc_event(fn, q, total, anchor);
+  alloc_event_at(fn, q, total, anchor, ENTRY_FRAME(anchor)); /* tail-called from realloc(array) */
   return q;
 }
 
