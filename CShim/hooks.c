@@ -70,7 +70,7 @@ static inline bool wants_event(void) {
 
 /* Captures the stack above the hook (anchored on the hook's return address, so it does not depend
  * on how the compiler inlined the recorder) and interns it; writes the STACK record when new.
- * `entry`, when not NULL, is the hook's entry frame (see ENTRY_FRAME): the path cache then starts
+ * `entry`, when not NULL, is the caller's state at the hook's entry (entry_state): the path cache then starts
  * its walk at the caller's frame and may hand back its own copy of the frames instead of filling
  * `frames` (unwind.c, hw_capture_stack_entry). */
 static inline __attribute__((always_inline)) uint32_t current_stack(hw_thread_t *t, uint64_t ts, void *anchor,
@@ -184,17 +184,55 @@ static inline bool free_wanted(void *p) {
 
 #define ANCHOR __builtin_return_address(0)
 
-/* The entry frame of a general path that the hook tail-called (or, unoptimized, of the hook it is
- * inlined into): __builtin_frame_address(0) makes the function push rbp first thing and point rbp
- * at it, so entry[0] is the caller's rbp and entry[1] its return address, the hook's anchor, and
- * the caller's rsp after the return is entry + 2: the caller's state exactly as a walk out of the
- * hook would compute it. Only when entry[1] is the anchor, i.e. the frame really is the one the
- * program called (a build that did not make the tail call has the hook's frame in between). */
-#define ENTRY_FRAME(anchor)                                                           \
-  (__extension__({                                                                    \
-    const uintptr_t *e_ = (const uintptr_t *)__builtin_frame_address(0);              \
-    e_[1] == (uintptr_t)(anchor) ? e_ : (const uintptr_t *)NULL;                      \
-  }))
+/* THE CALLER'S STATE at the hook's entry, for a capture that starts there (unwind.c,
+ * hw_capture_stack_entry): the caller's rsp after the return, its rbp, and the return address, the
+ * anchor. malloc and calloc tail-call their general path through a three-instruction stub that
+ * passes rbp and rsp + 8 as two more arguments: a tail call leaves rsp at the return address and
+ * every callee-saved register as the caller had it, so these are exactly the values a walk out of
+ * the hook computes for the caller's frame. (__builtin_frame_address in the general path would
+ * give them too, but it makes that frame's CFA rbp-based, and the memoized walk then compares
+ * every saved rbp: workload.c +385 instructions a pair.) Used only when the slot below that rsp
+ * holds the anchor: a build that did not make the tail call has the hook's own frame in between.
+ * Elsewhere (not x86-64, unoptimized: the general path inlined into the hook) sp is 0: no state. */
+static inline const uintptr_t *entry_state(uintptr_t e[3], uintptr_t bp, uintptr_t sp, void *anchor) {
+  if (!sp || ((const uintptr_t *)sp)[-1] != (uintptr_t)anchor) return NULL;
+  e[0] = bp, e[1] = (uintptr_t)anchor, e[2] = sp;
+  return e;
+}
+#if defined(__x86_64__) && defined(__OPTIMIZE__)
+/* The general paths keep their names (the asm jumps to them; HeapwiseBudget's SiteSymbolizer
+ * lists them) and are never cloned. */
+#define HW_GENERAL_ENTRY static hw_noinline __attribute__((used, noipa))
+__asm__(".text\n"
+        ".p2align 4\n"
+        ".hidden hw_malloc_entry\n"
+        ".type hw_malloc_entry, @function\n"
+        "hw_malloc_entry:\n"
+        ".cfi_startproc\n"
+        "\tmov %rbp, %rdx\n"
+        "\tlea 8(%rsp), %rcx\n"
+        "\tjmp malloc_general\n"
+        ".cfi_endproc\n"
+        ".size hw_malloc_entry, .-hw_malloc_entry\n"
+        ".p2align 4\n"
+        ".hidden hw_calloc_entry\n"
+        ".type hw_calloc_entry, @function\n"
+        "hw_calloc_entry:\n"
+        ".cfi_startproc\n"
+        "\tmov %rbp, %r8\n"
+        "\tlea 8(%rsp), %r9\n"
+        "\tjmp calloc_general\n"
+        ".cfi_endproc\n"
+        ".size hw_calloc_entry, .-hw_calloc_entry\n");
+void *hw_malloc_entry(size_t size, void *anchor);
+void *hw_calloc_entry(size_t n, size_t size, size_t total, void *anchor);
+#define MALLOC_GENERAL(size, anchor) hw_malloc_entry(size, anchor)
+#define CALLOC_GENERAL(n, size, total, anchor) hw_calloc_entry(n, size, total, anchor)
+#else
+#define HW_GENERAL_ENTRY HW_GENERAL
+#define MALLOC_GENERAL(size, anchor) malloc_general(size, anchor, 0, 0)
+#define CALLOC_GENERAL(n, size, total, anchor) calloc_general(n, size, total, anchor, 0, 0)
+#endif
 
 /* SAMPLING MODE'S ENTRY (docs/SAMPLING.md, "Cost"). With sampling on, nearly every call is an
  * unsampled block, and the hooks branch off for it at their very top, before the bootstrap and
@@ -298,10 +336,11 @@ bool hw_hooks_are_active(void) {
 #define HW_GENERAL static inline __attribute__((always_inline))
 #endif
 
-HW_GENERAL void *malloc_general(size_t size, void *anchor) {
+HW_GENERAL_ENTRY void *malloc_general(size_t size, void *anchor, uintptr_t bp, uintptr_t sp) {
   if (hw_unlikely(!hw_real.malloc) && !ensure_real()) return hw_bootstrap_alloc(size, 16);
   void *p = IN_ALLOCATOR(hw_real.malloc(size));
-  alloc_event_at(HW_FN_MALLOC, p, size, anchor, ENTRY_FRAME(anchor));
+  uintptr_t e[3];
+  alloc_event_at(HW_FN_MALLOC, p, size, anchor, entry_state(e, bp, sp, anchor));
   return p;
 }
 
@@ -312,13 +351,14 @@ HW_EXPORT void *malloc(size_t size) {
     return hw_real.malloc(size);
   }
   if (fast_idle() && hw_likely(hw_real.malloc != NULL)) return hw_real.malloc(size);
-  return malloc_general(size, ANCHOR);
+  return MALLOC_GENERAL(size, ANCHOR);
 }
 
-HW_GENERAL void *calloc_general(size_t n, size_t size, size_t total, void *anchor) {
+HW_GENERAL_ENTRY void *calloc_general(size_t n, size_t size, size_t total, void *anchor, uintptr_t bp, uintptr_t sp) {
   if (hw_unlikely(!hw_real.calloc) && !ensure_real()) return hw_bootstrap_alloc(total, 16);
   void *p = IN_ALLOCATOR(hw_real.calloc(n, size));
-  alloc_event_at(HW_FN_CALLOC, p, total, anchor, ENTRY_FRAME(anchor));
+  uintptr_t e[3];
+  alloc_event_at(HW_FN_CALLOC, p, total, anchor, entry_state(e, bp, sp, anchor));
   return p;
 }
 
@@ -331,7 +371,7 @@ HW_EXPORT void *calloc(size_t n, size_t size) {
     return hw_real.calloc(n, size);
   }
   if (fast_idle() && hw_likely(hw_real.calloc != NULL)) return hw_real.calloc(n, size);
-  return calloc_general(n, size, total, ANCHOR);
+  return CALLOC_GENERAL(n, size, total, ANCHOR);
 }
 
 HW_GENERAL void free_general(void *p) {
@@ -377,7 +417,7 @@ static hw_noinline void *realloc_recorded(int fn, void *p, size_t n, size_t size
   hw_tls_busy++;
   if (old_wanted) on_free(fn, p, before, matched ? &old : NULL); /* unmatched under sampling: scopes only */
   hw_tls_busy--;
-  alloc_event_at(fn, q, total, anchor, ENTRY_FRAME(anchor)); /* tail-called from realloc(array) */
+  alloc_event(fn, q, total, anchor);
   return q;
 }
 

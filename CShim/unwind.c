@@ -223,11 +223,7 @@ typedef struct {
    * that reuses the cached one to its natural end keeps the positions of the states it moved, so
    * their sums hold without being moved; any other walk keeps none. */
   int hvalid;
-  /* No state from rbp_upto on reads rbp (no rbp-based CFA there, and the walk was not cut at the
-   * limit, which makes it n): 0 when no state of the cached walk does. The recorder's own frames
-   * include an rbp-based one (a general path with an entry frame, hooks.c ENTRY_FRAME), innermost,
-   * so this is a bound, not a flag for the whole walk. */
-  int rbp_upto;
+  bool rbp_free; /* no state of the cached walk reads rbp (no rbp-based CFA, not cut at the limit) */
   uint64_t hsum[WALK_MAX + 1];
   states_t s;
 } memo_t;
@@ -329,36 +325,36 @@ HW_INLINE bool same_rule(uintptr_t ra, uintptr_t cached_ra, uint32_t gen) {
 /* From state t on, the states whose return-address slot and saved-rbp slot (if any) still hold
  * the cached values: the loop that runs once per frame of nearly every capture, on one index (the
  * compiler's own version kept four induction variables, 16 instructions a frame).
- * Beyond the last state of the cached walk that reads rbp (from rbp_upto on: no rbp-based CFA
- * further out), a saved rbp is not compared but taken, with the kept ones carried from it: each
- * state gets the rbp this walk gives it, which later walks may need, and no state the walk computes
- * from there on depends on it. At -O2 a caller's loop counter often lives in rbp and every frame
- * saves it: compared, each capture of workload.c left this loop at every frame. Before rbp_upto
- * (the recorder's own frames, one of which has an rbp-based CFA; -O0 code) every saved rbp is
- * compared. */
-HW_INLINE int unchanged_run(states_t *s, int t, int rbp_upto) {
+ * In a cached walk that never reads rbp (rbp_free: no rbp-based CFA anywhere), a saved rbp is not
+ * compared but taken, with the kept ones carried from it: each state gets the rbp this walk gives
+ * it, which later walks may need. At -O2 a caller's loop counter often lives in rbp and every
+ * frame saves it: compared, each capture of workload.c left this loop at every frame. */
+HW_INLINE int unchanged_run(states_t *s, int t, bool rbp_free) {
   size_t i = (size_t)t;
-  for (; (int)i + 1 < rbp_upto; i++) {
+  if (rbp_free) {
+    uintptr_t bp = s->bp[i];
+    for (;;) {
+      uintptr_t sp1 = s->sp[i + 1];
+      if (LOAD(sp1 - 8) != s->pc[i + 1]) return (int)i;
+      int off = s->rbp_off[i];
+      if (off != 0) bp = LOAD(sp1 + off);
+      s->bp[i + 1] = bp;
+      i++;
+    }
+  }
+  for (;;) {
     uintptr_t sp1 = s->sp[i + 1];
     if (LOAD(sp1 - 8) != s->pc[i + 1]) return (int)i;
     int off = s->rbp_off[i];
     if (off != 0 && LOAD(sp1 + off) != s->bp[i + 1]) return (int)i;
-  }
-  uintptr_t bp = s->bp[i];
-  for (;;) {
-    uintptr_t sp1 = s->sp[i + 1];
-    if (LOAD(sp1 - 8) != s->pc[i + 1]) return (int)i;
-    int off = s->rbp_off[i];
-    if (off != 0) bp = LOAD(sp1 + off);
-    s->bp[i + 1] = bp;
     i++;
   }
 }
 
-HW_INLINE int confirm_run(states_t *old, int t, int old_n, int end, int rbp_upto, uint32_t gen, int *sums_kept) {
+HW_INLINE int confirm_run(states_t *old, int t, int old_n, int end, bool rbp_free, uint32_t gen, int *sums_kept) {
   for (;;) {
     /* The common frame first, in a loop of its own: every slot unchanged. */
-    t = unchanged_run(old, t, rbp_upto);
+    t = unchanged_run(old, t, rbp_free);
     uintptr_t ra = LOAD(old->sp[t + 1] - 8);
     bool moved = ra != old->pc[t + 1];
     if (hw_unlikely(moved) && (t + 1 >= old_n || ra < 0x4000 || !same_rule(ra, old->pc[t + 1], gen))) return t;
@@ -466,7 +462,7 @@ static hw_noinline int walk_from(int limit, memo_t *m, uintptr_t pc, uintptr_t s
       if (j < old_n && old->sp[j] == sp && old->pc[j] == pc && (old->bp[j] == bp || !rbp_needed(old, j, old_n, m->end)) &&
           (j == 0) == (n == 0)) {
         /* Equal states. The cached walk's next states hold as long as the slots it read do. */
-        int t = confirm_run(old, j, old_n, m->end, m->rbp_upto, gen, &sums_kept);
+        int t = confirm_run(old, j, old_n, m->end, m->rbp_free, gen, &sums_kept);
         int room = limit - 1 - n; /* states still wanted after the current one */
         if (t + 1 == old_n && old_n - 1 - j <= room &&
             (m->end == END_LAST || (m->end == END_LOW && LOAD(m->tail_slot) == m->tail_value))) {
@@ -550,11 +546,16 @@ done:
   m->tail_slot = tail_slot;
   m->tail_value = tail_value;
   m->hvalid = hvalid;
-  /* The first state from which none reads rbp: this runs once per walk that was not the fast path's. */
-  int upto = end == END_LIMIT ? n : 0;
-  for (int k = n - 1; k >= upto; k--)
-    if (old->cfa_rbp[k]) { upto = k + 1; break; }
-  m->rbp_upto = upto;
+  /* Eight flags a load: this runs once per walk that was not the fast path's. */
+  uint64_t rbp_read = end == END_LIMIT;
+  int k = 0;
+  for (; k + 8 <= n; k += 8) {
+    uint64_t w;
+    memcpy(&w, &old->cfa_rbp[k], 8);
+    rbp_read |= w;
+  }
+  for (; k < n; k++) rbp_read |= old->cfa_rbp[k];
+  m->rbp_free = !rbp_read;
   m->gen = gen;
   if (check) {
     atomic_fetch_add_explicit(&n_reused_frames, reused, memory_order_relaxed);
@@ -597,7 +598,7 @@ static hw_noinline int walk(int limit, memo_t *m) {
       (s->bp[0] == bp || !rbp_needed(s, 0, old_n, m->end))) {
     s->sp[old_n] = (uintptr_t)&never + 8;
     s->pc[old_n] = 1;
-    int t = confirm_run(s, 0, old_n, m->end, m->rbp_upto, gen, &sums_kept);
+    int t = confirm_run(s, 0, old_n, m->end, m->rbp_free, gen, &sums_kept);
     if (t + 1 == old_n && (m->end == END_LAST || (m->end == END_LOW && LOAD(m->tail_slot) == m->tail_value))) {
       if (s->bp[0] != bp) carry_bp(s, 0, old_n, bp);
       if (sums_kept < m->hvalid) m->hvalid = sums_kept;
@@ -691,7 +692,7 @@ typedef struct paths_s {
   uintptr_t self;         /* the owning thread's pthread_self(), for stack_top */
   struct paths_s *next_free;
   /* The entry trie (hw_capture_stack_entry): walks that start at a hook's caller, whose state the
-   * hook's entry frame gives; its root's children are the anchors. Its leaves keep their frames,
+   * hook's entry gives (hooks.c, entry_state); its root's children are the anchors. Its leaves keep their frames,
    * so that a hit copies nothing. */
   pnode_t entry_root;
   uint32_t n_frames;
@@ -849,13 +850,12 @@ leaf:
   return L->count;
 }
 
-/* The walk through the entry trie, from the state of the hook's caller that its entry frame gives
+/* The walk through the entry trie, from the state of the hook's caller that the hook passed
  * (hw_capture_stack_entry): path_walk's two loops from the anchor's node, with no frame of its own
  * (no state of the walk is in it) and no copy, the leaf keeping the frames. The recorder's own
- * frames, four states of every path_walk, are not walked: their states are the hook's entry,
- * read where the hook's prologue put it. */
+ * frames, four states of every path_walk, are not walked. */
 HW_INLINE int entry_walk(paths_t *P, const uintptr_t *entry, uint64_t *sum, const uintptr_t **out) {
-  uintptr_t sp = (uintptr_t)(entry + 2), bp = entry[0];
+  uintptr_t sp = entry[2], bp = entry[0];
   uintptr_t hi;
   const uintptr_t self = P->self, initial = (uintptr_t)__libc_stack_end;
   if (hw_likely(self > sp && self - sp <= SPAN)) hi = self;
@@ -956,13 +956,13 @@ static hw_noinline void path_insert(paths_t *P, const memo_t *m, uintptr_t ancho
 }
 
 /* After a miss of the entry trie that the memoized walk answered: the path from the anchor's state
- * (state i of the walk, which must lie where the entry frame says) outward, a leaf with a copy of
+ * (state i of the walk, which must have the entry's rsp and pc) outward, a leaf with a copy of
  * the capture's frames. Only walks that ended at an outermost frame, not cut at `max`. */
 static hw_noinline void path_insert_entry(paths_t *P, const memo_t *m, const uintptr_t *entry, int i,
                                           const uintptr_t *frames, int count, uint64_t sum) {
   const int n = m->n;
   if (m->end != END_LAST || count != n - i || n > WALK_MAX || m->gen != P->gen ||
-      m->s.sp[i] != (uintptr_t)(entry + 2) || m->s.pc[i] != entry[1])
+      m->s.sp[i] != entry[2] || m->s.pc[i] != entry[1])
     return;
   if (P->n_nodes + (uint32_t)count + 1 > PATH_NODES || P->n_leaves >= PATH_LEAVES ||
       P->n_frames + (uint32_t)count > PATH_FRAMES) {
@@ -1159,7 +1159,7 @@ int hw_capture_stack_above_summed(uintptr_t *frames, int max, uintptr_t anchor, 
   return n;
 }
 
-/* hw_capture_stack_above_summed for a hook's entry frame (hw_internal.h): the same frames, the
+/* hw_capture_stack_above_summed for a hook's entry state (hw_internal.h): the same frames, the
  * same fallbacks, the same check; only the path cache differs (the entry trie). `looked`: the
  * fast path below asked the cache and missed. */
 static hw_noinline int capture_entry(uintptr_t *frames, int max, const uintptr_t *entry, uint64_t *sum,
