@@ -1196,13 +1196,13 @@ static hw_noinline int capture_entry(uintptr_t *frames, int max, const uintptr_t
 }
 
 /* The common case in a function with few registers to save: the own walker, no check mode, a
- * cache that is on and current, and a hit. Everything else is capture_entry's. A leaf's count
+ * cache that is on (all three checked by the caller) and current, and a hit. Everything else is
+ * capture_entry's. A leaf's count
  * is at most `max`: only captures not cut at max are kept (path_insert_entry). */
 static hw_noinline int capture_entry_hit(uintptr_t *frames, int max, const uintptr_t *entry, uint64_t *sum,
                                          const uintptr_t **out) {
-  paths_t *const P = paths;
-  if (hw_likely(mode == MODE_OWN) && hw_likely(!check) && hw_likely(P != NULL) && hw_likely(P->off_left == 0) &&
-      hw_likely(P->gen == atomic_load_explicit(&generation, memory_order_acquire)) &&
+  paths_t *const P = paths; /* on, and no check mode: hw_capture_stack_entry */
+  if (hw_likely(P->gen == atomic_load_explicit(&generation, memory_order_acquire)) &&
       hw_likely(P->epoch == atomic_load_explicit(&hw_stacks_epoch, memory_order_relaxed))) {
     int c = entry_walk(P, entry, sum, out);
     if (hw_unlikely(--P->window_left == 0)) P->window_hits += c >= 0, path_window(P);
@@ -1218,7 +1218,12 @@ int hw_capture_stack_entry(uintptr_t *frames, int max, const uintptr_t *entry, u
     *out = frames, *sum = 0; /* hw_stack_sum of no frames */
     return 0;
   }
-  return capture_entry_hit(frames, max, entry, sum, out);
+  /* A cache that is on: its lookup; off or absent (tree.c's and workload.c's many paths), the
+   * walk without the lookup's frame in between. */
+  const paths_t *const P = paths;
+  if (hw_likely(P != NULL) && hw_likely(P->off_left == 0) && hw_likely(mode == MODE_OWN) && hw_likely(!check))
+    return capture_entry_hit(frames, max, entry, sum, out);
+  return capture_entry(frames, max, entry, sum, out, false);
 }
 
 /* ---- setup -------------------------------------------------------------------------------------- */
