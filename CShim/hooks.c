@@ -159,8 +159,8 @@ static inline __attribute__((always_inline)) void on_free(int fn, void *p, uint6
  * compare, a TLS subtraction and the scopes' flag, and no call, stamp or stack. The countdown also
  * runs down inside the recorder's own allocations; a crossing there redraws it and records
  * nothing, which leaves every program block's chance at 1 - exp(-s/R). */
-static inline __attribute__((always_inline)) void alloc_event_at(int fn, void *p, size_t size, void *anchor,
-                                                                 const uintptr_t *entry) {
+static inline __attribute__((always_inline)) void alloc_event(int fn, void *p, size_t size, void *anchor,
+                                                              const uintptr_t *entry) {
   bool sampled = true;
   if (size < hw_sample_rate) {
     sampled = hw_sample_take(size);
@@ -169,9 +169,6 @@ static inline __attribute__((always_inline)) void alloc_event_at(int fn, void *p
   if (!wants_event() || !p) return;
   if (!sampled && !atomic_load_explicit(&hw_scopes_open, memory_order_relaxed)) return;
   on_alloc(fn, p, size, anchor, entry, sampled);
-}
-static inline __attribute__((always_inline)) void alloc_event(int fn, void *p, size_t size, void *anchor) {
-  alloc_event_at(fn, p, size, anchor, NULL);
 }
 
 /* Whether a free of p needs the slow path: with sampling, only when the liveset's filter says p
@@ -272,7 +269,7 @@ static inline bool fast_idle(void) {
 
 /* hooks_cxx.c's operators share these recording paths. */
 bool hw_hook_wants_event(void) { return wants_event(); }
-void hw_hook_alloc(int fn, void *p, size_t size, void *anchor) { alloc_event(fn, p, size, anchor); }
+void hw_hook_alloc(int fn, void *p, size_t size, void *anchor) { alloc_event(fn, p, size, anchor, NULL); }
 void hw_hook_free(int fn, void *p) {
   if (!free_wanted(p)) return;
   hw_tls_busy++;
@@ -340,7 +337,7 @@ HW_GENERAL_ENTRY void *malloc_general(size_t size, void *anchor, uintptr_t bp, u
   if (hw_unlikely(!hw_real.malloc) && !ensure_real()) return hw_bootstrap_alloc(size, 16);
   void *p = IN_ALLOCATOR(hw_real.malloc(size));
   uintptr_t e[3];
-  alloc_event_at(HW_FN_MALLOC, p, size, anchor, entry_state(e, bp, sp, anchor));
+  alloc_event(HW_FN_MALLOC, p, size, anchor, entry_state(e, bp, sp, anchor));
   return p;
 }
 
@@ -358,7 +355,7 @@ HW_GENERAL_ENTRY void *calloc_general(size_t n, size_t size, size_t total, void 
   if (hw_unlikely(!hw_real.calloc) && !ensure_real()) return hw_bootstrap_alloc(total, 16);
   void *p = IN_ALLOCATOR(hw_real.calloc(n, size));
   uintptr_t e[3];
-  alloc_event_at(HW_FN_CALLOC, p, total, anchor, entry_state(e, bp, sp, anchor));
+  alloc_event(HW_FN_CALLOC, p, total, anchor, entry_state(e, bp, sp, anchor));
   return p;
 }
 
@@ -417,7 +414,7 @@ static hw_noinline void *realloc_recorded(int fn, void *p, size_t n, size_t size
   hw_tls_busy++;
   if (old_wanted) on_free(fn, p, before, matched ? &old : NULL); /* unmatched under sampling: scopes only */
   hw_tls_busy--;
-  alloc_event(fn, q, total, anchor);
+  alloc_event(fn, q, total, anchor, NULL);
   return q;
 }
 
@@ -473,7 +470,7 @@ HW_EXPORT void *reallocarray(void *p, size_t n, size_t size) {
 HW_EXPORT int posix_memalign(void **out, size_t align, size_t size) {
   if (hw_unlikely(!hw_real.posix_memalign) && !ensure_real()) return ENOMEM;
   int rc = IN_ALLOCATOR(hw_real.posix_memalign(out, align, size));
-  if (rc == 0) alloc_event(HW_FN_POSIX_MEMALIGN, *out, size, ANCHOR);
+  if (rc == 0) alloc_event(HW_FN_POSIX_MEMALIGN, *out, size, ANCHOR, NULL);
   return rc;
 }
 
@@ -482,7 +479,7 @@ HW_EXPORT int posix_memalign(void **out, size_t align, size_t size) {
   HW_EXPORT void *name params {                                               \
     if (hw_unlikely(!hw_real.name) && !ensure_real()) return NULL;            \
     void *p = IN_ALLOCATOR(hw_real.name args);                                \
-    alloc_event(code, p, size_expr, ANCHOR);                                  \
+    alloc_event(code, p, size_expr, ANCHOR, NULL);                              \
     return p;                                                                 \
   }
 HW_ALIGNED_HOOK(aligned_alloc, HW_FN_ALIGNED_ALLOC, (size_t align, size_t size), (align, size), size)
