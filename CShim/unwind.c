@@ -648,15 +648,16 @@ HW_INLINE void return_addresses_to_frames(uintptr_t *frames, const uintptr_t *pc
  * that has no node (another value read, a bound, a rule not cached) is a miss, and the capture is
  * the memoized walk's as before, which then adds its path. Exact for the same reason the walk is.
  *
- * Memory: 352 KiB of address space a thread (the entry trie's frames 128 KiB of it), touched as
+ * Memory: 352 KiB of address space a thread (the entry trie's frames up to 128 KiB of it), touched as
  * filled, and only for a thread that made PATHS_AFTER captures (most threads never do: 1,000 idle threads cost nothing); taken back
  * at thread exit for the next thread. A cache whose hit rate over a window is under one half
  * (tree.c's 8,191 stacks, too many paths to keep) is cleared and switched off for a growing number
  * of captures. Cleared whenever the module generation (dlclose) or the stack table's epoch (a
  * forked child's new dump) changed, or when full. */
 #define PATH_NODES 4096
-#define PATH_LEAVES 1024
-#define PATH_FRAMES 16384 /* the entry trie's leaves' frames (hw_capture_stack_entry) */
+/* Leaves, and the entry trie's leaves' frames after each (four a slot): one region, so that a
+ * cache of a few paths touches one page of it, as when leaves were all it held. */
+#define PATH_SLOTS (1024 + 16384 / 4)
 #define PATHS_AFTER 2048
 #define PATH_WINDOW 1024
 #define PATH_OFF_MIN (8 * PATH_WINDOW)
@@ -681,12 +682,18 @@ typedef struct {
   uint64_t sum;           /* hw_stack_sum of its frames */
   uint32_t id;            /* its stack id, 0 until interned (stack_hint.h) */
   uint16_t first, count;  /* its frames: the path's pcs [first, first + count), minus one */
-  uint32_t at;            /* an entry trie's leaf: its frames are frames[at, at + count) */
+  uint32_t at;            /* an entry trie's leaf: its frames start at slot `at` (path_frames) */
 } pleaf_t;
+typedef union {
+  pleaf_t leaf;
+  uintptr_t frames[4];
+} pslot_t;
+#define SLOT_FRAMES ((uint32_t)(sizeof(pslot_t) / sizeof(uintptr_t)))
+_Static_assert(sizeof(pslot_t) % sizeof(uintptr_t) == 0, "a slot holds whole frames");
 
 typedef struct paths_s {
   uint32_t gen, epoch;    /* the module generation and stack-table epoch of every node and leaf */
-  uint32_t n_nodes, n_leaves;
+  uint32_t n_nodes, n_slots;
   uint32_t window_left, window_hits, off_left, off_len;
   uintptr_t pc0, pc1;     /* path_walk's state 0 and its return address (learned when empty) */
   uintptr_t self;         /* the owning thread's pthread_self(), for stack_top */
@@ -695,13 +702,14 @@ typedef struct paths_s {
    * hook's entry gives (hooks.c, entry_state); its root's children are the anchors. Its leaves keep their frames,
    * so that a hit copies nothing. */
   pnode_t entry_root;
-  uint32_t n_frames;
   pnode_t nodes[PATH_NODES];
-  pleaf_t leaves[PATH_LEAVES];
-  uintptr_t frames[PATH_FRAMES];
+  pslot_t slots[PATH_SLOTS]; /* leaves (a node's `leaf` is 1 + its slot), and entry leaves' frames */
 } paths_t;
 
 static __thread paths_t *paths TLS;
+
+/* An entry leaf's frames: consecutive slots from `at` on, one array of words. */
+static inline uintptr_t *path_frames(paths_t *P, uint32_t at) { return (uintptr_t *)(void *)&P->slots[at]; }
 static uint32_t paths_after = PATHS_AFTER; /* HEAPWISE_PATH_CACHE_AFTER; 0: no path cache */
 static __thread uint32_t paths_captures TLS; /* made without a cache */
 static __thread bool paths_never TLS;        /* the thread has exited (or its cache could not be had) */
@@ -713,12 +721,11 @@ static _Atomic uint64_t n_path_hits;
 
 static void path_reset(paths_t *P, uint32_t gen, uint32_t epoch) {
   P->gen = gen, P->epoch = epoch;
-  P->n_nodes = 1, P->n_leaves = 0; /* node 0: index 0 means none; a last node without a leaf */
+  P->n_nodes = 1, P->n_slots = 0; /* node 0: index 0 means none; a last node without a leaf */
   memset(&P->nodes[0], 0, sizeof P->nodes[0]);
   P->nodes[0].last = 1, P->nodes[0].cfa_off = PATH_END;
   memset(&P->entry_root, 0, sizeof P->entry_root);
   P->entry_root.child = &P->nodes[0];
-  P->n_frames = 0;
   P->pc0 = 0;
   hw_stack_hint.id = NULL;         /* it may point at a leaf */
 }
@@ -842,7 +849,7 @@ static hw_noinline int path_walk(paths_t *P, uintptr_t *frames, uintptr_t anchor
   if (!nd->last) return -1;
 leaf:
   if (hw_unlikely(!nd->leaf)) return -1;
-  pleaf_t *L = &P->leaves[nd->leaf - 1];
+  pleaf_t *L = &P->slots[nd->leaf - 1].leaf;
   if (hw_unlikely(L->anchor != anchor)) return -1;
   return_addresses_to_frames(frames, pcs + L->first, L->count);
   *sum = L->sum;
@@ -884,8 +891,8 @@ HW_INLINE int entry_walk(paths_t *P, const uintptr_t *entry, uint64_t *sum, cons
   if (!nd->last) return -1;
 leaf:
   if (hw_unlikely(!nd->leaf)) return -1;
-  const pleaf_t *L = &P->leaves[nd->leaf - 1];
-  *out = P->frames + L->at;
+  const pleaf_t *L = &P->slots[nd->leaf - 1].leaf;
+  *out = path_frames(P, L->at);
   *sum = L->sum;
   hw_stack_hint.id = (uint32_t *)&L->id, hw_stack_hint.sum = L->sum, hw_stack_hint.count = L->count;
   return L->count;
@@ -920,7 +927,7 @@ static bool path_node(paths_t *P, pnode_t *nd, uintptr_t pc, bool last) {
 static hw_noinline void path_insert(paths_t *P, const memo_t *m, uintptr_t anchor, int first, int count, uint64_t sum) {
   const int n = m->n;
   if (m->end != END_LAST || n < 3 || n > WALK_MAX || first < 2 || P->pc0 == 0 || P->pc1 == anchor || m->gen != P->gen) return;
-  if (P->n_nodes + (uint32_t)n + 1 > PATH_NODES || P->n_leaves >= PATH_LEAVES) {
+  if (P->n_nodes + (uint32_t)n + 1 > PATH_NODES || P->n_slots >= PATH_SLOTS) {
     uintptr_t pc0 = P->pc0, pc1 = P->pc1;
     path_reset(P, P->gen, P->epoch);
     P->pc0 = pc0, P->pc1 = pc1;
@@ -949,8 +956,8 @@ static hw_noinline void path_insert(paths_t *P, const memo_t *m, uintptr_t ancho
     on_path[d] = c;
   }
   if (!k->last) return;
-  if (!k->leaf) k->leaf = ++P->n_leaves;
-  pleaf_t *L = &P->leaves[k->leaf - 1];
+  if (!k->leaf) k->leaf = ++P->n_slots;
+  pleaf_t *L = &P->slots[k->leaf - 1].leaf;
   L->anchor = anchor, L->sum = sum, L->id = 0, L->first = (uint16_t)first, L->count = (uint16_t)count;
   hw_stack_hint.id = &L->id, hw_stack_hint.sum = sum, hw_stack_hint.count = count;
 }
@@ -964,8 +971,8 @@ static hw_noinline void path_insert_entry(paths_t *P, const memo_t *m, const uin
   if (m->end != END_LAST || count != n - i || n > WALK_MAX || m->gen != P->gen ||
       m->s.sp[i] != entry[2] || m->s.pc[i] != entry[1])
     return;
-  if (P->n_nodes + (uint32_t)count + 1 > PATH_NODES || P->n_leaves >= PATH_LEAVES ||
-      P->n_frames + (uint32_t)count > PATH_FRAMES) {
+  const uint32_t need = 1 + ((uint32_t)count + SLOT_FRAMES - 1) / SLOT_FRAMES; /* the leaf's slot, its frames' */
+  if (P->n_nodes + (uint32_t)count + 1 > PATH_NODES || P->n_slots + need > PATH_SLOTS) {
     uintptr_t pc0 = P->pc0, pc1 = P->pc1;
     path_reset(P, P->gen, P->epoch);
     P->pc0 = pc0, P->pc1 = pc1;
@@ -991,13 +998,13 @@ static hw_noinline void path_insert_entry(paths_t *P, const memo_t *m, const uin
   if (!k->last) return;
   pleaf_t *L;
   if (k->leaf) {
-    L = &P->leaves[k->leaf - 1];
+    L = &P->slots[k->leaf - 1].leaf;
   } else {
-    k->leaf = ++P->n_leaves;
-    L = &P->leaves[k->leaf - 1];
-    L->at = P->n_frames;
-    P->n_frames += (uint32_t)count;
-    memcpy(P->frames + L->at, frames, (size_t)count * sizeof frames[0]);
+    k->leaf = ++P->n_slots;
+    L = &P->slots[k->leaf - 1].leaf;
+    L->at = P->n_slots;
+    P->n_slots += need - 1;
+    memcpy(path_frames(P, L->at), frames, (size_t)count * sizeof frames[0]);
   }
   L->anchor = entry[1], L->sum = sum, L->id = 0, L->first = 0, L->count = (uint16_t)count;
   hw_stack_hint.id = &L->id, hw_stack_hint.sum = sum, hw_stack_hint.count = count;
