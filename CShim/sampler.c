@@ -96,8 +96,9 @@ static bool rollup_due(bool full) {
 /* mallinfo2 walks every free chunk of every arena under the arena's lock: on a Python process with
  * PYTHONMALLOC=malloc (pytest --heapwise) each call took tens of ms, every 20 ms tick, and the
  * program's own mallocs waited on the lock meanwhile (a whole pytest run went from 1 to 5 minutes,
- * 94% of its CPU in int_mallinfo). The same budget as smaps_rollup: 200 X after a call that took X,
- * and always when `full`. */
+ * 94% of its CPU in int_mallinfo). A budget: 200 X after a call that took X, and always when
+ * `full`. X includes the check that this thread is not inside the allocator, made just before
+ * (with sampling a libunwind walk, 10-40 us on a Python stack): the cost of asking, all of it. */
 static _Atomic uint64_t mallinfo_next_ns;
 
 size_t hw_sample_encode(uint8_t *out, size_t cap, bool full) {
