@@ -83,9 +83,9 @@ static uint8_t *put(uint8_t *p, unsigned *count, uint64_t key, uint64_t value) {
  * it every 20 ms was 16% of the run, and one read took 1.4 ms. So it is read on a budget: after a
  * read that took X, not again before ROLLUP_BUDGET_FACTOR X has passed (0.05% of a core), and
  * always when `full` (markers, exit). At 200 X it was still the largest part of a sampled Python
- * run's periodic work (0.7% of its CPU: docs/BENCHMARKS.md, "What sampling costs a Python run");
- * the analyzer reads its figures from the markers' and the exit's samples, which are full, and
- * uses a periodic one's only where statm is missing. */
+ * run's periodic work (0.5-0.7% of its CPU: docs/BENCHMARKS.md, "What sampling costs a Python run,
+ * part by part"); the analyzer reads its figures from the markers' and the exit's samples, which
+ * are full, and uses a periodic one's only where statm is missing. */
 #define ROLLUP_BUDGET_FACTOR 2000
 static _Atomic uint64_t rollup_next_ns;
 
