@@ -28,6 +28,7 @@
 #include "hw_format.h"
 #include "hw_internal.h"
 #include "liveset.h"
+#include "stack_hint.h"
 
 /* hw_tls_busy and hw_tls_in_allocator are fields of hw_tls_hot (hw_internal.h, platform.c) */
 
@@ -68,21 +69,32 @@ static inline bool wants_event(void) {
 }
 
 /* Captures the stack above the hook (anchored on the hook's return address, so it does not depend
- * on how the compiler inlined the recorder) and interns it; writes the STACK record when new. */
-static inline __attribute__((always_inline)) uint32_t current_stack(hw_thread_t *t, uint64_t ts, void *anchor) {
+ * on how the compiler inlined the recorder) and interns it; writes the STACK record when new.
+ * `entry`, when not NULL, is the caller's state at the hook's entry (entry_state): the path cache then starts
+ * its walk at the caller's frame and may hand back its own copy of the frames instead of filling
+ * `frames` (unwind.c, hw_capture_stack_entry). */
+static inline __attribute__((always_inline)) uint32_t current_stack(hw_thread_t *t, uint64_t ts, void *anchor,
+                                                                    const uintptr_t *entry) {
   uintptr_t frames[HW_STACK_MAX];
+  const uintptr_t *fr = frames;
   uint64_t sum;
-  int n = hw_capture_stack_above_summed(frames, hw_config.max_frames, (uintptr_t)anchor, &sum);
+  int n = entry ? hw_capture_stack_entry(frames, hw_config.max_frames, entry, &sum, &fr)
+                : hw_capture_stack_above_summed(frames, hw_config.max_frames, (uintptr_t)anchor, &sum);
   if (n <= 0) return 0;
   if (hw_unlikely(atomic_load_explicit(&hw_pyframes_active, memory_order_relaxed))) {
+    if (fr != frames) memcpy(frames, fr, (size_t)n * sizeof frames[0]);
+    fr = frames;
     n = hw_pyframes_merge(t, ts, frames, n);
     sum = hw_stack_sum(frames, n);
   }
   bool is_new = false;
-  uint32_t id = hw_stack_intern_summed(frames, n, sum, &is_new);
+  uint32_t id = hw_stack_hint_known(sum, n); /* a path-cache hit whose id is known (stack_hint.h) */
+  if (hw_unlikely(!id)) id = hw_stack_intern_summed(fr, n, sum, &is_new);
   if (hw_unlikely(is_new)) {
-    if (n > 0 && atomic_load_explicit(&hw_pyframes_active, memory_order_relaxed)) hw_pyframes_describe(t, ts, frames, n);
-    hw_emit_stack(t, ts, id, frames, n);
+    /* with Python frames merged, fr is frames */
+    if (n > 0 && atomic_load_explicit(&hw_pyframes_active, memory_order_relaxed) && fr == frames)
+      hw_pyframes_describe(t, ts, frames, n);
+    hw_emit_stack(t, ts, id, fr, n);
     hw_modules_sync(t); /* a new stack may run through a module dlopen just brought in */
     if (hw_config.aggregate) hw_thread_submit(t); /* on disk by the next flush: no other record pushes it */
   } else if (hw_unlikely(hw_loader_called((uintptr_t)anchor))) {
@@ -95,14 +107,14 @@ static inline __attribute__((always_inline)) uint32_t current_stack(hw_thread_t 
 
 /* `sampled`: the sampler chose this block (always true without sampling, sampling.c). A sampled
  * block is recorded only once it is in the liveset, so that its free will be matched. */
-static hw_noinline void on_alloc(int fn, void *p, size_t size, void *anchor, bool sampled) {
+static hw_noinline void on_alloc(int fn, void *p, size_t size, void *anchor, const uintptr_t *entry, bool sampled) {
   hw_tls_busy++;
   uint64_t ts = stamp_after();
   if (atomic_load_explicit(&hw_scopes_open, memory_order_relaxed)) hw_scope_on_alloc(p, size);
   if (sampled && atomic_load_explicit(&hw_recording, memory_order_relaxed)) {
     hw_thread_t *t = hw_thread_here();
     if (t) {
-      uint32_t stack = current_stack(t, ts, anchor);
+      uint32_t stack = current_stack(t, ts, anchor, entry);
       if (hw_sample_rate) { /* the sampler keeps the liveset; aggregate.c adds the block's weights */
         uint32_t seed = hw_config.track ? hw_sample_seed() : 0;
         bool kept = hw_live_insert((uintptr_t)p, stack, seed, size) == 0;
@@ -147,7 +159,8 @@ static inline __attribute__((always_inline)) void on_free(int fn, void *p, uint6
  * compare, a TLS subtraction and the scopes' flag, and no call, stamp or stack. The countdown also
  * runs down inside the recorder's own allocations; a crossing there redraws it and records
  * nothing, which leaves every program block's chance at 1 - exp(-s/R). */
-static inline __attribute__((always_inline)) void alloc_event(int fn, void *p, size_t size, void *anchor) {
+static inline __attribute__((always_inline)) void alloc_event(int fn, void *p, size_t size, void *anchor,
+                                                              const uintptr_t *entry) {
   bool sampled = true;
   if (size < hw_sample_rate) {
     sampled = hw_sample_take(size);
@@ -155,7 +168,7 @@ static inline __attribute__((always_inline)) void alloc_event(int fn, void *p, s
   }
   if (!wants_event() || !p) return;
   if (!sampled && !atomic_load_explicit(&hw_scopes_open, memory_order_relaxed)) return;
-  on_alloc(fn, p, size, anchor, sampled);
+  on_alloc(fn, p, size, anchor, entry, sampled);
 }
 
 /* Whether a free of p needs the slow path: with sampling, only when the liveset's filter says p
@@ -167,6 +180,56 @@ static inline bool free_wanted(void *p) {
 }
 
 #define ANCHOR __builtin_return_address(0)
+
+/* THE CALLER'S STATE at the hook's entry, for a capture that starts there (unwind.c,
+ * hw_capture_stack_entry): the caller's rsp after the return, its rbp, and the return address, the
+ * anchor. malloc and calloc tail-call their general path through a three-instruction stub that
+ * passes rbp and rsp + 8 as two more arguments: a tail call leaves rsp at the return address and
+ * every callee-saved register as the caller had it, so these are exactly the values a walk out of
+ * the hook computes for the caller's frame. (__builtin_frame_address in the general path would
+ * give them too, but it makes that frame's CFA rbp-based, and the memoized walk then compares
+ * every saved rbp: workload.c +385 instructions a pair.) Used only when the slot below that rsp
+ * holds the anchor: a build that did not make the tail call has the hook's own frame in between.
+ * Elsewhere (not x86-64, unoptimized: the general path inlined into the hook) sp is 0: no state. */
+static inline const uintptr_t *entry_state(uintptr_t e[3], uintptr_t bp, uintptr_t sp, void *anchor) {
+  if (!sp || ((const uintptr_t *)sp)[-1] != (uintptr_t)anchor) return NULL;
+  e[0] = bp, e[1] = (uintptr_t)anchor, e[2] = sp;
+  return e;
+}
+#if defined(__x86_64__) && defined(__OPTIMIZE__)
+/* The general paths keep their names (the asm jumps to them; HeapwiseBudget's SiteSymbolizer
+ * lists them) and are never cloned. */
+#define HW_GENERAL_ENTRY static hw_noinline __attribute__((used, noipa))
+__asm__(".text\n"
+        ".p2align 4\n"
+        ".hidden hw_malloc_entry\n"
+        ".type hw_malloc_entry, @function\n"
+        "hw_malloc_entry:\n"
+        ".cfi_startproc\n"
+        "\tmov %rbp, %rdx\n"
+        "\tlea 8(%rsp), %rcx\n"
+        "\tjmp malloc_general\n"
+        ".cfi_endproc\n"
+        ".size hw_malloc_entry, .-hw_malloc_entry\n"
+        ".p2align 4\n"
+        ".hidden hw_calloc_entry\n"
+        ".type hw_calloc_entry, @function\n"
+        "hw_calloc_entry:\n"
+        ".cfi_startproc\n"
+        "\tmov %rbp, %r8\n"
+        "\tlea 8(%rsp), %r9\n"
+        "\tjmp calloc_general\n"
+        ".cfi_endproc\n"
+        ".size hw_calloc_entry, .-hw_calloc_entry\n");
+void *hw_malloc_entry(size_t size, void *anchor);
+void *hw_calloc_entry(size_t n, size_t size, size_t total, void *anchor);
+#define MALLOC_GENERAL(size, anchor) hw_malloc_entry(size, anchor)
+#define CALLOC_GENERAL(n, size, total, anchor) hw_calloc_entry(n, size, total, anchor)
+#else
+#define HW_GENERAL_ENTRY HW_GENERAL
+#define MALLOC_GENERAL(size, anchor) malloc_general(size, anchor, 0, 0)
+#define CALLOC_GENERAL(n, size, total, anchor) calloc_general(n, size, total, anchor, 0, 0)
+#endif
 
 /* SAMPLING MODE'S ENTRY (docs/SAMPLING.md, "Cost"). With sampling on, nearly every call is an
  * unsampled block, and the hooks branch off for it at their very top, before the bootstrap and
@@ -206,7 +269,7 @@ static inline bool fast_idle(void) {
 
 /* hooks_cxx.c's operators share these recording paths. */
 bool hw_hook_wants_event(void) { return wants_event(); }
-void hw_hook_alloc(int fn, void *p, size_t size, void *anchor) { alloc_event(fn, p, size, anchor); }
+void hw_hook_alloc(int fn, void *p, size_t size, void *anchor) { alloc_event(fn, p, size, anchor, NULL); }
 void hw_hook_free(int fn, void *p) {
   if (!free_wanted(p)) return;
   hw_tls_busy++;
@@ -270,10 +333,11 @@ bool hw_hooks_are_active(void) {
 #define HW_GENERAL static inline __attribute__((always_inline))
 #endif
 
-HW_GENERAL void *malloc_general(size_t size, void *anchor) {
+HW_GENERAL_ENTRY void *malloc_general(size_t size, void *anchor, uintptr_t bp, uintptr_t sp) {
   if (hw_unlikely(!hw_real.malloc) && !ensure_real()) return hw_bootstrap_alloc(size, 16);
   void *p = IN_ALLOCATOR(hw_real.malloc(size));
-  alloc_event(HW_FN_MALLOC, p, size, anchor);
+  uintptr_t e[3];
+  alloc_event(HW_FN_MALLOC, p, size, anchor, entry_state(e, bp, sp, anchor));
   return p;
 }
 
@@ -284,13 +348,14 @@ HW_EXPORT void *malloc(size_t size) {
     return hw_real.malloc(size);
   }
   if (fast_idle() && hw_likely(hw_real.malloc != NULL)) return hw_real.malloc(size);
-  return malloc_general(size, ANCHOR);
+  return MALLOC_GENERAL(size, ANCHOR);
 }
 
-HW_GENERAL void *calloc_general(size_t n, size_t size, size_t total, void *anchor) {
+HW_GENERAL_ENTRY void *calloc_general(size_t n, size_t size, size_t total, void *anchor, uintptr_t bp, uintptr_t sp) {
   if (hw_unlikely(!hw_real.calloc) && !ensure_real()) return hw_bootstrap_alloc(total, 16);
   void *p = IN_ALLOCATOR(hw_real.calloc(n, size));
-  alloc_event(HW_FN_CALLOC, p, total, anchor);
+  uintptr_t e[3];
+  alloc_event(HW_FN_CALLOC, p, total, anchor, entry_state(e, bp, sp, anchor));
   return p;
 }
 
@@ -303,7 +368,7 @@ HW_EXPORT void *calloc(size_t n, size_t size) {
     return hw_real.calloc(n, size);
   }
   if (fast_idle() && hw_likely(hw_real.calloc != NULL)) return hw_real.calloc(n, size);
-  return calloc_general(n, size, total, ANCHOR);
+  return CALLOC_GENERAL(n, size, total, ANCHOR);
 }
 
 HW_GENERAL void free_general(void *p) {
@@ -349,7 +414,7 @@ static hw_noinline void *realloc_recorded(int fn, void *p, size_t n, size_t size
   hw_tls_busy++;
   if (old_wanted) on_free(fn, p, before, matched ? &old : NULL); /* unmatched under sampling: scopes only */
   hw_tls_busy--;
-  alloc_event(fn, q, total, anchor);
+  alloc_event(fn, q, total, anchor, NULL);
   return q;
 }
 
@@ -405,7 +470,7 @@ HW_EXPORT void *reallocarray(void *p, size_t n, size_t size) {
 HW_EXPORT int posix_memalign(void **out, size_t align, size_t size) {
   if (hw_unlikely(!hw_real.posix_memalign) && !ensure_real()) return ENOMEM;
   int rc = IN_ALLOCATOR(hw_real.posix_memalign(out, align, size));
-  if (rc == 0) alloc_event(HW_FN_POSIX_MEMALIGN, *out, size, ANCHOR);
+  if (rc == 0) alloc_event(HW_FN_POSIX_MEMALIGN, *out, size, ANCHOR, NULL);
   return rc;
 }
 
@@ -414,7 +479,7 @@ HW_EXPORT int posix_memalign(void **out, size_t align, size_t size) {
   HW_EXPORT void *name params {                                               \
     if (hw_unlikely(!hw_real.name) && !ensure_real()) return NULL;            \
     void *p = IN_ALLOCATOR(hw_real.name args);                                \
-    alloc_event(code, p, size_expr, ANCHOR);                                  \
+    alloc_event(code, p, size_expr, ANCHOR, NULL);                              \
     return p;                                                                 \
   }
 HW_ALIGNED_HOOK(aligned_alloc, HW_FN_ALIGNED_ALLOC, (size_t align, size_t size), (align, size), size)
@@ -458,7 +523,7 @@ static hw_noinline void on_mmap(void *p, size_t len, int prot, int flags, int fd
   hw_tls_busy++;
   uint64_t ts = stamp_after();
   hw_thread_t *t = atomic_load_explicit(&hw_recording, memory_order_relaxed) ? hw_thread_current() : NULL;
-  if (t) hw_emit_mmap(t, ts, (uintptr_t)p, len, prot, flags, fd, current_stack(t, ts, anchor));
+  if (t) hw_emit_mmap(t, ts, (uintptr_t)p, len, prot, flags, fd, current_stack(t, ts, anchor, NULL));
   hw_tls_busy--;
 }
 
@@ -526,7 +591,7 @@ HW_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...
      * another thread could only reuse through a mapping call of its own. */
     uint64_t ts = stamp_after();
     hw_thread_t *t = (p != MAP_FAILED) ? hw_thread_current() : NULL;
-    if (t) hw_emit_mremap(t, ts, (uintptr_t)old, old_len, (uintptr_t)p, new_len, current_stack(t, ts, ANCHOR));
+    if (t) hw_emit_mremap(t, ts, (uintptr_t)old, old_len, (uintptr_t)p, new_len, current_stack(t, ts, ANCHOR, NULL));
     hw_tls_busy--;
   }
   return p;

@@ -218,6 +218,11 @@ int hw_capture_stack_above(uintptr_t *frames, int max, uintptr_t anchor);
 /* The same, and *sum = hw_stack_sum(frames, count), computed only for the frames that differ
  * from the thread's previous capture (the unchanged outer part keeps its partial sum). */
 int hw_capture_stack_above_summed(uintptr_t *frames, int max, uintptr_t anchor, uint64_t *sum);
+/* The same for a hook that knows its caller's state at entry (hooks.c, entry_state: entry[0] the
+ * caller's rbp, entry[1] its return address, the anchor, entry[2] its rsp after the return): the path cache walks from
+ * the caller's state, not through the recorder's own frames. *out is where the frames are: `frames`,
+ * or the path cache's own copy (valid until the thread's next capture). */
+int hw_capture_stack_entry(uintptr_t *frames, int max, const uintptr_t *entry, uint64_t *sum, const uintptr_t **out);
 void hw_unwind_init(void);
 
 /* ---- stacks.c: each distinct stack once ---------------------------------------------------- */

@@ -19,6 +19,18 @@ typedef struct {
 
 extern __thread hw_stack_hint_t hw_stack_hint __attribute__((tls_model("initial-exec")));
 
+/* The hint's common case, for the caller of hw_stack_intern_summed to try first (hooks.c): the
+ * hint is for this sum and count and its id is known. Returns that id and drops the hint, or 0 and
+ * leaves the hint to hw_stack_intern_summed (the stack is then interned, or its id stored). */
+static inline uint32_t hw_stack_hint_known(uint64_t sum, int count) {
+  uint32_t *slot = hw_stack_hint.id;
+  if (slot && hw_stack_hint.sum == sum && hw_stack_hint.count == count && *slot != 0) {
+    hw_stack_hint.id = NULL;
+    return *slot;
+  }
+  return 0;
+}
+
 /* Bumped by hw_stacks_reset (a forked child with its own dump): ids cached before are void. */
 extern _Atomic uint32_t hw_stacks_epoch;
 

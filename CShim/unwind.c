@@ -648,14 +648,16 @@ HW_INLINE void return_addresses_to_frames(uintptr_t *frames, const uintptr_t *pc
  * that has no node (another value read, a bound, a rule not cached) is a miss, and the capture is
  * the memoized walk's as before, which then adds its path. Exact for the same reason the walk is.
  *
- * Memory: 184 KiB of address space a thread, touched as nodes are made, and only for a thread that
- * made PATHS_AFTER captures (most threads never do: 1,000 idle threads cost nothing); taken back
+ * Memory: 352 KiB of address space a thread (the entry trie's frames up to 128 KiB of it), touched as
+ * filled, and only for a thread that made PATHS_AFTER captures (most threads never do: 1,000 idle threads cost nothing); taken back
  * at thread exit for the next thread. A cache whose hit rate over a window is under one half
  * (tree.c's 8,191 stacks, too many paths to keep) is cleared and switched off for a growing number
  * of captures. Cleared whenever the module generation (dlclose) or the stack table's epoch (a
  * forked child's new dump) changed, or when full. */
 #define PATH_NODES 4096
-#define PATH_LEAVES 1024
+/* Leaves, and the entry trie's leaves' frames after each (four a slot): one region, so that a
+ * cache of a few paths touches one page of it, as when leaves were all it held. */
+#define PATH_SLOTS (1024 + 16384 / 4)
 #define PATHS_AFTER 2048
 #define PATH_WINDOW 1024
 #define PATH_OFF_MIN (8 * PATH_WINDOW)
@@ -665,7 +667,8 @@ typedef struct pnode_s {
   uintptr_t pc;                /* the state's pc: a return address (the root: path_walk's own, plus 1) */
   const struct pnode_s *child; /* the first state met after this one (node 0, the sentinel: none) */
   const struct pnode_s *sibling; /* the parent's next child (NULL: none) */
-  int32_t cfa_off;             /* the rule at pc - 1: CFA = (cfa_rbp ? rbp : rsp) + cfa_off; */
+  intptr_t cfa_off;            /* the rule at pc - 1: CFA = (cfa_rbp ? rbp : rsp) + cfa_off
+                                  (a word: added straight from the node, 8 instructions a frame, not 9); */
   int16_t rbp_off;             /* rbp saved at CFA + rbp_off (0: kept) */
   uint8_t cfa_rbp, last;       /* last: the outermost state (HW_RULE_LAST), cfa_off PATH_END */
   uint32_t leaf;               /* 1 + a leaf's index, on a last node that ended a capture */
@@ -679,20 +682,34 @@ typedef struct {
   uint64_t sum;           /* hw_stack_sum of its frames */
   uint32_t id;            /* its stack id, 0 until interned (stack_hint.h) */
   uint16_t first, count;  /* its frames: the path's pcs [first, first + count), minus one */
+  uint32_t at;            /* an entry trie's leaf: its frames start at slot `at` (path_frames) */
 } pleaf_t;
+typedef union {
+  pleaf_t leaf;
+  uintptr_t frames[4];
+} pslot_t;
+#define SLOT_FRAMES ((uint32_t)(sizeof(pslot_t) / sizeof(uintptr_t)))
+_Static_assert(sizeof(pslot_t) % sizeof(uintptr_t) == 0, "a slot holds whole frames");
 
 typedef struct paths_s {
   uint32_t gen, epoch;    /* the module generation and stack-table epoch of every node and leaf */
-  uint32_t n_nodes, n_leaves;
+  uint32_t n_nodes, n_slots;
   uint32_t window_left, window_hits, off_left, off_len;
   uintptr_t pc0, pc1;     /* path_walk's state 0 and its return address (learned when empty) */
   uintptr_t self;         /* the owning thread's pthread_self(), for stack_top */
   struct paths_s *next_free;
+  /* The entry trie (hw_capture_stack_entry): walks that start at a hook's caller, whose state the
+   * hook's entry gives (hooks.c, entry_state); its root's children are the anchors. Its leaves keep their frames,
+   * so that a hit copies nothing. */
+  pnode_t entry_root;
   pnode_t nodes[PATH_NODES];
-  pleaf_t leaves[PATH_LEAVES];
+  pslot_t slots[PATH_SLOTS]; /* leaves (a node's `leaf` is 1 + its slot), and entry leaves' frames */
 } paths_t;
 
 static __thread paths_t *paths TLS;
+
+/* An entry leaf's frames: consecutive slots from `at` on, one array of words. */
+static inline uintptr_t *path_frames(paths_t *P, uint32_t at) { return (uintptr_t *)(void *)&P->slots[at]; }
 static uint32_t paths_after = PATHS_AFTER; /* HEAPWISE_PATH_CACHE_AFTER; 0: no path cache */
 static __thread uint32_t paths_captures TLS; /* made without a cache */
 static __thread bool paths_never TLS;        /* the thread has exited (or its cache could not be had) */
@@ -704,9 +721,11 @@ static _Atomic uint64_t n_path_hits;
 
 static void path_reset(paths_t *P, uint32_t gen, uint32_t epoch) {
   P->gen = gen, P->epoch = epoch;
-  P->n_nodes = 1, P->n_leaves = 0; /* node 0: index 0 means none; a last node without a leaf */
+  P->n_nodes = 1, P->n_slots = 0; /* node 0: index 0 means none; a last node without a leaf */
   memset(&P->nodes[0], 0, sizeof P->nodes[0]);
   P->nodes[0].last = 1, P->nodes[0].cfa_off = PATH_END;
+  memset(&P->entry_root, 0, sizeof P->entry_root);
+  P->entry_root.child = &P->nodes[0];
   P->pc0 = 0;
   hw_stack_hint.id = NULL;         /* it may point at a leaf */
 }
@@ -830,11 +849,52 @@ static hw_noinline int path_walk(paths_t *P, uintptr_t *frames, uintptr_t anchor
   if (!nd->last) return -1;
 leaf:
   if (hw_unlikely(!nd->leaf)) return -1;
-  pleaf_t *L = &P->leaves[nd->leaf - 1];
+  pleaf_t *L = &P->slots[nd->leaf - 1].leaf;
   if (hw_unlikely(L->anchor != anchor)) return -1;
   return_addresses_to_frames(frames, pcs + L->first, L->count);
   *sum = L->sum;
   hw_stack_hint.id = &L->id, hw_stack_hint.sum = L->sum, hw_stack_hint.count = L->count;
+  return L->count;
+}
+
+/* The walk through the entry trie, from the state of the hook's caller that the hook passed
+ * (hw_capture_stack_entry): path_walk's two loops from the anchor's node, with no frame of its own
+ * (no state of the walk is in it) and no copy, the leaf keeping the frames. The recorder's own
+ * frames, four states of every path_walk, are not walked. */
+HW_INLINE int entry_walk(paths_t *P, const uintptr_t *entry, uint64_t *sum, const uintptr_t **out) {
+  uintptr_t sp = entry[2], bp = entry[0];
+  uintptr_t hi;
+  const uintptr_t self = P->self, initial = (uintptr_t)__libc_stack_end;
+  if (hw_likely(self > sp && self - sp <= SPAN)) hi = self;
+  else if (initial > sp && initial - sp <= SPAN) hi = initial;
+  else return -1;
+  const pnode_t *nd = path_child(&P->entry_root, entry[1]);
+  if (hw_unlikely(!nd)) return -1;
+  while (nd->rbp_below) {
+    if (nd->last) goto leaf;
+    uintptr_t cfa = (nd->cfa_rbp ? bp : sp) + (intptr_t)nd->cfa_off;
+    if (hw_unlikely(cfa < sp + 8 || cfa > hi)) return -1;
+    uintptr_t ra = LOAD(cfa - 8);
+    if (nd->rbp_off) {
+      uintptr_t slot = cfa + (intptr_t)nd->rbp_off;
+      if (hw_unlikely(slot < sp)) return -1; /* not above the return address's: path_node */
+      bp = LOAD(slot);
+    }
+    sp = cfa;
+    if (!(nd = path_child(nd, ra))) return -1;
+  }
+  for (;;) {
+    sp += (intptr_t)nd->cfa_off; /* a last node's PATH_END goes past hi */
+    if (hw_unlikely(sp > hi)) break;
+    if (!(nd = path_child(nd, LOAD(sp - 8)))) return -1;
+  }
+  if (!nd->last) return -1;
+leaf:
+  if (hw_unlikely(!nd->leaf)) return -1;
+  const pleaf_t *L = &P->slots[nd->leaf - 1].leaf;
+  *out = path_frames(P, L->at);
+  *sum = L->sum;
+  hw_stack_hint.id = (uint32_t *)&L->id, hw_stack_hint.sum = L->sum, hw_stack_hint.count = L->count;
   return L->count;
 }
 
@@ -867,7 +927,7 @@ static bool path_node(paths_t *P, pnode_t *nd, uintptr_t pc, bool last) {
 static hw_noinline void path_insert(paths_t *P, const memo_t *m, uintptr_t anchor, int first, int count, uint64_t sum) {
   const int n = m->n;
   if (m->end != END_LAST || n < 3 || n > WALK_MAX || first < 2 || P->pc0 == 0 || P->pc1 == anchor || m->gen != P->gen) return;
-  if (P->n_nodes + (uint32_t)n + 1 > PATH_NODES || P->n_leaves >= PATH_LEAVES) {
+  if (P->n_nodes + (uint32_t)n + 1 > PATH_NODES || P->n_slots >= PATH_SLOTS) {
     uintptr_t pc0 = P->pc0, pc1 = P->pc1;
     path_reset(P, P->gen, P->epoch);
     P->pc0 = pc0, P->pc1 = pc1;
@@ -896,9 +956,57 @@ static hw_noinline void path_insert(paths_t *P, const memo_t *m, uintptr_t ancho
     on_path[d] = c;
   }
   if (!k->last) return;
-  if (!k->leaf) k->leaf = ++P->n_leaves;
-  pleaf_t *L = &P->leaves[k->leaf - 1];
+  if (!k->leaf) k->leaf = ++P->n_slots;
+  pleaf_t *L = &P->slots[k->leaf - 1].leaf;
   L->anchor = anchor, L->sum = sum, L->id = 0, L->first = (uint16_t)first, L->count = (uint16_t)count;
+  hw_stack_hint.id = &L->id, hw_stack_hint.sum = sum, hw_stack_hint.count = count;
+}
+
+/* After a miss of the entry trie that the memoized walk answered: the path from the anchor's state
+ * (state i of the walk, which must have the entry's rsp and pc) outward, a leaf with a copy of
+ * the capture's frames. Only walks that ended at an outermost frame, not cut at `max`. */
+static hw_noinline void path_insert_entry(paths_t *P, const memo_t *m, const uintptr_t *entry, int i,
+                                          const uintptr_t *frames, int count, uint64_t sum) {
+  const int n = m->n;
+  if (m->end != END_LAST || count != n - i || n > WALK_MAX || m->gen != P->gen ||
+      m->s.sp[i] != entry[2] || m->s.pc[i] != entry[1])
+    return;
+  const uint32_t need = 1 + ((uint32_t)count + SLOT_FRAMES - 1) / SLOT_FRAMES; /* the leaf's slot, its frames' */
+  if (P->n_nodes + (uint32_t)count + 1 > PATH_NODES || P->n_slots + need > PATH_SLOTS) {
+    uintptr_t pc0 = P->pc0, pc1 = P->pc1;
+    path_reset(P, P->gen, P->epoch);
+    P->pc0 = pc0, P->pc1 = pc1;
+  }
+  pnode_t *const nodes = P->nodes;
+  pnode_t *k = &P->entry_root, *on_path[WALK_MAX + 1];
+  on_path[0] = k;
+  for (int d = i; d < n; d++) {
+    uintptr_t pc = m->s.pc[d];
+    pnode_t *c = (pnode_t *)path_child(k, pc);
+    if (!c || c == &nodes[0]) {
+      c = &nodes[P->n_nodes];
+      if (!path_node(P, c, pc, d == n - 1)) return;
+      if (c->rbp_below)
+        for (int e = d - i; e >= 1 && !on_path[e]->rbp_below; e--) on_path[e]->rbp_below = 1;
+      P->n_nodes++;
+      c->sibling = k->child == &nodes[0] ? NULL : k->child;
+      k->child = c;
+    }
+    k = c;
+    on_path[d - i + 1] = c;
+  }
+  if (!k->last) return;
+  pleaf_t *L;
+  if (k->leaf) {
+    L = &P->slots[k->leaf - 1].leaf;
+  } else {
+    k->leaf = ++P->n_slots;
+    L = &P->slots[k->leaf - 1].leaf;
+    L->at = P->n_slots;
+    P->n_slots += need - 1;
+    memcpy(path_frames(P, L->at), frames, (size_t)count * sizeof frames[0]);
+  }
+  L->anchor = entry[1], L->sum = sum, L->id = 0, L->first = 0, L->count = (uint16_t)count;
   hw_stack_hint.id = &L->id, hw_stack_hint.sum = sum, hw_stack_hint.count = count;
 }
 
@@ -920,14 +1028,19 @@ HW_INLINE int own_capture_above(uintptr_t *frames, int max, uintptr_t anchor) {
  * unchanged are kept, the others are added from there inward and kept for the next capture.
  * A capture cut at `max` frames counts positions from its own outermost frame, not the walk's:
  * then the frames are summed afresh. */
-HW_INLINE int own_capture_above_summed(uintptr_t *frames, int max, uintptr_t anchor, uint64_t *sum) {
+/* With `entry` (hw_capture_stack_entry; a constant NULL for the others, folded away), the path
+ * cache is the entry trie and a hit's frames are its leaf's own, in *out. */
+HW_INLINE int own_capture_above_summed(uintptr_t *frames, int max, uintptr_t anchor, uint64_t *sum,
+                                       const uintptr_t *entry, const uintptr_t **out, bool looked) {
   const int limit = max + HW_SLACK + 1;
   paths_t *const P = paths;
-  if (hw_likely(P != NULL) && hw_likely(P->off_left == 0)) {
+  if (looked) {
+    /* hw_capture_stack_entry's fast path has asked the cache already, and missed */
+  } else if (hw_likely(P != NULL) && hw_likely(P->off_left == 0)) {
     uint32_t gen = atomic_load_explicit(&generation, memory_order_acquire);
     uint32_t epoch = atomic_load_explicit(&hw_stacks_epoch, memory_order_relaxed);
     if (hw_unlikely(P->gen != gen || P->epoch != epoch)) path_reset(P, gen, epoch);
-    int c = path_walk(P, frames, anchor, sum);
+    int c = entry ? entry_walk(P, entry, sum, out) : path_walk(P, frames, anchor, sum);
     if (hw_unlikely(--P->window_left == 0)) P->window_hits += c >= 0, path_window(P);
     else if (c >= 0) P->window_hits++;
     if (c >= 0) {
@@ -961,7 +1074,10 @@ HW_INLINE int own_capture_above_summed(uintptr_t *frames, int max, uintptr_t anc
       }
       memo.hvalid = count;
       *sum = acc;
-      if (P && P->off_left == 0) path_insert(P, &memo, anchor, i, count, acc);
+      if (P && P->off_left == 0) {
+        if (entry) path_insert_entry(P, &memo, entry, i, frames, count, acc);
+        else path_insert(P, &memo, anchor, i, count, acc);
+      }
       return count;
     }
   return -1;
@@ -1030,7 +1146,7 @@ int hw_capture_stack_above_summed(uintptr_t *frames, int max, uintptr_t anchor, 
     *sum = hw_stack_sum(frames, n > 0 ? n : 0);
     return n;
   }
-  int n = own_capture_above_summed(frames, max, anchor, sum);
+  int n = own_capture_above_summed(frames, max, anchor, sum, NULL, NULL, false);
   if (hw_unlikely(check)) {
     uintptr_t ref[HW_MAX_FRAMES] = {0};
     int n_ref = lu_capture_above(ref, max, anchor);
@@ -1048,6 +1164,73 @@ int hw_capture_stack_above_summed(uintptr_t *frames, int max, uintptr_t anchor, 
   }
   *sum = hw_stack_sum(frames, n > 0 ? n : 0);
   return n;
+}
+
+/* hw_capture_stack_above_summed for a hook's entry state (hw_internal.h): the same frames, the
+ * same fallbacks, the same check; only the path cache differs (the entry trie). `looked`: the
+ * fast path below asked the cache and missed. */
+static hw_noinline int capture_entry(uintptr_t *frames, int max, const uintptr_t *entry, uint64_t *sum,
+                                     const uintptr_t **out, bool looked) {
+  const uintptr_t anchor = entry[1];
+  *out = frames;
+  if (max > HW_MAX_FRAMES) max = HW_MAX_FRAMES;
+  if (hw_unlikely(mode != MODE_OWN)) {
+    int n = mode == MODE_OFF ? 0 : lu_capture_above(frames, max, anchor);
+    *sum = hw_stack_sum(frames, n > 0 ? n : 0);
+    return n;
+  }
+  int n = looked ? own_capture_above_summed(frames, max, anchor, sum, entry, out, true)
+                 : own_capture_above_summed(frames, max, anchor, sum, entry, out, false);
+  if (hw_unlikely(check)) {
+    uintptr_t ref[HW_MAX_FRAMES] = {0};
+    int n_ref = lu_capture_above(ref, max, anchor);
+    compare(*out, n, ref, n_ref);
+    if (n >= 0) {
+      uint64_t full = hw_stack_sum(*out, n);
+      if (full != *sum) report_sum_difference(), *sum = full;
+      return n;
+    }
+    *out = frames;
+    memcpy(frames, ref, (size_t)(n = n_ref) * sizeof(uintptr_t));
+  } else if (hw_likely(n >= 0)) {
+    return n;
+  } else {
+    *out = frames;
+    n = lu_capture_above(frames, max, anchor);
+  }
+  *sum = hw_stack_sum(frames, n > 0 ? n : 0);
+  return n;
+}
+
+/* The common case in a function with few registers to save: the own walker, no check mode, a
+ * cache that is on (all three checked by the caller) and current, and a hit. Everything else is
+ * capture_entry's. A leaf's count
+ * is at most `max`: only captures not cut at max are kept (path_insert_entry). */
+static hw_noinline int capture_entry_hit(uintptr_t *frames, int max, const uintptr_t *entry, uint64_t *sum,
+                                         const uintptr_t **out) {
+  paths_t *const P = paths; /* on, and no check mode: hw_capture_stack_entry */
+  if (hw_likely(P->gen == atomic_load_explicit(&generation, memory_order_acquire)) &&
+      hw_likely(P->epoch == atomic_load_explicit(&hw_stacks_epoch, memory_order_relaxed))) {
+    int c = entry_walk(P, entry, sum, out);
+    if (hw_unlikely(--P->window_left == 0)) P->window_hits += c >= 0, path_window(P);
+    else if (c >= 0) P->window_hits++;
+    if (hw_likely(c >= 0)) return c;
+    return capture_entry(frames, max, entry, sum, out, P->off_left == 0);
+  }
+  return capture_entry(frames, max, entry, sum, out, false);
+}
+
+int hw_capture_stack_entry(uintptr_t *frames, int max, const uintptr_t *entry, uint64_t *sum, const uintptr_t **out) {
+  if (hw_unlikely(mode == MODE_OFF)) { /* the floor: no frame set up for it */
+    *out = frames, *sum = 0; /* hw_stack_sum of no frames */
+    return 0;
+  }
+  /* A cache that is on: its lookup; off or absent (tree.c's and workload.c's many paths), the
+   * walk without the lookup's frame in between. */
+  const paths_t *const P = paths;
+  if (hw_likely(P != NULL) && hw_likely(P->off_left == 0) && hw_likely(mode == MODE_OWN) && hw_likely(!check))
+    return capture_entry_hit(frames, max, entry, sum, out);
+  return capture_entry(frames, max, entry, sum, out, false);
 }
 
 /* ---- setup -------------------------------------------------------------------------------------- */
