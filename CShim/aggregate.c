@@ -53,7 +53,11 @@ typedef struct site_s {
    * terms its allocation added (the block's rounding seed): copied at the peak like the figures
    * above, so the hooks do no more per event. */
   uint64_t peak_recorded, peak_count_var, peak_bytes_var;
+  /* To 128 bytes: a shift finds a site (120 took a multiply, one instruction more per event), and
+   * each site's allocation and free counters start in one cache line of its own. */
+  uint64_t padding;
 } site_t;
+_Static_assert(sizeof(site_t) == 128, "site_t is indexed by a shift");
 
 /* What one recorded block adds to a side, sampled (the weights) or not (one block of `size`). */
 static inline void side_add(side_t *side, uint64_t count, uint64_t bytes) {

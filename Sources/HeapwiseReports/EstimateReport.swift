@@ -13,8 +13,11 @@ public enum EstimateReport {
     public var droppedBlocks: UInt64?
     /// An aggregated dump (`--sample --aggregate`): its peak figures are the last peak moment's.
     public var aggregated: Bool
-    /// ... and their intervals are approximate (a 1.3 dump: no variance kept for the peak).
-    public var approximatePeak: Bool
+    /// ... and their intervals are approximate (a 1.3 dump: no variance kept for the peak). Text
+    /// only: the JSON keeps the fields it had.
+    public var approximatePeak = false
+
+    enum CodingKeys: String, CodingKey { case meanBytes, seed, recordedBlocks, droppedBlocks, aggregated }
 
     public init(_ p: SamplingParameters, stats: SamplingStats?, aggregated: Bool = false, approximatePeak: Bool = false) {
       meanBytes = p.meanBytes; seed = p.seed
@@ -50,7 +53,7 @@ public enum EstimateReport {
     s += "figures are estimates, [low, high] is the 95% interval\n"
     if sampling.aggregated && (metric == .peak || marker == MomentNames.peak) {
       if sampling.approximatePeak {
-        s += "note: the recorder (format 1.3) kept no variance for a site's share of the last peak moment: these intervals are approximate, "
+        s += "note: the recorder keeps no variance for a site's share of the last peak moment: these intervals are approximate, "
         s += "scaled from the variance per byte (per block) of the site's allocations\n"
       } else {
         s += "note: peak is the estimate at the last peak moment the recorder set (a peak of the estimated heap); the interval is that moment's\n"
