@@ -2,7 +2,7 @@
 """How often the last peak's intervals of sampled aggregated dumps hold the full-tracking peak
 (docs/AGGREGATE.md, "Combined with sampling").
 
-Records Tests/Programs/sampled_peak.c (six sites of small and mixed sizes, then one block that makes
+Records Tests/Programs/sampled_peak.c (eight sites of small and mixed sizes, then one block that makes
 the last peak moment, then frees) once with plain `--aggregate` (every block counted: the truth at
 the last peak, `top --at peak`), then with `--sample RATE --aggregate` for each of `--seeds` seeds,
 and compares each site's bytes and blocks at the last peak with the printed 95% intervals. With
@@ -17,10 +17,11 @@ calibrated), the mean half-width over the truth, and the spread of (estimate - t
   tools/bench/aggregate_peak_accuracy.py [--rate 512KiB] [--mib 64] [--seeds 40]
                                          [--baseline /tmp/base-0b8f/build/lib/libheapwise.so]
 """
-import argparse, json, os, statistics, subprocess, sys, tempfile
+import argparse, json, os, shutil, statistics, subprocess, sys, tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SITES = ["site_tiny", "site_small", "site_medium", "site_page", "site_bimodal", "site_everything"]
+SITES = ["site_tiny", "site_small", "site_medium", "site_page", "site_bimodal", "site_everything", "site_shifting",
+         "site_reverse"]
 
 
 def heapwise():
@@ -113,7 +114,7 @@ def main():
         for f in ("bytes", "blocks"):
             i, n = totals[k][f]
             print(f"{k}: {f} inside their interval {i}/{n} ({100 * i / n:.1f}%)")
-    os.rmdir(tmp)
+    shutil.rmtree(tmp)
 
 
 if __name__ == "__main__":
