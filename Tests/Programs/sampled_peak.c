@@ -77,42 +77,41 @@ SITE(site_everything, 5, logsize(16, 1 << 20))
 /* Sites whose blocks live at the peak are not like the rest of what they allocate: what a 1.3
  * dump's approximation (the variance per byte of a site's allocations) gets wrong. Shifting keeps
  * small blocks and frees 1 MiB ones at once (nearly all of its bytes allocated, none live at the
- * peak); reverse churns small blocks and keeps a 1 MiB block now and then. Blocks of 1 MiB are at
- * least R at every rate used here: exact. Only the small blocks count towards the budget. */
+ * peak); reverse churns small blocks and keeps a 1 MiB block now and then. Both sizes come from one
+ * malloc call, so they are one site. Blocks of 1 MiB are at least R at every rate used here: exact.
+ * Only the small blocks count towards the budget. */
 __attribute__((noinline)) static void site_shifting(size_t budget) {
   for (size_t done = 0, i = 0; done < budget; i++) {
-    size_t n = logsize(16, 512);
+    int large = i % 64 == 63;
+    size_t n = large ? (size_t)1 << 20 : logsize(16, 512);
     char *p = malloc(n);
     if (!p) abort();
     p[0] = 1;
+    if (large) {
+      free(p);
+      continue;
+    }
     keep(&kept[6], p);
     done += n;
-    if (i % 64 == 0) {
-      char *t = malloc(1 << 20);
-      if (!t) abort();
-      t[0] = 1;
-      free(t);
-    }
   }
 }
 __attribute__((noinline)) static void site_reverse(size_t budget) {
   void *ring[RING] = {0};
   int at = 0;
   for (size_t done = 0, i = 0; done < budget; i++) {
-    size_t n = logsize(16, 512);
+    int large = i % 8192 == 0; /* about 1 MiB kept per 1.2 MB of small blocks */
+    size_t n = large ? (size_t)1 << 20 : logsize(16, 512);
     char *p = malloc(n);
     if (!p) abort();
     p[0] = 1;
+    if (large) {
+      keep(&kept[7], p);
+      continue;
+    }
     done += n;
     free(ring[at]);
     ring[at] = p;
     at = (at + 1) % RING;
-    if (i % 8192 == 0) { /* about 1 MiB kept per 1.2 MB of small blocks */
-      char *k = malloc(1 << 20);
-      if (!k) abort();
-      k[0] = 1;
-      keep(&kept[7], k);
-    }
   }
   for (int i = 0; i < RING; i++) free(ring[i]);
 }
