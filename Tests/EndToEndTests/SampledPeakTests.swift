@@ -1,7 +1,7 @@
 // The last peak's figures of sampled aggregated dumps (docs/AGGREGATE.md, "Combined with
 // sampling"): from format 1.4 the recorder keeps each site's variance terms at that moment, and the
 // printed intervals are the ones those terms give; a 1.3 dump (the recorder of 0b8fcdf, kept as
-// Tests/Fixtures/sampled-aggregate-1.3.heapwise) reads and prints as it did. The workload
+// Tests/Fixtures/sampled-aggregate-1.3.dump) reads and prints as it did. The workload
 // (Tests/Programs/sampled_peak.c) has a known last peak: one large block, with a marker right
 // after it, and frees after that.
 import Foundation
@@ -190,7 +190,7 @@ import Testing
   /// `sampled_peak 1`) reads and prints exactly as 0b8fcdf's analyzer printed it: the peak's
   /// intervals approximate, and said so.
   @Test func aDumpOfFormat13PrintsAsBefore() throws {
-    let dump = "sampled-aggregate-1.3.heapwise"
+    let dump = "sampled-aggregate-1.3.dump"
     for (args, expected) in [(["top", dump, "--at", "peak"], "sampled-aggregate-1.3.top-at-peak.txt"),
                              (["top", dump], "sampled-aggregate-1.3.top.txt"),
                              (["top", dump, "--metric", "peak", "--format", "json", "--limit", "0"], "sampled-aggregate-1.3.top-peak.json"),
