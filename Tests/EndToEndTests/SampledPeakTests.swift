@@ -126,6 +126,59 @@ import Testing
     }
   }
 
+  /// 4,096 call paths, one site each, so that the totals span several AGGREGATE records (parts):
+  /// a path is a walk through a tree of calls 12 deep chosen by the bits of its number.
+  static let manySites = """
+    #include <stdlib.h>
+    static void *sink[1 << 12];
+    static int made;
+    void step(int depth, unsigned path);
+    __attribute__((noinline)) void left(int depth, unsigned path) { step(depth, path); __asm__ volatile(""); }
+    __attribute__((noinline)) void right(int depth, unsigned path) { step(depth, path); __asm__ volatile(""); }
+    __attribute__((noinline)) void step(int depth, unsigned path) {
+      if (depth == 0) { int i = made++; sink[i] = malloc(16 + (size_t)i % 64); return; }
+      if (path & 1) right(depth - 1, path >> 1); else left(depth - 1, path >> 1);
+      __asm__ volatile("");
+    }
+    int main(void) {
+      for (unsigned p = 0; p < 1u << 12; p++) step(12, p);
+      void *big = malloc(64 << 20); /* the last peak */
+      for (unsigned p = 0; p < 1u << 12; p += 2) free(sink[p]);
+      free(big);
+      return 0;
+    }
+    """
+
+  /// Each part of the totals carries the peak terms of its own sites: a site's terms at the peak
+  /// never exceed what it allocated, and a site with nothing live at the peak has none.
+  @Test func eachPartCarriesItsOwnSitesPeakTerms() throws {
+    try CLI.requireLibrary()
+    let ws = try Workspace("sampled-peak-parts")
+    defer { ws.remove() }
+    let exe = try ws.compile("many", Self.manySites)
+    let dump = try ws.record(exe, dump: "many.heapwise", extra: ["--sample", "64", "--seed", "1", "--aggregate"])
+    let reader = try DumpReader(path: dump)
+    var parts = 0, sites: [AggregateSite] = []
+    while let e = reader.next() {
+      if case .aggregate(let a) = e.record, a.kind == AggregateRecord.Kind.totals.rawValue {
+        parts += 1
+        sites += a.sites
+      }
+    }
+    #expect(reader.warnings.isEmpty, "\(reader.warnings)")
+    #expect(parts >= 3, "\(parts) parts")
+    #expect(sites.count >= 2000, "\(sites.count) sites with a recorded block (about 58% of 4,096 at this R)")
+    var live = 0
+    for s in sites {
+      let e = try #require(s.sampled), p = try #require(e.atPeak, "site \(s.stack.rawValue)")
+      #expect(p.recorded <= e.recordedAllocations && p.countVariance <= e.allocationsVariance
+              && p.bytesVariance <= e.allocatedBytesVariance, "site \(s.stack.rawValue): \(p) beyond \(e)")
+      #expect((s.peakBlocks == 0) == (p.recorded == 0), "site \(s.stack.rawValue): \(s.peakBlocks) blocks, \(p)")
+      if p.recorded > 0 { live += 1 }
+    }
+    #expect(live > 1000, "\(live) sites with recorded blocks live at the peak")
+  }
+
   /// `[32.1 MiB, 32.7 MiB]` in bytes.
   static func bracket(_ line: String) -> (low: Double, high: Double)? {
     guard let open = line.firstIndex(of: "["), let close = line[open...].firstIndex(of: "]") else { return nil }
