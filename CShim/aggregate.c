@@ -48,7 +48,16 @@ typedef struct side_s {
 typedef struct site_s {
   side_t alloc, freed;
   uint64_t peak_bytes, peak_blocks; /* the site's live at the last peak moment (role holder) */
+  /* With sampling, the same moment's recorded blocks and variance terms (format 1.4). The live
+   * blocks' terms are the allocated minus the freed, exactly, since a free subtracts the very
+   * terms its allocation added (the block's rounding seed): copied at the peak like the figures
+   * above, so the hooks do no more per event. */
+  uint64_t peak_recorded, peak_count_var, peak_bytes_var;
+  /* To 128 bytes: a shift finds a site (120 took a multiply, one instruction more per event), and
+   * each site's allocation and free counters start in one cache line of its own. */
+  uint64_t padding;
 } site_t;
+_Static_assert(sizeof(site_t) == 128, "site_t is indexed by a shift");
 
 /* What one recorded block adds to a side, sampled (the weights) or not (one block of `size`). */
 static inline void side_add(side_t *side, uint64_t count, uint64_t bytes) {
@@ -212,7 +221,11 @@ void hw_track_counted_free(uint64_t size, uint32_t stack, uint64_t ts) {
 
 typedef void (*emit_fn)(void *ctx, uint64_t ts, const uint8_t *body, size_t len);
 
-#define BODY_MAX (PART_BODY + SITE_MAX + 256)
+/* With sampling, the sites' peak terms (1.4) follow the site list: they are written into the upper
+ * half while the sites are, then moved down behind them. */
+#define PEAK_AT (PART_BODY + SITE_MAX + 256)
+#define PEAK_SITE_MAX (3 * HW_VARINT_MAX)
+#define BODY_MAX (2 * PEAK_AT)
 
 static void encode(uint8_t *body, int kind, const char *name, uint64_t ts, emit_fn emit, void *ctx) {
   uint32_t end = atomic_load(&sites_end), next = 1, part = 0;
@@ -230,7 +243,8 @@ static void encode(uint8_t *body, int kind, const char *name, uint64_t ts, emit_
     uint8_t *count_at = p;
     p += 3;
     uint32_t count = 0, prev = 0;
-    for (; next < end && (size_t)(p - body) < PART_BODY; next++) {
+    uint8_t *q = body + PEAK_AT;
+    for (; next < end && (size_t)(p - body) + (size_t)(q - (body + PEAK_AT)) < PART_BODY; next++) {
       site_t *chunk = atomic_load(&chunks[next >> CHUNK_BITS]);
       if (!chunk) {
         next |= CHUNK_SITES - 1;
@@ -254,9 +268,16 @@ static void encode(uint8_t *body, int kind, const char *name, uint64_t ts, emit_
         p = hw_put_uvarint(p, atomic_load_explicit(&s->alloc.bytes_var, memory_order_relaxed));
         p = hw_put_uvarint(p, atomic_load_explicit(&s->freed.count_var, memory_order_relaxed));
         p = hw_put_uvarint(p, atomic_load_explicit(&s->freed.bytes_var, memory_order_relaxed));
+        q = hw_put_uvarint(q, s->peak_recorded);
+        q = hw_put_uvarint(q, s->peak_count_var);
+        q = hw_put_uvarint(q, s->peak_bytes_var);
       }
       count++;
     }
+    /* After the sites, where a 1.3 reader, which stops at the last site, never looks. */
+    size_t peak_len = (size_t)(q - (body + PEAK_AT));
+    memmove(p, body + PEAK_AT, peak_len);
+    p += peak_len;
     count_at[0] = (uint8_t)((count & 0x7f) | 0x80);
     count_at[1] = (uint8_t)(((count >> 7) & 0x7f) | 0x80);
     count_at[2] = (uint8_t)((count >> 14) & 0x7f); /* a part holds far fewer than 2^21 sites */
@@ -295,6 +316,13 @@ static void encode_on_thread(hw_thread_t *t, uint64_t ts, const char *name) {
  * many peaks the run has. Two threads' peaks at once: the second skips (they are one moment). */
 static atomic_flag peak_copying = ATOMIC_FLAG_INIT;
 
+/* What the live blocks hold of a counter: allocated minus freed (read one by one while the program
+ * runs, so a free may be seen before its allocation: never below 0). */
+static uint64_t live_part(_Atomic uint64_t *allocated, _Atomic uint64_t *freed) {
+  uint64_t a = atomic_load_explicit(allocated, memory_order_relaxed), f = atomic_load_explicit(freed, memory_order_relaxed);
+  return a > f ? a - f : 0;
+}
+
 static void copy_peak(void) {
   if (atomic_flag_test_and_set(&peak_copying)) return;
   peak_total = atomic_load(&live_total);
@@ -310,6 +338,11 @@ static void copy_peak(void) {
     uint64_t ab = atomic_load_explicit(&s->alloc.bytes, memory_order_relaxed), fb = atomic_load_explicit(&s->freed.bytes, memory_order_relaxed);
     s->peak_blocks = a > f ? a - f : 0;
     s->peak_bytes = ab > fb ? ab - fb : 0;
+    if (hw_sample_rate) {
+      s->peak_recorded = live_part(&s->alloc.recorded, &s->freed.recorded);
+      s->peak_count_var = live_part(&s->alloc.count_var, &s->freed.count_var);
+      s->peak_bytes_var = live_part(&s->alloc.bytes_var, &s->freed.bytes_var);
+    }
   }
   atomic_flag_clear(&peak_copying);
 }

@@ -25,7 +25,7 @@
 
 #define HW_MAGIC "HEAPWISE"
 #define HW_VERSION_MAJOR 1
-#define HW_VERSION_MINOR 3
+#define HW_VERSION_MINOR 4
 #define HW_HEADER_FIXED 64
 #define HW_FRAME_HEADER 32
 #define HW_FRAME_LIMIT (64u << 20)

@@ -84,14 +84,22 @@ public final class AggregateTotals {
     return StackCounterTable(byID: result)
   }
 
-  /// A sampled site's share of the last peak moment. The recorder keeps no variance for it (only
-  /// the bytes and blocks), so it is approximated from the site's allocations: their variance per
-  /// estimated byte (and per block) times the peak's bytes (blocks), as if the blocks live at the
-  /// peak had the sizes of all the site's allocations (docs/AGGREGATE.md). The per-byte variance
-  /// of any block is below R (w (w - 1) s^2 / (w s) < R), so the bytes' figure cannot exceed R times
-  /// the peak's bytes, the variance of a site whose live blocks at the peak were all small.
+  /// A sampled site's share of the last peak moment. From 1.4 the recorder keeps the variance
+  /// terms of the blocks live then (allocated minus freed at that moment, as for the live set at the
+  /// end): exact. A 1.3 dump kept only the bytes and blocks, so the variance is approximated from
+  /// the site's allocations: their variance per estimated byte (and per block) times the peak's
+  /// bytes (blocks), as if the blocks live at the peak had the sizes of all the site's allocations
+  /// (docs/AGGREGATE.md). The per-byte variance of any block is below R (w (w - 1) s^2 / (w s) < R),
+  /// so the bytes' figure cannot exceed R times the peak's bytes, the variance of a site whose live
+  /// blocks at the peak were all small.
   static func peakEstimate(_ s: AggregateSite, _ e: AggregateSampledSite, period: Double) -> SampledFigure {
     var f = SampledFigure(count: Double(s.peakBlocks))
+    if let p = e.atPeak {
+      f.countVariance = Double(p.countVariance)
+      f.bytesVariance = Double(p.bytesVariance) * period
+      f.recorded = p.recorded
+      return f
+    }
     guard s.peakBlocks > 0 else { return f }
     let share = s.allocations > 0 ? Double(s.peakBlocks) / Double(s.allocations) : 0
     if s.allocatedBytes > 0 {
@@ -102,7 +110,15 @@ public final class AggregateTotals {
     return f
   }
 
-  /// The last peak moment's live total with its (approximate) interval, for a sampled dump.
+  /// Whether the last peak's intervals are approximate: a sampled dump whose recorder kept no
+  /// variance terms for the peak (format 1.3).
+  public var peakIntervalsApproximate: Bool {
+    guard let totals, totals.samplePeriod > 0 else { return false }
+    return totals.sites.contains { $0.sampled != nil && $0.sampled?.atPeak == nil }
+  }
+
+  /// The last peak moment's live total with its interval (approximate for a 1.3 dump), for a
+  /// sampled dump.
   public var peakEstimate: Estimate? {
     guard let totals, totals.samplePeriod > 0 else { return nil }
     var v = 0.0

@@ -1,4 +1,4 @@
-// AGGREGATE (skippable tag 0x85, format 1.2): the per-site counters of aggregated mode
+// AGGREGATE (skippable tag 0x85, format 1.2; sampled sites 1.3, their peak terms 1.4): the per-site counters of aggregated mode
 // (docs/AGGREGATE.md, docs/FORMAT.md). One snapshot may span several records ("parts").
 
 public struct AggregateRecord: Sendable, Hashable {
@@ -68,12 +68,29 @@ public struct AggregateSampledSite: Sendable, Hashable {
   public var allocatedBytesVariance: UInt64
   public var freesVariance: UInt64
   public var freedBytesVariance: UInt64
+  /// The same terms of the blocks live at the last peak moment (1.4); nil in a 1.3 dump, whose
+  /// recorder kept only the peak's bytes and blocks.
+  public var atPeak: AggregatePeakTerms?
 
   public init(recordedAllocations: UInt64, recordedFrees: UInt64, allocationsVariance: UInt64,
-              allocatedBytesVariance: UInt64, freesVariance: UInt64, freedBytesVariance: UInt64) {
+              allocatedBytesVariance: UInt64, freesVariance: UInt64, freedBytesVariance: UInt64,
+              atPeak: AggregatePeakTerms? = nil) {
     self.recordedAllocations = recordedAllocations; self.recordedFrees = recordedFrees
     self.allocationsVariance = allocationsVariance; self.allocatedBytesVariance = allocatedBytesVariance
     self.freesVariance = freesVariance; self.freedBytesVariance = freedBytesVariance
+    self.atPeak = atPeak
+  }
+}
+
+/// A sampled site's blocks live at the last peak moment (format 1.4): how many were recorded, and
+/// the sums of their count and byte variance terms, w(w-1) and w(w-1)s^2/R (in units of R bytes^2).
+public struct AggregatePeakTerms: Sendable, Hashable {
+  public var recorded: UInt64
+  public var countVariance: UInt64
+  public var bytesVariance: UInt64
+
+  public init(recorded: UInt64, countVariance: UInt64, bytesVariance: UInt64) {
+    self.recorded = recorded; self.countVariance = countVariance; self.bytesVariance = bytesVariance
   }
 }
 
@@ -120,6 +137,18 @@ extension AggregateRecord {
         }
         sites.append(AggregateSite(stack: StackID(UInt32(stack)), allocations: v.0, allocatedBytes: v.1, frees: v.2,
                                    freedBytes: v.3, peakBytes: v.4, peakBlocks: v.5, sampled: sampled))
+      }
+      // 1.4: after the sites, a sampled record gives each site's terms at the last peak, in the
+      // sites' order (a 1.3 record ends at its last site; a 1.3 reader stops there).
+      if samplePeriod != 0 && c.available > 0 {
+        for i in sites.indices {
+          let siteAt = c.position
+          let t = (try c.uvarint(), try c.uvarint(), try c.uvarint())
+          guard max(t.0, t.1, t.2) <= Self.maxCounter else {
+            throw FrameDecodeError(reason: "aggregate counter is impossible", offset: siteAt)
+          }
+          sites[i].sampled?.atPeak = AggregatePeakTerms(recorded: t.0, countVariance: t.1, bytesVariance: t.2)
+        }
       }
       guard liveTotal <= Self.maxCounter, peakTotal <= Self.maxCounter else {
         throw FrameDecodeError(reason: "aggregate total is impossible", offset: 0)

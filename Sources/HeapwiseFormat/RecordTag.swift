@@ -59,7 +59,7 @@ public enum RecordTag {
 public enum FormatConstants {
   public static let magic: [UInt8] = Array("HEAPWISE".utf8)
   public static let major: UInt16 = 1
-  public static let minor: UInt16 = 3
+  public static let minor: UInt16 = 4
   /// Fixed part of the header, before the exe and cmdline strings.
   public static let headerFixedSize = 64
   public static let frameHeaderSize = 32

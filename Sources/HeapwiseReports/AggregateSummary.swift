@@ -15,7 +15,8 @@ public enum AggregateSummary {
     // Sampled aggregation: the counters are estimates (docs/AGGREGATE.md), each with its interval.
     let sampled = analysis.state.sampling
     if let sampled {
-      out += EstimateReport.note(EstimateReport.Sampling(sampled, stats: analysis.state.samplingStats, aggregated: true),
+      out += EstimateReport.note(EstimateReport.Sampling(sampled, stats: analysis.state.samplingStats, aggregated: true,
+                                                         approximatePeak: agg.peakIntervalsApproximate),
                                  metric: .live, marker: marker)
     }
     func interval(_ e: Estimate?, bytes: Bool) -> String {
@@ -34,7 +35,8 @@ public enum AggregateSummary {
         + "\(t.allocations)\(interval(allocated?.count, bytes: false)) allocations\n"
       out += "  last peak moment     \(Units.bytes(agg.totals?.peakTotal ?? 0))"
         + (sampled == nil ? " live (`--at peak`)\n"
-          : "\(interval(agg.peakEstimate, bytes: true)) live (`--at peak`; the estimated heap's peak, its interval approximate)\n")
+          : "\(interval(agg.peakEstimate, bytes: true)) live (`--at peak`; the estimated heap's peak"
+            + (agg.peakIntervalsApproximate ? ", its interval approximate)\n" : ")\n"))
     }
     let top = table.sorted(by: .live).prefix(5)
     if !top.isEmpty {

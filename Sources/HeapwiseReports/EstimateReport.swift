@@ -11,13 +11,19 @@ public enum EstimateReport {
     /// Blocks the recorder kept and, with its live set full, had to drop (nil without an END).
     public var recordedBlocks: UInt64?
     public var droppedBlocks: UInt64?
-    /// An aggregated dump (`--sample --aggregate`): its peak figures' intervals are approximate.
+    /// An aggregated dump (`--sample --aggregate`): its peak figures are the last peak moment's.
     public var aggregated: Bool
+    /// ... and their intervals are approximate (a 1.3 dump: no variance kept for the peak). Text
+    /// only: the JSON keeps the fields it had.
+    public var approximatePeak = false
 
-    public init(_ p: SamplingParameters, stats: SamplingStats?, aggregated: Bool = false) {
+    enum CodingKeys: String, CodingKey { case meanBytes, seed, recordedBlocks, droppedBlocks, aggregated }
+
+    public init(_ p: SamplingParameters, stats: SamplingStats?, aggregated: Bool = false, approximatePeak: Bool = false) {
       meanBytes = p.meanBytes; seed = p.seed
       recordedBlocks = stats?.recordedBlocks; droppedBlocks = stats?.droppedBlocks
       self.aggregated = aggregated
+      self.approximatePeak = aggregated && approximatePeak
     }
   }
 
@@ -46,8 +52,12 @@ public enum EstimateReport {
     var s = "note: sampled dump (one byte in \(Units.bytes(sampling.meanBytes)) on average, seed \(sampling.seed)): "
     s += "figures are estimates, [low, high] is the 95% interval\n"
     if sampling.aggregated && (metric == .peak || marker == MomentNames.peak) {
-      s += "note: the recorder keeps no variance for a site's share of the last peak moment: these intervals are approximate, "
-      s += "scaled from the variance per byte (per block) of the site's allocations\n"
+      if sampling.approximatePeak {
+        s += "note: the recorder keeps no variance for a site's share of the last peak moment: these intervals are approximate, "
+        s += "scaled from the variance per byte (per block) of the site's allocations\n"
+      } else {
+        s += "note: peak is the estimate at the last peak moment the recorder set (a peak of the estimated heap); the interval is that moment's\n"
+      }
       return s + dropped(sampling)
     }
     switch metric {

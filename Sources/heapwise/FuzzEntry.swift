@@ -70,6 +70,7 @@ enum FuzzHarness {
       ["report", p, "-o", "-"],
       ["export", p, "--format", "pprof"],
       ["export", p, "--format", "speedscope", "--metric", "peak"],
+      ["summary", p],  // an aggregated dump's own summary (the commands above refuse one or pass it by)
     ]
   }
 

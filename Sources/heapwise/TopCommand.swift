@@ -48,7 +48,8 @@ struct TopCommand: ParsableCommand {
     func leakedOnly(_ s: SuppressedLeaks) -> SuppressedLeaks? { metric == .leaked ? s : nil }
     var out = BufferedOutput()
     let sampling = analysis.state.sampling.map {
-      EstimateReport.Sampling($0, stats: analysis.state.samplingStats, aggregated: analysis.isAggregated)
+      EstimateReport.Sampling($0, stats: analysis.state.samplingStats, aggregated: analysis.isAggregated,
+                              approximatePeak: analysis.state.aggregate.peakIntervalsApproximate)
     }
     switch sites.format {
     case .text:

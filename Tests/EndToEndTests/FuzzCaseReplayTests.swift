@@ -15,7 +15,7 @@ import Testing
       ["top", path, "--metric", "temporary", "--format", "json"], ["summary", path, "--timeline"],
       ["summary", path, "--format", "json"], ["compare", path, path], ["report", path, "-o", "-"],
       ["export", path, "--format", "pprof"], ["export", path, "--format", "speedscope"],
-      ["export", path, "--format", "collapsed", "--metric", "peak"],
+      ["export", path, "--format", "collapsed", "--metric", "peak"], ["summary", path],
     ]
   }
 

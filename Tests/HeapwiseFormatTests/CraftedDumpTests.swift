@@ -78,7 +78,7 @@ import Testing
   }
 
   @Test func acceptedCasesDecodeWhole() throws {
-    for name in ["alloc-2p48", "overlapping-2p56", "residency-wraps", "many-streams"] {
+    for name in ["alloc-2p48", "overlapping-2p56", "residency-wraps", "many-streams", "aggregate-peak-terms-2p62"] {
       let (events, warnings) = try Self.read(name)
       #expect(warnings.isEmpty, "\(name): \(warnings)")
       #expect(events.contains { if case .end = $0.record { true } else { false } }, "\(name)")

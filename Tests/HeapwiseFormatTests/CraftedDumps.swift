@@ -98,7 +98,38 @@ enum CraftedDumps {
       t.alloc(110, 0x10_0000, 64, stack: 1)
       t.marker(1 << 61, "half")
     }),
-  ] + [manyStreams]
+  ] + [manyStreams, aggregatePeakTerms2p62]
+
+  /// A sampled aggregated dump (format 1.4) whose 300 sites carry every counter and every peak
+  /// variance term (1.4) at 2^62, the most the reader accepts: the peak's intervals sum them over
+  /// the sites, and every figure derived from them must saturate, not trap.
+  static var aggregatePeakTerms2p62: (name: String, bytes: [UInt8]) {
+    let big: UInt64 = 1 << 62, sites: UInt64 = 300
+    var d = DumpEncoder(minor: 4, flags: FormatConstants.headerFlagAggregate)
+    var t = FrameBuilder(baseTimestamp: 100)
+    // SAMPLING (0x54): mean bytes, seed, live capacity; the first record of a sampled dump.
+    t.raw([RecordTag.sampling, 0]); t.raw([0x80, 0x40, 7, 0x80, 0x80, 0x40])
+    t.thread(100, tid: 7, name: "main")
+    for id in 1...UInt32(sites) { t.stack(101, id: id, frames: [0x1000 + UInt64(id)]) }
+    t.marker(102, "peak-1", source: 2)
+    d.append(t, stream: 1, seq: 0)
+    var body: [UInt8] = []
+    body.appendUVarint(0); body.appendUVarint(0); body.appendString("")
+    body.appendUVarint(8192); body.appendUVarint(big); body.appendUVarint(big); body.appendUVarint(big)
+    body.appendUVarint(sites)
+    for _ in 0..<sites {
+      body.appendUVarint(1)
+      for _ in 0..<12 { body.appendUVarint(big) }
+    }
+    for _ in 0..<sites { for _ in 0..<3 { body.appendUVarint(big) } }
+    var tail = FrameBuilder(baseTimestamp: 200)
+    tail.skippable(200, tag: RecordTag.aggregate, body: body)
+    d.append(tail, stream: FormatConstants.aggregateStream, seq: 0)
+    var p = FrameBuilder(baseTimestamp: 1000)
+    p.end(1000)
+    d.append(p, stream: 0, seq: 0)
+    return ("aggregate-peak-terms-2p62", d.bytes)
+  }
 
   /// 4,000 streams of one tiny frame each, all open at once (each once cost a 128 KiB chunk).
   static var manyStreams: (name: String, bytes: [UInt8]) {

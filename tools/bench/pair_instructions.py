@@ -7,10 +7,11 @@ tools/bench/sampling_overhead.py.
 
 Configurations: plain; the floor of any LD_PRELOAD interposer (tools/bench/forward.c: malloc and
 free only jump to the next definition); heapwise loaded but not recording; heapwise --sample
-512KiB; the same with --aggregate; jemalloc; jemalloc's sampled profiler at the same mean.
+512KiB; the same with --aggregate; --aggregate alone; jemalloc; jemalloc's sampled profiler at the same mean.
 
   tools/bench/pair_instructions.py [--short 100000] [--long 1100000] [--lib build/lib/libheapwise.so]
-                                   [--baseline OTHER/libheapwise.so] [--interval-ms 60000]
+                                   [--baseline OTHER/libheapwise.so] [--rate 524288] [--only aggregate]
+                                   [--interval-ms 60000]
 """
 import argparse, os, re, subprocess, sys, tempfile
 
@@ -45,27 +46,37 @@ def main():
     ap.add_argument("--long", type=int, default=1_100_000)
     ap.add_argument("--lib", default=LIB)
     ap.add_argument("--baseline", help="another build of libheapwise.so: its idle and --sample rows too")
+    ap.add_argument("--rate", type=int, default=524288, help="HEAPWISE_SAMPLE of the sampled rows, bytes "
+                    "(jemalloc's row stays at lg_prof_sample:19)")
+    ap.add_argument("--only", help="run only the configurations whose name contains this text "
+                    "(plain and the forwarder always run: the ratios need them)")
     ap.add_argument("--interval-ms", type=int, help="HEAPWISE_INTERVAL_MS: the periodic work runs by time, "
                     "and callgrind's ~50x slowdown multiplies it per pair (60000 leaves it out)")
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="heapwise-pairs-")
     churn, forward = build(tmp)
     dump = os.path.join(tmp, "hw.%p.heapwise")
-    sample = {"LD_PRELOAD": a.lib, "HEAPWISE_OUTPUT": dump, "HEAPWISE_SAMPLE": "524288", "HEAPWISE_SAMPLE_SEED": "1"}
+    sample = {"LD_PRELOAD": a.lib, "HEAPWISE_OUTPUT": dump, "HEAPWISE_SAMPLE": str(a.rate), "HEAPWISE_SAMPLE_SEED": "1"}
     if a.interval_ms:
         sample["HEAPWISE_INTERVAL_MS"] = str(a.interval_ms)
+    r = f"{a.rate // 1024}KiB" if a.rate % 1024 == 0 else f"{a.rate}B"
     configs = {
         "plain (no preload)": {},
         "forwarder (tools/bench/forward.c)": {"LD_PRELOAD": forward},
         "heapwise loaded, not recording": {"LD_PRELOAD": a.lib},
-        "heapwise --sample 512KiB": sample,
-        "heapwise --sample 512KiB --aggregate": dict(sample, HEAPWISE_AGGREGATE="1"),
+        f"heapwise --sample {r}": sample,
+        f"heapwise --sample {r} --aggregate": dict(sample, HEAPWISE_AGGREGATE="1"),
+        "heapwise --aggregate": {k: v for k, v in dict(sample, HEAPWISE_AGGREGATE="1").items() if k != "HEAPWISE_SAMPLE"},
         "jemalloc": {"LD_PRELOAD": JEMALLOC},
         "jemalloc prof, lg_prof_sample:19": {"LD_PRELOAD": JEMALLOC, "MALLOC_CONF": "prof:true,lg_prof_sample:19"},
     }
     if a.baseline:
         configs["baseline loaded, not recording"] = {"LD_PRELOAD": a.baseline}
-        configs["baseline --sample 512KiB"] = dict(sample, LD_PRELOAD=a.baseline)
+        configs[f"baseline --sample {r}"] = dict(sample, LD_PRELOAD=a.baseline)
+        configs[f"baseline --sample {r} --aggregate"] = dict(configs[f"heapwise --sample {r} --aggregate"], LD_PRELOAD=a.baseline)
+        configs["baseline --aggregate"] = dict(configs["heapwise --aggregate"], LD_PRELOAD=a.baseline)
+    if a.only:
+        configs = {k: v for k, v in configs.items() if k.startswith(("plain", "forwarder")) or a.only in k}
     per = {}
     print(f"| churn.c, instructions per pair ({a.long:,} - {a.short:,} pairs) | per pair | vs plain | vs forwarder |")
     print("| --- | --- | --- | --- |")
