@@ -186,7 +186,7 @@ static inline bool free_wanted(void *p) {
  * and passes: the real allocator fails it, and a failed allocation is never recorded. */
 static inline bool fast_unsampled(size_t size, int64_t *left) {
   if (!((int64_t)size < atomic_load_explicit(&hw_sample_gate, memory_order_relaxed))) return false;
-  *left = hw_tls_sample_left - (int64_t)size;
+  *left = hw_tls_sample_left - (int64_t)size - HW_SAMPLE_OFFSET;
   return hw_likely(*left >= 0);
 }
 /* p is neither a pool block nor possibly a sampled one, and no scope is open. Pool blocks have
