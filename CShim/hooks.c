@@ -146,7 +146,7 @@ static inline __attribute__((always_inline)) void on_free(int fn, void *p, uint6
  * countdown), before anything else is looked at: an unsampled block below R costs a load, a
  * compare, a TLS subtraction and the scopes' flag, and no call, stamp or stack. The countdown also
  * runs down inside the recorder's own allocations; a crossing there redraws it and records
- * nothing, which leaves every program block's chance at 1 - exp(-s/R). */
+ * nothing, which leaves every program block's chance at 1 - exp(-(s + C)/R). */
 static inline __attribute__((always_inline)) void alloc_event(int fn, void *p, size_t size, void *anchor) {
   bool sampled = true;
   if (size < hw_sample_rate) {
