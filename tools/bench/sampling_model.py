@@ -5,7 +5,7 @@ tools/bench/sampling_accuracy.py runs the real recorder and analyzer, a few minu
 production rate, so 20 seeds is what it affords: enough to see a site's error, not to tell a
 small bias or a coverage of 65% from 80%. This draws the same sample in numpy, many times: each
 block of s bytes is kept with p(s) = 1 - exp(-(s + C)/R) (1 from R on), independently, exactly
-the recorder's law (CShim/sampling.c; C is the bytes the sampler adds to each allocation, 1024 in
+the recorder's law (CShim/sampling.c; C is the bytes the sampler adds to each allocation, 512 in
 today's recorder, 0 before format 1.4: `--offset`), and weighted by w = 1/p; the variance estimate is
 sum w (w - 1) y^2 over the kept blocks and the interval estimate +- 1.96 standard errors, clipped
 at 0 (Sources/HeapwiseAnalysis/SampleEstimate.swift). The block sizes are those of
@@ -69,7 +69,7 @@ def main():
     ap.add_argument("--mib", type=int, default=1024)
     ap.add_argument("--draws", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--offset", default="1024", help="C, bytes added to each allocation below R (0: format 1.3's law)")
+    ap.add_argument("--offset", default="512", help="C, bytes added to each allocation below R (0: format 1.3's law)")
     a = ap.parse_args()
     R, budget, rng = float(size(a.rate)), a.mib << 20, np.random.default_rng(a.seed)
     C = float(size(a.offset))
