@@ -20,7 +20,7 @@ public struct SampleWeight: Sendable, Hashable {
   public func weight(_ size: UInt64) -> Double {
     if size >= parameters.meanBytes { return 1 }
     let p = parameters.probability(size)
-    return p > 0 ? 1 / p : 1  // a 0-byte block is never sampled; one recorded anyway counts once
+    return p > 0 ? 1 / p : 1  // C = 0: a 0-byte block is never sampled; one recorded anyway counts once
   }
 
   /// The bytes a recorded block stands for, w * s rounded (what the byte counters add up).
