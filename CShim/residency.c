@@ -31,6 +31,22 @@ static uint8_t *body;         /* the record being built */
 
 static uint64_t snapshot_ts; /* one stamp for every record of a snapshot: readers group by it */
 
+/* mincore's bytes (bit 0: resident; the other bits are reserved) packed into the record's bits,
+ * eight pages per multiply: byte j's bit 0 lands in bit 56 + j of the product, and no two terms
+ * meet, so nothing carries. A byte-by-byte loop was a fifth of a snapshot of a Python heap. */
+static void pack_pages(uint8_t *bits, const unsigned char *v, size_t pages) {
+  size_t i = 0;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  for (; i + 8 <= pages; i += 8) {
+    uint64_t x;
+    memcpy(&x, v + i, 8);
+    bits[i / 8] = (uint8_t)(((x & 0x0101010101010101ull) * 0x0102040810204080ull) >> 56);
+  }
+#endif
+  for (; i < pages; i++)
+    if (v[i] & 1) bits[i / 8] |= (uint8_t)(1u << (i % 8));
+}
+
 static void emit_chunk(hw_thread_t *t, uintptr_t start, size_t pages, int kind, size_t page_size) {
   if (mincore((void *)start, pages * page_size, vec) != 0) return; /* unmapped meanwhile */
   uint8_t *p = hw_put_uvarint(body, 1);
@@ -40,8 +56,7 @@ static void emit_chunk(hw_thread_t *t, uintptr_t start, size_t pages, int kind, 
   size_t bytes = (pages + 7) / 8;
   p = hw_put_uvarint(p, bytes);
   memset(p, 0, bytes);
-  for (size_t i = 0; i < pages; i++)
-    if (vec[i] & 1) p[i / 8] |= (uint8_t)(1u << (i % 8));
+  pack_pages(p, vec, pages);
   p += bytes;
   if (t) hw_emit_raw(t, snapshot_ts, HW_TAG_RESIDENCY, body, (size_t)(p - body));
   else hw_process_append(HW_TAG_RESIDENCY, snapshot_ts, body, (size_t)(p - body));

@@ -13,7 +13,9 @@
  * statistics meanwhile) and the smaps_rollup budget is one atomic. The allocator's statistics take
  * its locks, so they are skipped when this thread is inside the allocator (a signal handler that
  * interrupted malloc, then recorded): asking then could wait for a lock this thread holds
- * (hw_allocator_maybe_interrupted: the allocator flag, or with sampling a signal frame).
+ * (hw_allocator_maybe_interrupted: the allocator flag, or with sampling a signal frame). That check
+ * is made only for a sample that is about to ask: with sampling on it is a libunwind walk of the
+ * thread's stack, and glibc's statistics are asked for only on their budget.
  */
 #include <dlfcn.h>
 #include <malloc.h>
@@ -78,8 +80,13 @@ static uint8_t *put(uint8_t *p, unsigned *count, uint64_t key, uint64_t value) {
 }
 
 /* smaps_rollup makes the kernel walk every page of the process: on a 170 MB Python process, reading
- * it every 20 ms was 16% of the run. So it is read on a budget: after a read that took X, not again
- * before 200 X has passed (under 0.5% of a core), and always when `full` (markers, exit). */
+ * it every 20 ms was 16% of the run, and one read took 1.4 ms. So it is read on a budget: after a
+ * read that took X, not again before ROLLUP_BUDGET_FACTOR X has passed (0.05% of a core), and
+ * always when `full` (markers, exit). At 200 X it was still the largest part of a sampled Python
+ * run's periodic work (0.5-0.7% of its CPU: docs/BENCHMARKS.md, "What sampling costs a Python run,
+ * part by part"); the analyzer reads its figures from the markers' and the exit's samples, which
+ * are full, and uses a periodic one's only where statm is missing. */
+#define ROLLUP_BUDGET_FACTOR 2000
 static _Atomic uint64_t rollup_next_ns;
 
 static bool rollup_due(bool full) {
@@ -89,14 +96,13 @@ static bool rollup_due(bool full) {
 /* mallinfo2 walks every free chunk of every arena under the arena's lock: on a Python process with
  * PYTHONMALLOC=malloc (pytest --heapwise) each call took tens of ms, every 20 ms tick, and the
  * program's own mallocs waited on the lock meanwhile (a whole pytest run went from 1 to 5 minutes,
- * 94% of its CPU in int_mallinfo). The same budget as smaps_rollup: 200 X after a call that took X,
- * and always when `full`. */
+ * 94% of its CPU in int_mallinfo). A budget: 200 X after a call that took X, and always when
+ * `full`. X includes the check that this thread is not inside the allocator, made just before
+ * (with sampling a libunwind walk, 10-40 us on a Python stack): the cost of asking, all of it. */
 static _Atomic uint64_t mallinfo_next_ns;
 
 size_t hw_sample_encode(uint8_t *out, size_t cap, bool full) {
   int kind = current_allocator();
-  /* Statistics from inside the allocator could deadlock: this sample goes without them. */
-  bool stats = kind != ALLOC_UNKNOWN && !hw_allocator_maybe_interrupted();
   uint8_t pairs[480], *p = pairs;
   unsigned n = 0;
   char buf[4096];
@@ -112,21 +118,24 @@ size_t hw_sample_encode(uint8_t *out, size_t cap, bool full) {
   if (rollup_due(full) && (rollup_start = hw_monotonic_ns()) &&
       hw_read_file("/proc/self/smaps_rollup", buf, sizeof buf) > 0) {
     uint64_t took = hw_monotonic_ns() - rollup_start;
-    atomic_store_explicit(&rollup_next_ns, rollup_start + 200 * took, memory_order_relaxed);
+    atomic_store_explicit(&rollup_next_ns, rollup_start + ROLLUP_BUDGET_FACTOR * took, memory_order_relaxed);
     static const char *keys[] = {"Rss", "Pss", "Anonymous", "Private_Dirty", "Swap"};
     static const int codes[] = {HW_SAMPLE_ROLLUP_RSS, HW_SAMPLE_ROLLUP_PSS, HW_SAMPLE_ROLLUP_ANON,
                                 HW_SAMPLE_ROLLUP_PRIVATE_DIRTY, HW_SAMPLE_ROLLUP_SWAP};
     for (int i = 0; i < 5; i++) p = put(p, &n, (uint64_t)codes[i], hw_proc_kb_field(buf, keys[i]));
   }
   uint64_t mallinfo_start = hw_monotonic_ns();
-  if (stats && kind == ALLOC_GLIBC &&
-      (full || mallinfo_start >= atomic_load_explicit(&mallinfo_next_ns, memory_order_relaxed))) {
+  /* Statistics from inside the allocator could deadlock: without them then. Checked last, once
+   * they are due (with sampling the check walks the stack). */
+  if (kind == ALLOC_GLIBC &&
+      (full || mallinfo_start >= atomic_load_explicit(&mallinfo_next_ns, memory_order_relaxed)) &&
+      !hw_allocator_maybe_interrupted()) {
     struct mallinfo2 mi = glibc_mallinfo2();
     atomic_store_explicit(&mallinfo_next_ns, mallinfo_start + 200 * (hw_monotonic_ns() - mallinfo_start),
                           memory_order_relaxed);
     size_t values[] = {mi.arena, mi.ordblks, mi.hblks, mi.hblkhd, mi.uordblks, mi.fordblks, mi.keepcost, mi.fsmblks};
     for (int i = 0; i < 8; i++) p = put(p, &n, (uint64_t)(HW_SAMPLE_MALLINFO_ARENA + i), values[i]);
-  } else if (stats && kind == ALLOC_JEMALLOC) {
+  } else if (kind == ALLOC_JEMALLOC && !hw_allocator_maybe_interrupted()) {
     uint64_t epoch = 1;
     size_t len = sizeof epoch;
     je_mallctl("epoch", &epoch, &len, &epoch, len);
@@ -138,7 +147,7 @@ size_t hw_sample_encode(uint8_t *out, size_t cap, bool full) {
       if (je_mallctl(keys[i], &v, &len, NULL, 0) == 0)
         p = put(p, &n, (uint64_t)(HW_SAMPLE_JEMALLOC_ALLOCATED + i), v);
     }
-  } else if (stats && kind == ALLOC_TCMALLOC) {
+  } else if (kind == ALLOC_TCMALLOC && !hw_allocator_maybe_interrupted()) {
     static const char *keys[] = {"generic.current_allocated_bytes", "generic.heap_size",
                                  "tcmalloc.pageheap_free_bytes", "tcmalloc.pageheap_unmapped_bytes"};
     for (int i = 0; i < 4; i++) {
