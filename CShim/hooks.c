@@ -158,7 +158,7 @@ static inline __attribute__((always_inline)) void on_free(int fn, void *p, uint6
  * countdown), before anything else is looked at: an unsampled block below R costs a load, a
  * compare, a TLS subtraction and the scopes' flag, and no call, stamp or stack. The countdown also
  * runs down inside the recorder's own allocations; a crossing there redraws it and records
- * nothing, which leaves every program block's chance at 1 - exp(-s/R). */
+ * nothing, which leaves every program block's chance at 1 - exp(-(s + C)/R). */
 static inline __attribute__((always_inline)) void alloc_event(int fn, void *p, size_t size, void *anchor,
                                                               const uintptr_t *entry) {
   bool sampled = true;
@@ -249,7 +249,7 @@ void *hw_calloc_entry(size_t n, size_t size, size_t total, void *anchor);
  * and passes: the real allocator fails it, and a failed allocation is never recorded. */
 static inline bool fast_unsampled(size_t size, int64_t *left) {
   if (!((int64_t)size < atomic_load_explicit(&hw_sample_gate, memory_order_relaxed))) return false;
-  *left = hw_tls_sample_left - (int64_t)size;
+  *left = hw_tls_sample_left - (int64_t)size - HW_SAMPLE_OFFSET;
   return hw_likely(*left >= 0);
 }
 /* p is neither a pool block nor possibly a sampled one, and no scope is open. Pool blocks have

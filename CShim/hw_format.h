@@ -57,6 +57,7 @@ enum hw_tag {
   HW_TAG_MARKER = 0x52,
   HW_TAG_TRIM = 0x53,
   HW_TAG_SAMPLING = 0x54,  /* format 1.2: a sampled dump's parameters (sampling.c) */
+  HW_TAG_SAMPLING_OFFSET = 0x55, /* format 1.4: the same with C, the bytes added to each allocation */
   HW_TAG_SKIPPABLE = 0x80, /* first tag with a length prefix */
   HW_TAG_RESIDENCY = 0x80,
   HW_TAG_PYCODE = 0x82,    /* a Python code object: file, name, first line, line table */

@@ -447,11 +447,19 @@ bool hw_sample_take_slow(size_t size);
  * one compare decide what a compare with R and a load of hw_scopes_open did. (R < 2^40.) */
 #define HW_SAMPLE_GATE_SCOPE ((int64_t)1 << 44)
 extern _Atomic int64_t hw_sample_gate __attribute__((visibility("hidden")));
+/* C, the bytes every allocation below R adds to the countdown besides its own (format 1.4): a
+ * block of s bytes is then recorded with p = 1 - exp(-(s + C)/R), so tiny blocks, which hold few
+ * bytes but many of a site's allocations, are sampled often enough for counts (docs/SAMPLING.md,
+ * "Why C"). A compile-time constant: the entry pays one immediate subtraction, no load. The dump
+ * says C (SAMPLING_OFFSET), so a build with another C still reads right. */
+#ifndef HW_SAMPLE_OFFSET
+#define HW_SAMPLE_OFFSET 512
+#endif
 /* Whether a block of `size` bytes is recorded (sampling on). Costs a TLS subtraction and a
  * compare unless the countdown runs out; blocks of R bytes or more are always taken. */
 static inline bool hw_sample_take(size_t size) {
   if (size >= hw_sample_rate) return true;
-  if (hw_likely((hw_tls_sample_left -= (int64_t)size) >= 0)) return false;
+  if (hw_likely((hw_tls_sample_left -= (int64_t)size + HW_SAMPLE_OFFSET) >= 0)) return false;
   return hw_sample_take_slow(size);
 }
 int hw_sampling_init(uint64_t rate, uint64_t seed, size_t capacity); /* 0 ok; also the liveset */

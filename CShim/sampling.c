@@ -1,12 +1,14 @@
 /* sampling.c: `record --sample R`. Which allocations are recorded, and the records that say so.
  *
  * Every byte allocated is a point of a Poisson process with rate 1/R, per thread: a block of s
- * bytes is recorded when at least one of its bytes is sampled, with probability 1 - exp(-s/R),
- * independently of every other block. The per-thread countdown is the distance in bytes to the
- * next sampled byte, drawn from the exponential distribution with mean R; a block that crosses
- * it is recorded and the countdown is drawn afresh (the process is memoryless, so the bytes left
- * in the block do not matter). Blocks of R bytes or more are always recorded and leave the
- * countdown alone. The analyzer weighs each recorded block by 1/p (docs/SAMPLING.md).
+ * bytes below R counts as s + C bytes (C = HW_SAMPLE_OFFSET, hw_internal.h: virtual bytes that
+ * let tiny blocks be sampled often enough for counts) and is recorded when at least one of those
+ * is sampled, with probability 1 - exp(-(s + C)/R), independently of every other block. The
+ * per-thread countdown is the distance in bytes to the next sampled byte, drawn from the
+ * exponential distribution with mean R; a block that crosses it is recorded and the countdown is
+ * drawn afresh (the process is memoryless, so the bytes left in the block do not matter). Blocks
+ * of R bytes or more are always recorded and leave the countdown alone. The analyzer weighs each
+ * recorded block by 1/p (docs/SAMPLING.md).
  *
  * Recorded blocks go into the liveset (liveset.c), so their free is matched exactly; a free of
  * any other block costs the liveset's filter check, one multiply and one byte load (hooks.c).
@@ -60,8 +62,8 @@ static double ln_unit(double x) {
 }
 
 /* Bytes to the next sampled byte: floor of an exponential variate with mean R. A block of s
- * bytes is then recorded when the countdown is below s: P = 1 - exp(-s/R), exactly as for the
- * continuous variate, since s is whole. */
+ * bytes is then recorded when the countdown is below s + C: P = 1 - exp(-(s + C)/R), exactly as
+ * for the continuous variate, since s + C is whole. */
 static int64_t draw(void) {
   double u = (double)((splitmix64(&tls_rng) >> 11) + 1) * 0x1p-53; /* (0, 1] */
   double x = -ln_unit(u) * (double)hw_sample_rate;
@@ -75,7 +77,7 @@ bool hw_sample_take_slow(size_t size) {
      * first countdown, against which this block is measured like any other. */
     tls_seeded = 1;
     tls_rng = base_seed ^ (atomic_fetch_add_explicit(&thread_ordinal, 1, memory_order_relaxed) * 0xD1B54A32D192ED03ull);
-    hw_tls_sample_left = draw() - (int64_t)size;
+    hw_tls_sample_left = draw() - (int64_t)size - HW_SAMPLE_OFFSET;
     if (hw_tls_sample_left >= 0) return false;
   }
   hw_tls_sample_left = draw();
@@ -131,7 +133,7 @@ void hw_sample_weigh(uint64_t size, uint32_t seed, hw_sample_weights_t *out) {
     *out = (hw_sample_weights_t){.count = 1, .bytes = size};
     return;
   }
-  double p = one_minus_exp_neg((double)size / (double)hw_sample_rate);
+  double p = one_minus_exp_neg((double)(size + HW_SAMPLE_OFFSET) / (double)hw_sample_rate);
   double w = p > 0 ? 1 / p : 1, s = (double)size, v = w * (w - 1);
   out->count = round_unbiased(w, seed, 1);
   out->bytes = round_unbiased(w * s, seed, 2);
@@ -203,14 +205,17 @@ void hw_sampling_note(bool kept) {
   atomic_fetch_add_explicit(kept ? &sampled_blocks : &dropped_blocks, 1, memory_order_relaxed);
 }
 
-/* SAMPLING (0x54): mean bytes between samples, the seed, the live set's capacity. First record
- * of a sampled dump's first stream, before any allocation. */
+/* SAMPLING_OFFSET (0x55, format 1.4): mean bytes between samples, the seed, the live set's
+ * capacity and C; SAMPLING (0x54) without C when C is 0, as before 1.4. First record of a sampled
+ * dump's first stream, before any allocation. Both tags are non-skippable: a reader that does not
+ * know C must not weigh the blocks as if it were 0. */
 void hw_sampling_emit_parameters(hw_thread_t *t) {
   if (!hw_sample_rate || !t) return;
-  uint8_t body[3 * HW_VARINT_MAX], *p = hw_put_uvarint(body, hw_sample_rate);
+  uint8_t body[4 * HW_VARINT_MAX], *p = hw_put_uvarint(body, hw_sample_rate);
   p = hw_put_uvarint(p, base_seed);
   p = hw_put_uvarint(p, live_capacity);
-  hw_emit_raw(t, hw_now(), HW_TAG_SAMPLING, body, (size_t)(p - body));
+  if (HW_SAMPLE_OFFSET) p = hw_put_uvarint(p, HW_SAMPLE_OFFSET);
+  hw_emit_raw(t, hw_now(), HW_SAMPLE_OFFSET ? HW_TAG_SAMPLING_OFFSET : HW_TAG_SAMPLING, body, (size_t)(p - body));
 }
 
 /* SAMPLING_STATS (0x84, skippable), at a normal exit: blocks recorded, blocks that would have been

@@ -1,6 +1,7 @@
 // Estimates from a sampled dump (`record --sample R`, docs/SAMPLING.md).
 //
-// The recorder keeps a block of s bytes with probability p(s) = 1 - exp(-s/R) (1 from R on),
+// The recorder keeps a block of s bytes with probability p(s) = 1 - exp(-(s + C)/R) (1 from R
+// on; C from the dump, 0 before format 1.4: SamplingParameters.probability, the one definition),
 // independently of every other block. Weighing each kept block by 1/p (Horvitz-Thompson) makes
 // every sum over blocks unbiased: bytes, counts, live or allocated, per stack or in total, even
 // when sizes vary within one stack (a per-stack average-size correction is not). The variance of
@@ -19,7 +20,7 @@ public struct SampleWeight: Sendable, Hashable {
   public func weight(_ size: UInt64) -> Double {
     if size >= parameters.meanBytes { return 1 }
     let p = parameters.probability(size)
-    return p > 0 ? 1 / p : 1  // a 0-byte block is never sampled; one recorded anyway counts once
+    return p > 0 ? 1 / p : 1  // C = 0: a 0-byte block is never sampled; one recorded anyway counts once
   }
 
   /// The bytes a recorded block stands for, w * s rounded (what the byte counters add up).

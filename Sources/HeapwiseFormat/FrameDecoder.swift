@@ -240,12 +240,20 @@ struct FrameDecoder {
         throw FrameDecodeError(reason: "trim figures are impossible", offset: start)
       }
       return .trim(trim)
-    case RecordTag.sampling:
+    case RecordTag.sampling, RecordTag.samplingOffset:
       let rate = try cursor.uvarint()
       guard rate >= 1 && rate <= maxBlockSize else {
         throw FrameDecodeError(reason: "sampling rate \(rate) is impossible", offset: start)
       }
-      return .sampling(SamplingParameters(meanBytes: rate, seed: try cursor.uvarint(), liveCapacity: try cursor.uvarint()))
+      var p = SamplingParameters(meanBytes: rate, seed: try cursor.uvarint(), liveCapacity: try cursor.uvarint())
+      if tag == RecordTag.samplingOffset {
+        let at = cursor.position
+        p.offsetBytes = try cursor.uvarint()
+        guard p.offsetBytes <= maxBlockSize else {
+          throw FrameDecodeError(reason: "sampling offset \(p.offsetBytes) is impossible", offset: at)
+        }
+      }
+      return .sampling(p)
     case RecordTag.samplingStats:
       var body = ByteCursor(buffer: try cursor.lengthPrefixed())
       return .samplingStats(SamplingStats(recordedBlocks: try body.uvarint(), droppedBlocks: try body.uvarint(),

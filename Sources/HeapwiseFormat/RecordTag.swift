@@ -39,6 +39,8 @@ public enum RecordTag {
   public static let trim: UInt8 = 0x53
   /// A sampled dump's parameters (format 1.2, `SamplingParameters`).
   public static let sampling: UInt8 = 0x54
+  /// The same with C, the bytes the sampler adds to each allocation (format 1.4).
+  public static let samplingOffset: UInt8 = 0x55
   /// Tags from here to `skippableLast` carry a uvarint body length after the timestamp delta.
   public static let skippableFirst: UInt8 = 0x80
   public static let skippableLast: UInt8 = 0xfe

@@ -5,8 +5,10 @@ import Glibc
 import Musl
 #endif
 
-/// SAMPLING (tag 0x54): the dump records a Poisson sample of the allocated bytes, one byte in
-/// `meanBytes` on average; every block of `meanBytes` or more is recorded.
+/// SAMPLING (tag 0x54) or, from format 1.4, SAMPLING_OFFSET (0x55): the dump records a Poisson
+/// sample of the allocated bytes, one byte in `meanBytes` on average, each allocation below
+/// `meanBytes` counting `offsetBytes` more bytes than it has; every block of `meanBytes` or more
+/// is recorded.
 public struct SamplingParameters: Sendable, Hashable {
   /// R: the mean distance in bytes between sampled bytes.
   public var meanBytes: UInt64
@@ -14,13 +16,17 @@ public struct SamplingParameters: Sendable, Hashable {
   public var seed: UInt64
   /// How many sampled blocks the recorder could hold live at once.
   public var liveCapacity: UInt64
-  public init(meanBytes: UInt64, seed: UInt64, liveCapacity: UInt64) {
-    self.meanBytes = meanBytes; self.seed = seed; self.liveCapacity = liveCapacity
+  /// C: the virtual bytes the sampler adds to every allocation below R (0 in a SAMPLING record,
+  /// the law of formats 1.2 and 1.3; docs/SAMPLING.md, "Why C").
+  public var offsetBytes: UInt64
+  public init(meanBytes: UInt64, seed: UInt64, liveCapacity: UInt64, offsetBytes: UInt64 = 0) {
+    self.meanBytes = meanBytes; self.seed = seed; self.liveCapacity = liveCapacity; self.offsetBytes = offsetBytes
   }
 
-  /// The probability that a block of `size` bytes was recorded: 1 - exp(-size/R), or 1 from R on.
+  /// The probability that a block of `size` bytes was recorded: 1 - exp(-(size + C)/R), or 1
+  /// from R on. The one definition of the sampling law on the analyzer's side.
   public func probability(_ size: UInt64) -> Double {
-    size >= meanBytes ? 1 : -expm1(-Double(size) / Double(meanBytes))
+    size >= meanBytes ? 1 : -expm1(-(Double(size) + Double(offsetBytes)) / Double(meanBytes))
   }
 }
 

@@ -30,7 +30,7 @@ public enum CheckTable {
   /// What a verdict on a sampled dump's estimate is worth (`sampling`: the dump's, nil for a full one).
   public static func samplingNote(_ sampling: SamplingParameters) -> String {
     let r = Units.bytes(sampling.meanBytes)
-    return "note: sampled dump (one byte in \(r) on average, seed \(sampling.seed)): measured figures are estimates, "
+    return "note: sampled dump (\(EstimateReport.law(meanBytes: sampling.meanBytes, offsetBytes: sampling.offsetBytes)), seed \(sampling.seed)): measured figures are estimates, "
       + "[low, high] their 95% interval, and \"within noise\" marks a verdict the sampling could have turned (the limit is inside the interval); "
       + "peak is the estimate at the estimated peak moment. Blocks that no sample hit are not seen, so a pass on a small limit "
       + "(under a few times \(r), such as --max-leaked 0) does not show that the limit holds: check those without sampling\n"

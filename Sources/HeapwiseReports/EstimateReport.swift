@@ -7,6 +7,8 @@ public enum EstimateReport {
   /// What a sampled dump says about its own sampling.
   public struct Sampling: Codable, Sendable {
     public var meanBytes: UInt64
+    /// C, the bytes the sampler added to each allocation (format 1.4); nil when 0 (older dumps).
+    public var offsetBytes: UInt64?
     public var seed: UInt64
     /// Blocks the recorder kept and, with its live set full, had to drop (nil without an END).
     public var recordedBlocks: UInt64?
@@ -17,14 +19,21 @@ public enum EstimateReport {
     /// only: the JSON keeps the fields it had.
     public var approximatePeak = false
 
-    enum CodingKeys: String, CodingKey { case meanBytes, seed, recordedBlocks, droppedBlocks, aggregated }
+    enum CodingKeys: String, CodingKey { case meanBytes, offsetBytes, seed, recordedBlocks, droppedBlocks, aggregated }
 
     public init(_ p: SamplingParameters, stats: SamplingStats?, aggregated: Bool = false, approximatePeak: Bool = false) {
-      meanBytes = p.meanBytes; seed = p.seed
+      meanBytes = p.meanBytes; seed = p.seed; offsetBytes = p.offsetBytes == 0 ? nil : p.offsetBytes
       recordedBlocks = stats?.recordedBlocks; droppedBlocks = stats?.droppedBlocks
       self.aggregated = aggregated
       self.approximatePeak = aggregated && approximatePeak
     }
+  }
+
+  /// How a sampled dump was sampled, in words: "one byte in 512 KiB on average", and from format
+  /// 1.4 ", each allocation under it counted 512 B larger" (C, docs/SAMPLING.md).
+  public static func law(meanBytes: UInt64, offsetBytes: UInt64) -> String {
+    "one byte in \(Units.bytes(meanBytes)) on average"
+      + (offsetBytes == 0 ? "" : ", each allocation under it counted \(Units.bytes(offsetBytes)) larger")
   }
 
   /// An estimate in JSON: the value and its 95% interval.
@@ -49,7 +58,7 @@ public enum EstimateReport {
   /// The header note of a sampled report: what the figures are, and for peak and temporary, what
   /// their intervals do not cover (docs/SAMPLING.md).
   public static func note(_ sampling: Sampling, metric: Metric, marker: String? = nil) -> String {
-    var s = "note: sampled dump (one byte in \(Units.bytes(sampling.meanBytes)) on average, seed \(sampling.seed)): "
+    var s = "note: sampled dump (\(law(meanBytes: sampling.meanBytes, offsetBytes: sampling.offsetBytes ?? 0)), seed \(sampling.seed)): "
     s += "figures are estimates, [low, high] is the 95% interval\n"
     if sampling.aggregated && (metric == .peak || marker == MomentNames.peak) {
       if sampling.approximatePeak {

@@ -39,6 +39,8 @@ public struct SampledSummary: Encodable, Sendable {
 
   /// R: one byte in `sampleRateBytes` is sampled on average.
   public var sampleRateBytes: UInt64
+  /// C, the bytes the sampler added to each allocation (format 1.4); nil when 0.
+  public var offsetBytes: UInt64?
   public var seed: UInt64
   public var recordedBlocks: UInt64?
   public var droppedBlocks: UInt64?
@@ -56,6 +58,7 @@ public struct SampledSummary: Encodable, Sendable {
   public init?(_ report: SummaryReport) {
     guard let h = report.sampled else { return nil }
     sampleRateBytes = h.parameters.meanBytes
+    offsetBytes = h.parameters.offsetBytes == 0 ? nil : h.parameters.offsetBytes
     seed = h.parameters.seed
     recordedBlocks = h.stats?.recordedBlocks
     droppedBlocks = h.stats?.droppedBlocks
@@ -89,7 +92,7 @@ public enum SampledSummaryText {
   }
 
   public static func render(_ s: SampledSummary) -> String {
-    var out = "sampled: one byte in \(Units.bytes(s.sampleRateBytes)) on average (seed \(s.seed)); "
+    var out = "sampled: \(EstimateReport.law(meanBytes: s.sampleRateBytes, offsetBytes: s.offsetBytes ?? 0)) (seed \(s.seed)); "
     out += "the heap figures and the verdict are estimates from the recorded blocks\n"
     out += "  live heap at the end \(interval(s.liveHeap)) from \(s.recordedLive) recorded blocks"
     if s.liveHeap.estimate > 0 { out += String(format: " (±%.1f%%)", 100 * (s.liveHeap.high - s.liveHeap.estimate) / s.liveHeap.estimate) }

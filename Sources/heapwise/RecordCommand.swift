@@ -63,7 +63,7 @@ struct RecordCommand: ParsableCommand {
   var noPythonFrames = false
 
   @Option(help: ArgumentHelp(
-    "Production mode: record a sample, on average one allocated byte in SIZE (e.g. 512KiB); blocks of SIZE or more always (HEAPWISE_SAMPLE).",
+    "Production mode: record a sample, on average one allocated byte in SIZE (e.g. 512KiB), each allocation counted 512 B larger; blocks of SIZE or more always (HEAPWISE_SAMPLE).",
     discussion: "Reports then show unbiased estimates with their 95% intervals (docs/SAMPLING.md)."))
   var sample: String?
 

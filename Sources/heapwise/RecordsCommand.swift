@@ -109,6 +109,7 @@ enum RecordText {
         + (p.reason.isEmpty ? "" : " (\(p.reason))")
     case .sampling(let s):
       return head + "sampling mean-bytes=\(s.meanBytes) seed=\(s.seed) live-capacity=\(s.liveCapacity)"
+        + (s.offsetBytes == 0 ? "" : " offset-bytes=\(s.offsetBytes)")
     case .samplingStats(let s):
       return head + "sampling-stats recorded=\(s.recordedBlocks) dropped=\(s.droppedBlocks) live=\(s.liveBlocks)"
     case .aggregate(let a):

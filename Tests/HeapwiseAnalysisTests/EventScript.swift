@@ -60,6 +60,8 @@ struct EventScript {
                                    kind: ResidencyRegion.Kind.anonymous.rawValue, bitmap: bitmap))
   }
   mutating func end() { add(.end(EndRecord(reason: 0, signal: 0)), stream: 0) }
+  /// A sampled dump's parameters (SAMPLING, or SAMPLING_OFFSET when C is not 0).
+  mutating func sampling(_ p: SamplingParameters) { add(.sampling(p), stream: 1) }
 
   /// Replays the script through StackMetrics (plus `extra`) and returns both.
   func replay(markers: Set<String> = [], extra: [any ReplayAggregator] = []) -> (Replay, StackMetrics) {

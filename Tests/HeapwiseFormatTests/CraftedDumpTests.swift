@@ -43,6 +43,7 @@ import Testing
     ("stack-id-max", "stack id 4294967295 beyond the limit 65537"),
     ("stack-record-id-max", "stack id 4294967280 beyond the limit 65536"),
     ("stack-ids-stepping", "stack id 131072 beyond the limit 65537"),
+    ("sampling-offset-2p63", "sampling offset 9223372036854775808 is impossible"),
   ])
   func overTheLimitIsCorrupt(name: String, reason: String) throws {
     let (events, warnings) = try Self.read(name)
@@ -78,7 +79,7 @@ import Testing
   }
 
   @Test func acceptedCasesDecodeWhole() throws {
-    for name in ["alloc-2p48", "overlapping-2p56", "residency-wraps", "many-streams", "aggregate-peak-terms-2p62"] {
+    for name in ["alloc-2p48", "overlapping-2p56", "residency-wraps", "many-streams", "aggregate-peak-terms-2p62", "sampling-offset-large"] {
       let (events, warnings) = try Self.read(name)
       #expect(warnings.isEmpty, "\(name): \(warnings)")
       #expect(events.contains { if case .end = $0.record { true } else { false } }, "\(name)")

@@ -98,6 +98,20 @@ enum CraftedDumps {
       t.alloc(110, 0x10_0000, 64, stack: 1)
       t.marker(1 << 61, "half")
     }),
+    // SAMPLING_OFFSET (format 1.4) with a C past any block: the reader stops the frame.
+    ("sampling-offset-2p63", dump { t in
+      t.sampling(100, rate: 8192, seed: 1, capacity: 64, offset: 1 << 63)
+      t.stack(101, id: 1, frames: [0x1000])
+      t.alloc(110, 0x10_0000, 64, stack: 1)
+    }),
+    // A C that is possible but dwarfs R: every block's weight is 1, a block of 0 bytes too.
+    ("sampling-offset-large", dump { t in
+      t.sampling(100, rate: 1, seed: 1, capacity: 64, offset: 1 << 56)
+      t.stack(101, id: 1, frames: [0x1000])
+      t.alloc(110, 0x10_0000, 0, stack: 1)
+      t.alloc(111, 0x20_0000, 1 << 56, stack: 1)
+      t.free(112, 0x10_0000)
+    }),
   ] + [manyStreams, aggregatePeakTerms2p62]
 
   /// A sampled aggregated dump (format 1.4) whose 300 sites carry every counter and every peak

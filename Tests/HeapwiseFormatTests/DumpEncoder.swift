@@ -127,6 +127,12 @@ struct FrameBuilder {
   mutating func trim(_ ts: UInt64, before: UInt64, after: UInt64, result: UInt64) {
     open(0x53, ts); payload.appendUVarint(before); payload.appendUVarint(after); payload.appendUVarint(result)
   }
+  /// SAMPLING (0x54), or with `offset` SAMPLING_OFFSET (0x55, format 1.4).
+  mutating func sampling(_ ts: UInt64, rate: UInt64, seed: UInt64, capacity: UInt64, offset: UInt64? = nil) {
+    open(offset == nil ? 0x54 : 0x55, ts)
+    payload.appendUVarint(rate); payload.appendUVarint(seed); payload.appendUVarint(capacity)
+    if let offset { payload.appendUVarint(offset) }
+  }
   mutating func skippable(_ ts: UInt64, tag: UInt8, body: [UInt8]) {
     open(tag, ts); payload.appendUVarint(UInt64(body.count)); payload += body
   }

@@ -59,7 +59,7 @@ func describe(_ e: Event) -> String {
   case .end(let e): r = "end \(e.reason) \(e.signal)"
   case .pythonCode(let c): r = "pycode \(c.id) \(c.qualifiedName) \(c.filename):\(c.firstLine) \(c.lineTable.count)"
   case .python(let p): r = "python \(p.version) \(p.status) \(p.objectAllocator)"
-  case .sampling(let s): r = "sampling \(s.meanBytes) \(s.seed) \(s.liveCapacity)"
+  case .sampling(let s): r = "sampling \(s.meanBytes) \(s.seed) \(s.liveCapacity)" + (s.offsetBytes == 0 ? "" : " \(s.offsetBytes)")
   case .samplingStats(let s): r = "sampling-stats \(s.recordedBlocks) \(s.droppedBlocks) \(s.liveBlocks)"
   case .aggregate(let a): r = "aggregate \(a.kind) \(a.part) \(a.name) \(a.sites.map { "\($0.stack.rawValue):\($0.allocations)/\($0.frees)" })"
   case .skipped(let tag): r = "skipped 0x\(String(tag, radix: 16))"

@@ -123,6 +123,7 @@ import Testing
     #expect(constant("HW_TAG_PYCODE") == UInt64(RecordTag.pythonCode))
     #expect(constant("HW_TAG_PYTHON") == UInt64(RecordTag.python))
     #expect(constant("HW_TAG_SAMPLING") == UInt64(RecordTag.sampling))
+    #expect(constant("HW_TAG_SAMPLING_OFFSET") == UInt64(RecordTag.samplingOffset))
     #expect(constant("HW_TAG_SAMPLING_STATS") == UInt64(RecordTag.samplingStats))
     #expect(constant("HW_VERSION_MINOR") == UInt64(FormatConstants.minor))
     #expect(constant("HW_TAG_AGGREGATE") == UInt64(RecordTag.aggregate))
