@@ -435,8 +435,8 @@ static void initialize(void) {
   if (rate) {
     const char *seed_text = getenv("HEAPWISE_SAMPLE_SEED");
     uint64_t seed = seed_text && *seed_text ? strtoull(seed_text, NULL, 10) : hw_realtime_ns() ^ ((uint64_t)getpid() << 32);
-    size_t capacity = (size_t)env_bytes("HEAPWISE_SAMPLE_CAPACITY", 65536, (uint64_t)1 << 28);
-    if (hw_sampling_init(rate, seed, capacity ? capacity : 65536) != 0) {
+    size_t capacity = (size_t)env_bytes("HEAPWISE_SAMPLE_CAPACITY", 131072, (uint64_t)1 << 28);
+    if (hw_sampling_init(rate, seed, capacity ? capacity : 131072) != 0) {
       hw_log("cannot map the sampler's live set; not recording");
       return;
     }

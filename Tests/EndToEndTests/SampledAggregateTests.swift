@@ -40,7 +40,7 @@ import Testing
     }
 
     let records = try CLI.run(["records", agg], in: ws.url)
-    #expect(records.stdout.contains("sampling mean-bytes=8192 seed=7 live-capacity=65536 offset-bytes=512"),
+    #expect(records.stdout.contains("sampling mean-bytes=8192 seed=7 live-capacity=131072 offset-bytes=512"),
             "\(records.stdout.prefix(2000))")
     #expect(records.stdout.contains("aggregate totals part=0 sample-period=8192"))
     let summary = try CLI.run(["summary", agg], in: ws.url)

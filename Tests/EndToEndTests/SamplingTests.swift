@@ -107,7 +107,7 @@ import Testing
 
     // Every free of a sampled block was matched (reallocs included), and the text says what it is.
     let records = try CLI.run(["records", sampled], in: ws.url)
-    #expect(records.stdout.contains("sampling mean-bytes=8192 seed=7 live-capacity=65536 offset-bytes=512"))
+    #expect(records.stdout.contains("sampling mean-bytes=8192 seed=7 live-capacity=131072 offset-bytes=512"))
     #expect(records.stdout.contains("sampling-stats recorded="))
     #expect(records.stdout.contains("dropped=0"))
     let text = try CLI.run(["top", sampled, "--by", "function"], in: ws.url)
