@@ -1139,48 +1139,11 @@ int hw_capture_stack_above(uintptr_t *frames, int max, uintptr_t anchor) {
   return n >= 0 ? n : lu_capture_above(frames, max, anchor);
 }
 
-int hw_capture_stack_above_summed(uintptr_t *frames, int max, uintptr_t anchor, uint64_t *sum) {
-  if (max > HW_MAX_FRAMES) max = HW_MAX_FRAMES;
-  if (hw_unlikely(mode != MODE_OWN)) {
-    int n = mode == MODE_OFF ? 0 : lu_capture_above(frames, max, anchor);
-    *sum = hw_stack_sum(frames, n > 0 ? n : 0);
-    return n;
-  }
-  int n = own_capture_above_summed(frames, max, anchor, sum, NULL, NULL, false);
-  if (hw_unlikely(check)) {
-    uintptr_t ref[HW_MAX_FRAMES] = {0};
-    int n_ref = lu_capture_above(ref, max, anchor);
-    compare(frames, n, ref, n_ref);
-    if (n >= 0) {
-      uint64_t full = hw_stack_sum(frames, n);
-      if (full != *sum) report_sum_difference(), *sum = full;
-      return n;
-    }
-    memcpy(frames, ref, (size_t)(n = n_ref) * sizeof(uintptr_t));
-  } else if (hw_likely(n >= 0)) {
-    return n;
-  } else {
-    n = lu_capture_above(frames, max, anchor);
-  }
-  *sum = hw_stack_sum(frames, n > 0 ? n : 0);
-  return n;
-}
-
-/* hw_capture_stack_above_summed for a hook's entry state (hw_internal.h): the same frames, the
- * same fallbacks, the same check; only the path cache differs (the entry trie). `looked`: the
- * fast path below asked the cache and missed. */
-static hw_noinline int capture_entry(uintptr_t *frames, int max, const uintptr_t *entry, uint64_t *sum,
-                                     const uintptr_t **out, bool looked) {
-  const uintptr_t anchor = entry[1];
-  *out = frames;
-  if (max > HW_MAX_FRAMES) max = HW_MAX_FRAMES;
-  if (hw_unlikely(mode != MODE_OWN)) {
-    int n = mode == MODE_OFF ? 0 : lu_capture_above(frames, max, anchor);
-    *sum = hw_stack_sum(frames, n > 0 ? n : 0);
-    return n;
-  }
-  int n = looked ? own_capture_above_summed(frames, max, anchor, sum, entry, out, true)
-                 : own_capture_above_summed(frames, max, anchor, sum, entry, out, false);
+/* The end of an own capture, for both entry points: check mode compares it with libunwind's (and
+ * takes libunwind's when the own walk gave up), else a walk that gave up (n < 0) falls back to
+ * libunwind. The frames are at *out (a path-cache leaf, or `frames`); a fallback writes `frames`. */
+static inline __attribute__((always_inline)) int settle_capture(uintptr_t *frames, const uintptr_t **out, int n,
+                                                                int max, uintptr_t anchor, uint64_t *sum) {
   if (hw_unlikely(check)) {
     uintptr_t ref[HW_MAX_FRAMES] = {0};
     int n_ref = lu_capture_above(ref, max, anchor);
@@ -1200,6 +1163,36 @@ static hw_noinline int capture_entry(uintptr_t *frames, int max, const uintptr_t
   }
   *sum = hw_stack_sum(frames, n > 0 ? n : 0);
   return n;
+}
+
+int hw_capture_stack_above_summed(uintptr_t *frames, int max, uintptr_t anchor, uint64_t *sum) {
+  if (max > HW_MAX_FRAMES) max = HW_MAX_FRAMES;
+  if (hw_unlikely(mode != MODE_OWN)) {
+    int n = mode == MODE_OFF ? 0 : lu_capture_above(frames, max, anchor);
+    *sum = hw_stack_sum(frames, n > 0 ? n : 0);
+    return n;
+  }
+  int n = own_capture_above_summed(frames, max, anchor, sum, NULL, NULL, false);
+  const uintptr_t *out = frames;
+  return settle_capture(frames, &out, n, max, anchor, sum);
+}
+
+/* hw_capture_stack_above_summed for a hook's entry state (hw_internal.h): the same frames, the
+ * same fallbacks, the same check; only the path cache differs (the entry trie). `looked`: the
+ * fast path below asked the cache and missed. */
+static hw_noinline int capture_entry(uintptr_t *frames, int max, const uintptr_t *entry, uint64_t *sum,
+                                     const uintptr_t **out, bool looked) {
+  const uintptr_t anchor = entry[1];
+  *out = frames;
+  if (max > HW_MAX_FRAMES) max = HW_MAX_FRAMES;
+  if (hw_unlikely(mode != MODE_OWN)) {
+    int n = mode == MODE_OFF ? 0 : lu_capture_above(frames, max, anchor);
+    *sum = hw_stack_sum(frames, n > 0 ? n : 0);
+    return n;
+  }
+  int n = looked ? own_capture_above_summed(frames, max, anchor, sum, entry, out, true)
+                 : own_capture_above_summed(frames, max, anchor, sum, entry, out, false);
+  return settle_capture(frames, out, n, max, anchor, sum);
 }
 
 /* The common case in a function with few registers to save: the own walker, no check mode, a
