@@ -19,18 +19,8 @@
 
 extern void heapwise_marker(const char *name) __attribute__((weak));
 
-static uint64_t rng = 0x9ea4c0ffeeull;
-static uint64_t next(void) { /* splitmix64 */
-  uint64_t z = (rng += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-static double unit(void) { return (double)(next() >> 11) * 0x1p-53; }
-static size_t logsize(size_t lo, size_t hi) {
-  double l = __builtin_log((double)lo), h = __builtin_log((double)hi);
-  return (size_t)__builtin_exp(l + (h - l) * unit());
-}
+#define SPLITMIX_SEED 0x9ea4c0ffeeull
+#include "splitmix.h"
 
 /* What each site keeps to the peak: a list that grows by doubling (from the real allocator, so
  * its own blocks are a site too, the program's and tiny). */

@@ -24,12 +24,7 @@ SITES = ["site_tiny", "site_small", "site_medium", "site_page", "site_bimodal", 
          "site_reverse"]
 
 
-def heapwise():
-    for c in (".build/release/heapwise", ".build/debug/heapwise"):
-        p = os.path.join(ROOT, c)
-        if os.path.exists(p):
-            return p
-    sys.exit("build heapwise first (swift build -c release)")
+from sampling_accuracy import heapwise  # the same binary lookup (this directory is on sys.path)
 
 
 def rate_bytes(text):
