@@ -44,15 +44,11 @@ struct UnwindCheck {
 
   func plugins() throws -> [String] {
     // Same code layout, different frame sizes: the same return address, a different rule in each.
+    // Built through the workspace (once per run, under its lock): the dlopen scenarios of three
+    // tests run at once, and one must not load a plugin another is still writing.
     try [1000, 2000, 3000].map { frame in
-      let out = Harness.scratch.appendingPathComponent("unwindplugin\(frame).so").path
-      if !FileManager.default.fileExists(atPath: out) {
-        let result = try Harness.run("/usr/bin/cc", ["-g", "-O2", "-shared", "-fPIC",
-          "-DFRAME=\(frame)", Harness.programs.appendingPathComponent("unwindplugin.c").path, "-o", out],
-          environment: [:])
-        guard result.status == 0 else { throw HarnessError("compiling the plugin failed:\n\(result.stderr)") }
-      }
-      return out
+      try Harness.build("unwindplugin.c", output: "unwindplugin\(frame).so",
+                        flags: ["-O2", "-shared", "-fPIC", "-DFRAME=\(frame)"])
     }
   }
 
