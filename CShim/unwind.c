@@ -674,7 +674,7 @@ typedef struct pnode_s {
   uint32_t leaf;               /* 1 + a leaf's index, on a last node that ended a capture */
   uint8_t rbp_below;           /* this node or one further out computes its CFA from rbp */
 } pnode_t;
-/* A last node's cfa_off: rsp plus this is above any stack top (SPAN), ending path_walk's loop. */
+/* A last node's cfa_off: rsp plus this is above any stack top (SPAN), ending trie_walk's loop. */
 #define PATH_END (1 << 30)
 
 typedef struct {
@@ -800,13 +800,58 @@ HW_INLINE const pnode_t *path_child(const pnode_t *nd, uintptr_t ra) {
   return x;
 }
 
+/* The walk through a trie from node nd, whose state has rsp sp and rbp bp: the leaf the walk ends
+ * at, or NULL (a miss). Two loops: while some node further out computes a CFA from rbp, rbp is
+ * followed as the walk follows it; once none does (rbp_below clear: most -O2 code), every CFA is
+ * rsp + a constant of at least 8 and every saved-rbp slot lies between rsp and the return
+ * address's slot (path_node), so only the return-address slots are read: the walk's other reads
+ * could neither fail its bounds nor change its result. `keep` (a constant, path_walk's): each
+ * return address read is stored at ++w; the entry trie's walk stores nothing (its leaves keep the
+ * frames). A flag, not a test of w: the compiler does not carry w's non-nullness round the loop. */
+HW_INLINE const pleaf_t *trie_walk(paths_t *P, const pnode_t *nd, uintptr_t sp, uintptr_t bp, const bool keep,
+                                   uintptr_t *w) {
+  /* stack_top(sp), with the thread's pthread_self() kept: the same bound the walk uses. */
+  uintptr_t hi;
+  const uintptr_t self = P->self, initial = (uintptr_t)__libc_stack_end;
+  if (hw_likely(self > sp && self - sp <= SPAN)) hi = self;
+  else if (initial > sp && initial - sp <= SPAN) hi = initial;
+  else return NULL;
+  while (nd->rbp_below) {
+    if (nd->last) goto leaf;
+    uintptr_t cfa = (nd->cfa_rbp ? bp : sp) + (intptr_t)nd->cfa_off;
+    if (hw_unlikely(cfa < sp + 8 || cfa > hi)) return NULL;
+    uintptr_t ra = LOAD(cfa - 8);
+    if (nd->rbp_off) {
+      uintptr_t slot = cfa + (intptr_t)nd->rbp_off;
+      if (hw_unlikely(slot < sp)) return NULL; /* not above the return address's: path_node */
+      bp = LOAD(slot);
+    }
+    sp = cfa;
+    if (!(nd = path_child(nd, ra))) return NULL;
+    if (keep) *++w = ra;
+  }
+  for (;;) {
+    sp += (intptr_t)nd->cfa_off; /* a last node's PATH_END goes past hi */
+    if (hw_unlikely(sp > hi)) break;
+    uintptr_t ra = LOAD(sp - 8);
+    if (!(nd = path_child(nd, ra))) return NULL;
+    if (keep) *++w = ra;
+  }
+  if (!nd->last) return NULL;
+leaf:
+  if (hw_unlikely(!nd->leaf)) return NULL;
+  return &P->slots[nd->leaf - 1].leaf;
+}
+
+/* A hit: its sum, and the hint of its id for the intern that follows (stack_hint.h). */
+HW_INLINE int path_hit(const pleaf_t *L, uint64_t *sum) {
+  *sum = L->sum;
+  hw_stack_hint.id = (uint32_t *)&L->id, hw_stack_hint.sum = L->sum, hw_stack_hint.count = L->count;
+  return L->count;
+}
+
 /* The walk through the cache, from this function's own frame (state 0, as walk() is for the
- * memoized walk): the frames and sum of the capture, and the hint of its id, or -1. Two loops:
- * while some node further out computes a CFA from rbp, rbp is followed as the walk follows it;
- * once none does (rbp_below clear: most -O2 code), every CFA is rsp + a constant of at least 8
- * and every saved-rbp slot lies between rsp and the return address's slot (path_node), so only
- * the return-address slots are read: the walk's other reads could neither fail its bounds nor
- * change its result. */
+ * memoized walk): the frames and sum of the capture, and the hint of its id, or -1. */
 static hw_noinline int path_walk(paths_t *P, uintptr_t *frames, uintptr_t anchor, uint64_t *sum) {
   uintptr_t pc, sp, bp;
   if (!HERE(pc, sp, bp)) return -1;
@@ -815,87 +860,26 @@ static hw_noinline int path_walk(paths_t *P, uintptr_t *frames, uintptr_t anchor
     return -1;
   }
   const pnode_t *nd = &P->nodes[1];
-  /* stack_top(sp), with the thread's pthread_self() kept: the same bound the walk uses. */
-  uintptr_t hi;
-  const uintptr_t self = P->self, initial = (uintptr_t)__libc_stack_end;
-  if (hw_likely(self > sp && self - sp <= SPAN)) hi = self;
-  else if (initial > sp && initial - sp <= SPAN) hi = initial;
-  else return -1;
   if (hw_unlikely(nd->pc != pc)) return -1;
   uintptr_t pcs[WALK_MAX];
-  uintptr_t *w = pcs;
-  *w = pc;
-  while (nd->rbp_below) {
-    if (nd->last) goto leaf;
-    uintptr_t cfa = (nd->cfa_rbp ? bp : sp) + (intptr_t)nd->cfa_off;
-    if (hw_unlikely(cfa < sp + 8 || cfa > hi)) return -1;
-    uintptr_t ra = LOAD(cfa - 8);
-    if (nd->rbp_off) {
-      uintptr_t slot = cfa + (intptr_t)nd->rbp_off;
-      if (hw_unlikely(slot < sp)) return -1; /* not above the return address's: path_node */
-      bp = LOAD(slot);
-    }
-    sp = cfa;
-    if (!(nd = path_child(nd, ra))) return -1;
-    *++w = ra;
-  }
-  for (;;) {
-    sp += (intptr_t)nd->cfa_off; /* a last node's PATH_END goes past hi */
-    if (hw_unlikely(sp > hi)) break;
-    uintptr_t ra = LOAD(sp - 8);
-    if (!(nd = path_child(nd, ra))) return -1;
-    *++w = ra;
-  }
-  if (!nd->last) return -1;
-leaf:
-  if (hw_unlikely(!nd->leaf)) return -1;
-  pleaf_t *L = &P->slots[nd->leaf - 1].leaf;
-  if (hw_unlikely(L->anchor != anchor)) return -1;
+  pcs[0] = pc;
+  const pleaf_t *L = trie_walk(P, nd, sp, bp, true, pcs);
+  if (!L || hw_unlikely(L->anchor != anchor)) return -1;
   return_addresses_to_frames(frames, pcs + L->first, L->count);
-  *sum = L->sum;
-  hw_stack_hint.id = &L->id, hw_stack_hint.sum = L->sum, hw_stack_hint.count = L->count;
-  return L->count;
+  return path_hit(L, sum);
 }
 
 /* The walk through the entry trie, from the state of the hook's caller that the hook passed
- * (hw_capture_stack_entry): path_walk's two loops from the anchor's node, with no frame of its own
- * (no state of the walk is in it) and no copy, the leaf keeping the frames. The recorder's own
- * frames, four states of every path_walk, are not walked. */
+ * (hw_capture_stack_entry): trie_walk from the anchor's node, with no frame of its own (no state
+ * of the walk is in it) and no copy, the leaf keeping the frames. The recorder's own frames, four
+ * states of every path_walk, are not walked. */
 HW_INLINE int entry_walk(paths_t *P, const uintptr_t *entry, uint64_t *sum, const uintptr_t **out) {
-  uintptr_t sp = entry[2], bp = entry[0];
-  uintptr_t hi;
-  const uintptr_t self = P->self, initial = (uintptr_t)__libc_stack_end;
-  if (hw_likely(self > sp && self - sp <= SPAN)) hi = self;
-  else if (initial > sp && initial - sp <= SPAN) hi = initial;
-  else return -1;
   const pnode_t *nd = path_child(&P->entry_root, entry[1]);
   if (hw_unlikely(!nd)) return -1;
-  while (nd->rbp_below) {
-    if (nd->last) goto leaf;
-    uintptr_t cfa = (nd->cfa_rbp ? bp : sp) + (intptr_t)nd->cfa_off;
-    if (hw_unlikely(cfa < sp + 8 || cfa > hi)) return -1;
-    uintptr_t ra = LOAD(cfa - 8);
-    if (nd->rbp_off) {
-      uintptr_t slot = cfa + (intptr_t)nd->rbp_off;
-      if (hw_unlikely(slot < sp)) return -1; /* not above the return address's: path_node */
-      bp = LOAD(slot);
-    }
-    sp = cfa;
-    if (!(nd = path_child(nd, ra))) return -1;
-  }
-  for (;;) {
-    sp += (intptr_t)nd->cfa_off; /* a last node's PATH_END goes past hi */
-    if (hw_unlikely(sp > hi)) break;
-    if (!(nd = path_child(nd, LOAD(sp - 8)))) return -1;
-  }
-  if (!nd->last) return -1;
-leaf:
-  if (hw_unlikely(!nd->leaf)) return -1;
-  const pleaf_t *L = &P->slots[nd->leaf - 1].leaf;
+  const pleaf_t *L = trie_walk(P, nd, entry[2], entry[0], false, NULL);
+  if (!L) return -1;
   *out = path_frames(P, L->at);
-  *sum = L->sum;
-  hw_stack_hint.id = (uint32_t *)&L->id, hw_stack_hint.sum = L->sum, hw_stack_hint.count = L->count;
-  return L->count;
+  return path_hit(L, sum);
 }
 
 /* A node for the state at pc, its rule decoded as the walk decodes it; false for a rule the
@@ -917,7 +901,7 @@ static bool path_node(paths_t *P, pnode_t *nd, uintptr_t pc, bool last) {
     nd->rbp_off = hw_rule_rbp_off(r);
     if (nd->rbp_off > -8) return false; /* so that the slot lies below the return address's */
   }
-  /* What path_walk's rsp-only loop takes for granted: the CFA above rsp, the rbp slot in between. */
+  /* What trie_walk's rsp-only loop takes for granted: the CFA above rsp, the rbp slot in between. */
   if (!nd->cfa_rbp && (nd->cfa_off < 8 || (nd->rbp_off && nd->cfa_off + nd->rbp_off < 0))) return false;
   return true;
 }
