@@ -247,6 +247,17 @@ static inline uintptr_t stack_top(uintptr_t sp) {
   return 0;
 }
 
+/* stack_top for the path cache's lookups, with the thread's pthread_self() it keeps: the same
+ * bound in one unsigned compare each (top - sp - 1 < SPAN is top > sp && top - sp <= SPAN: a top
+ * at or below sp wraps round to a huge value), __libc_stack_end read only when the thread's own
+ * top does not hold. 4 instructions a lookup fewer; in walk_from the same form cost 4-5 a walk
+ * (tree.c, callgrind: GCC laid the function out otherwise), so stack_top keeps its own. */
+HW_INLINE bool stack_top_of(uintptr_t self, uintptr_t sp, uintptr_t *top) {
+  if (hw_likely(self - sp - 1 < SPAN)) return *top = self, true;
+  uintptr_t initial = (uintptr_t)__libc_stack_end;
+  return initial - sp - 1 < SPAN && (*top = initial, true);
+}
+
 /* Statistics for the check mode only (atomics on every capture would be a cost otherwise). */
 static _Atomic uint64_t n_sum_differ, n_summed_frames, n_sum_frames;
 static _Atomic uint64_t n_compared, n_differ, n_own, n_fallback, n_reused_frames, n_walked_frames, n_shifted_frames;
@@ -810,12 +821,8 @@ HW_INLINE const pnode_t *path_child(const pnode_t *nd, uintptr_t ra) {
  * frames). A flag, not a test of w: the compiler does not carry w's non-nullness round the loop. */
 HW_INLINE const pleaf_t *trie_walk(paths_t *P, const pnode_t *nd, uintptr_t sp, uintptr_t bp, const bool keep,
                                    uintptr_t *w) {
-  /* stack_top(sp), with the thread's pthread_self() kept: the same bound the walk uses. */
-  uintptr_t hi;
-  const uintptr_t self = P->self, initial = (uintptr_t)__libc_stack_end;
-  if (hw_likely(self > sp && self - sp <= SPAN)) hi = self;
-  else if (initial > sp && initial - sp <= SPAN) hi = initial;
-  else return NULL;
+  uintptr_t hi; /* the bound the memoized walk uses (stack_top) */
+  if (hw_unlikely(!stack_top_of(P->self, sp, &hi))) return NULL;
   while (nd->rbp_below) {
     if (nd->last) goto leaf;
     uintptr_t cfa = (nd->cfa_rbp ? bp : sp) + (intptr_t)nd->cfa_off;
@@ -840,7 +847,12 @@ HW_INLINE const pleaf_t *trie_walk(paths_t *P, const pnode_t *nd, uintptr_t sp, 
   if (!nd->last) return NULL;
 leaf:
   if (hw_unlikely(!nd->leaf)) return NULL;
-  return &P->slots[nd->leaf - 1].leaf;
+  const pleaf_t *L = &P->slots[(size_t)nd->leaf - 1].leaf; /* a 64-bit index: the - 1 folds away */
+  /* L in one register: left to itself, GCC rebuilt its address from the slot index for each use
+   * of it by the callers (the fields, &L->id). */
+  __asm__("" : "+r"(L));
+  if (!L) __builtin_unreachable(); /* which the asm hid */
+  return L;
 }
 
 /* A hit: its sum, and the hint of its id for the intern that follows (stack_hint.h). */
