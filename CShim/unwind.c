@@ -837,10 +837,15 @@ HW_INLINE const pleaf_t *trie_walk(paths_t *P, const pnode_t *nd, uintptr_t sp, 
     if (!(nd = path_child(nd, ra))) return NULL;
     if (keep) *++w = ra;
   }
+  /* rsp as at = rsp - (hi + 1), modulo 2^64 (rsp <= hi: the bounds above): the step and the bound
+   * test are one add and its carry, which is rsp + cfa_off > hi (a last node's PATH_END too: every
+   * offset here is at least 8, path_node), and the slot is hi + 1 - 8 + at, one addressing mode:
+   * 6 instructions a frame, not 7. */
+  const uintptr_t end = hi + 1;
+  uintptr_t at = sp - end;
   for (;;) {
-    sp += (intptr_t)nd->cfa_off; /* a last node's PATH_END goes past hi */
-    if (hw_unlikely(sp > hi)) break;
-    uintptr_t ra = LOAD(sp - 8);
+    if (hw_unlikely(__builtin_add_overflow(at, (uintptr_t)nd->cfa_off, &at))) break;
+    uintptr_t ra = LOAD(end - 8 + at);
     if (!(nd = path_child(nd, ra))) return NULL;
     if (keep) *++w = ra;
   }
