@@ -682,18 +682,20 @@ typedef struct pnode_s {
                                   (a word: added straight from the node, 8 instructions a frame, not 9); */
   int16_t rbp_off;             /* rbp saved at CFA + rbp_off (0: kept) */
   uint8_t cfa_rbp, last;       /* last: the outermost state (HW_RULE_LAST), cfa_off PATH_END */
-  uint32_t leaf;               /* 1 + a leaf's index, on a last node that ended a capture */
   uint8_t rbp_below;           /* this node or one further out computes its CFA from rbp */
+  struct pleaf_s *leaf;        /* on a last node that ended a capture, its leaf (NULL: none); a
+                                  pointer, not an index: no address to build on a hit */
 } pnode_t;
+_Static_assert(sizeof(pnode_t) == 48, "a node is 48 bytes (docs/RECORDER.md: the cache's memory)");
 /* A last node's cfa_off: rsp plus this is above any stack top (SPAN), ending trie_walk's loop. */
 #define PATH_END (1 << 30)
 
-typedef struct {
+typedef struct pleaf_s {
   uintptr_t anchor;       /* the capture's anchor */
   uint64_t sum;           /* hw_stack_sum of its frames */
   uint32_t id;            /* its stack id, 0 until interned (stack_hint.h) */
   uint16_t first, count;  /* its frames: the path's pcs [first, first + count), minus one */
-  uint32_t at;            /* an entry trie's leaf: its frames start at slot `at` (path_frames) */
+  const uintptr_t *frames; /* an entry trie's leaf: its frames, in the slots after it (path_frames) */
 } pleaf_t;
 typedef union {
   pleaf_t leaf;
@@ -714,7 +716,7 @@ typedef struct paths_s {
    * so that a hit copies nothing. */
   pnode_t entry_root;
   pnode_t nodes[PATH_NODES];
-  pslot_t slots[PATH_SLOTS]; /* leaves (a node's `leaf` is 1 + its slot), and entry leaves' frames */
+  pslot_t slots[PATH_SLOTS]; /* leaves (a last node's `leaf` points at one), and entry leaves' frames */
 } paths_t;
 
 static __thread paths_t *paths TLS;
@@ -851,13 +853,7 @@ HW_INLINE const pleaf_t *trie_walk(paths_t *P, const pnode_t *nd, uintptr_t sp, 
   }
   if (!nd->last) return NULL;
 leaf:
-  if (hw_unlikely(!nd->leaf)) return NULL;
-  const pleaf_t *L = &P->slots[(size_t)nd->leaf - 1].leaf; /* a 64-bit index: the - 1 folds away */
-  /* L in one register: left to itself, GCC rebuilt its address from the slot index for each use
-   * of it by the callers (the fields, &L->id). */
-  __asm__("" : "+r"(L));
-  if (!L) __builtin_unreachable(); /* which the asm hid */
-  return L;
+  return nd->leaf; /* NULL: a last node whose capture was not kept */
 }
 
 /* A hit: its sum, and the hint of its id for the intern that follows (stack_hint.h). */
@@ -895,7 +891,7 @@ HW_INLINE int entry_walk(paths_t *P, const uintptr_t *entry, uint64_t *sum, cons
   if (hw_unlikely(!nd)) return -1;
   const pleaf_t *L = trie_walk(P, nd, entry[2], entry[0], false, NULL);
   if (!L) return -1;
-  *out = path_frames(P, L->at);
+  *out = L->frames;
   return path_hit(L, sum);
 }
 
@@ -957,8 +953,8 @@ static hw_noinline void path_insert(paths_t *P, const memo_t *m, uintptr_t ancho
     on_path[d] = c;
   }
   if (!k->last) return;
-  if (!k->leaf) k->leaf = ++P->n_slots;
-  pleaf_t *L = &P->slots[k->leaf - 1].leaf;
+  if (!k->leaf) k->leaf = &P->slots[P->n_slots++].leaf;
+  pleaf_t *L = k->leaf;
   L->anchor = anchor, L->sum = sum, L->id = 0, L->first = (uint16_t)first, L->count = (uint16_t)count;
   hw_stack_hint.id = &L->id, hw_stack_hint.sum = sum, hw_stack_hint.count = count;
 }
@@ -999,13 +995,13 @@ static hw_noinline void path_insert_entry(paths_t *P, const memo_t *m, const uin
   if (!k->last) return;
   pleaf_t *L;
   if (k->leaf) {
-    L = &P->slots[k->leaf - 1].leaf;
+    L = k->leaf;
   } else {
-    k->leaf = ++P->n_slots;
-    L = &P->slots[k->leaf - 1].leaf;
-    L->at = P->n_slots;
-    P->n_slots += need - 1;
-    memcpy(path_frames(P, L->at), frames, (size_t)count * sizeof frames[0]);
+    L = k->leaf = &P->slots[P->n_slots].leaf;
+    uintptr_t *copy = path_frames(P, P->n_slots + 1);
+    P->n_slots += need;
+    memcpy(copy, frames, (size_t)count * sizeof frames[0]);
+    L->frames = copy;
   }
   L->anchor = entry[1], L->sum = sum, L->id = 0, L->first = 0, L->count = (uint16_t)count;
   hw_stack_hint.id = &L->id, hw_stack_hint.sum = sum, hw_stack_hint.count = count;
