@@ -679,7 +679,7 @@ typedef struct pnode_s {
   const struct pnode_s *child; /* the first state met after this one (node 0, the sentinel: none) */
   const struct pnode_s *sibling; /* the parent's next child (NULL: none) */
   intptr_t cfa_off;            /* the rule at pc - 1: CFA = (cfa_rbp ? rbp : rsp) + cfa_off
-                                  (a word: added straight from the node, 8 instructions a frame, not 9); */
+                                  (a word: added straight from the node in trie_walk's loop) */
   int16_t rbp_off;             /* rbp saved at CFA + rbp_off (0: kept) */
   uint8_t cfa_rbp, last;       /* last: the outermost state (HW_RULE_LAST), cfa_off PATH_END */
   uint8_t rbp_below;           /* this node or one further out computes its CFA from rbp */
