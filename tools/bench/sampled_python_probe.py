@@ -13,7 +13,9 @@ ratio: each round's CPU over the same round's plain run, median and quartiles ov
 slow stretch of the machine then moves both sides of a ratio).
 
   tools/bench/sampled_python_probe.py [--runs 11] [--script dicts|pass] [--python PATH]
-                                      [--baseline OTHER/libheapwise.so]
+                                      [--baseline OTHER/libheapwise.so] [--quick]
+
+--quick: plain, the forwarder and --sample 512KiB only (more rounds in the same time).
 """
 import argparse, os, shutil, statistics, subprocess, sys, tempfile, time
 
@@ -54,6 +56,7 @@ def main():
     ap.add_argument("--script", choices=["dicts", "pass"], default="dicts")
     ap.add_argument("--python", help="interpreter (default: the one `python3` runs)")
     ap.add_argument("--baseline")
+    ap.add_argument("--quick", action="store_true")
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="heapwise-pyprobe-")
     forward = os.path.join(tmp, "forward.so")
@@ -68,6 +71,8 @@ def main():
             f.write(PY_SCRIPT)
         cmd = [python, script]
     conf = configs(forward, a.baseline)
+    if a.quick:
+        conf = {n: c for n, c in conf.items() if n in ("plain", "forwarder", "sampled 512KiB")}
     base = clean_env()
     got = {name: [] for name in conf}
     print(f"# {time.strftime('%Y-%m-%d %H:%M:%S')} {python} {a.script}, {a.runs} interleaved rounds;"
