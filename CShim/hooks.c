@@ -103,7 +103,11 @@ static inline __attribute__((always_inline)) uint32_t current_stack(hw_thread_t 
   }
   bool is_new = false;
   uint32_t id = hw_stack_hint_known(sum, n); /* a path-cache hit whose id is known (stack_hint.h) */
-  if (hw_unlikely(!id)) id = hw_stack_intern_summed(fr, n, sum, &is_new);
+  if (hw_unlikely(!id)) { /* is_new's address escapes only here: a hit keeps it in a register */
+    bool fresh = false;
+    id = hw_stack_intern_summed(fr, n, sum, &fresh);
+    is_new = fresh;
+  }
   if (hw_unlikely(is_new)) {
     /* with Python frames merged, fr is frames */
     if (n > 0 && atomic_load_explicit(&hw_pyframes_active, memory_order_relaxed) && fr == frames)
