@@ -125,8 +125,9 @@ static inline __attribute__((always_inline)) uint32_t current_stack(hw_thread_t 
 
 /* `sampled`: the sampler chose this block (always true without sampling, sampling.c). A sampled
  * block is recorded only once it is in the liveset, so that its free will be matched. Inlined into
- * malloc_general (one frame, the function code a constant: churn -N instructions a pair), called
- * through on_alloc from the other hooks. */
+ * malloc_general and calloc_general, which return p after it: one frame, not a second one with its
+ * register saves, and the function code a constant (churn -35 instructions a pair). The other hooks
+ * call on_alloc (hw_hook_alloc, for C++'s operators, as a tail call: inlining gained nothing). */
 static inline __attribute__((always_inline)) void record_alloc(int fn, void *p, size_t size, void *anchor,
                                                                const uintptr_t *entry, bool sampled) {
   hw_tls_busy++;
@@ -389,7 +390,7 @@ HW_GENERAL_ENTRY void *calloc_general(size_t n, size_t size, size_t total, void 
   if (hw_unlikely(!hw_real.calloc) && !ensure_real()) return hw_bootstrap_alloc(total, 16);
   void *p = IN_ALLOCATOR(hw_real.calloc(n, size));
   uintptr_t e[3];
-  alloc_event(HW_FN_CALLOC, p, total, anchor, entry_state(e, bp, sp, anchor));
+  alloc_event_in(HW_FN_CALLOC, p, total, anchor, entry_state(e, bp, sp, anchor), true);
   return p;
 }
 
