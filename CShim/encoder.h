@@ -28,12 +28,17 @@ static inline __attribute__((always_inline)) hw_thread_t *hw_thread_here(void) {
   return hw_thread_current();
 }
 /* The same, and in *b the buffer it found, for a record encoded right away (hw_encode_free_in):
- * one load of t->buffer, not a second one in hw_record_begin. */
+ * one load of t->buffer, not a second one in hw_record_begin. Like hw_thread_here, a state just
+ * made (hw_thread_current) is returned even when it got no buffer (*b NULL then). */
 static inline __attribute__((always_inline)) hw_thread_t *hw_thread_here_buffer(hw_buffer_t **b) {
   hw_thread_t *t = hw_tls_thread;
-  if (hw_unlikely(!t) && !(t = hw_thread_current())) return NULL;
-  *b = atomic_load_explicit(&t->buffer, memory_order_relaxed);
-  return *b ? t : NULL;
+  if (hw_likely(t)) {
+    *b = atomic_load_explicit(&t->buffer, memory_order_relaxed);
+    return *b ? t : NULL;
+  }
+  t = hw_thread_current();
+  *b = t ? atomic_load_explicit(&t->buffer, memory_order_relaxed) : NULL;
+  return t;
 }
 
 /* The buffer a record of `need` bytes at ts goes into, when the current one cannot take it (full,
@@ -109,9 +114,10 @@ static inline __attribute__((always_inline)) void hw_encode_free(hw_thread_t *t,
   uint8_t *p = hw_record_begin(t, ts, (uint8_t)(HW_TAG_FREE | fn), HW_RECORD_MAX, &b);
   if (p) hw_record_commit(b, hw_record_addr(b, p, addr));
 }
-/* The same into t's buffer b as hw_thread_here_buffer found it. */
+/* The same into t's buffer b as hw_thread_here_buffer found it (NULL: nothing is written). */
 static inline __attribute__((always_inline)) void hw_encode_free_in(hw_thread_t *t, hw_buffer_t *b, uint64_t ts, int fn,
                                                                     uintptr_t addr) {
+  if (hw_unlikely(!b)) return;
   uint8_t *p = hw_record_begin_in(t, b, ts, (uint8_t)(HW_TAG_FREE | fn), HW_RECORD_MAX, &b);
   if (p) hw_record_commit(b, hw_record_addr(b, p, addr));
 }
