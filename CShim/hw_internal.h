@@ -165,11 +165,28 @@ static inline uint64_t hw_now_unordered(void) {
  * hw_stamp_clock is NULL (a reading per event) unless the TSC is the clock, the vDSO has the
  * coarse clock, and no writer thread runs (hw_writer_spawn clears it before the program's first
  * thread exists: samples are then taken on another thread, whose readings are not this one's).
- * Only for a thread that hw_recording_alone: every block it orders against is its own. */
+ * Only for a thread that hw_recording_alone: every block it orders against is its own.
+ * hw_coarse_words, when set (under the same conditions), are the two words of the vvar page the
+ * vDSO itself reads the coarse clock from (seconds, nanoseconds), found at start by their value
+ * (platform.c, hw_stamps_init: no kernel layout is assumed): the test is then two loads, not a
+ * call (~7 ns a call here, twice a pair). They serve only to notice that the kernel ticked; a
+ * torn read (the kernel between its two stores) reads as a tick, which costs one TSC read. Each
+ * noticed tick is checked against the vDSO (hw_stamp_after_tick), and a disagreement makes every
+ * later stamp use the vDSO call. */
 typedef int (*hw_clock_fn)(clockid_t, struct timespec *);
 extern _Atomic(hw_clock_fn) hw_stamp_clock;
+extern _Atomic(const volatile uint64_t *) hw_coarse_words;
+uint64_t hw_stamp_after_tick(uint64_t tick); /* the words moved: checks them, reads the TSC */
 static inline uint64_t hw_stamp_alone(void) {
 #if defined(__x86_64__)
+  const volatile uint64_t *w = atomic_load_explicit(&hw_coarse_words, memory_order_relaxed);
+  if (hw_likely(w != NULL)) {
+    uint64_t tick = w[0] << 30 | w[1], last = hw_tls_stamp;
+    if (hw_likely(tick == hw_tls_stamp_tick) &&
+        hw_likely(last >> HW_COARSE_SHIFT > hw_tls_stamp_other >> HW_COARSE_SHIFT))
+      return last;
+    return hw_stamp_after_tick(tick);
+  }
   hw_clock_fn coarse = atomic_load_explicit(&hw_stamp_clock, memory_order_relaxed);
   if (hw_likely(coarse != NULL)) {
     struct timespec c;
@@ -186,7 +203,8 @@ static inline uint64_t hw_stamp_alone(void) {
   return hw_now_unordered();
 }
 void hw_stamps_init(void);          /* at start, once hw_use_tsc is known: resolves the vDSO clock */
-void hw_stamps_reuse(bool on);      /* off: the writer thread starts; on: a fork child (no writer) */
+void hw_stamps_reuse(bool on);      /* off: the writer thread starts; on: a fork child (no writer),
+                                     * which rechecks the vvar words (it may be in a new time namespace) */
 bool hw_clock_is_tsc(void);
 uint64_t hw_realtime_ns(void);
 /* Page-aligned anonymous memory straight from the kernel, never through the hooks. */

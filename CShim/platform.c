@@ -6,6 +6,7 @@
 #include <link.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
@@ -73,19 +74,180 @@ static void *vdso_function(const char *name) {
   return NULL;
 }
 
+/* THE COARSE CLOCK'S WORDS IN THE VVAR PAGE (hw_stamp_alone). The kernel publishes the coarse clock
+ * in a page mapped into every process ([vvar]), and the vDSO's clock_gettime copies it out under a
+ * sequence counter. Where in that page it sits depends on the kernel version, so it is found by
+ * value: the page is copied while the vDSO's reading stands still, and the one pair of aligned
+ * words equal to (tv_sec, tv_nsec) is taken. Some vvar pages fault with SIGBUS when touched (here
+ * two of four outside a time namespace, pages the kernel fills only for one or for a paravirtual
+ * clock); they are copied through a pipe, where the kernel's own access fails with EFAULT instead. The words only ever tell whether the
+ * kernel ticked: a wrong pair would show as a disagreement with the vDSO at the next tick they show
+ * (checked at each one, hw_stamp_after_tick), and a pair that never moves would stop the stamps,
+ * which the checks here rule out: at start (it equals the clock now) and in every fork child (whose
+ * vvar pages change if it was made in a new time namespace). */
+_Atomic(const volatile uint64_t *) hw_coarse_words;
+static const volatile uint64_t *found_words; /* set by hw_stamps_init; NULL after a disagreement */
+static uint64_t vvar_copy[4096 / 8];         /* static: the fork child's handler runs this too */
+static uint64_t words_found_at;              /* offset in [vvar], for the stamp check's line */
+static const char *words_missing = "not looked for";
+static bool stamp_check;                     /* HEAPWISE_STAMP_CHECK=1, below */
+
+static uint64_t tick_of(const struct timespec *t) { return (uint64_t)t->tv_sec << 30 | (uint64_t)t->tv_nsec; }
+static uint64_t words_tick(const volatile uint64_t *w) { return w[0] << 30 | w[1]; }
+
+/* The vDSO's reading equals the words read just before or just after it (a kernel tick may fall
+ * between two of the reads, not between three within a few tries). 0 if not, else the agreed tick. */
+static uint64_t words_agree(const volatile uint64_t *w) {
+  for (int attempt = 0; attempt < 4; attempt++) {
+    uint64_t before = words_tick(w);
+    struct timespec c;
+    if (vdso_clock(CLOCK_MONOTONIC_COARSE, &c) != 0) return 0;
+    uint64_t after = words_tick(w), v = tick_of(&c);
+    if (v == before || v == after) return v;
+  }
+  return 0;
+}
+
+struct vvar_range {
+  uintptr_t start, end;
+};
+
+static bool vvar_line(char *line, void *arg) {
+  size_t n = strlen(line);
+  if (n < 6 || strcmp(line + n - 6, "[vvar]") != 0) return true;
+  struct vvar_range *r = arg;
+  char *end;
+  r->start = (uintptr_t)strtoull(line, &end, 16);
+  if (*end == '-') r->end = (uintptr_t)strtoull(end + 1, NULL, 16);
+  return false;
+}
+
+/* Copies one page through the pipe `fds`: false if the kernel could not read it all. */
+static bool copy_page(int fds[2], uintptr_t page) {
+  long wrote = syscall(SYS_write, fds[1], (const void *)page, sizeof vvar_copy);
+  long got = 0;
+  while (wrote > 0 && got < wrote) { /* drain even a partial copy, so the next page starts empty */
+    long n = syscall(SYS_read, fds[0], (char *)vvar_copy + got, (size_t)(wrote - got));
+    if (n <= 0) return false;
+    got += n;
+  }
+  return wrote == (long)sizeof vvar_copy;
+}
+
+static const volatile uint64_t *find_words(void) {
+  char line[512];
+  struct vvar_range r = {0, 0};
+  if (!hw_maps_lines(line, sizeof line, vvar_line, &r) || r.end <= r.start) {
+    words_missing = "no [vvar] mapping";
+    return NULL;
+  }
+  int fds[2];
+  if (syscall(SYS_pipe2, fds, O_CLOEXEC | O_NONBLOCK) != 0) {
+    words_missing = "no pipe to copy [vvar] through";
+    return NULL;
+  }
+  const volatile uint64_t *found = NULL;
+  int matches = 0, steady = 0;
+  size_t page_size = sizeof vvar_copy;
+  for (uintptr_t page = r.start; page < r.end && page - r.start < 16 * page_size; page += page_size) {
+    for (int attempt = 0; attempt < 3; attempt++) {
+      struct timespec a, b;
+      if (vdso_clock(CLOCK_MONOTONIC_COARSE, &a) != 0) break;
+      bool copied = copy_page(fds, page);
+      if (vdso_clock(CLOCK_MONOTONIC_COARSE, &b) != 0 || !copied) break;
+      if (tick_of(&a) != tick_of(&b)) continue; /* the kernel ticked during the copy */
+      steady++;
+      for (size_t i = 0; i + 1 < page_size / 8; i++) {
+        if (vvar_copy[i] == (uint64_t)a.tv_sec && vvar_copy[i + 1] == (uint64_t)a.tv_nsec) {
+          matches++;
+          found = (const volatile uint64_t *)(page + i * 8);
+        }
+      }
+      break;
+    }
+  }
+  syscall(SYS_close, fds[0]);
+  syscall(SYS_close, fds[1]);
+  if (matches != 1) {
+    words_missing = steady == 0 ? "no [vvar] page could be read" : matches ? "the clock's value is in [vvar] twice"
+                                                                   : "the clock's value is not in [vvar]";
+    return NULL;
+  }
+  if (!words_agree(found)) {
+    words_missing = "the words found disagree with the vDSO";
+    return NULL;
+  }
+  words_found_at = (uint64_t)((uintptr_t)found - r.start);
+  return found;
+}
+
+uint64_t hw_stamp_after_tick(uint64_t tick) {
+  if (tick != hw_tls_stamp_tick) {
+    const volatile uint64_t *w = atomic_load_explicit(&hw_coarse_words, memory_order_relaxed);
+    uint64_t agreed = w ? words_agree(w) : 0;
+    if (!agreed) { /* every later stamp asks the vDSO */
+      found_words = NULL;
+      words_missing = "the words disagreed with the vDSO at a tick";
+      atomic_store(&hw_coarse_words, NULL);
+      struct timespec c;
+      agreed = vdso_clock && vdso_clock(CLOCK_MONOTONIC_COARSE, &c) == 0 ? tick_of(&c) : 0;
+    }
+    tick = agreed;
+  }
+  hw_tls_stamp_tick = tick;
+  return hw_tls_stamp = hw_rdtsc();
+}
+
 /* The coarse clock must be the vDSO's (a system call per event would cost far more than the TSC
  * read it saves) and tick at least every 10 ms (the bound docs/RECORDER.md states). */
 void hw_stamps_init(void) {
   vdso_clock = NULL;
+  found_words = NULL;
   struct timespec res, now;
   hw_clock_fn f = hw_use_tsc ? (hw_clock_fn)vdso_function("__vdso_clock_gettime") : NULL;
   if (f && f(CLOCK_MONOTONIC_COARSE, &now) == 0 && clock_getres(CLOCK_MONOTONIC_COARSE, &res) == 0 &&
       res.tv_sec == 0 && res.tv_nsec <= 10000000L)
     vdso_clock = f;
+  const char *words = getenv("HEAPWISE_COARSE_WORDS"), *check = getenv("HEAPWISE_STAMP_CHECK");
+  stamp_check = check && strcmp(check, "1") == 0;
+  if (!vdso_clock) words_missing = "no vDSO coarse clock";
+  else if (words && strcmp(words, "0") == 0) words_missing = "HEAPWISE_COARSE_WORDS=0";
+  else found_words = find_words();
   hw_stamps_reuse(true);
 }
 
-void hw_stamps_reuse(bool on) { atomic_store(&hw_stamp_clock, on ? vdso_clock : NULL); }
+/* HEAPWISE_STAMP_CHECK=1 (stamp_check): the stamps take the vDSO's reading, and every reading is
+ * compared with the words (read before and after it); one line of counts on stderr at exit. */
+static _Atomic uint64_t n_checked, n_disagreed;
+
+static int checked_clock(clockid_t id, struct timespec *ts) {
+  uint64_t before = words_tick(found_words);
+  int r = vdso_clock(id, ts);
+  uint64_t after = words_tick(found_words), v = tick_of(ts);
+  atomic_fetch_add_explicit(&n_checked, 1, memory_order_relaxed);
+  if (v != before && v != after) atomic_fetch_add_explicit(&n_disagreed, 1, memory_order_relaxed);
+  return r;
+}
+
+void hw_stamps_reuse(bool on) {
+  if (on && found_words && !words_agree(found_words)) { /* a fork child in a new time namespace */
+    found_words = NULL;
+    words_missing = "the words disagreed with the vDSO in a fork child";
+  }
+  bool checking = stamp_check && found_words;
+  atomic_store(&hw_coarse_words, on && !checking ? found_words : NULL);
+  atomic_store(&hw_stamp_clock, !on ? NULL : checking ? checked_clock : vdso_clock);
+}
+
+__attribute__((destructor(101))) static void stamp_check_report(void) {
+  if (!stamp_check) return;
+  if (found_words)
+    hw_log("stamp check: %llu coarse readings compared with the vvar words at +%#llx, %llu disagreed",
+           (unsigned long long)atomic_load(&n_checked), (unsigned long long)words_found_at,
+           (unsigned long long)atomic_load(&n_disagreed));
+  else
+    hw_log("stamp check: no vvar words (%s)", words_missing);
+}
 
 uint64_t hw_realtime_ns(void) {
   struct timespec t;
