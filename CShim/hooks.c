@@ -48,11 +48,6 @@ static hw_cold bool ensure_real(void) {
   return atomic_load(&bootstrapping) == 2 && hw_real.malloc;
 }
 
-/* The stamp of a recorded event. The process's first hooked call reads the configuration first
- * (recorder.c): that decides the clock (TSC or CLOCK_MONOTONIC), which its own stamp must use.
- * Before a call that gives memory back (free, munmap): an unordered read is enough (hw_internal.h,
- * hw_now_unordered). After one that obtained memory: ordered, unless this thread records alone;
- * then both are the thread's latest reading while the kernel's tick stands (hw_stamp_alone). */
 /* hw_recording, once the configuration has been read. The hot paths read it here once per event
  * and test that value later, not the flag again: a stop (hw_stop_recording, exit) racing with the
  * event is the same race whichever of the event's reads it falls between, and the buffer the
@@ -65,6 +60,12 @@ static inline int recording_started(void) {
   }
   return recording;
 }
+
+/* The stamp of a recorded event. The process's first hooked call reads the configuration first
+ * (recorder.c): that decides the clock (TSC or CLOCK_MONOTONIC), which its own stamp must use.
+ * Before a call that gives memory back (free, munmap): an unordered read is enough (hw_internal.h,
+ * hw_now_unordered). After one that obtained memory: ordered, unless this thread records alone;
+ * then both are the thread's latest reading while the kernel's tick stands (hw_stamp_alone). */
 static inline uint64_t stamp_before_started(void) { return hw_recording_alone() ? hw_stamp_alone() : hw_now_unordered(); }
 static inline uint64_t stamp_after_started(void) { return hw_recording_alone() ? hw_stamp_alone() : hw_now(); }
 static inline uint64_t stamp_before(void) {
@@ -168,7 +169,7 @@ static inline __attribute__((always_inline)) void on_free(int fn, void *p, uint6
                                                           int recording) {
   if (atomic_load_explicit(&hw_scopes_open, memory_order_relaxed)) hw_scope_on_free(p);
   if (recording) {
-    removed_t r;
+    removed_t r = {0, 0, 0};
     if (hw_sample_rate) {
       if (matched) r = *matched;
       else if (hw_live_remove((uintptr_t)p, &r.stack, &r.seed, &r.size) != 0) return; /* not sampled */
