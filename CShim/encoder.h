@@ -27,6 +27,19 @@ static inline __attribute__((always_inline)) hw_thread_t *hw_thread_here(void) {
   if (hw_likely(t)) return atomic_load_explicit(&t->buffer, memory_order_relaxed) ? t : NULL;
   return hw_thread_current();
 }
+/* The same, and in *b the buffer it found, for a record encoded right away (hw_encode_free_in):
+ * one load of t->buffer, not a second one in hw_record_begin. Like hw_thread_here, a state just
+ * made (hw_thread_current) is returned even when it got no buffer (*b NULL then). */
+static inline __attribute__((always_inline)) hw_thread_t *hw_thread_here_buffer(hw_buffer_t **b) {
+  hw_thread_t *t = hw_tls_thread;
+  if (hw_likely(t)) {
+    *b = atomic_load_explicit(&t->buffer, memory_order_relaxed);
+    return *b ? t : NULL;
+  }
+  t = hw_thread_current();
+  *b = t ? atomic_load_explicit(&t->buffer, memory_order_relaxed) : NULL;
+  return t;
+}
 
 /* The buffer a record of `need` bytes at ts goes into, when the current one cannot take it (full,
  * or its time mode is not `coarse`): rotated, or re-moded while still empty; NULL when recording
@@ -43,16 +56,19 @@ uint8_t *hw_record_too_large(size_t need);
  * it goes into (the record's fields and commit use that one, not t->buffer read again); NULL when
  * recording has stopped for this thread. Inlined into each emitter: a call cost the ALLOC/FREE
  * pair 26 instructions of register saves (callgrind, churn). */
-static inline __attribute__((always_inline)) uint8_t *hw_record_begin(hw_thread_t *t, uint64_t ts, uint8_t tag,
-                                                                      size_t need, hw_buffer_t **out) {
+/* hw_record_begin with t's buffer as the caller just read it (b, not NULL). */
+static inline __attribute__((always_inline)) uint8_t *hw_record_begin_in(hw_thread_t *t, hw_buffer_t *b, uint64_t ts,
+                                                                         uint8_t tag, size_t need, hw_buffer_t **out) {
   /* Only an event's record (tags below STACK: blocks, mappings, purges) runs the inline tick: a
    * marker's, sample's or module's is stamped with a reading of its own, which with reused event
    * stamps (hw_stamp_alone) would often be the first past the due time, and the tick's process
-   * records would then fall between an API marker and its sample. */
-  if (hw_unlikely(ts >= atomic_load_explicit(&hw_inline_tick_due, memory_order_relaxed)) && tag < HW_TAG_STACK)
+   * records would then fall between an API marker and its sample. The tick may have stopped the
+   * recording (an I/O failure) and handed the buffer over: read again after it. */
+  if (hw_unlikely(ts >= atomic_load_explicit(&hw_inline_tick_due, memory_order_relaxed)) && tag < HW_TAG_STACK) {
     hw_writer_poll_slow();
-  hw_buffer_t *b = atomic_load_explicit(&t->buffer, memory_order_relaxed);
-  if (hw_unlikely(!b)) return NULL;
+    b = atomic_load_explicit(&t->buffer, memory_order_relaxed);
+    if (hw_unlikely(!b)) return NULL;
+  }
   /* A record that no buffer can hold is dropped (said once): writing it would run past the end.
    * Known at compile time for the fixed-size records, which every buffer holds. */
   if (!(__builtin_constant_p(need) && need <= HW_BUFFER_MIN_ROOM) && hw_unlikely(need > b->capacity))
@@ -64,6 +80,12 @@ static inline __attribute__((always_inline)) uint8_t *hw_record_begin(hw_thread_
   }
   *out = b;
   return hw_put_record_head(b->data + b->used, tag, ts, &b->last_ts, coarse ? HW_COARSE_SHIFT : 0);
+}
+static inline __attribute__((always_inline)) uint8_t *hw_record_begin(hw_thread_t *t, uint64_t ts, uint8_t tag,
+                                                                      size_t need, hw_buffer_t **out) {
+  hw_buffer_t *b = atomic_load_explicit(&t->buffer, memory_order_relaxed);
+  if (hw_unlikely(!b)) return NULL;
+  return hw_record_begin_in(t, b, ts, tag, need, out);
 }
 
 static inline void hw_record_commit(hw_buffer_t *b, uint8_t *end) {
@@ -90,6 +112,13 @@ static inline __attribute__((always_inline)) void hw_encode_alloc(hw_thread_t *t
 static inline __attribute__((always_inline)) void hw_encode_free(hw_thread_t *t, uint64_t ts, int fn, uintptr_t addr) {
   hw_buffer_t *b = NULL;
   uint8_t *p = hw_record_begin(t, ts, (uint8_t)(HW_TAG_FREE | fn), HW_RECORD_MAX, &b);
+  if (p) hw_record_commit(b, hw_record_addr(b, p, addr));
+}
+/* The same into t's buffer b as hw_thread_here_buffer found it (NULL: nothing is written). */
+static inline __attribute__((always_inline)) void hw_encode_free_in(hw_thread_t *t, hw_buffer_t *b, uint64_t ts, int fn,
+                                                                    uintptr_t addr) {
+  if (hw_unlikely(!b)) return;
+  uint8_t *p = hw_record_begin_in(t, b, ts, (uint8_t)(HW_TAG_FREE | fn), HW_RECORD_MAX, &b);
   if (p) hw_record_commit(b, hw_record_addr(b, p, addr));
 }
 

@@ -48,18 +48,33 @@ static hw_cold bool ensure_real(void) {
   return atomic_load(&bootstrapping) == 2 && hw_real.malloc;
 }
 
+/* hw_recording, once the configuration has been read. The hot paths read it here once per event
+ * and test that value later, not the flag again: a stop (hw_stop_recording, exit) racing with the
+ * event is the same race whichever of the event's reads it falls between, and the buffer the
+ * record goes into is NULL once the thread's stream is handed over (thread.c). */
+static inline int recording_started(void) {
+  int recording = atomic_load_explicit(&hw_recording, memory_order_relaxed);
+  if (hw_unlikely(recording < 0)) {
+    hw_recorder_early_start();
+    recording = atomic_load_explicit(&hw_recording, memory_order_relaxed);
+  }
+  return recording;
+}
+
 /* The stamp of a recorded event. The process's first hooked call reads the configuration first
  * (recorder.c): that decides the clock (TSC or CLOCK_MONOTONIC), which its own stamp must use.
  * Before a call that gives memory back (free, munmap): an unordered read is enough (hw_internal.h,
  * hw_now_unordered). After one that obtained memory: ordered, unless this thread records alone;
  * then both are the thread's latest reading while the kernel's tick stands (hw_stamp_alone). */
+static inline uint64_t stamp_before_started(void) { return hw_recording_alone() ? hw_stamp_alone() : hw_now_unordered(); }
+static inline uint64_t stamp_after_started(void) { return hw_recording_alone() ? hw_stamp_alone() : hw_now(); }
 static inline uint64_t stamp_before(void) {
-  if (hw_unlikely(atomic_load_explicit(&hw_recording, memory_order_relaxed) < 0)) hw_recorder_early_start();
-  return hw_recording_alone() ? hw_stamp_alone() : hw_now_unordered();
+  recording_started();
+  return stamp_before_started();
 }
 static inline uint64_t stamp_after(void) {
-  if (hw_unlikely(atomic_load_explicit(&hw_recording, memory_order_relaxed) < 0)) hw_recorder_early_start();
-  return hw_recording_alone() ? hw_stamp_alone() : hw_now();
+  recording_started();
+  return stamp_after_started();
 }
 
 static inline bool wants_event(void) {
@@ -89,7 +104,11 @@ static inline __attribute__((always_inline)) uint32_t current_stack(hw_thread_t 
   }
   bool is_new = false;
   uint32_t id = hw_stack_hint_known(sum, n); /* a path-cache hit whose id is known (stack_hint.h) */
-  if (hw_unlikely(!id)) id = hw_stack_intern_summed(fr, n, sum, &is_new);
+  if (hw_unlikely(!id)) { /* is_new's address escapes only here: a hit keeps it in a register */
+    bool fresh = false;
+    id = hw_stack_intern_summed(fr, n, sum, &fresh);
+    is_new = fresh;
+  }
   if (hw_unlikely(is_new)) {
     /* with Python frames merged, fr is frames */
     if (n > 0 && atomic_load_explicit(&hw_pyframes_active, memory_order_relaxed) && fr == frames)
@@ -106,12 +125,17 @@ static inline __attribute__((always_inline)) uint32_t current_stack(hw_thread_t 
 }
 
 /* `sampled`: the sampler chose this block (always true without sampling, sampling.c). A sampled
- * block is recorded only once it is in the liveset, so that its free will be matched. */
-static hw_noinline void on_alloc(int fn, void *p, size_t size, void *anchor, const uintptr_t *entry, bool sampled) {
+ * block is recorded only once it is in the liveset, so that its free will be matched. Inlined into
+ * malloc_general and calloc_general, which return p after it: one frame, not a second one with its
+ * register saves, and the function code a constant (churn -35 instructions a pair). The other hooks
+ * call on_alloc (hw_hook_alloc, for C++'s operators, as a tail call: inlining gained nothing). */
+static inline __attribute__((always_inline)) void record_alloc(int fn, void *p, size_t size, void *anchor,
+                                                               const uintptr_t *entry, bool sampled) {
   hw_tls_busy++;
-  uint64_t ts = stamp_after();
+  int recording = recording_started();
+  uint64_t ts = stamp_after_started();
   if (atomic_load_explicit(&hw_scopes_open, memory_order_relaxed)) hw_scope_on_alloc(p, size);
-  if (sampled && atomic_load_explicit(&hw_recording, memory_order_relaxed)) {
+  if (sampled && recording) {
     hw_thread_t *t = hw_thread_here();
     if (t) {
       uint32_t stack = current_stack(t, ts, anchor, entry);
@@ -129,6 +153,9 @@ static hw_noinline void on_alloc(int fn, void *p, size_t size, void *anchor, con
   }
   hw_tls_busy--;
 }
+static hw_noinline void on_alloc(int fn, void *p, size_t size, void *anchor, const uintptr_t *entry, bool sampled) {
+  record_alloc(fn, p, size, anchor, entry, sampled);
+}
 
 /* What the liveset held for a sampled block. */
 typedef struct {
@@ -136,17 +163,20 @@ typedef struct {
   uint64_t size;
 } removed_t;
 
-/* `matched`: with sampling, the caller has already taken p out of the liveset (its values). */
-static inline __attribute__((always_inline)) void on_free(int fn, void *p, uint64_t ts, const removed_t *matched) {
+/* `matched`: with sampling, the caller has already taken p out of the liveset (its values).
+ * `recording`: hw_recording as the caller read it for this event (recording_started). */
+static inline __attribute__((always_inline)) void on_free(int fn, void *p, uint64_t ts, const removed_t *matched,
+                                                          int recording) {
   if (atomic_load_explicit(&hw_scopes_open, memory_order_relaxed)) hw_scope_on_free(p);
-  if (atomic_load_explicit(&hw_recording, memory_order_relaxed)) {
+  if (recording) {
     removed_t r = {0, 0, 0};
     if (hw_sample_rate) {
       if (matched) r = *matched;
       else if (hw_live_remove((uintptr_t)p, &r.stack, &r.seed, &r.size) != 0) return; /* not sampled */
     }
-    hw_thread_t *t = hw_thread_here();
-    if (t && !hw_config.aggregate) hw_encode_free(t, ts, fn, (uintptr_t)p);
+    hw_buffer_t *b;
+    hw_thread_t *t = hw_thread_here_buffer(&b);
+    if (t && !hw_config.aggregate) hw_encode_free_in(t, b, ts, fn, (uintptr_t)p);
     if (t && hw_config.track) {
       if (hw_sample_rate) hw_track_sampled_free(r.size, r.seed, r.stack, ts);
       else hw_track_free((uintptr_t)p, ts);
@@ -159,8 +189,8 @@ static inline __attribute__((always_inline)) void on_free(int fn, void *p, uint6
  * compare, a TLS subtraction and the scopes' flag, and no call, stamp or stack. The countdown also
  * runs down inside the recorder's own allocations; a crossing there redraws it and records
  * nothing, which leaves every program block's chance at 1 - exp(-(s + C)/R). */
-static inline __attribute__((always_inline)) void alloc_event(int fn, void *p, size_t size, void *anchor,
-                                                              const uintptr_t *entry) {
+static inline __attribute__((always_inline)) void alloc_event_in(int fn, void *p, size_t size, void *anchor,
+                                                                 const uintptr_t *entry, bool inline_record) {
   bool sampled = true;
   if (size < hw_sample_rate) {
     sampled = hw_sample_take(size);
@@ -168,7 +198,12 @@ static inline __attribute__((always_inline)) void alloc_event(int fn, void *p, s
   }
   if (!wants_event() || !p) return;
   if (!sampled && !atomic_load_explicit(&hw_scopes_open, memory_order_relaxed)) return;
-  on_alloc(fn, p, size, anchor, entry, sampled);
+  if (inline_record) record_alloc(fn, p, size, anchor, entry, sampled);
+  else on_alloc(fn, p, size, anchor, entry, sampled);
+}
+static inline __attribute__((always_inline)) void alloc_event(int fn, void *p, size_t size, void *anchor,
+                                                              const uintptr_t *entry) {
+  alloc_event_in(fn, p, size, anchor, entry, false);
 }
 
 /* Whether a free of p needs the slow path: with sampling, only when the liveset's filter says p
@@ -273,7 +308,8 @@ void hw_hook_alloc(int fn, void *p, size_t size, void *anchor) { alloc_event(fn,
 void hw_hook_free(int fn, void *p) {
   if (!free_wanted(p)) return;
   hw_tls_busy++;
-  on_free(fn, p, stamp_before(), NULL);
+  int recording = recording_started();
+  on_free(fn, p, stamp_before_started(), NULL, recording);
   hw_tls_busy--;
 }
 
@@ -337,7 +373,7 @@ HW_GENERAL_ENTRY void *malloc_general(size_t size, void *anchor, uintptr_t bp, u
   if (hw_unlikely(!hw_real.malloc) && !ensure_real()) return hw_bootstrap_alloc(size, 16);
   void *p = IN_ALLOCATOR(hw_real.malloc(size));
   uintptr_t e[3];
-  alloc_event(HW_FN_MALLOC, p, size, anchor, entry_state(e, bp, sp, anchor));
+  alloc_event_in(HW_FN_MALLOC, p, size, anchor, entry_state(e, bp, sp, anchor), true);
   return p;
 }
 
@@ -355,7 +391,7 @@ HW_GENERAL_ENTRY void *calloc_general(size_t n, size_t size, size_t total, void 
   if (hw_unlikely(!hw_real.calloc) && !ensure_real()) return hw_bootstrap_alloc(total, 16);
   void *p = IN_ALLOCATOR(hw_real.calloc(n, size));
   uintptr_t e[3];
-  alloc_event(HW_FN_CALLOC, p, total, anchor, entry_state(e, bp, sp, anchor));
+  alloc_event_in(HW_FN_CALLOC, p, total, anchor, entry_state(e, bp, sp, anchor), true);
   return p;
 }
 
@@ -376,7 +412,8 @@ HW_GENERAL void free_general(void *p) {
   if (hw_unlikely(hw_bootstrap_owns(p))) return;
   if (free_wanted(p)) {
     hw_tls_busy++;
-    on_free(HW_FN_FREE, p, stamp_before(), NULL);
+    int recording = recording_started();
+    on_free(HW_FN_FREE, p, stamp_before_started(), NULL, recording);
     hw_tls_busy--;
   }
   if (hw_unlikely(!hw_real.free) && !ensure_real()) return;
@@ -412,7 +449,8 @@ static hw_noinline void *realloc_recorded(int fn, void *p, size_t n, size_t size
     return q;
   }
   hw_tls_busy++;
-  if (old_wanted) on_free(fn, p, before, matched ? &old : NULL); /* unmatched under sampling: scopes only */
+  if (old_wanted) /* unmatched under sampling: scopes only */
+    on_free(fn, p, before, matched ? &old : NULL, atomic_load_explicit(&hw_recording, memory_order_relaxed));
   hw_tls_busy--;
   alloc_event(fn, q, total, anchor, NULL);
   return q;

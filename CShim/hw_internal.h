@@ -273,7 +273,7 @@ void hw_stacks_reset(void); /* fork child with a new dump: every stack must be w
 
 struct hw_thread_s;
 /* Nonzero in a CPython process while hw_pyframes_merge has work (relaxed read per new event). */
-extern _Atomic int hw_pyframes_active;
+extern _Atomic int hw_pyframes_active __attribute__((visibility("hidden")));
 void hw_pyframes_init(void);  /* at start: is this CPython, which layout, are Python frames wanted */
 void hw_pyframes_modules_changed(void); /* modules.c: a libpython loaded later (dlopen) */
 void hw_pyframes_reset(void); /* fork child with a new dump */
@@ -305,7 +305,7 @@ hw_thread_t *hw_thread_current(void); /* creates the stream on first use; NULL i
  * needs no ordering against another stream (hw_now_unordered). Read after the allocation returned:
  * a thread that freed the block registered before that free (x86 loads are not reordered with
  * each other), so a count of 1 cannot miss it. */
-extern _Atomic uint32_t hw_streams_registered;
+extern _Atomic uint32_t hw_streams_registered __attribute__((visibility("hidden")));
 static inline bool hw_recording_alone(void) {
   return hw_tls_registered && atomic_load_explicit(&hw_streams_registered, memory_order_acquire) == 1;
 }
@@ -365,7 +365,7 @@ void hw_writer_note_signal_marker(void);    /* async-signal-safe */
  * event record (thread.c begin(): tags below STACK) stamped at or after hw_inline_tick_due (hw_now() units) runs the periodic tick on the
  * recording thread (thread.c begin()). UINT64_MAX once the writer thread runs. One relaxed load and
  * compare per record. */
-extern _Atomic uint64_t hw_inline_tick_due;
+extern _Atomic uint64_t hw_inline_tick_due __attribute__((visibility("hidden")));
 void hw_writer_poll_slow(void);
 /* Appends a record to the process stream (stream 0). Only by the writer role's holder: the writer
  * thread, a thread writing inline, or the exit path once the writer has stopped. */
@@ -521,7 +521,7 @@ typedef struct hw_config_s {
   int flush_ms;          /* HEAPWISE_FLUSH_MS, default 30000 */
 } hw_config_t;
 
-extern hw_config_t hw_config;
+extern hw_config_t hw_config __attribute__((visibility("hidden"))); /* hidden: read in the hooks, rip-relative */
 /* Nonzero while events are recorded. Read on every event (relaxed). */
 extern _Atomic int hw_recording __attribute__((visibility("hidden"))); /* -1 before the configuration is read (first hooked call) */
 void hw_recorder_early_start(void);

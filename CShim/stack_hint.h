@@ -24,9 +24,10 @@ extern __thread hw_stack_hint_t hw_stack_hint __attribute__((tls_model("initial-
  * leaves the hint to hw_stack_intern_summed (the stack is then interned, or its id stored). */
 static inline uint32_t hw_stack_hint_known(uint64_t sum, int count) {
   uint32_t *slot = hw_stack_hint.id;
-  if (slot && hw_stack_hint.sum == sum && hw_stack_hint.count == count && *slot != 0) {
-    hw_stack_hint.id = NULL;
-    return *slot;
+  if (slot && hw_stack_hint.sum == sum && hw_stack_hint.count == count) {
+    uint32_t id = *slot; /* read once: the store below may alias it for all the compiler knows */
+    if (id != 0) hw_stack_hint.id = NULL;
+    return id;
   }
   return 0;
 }
