@@ -133,6 +133,7 @@ static const uint8_t *runtime;
 static const void *code_type, *unicode_type, *bytes_type;
 static uintptr_t eval_lo, eval_len;
 static uintptr_t cold_lo, cold_len; /* _PyEval_EvalFrameDefault.cold, when the symbol table has it */
+static uintptr_t cover_lo, cover_len; /* the smallest range holding both (GCC puts .cold just before) */
 static uint64_t version_hex;
 static char interpreter_path[1024];
 static char object_allocator[32];
@@ -335,6 +336,11 @@ static void init_found(const symbol_t *syms) {
     cold_lo = eval_lo - local[S_EVAL].value + local[S_COLD].value;
     cold_len = local[S_COLD].size;
   }
+  uintptr_t hi = eval_lo + eval_len;
+  cover_lo = eval_lo;
+  if (cold_len && cold_lo < cover_lo) cover_lo = cold_lo;
+  if (cold_len && cold_lo + cold_len > hi) hi = cold_lo + cold_len;
+  cover_len = hi - cover_lo;
   /* The sizes the layout implies must be the running interpreter's. */
   if (type_field(code_type, TP_BASICSIZE) != L.co_adaptive || type_field(code_type, TP_ITEMSIZE) != 2 ||
       type_field(bytes_type, TP_BASICSIZE) != L.bytes_sval + 1 ||
@@ -478,6 +484,40 @@ static inline __attribute__((always_inline)) void take_call(const hot_t *h, walk
                                                              const uint8_t **codes, int cap) {
   const uint8_t *f = w->f;
   int o = w->o, py = w->py, budget = w->budget;
+  /* While the walk's limit, the room and the Python frames' cap are all further than `fast` frames
+   * away, none of the three can stop it: one count for them (the loop below checks each). */
+  int fast = budget < cap - o ? budget : cap - o;
+  if (HW_PY_MAX_FRAMES - py < fast) fast = HW_PY_MAX_FRAMES - py;
+  if (fast > 0) {
+    uintptr_t *op = out + o;
+    const uint8_t **cp = codes + o, **const first = cp, **const end = cp + fast;
+    bool ended = true;
+    int extra = 0; /* a frame looked at and not taken (the call's end): one of the budget too */
+    for (;;) {
+      if (!f) break;
+      if (cp == end) { ended = false; break; } /* a limit is near: the loop below */
+      const uint8_t *prev = rd_ptr(f + h->fr_previous);
+      if (h->minor >= 12 && (uint8_t)f[h->fr_owner] == FRAME_OWNED_BY_CSTACK) { f = prev; extra = 1; break; }
+      const uint8_t *code = rd_ptr(f + h->fr_code);
+      if (!is_code(code)) { f = NULL; extra = 1; break; } /* not a chain we can read: stop */
+      *cp++ = code;
+      *op++ = python_frame_value(h, f, code);
+      bool entry = h->minor == 11 && f[h->fr_is_entry];
+      f = prev;
+      if (entry) break;
+    }
+    int taken = (int)(cp - first);
+    o += taken;
+    py += taken;
+    budget -= taken + extra;
+    if (ended) {
+      w->f = f;
+      w->o = o;
+      w->py = py;
+      w->budget = budget;
+      return;
+    }
+  }
   while (f) {
     if (budget-- <= 0 || o >= cap) { f = NULL; break; } /* the walk's limit, or no room for more: it ends here */
     const uint8_t *prev = rd_ptr(f + h->fr_previous);
@@ -500,8 +540,10 @@ static inline __attribute__((always_inline)) void take_call(const hot_t *h, walk
 
 /* Whether a native frame is the evaluation loop: its function, or the part GCC moved out of it
  * (`_PyEval_EvalFrameDefault.cold`, found in the symbol table at start when there is one; when
- * there is none, cold_len is 0 and no frame is below it). */
-#define IS_EVAL_FRAME(pc) ((pc) - lo < len || (pc) - cold_lo_ < cold_len_)
+ * there is none, cold_len is 0 and no frame is below it). Most native frames are outside the one
+ * range that covers both: one comparison for them. */
+#define IS_EVAL_FRAME(pc) \
+  (hw_unlikely((pc) - cover_lo_ < cover_len_) && ((pc) - lo < len || (pc) - cold_lo_ < cold_len_))
 
 /* Replaces, in place, each evaluation-loop frame of frames[0..n) by the Python frames it runs,
  * starting the chain at `f`; returns the new count (at most cap). Native frames before the first
@@ -511,7 +553,8 @@ static inline __attribute__((always_inline)) void take_call(const hot_t *h, walk
  * at values with HW_PY_FRAME_TAG, which no native address has (docs/FORMAT.md). */
 static inline __attribute__((always_inline)) int merge_in(const hot_t *h, const uint8_t *f, uintptr_t *frames, int n,
                                                           bool cut, int cap) {
-  const uintptr_t lo = eval_lo, len = eval_len, cold_lo_ = cold_lo, cold_len_ = cold_len;
+  const uintptr_t lo = eval_lo, len = eval_len, cold_lo_ = cold_lo, cold_len_ = cold_len, cover_lo_ = cover_lo,
+                  cover_len_ = cover_len;
   const uint8_t **codes = tls_codes;
   int i = 0;
   while (i < n && !IS_EVAL_FRAME(frames[i])) i++;
