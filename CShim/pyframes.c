@@ -226,14 +226,21 @@ static void read_symbols(const char *path, unsigned type, symbol_t *syms, int fi
       break;
     const ElfW(Sym) *table = (const ElfW(Sym) *)(file + sh[i].sh_offset);
     const char *names = (const char *)(file + strs->sh_offset);
+    /* A libpython's .symtab has tens of thousands of entries, read at every start: the lengths
+     * once, and every name wanted is a function or an object, so the other entries' names (files,
+     * sections) are not even touched. */
+    size_t lens[S_COUNT];
+    for (int w = first; w <= last; w++) lens[w] = strlen(symbol_names[w]) + 1;
     for (size_t k = 0; k < sh[i].sh_size / sizeof(ElfW(Sym)); k++) {
-      if (!table[k].st_value || table[k].st_shndx == SHN_UNDEF || table[k].st_name >= strs->sh_size) continue;
+      unsigned kind = ELF64_ST_TYPE(table[k].st_info);
+      if ((kind != STT_FUNC && kind != STT_OBJECT) || !table[k].st_value || table[k].st_shndx == SHN_UNDEF ||
+          table[k].st_name >= strs->sh_size)
+        continue;
       const char *name = names + table[k].st_name;
       size_t room = strs->sh_size - table[k].st_name;
-      for (int w = first; w <= last; w++) {
-        size_t len = strlen(symbol_names[w]) + 1;
-        if (room >= len && memcmp(name, symbol_names[w], len) == 0) syms[w] = (symbol_t){table[k].st_value, table[k].st_size};
-      }
+      for (int w = first; w <= last; w++)
+        if (name[0] == symbol_names[w][0] && room >= lens[w] && memcmp(name, symbol_names[w], lens[w]) == 0)
+          syms[w] = (symbol_t){table[k].st_value, table[k].st_size};
     }
     break;
   }
