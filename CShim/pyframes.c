@@ -133,6 +133,7 @@ static const uint8_t *runtime;
 static const void *code_type, *unicode_type, *bytes_type;
 static uintptr_t eval_lo, eval_len;
 static uintptr_t cold_lo, cold_len; /* _PyEval_EvalFrameDefault.cold, when the symbol table has it */
+static uintptr_t cover_lo, cover_len; /* the smallest range holding both (GCC puts .cold just before) */
 static uint64_t version_hex;
 static char interpreter_path[1024];
 static char object_allocator[32];
@@ -261,6 +262,7 @@ static int find_libpython(struct dl_phdr_info *info, size_t size, void *arg) {
 }
 
 static void init_found(const symbol_t *syms);
+static void choose_hot(void);
 static _Atomic int runtime_found;
 static atomic_flag finding = ATOMIC_FLAG_INIT;
 
@@ -341,6 +343,11 @@ static void init_found(const symbol_t *syms) {
     cold_lo = eval_lo - local[S_EVAL].value + local[S_COLD].value;
     cold_len = local[S_COLD].size;
   }
+  uintptr_t hi = eval_lo + eval_len;
+  cover_lo = eval_lo;
+  if (cold_len && cold_lo < cover_lo) cover_lo = cold_lo;
+  if (cold_len && cold_lo + cold_len > hi) hi = cold_lo + cold_len;
+  cover_len = hi - cover_lo;
   /* The sizes the layout implies must be the running interpreter's. */
   if (type_field(code_type, TP_BASICSIZE) != L.co_adaptive || type_field(code_type, TP_ITEMSIZE) != 2 ||
       type_field(bytes_type, TP_BASICSIZE) != L.bytes_sval + 1 ||
@@ -349,6 +356,7 @@ static void init_found(const symbol_t *syms) {
              (unsigned)(version_hex >> 8) & 0xff, minor);
     return turn_off(STATUS_UNSUPPORTED, text);
   }
+  choose_hot();
   tss = (const int *)(runtime + L.rt_tss);
   atomic_store(&mode, PY_PENDING);
   atomic_store(&info_pending, 1);
@@ -418,53 +426,193 @@ static inline uint64_t mix(uint64_t h) {
   return h;
 }
 
+/* What the hot path reads of the layout. Each known layout gets its own copy of the merge with
+ * these offsets as constants (merge_311, _312, _313): with a dozen offsets read from memory the
+ * walk spilled them and reloaded them per frame. A 3.13 whose debug offsets differ from the
+ * table runs the same code reading `hot`. */
+typedef struct hot_s {
+  size_t minor; /* a size_t like the rest: no padding, so tables compare with memcmp */
+  size_t fr_code, fr_previous, fr_instr, fr_owner, fr_is_entry;
+  size_t co_filename, co_qualname, co_linetable, co_firstlineno, co_argcount, co_adaptive;
+} hot_t;
+#define HOT_OF(l) {(l).minor, (l).fr_code, (l).fr_previous, (l).fr_instr, (l).fr_owner, (l).fr_is_entry, \
+                   (l).co_filename, (l).co_qualname, (l).co_linetable, (l).co_firstlineno, (l).co_argcount, (l).co_adaptive}
+/* layout_311's and layout_312's fields, and 3.13.0's debug offsets (all compared with the layout
+ * in use at start: hot_known) */
+static const hot_t hot_311 = {.minor = 11, .fr_code = 32, .fr_previous = 48, .fr_instr = 56, .fr_owner = 69,
+                              .fr_is_entry = 68, .co_filename = 112, .co_qualname = 128, .co_linetable = 136,
+                              .co_firstlineno = 72, .co_argcount = 56, .co_adaptive = 184};
+static const hot_t hot_312 = {.minor = 12, .fr_code = 0, .fr_previous = 8, .fr_instr = 56, .fr_owner = 70,
+                              .co_filename = 112, .co_qualname = 128, .co_linetable = 136, .co_firstlineno = 68,
+                              .co_argcount = 52, .co_adaptive = 192};
+static const hot_t hot_313 = {.minor = 13, .fr_code = 0, .fr_previous = 8, .fr_instr = 56, .fr_owner = 70,
+                              .co_filename = 112, .co_qualname = 128, .co_linetable = 136, .co_firstlineno = 68,
+                              .co_argcount = 52, .co_adaptive = 200};
+static hot_t hot;         /* from L, once it is known */
+static unsigned hot_known; /* 11, 12 or 13 when hot equals that table; 0: merge_any */
+
+static void choose_hot(void) {
+  hot = (hot_t)HOT_OF(L);
+  const hot_t *known[] = {&hot_311, &hot_312, &hot_313};
+  hot_known = 0;
+  for (int k = 0; k < 3; k++)
+    if (memcmp(&hot, known[k], sizeof hot) == 0) hot_known = (unsigned)known[k]->minor;
+}
+
 /* Who a code object is: its address and the objects it points to. A code object freed and another
  * made at its address differ here unless their file, name and line table objects are also the
  * same ones at the same addresses. */
-static inline uint64_t code_identity(const uint8_t *code) {
-  uint64_t h = (uint64_t)(uintptr_t)code * 0xff51afd7ed558ccdull;
-  h += (uint64_t)(uintptr_t)rd_ptr(code + L.co_filename) * 0xc4ceb9fe1a85ec53ull;
-  h += (uint64_t)(uintptr_t)rd_ptr(code + L.co_qualname) * 0x9E3779B97F4A7C15ull;
-  h += (uint64_t)(uintptr_t)rd_ptr(code + L.co_linetable) * 0xC2B2AE3D27D4EB4Full;
-  h += ((uint64_t)rd_u32(code + L.co_firstlineno) << 32 | rd_u32(code + L.co_argcount)) * 0x165667B19E3779F9ull;
-  return mix(h);
+static inline __attribute__((always_inline)) uint64_t code_identity_in(const hot_t *h, const uint8_t *code) {
+  uint64_t v = (uint64_t)(uintptr_t)code * 0xff51afd7ed558ccdull;
+  v += (uint64_t)(uintptr_t)rd_ptr(code + h->co_filename) * 0xc4ceb9fe1a85ec53ull;
+  v += (uint64_t)(uintptr_t)rd_ptr(code + h->co_qualname) * 0x9E3779B97F4A7C15ull;
+  v += (uint64_t)(uintptr_t)rd_ptr(code + h->co_linetable) * 0xC2B2AE3D27D4EB4Full;
+  v += ((uint64_t)rd_u32(code + h->co_firstlineno) << 32 | rd_u32(code + h->co_argcount)) * 0x165667B19E3779F9ull;
+  return mix(v);
 }
+static inline uint64_t code_identity(const uint8_t *code) { return code_identity_in(&hot, code); }
 
 /* Before interning: tag | 39 bits of identity | 24 bits of instruction index. */
-static inline uintptr_t python_frame_value(const uint8_t *frame, const uint8_t *code) {
-  const uint8_t *instr = rd_ptr(frame + L.fr_instr), *first = code + L.co_adaptive;
+static inline __attribute__((always_inline)) uintptr_t python_frame_value(const hot_t *h, const uint8_t *frame,
+                                                                           const uint8_t *code) {
+  const uint8_t *instr = rd_ptr(frame + h->fr_instr), *first = code + h->co_adaptive;
   uint64_t index = instr > first ? (uint64_t)(instr - first) / 2 : 0;
   if (index > 0xffffff) index = 0xffffff;
-  return HW_PY_FRAME_TAG | (code_identity(code) >> 25 << 24) | index;
+  return HW_PY_FRAME_TAG | (code_identity_in(h, code) >> 25 << 24) | index;
 }
 
-/* Appends the Python frames of one evaluation-loop call, innermost first; returns the frame where
- * the next (outer) call's frames begin, or NULL. */
-static const uint8_t *take_call(const uint8_t *f, uintptr_t *out, int *o, int *py, int *budget, int cap) {
-  while (f && (*budget)-- > 0) {
-    if (*o >= cap) return NULL; /* no room for more: the walk ends here */
-    const uint8_t *prev = rd_ptr(f + L.fr_previous);
-    if (L.minor >= 12 && (uint8_t)f[L.fr_owner] == FRAME_OWNED_BY_CSTACK) return prev;
-    const uint8_t *code = rd_ptr(f + L.fr_code);
-    if (!is_code(code)) return NULL; /* not a chain we can read: stop */
-    if (*py < HW_PY_MAX_FRAMES) {
-      tls_codes[*o] = code;
-      out[(*o)++] = python_frame_value(f, code);
-      (*py)++;
+/* One merge's walk of the thread's frame chain. */
+typedef struct walk_s { const uint8_t *f; int o, py, budget; } walk_t;
+
+/* Appends to out[] the Python frames of one evaluation-loop call, innermost first; leaves w->f at
+ * the frame where the next (outer) call's frames begin, or NULL. Inlined into each merge_*: the
+ * walk's counters then live in registers. `codes`: tls_codes, its address taken once. */
+static inline __attribute__((always_inline)) void take_call(const hot_t *h, walk_t *w, uintptr_t *out,
+                                                             const uint8_t **codes, int cap) {
+  const uint8_t *f = w->f;
+  int o = w->o, py = w->py, budget = w->budget;
+  /* While the walk's limit, the room and the Python frames' cap are all further than `fast` frames
+   * away, none of the three can stop it: one count for them (the loop below checks each). */
+  int fast = budget < cap - o ? budget : cap - o;
+  if (HW_PY_MAX_FRAMES - py < fast) fast = HW_PY_MAX_FRAMES - py;
+  if (fast > 0) {
+    uintptr_t *op = out + o;
+    const uint8_t **cp = codes + o, **const first = cp, **const end = cp + fast;
+    bool ended = true;
+    int extra = 0; /* a frame looked at and not taken (the call's end): one of the budget too */
+    for (;;) {
+      if (!f) break;
+      if (cp == end) { ended = false; break; } /* a limit is near: the loop below */
+      const uint8_t *prev = rd_ptr(f + h->fr_previous);
+      if (h->minor >= 12 && (uint8_t)f[h->fr_owner] == FRAME_OWNED_BY_CSTACK) { f = prev; extra = 1; break; }
+      const uint8_t *code = rd_ptr(f + h->fr_code);
+      if (!is_code(code)) { f = NULL; extra = 1; break; } /* not a chain we can read: stop */
+      *cp++ = code;
+      *op++ = python_frame_value(h, f, code);
+      bool entry = h->minor == 11 && f[h->fr_is_entry];
+      f = prev;
+      if (entry) break;
     }
-    if (L.minor == 11 && f[L.fr_is_entry]) return prev;
+    int taken = (int)(cp - first);
+    o += taken;
+    py += taken;
+    budget -= taken + extra;
+    if (ended) {
+      w->f = f;
+      w->o = o;
+      w->py = py;
+      w->budget = budget;
+      return;
+    }
+  }
+  while (f) {
+    if (budget-- <= 0 || o >= cap) { f = NULL; break; } /* the walk's limit, or no room for more: it ends here */
+    const uint8_t *prev = rd_ptr(f + h->fr_previous);
+    if (h->minor >= 12 && (uint8_t)f[h->fr_owner] == FRAME_OWNED_BY_CSTACK) { f = prev; break; }
+    const uint8_t *code = rd_ptr(f + h->fr_code);
+    if (!is_code(code)) { f = NULL; break; } /* not a chain we can read: stop */
+    if (py < HW_PY_MAX_FRAMES) {
+      codes[o] = code;
+      out[o++] = python_frame_value(h, f, code);
+      py++;
+    }
+    if (h->minor == 11 && f[h->fr_is_entry]) { f = prev; break; }
     f = prev;
   }
-  return NULL;
+  w->f = f;
+  w->o = o;
+  w->py = py;
+  w->budget = budget;
+}
+
+/* Whether a native frame is the evaluation loop: its function, or the part GCC moved out of it
+ * (`_PyEval_EvalFrameDefault.cold`, found in the symbol table at start when there is one; when
+ * there is none, cold_len is 0 and no frame is below it). Most native frames are outside the one
+ * range that covers both: one comparison for them. */
+#define IS_EVAL_FRAME(pc) \
+  (hw_unlikely((pc) - cover_lo_ < cover_len_) && ((pc) - lo < len || (pc) - cold_lo_ < cold_len_))
+
+/* Replaces, in place, each evaluation-loop frame of frames[0..n) by the Python frames it runs,
+ * starting the chain at `f`; returns the new count (at most cap). Native frames before the first
+ * evaluation-loop frame are not moved; the rest are read from a copy, the runs between two
+ * evaluation-loop frames copied as they are compared, and those past the end of the Python chain
+ * moved in one memcpy. Native positions leave tls_codes as it was: hw_pyframes_describe looks only
+ * at values with HW_PY_FRAME_TAG, which no native address has (docs/FORMAT.md). */
+static inline __attribute__((always_inline)) int merge_in(const hot_t *h, const uint8_t *f, uintptr_t *frames, int n,
+                                                          bool cut, int cap) {
+  const uintptr_t lo = eval_lo, len = eval_len, cold_lo_ = cold_lo, cold_len_ = cold_len, cover_lo_ = cover_lo,
+                  cover_len_ = cover_len;
+  const uint8_t **codes = tls_codes;
+  int i = 0;
+  while (i < n && !IS_EVAL_FRAME(frames[i])) i++;
+  if (i >= cap) return cap;
+  walk_t w = {f, i, 0, WALK_LIMIT};
+  if (i < n) {
+    uintptr_t tail[HW_STACK_MAX];
+    int tn = n - i, j = 0;
+    memcpy(tail, frames + i, (size_t)tn * sizeof *tail);
+    for (;;) { /* tail[j] is an evaluation-loop frame, w.f is not NULL, w.o < cap */
+      int before = w.o;
+      take_call(h, &w, frames, codes, cap);
+      if (w.o == before) frames[w.o++] = tail[j]; /* no Python frames for it: the native frame stays */
+      j++;
+      if (!w.f) break;
+      /* the native frames up to the next evaluation-loop frame, as long as there is room */
+      int stop = tn - j < cap - w.o ? tn : j + cap - w.o;
+      uintptr_t *dst = frames + w.o - j;
+      while (j < stop && !IS_EVAL_FRAME(tail[j])) {
+        dst[j] = tail[j];
+        j++;
+      }
+      w.o = (int)(dst + j - frames);
+      if (j == stop) break;
+    }
+    if (!w.f) { /* no Python frames left: the rest as they are */
+      int k = tn - j < cap - w.o ? tn - j : cap - w.o;
+      memcpy(frames + w.o, tail + j, (size_t)k * sizeof *tail);
+      w.o += k;
+    }
+  }
+  /* A native stack cut at the depth limit: the outer Python frames still say where the program was. */
+  while (w.f && cut && w.py < HW_PY_MAX_FRAMES) take_call(h, &w, frames, codes, cap);
+  return w.o;
+}
+#undef IS_EVAL_FRAME
+
+static hw_noinline int merge_311(const uint8_t *f, uintptr_t *frames, int n, bool cut, int cap) {
+  return merge_in(&hot_311, f, frames, n, cut, cap);
+}
+static hw_noinline int merge_312(const uint8_t *f, uintptr_t *frames, int n, bool cut, int cap) {
+  return merge_in(&hot_312, f, frames, n, cut, cap);
+}
+static hw_noinline int merge_313(const uint8_t *f, uintptr_t *frames, int n, bool cut, int cap) {
+  return merge_in(&hot_313, f, frames, n, cut, cap);
+}
+static hw_noinline int merge_any(const uint8_t *f, uintptr_t *frames, int n, bool cut, int cap) {
+  return merge_in(&hot, f, frames, n, cut, cap);
 }
 
 static void emit_info(hw_thread_t *t, uint64_t ts);
-
-/* Whether a native frame is the evaluation loop: its function, or the part GCC moved out of it
- * (`_PyEval_EvalFrameDefault.cold`, found in the symbol table at start when there is one). */
-static inline bool is_eval_frame(uintptr_t pc) {
-  return pc - eval_lo < eval_len || (cold_len && pc - cold_lo < cold_len);
-}
 
 static hw_cold int pending(hw_thread_t *t, uint64_t ts) {
   int m = atomic_load(&mode);
@@ -500,20 +648,10 @@ static int merge(hw_thread_t *t, uint64_t ts, uintptr_t *frames, int n, bool cut
     f = rd_ptr(tstate + L.ts_current_frame);
   }
   if (!f) return n;
-  uintptr_t out[HW_STACK_MAX];
-  int o = 0, py = 0, budget = WALK_LIMIT;
-  for (int i = 0; i < n && o < cap; i++) {
-    if (f && is_eval_frame(frames[i])) {
-      int before = o;
-      f = take_call(f, out, &o, &py, &budget, cap);
-      if (o > before) continue;
-    }
-    tls_codes[o] = NULL;
-    out[o++] = frames[i];
-  }
-  /* A native stack cut at the depth limit: the outer Python frames still say where the program was. */
-  while (f && cut && py < HW_PY_MAX_FRAMES) f = take_call(f, out, &o, &py, &budget, cap);
-  memcpy(frames, out, (size_t)o * sizeof *out);
+  int o = hot_known == 11 ? merge_311(f, frames, n, cut, cap)
+          : hot_known == 12 ? merge_312(f, frames, n, cut, cap)
+          : hot_known == 13 ? merge_313(f, frames, n, cut, cap)
+                            : merge_any(f, frames, n, cut, cap);
   tls_merged = o;
   return o;
 }
