@@ -94,7 +94,7 @@ size_t hw_bootstrap_used(void);           /* bytes handed out so far (liveset.c 
 /* Timestamp for event ordering: rdtscp on x86-64 (monotonic across CPUs with an invariant TSC,
  * and it waits for earlier loads, which the free-before-reuse ordering needs), else
  * CLOCK_MONOTONIC in ns. Measured here: clock_gettime 23.5 ns, a malloc/free pair 18.6 ns. */
-extern bool hw_use_tsc; /* set at start when the kernel itself uses the TSC as its clocksource */
+extern bool hw_use_tsc __attribute__((visibility("hidden"))); /* set at start when the kernel itself uses the TSC as its clocksource */
 uint64_t hw_monotonic_ns(void);
 /* In units of 16 TSC ticks (4-16 ns): the low bits are noise that cost the dump ~1 byte per
  * malloc/free pair (measured on tools/bench/workload), and no ordering depends on them. A block freed
@@ -174,8 +174,8 @@ static inline uint64_t hw_now_unordered(void) {
  * noticed tick is checked against the vDSO (hw_stamp_after_tick), and a disagreement makes every
  * later stamp use the vDSO call. */
 typedef int (*hw_clock_fn)(clockid_t, struct timespec *);
-extern _Atomic(hw_clock_fn) hw_stamp_clock;
-extern _Atomic(const volatile uint64_t *) hw_coarse_words;
+extern _Atomic(hw_clock_fn) hw_stamp_clock __attribute__((visibility("hidden"))); /* hidden: rip-relative in the hooks */
+extern _Atomic(const volatile uint64_t *) hw_coarse_words __attribute__((visibility("hidden")));
 uint64_t hw_stamp_after_tick(uint64_t tick); /* the words moved: checks them, reads the TSC */
 static inline uint64_t hw_stamp_alone(void) {
 #if defined(__x86_64__)

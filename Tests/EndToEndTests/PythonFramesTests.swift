@@ -193,6 +193,31 @@ enum PyScript {
     #expect(second.first.map { PyScript.python($0.frames).first } == "<module>@second.py:1", "\(second.map(\.frames))")
   }
 
+  /// The merge that reads each layout's offsets from memory (merge_any in pyframes.c, taken by
+  /// layouts other than the three compiled in), forced with HEAPWISE_PYFRAMES_GENERIC=1: the
+  /// same chains as the compiled copies give.
+  @Test(arguments: PyScript.versions) func genericLayoutMergeGivesTheSameChains(version: String) throws {
+    try CLI.requireLibrary()
+    let ws = try Workspace("pyframes-generic")
+    defer { ws.remove() }
+    for (name, text) in ["main.py": Self.script, "helper.py": Self.helper] {
+      try text.write(toFile: ws.path(name), atomically: true, encoding: .utf8)
+    }
+    let python = try PyScript.interpreter(version, [])
+    func chains(_ environment: [String: String]) throws -> [[String]] {
+      let dump = ws.path("py\(version)-\(environment.count).heapwise")
+      let r = try CLI.run(["record", "-o", dump, "--", python, "main.py"], in: ws.url, environment: environment)
+      #expect(r.status == 0, "record: \(r.stderr)")
+      let sites = try PyScript.sites(dump, ws: ws)
+      return [123457, 111111, 222222, 333333, 444444, 555555].flatMap { size in
+        PyScript.sites(ofSize: UInt64(size), in: sites).map { PyScript.python($0.frames) }.sorted { $0.lexicographicallyPrecedes($1) }
+      }
+    }
+    let generic = try chains(["HEAPWISE_PYFRAMES_GENERIC": "1"]), compiled = try chains([:])
+    #expect(generic.count >= 6 && generic.first?.first == "leaf@main.py:\(Self.l("LEAF"))", "\(generic)")
+    #expect(generic == compiled)
+  }
+
   /// Debian's /usr/bin/python3.11: a non-PIE, stripped executable with the interpreter linked in.
   @Test func debianInterpreter() throws {
     try CLI.requireLibrary()
