@@ -198,8 +198,12 @@ static inline __attribute__((always_inline)) void alloc_event_in(int fn, void *p
   }
   if (!wants_event() || !p) return;
   if (!sampled && !atomic_load_explicit(&hw_scopes_open, memory_order_relaxed)) return;
-  if (inline_record) record_alloc(fn, p, size, anchor, entry, sampled);
-  else on_alloc(fn, p, size, anchor, entry, sampled);
+  /* With a scope open, through on_alloc always: the scopes' capture skips its own frame and
+   * on_alloc's (scope.c, HW_SKIP_FRAMES), so that frames[0] is the allocator entry. */
+  if (inline_record && hw_likely(!atomic_load_explicit(&hw_scopes_open, memory_order_relaxed)))
+    record_alloc(fn, p, size, anchor, entry, sampled);
+  else
+    on_alloc(fn, p, size, anchor, entry, sampled);
 }
 static inline __attribute__((always_inline)) void alloc_event(int fn, void *p, size_t size, void *anchor,
                                                               const uintptr_t *entry) {

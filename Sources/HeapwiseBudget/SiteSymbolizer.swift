@@ -37,7 +37,7 @@ final class SiteSymbolizer: Sendable {
   /// hooks' helpers, and C++'s entry points.
   private static let allocatorFunctions: Set<String> = [
     "malloc", "calloc", "realloc", "reallocarray", "free", "posix_memalign", "aligned_alloc",
-    "memalign", "valloc", "pvalloc", "on_alloc", "alloc_event", "realloc_recorded", "realloc_from_pool",
+    "memalign", "valloc", "pvalloc", "on_alloc", "alloc_event", "alloc_event_in", "realloc_recorded", "realloc_from_pool",
     "malloc_general", "calloc_general", "realloc_general", "free_general",
     "operator new(unsigned long)", "operator new[](unsigned long)",
   ]
