@@ -128,7 +128,9 @@ static inline __attribute__((always_inline)) uint32_t current_stack(hw_thread_t 
  * block is recorded only once it is in the liveset, so that its free will be matched. Inlined into
  * malloc_general and calloc_general, which return p after it: one frame, not a second one with its
  * register saves, and the function code a constant (churn -35 instructions a pair). The other hooks
- * call on_alloc (hw_hook_alloc, for C++'s operators, as a tail call: inlining gained nothing). */
+ * call on_alloc (hw_hook_alloc, for C++'s operators, as a tail call: inlining gained nothing), and
+ * so do malloc and calloc while a scope is open (alloc_event_in: the scopes' stacks keep their
+ * shape). */
 static inline __attribute__((always_inline)) void record_alloc(int fn, void *p, size_t size, void *anchor,
                                                                const uintptr_t *entry, bool sampled) {
   hw_tls_busy++;
@@ -197,10 +199,11 @@ static inline __attribute__((always_inline)) void alloc_event_in(int fn, void *p
     if (hw_likely(!sampled) && hw_likely(!atomic_load_explicit(&hw_scopes_open, memory_order_relaxed))) return;
   }
   if (!wants_event() || !p) return;
-  if (!sampled && !atomic_load_explicit(&hw_scopes_open, memory_order_relaxed)) return;
+  bool scopes = atomic_load_explicit(&hw_scopes_open, memory_order_relaxed) != 0;
+  if (!sampled && !scopes) return;
   /* With a scope open, through on_alloc always: the scopes' capture skips its own frame and
    * on_alloc's (scope.c, HW_SKIP_FRAMES), so that frames[0] is the allocator entry. */
-  if (inline_record && hw_likely(!atomic_load_explicit(&hw_scopes_open, memory_order_relaxed)))
+  if (inline_record && hw_likely(!scopes))
     record_alloc(fn, p, size, anchor, entry, sampled);
   else
     on_alloc(fn, p, size, anchor, entry, sampled);

@@ -95,15 +95,22 @@ static bool stamp_check;                     /* HEAPWISE_STAMP_CHECK=1, below */
 static uint64_t tick_of(const struct timespec *t) { return (uint64_t)t->tv_sec << 30 | (uint64_t)t->tv_nsec; }
 static uint64_t words_tick(const volatile uint64_t *w) { return w[0] << 30 | w[1]; }
 
+/* One vDSO reading into *ts, bracketed by two readings of the words: whether it equals either. */
+static bool words_bracket(const volatile uint64_t *w, clockid_t id, struct timespec *ts, int *status) {
+  uint64_t before = words_tick(w);
+  *status = vdso_clock(id, ts);
+  uint64_t after = words_tick(w), v = tick_of(ts);
+  return *status == 0 && (v == before || v == after);
+}
+
 /* The vDSO's reading equals the words read just before or just after it (a kernel tick may fall
  * between two of the reads, not between three within a few tries). 0 if not, else the agreed tick. */
 static uint64_t words_agree(const volatile uint64_t *w) {
   for (int attempt = 0; attempt < 4; attempt++) {
-    uint64_t before = words_tick(w);
     struct timespec c;
-    if (vdso_clock(CLOCK_MONOTONIC_COARSE, &c) != 0) return 0;
-    uint64_t after = words_tick(w), v = tick_of(&c);
-    if (v == before || v == after) return v;
+    int status;
+    if (words_bracket(w, CLOCK_MONOTONIC_COARSE, &c, &status)) return tick_of(&c);
+    if (status != 0) return 0;
   }
   return 0;
 }
@@ -221,12 +228,11 @@ void hw_stamps_init(void) {
 static _Atomic uint64_t n_checked, n_disagreed;
 
 static int checked_clock(clockid_t id, struct timespec *ts) {
-  uint64_t before = words_tick(found_words);
-  int r = vdso_clock(id, ts);
-  uint64_t after = words_tick(found_words), v = tick_of(ts);
+  int status;
+  bool agreed = words_bracket(found_words, id, ts, &status);
   atomic_fetch_add_explicit(&n_checked, 1, memory_order_relaxed);
-  if (v != before && v != after) atomic_fetch_add_explicit(&n_disagreed, 1, memory_order_relaxed);
-  return r;
+  if (!agreed) atomic_fetch_add_explicit(&n_disagreed, 1, memory_order_relaxed);
+  return status;
 }
 
 void hw_stamps_reuse(bool on) {
