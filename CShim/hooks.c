@@ -4,7 +4,9 @@
  * recording path when (recording or a scope is open) and the thread is not inside the recorder.
  * malloc, calloc, realloc and free first try two entries that call the real function at once: an
  * unsampled block under sampling (fast_unsampled, fast_untracked), and nothing recording
- * (fast_idle); otherwise they tail-call their general path (malloc_general, ...).
+ * (fast_idle); otherwise they tail-call their general path (malloc_general, ...), or, malloc,
+ * calloc and free, their full-tracking path when the modes word says that nothing but recording
+ * is on (malloc_full, ...; hw_internal.h, "the modes word").
  *
  * Ordering (docs/FORMAT.md, "Reading rules"): a free is stamped before the real free, an
  * allocation after the real allocator returns, so a block freed on one thread and handed out again
@@ -89,14 +91,14 @@ static inline bool wants_event(void) {
  * its walk at the caller's frame and may hand back its own copy of the frames instead of filling
  * `frames` (unwind.c, hw_capture_stack_entry). */
 static inline __attribute__((always_inline)) uint32_t current_stack(hw_thread_t *t, uint64_t ts, void *anchor,
-                                                                    const uintptr_t *entry) {
+                                                                    const uintptr_t *entry, bool full) {
   uintptr_t frames[HW_STACK_MAX];
   const uintptr_t *fr = frames;
   uint64_t sum;
   int n = entry ? hw_capture_stack_entry(frames, hw_config.max_frames, entry, &sum, &fr)
                 : hw_capture_stack_above_summed(frames, hw_config.max_frames, (uintptr_t)anchor, &sum);
   if (n <= 0) return 0;
-  if (hw_unlikely(atomic_load_explicit(&hw_pyframes_active, memory_order_relaxed))) {
+  if (!full && hw_unlikely(atomic_load_explicit(&hw_pyframes_active, memory_order_relaxed))) {
     if (fr != frames) memcpy(frames, fr, (size_t)n * sizeof frames[0]);
     fr = frames;
     n = hw_pyframes_merge(t, ts, frames, n);
@@ -125,23 +127,28 @@ static inline __attribute__((always_inline)) uint32_t current_stack(hw_thread_t 
 }
 
 /* `sampled`: the sampler chose this block (always true without sampling, sampling.c). A sampled
- * block is recorded only once it is in the liveset, so that its free will be matched. Inlined into
+ * block is recorded only once it is in the liveset, so that its free will be matched. `full` (a
+ * constant): the full-tracking path (hw_modes was 0 at the hook's entry, hw_internal.h), where
+ * recording is on and no scope, sampler, live map or Python frames want anything, so that none of
+ * them is tested. Inlined into
  * malloc_general and calloc_general, which return p after it: one frame, not a second one with its
  * register saves, and the function code a constant (churn -35 instructions a pair). The other hooks
  * call on_alloc (hw_hook_alloc, for C++'s operators, as a tail call: inlining gained nothing), and
  * so do malloc and calloc while a scope is open (alloc_event_in: the scopes' stacks keep their
  * shape). */
 static inline __attribute__((always_inline)) void record_alloc(int fn, void *p, size_t size, void *anchor,
-                                                               const uintptr_t *entry, bool sampled) {
+                                                               const uintptr_t *entry, bool sampled, bool full) {
   hw_tls_busy++;
-  int recording = recording_started();
+  int recording = full ? 1 : recording_started();
   uint64_t ts = stamp_after_started();
-  if (atomic_load_explicit(&hw_scopes_open, memory_order_relaxed)) hw_scope_on_alloc(p, size);
+  if (!full && atomic_load_explicit(&hw_scopes_open, memory_order_relaxed)) hw_scope_on_alloc(p, size);
   if (sampled && recording) {
     hw_thread_t *t = hw_thread_here();
     if (t) {
-      uint32_t stack = current_stack(t, ts, anchor, entry);
-      if (hw_sample_rate) { /* the sampler keeps the liveset; aggregate.c adds the block's weights */
+      uint32_t stack = current_stack(t, ts, anchor, entry, full);
+      if (full) {
+        hw_encode_alloc(t, ts, fn, (uintptr_t)p, size, stack);
+      } else if (hw_sample_rate) { /* the sampler keeps the liveset; aggregate.c adds the block's weights */
         uint32_t seed = hw_config.track ? hw_sample_seed() : 0;
         bool kept = hw_live_insert((uintptr_t)p, stack, seed, size) == 0;
         hw_sampling_note(kept);
@@ -156,7 +163,7 @@ static inline __attribute__((always_inline)) void record_alloc(int fn, void *p, 
   hw_tls_busy--;
 }
 static hw_noinline void on_alloc(int fn, void *p, size_t size, void *anchor, const uintptr_t *entry, bool sampled) {
-  record_alloc(fn, p, size, anchor, entry, sampled);
+  record_alloc(fn, p, size, anchor, entry, sampled, false);
 }
 
 /* What the liveset held for a sampled block. */
@@ -166,12 +173,19 @@ typedef struct {
 } removed_t;
 
 /* `matched`: with sampling, the caller has already taken p out of the liveset (its values).
- * `recording`: hw_recording as the caller read it for this event (recording_started). */
+ * `recording`: hw_recording as the caller read it for this event (recording_started). `full`: as
+ * for record_alloc (recording is then 1). */
 static inline __attribute__((always_inline)) void on_free(int fn, void *p, uint64_t ts, const removed_t *matched,
-                                                          int recording) {
-  if (atomic_load_explicit(&hw_scopes_open, memory_order_relaxed)) hw_scope_on_free(p);
+                                                          int recording, bool full) {
+  if (!full && atomic_load_explicit(&hw_scopes_open, memory_order_relaxed)) hw_scope_on_free(p);
   if (recording) {
     removed_t r = {0, 0, 0};
+    if (full) {
+      hw_buffer_t *b;
+      hw_thread_t *t = hw_thread_here_buffer(&b);
+      if (t) hw_encode_free_in(t, b, ts, fn, (uintptr_t)p);
+      return;
+    }
     if (hw_sample_rate) {
       if (matched) r = *matched;
       else if (hw_live_remove((uintptr_t)p, &r.stack, &r.seed, &r.size) != 0) return; /* not sampled */
@@ -204,7 +218,7 @@ static inline __attribute__((always_inline)) void alloc_event_in(int fn, void *p
   /* With a scope open, through on_alloc always: the scopes' capture skips its own frame and
    * on_alloc's (scope.c, HW_SKIP_FRAMES), so that frames[0] is the allocator entry. */
   if (inline_record && hw_likely(!scopes))
-    record_alloc(fn, p, size, anchor, entry, sampled);
+    record_alloc(fn, p, size, anchor, entry, sampled, false);
   else
     on_alloc(fn, p, size, anchor, entry, sampled);
 }
@@ -242,35 +256,29 @@ static inline const uintptr_t *entry_state(uintptr_t e[3], uintptr_t bp, uintptr
 /* The general paths keep their names (the asm jumps to them; HeapwiseBudget's SiteSymbolizer
  * lists them) and are never cloned. */
 #define HW_GENERAL_ENTRY static hw_noinline __attribute__((used, noipa))
-__asm__(".text\n"
-        ".p2align 4\n"
-        ".hidden hw_malloc_entry\n"
-        ".type hw_malloc_entry, @function\n"
-        "hw_malloc_entry:\n"
-        ".cfi_startproc\n"
-        "\tmov %rbp, %rdx\n"
-        "\tlea 8(%rsp), %rcx\n"
-        "\tjmp malloc_general\n"
-        ".cfi_endproc\n"
-        ".size hw_malloc_entry, .-hw_malloc_entry\n"
-        ".p2align 4\n"
-        ".hidden hw_calloc_entry\n"
-        ".type hw_calloc_entry, @function\n"
-        "hw_calloc_entry:\n"
-        ".cfi_startproc\n"
-        "\tmov %rbp, %r8\n"
-        "\tlea 8(%rsp), %r9\n"
-        "\tjmp calloc_general\n"
-        ".cfi_endproc\n"
-        ".size hw_calloc_entry, .-hw_calloc_entry\n");
+/* One stub: passes rbp and rsp + 8 in the two argument registers after the hook's own. */
+#define HW_ENTRY_STUB(name, target, bp_reg, sp_reg)                                                 \
+  ".p2align 4\n.hidden " #name "\n.type " #name ", @function\n" #name ":\n.cfi_startproc\n"          \
+  "\tmov %rbp, " bp_reg "\n\tlea 8(%rsp), " sp_reg "\n\tjmp " #target "\n.cfi_endproc\n"              \
+  ".size " #name ", .-" #name "\n"
+__asm__(".text\n" HW_ENTRY_STUB(hw_malloc_entry, malloc_general, "%rdx", "%rcx")
+        HW_ENTRY_STUB(hw_calloc_entry, calloc_general, "%r8", "%r9")
+        HW_ENTRY_STUB(hw_malloc_full_entry, malloc_full, "%rdx", "%rcx")
+        HW_ENTRY_STUB(hw_calloc_full_entry, calloc_full, "%r8", "%r9"));
 void *hw_malloc_entry(size_t size, void *anchor);
 void *hw_calloc_entry(size_t n, size_t size, size_t total, void *anchor);
+void *hw_malloc_full_entry(size_t size, void *anchor);
+void *hw_calloc_full_entry(size_t n, size_t size, size_t total, void *anchor);
 #define MALLOC_GENERAL(size, anchor) hw_malloc_entry(size, anchor)
 #define CALLOC_GENERAL(n, size, total, anchor) hw_calloc_entry(n, size, total, anchor)
+#define MALLOC_FULL(size, anchor) hw_malloc_full_entry(size, anchor)
+#define CALLOC_FULL(n, size, total, anchor) hw_calloc_full_entry(n, size, total, anchor)
 #else
 #define HW_GENERAL_ENTRY HW_GENERAL
 #define MALLOC_GENERAL(size, anchor) malloc_general(size, anchor, 0, 0)
 #define CALLOC_GENERAL(n, size, total, anchor) calloc_general(n, size, total, anchor, 0, 0)
+#define MALLOC_FULL(size, anchor) malloc_full(size, anchor, 0, 0)
+#define CALLOC_FULL(n, size, total, anchor) calloc_full(n, size, total, anchor, 0, 0)
 #endif
 
 /* SAMPLING MODE'S ENTRY (docs/SAMPLING.md, "Cost"). With sampling on, nearly every call is an
@@ -303,11 +311,15 @@ static inline bool fast_untracked(void *p) {
 /* Nothing records and no scope is open (a process the recorder decided not to record, or whose
  * recording stopped): the general paths would only call the real function. Not before the first
  * hooked call has read the configuration (hw_recording < 0 then). A tail call without the
- * allocator flag: with nothing recording, no mapping is recorded and no sample taken. */
-static inline bool fast_idle(void) {
-  return hw_likely((atomic_load_explicit(&hw_recording, memory_order_relaxed) |
-                    atomic_load_explicit(&hw_scopes_open, memory_order_relaxed)) == 0);
+ * allocator flag: with nothing recording, no mapping is recorded and no sample taken. From the
+ * modes word (hw_internal.h) as the hook read it: malloc, calloc and free test `modes ==
+ * HW_MODE_OFF` first, the word of a process that does not record (one compare, as the two flags'
+ * or was), then 0 (full tracking), then this. */
+static inline bool modes_idle(uint32_t modes) {
+  return (modes & (HW_MODE_UNDECIDED | HW_MODE_OFF | ~(HW_MODE_SCOPE - 1))) == HW_MODE_OFF;
 }
+static inline uint32_t modes_now(void) { return atomic_load_explicit(&hw_modes, memory_order_relaxed); }
+static inline bool fast_idle(void) { return modes_idle(modes_now()); }
 
 /* hooks_cxx.c's operators share these recording paths. */
 bool hw_hook_wants_event(void) { return wants_event(); }
@@ -316,7 +328,7 @@ void hw_hook_free(int fn, void *p) {
   if (!free_wanted(p)) return;
   hw_tls_busy++;
   int recording = recording_started();
-  on_free(fn, p, stamp_before_started(), NULL, recording);
+  on_free(fn, p, stamp_before_started(), NULL, recording, false);
   hw_tls_busy--;
 }
 
@@ -384,13 +396,30 @@ HW_GENERAL_ENTRY void *malloc_general(size_t size, void *anchor, uintptr_t bp, u
   return p;
 }
 
+/* FULL TRACKING'S PATH (hw_modes == 0 at the hook's entry): malloc_general's with the states the
+ * modes word covers known, so that only the reentrancy count, the block and the thread's state
+ * are looked at before the stamp, the capture and the record (churn, callgrind: 1,027.8 -> 967.2
+ * instructions a pair). */
+HW_GENERAL_ENTRY void *malloc_full(size_t size, void *anchor, uintptr_t bp, uintptr_t sp) {
+  if (hw_unlikely(!hw_real.malloc) && !ensure_real()) return hw_bootstrap_alloc(size, 16);
+  void *p = IN_ALLOCATOR(hw_real.malloc(size));
+  if (hw_likely(p != NULL) && hw_likely(hw_tls_busy == 0)) {
+    uintptr_t e[3];
+    record_alloc(HW_FN_MALLOC, p, size, anchor, entry_state(e, bp, sp, anchor), true, true);
+  }
+  return p;
+}
+
 HW_EXPORT void *malloc(size_t size) {
   int64_t left;
   if (fast_unsampled(size, &left)) {
     hw_tls_sample_left = left;
     return hw_real.malloc(size);
   }
-  if (fast_idle() && hw_likely(hw_real.malloc != NULL)) return hw_real.malloc(size);
+  uint32_t modes = modes_now();
+  if (modes == HW_MODE_OFF && hw_likely(hw_real.malloc != NULL)) return hw_real.malloc(size);
+  if (hw_likely(modes == 0)) return MALLOC_FULL(size, ANCHOR);
+  if (modes_idle(modes) && hw_likely(hw_real.malloc != NULL)) return hw_real.malloc(size);
   return MALLOC_GENERAL(size, ANCHOR);
 }
 
@@ -402,6 +431,16 @@ HW_GENERAL_ENTRY void *calloc_general(size_t n, size_t size, size_t total, void 
   return p;
 }
 
+HW_GENERAL_ENTRY void *calloc_full(size_t n, size_t size, size_t total, void *anchor, uintptr_t bp, uintptr_t sp) {
+  if (hw_unlikely(!hw_real.calloc) && !ensure_real()) return hw_bootstrap_alloc(total, 16);
+  void *p = IN_ALLOCATOR(hw_real.calloc(n, size));
+  if (hw_likely(p != NULL) && hw_likely(hw_tls_busy == 0)) {
+    uintptr_t e[3];
+    record_alloc(HW_FN_CALLOC, p, total, anchor, entry_state(e, bp, sp, anchor), true, true);
+  }
+  return p;
+}
+
 HW_EXPORT void *calloc(size_t n, size_t size) {
   size_t total;
   if (__builtin_mul_overflow(n, size, &total)) total = SIZE_MAX;
@@ -410,7 +449,10 @@ HW_EXPORT void *calloc(size_t n, size_t size) {
     hw_tls_sample_left = left;
     return hw_real.calloc(n, size);
   }
-  if (fast_idle() && hw_likely(hw_real.calloc != NULL)) return hw_real.calloc(n, size);
+  uint32_t modes = modes_now();
+  if (modes == HW_MODE_OFF && hw_likely(hw_real.calloc != NULL)) return hw_real.calloc(n, size);
+  if (hw_likely(modes == 0)) return CALLOC_FULL(n, size, total, ANCHOR);
+  if (modes_idle(modes) && hw_likely(hw_real.calloc != NULL)) return hw_real.calloc(n, size);
   return CALLOC_GENERAL(n, size, total, ANCHOR);
 }
 
@@ -420,7 +462,21 @@ HW_GENERAL void free_general(void *p) {
   if (free_wanted(p)) {
     hw_tls_busy++;
     int recording = recording_started();
-    on_free(HW_FN_FREE, p, stamp_before_started(), NULL, recording);
+    on_free(HW_FN_FREE, p, stamp_before_started(), NULL, recording, false);
+    hw_tls_busy--;
+  }
+  if (hw_unlikely(!hw_real.free) && !ensure_real()) return;
+  hw_tls_in_allocator++;
+  hw_real.free(p);
+  hw_tls_in_allocator--;
+}
+
+HW_GENERAL void free_full(void *p) {
+  if (hw_unlikely(!p)) return;
+  if (hw_unlikely(hw_bootstrap_owns(p))) return;
+  if (hw_likely(hw_tls_busy == 0)) {
+    hw_tls_busy++;
+    on_free(HW_FN_FREE, p, stamp_before_started(), NULL, 1, true);
     hw_tls_busy--;
   }
   if (hw_unlikely(!hw_real.free) && !ensure_real()) return;
@@ -431,7 +487,11 @@ HW_GENERAL void free_general(void *p) {
 
 HW_EXPORT void free(void *p) {
   /* fast_untracked: also p == NULL, unless its filter counter is raised */
-  if (fast_untracked(p) || (fast_idle() && !hw_bootstrap_owns(p) && hw_likely(hw_real.free != NULL))) return hw_real.free(p);
+  if (fast_untracked(p)) return hw_real.free(p);
+  uint32_t modes = modes_now();
+  if (modes == HW_MODE_OFF && !hw_bootstrap_owns(p) && hw_likely(hw_real.free != NULL)) return hw_real.free(p);
+  if (hw_likely(modes == 0)) return free_full(p);
+  if (modes_idle(modes) && !hw_bootstrap_owns(p) && hw_likely(hw_real.free != NULL)) return hw_real.free(p);
   free_general(p);
 }
 
@@ -457,7 +517,7 @@ static hw_noinline void *realloc_recorded(int fn, void *p, size_t n, size_t size
   }
   hw_tls_busy++;
   if (old_wanted) /* unmatched under sampling: scopes only */
-    on_free(fn, p, before, matched ? &old : NULL, atomic_load_explicit(&hw_recording, memory_order_relaxed));
+    on_free(fn, p, before, matched ? &old : NULL, atomic_load_explicit(&hw_recording, memory_order_relaxed), false);
   hw_tls_busy--;
   alloc_event(fn, q, total, anchor, NULL);
   return q;
@@ -568,7 +628,7 @@ static hw_noinline void on_mmap(void *p, size_t len, int prot, int flags, int fd
   hw_tls_busy++;
   uint64_t ts = stamp_after();
   hw_thread_t *t = atomic_load_explicit(&hw_recording, memory_order_relaxed) ? hw_thread_current() : NULL;
-  if (t) hw_emit_mmap(t, ts, (uintptr_t)p, len, prot, flags, fd, current_stack(t, ts, anchor, NULL));
+  if (t) hw_emit_mmap(t, ts, (uintptr_t)p, len, prot, flags, fd, current_stack(t, ts, anchor, NULL, false));
   hw_tls_busy--;
 }
 
@@ -636,7 +696,7 @@ HW_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...
      * another thread could only reuse through a mapping call of its own. */
     uint64_t ts = stamp_after();
     hw_thread_t *t = (p != MAP_FAILED) ? hw_thread_current() : NULL;
-    if (t) hw_emit_mremap(t, ts, (uintptr_t)old, old_len, (uintptr_t)p, new_len, current_stack(t, ts, ANCHOR, NULL));
+    if (t) hw_emit_mremap(t, ts, (uintptr_t)old, old_len, (uintptr_t)p, new_len, current_stack(t, ts, ANCHOR, NULL, false));
     hw_tls_busy--;
   }
   return p;

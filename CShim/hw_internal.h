@@ -525,6 +525,27 @@ extern hw_config_t hw_config __attribute__((visibility("hidden"))); /* hidden: r
 /* Nonzero while events are recorded. Read on every event (relaxed). */
 extern _Atomic int hw_recording __attribute__((visibility("hidden"))); /* -1 before the configuration is read (first hooked call) */
 void hw_recorder_early_start(void);
+/* THE MODES WORD: the states the hooks test on every event, one bit each (a count for the scopes),
+ * so that full tracking's common case (recording; no scope open, no sampling, no live map, no
+ * Python frames) is one load and one compare: hw_modes == 0. Then malloc, calloc and free take
+ * their full-tracking paths (hooks.c, malloc_full), which test none of these states again; any
+ * other value goes the general paths, which read the states themselves as before. Each bit is
+ * kept by the writer of its state, after it changes the state (a state turned on is seen by the
+ * general paths first, which read it directly); the start-time modes are set before recording
+ * starts, so the word is 0 only once they are. A hook that read 0 while another thread changed
+ * a state is the race of an event with that change, whichever of the event's reads it falls
+ * between (hooks.c, recording_started). */
+enum {
+  HW_MODE_UNDECIDED = 1u, /* hw_recording < 0 (recorder.c) */
+  HW_MODE_OFF = 2u,       /* hw_recording == 0 (recorder.c) */
+  HW_MODE_SAMPLING = 4u,  /* hw_sample_rate != 0 (sampling.c) */
+  HW_MODE_TRACK = 8u,     /* hw_config.track: aggregated mode or --dump-at-peak (aggregate.c) */
+  HW_MODE_PYFRAMES = 16u, /* hw_pyframes_active (pyframes.c) */
+  HW_MODE_SCOPE = 256u,   /* added per open scope: hw_scopes_open * HW_MODE_SCOPE (scope.c) */
+};
+extern _Atomic uint32_t hw_modes __attribute__((visibility("hidden")));
+void hw_modes_set(uint32_t bits, bool on);                      /* a start-time mode: one writer */
+void hw_modes_follow(const _Atomic int *state, uint32_t bit); /* bit = (*state != 0), writers may race */
 /* exec.c around the real exec: END (reason exec) before; after a failure, a new ".execN" dump. */
 void hw_before_exec(void);
 void hw_after_failed_exec(void);

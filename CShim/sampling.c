@@ -197,6 +197,7 @@ int hw_sampling_init(uint64_t rate, uint64_t seed, size_t capacity) {
   if (hw_live_init(capacity) != 0) return -1;
   base_seed = seed;
   hw_sample_rate = rate;
+  hw_modes_set(HW_MODE_SAMPLING, true);
   atomic_fetch_add(&hw_sample_gate, (int64_t)rate); /* last: the entry opens with everything ready */
   return 0;
 }
