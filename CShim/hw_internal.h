@@ -162,19 +162,20 @@ static inline uint64_t hw_now_unordered(void) {
  *   this thread (hw_tls_stamp_other): so an event after a sample, marker or END in program order
  *   is stamped in the same unit as it, as before, or in a later one, and one before it earlier; the
  *   streams merge in exactly the order they did with a reading per event.
- * hw_stamp_clock is NULL (a reading per event) unless the TSC is the clock, the vDSO has the
+ * hw_coarse_words is NULL (a reading per event) unless the TSC is the clock, the vDSO has the
  * coarse clock, and no writer thread runs (hw_writer_spawn clears it before the program's first
  * thread exists: samples are then taken on another thread, whose readings are not this one's).
- * Only for a thread that hw_recording_alone: every block it orders against is its own.
- * hw_coarse_words, when set (under the same conditions), are the two words of the vvar page the
- * vDSO itself reads the coarse clock from (seconds, nanoseconds), found at start by their value
- * (platform.c, hw_stamps_init: no kernel layout is assumed): the test is then two loads, not a
- * call (~7 ns a call here, twice a pair). They serve only to notice that the kernel ticked; a
- * torn read (the kernel between its two stores) reads as a tick, which costs one TSC read. Each
- * noticed tick is checked against the vDSO (hw_stamp_after_tick), and a disagreement makes every
- * later stamp use the vDSO call. */
-typedef int (*hw_clock_fn)(clockid_t, struct timespec *);
-extern _Atomic(hw_clock_fn) hw_stamp_clock __attribute__((visibility("hidden"))); /* hidden: rip-relative in the hooks */
+ * Only for a thread that hw_recording_alone: every block it orders against is its own. When set,
+ * it points at the two words of the vvar page the vDSO itself reads the coarse clock from
+ * (seconds, nanoseconds), found at start by their value (platform.c, hw_stamps_init: no kernel
+ * layout is assumed): the test is then two loads, not a call (~7 ns a call here, twice a pair).
+ * They serve only to notice that the kernel ticked; a torn read (the kernel between its two
+ * stores) reads as a tick, which costs one TSC read. Each noticed tick is checked against the vDSO
+ * (hw_stamp_after_tick). Where the words were not found, or disagreed with the vDSO once, it
+ * points at two words that never equal a tick (platform.c, vdso_words), and every stamp asks the
+ * vDSO in hw_stamp_after_tick: so a stamp tests one pointer inline, and a program without the
+ * vDSO (valgrind) pays that test alone before its reading (docs/BENCHMARKS.md: +22 instructions a
+ * pair when the vDSO's call was inline here too, which kept the stamps from being inlined). */
 extern _Atomic(const volatile uint64_t *) hw_coarse_words __attribute__((visibility("hidden")));
 uint64_t hw_stamp_after_tick(uint64_t tick); /* the words moved: checks them, reads the TSC */
 static inline uint64_t hw_stamp_alone(void) {
@@ -186,18 +187,6 @@ static inline uint64_t hw_stamp_alone(void) {
         hw_likely(last >> HW_COARSE_SHIFT > hw_tls_stamp_other >> HW_COARSE_SHIFT))
       return last;
     return hw_stamp_after_tick(tick);
-  }
-  hw_clock_fn coarse = atomic_load_explicit(&hw_stamp_clock, memory_order_relaxed);
-  if (hw_likely(coarse != NULL)) {
-    struct timespec c;
-    coarse(CLOCK_MONOTONIC_COARSE, &c);
-    uint64_t tick = (uint64_t)c.tv_sec << 30 | (uint64_t)c.tv_nsec; /* tv_nsec < 2^30 */
-    uint64_t last = hw_tls_stamp;
-    if (hw_likely(tick == hw_tls_stamp_tick) &&
-        hw_likely(last >> HW_COARSE_SHIFT > hw_tls_stamp_other >> HW_COARSE_SHIFT))
-      return last;
-    hw_tls_stamp_tick = tick;
-    return hw_tls_stamp = hw_rdtsc();
   }
 #endif
   return hw_now_unordered();
