@@ -95,7 +95,8 @@ static inline __attribute__((always_inline)) uint32_t current_stack(hw_thread_t 
   uintptr_t frames[HW_STACK_MAX];
   const uintptr_t *fr = frames;
   uint64_t sum;
-  int n = entry ? hw_capture_stack_entry(frames, hw_config.max_frames, entry, &sum, &fr)
+  uint32_t id = 0; /* an entry capture's id, when the path cache knows it */
+  int n = entry ? hw_capture_stack_entry(frames, hw_config.max_frames, entry, &sum, &fr, &id)
                 : hw_capture_stack_above_summed(frames, hw_config.max_frames, (uintptr_t)anchor, &sum);
   if (n <= 0) return 0;
   if (!full && hw_unlikely(atomic_load_explicit(&hw_pyframes_active, memory_order_relaxed))) {
@@ -103,14 +104,17 @@ static inline __attribute__((always_inline)) uint32_t current_stack(hw_thread_t 
     fr = frames;
     n = hw_pyframes_merge(t, ts, frames, n);
     sum = hw_stack_sum(frames, n);
+    id = 0; /* the merged stack is another one */
   }
-  bool is_new = false;
-  uint32_t id = hw_stack_hint_known(sum, n); /* a path-cache hit whose id is known (stack_hint.h) */
-  if (hw_unlikely(!id)) { /* is_new's address escapes only here: a hit keeps it in a register */
-    bool fresh = false;
-    id = hw_stack_intern_summed(fr, n, sum, &fresh);
-    is_new = fresh;
-  }
+  if (!entry) id = hw_stack_hint_known(sum, n); /* a path-cache hit whose id is known (stack_hint.h) */
+  /* A known id is never a new stack, nor an allocation by the loader: an allocation whose hook
+   * returns into the loader drops the hint below, so its path-cache leaf keeps id 0 and every
+   * capture of it comes here (the path cache starts after the first module sync, which finds the
+   * loader). */
+  if (hw_likely(id)) return id;
+  bool loader = hw_loader_called((uintptr_t)anchor), is_new = false;
+  if (hw_unlikely(loader)) hw_stack_hint.id = NULL;
+  id = hw_stack_intern_summed(fr, n, sum, &is_new);
   if (hw_unlikely(is_new)) {
     /* with Python frames merged, fr is frames */
     if (n > 0 && atomic_load_explicit(&hw_pyframes_active, memory_order_relaxed) && fr == frames)
@@ -118,7 +122,7 @@ static inline __attribute__((always_inline)) uint32_t current_stack(hw_thread_t 
     hw_emit_stack(t, ts, id, fr, n);
     hw_modules_sync(t); /* a new stack may run through a module dlopen just brought in */
     if (hw_config.aggregate) hw_thread_submit(t); /* on disk by the next flush: no other record pushes it */
-  } else if (hw_unlikely(hw_loader_called((uintptr_t)anchor))) {
+  } else if (hw_unlikely(loader)) {
     /* The loader itself, maybe inside a dlopen from a call path seen before (a dlopen/dlclose
      * loop): the new module's slots must be redirected before its constructors run (deepbind.c). */
     hw_modules_sync(t);
@@ -239,7 +243,7 @@ static inline bool free_wanted(void *p) {
 
 /* THE CALLER'S STATE at the hook's entry, for a capture that starts there (unwind.c,
  * hw_capture_stack_entry): the caller's rsp after the return, its rbp, and the return address, the
- * anchor. malloc and calloc tail-call their general path through a three-instruction stub that
+ * anchor. malloc and calloc tail-call their general (or full-tracking) path through a three-instruction stub that
  * passes rbp and rsp + 8 as two more arguments: a tail call leaves rsp at the return address and
  * every callee-saved register as the caller had it, so these are exactly the values a walk out of
  * the hook computes for the caller's frame. (__builtin_frame_address in the general path would

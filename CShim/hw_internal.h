@@ -228,8 +228,10 @@ int hw_capture_stack_above_summed(uintptr_t *frames, int max, uintptr_t anchor, 
 /* The same for a hook that knows its caller's state at entry (hooks.c, entry_state: entry[0] the
  * caller's rbp, entry[1] its return address, the anchor, entry[2] its rsp after the return): the path cache walks from
  * the caller's state, not through the recorder's own frames. *out is where the frames are: `frames`,
- * or the path cache's own copy (valid until the thread's next capture). */
-int hw_capture_stack_entry(uintptr_t *frames, int max, const uintptr_t *entry, uint64_t *sum, const uintptr_t **out);
+ * or the path cache's own copy (valid until the thread's next capture). *id is the stack's id when
+ * the path cache knows it (stack_hint.h), else 0. */
+int hw_capture_stack_entry(uintptr_t *frames, int max, const uintptr_t *entry, uint64_t *sum, const uintptr_t **out,
+                           uint32_t *id);
 void hw_unwind_init(void);
 
 /* ---- stacks.c: each distinct stack once ---------------------------------------------------- */
