@@ -250,13 +250,19 @@ static inline bool free_wanted(void *p) {
  * give them too, but it makes that frame's CFA rbp-based, and the memoized walk then compares
  * every saved rbp: workload.c +385 instructions a pair.) Used only when the slot below that rsp
  * holds the anchor: a build that did not make the tail call has the hook's own frame in between.
- * Elsewhere (not x86-64, unoptimized: the general path inlined into the hook) sp is 0: no state. */
+ * Elsewhere (not x86-64, unoptimized: the general path inlined into the hook) there is no stub,
+ * and no state (sp 0). */
+#if defined(__x86_64__) && defined(__OPTIMIZE__)
+#define HW_ENTRY_STUBS 1
+#else
+#define HW_ENTRY_STUBS 0
+#endif
 static inline const uintptr_t *entry_state(uintptr_t e[3], uintptr_t bp, uintptr_t sp, void *anchor) {
-  if (!sp || ((const uintptr_t *)sp)[-1] != (uintptr_t)anchor) return NULL;
+  if (!HW_ENTRY_STUBS || ((const uintptr_t *)sp)[-1] != (uintptr_t)anchor) return NULL;
   e[0] = bp, e[1] = (uintptr_t)anchor, e[2] = sp;
   return e;
 }
-#if defined(__x86_64__) && defined(__OPTIMIZE__)
+#if HW_ENTRY_STUBS
 /* The general paths keep their names (the asm jumps to them; HeapwiseBudget's SiteSymbolizer
  * lists them) and are never cloned. */
 #define HW_GENERAL_ENTRY static hw_noinline __attribute__((used, noipa))
