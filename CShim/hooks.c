@@ -2,9 +2,9 @@
  *
  * Every hook has the same shape: call the real function, then one unlikely branch to a noinline
  * recording path when (recording or a scope is open) and the thread is not inside the recorder.
- * malloc, calloc, realloc and free first try two entries that call the real function at once: an
- * unsampled block under sampling (fast_unsampled, fast_untracked), and nothing recording
- * (fast_idle); otherwise they tail-call their general path (malloc_general, ...).
+ * malloc, calloc, realloc and free first try the entry, which calls the real function at once for
+ * an unsampled block under sampling and for every call in an idle process (fast_unsampled,
+ * fast_untracked; entry.c); otherwise they tail-call their general path (malloc_general, ...).
  *
  * Ordering (docs/FORMAT.md, "Reading rules"): a free is stamped before the real free, an
  * allocation after the real allocator returns, so a block freed on one thread and handed out again
@@ -273,40 +273,87 @@ void *hw_calloc_entry(size_t n, size_t size, size_t total, void *anchor);
 #define CALLOC_GENERAL(n, size, total, anchor) calloc_general(n, size, total, anchor, 0, 0)
 #endif
 
-/* SAMPLING MODE'S ENTRY (docs/SAMPLING.md, "Cost"). With sampling on, nearly every call is an
- * unsampled block, and the hooks branch off for it at their very top, before the bootstrap and
- * recording checks of the general path: malloc/calloc/realloc subtract the size from the thread's
- * countdown and jump to the real allocator; free checks the liveset's filter (one hash, one byte) and
- * jumps to the real free. No stamp, no reentrancy count, no recording flag: whether the program
- * records does not change which blocks are sampled, and a block sampled while recording is off
- * goes down the general path, which looks. Not even the allocator flag (hw_tls_in_allocator, which
- * the general paths raise around the real call): the real function is a tail call, and what the flag
- * tells is found where it is needed, not paid for on every call. A mapping the allocator makes
- * returns into the allocator's own code (hw_allocator_called, below); a sampler that must not ask
- * the allocator for statistics from a signal handler that interrupted it looks for a signal frame
- * on its stack (hw_allocator_maybe_interrupted, sampling.c). hw_sample_rate is set only after the
- * real functions are known (sampling.c), and a scope (scope.c) wants every call. */
-/* One gate (hw_sample_gate, hw_internal.h) says "sampling on, no scope open, and below R" for an
- * allocation, "sampling on, no scope open" for a free. A size of 2^63 or more compares as negative
- * and passes: the real allocator fails it, and a failed allocation is never recorded. */
-static inline bool fast_unsampled(size_t size, int64_t *left) {
-  if (!((int64_t)size < atomic_load_explicit(&hw_sample_gate, memory_order_relaxed))) return false;
-  *left = hw_tls_sample_left - (int64_t)size - HW_SAMPLE_OFFSET;
-  return hw_likely(*left >= 0);
-}
-/* p is neither a pool block nor possibly a sampled one, and no scope is open. Pool blocks have
- * their filter counters pinned (liveset.h, hw_live_pin_pool), so the filter says both. */
-static inline bool fast_untracked(void *p) {
-  return hw_likely(atomic_load_explicit(&hw_sample_gate, memory_order_relaxed) > 0) && hw_likely(!hw_live_maybe((uintptr_t)p));
-}
+/* THE ENTRY (docs/SAMPLING.md, "The hooks' sampling entry"). With sampling on, nearly every call
+ * is an unsampled block, and in an idle process (nothing records, no scope) every call goes to the
+ * real function: the hooks branch off for those at their very top, before the bootstrap and
+ * recording checks of the general path. malloc, calloc and realloc compare the size with
+ * hw_entry_gate, charge the size and C to the thread's countdown and jump to the real allocator;
+ * free looks at its counter in the table at hw_entry_filter (one hash, one byte) and jumps to the
+ * real free. entry.c keeps both words: closed (every call to the general path) unless sampling or
+ * idle, and closed while a scope is open. No stamp, no reentrancy count, no recording flag: whether
+ * the program records does not change which blocks are sampled, and a block sampled while recording
+ * is off goes down the general path, which looks. Not even the allocator flag (hw_tls_in_allocator,
+ * which the general paths raise around the real call): the real function is a tail call, and what
+ * the flag tells is found where it is needed, not paid for on every call. A mapping the allocator
+ * makes returns into the allocator's own code (hw_allocator_called, below); a sampler that must not
+ * ask the allocator for statistics from a signal handler that interrupted it looks for a signal
+ * frame on its stack (hw_allocator_maybe_interrupted, sampling.c). entry.c opens the words only
+ * once the real functions are known.
+ *
+ * On x86-64 (optimized) each test is an asm goto, because the compiler would not fold the atomic
+ * loads into the compare nor the countdown into a read-modify-write: malloc's entry is then 7
+ * instructions (the forwarder's, tools/bench/forward.c, 4) and free's 6 (the forwarder's 8):
+ *   cmp %rdi, hw_entry_gate(%rip); jle general; mov tpoff@GOT, %rax; lea C(%rdi), %rdx;
+ *   sub %rdx, %fs:(%rax); jb crossed; jmp *hw_real.malloc
+ *   mov hw_entry_filter(%rip), %rcx; imul $K, %edi, %eax; shr %cl, %eax; cmpb $0, (%rcx,%rax);
+ *   jne general; jmp *hw_real.free
+ * Elsewhere the same tests in C. */
+#if defined(__x86_64__) && defined(__OPTIMIZE__)
+#define HW_ENTRY_ASM 1
+#endif
 
-/* Nothing records and no scope is open (a process the recorder decided not to record, or whose
- * recording stopped): the general paths would only call the real function. Not before the first
- * hooked call has read the configuration (hw_recording < 0 then). A tail call without the
- * allocator flag: with nothing recording, no mapping is recorded and no sample taken. */
-static inline bool fast_idle(void) {
-  return hw_likely((atomic_load_explicit(&hw_recording, memory_order_relaxed) |
-                    atomic_load_explicit(&hw_scopes_open, memory_order_relaxed)) == 0);
+/* Whether an allocation of `size` bytes takes the entry: below the gate, and the countdown stays
+ * at or above 0 after its charge of size + C (then it is charged). The charge is compared unsigned:
+ * a size of 2^63 or more passes the signed gate, and its charge is then above any countdown (a
+ * charge that wraps past 2^64 is under C bytes, of an allocation that fails). A countdown that runs
+ * out is left as it was, for the general path to charge and draw (sampling.c); in an idle process
+ * it is refilled, and only this call goes the general way. */
+#define HW_IDLE_BUDGET ((int64_t)1 << 62)
+static inline __attribute__((always_inline)) bool fast_unsampled(size_t size) {
+  uint64_t cost = size + HW_SAMPLE_OFFSET;
+#ifdef HW_ENTRY_ASM
+  __asm__ goto("cmpq %[size], %[gate]\n\t"
+               "jle %l[general]\n\t"
+               "subq %[cost], %[left]\n\t"
+               "jb %l[crossed]"
+               :
+               : [gate] "m"(hw_entry_gate), [size] "r"(size), [cost] "r"(cost), [left] "m"(hw_tls_sample_left)
+               : "cc", "memory"
+               : general, crossed);
+  return true;
+crossed:
+  if (hw_sample_rate) hw_tls_sample_left += (int64_t)cost; /* back to what it was */
+  else hw_tls_sample_left = HW_IDLE_BUDGET;                /* idle: entry.c */
+general:
+  return false;
+#else
+  if (!((int64_t)size < atomic_load_explicit(&hw_entry_gate, memory_order_relaxed))) return false;
+  if (hw_likely(cost <= (uint64_t)hw_tls_sample_left)) {
+    hw_tls_sample_left -= (int64_t)cost;
+    return true;
+  }
+  if (!hw_sample_rate) hw_tls_sample_left = HW_IDLE_BUDGET;
+  return false;
+#endif
+}
+/* Whether a free of p takes the entry: p is neither possibly a sampled block nor a pool block
+ * (both have their counters raised: liveset.h, hw_live_pin_pool, entry.c), and the entry is open. */
+static inline __attribute__((always_inline)) bool fast_untracked(void *p) {
+  const uint8_t *table = atomic_load_explicit(&hw_entry_filter, memory_order_relaxed);
+  size_t i = hw_filter_index((uintptr_t)table, (uintptr_t)p);
+#ifdef HW_ENTRY_ASM
+  __asm__ goto("cmpb $0, (%[table], %[i])\n\t"
+               "jne %l[general]"
+               :
+               : [table] "r"(table), [i] "r"(i)
+               : "cc", "memory"
+               : general);
+  return true;
+general:
+  return false;
+#else
+  return hw_likely(atomic_load_explicit((_Atomic const uint8_t *)&table[i], memory_order_relaxed) == 0);
+#endif
 }
 
 /* hooks_cxx.c's operators share these recording paths. */
@@ -385,12 +432,7 @@ HW_GENERAL_ENTRY void *malloc_general(size_t size, void *anchor, uintptr_t bp, u
 }
 
 HW_EXPORT void *malloc(size_t size) {
-  int64_t left;
-  if (fast_unsampled(size, &left)) {
-    hw_tls_sample_left = left;
-    return hw_real.malloc(size);
-  }
-  if (fast_idle() && hw_likely(hw_real.malloc != NULL)) return hw_real.malloc(size);
+  if (fast_unsampled(size)) return hw_real.malloc(size);
   return MALLOC_GENERAL(size, ANCHOR);
 }
 
@@ -405,12 +447,7 @@ HW_GENERAL_ENTRY void *calloc_general(size_t n, size_t size, size_t total, void 
 HW_EXPORT void *calloc(size_t n, size_t size) {
   size_t total;
   if (__builtin_mul_overflow(n, size, &total)) total = SIZE_MAX;
-  int64_t left;
-  if (fast_unsampled(total, &left)) {
-    hw_tls_sample_left = left;
-    return hw_real.calloc(n, size);
-  }
-  if (fast_idle() && hw_likely(hw_real.calloc != NULL)) return hw_real.calloc(n, size);
+  if (fast_unsampled(total)) return hw_real.calloc(n, size);
   return CALLOC_GENERAL(n, size, total, ANCHOR);
 }
 
@@ -430,8 +467,7 @@ HW_GENERAL void free_general(void *p) {
 }
 
 HW_EXPORT void free(void *p) {
-  /* fast_untracked: also p == NULL, unless its filter counter is raised */
-  if (fast_untracked(p) || (fast_idle() && !hw_bootstrap_owns(p) && hw_likely(hw_real.free != NULL))) return hw_real.free(p);
+  if (fast_untracked(p)) return hw_real.free(p); /* also p == NULL, unless its counter is raised */
   free_general(p);
 }
 
@@ -492,12 +528,7 @@ HW_GENERAL void *realloc_general(void *p, size_t size, void *anchor) {
 }
 
 HW_EXPORT void *realloc(void *p, size_t size) {
-  int64_t left;
-  if ((!p || fast_untracked(p)) && fast_unsampled(size, &left)) {
-    hw_tls_sample_left = left;
-    return hw_real.realloc(p, size);
-  }
-  if (fast_idle() && !hw_bootstrap_owns(p) && hw_likely(hw_real.realloc != NULL)) return hw_real.realloc(p, size);
+  if ((!p || fast_untracked(p)) && fast_unsampled(size)) return hw_real.realloc(p, size);
   return realloc_general(p, size, ANCHOR);
 }
 
