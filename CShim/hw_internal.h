@@ -5,7 +5,8 @@
  *   -> thread.c (per-thread buffer, encode; encoder.h: ALLOC/FREE inline in the hooks)
  *   -> queue -> writer.c (compress, write, sample)
  * recorder.c owns the lifecycle (configuration, start, fork, exit, signals, markers);
- * platform.c owns every /proc read, raw syscall and clock; bootstrap.c the real functions.
+ * platform.c owns every /proc read, raw syscall and clock; bootstrap.c the real functions; entry.c
+ * the two words that let the hooks' entry skip the general path (sampling, idle).
  *
  * Naming: exported symbols are heapwise_*, internal cross-file symbols hw_* with hidden
  * visibility (the Makefile builds with -fvisibility=hidden), file-local ones static.
