@@ -292,7 +292,7 @@ void *hw_calloc_entry(size_t n, size_t size, size_t total, void *anchor);
  *
  * On x86-64 (optimized) each test is an asm goto, because the compiler would not fold the atomic
  * loads into the compare nor the countdown into a read-modify-write: malloc's entry is then 7
- * instructions (the forwarder's, tools/bench/forward.c, 4) and free's 6 (the forwarder's 8):
+ * instructions (the forwarder's, tools/bench/forward.c, 4) and free's 6 (the forwarder's 9):
  *   cmp %rdi, hw_entry_gate(%rip); jle general; mov tpoff@GOT, %rax; lea C(%rdi), %rdx;
  *   sub %rdx, %fs:(%rax); jb crossed; jmp *hw_real.malloc
  *   mov hw_entry_filter(%rip), %rcx; imul $K, %edi, %eax; shr %cl, %eax; cmpb $0, (%rcx,%rax);
