@@ -18,9 +18,11 @@
  * recomputed under a lock after every change of those (hw_entry_update): a scope that opens while
  * another closes must find the words closed when heapwise_scope_begin returns, whichever thread
  * stored last. The lock is taken only there (scope begin and end, start-up, a dump's start), never
- * per event, and never from a signal handler.
+ * per event, and with every signal blocked: a handler that begins or ends a scope on a thread that
+ * holds the lock would otherwise spin on it forever (two system calls a scope, none per event).
  */
 #include <sched.h>
+#include <signal.h>
 
 #include "hw_internal.h"
 #include "liveset.h"
@@ -44,6 +46,9 @@ void hw_entry_pin_pool(uintptr_t addr) {
 static atomic_flag entry_lock;
 
 void hw_entry_update(void) {
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
   while (atomic_flag_test_and_set_explicit(&entry_lock, memory_order_acquire)) sched_yield();
   int64_t gate = INT64_MIN;
   const uint8_t *filter = closed_filter + 31;
@@ -60,6 +65,7 @@ void hw_entry_update(void) {
   atomic_store(&hw_entry_gate, gate);
   atomic_store(&hw_entry_filter, filter);
   atomic_flag_clear_explicit(&entry_lock, memory_order_release);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 /* A forked child has one thread: a lock held by another thread of the parent is never released. */
