@@ -2,11 +2,11 @@
  *
  * Every hook has the same shape: call the real function, then one unlikely branch to a noinline
  * recording path when (recording or a scope is open) and the thread is not inside the recorder.
- * malloc, calloc, realloc and free first try two entries that call the real function at once: an
- * unsampled block under sampling (fast_unsampled, fast_untracked), and nothing recording
- * (fast_idle); otherwise they tail-call their general path (malloc_general, ...), or, malloc,
- * calloc and free, their full-tracking path when the modes word says that nothing but recording
- * is on (malloc_full, ...; hw_internal.h, "the modes word").
+ * malloc, calloc, realloc and free first try the entry, which calls the real function at once for
+ * an unsampled block under sampling and for every call in an idle process (fast_unsampled,
+ * fast_untracked; entry.c); otherwise they tail-call their general path (malloc_general, ...), or,
+ * malloc, calloc and free, their full-tracking path when the modes word says that nothing but
+ * recording is on (malloc_full, ...; hw_internal.h, "the modes word").
  *
  * Ordering (docs/FORMAT.md, "Reading rules"): a free is stamped before the real free, an
  * allocation after the real allocator returns, so a block freed on one thread and handed out again
@@ -243,10 +243,10 @@ static inline bool free_wanted(void *p) {
 
 /* THE CALLER'S STATE at the hook's entry, for a capture that starts there (unwind.c,
  * hw_capture_stack_entry): the caller's rsp after the return, its rbp, and the return address, the
- * anchor. malloc and calloc tail-call their general (or full-tracking) path through a three-instruction stub that
- * passes rbp and rsp + 8 as two more arguments: a tail call leaves rsp at the return address and
- * every callee-saved register as the caller had it, so these are exactly the values a walk out of
- * the hook computes for the caller's frame. (__builtin_frame_address in the general path would
+ * anchor. malloc and calloc tail-call their general (or full-tracking) path through a
+ * three-instruction stub that passes rbp and rsp + 8 as two more arguments: a tail call leaves rsp
+ * at the return address and every callee-saved register as the caller had it, so these are
+ * exactly the values a walk out of the hook computes for the caller's frame. (__builtin_frame_address in the general path would
  * give them too, but it makes that frame's CFA rbp-based, and the memoized walk then compares
  * every saved rbp: workload.c +385 instructions a pair.) Used only when the slot below that rsp
  * holds the anchor: a build that did not make the tail call has the hook's own frame in between.
@@ -291,45 +291,91 @@ void *hw_calloc_full_entry(size_t n, size_t size, size_t total, void *anchor);
 #define CALLOC_FULL(n, size, total, anchor) calloc_full(n, size, total, anchor, 0, 0)
 #endif
 
-/* SAMPLING MODE'S ENTRY (docs/SAMPLING.md, "Cost"). With sampling on, nearly every call is an
- * unsampled block, and the hooks branch off for it at their very top, before the bootstrap and
- * recording checks of the general path: malloc/calloc/realloc subtract the size from the thread's
- * countdown and jump to the real allocator; free checks the liveset's filter (one hash, one byte) and
- * jumps to the real free. No stamp, no reentrancy count, no recording flag: whether the program
- * records does not change which blocks are sampled, and a block sampled while recording is off
- * goes down the general path, which looks. Not even the allocator flag (hw_tls_in_allocator, which
- * the general paths raise around the real call): the real function is a tail call, and what the flag
- * tells is found where it is needed, not paid for on every call. A mapping the allocator makes
- * returns into the allocator's own code (hw_allocator_called, below); a sampler that must not ask
- * the allocator for statistics from a signal handler that interrupted it looks for a signal frame
- * on its stack (hw_allocator_maybe_interrupted, sampling.c). hw_sample_rate is set only after the
- * real functions are known (sampling.c), and a scope (scope.c) wants every call. */
-/* One gate (hw_sample_gate, hw_internal.h) says "sampling on, no scope open, and below R" for an
- * allocation, "sampling on, no scope open" for a free. A size of 2^63 or more compares as negative
- * and passes: the real allocator fails it, and a failed allocation is never recorded. */
-static inline bool fast_unsampled(size_t size, int64_t *left) {
-  if (!((int64_t)size < atomic_load_explicit(&hw_sample_gate, memory_order_relaxed))) return false;
-  *left = hw_tls_sample_left - (int64_t)size - HW_SAMPLE_OFFSET;
-  return hw_likely(*left >= 0);
-}
-/* p is neither a pool block nor possibly a sampled one, and no scope is open. Pool blocks have
- * their filter counters pinned (liveset.h, hw_live_pin_pool), so the filter says both. */
-static inline bool fast_untracked(void *p) {
-  return hw_likely(atomic_load_explicit(&hw_sample_gate, memory_order_relaxed) > 0) && hw_likely(!hw_live_maybe((uintptr_t)p));
-}
+/* THE ENTRY (docs/SAMPLING.md, "The hooks' sampling entry"). With sampling on, nearly every call
+ * is an unsampled block, and in an idle process (nothing records, no scope) every call goes to the
+ * real function: the hooks branch off for those at their very top, before the bootstrap and
+ * recording checks of the general path. malloc, calloc and realloc compare the size with
+ * hw_entry_gate, charge the size and C to the thread's countdown and jump to the real allocator;
+ * free looks at its counter in the table at hw_entry_filter (one hash, one byte) and jumps to the
+ * real free. entry.c keeps both words: closed (every call to the general path) unless sampling or
+ * idle, and closed while a scope is open. No stamp, no reentrancy count, no recording flag: whether
+ * the program records does not change which blocks are sampled, and a block sampled while recording
+ * is off goes down the general path, which looks. Not even the allocator flag (hw_tls_in_allocator,
+ * which the general paths raise around the real call): the real function is a tail call, and what
+ * the flag tells is found where it is needed, not paid for on every call. A mapping the allocator
+ * makes returns into the allocator's own code (hw_allocator_called, below); a sampler that must not
+ * ask the allocator for statistics from a signal handler that interrupted it looks for a signal
+ * frame on its stack (hw_allocator_maybe_interrupted, sampling.c). entry.c opens the words only
+ * once the real functions are known.
+ *
+ * On x86-64 (optimized) each test is an asm goto, because the compiler would not fold the atomic
+ * loads into the compare nor the countdown into a read-modify-write: malloc's entry is then 7
+ * instructions (the forwarder's, tools/bench/forward.c, 4) and free's 6 (the forwarder's 9):
+ *   cmp %rdi, hw_entry_gate(%rip); jle general; mov tpoff@GOT, %rax; lea C(%rdi), %rdx;
+ *   sub %rdx, %fs:(%rax); jb crossed; jmp *hw_real.malloc
+ *   mov hw_entry_filter(%rip), %rcx; imul $K, %edi, %eax; shr %cl, %eax; cmpb $0, (%rcx,%rax);
+ *   jne general; jmp *hw_real.free
+ * Elsewhere the same tests in C. */
+#if defined(__x86_64__) && defined(__OPTIMIZE__)
+#define HW_ENTRY_ASM 1
+#endif
 
-/* Nothing records and no scope is open (a process the recorder decided not to record, or whose
- * recording stopped): the general paths would only call the real function. Not before the first
- * hooked call has read the configuration (hw_recording < 0 then). A tail call without the
- * allocator flag: with nothing recording, no mapping is recorded and no sample taken. From the
- * modes word (hw_internal.h) as the hook read it: malloc, calloc and free test `modes ==
- * HW_MODE_OFF` first, the word of a process that does not record (one compare, as the two flags'
- * or was), then 0 (full tracking), then this. */
-static inline bool modes_idle(uint32_t modes) {
-  return (modes & (HW_MODE_UNDECIDED | HW_MODE_OFF | ~(HW_MODE_SCOPE - 1))) == HW_MODE_OFF;
-}
+/* The modes word (hw_internal.h) as a hook reads it, once: 0 is full tracking. */
 static inline uint32_t modes_now(void) { return atomic_load_explicit(&hw_modes, memory_order_relaxed); }
-static inline bool fast_idle(void) { return modes_idle(modes_now()); }
+
+/* Whether an allocation of `size` bytes takes the entry: below the gate, and the countdown stays
+ * at or above 0 after its charge of size + C (then it is charged). The charge is compared unsigned:
+ * a size of 2^63 or more passes the signed gate, and its charge is then above any countdown (a
+ * charge that wraps past 2^64 is under C bytes, of an allocation that fails). A countdown that runs
+ * out is left as it was, for the general path to charge and draw (sampling.c); in an idle process
+ * it is refilled, and only this call goes the general way. */
+#define HW_IDLE_BUDGET ((int64_t)1 << 62)
+static inline __attribute__((always_inline)) bool fast_unsampled(size_t size) {
+  uint64_t cost = size + HW_SAMPLE_OFFSET;
+#ifdef HW_ENTRY_ASM
+  __asm__ goto("cmpq %[size], %[gate]\n\t"
+               "jle %l[general]\n\t"
+               "subq %[cost], %[left]\n\t"
+               "jb %l[crossed]"
+               :
+               : [gate] "m"(hw_entry_gate), [size] "r"(size), [cost] "r"(cost), [left] "m"(hw_tls_sample_left)
+               : "cc", "memory"
+               : general, crossed);
+  return true;
+crossed:
+  if (hw_sample_rate) hw_tls_sample_left += (int64_t)cost; /* back to what it was */
+  else hw_tls_sample_left = HW_IDLE_BUDGET;                /* idle: entry.c */
+general:
+  return false;
+#else
+  if (!((int64_t)size < atomic_load_explicit(&hw_entry_gate, memory_order_relaxed))) return false;
+  if (hw_likely(cost <= (uint64_t)hw_tls_sample_left)) {
+    hw_tls_sample_left -= (int64_t)cost;
+    return true;
+  }
+  if (!hw_sample_rate) hw_tls_sample_left = HW_IDLE_BUDGET;
+  return false;
+#endif
+}
+/* Whether a free of p takes the entry: p is neither possibly a sampled block nor a pool block
+ * (both have their counters raised: liveset.h, hw_live_pin_pool, entry.c), and the entry is open. */
+static inline __attribute__((always_inline)) bool fast_untracked(void *p) {
+  const uint8_t *table = atomic_load_explicit(&hw_entry_filter, memory_order_relaxed);
+  size_t i = hw_filter_index((uintptr_t)table, (uintptr_t)p);
+#ifdef HW_ENTRY_ASM
+  __asm__ goto("cmpb $0, (%[table], %[i])\n\t"
+               "jne %l[general]"
+               :
+               : [table] "r"(table), [i] "r"(i)
+               : "cc", "memory"
+               : general);
+  return true;
+general:
+  return false;
+#else
+  return hw_likely(atomic_load_explicit((_Atomic const uint8_t *)&table[i], memory_order_relaxed) == 0);
+#endif
+}
 
 /* hooks_cxx.c's operators share these recording paths. */
 bool hw_hook_wants_event(void) { return wants_event(); }
@@ -421,15 +467,8 @@ HW_GENERAL_ENTRY void *malloc_full(size_t size, void *anchor, uintptr_t bp, uint
 }
 
 HW_EXPORT void *malloc(size_t size) {
-  int64_t left;
-  if (fast_unsampled(size, &left)) {
-    hw_tls_sample_left = left;
-    return hw_real.malloc(size);
-  }
-  uint32_t modes = modes_now();
-  if (modes == HW_MODE_OFF && hw_likely(hw_real.malloc != NULL)) return hw_real.malloc(size);
-  if (hw_likely(modes == 0)) return MALLOC_FULL(size, ANCHOR);
-  if (modes_idle(modes) && hw_likely(hw_real.malloc != NULL)) return hw_real.malloc(size);
+  if (fast_unsampled(size)) return hw_real.malloc(size);
+  if (hw_likely(modes_now() == 0)) return MALLOC_FULL(size, ANCHOR);
   return MALLOC_GENERAL(size, ANCHOR);
 }
 
@@ -454,15 +493,8 @@ HW_GENERAL_ENTRY void *calloc_full(size_t n, size_t size, size_t total, void *an
 HW_EXPORT void *calloc(size_t n, size_t size) {
   size_t total;
   if (__builtin_mul_overflow(n, size, &total)) total = SIZE_MAX;
-  int64_t left;
-  if (fast_unsampled(total, &left)) {
-    hw_tls_sample_left = left;
-    return hw_real.calloc(n, size);
-  }
-  uint32_t modes = modes_now();
-  if (modes == HW_MODE_OFF && hw_likely(hw_real.calloc != NULL)) return hw_real.calloc(n, size);
-  if (hw_likely(modes == 0)) return CALLOC_FULL(n, size, total, ANCHOR);
-  if (modes_idle(modes) && hw_likely(hw_real.calloc != NULL)) return hw_real.calloc(n, size);
+  if (fast_unsampled(total)) return hw_real.calloc(n, size);
+  if (hw_likely(modes_now() == 0)) return CALLOC_FULL(n, size, total, ANCHOR);
   return CALLOC_GENERAL(n, size, total, ANCHOR);
 }
 
@@ -496,12 +528,8 @@ HW_GENERAL void free_full(void *p) {
 }
 
 HW_EXPORT void free(void *p) {
-  /* fast_untracked: also p == NULL, unless its filter counter is raised */
-  if (fast_untracked(p)) return hw_real.free(p);
-  uint32_t modes = modes_now();
-  if (modes == HW_MODE_OFF && !hw_bootstrap_owns(p) && hw_likely(hw_real.free != NULL)) return hw_real.free(p);
-  if (hw_likely(modes == 0)) return free_full(p);
-  if (modes_idle(modes) && !hw_bootstrap_owns(p) && hw_likely(hw_real.free != NULL)) return hw_real.free(p);
+  if (fast_untracked(p)) return hw_real.free(p); /* also p == NULL, unless its counter is raised */
+  if (hw_likely(modes_now() == 0)) return free_full(p);
   free_general(p);
 }
 
@@ -562,12 +590,7 @@ HW_GENERAL void *realloc_general(void *p, size_t size, void *anchor) {
 }
 
 HW_EXPORT void *realloc(void *p, size_t size) {
-  int64_t left;
-  if ((!p || fast_untracked(p)) && fast_unsampled(size, &left)) {
-    hw_tls_sample_left = left;
-    return hw_real.realloc(p, size);
-  }
-  if (fast_idle() && !hw_bootstrap_owns(p) && hw_likely(hw_real.realloc != NULL)) return hw_real.realloc(p, size);
+  if ((!p || fast_untracked(p)) && fast_unsampled(size)) return hw_real.realloc(p, size);
   return realloc_general(p, size, ANCHOR);
 }
 

@@ -5,7 +5,8 @@
  *   -> thread.c (per-thread buffer, encode; encoder.h: ALLOC/FREE inline in the hooks)
  *   -> queue -> writer.c (compress, write, sample)
  * recorder.c owns the lifecycle (configuration, start, fork, exit, signals, markers);
- * platform.c owns every /proc read, raw syscall and clock; bootstrap.c the real functions.
+ * platform.c owns every /proc read, raw syscall and clock; bootstrap.c the real functions; entry.c
+ * the two words that let the hooks' entry skip the general path (sampling, idle).
  *
  * Naming: exported symbols are heapwise_*, internal cross-file symbols hw_* with hidden
  * visibility (the Makefile builds with -fvisibility=hidden), file-local ones static.
@@ -443,19 +444,30 @@ void hw_deepbind_watch(const struct dl_phdr_info *info, uint32_t id, uint64_t na
 void hw_deepbind_patch(uint64_t (*hash)(const char *));
 void hw_deepbind_forget(uint32_t id); /* the module was unloaded */
 
+/* ---- entry.c: the hooks' entry words (docs/SAMPLING.md, "The hooks' sampling entry") ---------- */
+
+/* An allocation of `size` bytes may skip the general path when (int64_t)size < hw_entry_gate and
+ * the thread's countdown pays for it: R with sampling on and no scope open, INT64_MAX in an idle
+ * process, INT64_MIN (closed) otherwise. A free may skip it when its counter in the table at
+ * hw_entry_filter is zero (liveset.h, hw_filter_index): the liveset's filter with sampling on, an
+ * idle table, or a closed one whose counters are never zero. */
+extern _Atomic int64_t hw_entry_gate __attribute__((visibility("hidden")));
+extern _Atomic(const uint8_t *) hw_entry_filter __attribute__((visibility("hidden")));
+/* Recomputes both from the scope count, hw_recording and the rate; call after changing any. Takes
+ * a lock: never from a signal handler. */
+void hw_entry_update(void);
+void hw_entry_after_fork_child(void);
+/* The idle table's counter of a bootstrap pool block, raised for good (bootstrap.c). */
+void hw_entry_pin_pool(uintptr_t addr);
+
 /* ---- sampling.c: `record --sample R` (docs/SAMPLING.md) ------------------------------------ */
 
 /* Mean bytes between sampled bytes; 0 = every block is recorded. Set once before recording. */
 extern uint64_t hw_sample_rate __attribute__((visibility("hidden")));
-/* Bytes of this thread's allocations until the next sampled byte, minus what was since. */
+/* Bytes of this thread's allocations until the next sampled byte, minus what was since (in an idle
+ * process, the entry's budget: entry.c). */
 extern __thread int64_t hw_tls_sample_left __attribute__((tls_model("initial-exec")));
 bool hw_sample_take_slow(size_t size);
-/* The sampling entry's one gate (hooks.c): R minus HW_SAMPLE_GATE_SCOPE for each open scope, kept by
- * atomic adds from sampling.c and scope.c. Positive only while sampling is on and no scope is open,
- * and then an allocation of `size` bytes may take the entry when (int64_t)size < gate: one load and
- * one compare decide what a compare with R and a load of hw_scopes_open did. (R < 2^40.) */
-#define HW_SAMPLE_GATE_SCOPE ((int64_t)1 << 44)
-extern _Atomic int64_t hw_sample_gate __attribute__((visibility("hidden")));
 /* C, the bytes every allocation below R adds to the countdown besides its own (format 1.4): a
  * block of s bytes is then recorded with p = 1 - exp(-(s + C)/R), so tiny blocks, which hold few
  * bytes but many of a site's allocations, are sampled often enough for counts (docs/SAMPLING.md,

@@ -231,6 +231,7 @@ static bool start_dump(uint32_t extra_flags) {
   recorder_pid = getpid();
   hw_agg_set_path(path);
   recording_store(1);
+  hw_entry_update(); /* an idle entry closes (a forked child, a failed exec) */
   hw_thread_t *t = hw_thread_current(); /* the starting thread's stream opens with the module map */
   hw_sampling_emit_parameters(t);       /* (after a sampled dump's parameters) */
   if (t) hw_modules_sync(t);
@@ -331,6 +332,7 @@ static char *env_value(const char *name);
 static void put_env_number(const char *name, char *field, long v);
 
 static void after_fork_child(void) {
+  hw_entry_after_fork_child();
   if (recording_exchange(0) <= 0) return;
   int inherited = hw_writer_fd();
   hw_queue_after_fork_child();
@@ -501,6 +503,7 @@ static void initialize_once(void) {
   int expected_undecided = -1; /* start_dump stored 1 when it started */
   atomic_compare_exchange_strong(&hw_recording, &expected_undecided, 0);
   recording_follow();
+  hw_entry_update(); /* idle, or as start_dump left it */
   atomic_store(&init_state, 2);
   hw_tls_busy--;
 }

@@ -6,9 +6,9 @@ is the figure to trust on a shared machine, next to the interleaved CPU ratios o
 tools/bench/sampling_overhead.py.
 
 Configurations: plain; the floor of any LD_PRELOAD interposer (tools/bench/forward.c: malloc and
-free only jump to the next definition); heapwise loaded but not recording; full tracking (every
-event, the default); heapwise --sample 512KiB; the same with --aggregate; --aggregate alone;
-jemalloc; jemalloc's sampled profiler at the same mean.
+free only jump to the next definition); heapwise loaded but not recording; heapwise --sample
+512KiB; the same with --aggregate; --aggregate alone; full tracking; jemalloc; jemalloc's sampled
+profiler at the same mean.
 
   tools/bench/pair_instructions.py [--short 100000] [--long 1100000] [--lib build/lib/libheapwise.so]
                                    [--baseline OTHER/libheapwise.so] [--rate 524288] [--only aggregate]
@@ -60,25 +60,24 @@ def main():
     sample = {"LD_PRELOAD": a.lib, "HEAPWISE_OUTPUT": dump, "HEAPWISE_SAMPLE": str(a.rate), "HEAPWISE_SAMPLE_SEED": "1"}
     if a.interval_ms:
         sample["HEAPWISE_INTERVAL_MS"] = str(a.interval_ms)
-    full = {k: v for k, v in sample.items() if not k.startswith("HEAPWISE_SAMPLE")}
     r = f"{a.rate // 1024}KiB" if a.rate % 1024 == 0 else f"{a.rate}B"
     configs = {
         "plain (no preload)": {},
         "forwarder (tools/bench/forward.c)": {"LD_PRELOAD": forward},
         "heapwise loaded, not recording": {"LD_PRELOAD": a.lib},
-        "heapwise, full tracking": full,
         f"heapwise --sample {r}": sample,
         f"heapwise --sample {r} --aggregate": dict(sample, HEAPWISE_AGGREGATE="1"),
         "heapwise --aggregate": {k: v for k, v in dict(sample, HEAPWISE_AGGREGATE="1").items() if k != "HEAPWISE_SAMPLE"},
+        "heapwise, full tracking": {k: v for k, v in sample.items() if k not in ("HEAPWISE_SAMPLE", "HEAPWISE_SAMPLE_SEED")},
         "jemalloc": {"LD_PRELOAD": JEMALLOC},
         "jemalloc prof, lg_prof_sample:19": {"LD_PRELOAD": JEMALLOC, "MALLOC_CONF": "prof:true,lg_prof_sample:19"},
     }
     if a.baseline:
         configs["baseline loaded, not recording"] = {"LD_PRELOAD": a.baseline}
-        configs["baseline, full tracking"] = dict(full, LD_PRELOAD=a.baseline)
         configs[f"baseline --sample {r}"] = dict(sample, LD_PRELOAD=a.baseline)
         configs[f"baseline --sample {r} --aggregate"] = dict(configs[f"heapwise --sample {r} --aggregate"], LD_PRELOAD=a.baseline)
         configs["baseline --aggregate"] = dict(configs["heapwise --aggregate"], LD_PRELOAD=a.baseline)
+        configs["baseline, full tracking"] = dict(configs["heapwise, full tracking"], LD_PRELOAD=a.baseline)
     if a.only:
         configs = {k: v for k, v in configs.items() if k.startswith(("plain", "forwarder")) or a.only in k}
     per = {}
