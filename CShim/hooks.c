@@ -65,18 +65,16 @@ static inline int recording_started(void) {
 
 /* The stamp of a recorded event. The process's first hooked call reads the configuration first
  * (recorder.c): that decides the clock (TSC or CLOCK_MONOTONIC), which its own stamp must use.
- * Before a call that gives memory back (free, munmap): an unordered read is enough (hw_internal.h,
- * hw_now_unordered). After one that obtained memory: ordered, unless this thread records alone;
- * then both are the thread's latest reading while the kernel's tick stands (hw_stamp_alone). */
-static inline uint64_t stamp_before_started(void) { return hw_recording_alone() ? hw_stamp_alone() : hw_now_unordered(); }
-static inline uint64_t stamp_after_started(void) { return hw_recording_alone() ? hw_stamp_alone() : hw_now(); }
-static inline uint64_t stamp_before(void) {
+ * Ordered (rdtscp, hw_now) both before a call that gives memory back (free, munmap) and after one
+ * that obtained it, unless this thread records alone; then both are the thread's latest reading
+ * while the kernel's tick stands (hw_stamp_alone). A free's stamp must follow the loads that gave
+ * the thread the block (another thread's allocation, handed over) as much as it must precede the
+ * real free's stores: a plain rdtsc here ran ahead of the exchange that received the pointer
+ * (hw_internal.h, hw_now_unordered), and the free sorted before its own allocation. */
+static inline uint64_t stamp_started(void) { return hw_recording_alone() ? hw_stamp_alone() : hw_now(); }
+static inline uint64_t stamp(void) {
   recording_started();
-  return stamp_before_started();
-}
-static inline uint64_t stamp_after(void) {
-  recording_started();
-  return stamp_after_started();
+  return stamp_started();
 }
 
 static inline bool wants_event(void) {
@@ -144,7 +142,7 @@ static inline __attribute__((always_inline)) void record_alloc(int fn, void *p, 
                                                                const uintptr_t *entry, bool sampled, bool full) {
   hw_tls_busy++;
   int recording = full ? 1 : recording_started();
-  uint64_t ts = stamp_after_started();
+  uint64_t ts = stamp_started();
   if (!full && atomic_load_explicit(&hw_scopes_open, memory_order_relaxed)) hw_scope_on_alloc(p, size);
   if (sampled && recording) {
     hw_thread_t *t = hw_thread_here();
@@ -384,7 +382,7 @@ void hw_hook_free(int fn, void *p) {
   if (!free_wanted(p)) return;
   hw_tls_busy++;
   int recording = recording_started();
-  on_free(fn, p, stamp_before_started(), NULL, recording, false);
+  on_free(fn, p, stamp_started(), NULL, recording, false);
   hw_tls_busy--;
 }
 
@@ -504,7 +502,7 @@ HW_GENERAL void free_general(void *p) {
   if (free_wanted(p)) {
     hw_tls_busy++;
     int recording = recording_started();
-    on_free(HW_FN_FREE, p, stamp_before_started(), NULL, recording, false);
+    on_free(HW_FN_FREE, p, stamp_started(), NULL, recording, false);
     hw_tls_busy--;
   }
   if (hw_unlikely(!hw_real.free) && !ensure_real()) return;
@@ -518,7 +516,7 @@ HW_GENERAL void free_full(void *p) {
   if (hw_unlikely(hw_bootstrap_owns(p))) return;
   if (hw_likely(hw_tls_busy == 0)) {
     hw_tls_busy++;
-    on_free(HW_FN_FREE, p, stamp_before_started(), NULL, 1, true);
+    on_free(HW_FN_FREE, p, stamp_started(), NULL, 1, true);
     hw_tls_busy--;
   }
   if (hw_unlikely(!hw_real.free) && !ensure_real()) return;
@@ -540,7 +538,7 @@ static hw_noinline void *realloc_recorded(int fn, void *p, size_t n, size_t size
   bool old_wanted = p && free_wanted(p), matched = false;
   removed_t old = {0, 0, 0};
   hw_tls_busy++;
-  uint64_t before = old_wanted ? stamp_before() : 0;
+  uint64_t before = old_wanted ? stamp() : 0;
   if (old_wanted && hw_sample_rate && atomic_load_explicit(&hw_recording, memory_order_relaxed))
     matched = hw_live_remove((uintptr_t)p, &old.stack, &old.seed, &old.size) == 0;
   void *q = IN_ALLOCATOR((fn == HW_FN_REALLOC) ? hw_real.realloc(p, size) : hw_real.reallocarray(p, n, size));
@@ -659,7 +657,7 @@ static bool forget_own_mapping(void *p) {
 
 static hw_noinline void on_mmap(void *p, size_t len, int prot, int flags, int fd, void *anchor) {
   hw_tls_busy++;
-  uint64_t ts = stamp_after();
+  uint64_t ts = stamp();
   hw_thread_t *t = atomic_load_explicit(&hw_recording, memory_order_relaxed) ? hw_thread_current() : NULL;
   if (t) hw_emit_mmap(t, ts, (uintptr_t)p, len, prot, flags, fd, current_stack(t, ts, anchor, NULL, false));
   hw_tls_busy--;
@@ -702,7 +700,7 @@ HW_EXPORT int munmap(void *addr, size_t len) {
   if (!wants_mapping_event(ANCHOR))
     return hw_real.munmap ? hw_real.munmap(addr, len) : (int)syscall(SYS_munmap, addr, len);
   hw_tls_busy++;
-  uint64_t ts = stamp_before(); /* before the call: the range may be mapped again at once elsewhere */
+  uint64_t ts = stamp(); /* before the call: the range may be mapped again at once elsewhere */
   int rc = hw_real.munmap ? hw_real.munmap(addr, len) : (int)syscall(SYS_munmap, addr, len);
   if (rc == 0 && !forget_own_mapping(addr)) {
     hw_thread_t *t = hw_thread_current();
@@ -727,7 +725,7 @@ HW_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...
   if (rec) {
     /* One stamp, after the call: the new range matters more for ordering than the old one, which
      * another thread could only reuse through a mapping call of its own. */
-    uint64_t ts = stamp_after();
+    uint64_t ts = stamp();
     hw_thread_t *t = (p != MAP_FAILED) ? hw_thread_current() : NULL;
     if (t) hw_emit_mremap(t, ts, (uintptr_t)old, old_len, (uintptr_t)p, new_len, current_stack(t, ts, ANCHOR, NULL, false));
     hw_tls_busy--;

@@ -21,6 +21,25 @@ import Testing
       #expect(facts.warnings.isEmpty)
     }
   }
+
+  /// A block allocated on one thread and freed on another just as the consumer's exchange that
+  /// received it completes late (handover.c): the free's stamp must follow that exchange. With an
+  /// unordered TSC read in the free's hook, hundreds of the 20,000 frees of every run sorted before
+  /// their own allocation (and none with an ordered one); a run where the two threads shared a CPU
+  /// showed none, hence three runs.
+  @Test func freeOfAHandedOverBlockSortsAfterItsAllocation() throws {
+    let program = try Harness.build("handover.c")
+    for round in 0..<3 {
+      let dir = Harness.freshDirectory("handover-\(round)")
+      try Harness.record(program, in: dir)
+      let facts = try DumpFacts(path: try Harness.onlyDump(in: dir))
+      #expect(facts.unmatchedFrees == 0)
+      #expect(facts.count(size: 56) == 20_000)  // ROUNDS in handover.c
+      #expect(facts.freed(.free) == 20_000)
+      #expect(facts.live(ofSize: 56).isEmpty)
+      #expect(facts.warnings.isEmpty)
+    }
+  }
 }
 
 /// Frame flags straight from the file: coarse-time frames while one thread records, full
