@@ -96,18 +96,21 @@ static inline __attribute__((always_inline)) uint32_t current_stack(hw_thread_t 
   int n = entry ? hw_capture_stack_entry(frames, hw_config.max_frames, entry, &sum, &fr)
                 : hw_capture_stack_above_summed(frames, hw_config.max_frames, (uintptr_t)anchor, &sum);
   if (n <= 0) return 0;
-  if (hw_unlikely(atomic_load_explicit(&hw_pyframes_active, memory_order_relaxed))) {
+  uint32_t id = 0;
+  const bool python = hw_unlikely(atomic_load_explicit(&hw_pyframes_active, memory_order_relaxed));
+  if (python && !(id = hw_pyframes_known(t, n, sum))) { /* the memo: a merge seen before, or 0 */
     if (fr != frames) memcpy(frames, fr, (size_t)n * sizeof frames[0]);
     fr = frames;
     n = hw_pyframes_merge(t, ts, frames, n);
     sum = hw_stack_sum(frames, n);
   }
   bool is_new = false;
-  uint32_t id = hw_stack_hint_known(sum, n); /* a path-cache hit whose id is known (stack_hint.h) */
+  if (hw_likely(!python)) id = hw_stack_hint_known(sum, n); /* a path-cache hit whose id is known (stack_hint.h) */
   if (hw_unlikely(!id)) { /* is_new's address escapes only here: a hit keeps it in a register */
     bool fresh = false;
     id = hw_stack_intern_summed(fr, n, sum, &fresh);
     is_new = fresh;
+    if (python) hw_pyframes_remember(id);
   }
   if (hw_unlikely(is_new)) {
     /* with Python frames merged, fr is frames */
