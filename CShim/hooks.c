@@ -83,6 +83,40 @@ static inline bool wants_event(void) {
          hw_tls_busy == 0;
 }
 
+/* A stack's id once known: its STACK record when new (`merged`: frames holds Python frames, which
+ * get their dump form first), or a module sync when the loader itself called. */
+static inline __attribute__((always_inline)) uint32_t stack_known(hw_thread_t *t, uint64_t ts, void *anchor, uint32_t id,
+                                                                  bool is_new, uintptr_t *frames, const uintptr_t *fr,
+                                                                  int n, bool merged) {
+  if (hw_unlikely(is_new)) {
+    if (merged) hw_pyframes_describe(t, ts, frames, n);
+    hw_emit_stack(t, ts, id, fr, n);
+    hw_modules_sync(t); /* a new stack may run through a module dlopen just brought in */
+    if (hw_config.aggregate) hw_thread_submit(t); /* on disk by the next flush: no other record pushes it */
+  } else if (hw_unlikely(hw_loader_called((uintptr_t)anchor))) {
+    /* The loader itself, maybe inside a dlopen from a call path seen before (a dlopen/dlclose
+     * loop): the new module's slots must be redirected before its constructors run (deepbind.c). */
+    hw_modules_sync(t);
+  }
+  return id;
+}
+
+/* current_stack in a CPython process: the memo's id for a merge seen before (pyframes.c), else the
+ * merge, its sum and the intern, whose id the memo then keeps. A path of its own that returns, so
+ * that the native path keeps its shape: one flag kept across the intern and tested twice cost churn
+ * 2.8 instructions a pair; out of line, this cost Python ~30 a capture (a frame and its saves). */
+static inline __attribute__((always_inline)) uint32_t python_stack(hw_thread_t *t, uint64_t ts, void *anchor, uintptr_t *frames,
+                                         const uintptr_t *fr, int n, uint64_t sum) {
+  uint32_t id = hw_pyframes_known(t, n, sum);
+  if (id) return stack_known(t, ts, anchor, id, false, frames, frames, n, false);
+  if (fr != frames) memcpy(frames, fr, (size_t)n * sizeof frames[0]);
+  n = hw_pyframes_merge(t, ts, frames, n);
+  bool is_new = false;
+  id = hw_stack_intern_summed(frames, n, hw_stack_sum(frames, n), &is_new);
+  hw_pyframes_remember(id);
+  return stack_known(t, ts, anchor, id, is_new, frames, frames, n, n > 0);
+}
+
 /* Captures the stack above the hook (anchored on the hook's return address, so it does not depend
  * on how the compiler inlined the recorder) and interns it; writes the STACK record when new.
  * `entry`, when not NULL, is the caller's state at the hook's entry (entry_state): the path cache then starts
@@ -96,35 +130,16 @@ static inline __attribute__((always_inline)) uint32_t current_stack(hw_thread_t 
   int n = entry ? hw_capture_stack_entry(frames, hw_config.max_frames, entry, &sum, &fr)
                 : hw_capture_stack_above_summed(frames, hw_config.max_frames, (uintptr_t)anchor, &sum);
   if (n <= 0) return 0;
-  uint32_t id = 0;
-  const bool python = hw_unlikely(atomic_load_explicit(&hw_pyframes_active, memory_order_relaxed));
-  if (python && !(id = hw_pyframes_known(t, n, sum))) { /* the memo: a merge seen before, or 0 */
-    if (fr != frames) memcpy(frames, fr, (size_t)n * sizeof frames[0]);
-    fr = frames;
-    n = hw_pyframes_merge(t, ts, frames, n);
-    sum = hw_stack_sum(frames, n);
-  }
+  if (hw_unlikely(atomic_load_explicit(&hw_pyframes_active, memory_order_relaxed)))
+    return python_stack(t, ts, anchor, frames, fr, n, sum);
   bool is_new = false;
-  if (hw_likely(!python)) id = hw_stack_hint_known(sum, n); /* a path-cache hit whose id is known (stack_hint.h) */
+  uint32_t id = hw_stack_hint_known(sum, n); /* a path-cache hit whose id is known (stack_hint.h) */
   if (hw_unlikely(!id)) { /* is_new's address escapes only here: a hit keeps it in a register */
     bool fresh = false;
     id = hw_stack_intern_summed(fr, n, sum, &fresh);
     is_new = fresh;
-    if (python) hw_pyframes_remember(id);
   }
-  if (hw_unlikely(is_new)) {
-    /* with Python frames merged, fr is frames */
-    if (n > 0 && atomic_load_explicit(&hw_pyframes_active, memory_order_relaxed) && fr == frames)
-      hw_pyframes_describe(t, ts, frames, n);
-    hw_emit_stack(t, ts, id, fr, n);
-    hw_modules_sync(t); /* a new stack may run through a module dlopen just brought in */
-    if (hw_config.aggregate) hw_thread_submit(t); /* on disk by the next flush: no other record pushes it */
-  } else if (hw_unlikely(hw_loader_called((uintptr_t)anchor))) {
-    /* The loader itself, maybe inside a dlopen from a call path seen before (a dlopen/dlclose
-     * loop): the new module's slots must be redirected before its constructors run (deepbind.c). */
-    hw_modules_sync(t);
-  }
-  return id;
+  return stack_known(t, ts, anchor, id, is_new, frames, fr, n, false);
 }
 
 /* `sampled`: the sampler chose this block (always true without sampling, sampling.c). A sampled
