@@ -95,6 +95,7 @@ void hw_agg_configure(void) {
   /* Each site's peak figures come from the peak moments: aggregated mode always sets them. */
   if (hw_config.aggregate) hw_triggers_enable_peak();
   hw_config.track = hw_config.aggregate || hw_config.dump_at_peak;
+  hw_modes_set(HW_MODE_TRACK, hw_config.track);
   if (!hw_config.track) return;
   const char *c = getenv("HEAPWISE_LIVE_CAPACITY");
   long cap = c && *c ? strtol(c, NULL, 10) : DEFAULT_LIVE_CAPACITY;
@@ -102,6 +103,7 @@ void hw_agg_configure(void) {
   if (hw_live_init((size_t)cap) != 0) {
     hw_log("cannot map the live map (%ld blocks); aggregated mode and --dump-at-peak are off", cap);
     hw_config.aggregate = hw_config.track = hw_config.dump_at_peak = false;
+    hw_modes_set(HW_MODE_TRACK, false);
   }
 }
 

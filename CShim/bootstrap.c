@@ -26,7 +26,9 @@ void *hw_bootstrap_alloc(size_t size, size_t align) {
     if (start + size > sizeof hw_bootstrap_pool || start + size < start) return NULL;
     if (atomic_compare_exchange_weak(&pool_used, &old, start + size)) {
       memset(hw_bootstrap_pool + start, 0, size); /* static storage is zero until reused: calloc callers rely on it */
-      hw_live_pin_pool((uintptr_t)(hw_bootstrap_pool + start)); /* the sampling entry's free leaves it alone */
+      /* the entry's free (sampling or idle) leaves it alone */
+      hw_live_pin_pool((uintptr_t)(hw_bootstrap_pool + start));
+      hw_entry_pin_pool((uintptr_t)(hw_bootstrap_pool + start));
       return hw_bootstrap_pool + start;
     }
   }

@@ -2,9 +2,11 @@
  *
  * Every hook has the same shape: call the real function, then one unlikely branch to a noinline
  * recording path when (recording or a scope is open) and the thread is not inside the recorder.
- * malloc, calloc, realloc and free first try two entries that call the real function at once: an
- * unsampled block under sampling (fast_unsampled, fast_untracked), and nothing recording
- * (fast_idle); otherwise they tail-call their general path (malloc_general, ...).
+ * malloc, calloc, realloc and free first try the entry, which calls the real function at once for
+ * an unsampled block under sampling and for every call in an idle process (fast_unsampled,
+ * fast_untracked; entry.c); otherwise they tail-call their general path (malloc_general, ...), or,
+ * malloc, calloc and free, their full-tracking path when the modes word says that nothing but
+ * recording is on (malloc_full, ...; hw_internal.h, "the modes word").
  *
  * Ordering (docs/FORMAT.md, "Reading rules"): a free is stamped before the real free, an
  * allocation after the real allocator returns, so a block freed on one thread and handed out again
@@ -83,38 +85,32 @@ static inline bool wants_event(void) {
          hw_tls_busy == 0;
 }
 
-/* A stack's id once known: its STACK record when new (`merged`: frames holds Python frames, which
- * get their dump form first), or a module sync when the loader itself called. */
-static inline __attribute__((always_inline)) uint32_t stack_known(hw_thread_t *t, uint64_t ts, void *anchor, uint32_t id,
-                                                                  bool is_new, uintptr_t *frames, const uintptr_t *fr,
-                                                                  int n, bool merged) {
-  if (hw_unlikely(is_new)) {
-    if (merged) hw_pyframes_describe(t, ts, frames, n);
-    hw_emit_stack(t, ts, id, fr, n);
-    hw_modules_sync(t); /* a new stack may run through a module dlopen just brought in */
-    if (hw_config.aggregate) hw_thread_submit(t); /* on disk by the next flush: no other record pushes it */
-  } else if (hw_unlikely(hw_loader_called((uintptr_t)anchor))) {
-    /* The loader itself, maybe inside a dlopen from a call path seen before (a dlopen/dlclose
-     * loop): the new module's slots must be redirected before its constructors run (deepbind.c). */
-    hw_modules_sync(t);
-  }
-  return id;
-}
-
 /* current_stack in a CPython process: the memo's id for a merge seen before (pyframes.c), else the
  * merge, its sum and the intern, whose id the memo then keeps. A path of its own that returns, so
  * that the native path keeps its shape: one flag kept across the intern and tested twice cost churn
- * 2.8 instructions a pair; out of line, this cost Python ~30 a capture (a frame and its saves). */
-static inline __attribute__((always_inline)) uint32_t python_stack(hw_thread_t *t, uint64_t ts, void *anchor, uintptr_t *frames,
-                                         const uintptr_t *fr, int n, uint64_t sum) {
-  uint32_t id = hw_pyframes_known(t, n, sum);
-  if (id) return stack_known(t, ts, anchor, id, false, frames, frames, n, false);
+ * 2.8 instructions a pair; out of line, this cost Python ~30 a capture (a frame and its saves). An
+ * allocation by the loader is never answered by the memo (nor by the path cache: its hint is
+ * dropped), so that every one of them reaches the module sync below. */
+static inline __attribute__((always_inline)) uint32_t python_stack(hw_thread_t *t, uint64_t ts, void *anchor,
+                                                                   uintptr_t *frames, const uintptr_t *fr, int n,
+                                                                   uint64_t sum) {
+  bool loader = hw_loader_called((uintptr_t)anchor), is_new = false;
+  uint32_t id = hw_unlikely(loader) ? 0 : hw_pyframes_known(t, n, sum);
+  if (hw_likely(id)) return id;
+  if (hw_unlikely(loader)) hw_stack_hint.id = NULL;
   if (fr != frames) memcpy(frames, fr, (size_t)n * sizeof frames[0]);
   n = hw_pyframes_merge(t, ts, frames, n);
-  bool is_new = false;
   id = hw_stack_intern_summed(frames, n, hw_stack_sum(frames, n), &is_new);
-  hw_pyframes_remember(id);
-  return stack_known(t, ts, anchor, id, is_new, frames, frames, n, n > 0);
+  hw_pyframes_remember(id); /* nothing to keep unless hw_pyframes_known prepared it */
+  if (hw_unlikely(is_new)) {
+    if (n > 0) hw_pyframes_describe(t, ts, frames, n);
+    hw_emit_stack(t, ts, id, frames, n);
+    hw_modules_sync(t); /* a new stack may run through a module dlopen just brought in */
+    if (hw_config.aggregate) hw_thread_submit(t); /* on disk by the next flush: no other record pushes it */
+  } else if (hw_unlikely(loader)) {
+    hw_modules_sync(t); /* see current_stack */
+  }
+  return id;
 }
 
 /* Captures the stack above the hook (anchored on the hook's return address, so it does not depend
@@ -123,43 +119,60 @@ static inline __attribute__((always_inline)) uint32_t python_stack(hw_thread_t *
  * its walk at the caller's frame and may hand back its own copy of the frames instead of filling
  * `frames` (unwind.c, hw_capture_stack_entry). */
 static inline __attribute__((always_inline)) uint32_t current_stack(hw_thread_t *t, uint64_t ts, void *anchor,
-                                                                    const uintptr_t *entry) {
+                                                                    const uintptr_t *entry, bool full) {
   uintptr_t frames[HW_STACK_MAX];
   const uintptr_t *fr = frames;
   uint64_t sum;
-  int n = entry ? hw_capture_stack_entry(frames, hw_config.max_frames, entry, &sum, &fr)
+  uint32_t id = 0; /* an entry capture's id, when the path cache knows it */
+  int n = entry ? hw_capture_stack_entry(frames, hw_config.max_frames, entry, &sum, &fr, &id)
                 : hw_capture_stack_above_summed(frames, hw_config.max_frames, (uintptr_t)anchor, &sum);
   if (n <= 0) return 0;
-  if (hw_unlikely(atomic_load_explicit(&hw_pyframes_active, memory_order_relaxed)))
+  if (!full && hw_unlikely(atomic_load_explicit(&hw_pyframes_active, memory_order_relaxed)))
     return python_stack(t, ts, anchor, frames, fr, n, sum);
-  bool is_new = false;
-  uint32_t id = hw_stack_hint_known(sum, n); /* a path-cache hit whose id is known (stack_hint.h) */
-  if (hw_unlikely(!id)) { /* is_new's address escapes only here: a hit keeps it in a register */
-    bool fresh = false;
-    id = hw_stack_intern_summed(fr, n, sum, &fresh);
-    is_new = fresh;
+  if (!entry) id = hw_stack_hint_known(sum, n); /* a path-cache hit whose id is known (stack_hint.h) */
+  /* A known id is never a new stack, nor an allocation by the loader: an allocation whose hook
+   * returns into the loader drops the hint below, so its path-cache leaf keeps id 0 and every
+   * capture of it comes here (the path cache starts after the first module sync, which finds the
+   * loader). */
+  if (hw_likely(id)) return id;
+  bool loader = hw_loader_called((uintptr_t)anchor), is_new = false;
+  if (hw_unlikely(loader)) hw_stack_hint.id = NULL;
+  id = hw_stack_intern_summed(fr, n, sum, &is_new);
+  if (hw_unlikely(is_new)) {
+    hw_emit_stack(t, ts, id, fr, n);
+    hw_modules_sync(t); /* a new stack may run through a module dlopen just brought in */
+    if (hw_config.aggregate) hw_thread_submit(t); /* on disk by the next flush: no other record pushes it */
+  } else if (hw_unlikely(loader)) {
+    /* The loader itself, maybe inside a dlopen from a call path seen before (a dlopen/dlclose
+     * loop): the new module's slots must be redirected before its constructors run (deepbind.c). */
+    hw_modules_sync(t);
   }
-  return stack_known(t, ts, anchor, id, is_new, frames, fr, n, false);
+  return id;
 }
 
 /* `sampled`: the sampler chose this block (always true without sampling, sampling.c). A sampled
- * block is recorded only once it is in the liveset, so that its free will be matched. Inlined into
+ * block is recorded only once it is in the liveset, so that its free will be matched. `full` (a
+ * constant): the full-tracking path (hw_modes was 0 at the hook's entry, hw_internal.h), where
+ * recording is on and no scope, sampler, live map or Python frames want anything, so that none of
+ * them is tested. Inlined into
  * malloc_general and calloc_general, which return p after it: one frame, not a second one with its
  * register saves, and the function code a constant (churn -35 instructions a pair). The other hooks
  * call on_alloc (hw_hook_alloc, for C++'s operators, as a tail call: inlining gained nothing), and
  * so do malloc and calloc while a scope is open (alloc_event_in: the scopes' stacks keep their
  * shape). */
 static inline __attribute__((always_inline)) void record_alloc(int fn, void *p, size_t size, void *anchor,
-                                                               const uintptr_t *entry, bool sampled) {
+                                                               const uintptr_t *entry, bool sampled, bool full) {
   hw_tls_busy++;
-  int recording = recording_started();
+  int recording = full ? 1 : recording_started();
   uint64_t ts = stamp_after_started();
-  if (atomic_load_explicit(&hw_scopes_open, memory_order_relaxed)) hw_scope_on_alloc(p, size);
+  if (!full && atomic_load_explicit(&hw_scopes_open, memory_order_relaxed)) hw_scope_on_alloc(p, size);
   if (sampled && recording) {
     hw_thread_t *t = hw_thread_here();
     if (t) {
-      uint32_t stack = current_stack(t, ts, anchor, entry);
-      if (hw_sample_rate) { /* the sampler keeps the liveset; aggregate.c adds the block's weights */
+      uint32_t stack = current_stack(t, ts, anchor, entry, full);
+      if (full) {
+        hw_encode_alloc(t, ts, fn, (uintptr_t)p, size, stack);
+      } else if (hw_sample_rate) { /* the sampler keeps the liveset; aggregate.c adds the block's weights */
         uint32_t seed = hw_config.track ? hw_sample_seed() : 0;
         bool kept = hw_live_insert((uintptr_t)p, stack, seed, size) == 0;
         hw_sampling_note(kept);
@@ -174,7 +187,7 @@ static inline __attribute__((always_inline)) void record_alloc(int fn, void *p, 
   hw_tls_busy--;
 }
 static hw_noinline void on_alloc(int fn, void *p, size_t size, void *anchor, const uintptr_t *entry, bool sampled) {
-  record_alloc(fn, p, size, anchor, entry, sampled);
+  record_alloc(fn, p, size, anchor, entry, sampled, false);
 }
 
 /* What the liveset held for a sampled block. */
@@ -184,12 +197,19 @@ typedef struct {
 } removed_t;
 
 /* `matched`: with sampling, the caller has already taken p out of the liveset (its values).
- * `recording`: hw_recording as the caller read it for this event (recording_started). */
+ * `recording`: hw_recording as the caller read it for this event (recording_started). `full`: as
+ * for record_alloc (recording is then 1). */
 static inline __attribute__((always_inline)) void on_free(int fn, void *p, uint64_t ts, const removed_t *matched,
-                                                          int recording) {
-  if (atomic_load_explicit(&hw_scopes_open, memory_order_relaxed)) hw_scope_on_free(p);
+                                                          int recording, bool full) {
+  if (!full && atomic_load_explicit(&hw_scopes_open, memory_order_relaxed)) hw_scope_on_free(p);
   if (recording) {
     removed_t r = {0, 0, 0};
+    if (full) {
+      hw_buffer_t *b;
+      hw_thread_t *t = hw_thread_here_buffer(&b);
+      if (t) hw_encode_free_in(t, b, ts, fn, (uintptr_t)p);
+      return;
+    }
     if (hw_sample_rate) {
       if (matched) r = *matched;
       else if (hw_live_remove((uintptr_t)p, &r.stack, &r.seed, &r.size) != 0) return; /* not sampled */
@@ -222,7 +242,7 @@ static inline __attribute__((always_inline)) void alloc_event_in(int fn, void *p
   /* With a scope open, through on_alloc always: the scopes' capture skips its own frame and
    * on_alloc's (scope.c, HW_SKIP_FRAMES), so that frames[0] is the allocator entry. */
   if (inline_record && hw_likely(!scopes))
-    record_alloc(fn, p, size, anchor, entry, sampled);
+    record_alloc(fn, p, size, anchor, entry, sampled, false);
   else
     on_alloc(fn, p, size, anchor, entry, sampled);
 }
@@ -243,88 +263,138 @@ static inline bool free_wanted(void *p) {
 
 /* THE CALLER'S STATE at the hook's entry, for a capture that starts there (unwind.c,
  * hw_capture_stack_entry): the caller's rsp after the return, its rbp, and the return address, the
- * anchor. malloc and calloc tail-call their general path through a three-instruction stub that
- * passes rbp and rsp + 8 as two more arguments: a tail call leaves rsp at the return address and
- * every callee-saved register as the caller had it, so these are exactly the values a walk out of
- * the hook computes for the caller's frame. (__builtin_frame_address in the general path would
+ * anchor. malloc and calloc tail-call their general (or full-tracking) path through a
+ * three-instruction stub that passes rbp and rsp + 8 as two more arguments: a tail call leaves rsp
+ * at the return address and every callee-saved register as the caller had it, so these are
+ * exactly the values a walk out of the hook computes for the caller's frame. (__builtin_frame_address in the general path would
  * give them too, but it makes that frame's CFA rbp-based, and the memoized walk then compares
  * every saved rbp: workload.c +385 instructions a pair.) Used only when the slot below that rsp
  * holds the anchor: a build that did not make the tail call has the hook's own frame in between.
- * Elsewhere (not x86-64, unoptimized: the general path inlined into the hook) sp is 0: no state. */
+ * Elsewhere (not x86-64, unoptimized: the general path inlined into the hook) there is no stub,
+ * and no state (sp 0). */
+#if defined(__x86_64__) && defined(__OPTIMIZE__)
+#define HW_ENTRY_STUBS 1
+#else
+#define HW_ENTRY_STUBS 0
+#endif
 static inline const uintptr_t *entry_state(uintptr_t e[3], uintptr_t bp, uintptr_t sp, void *anchor) {
-  if (!sp || ((const uintptr_t *)sp)[-1] != (uintptr_t)anchor) return NULL;
+  if (!HW_ENTRY_STUBS || ((const uintptr_t *)sp)[-1] != (uintptr_t)anchor) return NULL;
   e[0] = bp, e[1] = (uintptr_t)anchor, e[2] = sp;
   return e;
 }
-#if defined(__x86_64__) && defined(__OPTIMIZE__)
+#if HW_ENTRY_STUBS
 /* The general paths keep their names (the asm jumps to them; HeapwiseBudget's SiteSymbolizer
  * lists them) and are never cloned. */
 #define HW_GENERAL_ENTRY static hw_noinline __attribute__((used, noipa))
-__asm__(".text\n"
-        ".p2align 4\n"
-        ".hidden hw_malloc_entry\n"
-        ".type hw_malloc_entry, @function\n"
-        "hw_malloc_entry:\n"
-        ".cfi_startproc\n"
-        "\tmov %rbp, %rdx\n"
-        "\tlea 8(%rsp), %rcx\n"
-        "\tjmp malloc_general\n"
-        ".cfi_endproc\n"
-        ".size hw_malloc_entry, .-hw_malloc_entry\n"
-        ".p2align 4\n"
-        ".hidden hw_calloc_entry\n"
-        ".type hw_calloc_entry, @function\n"
-        "hw_calloc_entry:\n"
-        ".cfi_startproc\n"
-        "\tmov %rbp, %r8\n"
-        "\tlea 8(%rsp), %r9\n"
-        "\tjmp calloc_general\n"
-        ".cfi_endproc\n"
-        ".size hw_calloc_entry, .-hw_calloc_entry\n");
+/* One stub: passes rbp and rsp + 8 in the two argument registers after the hook's own. */
+#define HW_ENTRY_STUB(name, target, bp_reg, sp_reg)                                                 \
+  ".p2align 4\n.hidden " #name "\n.type " #name ", @function\n" #name ":\n.cfi_startproc\n"          \
+  "\tmov %rbp, " bp_reg "\n\tlea 8(%rsp), " sp_reg "\n\tjmp " #target "\n.cfi_endproc\n"              \
+  ".size " #name ", .-" #name "\n"
+__asm__(".text\n" HW_ENTRY_STUB(hw_malloc_entry, malloc_general, "%rdx", "%rcx")
+        HW_ENTRY_STUB(hw_calloc_entry, calloc_general, "%r8", "%r9")
+        HW_ENTRY_STUB(hw_malloc_full_entry, malloc_full, "%rdx", "%rcx")
+        HW_ENTRY_STUB(hw_calloc_full_entry, calloc_full, "%r8", "%r9"));
 void *hw_malloc_entry(size_t size, void *anchor);
 void *hw_calloc_entry(size_t n, size_t size, size_t total, void *anchor);
+void *hw_malloc_full_entry(size_t size, void *anchor);
+void *hw_calloc_full_entry(size_t n, size_t size, size_t total, void *anchor);
 #define MALLOC_GENERAL(size, anchor) hw_malloc_entry(size, anchor)
 #define CALLOC_GENERAL(n, size, total, anchor) hw_calloc_entry(n, size, total, anchor)
+#define MALLOC_FULL(size, anchor) hw_malloc_full_entry(size, anchor)
+#define CALLOC_FULL(n, size, total, anchor) hw_calloc_full_entry(n, size, total, anchor)
 #else
 #define HW_GENERAL_ENTRY HW_GENERAL
 #define MALLOC_GENERAL(size, anchor) malloc_general(size, anchor, 0, 0)
 #define CALLOC_GENERAL(n, size, total, anchor) calloc_general(n, size, total, anchor, 0, 0)
+#define MALLOC_FULL(size, anchor) malloc_full(size, anchor, 0, 0)
+#define CALLOC_FULL(n, size, total, anchor) calloc_full(n, size, total, anchor, 0, 0)
 #endif
 
-/* SAMPLING MODE'S ENTRY (docs/SAMPLING.md, "Cost"). With sampling on, nearly every call is an
- * unsampled block, and the hooks branch off for it at their very top, before the bootstrap and
- * recording checks of the general path: malloc/calloc/realloc subtract the size from the thread's
- * countdown and jump to the real allocator; free checks the liveset's filter (one hash, one byte) and
- * jumps to the real free. No stamp, no reentrancy count, no recording flag: whether the program
- * records does not change which blocks are sampled, and a block sampled while recording is off
- * goes down the general path, which looks. Not even the allocator flag (hw_tls_in_allocator, which
- * the general paths raise around the real call): the real function is a tail call, and what the flag
- * tells is found where it is needed, not paid for on every call. A mapping the allocator makes
- * returns into the allocator's own code (hw_allocator_called, below); a sampler that must not ask
- * the allocator for statistics from a signal handler that interrupted it looks for a signal frame
- * on its stack (hw_allocator_maybe_interrupted, sampling.c). hw_sample_rate is set only after the
- * real functions are known (sampling.c), and a scope (scope.c) wants every call. */
-/* One gate (hw_sample_gate, hw_internal.h) says "sampling on, no scope open, and below R" for an
- * allocation, "sampling on, no scope open" for a free. A size of 2^63 or more compares as negative
- * and passes: the real allocator fails it, and a failed allocation is never recorded. */
-static inline bool fast_unsampled(size_t size, int64_t *left) {
-  if (!((int64_t)size < atomic_load_explicit(&hw_sample_gate, memory_order_relaxed))) return false;
-  *left = hw_tls_sample_left - (int64_t)size - HW_SAMPLE_OFFSET;
-  return hw_likely(*left >= 0);
-}
-/* p is neither a pool block nor possibly a sampled one, and no scope is open. Pool blocks have
- * their filter counters pinned (liveset.h, hw_live_pin_pool), so the filter says both. */
-static inline bool fast_untracked(void *p) {
-  return hw_likely(atomic_load_explicit(&hw_sample_gate, memory_order_relaxed) > 0) && hw_likely(!hw_live_maybe((uintptr_t)p));
-}
+/* THE ENTRY (docs/SAMPLING.md, "The hooks' sampling entry"). With sampling on, nearly every call
+ * is an unsampled block, and in an idle process (nothing records, no scope) every call goes to the
+ * real function: the hooks branch off for those at their very top, before the bootstrap and
+ * recording checks of the general path. malloc, calloc and realloc compare the size with
+ * hw_entry_gate, charge the size and C to the thread's countdown and jump to the real allocator;
+ * free looks at its counter in the table at hw_entry_filter (one hash, one byte) and jumps to the
+ * real free. entry.c keeps both words: closed (every call to the general path) unless sampling or
+ * idle, and closed while a scope is open. No stamp, no reentrancy count, no recording flag: whether
+ * the program records does not change which blocks are sampled, and a block sampled while recording
+ * is off goes down the general path, which looks. Not even the allocator flag (hw_tls_in_allocator,
+ * which the general paths raise around the real call): the real function is a tail call, and what
+ * the flag tells is found where it is needed, not paid for on every call. A mapping the allocator
+ * makes returns into the allocator's own code (hw_allocator_called, below); a sampler that must not
+ * ask the allocator for statistics from a signal handler that interrupted it looks for a signal
+ * frame on its stack (hw_allocator_maybe_interrupted, sampling.c). entry.c opens the words only
+ * once the real functions are known.
+ *
+ * On x86-64 (optimized) each test is an asm goto, because the compiler would not fold the atomic
+ * loads into the compare nor the countdown into a read-modify-write: malloc's entry is then 7
+ * instructions (the forwarder's, tools/bench/forward.c, 4) and free's 6 (the forwarder's 9):
+ *   cmp %rdi, hw_entry_gate(%rip); jle general; mov tpoff@GOT, %rax; lea C(%rdi), %rdx;
+ *   sub %rdx, %fs:(%rax); jb crossed; jmp *hw_real.malloc
+ *   mov hw_entry_filter(%rip), %rcx; imul $K, %edi, %eax; shr %cl, %eax; cmpb $0, (%rcx,%rax);
+ *   jne general; jmp *hw_real.free
+ * Elsewhere the same tests in C. */
+#if defined(__x86_64__) && defined(__OPTIMIZE__)
+#define HW_ENTRY_ASM 1
+#endif
 
-/* Nothing records and no scope is open (a process the recorder decided not to record, or whose
- * recording stopped): the general paths would only call the real function. Not before the first
- * hooked call has read the configuration (hw_recording < 0 then). A tail call without the
- * allocator flag: with nothing recording, no mapping is recorded and no sample taken. */
-static inline bool fast_idle(void) {
-  return hw_likely((atomic_load_explicit(&hw_recording, memory_order_relaxed) |
-                    atomic_load_explicit(&hw_scopes_open, memory_order_relaxed)) == 0);
+/* The modes word (hw_internal.h) as a hook reads it, once: 0 is full tracking. */
+static inline uint32_t modes_now(void) { return atomic_load_explicit(&hw_modes, memory_order_relaxed); }
+
+/* Whether an allocation of `size` bytes takes the entry: below the gate, and the countdown stays
+ * at or above 0 after its charge of size + C (then it is charged). The charge is compared unsigned:
+ * a size of 2^63 or more passes the signed gate, and its charge is then above any countdown (a
+ * charge that wraps past 2^64 is under C bytes, of an allocation that fails). A countdown that runs
+ * out is left as it was, for the general path to charge and draw (sampling.c); in an idle process
+ * it is refilled, and only this call goes the general way. */
+#define HW_IDLE_BUDGET ((int64_t)1 << 62)
+static inline __attribute__((always_inline)) bool fast_unsampled(size_t size) {
+  uint64_t cost = size + HW_SAMPLE_OFFSET;
+#ifdef HW_ENTRY_ASM
+  __asm__ goto("cmpq %[size], %[gate]\n\t"
+               "jle %l[general]\n\t"
+               "subq %[cost], %[left]\n\t"
+               "jb %l[crossed]"
+               :
+               : [gate] "m"(hw_entry_gate), [size] "r"(size), [cost] "r"(cost), [left] "m"(hw_tls_sample_left)
+               : "cc", "memory"
+               : general, crossed);
+  return true;
+crossed:
+  if (hw_sample_rate) hw_tls_sample_left += (int64_t)cost; /* back to what it was */
+  else hw_tls_sample_left = HW_IDLE_BUDGET;                /* idle: entry.c */
+general:
+  return false;
+#else
+  if (!((int64_t)size < atomic_load_explicit(&hw_entry_gate, memory_order_relaxed))) return false;
+  if (hw_likely(cost <= (uint64_t)hw_tls_sample_left)) {
+    hw_tls_sample_left -= (int64_t)cost;
+    return true;
+  }
+  if (!hw_sample_rate) hw_tls_sample_left = HW_IDLE_BUDGET;
+  return false;
+#endif
+}
+/* Whether a free of p takes the entry: p is neither possibly a sampled block nor a pool block
+ * (both have their counters raised: liveset.h, hw_live_pin_pool, entry.c), and the entry is open. */
+static inline __attribute__((always_inline)) bool fast_untracked(void *p) {
+  const uint8_t *table = atomic_load_explicit(&hw_entry_filter, memory_order_relaxed);
+  size_t i = hw_filter_index((uintptr_t)table, (uintptr_t)p);
+#ifdef HW_ENTRY_ASM
+  __asm__ goto("cmpb $0, (%[table], %[i])\n\t"
+               "jne %l[general]"
+               :
+               : [table] "r"(table), [i] "r"(i)
+               : "cc", "memory"
+               : general);
+  return true;
+general:
+  return false;
+#else
+  return hw_likely(atomic_load_explicit((_Atomic const uint8_t *)&table[i], memory_order_relaxed) == 0);
+#endif
 }
 
 /* hooks_cxx.c's operators share these recording paths. */
@@ -334,7 +404,7 @@ void hw_hook_free(int fn, void *p) {
   if (!free_wanted(p)) return;
   hw_tls_busy++;
   int recording = recording_started();
-  on_free(fn, p, stamp_before_started(), NULL, recording);
+  on_free(fn, p, stamp_before_started(), NULL, recording, false);
   hw_tls_busy--;
 }
 
@@ -402,13 +472,23 @@ HW_GENERAL_ENTRY void *malloc_general(size_t size, void *anchor, uintptr_t bp, u
   return p;
 }
 
-HW_EXPORT void *malloc(size_t size) {
-  int64_t left;
-  if (fast_unsampled(size, &left)) {
-    hw_tls_sample_left = left;
-    return hw_real.malloc(size);
+/* FULL TRACKING'S PATH (hw_modes == 0 at the hook's entry): malloc_general's with the states the
+ * modes word covers known, so that only the reentrancy count, the block and the thread's state
+ * are looked at before the stamp, the capture and the record (churn, callgrind: 1,027.8 -> 967.2
+ * instructions a pair). */
+HW_GENERAL_ENTRY void *malloc_full(size_t size, void *anchor, uintptr_t bp, uintptr_t sp) {
+  if (hw_unlikely(!hw_real.malloc) && !ensure_real()) return hw_bootstrap_alloc(size, 16);
+  void *p = IN_ALLOCATOR(hw_real.malloc(size));
+  if (hw_likely(p != NULL) && hw_likely(hw_tls_busy == 0)) {
+    uintptr_t e[3];
+    record_alloc(HW_FN_MALLOC, p, size, anchor, entry_state(e, bp, sp, anchor), true, true);
   }
-  if (fast_idle() && hw_likely(hw_real.malloc != NULL)) return hw_real.malloc(size);
+  return p;
+}
+
+HW_EXPORT void *malloc(size_t size) {
+  if (fast_unsampled(size)) return hw_real.malloc(size);
+  if (hw_likely(modes_now() == 0)) return MALLOC_FULL(size, ANCHOR);
   return MALLOC_GENERAL(size, ANCHOR);
 }
 
@@ -420,15 +500,21 @@ HW_GENERAL_ENTRY void *calloc_general(size_t n, size_t size, size_t total, void 
   return p;
 }
 
+HW_GENERAL_ENTRY void *calloc_full(size_t n, size_t size, size_t total, void *anchor, uintptr_t bp, uintptr_t sp) {
+  if (hw_unlikely(!hw_real.calloc) && !ensure_real()) return hw_bootstrap_alloc(total, 16);
+  void *p = IN_ALLOCATOR(hw_real.calloc(n, size));
+  if (hw_likely(p != NULL) && hw_likely(hw_tls_busy == 0)) {
+    uintptr_t e[3];
+    record_alloc(HW_FN_CALLOC, p, total, anchor, entry_state(e, bp, sp, anchor), true, true);
+  }
+  return p;
+}
+
 HW_EXPORT void *calloc(size_t n, size_t size) {
   size_t total;
   if (__builtin_mul_overflow(n, size, &total)) total = SIZE_MAX;
-  int64_t left;
-  if (fast_unsampled(total, &left)) {
-    hw_tls_sample_left = left;
-    return hw_real.calloc(n, size);
-  }
-  if (fast_idle() && hw_likely(hw_real.calloc != NULL)) return hw_real.calloc(n, size);
+  if (fast_unsampled(total)) return hw_real.calloc(n, size);
+  if (hw_likely(modes_now() == 0)) return CALLOC_FULL(n, size, total, ANCHOR);
   return CALLOC_GENERAL(n, size, total, ANCHOR);
 }
 
@@ -438,7 +524,21 @@ HW_GENERAL void free_general(void *p) {
   if (free_wanted(p)) {
     hw_tls_busy++;
     int recording = recording_started();
-    on_free(HW_FN_FREE, p, stamp_before_started(), NULL, recording);
+    on_free(HW_FN_FREE, p, stamp_before_started(), NULL, recording, false);
+    hw_tls_busy--;
+  }
+  if (hw_unlikely(!hw_real.free) && !ensure_real()) return;
+  hw_tls_in_allocator++;
+  hw_real.free(p);
+  hw_tls_in_allocator--;
+}
+
+HW_GENERAL void free_full(void *p) {
+  if (hw_unlikely(!p)) return;
+  if (hw_unlikely(hw_bootstrap_owns(p))) return;
+  if (hw_likely(hw_tls_busy == 0)) {
+    hw_tls_busy++;
+    on_free(HW_FN_FREE, p, stamp_before_started(), NULL, 1, true);
     hw_tls_busy--;
   }
   if (hw_unlikely(!hw_real.free) && !ensure_real()) return;
@@ -448,8 +548,8 @@ HW_GENERAL void free_general(void *p) {
 }
 
 HW_EXPORT void free(void *p) {
-  /* fast_untracked: also p == NULL, unless its filter counter is raised */
-  if (fast_untracked(p) || (fast_idle() && !hw_bootstrap_owns(p) && hw_likely(hw_real.free != NULL))) return hw_real.free(p);
+  if (fast_untracked(p)) return hw_real.free(p); /* also p == NULL, unless its counter is raised */
+  if (hw_likely(modes_now() == 0)) return free_full(p);
   free_general(p);
 }
 
@@ -475,7 +575,7 @@ static hw_noinline void *realloc_recorded(int fn, void *p, size_t n, size_t size
   }
   hw_tls_busy++;
   if (old_wanted) /* unmatched under sampling: scopes only */
-    on_free(fn, p, before, matched ? &old : NULL, atomic_load_explicit(&hw_recording, memory_order_relaxed));
+    on_free(fn, p, before, matched ? &old : NULL, atomic_load_explicit(&hw_recording, memory_order_relaxed), false);
   hw_tls_busy--;
   alloc_event(fn, q, total, anchor, NULL);
   return q;
@@ -510,12 +610,7 @@ HW_GENERAL void *realloc_general(void *p, size_t size, void *anchor) {
 }
 
 HW_EXPORT void *realloc(void *p, size_t size) {
-  int64_t left;
-  if ((!p || fast_untracked(p)) && fast_unsampled(size, &left)) {
-    hw_tls_sample_left = left;
-    return hw_real.realloc(p, size);
-  }
-  if (fast_idle() && !hw_bootstrap_owns(p) && hw_likely(hw_real.realloc != NULL)) return hw_real.realloc(p, size);
+  if ((!p || fast_untracked(p)) && fast_unsampled(size)) return hw_real.realloc(p, size);
   return realloc_general(p, size, ANCHOR);
 }
 
@@ -586,7 +681,7 @@ static hw_noinline void on_mmap(void *p, size_t len, int prot, int flags, int fd
   hw_tls_busy++;
   uint64_t ts = stamp_after();
   hw_thread_t *t = atomic_load_explicit(&hw_recording, memory_order_relaxed) ? hw_thread_current() : NULL;
-  if (t) hw_emit_mmap(t, ts, (uintptr_t)p, len, prot, flags, fd, current_stack(t, ts, anchor, NULL));
+  if (t) hw_emit_mmap(t, ts, (uintptr_t)p, len, prot, flags, fd, current_stack(t, ts, anchor, NULL, false));
   hw_tls_busy--;
 }
 
@@ -654,7 +749,7 @@ HW_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...
      * another thread could only reuse through a mapping call of its own. */
     uint64_t ts = stamp_after();
     hw_thread_t *t = (p != MAP_FAILED) ? hw_thread_current() : NULL;
-    if (t) hw_emit_mremap(t, ts, (uintptr_t)old, old_len, (uintptr_t)p, new_len, current_stack(t, ts, ANCHOR, NULL));
+    if (t) hw_emit_mremap(t, ts, (uintptr_t)old, old_len, (uintptr_t)p, new_len, current_stack(t, ts, ANCHOR, NULL, false));
     hw_tls_busy--;
   }
   return p;

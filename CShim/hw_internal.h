@@ -5,7 +5,8 @@
  *   -> thread.c (per-thread buffer, encode; encoder.h: ALLOC/FREE inline in the hooks)
  *   -> queue -> writer.c (compress, write, sample)
  * recorder.c owns the lifecycle (configuration, start, fork, exit, signals, markers);
- * platform.c owns every /proc read, raw syscall and clock; bootstrap.c the real functions.
+ * platform.c owns every /proc read, raw syscall and clock; bootstrap.c the real functions; entry.c
+ * the two words that let the hooks' entry skip the general path (sampling, idle).
  *
  * Naming: exported symbols are heapwise_*, internal cross-file symbols hw_* with hidden
  * visibility (the Makefile builds with -fvisibility=hidden), file-local ones static.
@@ -162,19 +163,20 @@ static inline uint64_t hw_now_unordered(void) {
  *   this thread (hw_tls_stamp_other): so an event after a sample, marker or END in program order
  *   is stamped in the same unit as it, as before, or in a later one, and one before it earlier; the
  *   streams merge in exactly the order they did with a reading per event.
- * hw_stamp_clock is NULL (a reading per event) unless the TSC is the clock, the vDSO has the
+ * hw_coarse_words is NULL (a reading per event) unless the TSC is the clock, the vDSO has the
  * coarse clock, and no writer thread runs (hw_writer_spawn clears it before the program's first
  * thread exists: samples are then taken on another thread, whose readings are not this one's).
- * Only for a thread that hw_recording_alone: every block it orders against is its own.
- * hw_coarse_words, when set (under the same conditions), are the two words of the vvar page the
- * vDSO itself reads the coarse clock from (seconds, nanoseconds), found at start by their value
- * (platform.c, hw_stamps_init: no kernel layout is assumed): the test is then two loads, not a
- * call (~7 ns a call here, twice a pair). They serve only to notice that the kernel ticked; a
- * torn read (the kernel between its two stores) reads as a tick, which costs one TSC read. Each
- * noticed tick is checked against the vDSO (hw_stamp_after_tick), and a disagreement makes every
- * later stamp use the vDSO call. */
-typedef int (*hw_clock_fn)(clockid_t, struct timespec *);
-extern _Atomic(hw_clock_fn) hw_stamp_clock __attribute__((visibility("hidden"))); /* hidden: rip-relative in the hooks */
+ * Only for a thread that hw_recording_alone: every block it orders against is its own. When set,
+ * it points at the two words of the vvar page the vDSO itself reads the coarse clock from
+ * (seconds, nanoseconds), found at start by their value (platform.c, hw_stamps_init: no kernel
+ * layout is assumed): the test is then two loads, not a call (~7 ns a call here, twice a pair).
+ * They serve only to notice that the kernel ticked; a torn read (the kernel between its two
+ * stores) reads as a tick, which costs one TSC read. Each noticed tick is checked against the vDSO
+ * (hw_stamp_after_tick). Where the words were not found, or disagreed with the vDSO once, it
+ * points at two words that never equal a tick (platform.c, vdso_words), and every stamp asks the
+ * vDSO in hw_stamp_after_tick: so a stamp tests one pointer inline, and a program without the
+ * vDSO (valgrind) pays that test alone before its reading (docs/BENCHMARKS.md: +22 instructions a
+ * pair when the vDSO's call was inline here too, which kept the stamps from being inlined). */
 extern _Atomic(const volatile uint64_t *) hw_coarse_words __attribute__((visibility("hidden")));
 uint64_t hw_stamp_after_tick(uint64_t tick); /* the words moved: checks them, reads the TSC */
 static inline uint64_t hw_stamp_alone(void) {
@@ -186,18 +188,6 @@ static inline uint64_t hw_stamp_alone(void) {
         hw_likely(last >> HW_COARSE_SHIFT > hw_tls_stamp_other >> HW_COARSE_SHIFT))
       return last;
     return hw_stamp_after_tick(tick);
-  }
-  hw_clock_fn coarse = atomic_load_explicit(&hw_stamp_clock, memory_order_relaxed);
-  if (hw_likely(coarse != NULL)) {
-    struct timespec c;
-    coarse(CLOCK_MONOTONIC_COARSE, &c);
-    uint64_t tick = (uint64_t)c.tv_sec << 30 | (uint64_t)c.tv_nsec; /* tv_nsec < 2^30 */
-    uint64_t last = hw_tls_stamp;
-    if (hw_likely(tick == hw_tls_stamp_tick) &&
-        hw_likely(last >> HW_COARSE_SHIFT > hw_tls_stamp_other >> HW_COARSE_SHIFT))
-      return last;
-    hw_tls_stamp_tick = tick;
-    return hw_tls_stamp = hw_rdtsc();
   }
 #endif
   return hw_now_unordered();
@@ -239,8 +229,10 @@ int hw_capture_stack_above_summed(uintptr_t *frames, int max, uintptr_t anchor, 
 /* The same for a hook that knows its caller's state at entry (hooks.c, entry_state: entry[0] the
  * caller's rbp, entry[1] its return address, the anchor, entry[2] its rsp after the return): the path cache walks from
  * the caller's state, not through the recorder's own frames. *out is where the frames are: `frames`,
- * or the path cache's own copy (valid until the thread's next capture). */
-int hw_capture_stack_entry(uintptr_t *frames, int max, const uintptr_t *entry, uint64_t *sum, const uintptr_t **out);
+ * or the path cache's own copy (valid until the thread's next capture). *id is the stack's id when
+ * the path cache knows it (stack_hint.h), else 0. */
+int hw_capture_stack_entry(uintptr_t *frames, int max, const uintptr_t *entry, uint64_t *sum, const uintptr_t **out,
+                           uint32_t *id);
 void hw_unwind_init(void);
 
 /* ---- stacks.c: each distinct stack once ---------------------------------------------------- */
@@ -457,19 +449,30 @@ void hw_deepbind_watch(const struct dl_phdr_info *info, uint32_t id, uint64_t na
 void hw_deepbind_patch(uint64_t (*hash)(const char *));
 void hw_deepbind_forget(uint32_t id); /* the module was unloaded */
 
+/* ---- entry.c: the hooks' entry words (docs/SAMPLING.md, "The hooks' sampling entry") ---------- */
+
+/* An allocation of `size` bytes may skip the general path when (int64_t)size < hw_entry_gate and
+ * the thread's countdown pays for it: R with sampling on and no scope open, INT64_MAX in an idle
+ * process, INT64_MIN (closed) otherwise. A free may skip it when its counter in the table at
+ * hw_entry_filter is zero (liveset.h, hw_filter_index): the liveset's filter with sampling on, an
+ * idle table, or a closed one whose counters are never zero. */
+extern _Atomic int64_t hw_entry_gate __attribute__((visibility("hidden")));
+extern _Atomic(const uint8_t *) hw_entry_filter __attribute__((visibility("hidden")));
+/* Recomputes both from the scope count, hw_recording and the rate; call after changing any. Takes
+ * a lock: never from a signal handler. */
+void hw_entry_update(void);
+void hw_entry_after_fork_child(void);
+/* The idle table's counter of a bootstrap pool block, raised for good (bootstrap.c). */
+void hw_entry_pin_pool(uintptr_t addr);
+
 /* ---- sampling.c: `record --sample R` (docs/SAMPLING.md) ------------------------------------ */
 
 /* Mean bytes between sampled bytes; 0 = every block is recorded. Set once before recording. */
 extern uint64_t hw_sample_rate __attribute__((visibility("hidden")));
-/* Bytes of this thread's allocations until the next sampled byte, minus what was since. */
+/* Bytes of this thread's allocations until the next sampled byte, minus what was since (in an idle
+ * process, the entry's budget: entry.c). */
 extern __thread int64_t hw_tls_sample_left __attribute__((tls_model("initial-exec")));
 bool hw_sample_take_slow(size_t size);
-/* The sampling entry's one gate (hooks.c): R minus HW_SAMPLE_GATE_SCOPE for each open scope, kept by
- * atomic adds from sampling.c and scope.c. Positive only while sampling is on and no scope is open,
- * and then an allocation of `size` bytes may take the entry when (int64_t)size < gate: one load and
- * one compare decide what a compare with R and a load of hw_scopes_open did. (R < 2^40.) */
-#define HW_SAMPLE_GATE_SCOPE ((int64_t)1 << 44)
-extern _Atomic int64_t hw_sample_gate __attribute__((visibility("hidden")));
 /* C, the bytes every allocation below R adds to the countdown besides its own (format 1.4): a
  * block of s bytes is then recorded with p = 1 - exp(-(s + C)/R), so tiny blocks, which hold few
  * bytes but many of a site's allocations, are sampled often enough for counts (docs/SAMPLING.md,
@@ -530,6 +533,27 @@ extern hw_config_t hw_config __attribute__((visibility("hidden"))); /* hidden: r
 /* Nonzero while events are recorded. Read on every event (relaxed). */
 extern _Atomic int hw_recording __attribute__((visibility("hidden"))); /* -1 before the configuration is read (first hooked call) */
 void hw_recorder_early_start(void);
+/* THE MODES WORD: the states the hooks test on every event, one bit each (a count for the scopes),
+ * so that full tracking's common case (recording; no scope open, no sampling, no live map, no
+ * Python frames) is one load and one compare: hw_modes == 0. Then malloc, calloc and free take
+ * their full-tracking paths (hooks.c, malloc_full), which test none of these states again; any
+ * other value goes the general paths, which read the states themselves as before. Each bit is
+ * kept by the writer of its state, after it changes the state (a state turned on is seen by the
+ * general paths first, which read it directly); the start-time modes are set before recording
+ * starts, so the word is 0 only once they are. A hook that read 0 while another thread changed
+ * a state is the race of an event with that change, whichever of the event's reads it falls
+ * between (hooks.c, recording_started). */
+enum {
+  HW_MODE_UNDECIDED = 1u, /* hw_recording < 0 (recorder.c) */
+  HW_MODE_OFF = 2u,       /* hw_recording == 0 (recorder.c) */
+  HW_MODE_SAMPLING = 4u,  /* hw_sample_rate != 0 (sampling.c) */
+  HW_MODE_TRACK = 8u,     /* hw_config.track: aggregated mode or --dump-at-peak (aggregate.c) */
+  HW_MODE_PYFRAMES = 16u, /* hw_pyframes_active (pyframes.c) */
+  HW_MODE_SCOPE = 256u,   /* added per open scope: hw_scopes_open * HW_MODE_SCOPE (scope.c) */
+};
+extern _Atomic uint32_t hw_modes __attribute__((visibility("hidden")));
+void hw_modes_set(uint32_t bits, bool on);                      /* a start-time mode: one writer */
+void hw_modes_follow(const _Atomic int *state, uint32_t bit); /* bit = (*state != 0), writers may race */
 /* exec.c around the real exec: END (reason exec) before; after a failure, a new ".execN" dump. */
 void hw_before_exec(void);
 void hw_after_failed_exec(void);

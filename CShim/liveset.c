@@ -34,9 +34,8 @@ typedef struct {
   _Atomic uint64_t size;
 } slot_t;
 
-static _Atomic uint8_t no_filter[2];
-_Atomic uint8_t *hw_live_filter = no_filter;
-unsigned hw_live_filter_shift = 63;
+static _Alignas(32) _Atomic uint8_t no_filter[64];
+_Atomic uint8_t *hw_live_filter = no_filter + 31; /* shift 31: two counters (liveset.h) */
 
 static slot_t *slots;
 static size_t slot_mask;
@@ -45,8 +44,8 @@ static _Atomic unsigned probe_limit; /* longest displacement used by any insert,
 static _Atomic size_t held;
 
 static inline size_t home_slot(uintptr_t addr) {
-  uint64_t h = (uint64_t)addr * HW_LIVE_HASH;
-  h ^= h >> 31; /* the filter uses the top bits; the slot index mixes in the lower ones too */
+  uint64_t h = (uint64_t)addr * 0x9E3779B97F4A7C15ull; /* 2^64 / golden ratio */
+  h ^= h >> 31; /* a hash of its own, all 64 bits: the slots and the filter's counters collide independently */
   h *= 0xBF58476D1CE4E5B9ull;
   return (size_t)(h >> 17) & slot_mask;
 }
@@ -65,7 +64,7 @@ int hw_live_init(size_t capacity) {
   if (capacity > ((size_t)1 << 30)) return -1;
   size_t count = pow2_at_least(2 * capacity);
   size_t table_bytes = count * sizeof(slot_t);
-  size_t total = table_bytes + count; /* the filter: one counter per slot */
+  size_t total = table_bytes + count + 32; /* the filter: one counter per slot, placed at its shift */
   void *mem = hw_pages_alloc(total);
   if (!mem) return -1;
   slot_mask = count - 1;
@@ -73,10 +72,9 @@ int hw_live_init(size_t capacity) {
   unsigned bits = 0;
   while (((size_t)1 << bits) < count) bits++;
   slots = mem;
-  /* Filter before shift: a reader that sees the new shift must index the new table (both are
-   * set before any thread records; start-up runs before the hooks are armed). */
-  hw_live_filter = (_Atomic uint8_t *)((char *)mem + table_bytes);
-  hw_live_filter_shift = 64 - bits;
+  /* table_bytes is a multiple of 32 (count >= 32), so the filter's address is its shift mod 32
+   * (liveset.h). Set before any thread records: start-up runs before the hooks' entry opens. */
+  hw_live_filter = (_Atomic uint8_t *)((char *)mem + table_bytes + (32 - bits));
   atomic_thread_fence(memory_order_seq_cst);
   pin_pool_so_far();
   return 0;

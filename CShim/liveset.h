@@ -7,7 +7,7 @@
  * sampler then leaves the block unrecorded and counts it, docs/SAMPLING.md).
  *
  * The fast negative check: a table of 8-bit counters indexed by a hash of the address, raised on
- * insert and lowered on remove. hw_live_maybe is one multiply and one byte load; a zero counter
+ * insert and lowered on remove. hw_live_maybe is one multiply, one shift and one byte load; a zero counter
  * means the address is certainly absent, so freeing a block that was never inserted costs that
  * and nothing else. A counter that reaches 255 stays there (only a false positive more).
  *
@@ -34,16 +34,21 @@ size_t hw_live_memory(void); /* bytes mapped for the set */
  * before it, and a block handed out later pins itself (hw_live_pin_pool). */
 void hw_live_pin_pool(uintptr_t addr);
 
-/* The filter, for the inline check (liveset.c). Before hw_live_init it is two zero counters
- * (shift 63), so the check needs no branch for "not initialised". */
-extern _Atomic uint8_t *hw_live_filter __attribute__((visibility("hidden")));
-extern unsigned hw_live_filter_shift __attribute__((visibility("hidden"))); /* 64 - log2(counters) */
-
-#define HW_LIVE_HASH 0x9E3779B97F4A7C15ull /* 2^64 / golden ratio: spreads aligned addresses */
-
-static inline size_t hw_live_filter_index(uintptr_t addr) {
-  return (size_t)(((uint64_t)addr * HW_LIVE_HASH) >> hw_live_filter_shift);
+/* A filter: a table of counters indexed by a multiplicative hash of the address's low 32 bits,
+ * whose top log2(counters) bits pick the counter. The table's address is its shift (32 minus those
+ * bits) modulo 32, so that the hooks' entry (entry.c) reads one word for both, and a shift by the
+ * address itself takes only its low 5 bits. (Addresses that differ only above bit 31 share a
+ * counter: a false positive more, never a wrong answer.) */
+#define HW_LIVE_HASH 0x9E3779B1u /* 2^32 / golden ratio: spreads aligned addresses */
+static inline size_t hw_filter_index(uintptr_t table, uintptr_t addr) {
+  return (size_t)(((uint32_t)addr * HW_LIVE_HASH) >> (table & 31));
 }
+
+/* The liveset's filter, for the inline check. Before hw_live_init it is two zero counters, so the
+ * check needs no branch for "not initialised". */
+extern _Atomic uint8_t *hw_live_filter __attribute__((visibility("hidden")));
+
+static inline size_t hw_live_filter_index(uintptr_t addr) { return hw_filter_index((uintptr_t)hw_live_filter, addr); }
 
 /* 0 = certainly absent (the fast path); nonzero = maybe present, ask hw_live_remove. */
 static inline int hw_live_maybe(uintptr_t addr) {

@@ -34,7 +34,10 @@ uint64_t hw_monotonic_ns(void) {
 }
 
 __thread hw_tls_hot_t hw_tls_hot __attribute__((tls_model("initial-exec")));
-_Atomic(hw_clock_fn) hw_stamp_clock;
+typedef int (*hw_clock_fn)(clockid_t, struct timespec *);
+/* What hw_stamp_after_tick asks while hw_coarse_words is vdso_words: vdso_clock, or under
+ * HEAPWISE_STAMP_CHECK=1 checked_clock (below). */
+static _Atomic(hw_clock_fn) stamp_clock;
 static hw_clock_fn vdso_clock; /* the vDSO's clock_gettime, when its coarse clock qualifies */
 
 /* A function of the vDSO by name, read from its ELF image (the loader's lookups take locks and may
@@ -87,6 +90,9 @@ static void *vdso_function(const char *name) {
  * vvar pages change if it was made in a new time namespace). */
 _Atomic(const volatile uint64_t *) hw_coarse_words;
 static const volatile uint64_t *found_words; /* set by hw_stamps_init; NULL after a disagreement */
+/* hw_coarse_words without words of the kernel's to read (hw_internal.h): their tick, all ones,
+ * is never a clock's (tv_sec < 2^34, tv_nsec < 2^30), so every stamp goes to the vDSO's call. */
+static const volatile uint64_t vdso_words[2] = {UINT64_MAX, UINT64_MAX};
 static uint64_t vvar_copy[4096 / 8];         /* static: the fork child's handler runs this too */
 static uint64_t words_found_at;              /* offset in [vvar], for the stamp check's line */
 static const char *words_missing = "not looked for";
@@ -189,13 +195,20 @@ static const volatile uint64_t *find_words(void) {
 }
 
 uint64_t hw_stamp_after_tick(uint64_t tick) {
-  if (tick != hw_tls_stamp_tick) {
-    const volatile uint64_t *w = atomic_load_explicit(&hw_coarse_words, memory_order_relaxed);
+  const volatile uint64_t *w = atomic_load_explicit(&hw_coarse_words, memory_order_relaxed);
+  if (w == vdso_words) { /* hw_stamp_alone's test, with the vDSO's reading */
+    hw_clock_fn clock = atomic_load_explicit(&stamp_clock, memory_order_relaxed);
+    struct timespec c;
+    tick = clock && clock(CLOCK_MONOTONIC_COARSE, &c) == 0 ? tick_of(&c) : 0;
+    uint64_t last = hw_tls_stamp;
+    if (tick && tick == hw_tls_stamp_tick && last >> HW_COARSE_SHIFT > hw_tls_stamp_other >> HW_COARSE_SHIFT)
+      return last;
+  } else if (tick != hw_tls_stamp_tick) {
     uint64_t agreed = w ? words_agree(w) : 0;
-    if (!agreed) { /* every later stamp asks the vDSO */
+    if (!agreed) { /* every later stamp asks the vDSO, unless reuse was turned off meanwhile */
       found_words = NULL;
       words_missing = "the words disagreed with the vDSO at a tick";
-      atomic_store(&hw_coarse_words, NULL);
+      atomic_compare_exchange_strong(&hw_coarse_words, &w, vdso_clock ? vdso_words : NULL);
       struct timespec c;
       agreed = vdso_clock && vdso_clock(CLOCK_MONOTONIC_COARSE, &c) == 0 ? tick_of(&c) : 0;
     }
@@ -241,8 +254,8 @@ void hw_stamps_reuse(bool on) {
     words_missing = "the words disagreed with the vDSO in a fork child";
   }
   bool checking = stamp_check && found_words;
-  atomic_store(&hw_coarse_words, on && !checking ? found_words : NULL);
-  atomic_store(&hw_stamp_clock, !on ? NULL : checking ? checked_clock : vdso_clock);
+  atomic_store(&stamp_clock, checking ? checked_clock : vdso_clock);
+  atomic_store(&hw_coarse_words, !on || !vdso_clock ? NULL : found_words && !checking ? found_words : vdso_words);
 }
 
 __attribute__((destructor(101))) static void stamp_check_report(void) {

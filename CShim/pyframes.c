@@ -126,6 +126,10 @@ enum { PY_OFF = 0, PY_PENDING = 1, PY_VERIFYING = 2, PY_ON = 3 };
 enum { STATUS_ON = 0, STATUS_SWITCHED_OFF = 1, STATUS_UNSUPPORTED = 2 };
 
 _Atomic int hw_pyframes_active; /* nonzero while the hooks must call hw_pyframes_merge */
+static void set_active(int on) {
+  atomic_store(&hw_pyframes_active, on);
+  hw_modes_follow(&hw_pyframes_active, HW_MODE_PYFRAMES); /* the hooks' full-tracking test */
+}
 static _Atomic int mode;
 static _Atomic int info_pending;
 static int status = STATUS_ON;
@@ -164,7 +168,7 @@ static void turn_off(int why, const char *text) {
   strncpy(reason, text, sizeof reason - 1);
   atomic_store(&mode, PY_OFF);
   atomic_store(&info_pending, 1);
-  atomic_store(&hw_pyframes_active, 1); /* once more, to write the PYTHON record */
+  set_active(1); /* once more, to write the PYTHON record */
   if (why == STATUS_UNSUPPORTED) hw_log("Python frames off: %s", text);
 }
 
@@ -366,7 +370,7 @@ static void init_found(const symbol_t *syms) {
   tss = (const int *)(runtime + L.rt_tss);
   atomic_store(&mode, PY_PENDING);
   atomic_store(&info_pending, 1);
-  atomic_store(&hw_pyframes_active, 1);
+  set_active(1);
 }
 
 /* ---- verification, once the main thread state exists ---- */
@@ -637,7 +641,7 @@ static hw_cold int pending(hw_thread_t *t, uint64_t ts) {
   bool recorded = atomic_load_explicit(&hw_recording, memory_order_relaxed) > 0;
   if (atomic_load(&mode) != PY_PENDING && (t || !recorded) && atomic_exchange(&info_pending, 0) && t) emit_info(t, ts);
   m = atomic_load(&mode);
-  if (m == PY_OFF) atomic_store(&hw_pyframes_active, 0);
+  if (m == PY_OFF) set_active(0);
   return m;
 }
 
@@ -1035,5 +1039,5 @@ void hw_pyframes_reset(void) {
   atomic_store(&codes_full_reported, 0);
   atomic_flag_clear(&record_lock);
   atomic_store(&info_pending, 1);
-  atomic_store(&hw_pyframes_active, 1);
+  set_active(1);
 }

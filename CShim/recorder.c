@@ -24,6 +24,41 @@ hw_config_t hw_config = {.max_frames = HW_MAX_FRAMES, .interval_ms = 20, .marker
 /* -1 until the configuration has been read (hw_recorder_early_start), then 0 or 1. -1 is nonzero,
  * so the hooks' one unlikely branch already leads the first hooked call here. */
 _Atomic int hw_recording = -1;
+_Atomic uint32_t hw_modes = HW_MODE_UNDECIDED; /* hw_internal.h, "the modes word" */
+
+/* Sets `bits` of `mask` and clears the others, in that order: the word is not 0 in between. */
+static void modes_put(uint32_t mask, uint32_t bits) {
+  atomic_fetch_or(&hw_modes, bits);
+  atomic_fetch_and(&hw_modes, ~(mask & ~bits));
+}
+
+void hw_modes_set(uint32_t bits, bool on) { modes_put(bits, on ? bits : 0); }
+
+/* Makes hw_modes say what *state says (its bits for a negative, zero or positive value). Two
+ * writers of one state may apply their bits in the other order than they stored their values:
+ * each applies what the state holds and does so again until the state still holds it afterwards,
+ * so the last to apply saw the value that stands. Lock-free: a fatal signal's handler stops the
+ * recording. */
+static void modes_follow(const _Atomic int *state, uint32_t negative, uint32_t zero, uint32_t positive) {
+  for (;;) {
+    int v = atomic_load(state);
+    modes_put(negative | zero | positive, v < 0 ? negative : v == 0 ? zero : positive);
+    if (atomic_load(state) == v) return;
+  }
+}
+void hw_modes_follow(const _Atomic int *state, uint32_t bit) { modes_follow(state, bit, 0, bit); }
+
+static void recording_follow(void) { modes_follow(&hw_recording, HW_MODE_UNDECIDED, HW_MODE_OFF, 0); }
+/* hw_recording's writes, each followed by its bits in hw_modes. */
+static void recording_store(int v) {
+  atomic_store(&hw_recording, v);
+  recording_follow();
+}
+static int recording_exchange(int v) {
+  int old = atomic_exchange(&hw_recording, v);
+  recording_follow();
+  return old;
+}
 uint64_t hw_start_ticks;
 uint64_t hw_ticks_per_second = 1000000000ull;
 bool hw_use_tsc;
@@ -195,7 +230,8 @@ static bool start_dump(uint32_t extra_flags) {
   }
   recorder_pid = getpid();
   hw_agg_set_path(path);
-  atomic_store(&hw_recording, 1);
+  recording_store(1);
+  hw_entry_update(); /* an idle entry closes (a forked child, a failed exec) */
   hw_thread_t *t = hw_thread_current(); /* the starting thread's stream opens with the module map */
   hw_sampling_emit_parameters(t);       /* (after a sampled dump's parameters) */
   if (t) hw_modules_sync(t);
@@ -203,7 +239,7 @@ static bool start_dump(uint32_t extra_flags) {
 }
 
 void hw_stop_recording(const char *why) {
-  atomic_store(&hw_recording, 0);
+  recording_store(0);
   if (!atomic_exchange(&stop_reported, 1)) hw_log("%s", why);
 }
 
@@ -211,7 +247,7 @@ void hw_on_exit(int reason, int signo) {
   if (getpid() != recorder_pid) return; /* a vfork child */
   hw_tls_busy++;
   if (hw_sample_rate && atomic_load(&hw_recording) > 0) hw_sampling_emit_stats(hw_thread_current());
-  if (atomic_exchange(&hw_recording, 0) > 0) {
+  if (recording_exchange(0) > 0) {
     hw_thread_flush_all();
     hw_writer_stop(reason, signo);
   }
@@ -256,7 +292,7 @@ static void on_marker_signal(int signo) {
 
 static void on_fatal_signal(int signo) {
   hw_tls_busy++;
-  if (getpid() == recorder_pid && atomic_exchange(&hw_recording, 0) > 0) {
+  if (getpid() == recorder_pid && recording_exchange(0) > 0) {
     hw_thread_flush_all();
     hw_writer_emergency_flush(signo);
   }
@@ -296,7 +332,8 @@ static char *env_value(const char *name);
 static void put_env_number(const char *name, char *field, long v);
 
 static void after_fork_child(void) {
-  if (atomic_exchange(&hw_recording, 0) <= 0) return;
+  hw_entry_after_fork_child();
+  if (recording_exchange(0) <= 0) return;
   int inherited = hw_writer_fd();
   hw_queue_after_fork_child();
   hw_thread_after_fork_child();
@@ -324,7 +361,7 @@ static bool exec_pending;
 void hw_before_exec(void) {
   if (getpid() != recorder_pid) return;
   hw_tls_busy++;
-  if (atomic_exchange(&hw_recording, 0) > 0) {
+  if (recording_exchange(0) > 0) {
     hw_thread_flush_all();
     hw_writer_stop(HW_END_EXEC, 0);
     exec_pending = true;
@@ -465,6 +502,8 @@ static void initialize_once(void) {
   initialize();
   int expected_undecided = -1; /* start_dump stored 1 when it started */
   atomic_compare_exchange_strong(&hw_recording, &expected_undecided, 0);
+  recording_follow();
+  hw_entry_update(); /* idle, or as start_dump left it */
   atomic_store(&init_state, 2);
   hw_tls_busy--;
 }

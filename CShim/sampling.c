@@ -25,7 +25,6 @@
 #include "liveset.h"
 
 uint64_t hw_sample_rate;
-_Atomic int64_t hw_sample_gate;
 __thread int64_t hw_tls_sample_left __attribute__((tls_model("initial-exec")));
 static __thread uint64_t tls_rng __attribute__((tls_model("initial-exec")));
 static __thread int tls_seeded __attribute__((tls_model("initial-exec")));
@@ -197,7 +196,8 @@ int hw_sampling_init(uint64_t rate, uint64_t seed, size_t capacity) {
   if (hw_live_init(capacity) != 0) return -1;
   base_seed = seed;
   hw_sample_rate = rate;
-  atomic_fetch_add(&hw_sample_gate, (int64_t)rate); /* last: the entry opens with everything ready */
+  hw_modes_set(HW_MODE_SAMPLING, true);
+  hw_entry_update(); /* last: the entry opens with everything ready */
   return 0;
 }
 

@@ -407,7 +407,8 @@ static void scopes_after_fork_child(void) {
   }
   atomic_store(&task_scopes, 0);
   atomic_store(&hw_scopes_open, 0);
-  atomic_store(&hw_sample_gate, (int64_t)hw_sample_rate); /* hw_internal.h */
+  atomic_fetch_and(&hw_modes, HW_MODE_SCOPE - 1);
+  hw_entry_after_fork_child();
 }
 
 static void fork_handler_once(void) {
@@ -465,7 +466,8 @@ HEAPWISE_API heapwise_scope *heapwise_scope_begin(int mode, int flags) {
     if (mode == HEAPWISE_SCOPE_TASK) atomic_fetch_add(&task_scopes, 1);
     atomic_store_explicit(&s->state, SLOT_OPEN, memory_order_release);
     atomic_fetch_add(&hw_scopes_open, 1);
-    atomic_fetch_sub(&hw_sample_gate, HW_SAMPLE_GATE_SCOPE); /* the hooks' sampling entry closes */
+    atomic_fetch_add(&hw_modes, HW_MODE_SCOPE);
+    hw_entry_update(); /* the hooks' entry closes before this returns (entry.c) */
     return s;
   }
   return NULL;
@@ -499,7 +501,8 @@ static int stop(heapwise_scope *s, heapwise_scope_stats *out, bool force) {
     }
     if (s->mode == HEAPWISE_SCOPE_TASK) atomic_fetch_sub(&task_scopes, 1);
     atomic_fetch_sub(&hw_scopes_open, 1);
-    atomic_fetch_add(&hw_sample_gate, HW_SAMPLE_GATE_SCOPE);
+    atomic_fetch_sub(&hw_modes, HW_MODE_SCOPE);
+    hw_entry_update();
   } else if (state != SLOT_STOPPED) {
     unlock(s);
     return -1;

@@ -116,6 +116,12 @@ int main(void) {
   CHECK(hw_live_init(65536) == 0, "second init is a no-op");
   for (int off = 0; off < 48; off += 16) /* the pool's blocks: never "certainly absent" (hooks.c's free) */
     CHECK(hw_live_maybe((uintptr_t)(hw_bootstrap_pool + off)), "pool block at +%d not pinned", off);
+  /* The filter's address is its shift mod 32 (liveset.h): every index it gives is inside it. */
+  unsigned bits = 0;
+  while (((size_t)1 << bits) <= slot_mask) bits++;
+  CHECK(((uintptr_t)hw_live_filter & 31) == 32 - bits, "filter at %p for %u bits", (void *)hw_live_filter, bits);
+  uint64_t s1 = 5;
+  for (int i = 0; i < 100000; i++) CHECK(hw_live_filter_index(address(&s1) ^ (uintptr_t)next(&s1)) <= slot_mask, "index out of the filter");
   size_t pinned = filter_nonzero(); /* stays raised: no remove matches a pin */
   CHECK(pinned >= 1 && pinned <= 3, "%zu counters pinned for 3 pool blocks", pinned);
   printf("ok init memory=%zu\n", hw_live_memory());

@@ -12,6 +12,14 @@ import Testing
     try expectStampsFollowTheClock(try Harness.onlyDump(in: dir))
   }
 
+  /// Without the vvar words every stamp asks the vDSO, in hw_stamp_after_tick (platform.c): the
+  /// same two rules, so the same guarantee.
+  @Test func reusedStampsFollowTheClockThroughTheVDSOCall() throws {
+    let dir = Harness.freshDirectory("stamps-vdso")
+    try Harness.record(try Harness.build("spaced.c"), in: dir, environment: ["HEAPWISE_COARSE_WORDS": "0"])
+    try expectStampsFollowTheClock(try Harness.onlyDump(in: dir))
+  }
+
   /// spaced.c's twenty rounds: allocation i came at least 5 i ms after allocation 0.
   func expectStampsFollowTheClock(_ dump: String) throws {
     let reader = try DumpReader(path: dump)

@@ -7,7 +7,8 @@ tools/bench/sampling_overhead.py.
 
 Configurations: plain; the floor of any LD_PRELOAD interposer (tools/bench/forward.c: malloc and
 free only jump to the next definition); heapwise loaded but not recording; heapwise --sample
-512KiB; the same with --aggregate; --aggregate alone; jemalloc; jemalloc's sampled profiler at the same mean.
+512KiB; the same with --aggregate; --aggregate alone; full tracking; jemalloc; jemalloc's sampled
+profiler at the same mean.
 
   tools/bench/pair_instructions.py [--short 100000] [--long 1100000] [--lib build/lib/libheapwise.so]
                                    [--baseline OTHER/libheapwise.so] [--rate 524288] [--only aggregate]
@@ -67,6 +68,7 @@ def main():
         f"heapwise --sample {r}": sample,
         f"heapwise --sample {r} --aggregate": dict(sample, HEAPWISE_AGGREGATE="1"),
         "heapwise --aggregate": {k: v for k, v in dict(sample, HEAPWISE_AGGREGATE="1").items() if k != "HEAPWISE_SAMPLE"},
+        "heapwise, full tracking": {k: v for k, v in sample.items() if k not in ("HEAPWISE_SAMPLE", "HEAPWISE_SAMPLE_SEED")},
         "jemalloc": {"LD_PRELOAD": JEMALLOC},
         "jemalloc prof, lg_prof_sample:19": {"LD_PRELOAD": JEMALLOC, "MALLOC_CONF": "prof:true,lg_prof_sample:19"},
     }
@@ -75,6 +77,7 @@ def main():
         configs[f"baseline --sample {r}"] = dict(sample, LD_PRELOAD=a.baseline)
         configs[f"baseline --sample {r} --aggregate"] = dict(configs[f"heapwise --sample {r} --aggregate"], LD_PRELOAD=a.baseline)
         configs["baseline --aggregate"] = dict(configs["heapwise --aggregate"], LD_PRELOAD=a.baseline)
+        configs["baseline, full tracking"] = dict(configs["heapwise, full tracking"], LD_PRELOAD=a.baseline)
     if a.only:
         configs = {k: v for k, v in configs.items() if k.startswith(("plain", "forwarder")) or a.only in k}
     per = {}
