@@ -17,6 +17,7 @@ struct hw_thread_s {
   pid_t tid;
   int destructor_rounds;
   char name[16];
+  struct hw_pymemo_s *py_memo; /* pyframes.c: merged stacks seen on this thread, kept when the state is recycled */
 };
 
 #define hw_tls_thread (hw_tls_hot.thread) /* the calling thread's state, NULL before its first event */

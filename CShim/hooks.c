@@ -83,6 +83,34 @@ static inline bool wants_event(void) {
          hw_tls_busy == 0;
 }
 
+/* current_stack in a CPython process: the memo's id for a merge seen before (pyframes.c), else the
+ * merge, its sum and the intern, whose id the memo then keeps. A path of its own that returns, so
+ * that the native path keeps its shape: one flag kept across the intern and tested twice cost churn
+ * 2.8 instructions a pair; out of line, this cost Python ~30 a capture (a frame and its saves). An
+ * allocation by the loader is never answered by the memo (nor by the path cache: its hint is
+ * dropped), so that every one of them reaches the module sync below. */
+static inline __attribute__((always_inline)) uint32_t python_stack(hw_thread_t *t, uint64_t ts, void *anchor,
+                                                                   uintptr_t *frames, const uintptr_t *fr, int n,
+                                                                   uint64_t sum) {
+  bool loader = hw_loader_called((uintptr_t)anchor), is_new = false;
+  uint32_t id = hw_unlikely(loader) ? 0 : hw_pyframes_known(t, n, sum);
+  if (hw_likely(id)) return id;
+  if (hw_unlikely(loader)) hw_stack_hint.id = NULL;
+  if (fr != frames) memcpy(frames, fr, (size_t)n * sizeof frames[0]);
+  n = hw_pyframes_merge(t, ts, frames, n);
+  id = hw_stack_intern_summed(frames, n, hw_stack_sum(frames, n), &is_new);
+  hw_pyframes_remember(id); /* nothing to keep unless hw_pyframes_known prepared it */
+  if (hw_unlikely(is_new)) {
+    if (n > 0) hw_pyframes_describe(t, ts, frames, n);
+    hw_emit_stack(t, ts, id, frames, n);
+    hw_modules_sync(t); /* a new stack may run through a module dlopen just brought in */
+    if (hw_config.aggregate) hw_thread_submit(t); /* on disk by the next flush: no other record pushes it */
+  } else if (hw_unlikely(loader)) {
+    hw_modules_sync(t); /* see current_stack */
+  }
+  return id;
+}
+
 /* Captures the stack above the hook (anchored on the hook's return address, so it does not depend
  * on how the compiler inlined the recorder) and interns it; writes the STACK record when new.
  * `entry`, when not NULL, is the caller's state at the hook's entry (entry_state): the path cache then starts
@@ -97,13 +125,8 @@ static inline __attribute__((always_inline)) uint32_t current_stack(hw_thread_t 
   int n = entry ? hw_capture_stack_entry(frames, hw_config.max_frames, entry, &sum, &fr, &id)
                 : hw_capture_stack_above_summed(frames, hw_config.max_frames, (uintptr_t)anchor, &sum);
   if (n <= 0) return 0;
-  if (!full && hw_unlikely(atomic_load_explicit(&hw_pyframes_active, memory_order_relaxed))) {
-    if (fr != frames) memcpy(frames, fr, (size_t)n * sizeof frames[0]);
-    fr = frames;
-    n = hw_pyframes_merge(t, ts, frames, n);
-    sum = hw_stack_sum(frames, n);
-    id = 0; /* the merged stack is another one */
-  }
+  if (!full && hw_unlikely(atomic_load_explicit(&hw_pyframes_active, memory_order_relaxed)))
+    return python_stack(t, ts, anchor, frames, fr, n, sum);
   if (!entry) id = hw_stack_hint_known(sum, n); /* a path-cache hit whose id is known (stack_hint.h) */
   /* A known id is never a new stack, nor an allocation by the loader: an allocation whose hook
    * returns into the loader drops the hint below, so its path-cache leaf keeps id 0 and every
@@ -114,9 +137,6 @@ static inline __attribute__((always_inline)) uint32_t current_stack(hw_thread_t 
   if (hw_unlikely(loader)) hw_stack_hint.id = NULL;
   id = hw_stack_intern_summed(fr, n, sum, &is_new);
   if (hw_unlikely(is_new)) {
-    /* with Python frames merged, fr is frames */
-    if (n > 0 && atomic_load_explicit(&hw_pyframes_active, memory_order_relaxed) && fr == frames)
-      hw_pyframes_describe(t, ts, frames, n);
     hw_emit_stack(t, ts, id, fr, n);
     hw_modules_sync(t); /* a new stack may run through a module dlopen just brought in */
     if (hw_config.aggregate) hw_thread_submit(t); /* on disk by the next flush: no other record pushes it */

@@ -275,6 +275,11 @@ void hw_pyframes_reset(void); /* fork child with a new dump */
 /* Replaces each evaluation-loop frame of `frames` (room for HW_STACK_MAX) by the Python frames it
  * runs; returns the new count. The Python values are only good for interning until... */
 int hw_pyframes_merge(struct hw_thread_s *t, uint64_t ts, uintptr_t *frames, int n);
+/* The memo, around them in current_stack: the id of the merged stack this capture (its native
+ * count and sum) comes to when this thread merged the same before, else 0; then, after the merge
+ * and the intern, hw_pyframes_remember keeps the id for the next time. */
+uint32_t hw_pyframes_known(struct hw_thread_s *t, int n, uint64_t sum);
+void hw_pyframes_remember(uint32_t id);
 /* ...hw_pyframes_describe gives them their dump form (code ids, PYCODE records) for a new stack. */
 void hw_pyframes_describe(struct hw_thread_s *t, uint64_t ts, uintptr_t *frames, int n);
 /* For scope sites (scope.c): merges and describes in one step, keeping at most `cap` values;

@@ -39,7 +39,9 @@
 #endif
 #include "heapwise_scope.h"
 #include "hw_format.h"
+#include "encoder.h"
 #include "hw_internal.h"
+#include "stack_hint.h"
 
 /* ---- layouts ---- */
 
@@ -149,6 +151,10 @@ static _Atomic int tss_attempts;
  * hw_pyframes_describe; tls_merged is how many positions that merge filled (0: none). */
 static __thread const uint8_t *tls_codes[HW_STACK_MAX] __attribute__((tls_model("initial-exec")));
 static __thread int tls_merged __attribute__((tls_model("initial-exec")));
+/* How far that merge's walk went: frames of the chain looked at (-1: no walk), and whether the chain
+ * ended there (else the native stack's evaluation-loop frames ran out first). */
+static __thread int tls_looked __attribute__((tls_model("initial-exec")));
+static __thread bool tls_end_null __attribute__((tls_model("initial-exec")));
 
 static inline const uint8_t *rd_ptr(const uint8_t *p) { const uint8_t *v; memcpy(&v, p, sizeof v); return v; }
 static inline int32_t rd_i32(const uint8_t *p) { int32_t v; memcpy(&v, p, 4); return v; }
@@ -602,6 +608,8 @@ static inline __attribute__((always_inline)) int merge_in(const hot_t *h, const 
   }
   /* A native stack cut at the depth limit: the outer Python frames still say where the program was. */
   while (w.f && cut && w.py < HW_PY_MAX_FRAMES) take_call(h, &w, frames, codes, cap);
+  tls_looked = WALK_LIMIT - w.budget; /* for the memo (hw_pyframes_remember) */
+  tls_end_null = !w.f;
   return w.o;
 }
 #undef IS_EVAL_FRAME
@@ -637,23 +645,27 @@ static hw_cold int pending(hw_thread_t *t, uint64_t ts) {
   return m;
 }
 
+/* The thread's innermost interpreter frame (3.11's through its cframe), or NULL. */
+static inline __attribute__((always_inline)) const uint8_t *innermost_frame(void) {
+  const uint8_t *tstate = current_tstate();
+  if (!tstate) return NULL;
+  if (L.has_cframe) {
+    const uint8_t *cframe = rd_ptr(tstate + L.ts_cframe);
+    return cframe ? rd_ptr(cframe + L.cframe_current) : NULL;
+  }
+  return rd_ptr(tstate + L.ts_current_frame);
+}
+
 /* The merge itself; `cut`: the native capture stopped at its depth limit; at most `cap` values
  * come out (a scope's site keeps 16: walking a pytest run's 50 outer Python frames on every
  * allocation only to drop them was 5% of a measured suite's time). */
 static int merge(hw_thread_t *t, uint64_t ts, uintptr_t *frames, int n, bool cut, int cap) {
   tls_merged = 0;
+  tls_looked = -1;
   int m = atomic_load_explicit(&mode, memory_order_relaxed);
   if (hw_unlikely(m != PY_ON || atomic_load_explicit(&info_pending, memory_order_relaxed))) m = pending(t, ts);
   if (m != PY_ON) return n;
-  const uint8_t *tstate = current_tstate();
-  if (!tstate) return n;
-  const uint8_t *f;
-  if (L.has_cframe) {
-    const uint8_t *cframe = rd_ptr(tstate + L.ts_cframe);
-    f = cframe ? rd_ptr(cframe + L.cframe_current) : NULL;
-  } else {
-    f = rd_ptr(tstate + L.ts_current_frame);
-  }
+  const uint8_t *f = innermost_frame();
   if (!f) return n;
   int o = hot_known == 11 ? merge_311(f, frames, n, cut, cap)
           : hot_known == 12 ? merge_312(f, frames, n, cut, cap)
@@ -665,6 +677,180 @@ static int merge(hw_thread_t *t, uint64_t ts, uintptr_t *frames, int n, bool cut
 
 int hw_pyframes_merge(hw_thread_t *t, uint64_t ts, uintptr_t *frames, int n) {
   return merge(t, ts, frames, n, n >= hw_config.max_frames, HW_STACK_MAX);
+}
+
+/* ---- the memo: merged stacks seen before on this thread ---- */
+
+/* A Python process's captures repeat: the same native stack under the same Python frames. Merging
+ * one again, summing the merged frames and interning them cost ~950 instructions a capture on
+ * overhead.py's JSON script (3.11: merge ~600, hw_stack_sum ~230, the table ~50, the copies ~60),
+ * where the native capture itself had ~400. The memo keeps, per thread, what a merge read and the
+ * stack id it came to: the native stack (its sum and count, which the stack table takes as its
+ * identity too) and every frame of the Python chain the walk looked at, with everything the merge
+ * read of it: the code object, the instruction pointer, the code object's fields that make its
+ * identity (code_identity), and what ended each evaluation-loop call (3.11's is_entry, 3.12+'s
+ * shim frames of the C stack; the chain's end). A capture whose native stack is a kept one's and
+ * whose chain holds the same values, read the merge's way (each code object's type checked before
+ * its fields are read), would merge to the same frames: its id is the kept one's, with no merge,
+ * sum or table probe (~25 instructions a Python frame). Nothing is guessed: any value that differs
+ * is a miss, and the capture is merged as before, which then replaces the entry.
+ *
+ * Only merges whose walk no limit cut are kept (a native stack under HEAPWISE_MAX_FRAMES, at most
+ * MEMO_PY frames looked at: far from the walk's, the room's and the Python frames' limits), and
+ * only in the capture path (current_stack), not for scope sites. HEAPWISE_UNWIND_CHECK=1 merges
+ * every capture anyway and compares the memo's answer with the id that came out. Memory: the table
+ * comes with the thread's recording state (thread.c recycles states, so it follows the threads alive
+ * at once), made after the state's MEMO_AFTER-th merge: MEMO_SLOTS entries of ~1.6 KiB, 200 KiB of
+ * address space touched as used. */
+#define MEMO_SLOTS 128
+#define MEMO_PY 32
+#define MEMO_AFTER 256
+
+typedef struct {
+  const uint8_t *code; /* NULL: a shim frame of the C stack (3.12+), whose code is not read */
+  const uint8_t *instr;
+  const uint8_t *filename, *qualname, *linetable;
+  uint64_t lines; /* co_firstlineno << 32 | co_argcount, as code_identity reads them */
+} memo_frame_t;
+
+typedef struct {
+  uint64_t sum;       /* the native stack's hw_stack_sum */
+  int32_t n;          /* its count; 0: the entry is empty */
+  uint32_t id;        /* the merged stack's id */
+  uint32_t epoch;     /* hw_stacks_epoch of the id */
+  uint32_t entry;     /* 3.11: bit k, frame k had is_entry */
+  uint16_t looked;    /* frames of the chain the merge looked at */
+  uint8_t end_null;   /* the chain ended after them */
+  memo_frame_t f[MEMO_PY];
+} memo_entry_t;
+
+typedef struct hw_pymemo_s {
+  memo_entry_t e[MEMO_SLOTS];
+} memo_t;
+
+/* Between hw_pyframes_known's miss and hw_pyframes_remember: where the merge's result goes. */
+static __thread struct {
+  memo_entry_t *e;
+  const uint8_t *f;
+  uint64_t sum;
+  int n;
+  uint32_t hit; /* check mode: the memo's answer */
+} tls_pending __attribute__((tls_model("initial-exec")));
+static __thread uint32_t tls_memo_merges __attribute__((tls_model("initial-exec")));
+static int memo_check = -1; /* HEAPWISE_UNWIND_CHECK, read at first use */
+static _Atomic uint64_t memo_compared, memo_differ;
+
+static inline uint64_t lines_of(const hot_t *h, const uint8_t *code) {
+  return (uint64_t)rd_u32(code + h->co_firstlineno) << 32 | rd_u32(code + h->co_argcount);
+}
+
+/* Whether the chain from f holds, frame by frame, what the entry's merge read. */
+static inline __attribute__((always_inline)) bool memo_holds(const hot_t *h, const memo_entry_t *e, const uint8_t *f) {
+  const memo_frame_t *m = e->f, *const end = m + e->looked;
+  uint32_t entry = e->entry;
+  for (; m != end; m++, entry >>= 1) {
+    if (!f) return false;
+    const uint8_t *prev = rd_ptr(f + h->fr_previous);
+    if (h->minor >= 12 && (uint8_t)f[h->fr_owner] == FRAME_OWNED_BY_CSTACK) {
+      if (m->code) return false;
+      f = prev;
+      continue;
+    }
+    const uint8_t *code = rd_ptr(f + h->fr_code);
+    if (code != m->code || !is_code(code) || rd_ptr(f + h->fr_instr) != m->instr ||
+        rd_ptr(code + h->co_filename) != m->filename || rd_ptr(code + h->co_qualname) != m->qualname ||
+        rd_ptr(code + h->co_linetable) != m->linetable || lines_of(h, code) != m->lines)
+      return false;
+    if (h->minor == 11 && (f[h->fr_is_entry] != 0) != (entry & 1)) return false;
+    f = prev;
+  }
+  return (f == NULL) == e->end_null;
+}
+
+static hw_cold void memo_start(hw_thread_t *t) {
+  if (memo_check < 0) {
+    const char *c = getenv("HEAPWISE_UNWIND_CHECK");
+    memo_check = c && (strcmp(c, "1") == 0 || strcmp(c, "2") == 0);
+  }
+  /* Once per thread: a failed mapping is not asked for again on every capture. */
+  if (tls_memo_merges < MEMO_AFTER && ++tls_memo_merges == MEMO_AFTER) t->py_memo = hw_pages_alloc(sizeof(memo_t));
+}
+
+uint32_t hw_pyframes_known(hw_thread_t *t, int n, uint64_t sum) {
+  tls_pending.e = NULL;
+  memo_t *M = t->py_memo;
+  if (hw_unlikely(!M)) {
+    memo_start(t);
+    return 0;
+  }
+  /* Not yet on, or a PYTHON record to write: merge() sees to it. A cut native stack: not kept. */
+  if (hw_unlikely(atomic_load_explicit(&mode, memory_order_relaxed) != PY_ON ||
+                  atomic_load_explicit(&info_pending, memory_order_relaxed)) ||
+      n >= hw_config.max_frames)
+    return 0;
+  const uint8_t *f = innermost_frame();
+  if (!f) return 0;
+  /* The slot: the native stack and the innermost frame's code and instruction, read as words
+   * (compared, not followed, until memo_holds has checked the frame's owner and code). */
+  uint64_t k = sum ^ ((uint64_t)(uintptr_t)rd_ptr(f + hot.fr_code) * 0x9E3779B97F4A7C15ull) ^
+               (uint64_t)(uintptr_t)rd_ptr(f + hot.fr_instr);
+  memo_entry_t *e = &M->e[mix(k) & (MEMO_SLOTS - 1)];
+  uint32_t hit = 0;
+  if (e->sum == sum && e->n == n && e->epoch == atomic_load_explicit(&hw_stacks_epoch, memory_order_relaxed)) {
+    bool holds = hot_known == 11 ? memo_holds(&hot_311, e, f)
+                 : hot_known == 12 ? memo_holds(&hot_312, e, f)
+                 : hot_known == 13 ? memo_holds(&hot_313, e, f)
+                                   : memo_holds(&hot, e, f);
+    if (holds) hit = e->id;
+  }
+  if (hit && !memo_check) return hit;
+  tls_pending.e = e, tls_pending.f = f, tls_pending.sum = sum, tls_pending.n = n, tls_pending.hit = hit;
+  return 0;
+}
+
+void hw_pyframes_remember(uint32_t id) {
+  memo_entry_t *e = tls_pending.e;
+  if (!e) return;
+  tls_pending.e = NULL;
+  if (hw_unlikely(memo_check) && tls_pending.hit) {
+    atomic_fetch_add_explicit(&memo_compared, 1, memory_order_relaxed);
+    if (tls_pending.hit != id && atomic_fetch_add(&memo_differ, 1) < 5)
+      hw_log("python stack memo check: the memo gave stack %u, the merge %u", tls_pending.hit, id);
+  }
+  int looked = tls_looked;
+  /* The merge that just ran must be the one the lookup prepared for: merge() found the same chain
+   * (the same checks, nothing between them) unless it was not on; it says how far it went. */
+  if (!id || looked < 0 || looked > MEMO_PY) return;
+  e->n = 0;
+  const uint8_t *f = tls_pending.f;
+  uint32_t entry = 0;
+  for (int k = 0; k < looked; k++) {
+    memo_frame_t *m = &e->f[k];
+    if (!f) return;
+    const uint8_t *prev = rd_ptr(f + hot.fr_previous);
+    if (hot.minor >= 12 && (uint8_t)f[hot.fr_owner] == FRAME_OWNED_BY_CSTACK) {
+      m->code = NULL;
+      f = prev;
+      continue;
+    }
+    const uint8_t *code = rd_ptr(f + hot.fr_code);
+    if (!is_code(code)) return; /* the walk stopped at something else: not kept */
+    *m = (memo_frame_t){code, rd_ptr(f + hot.fr_instr), rd_ptr(code + hot.co_filename), rd_ptr(code + hot.co_qualname),
+                        rd_ptr(code + hot.co_linetable), lines_of(&hot, code)};
+    if (hot.minor == 11 && f[hot.fr_is_entry]) entry |= 1u << k;
+    f = prev;
+  }
+  if ((f == NULL) != tls_end_null) return;
+  e->sum = tls_pending.sum, e->id = id, e->entry = entry, e->looked = (uint16_t)looked, e->end_null = tls_end_null;
+  e->epoch = atomic_load_explicit(&hw_stacks_epoch, memory_order_relaxed);
+  e->n = tls_pending.n;
+}
+
+/* After the recorder's own destructor, as the unwind check's report (unwind.c). */
+__attribute__((destructor(101))) static void memo_report(void) {
+  if (memo_check > 0)
+    hw_log("python stack memo check: %llu stacks compared, %llu differ", (unsigned long long)memo_compared,
+           (unsigned long long)memo_differ);
 }
 
 /* ---- code objects: ids and PYCODE records ---- */
@@ -840,6 +1026,7 @@ static void emit_info(hw_thread_t *t, uint64_t ts) {
 
 /* A forked child with its own dump: every code object must be described again. */
 void hw_pyframes_reset(void) {
+  tls_memo_merges = 0; /* the child's thread gets a new state, and a memo with it */
   if (!runtime) return;
   code_slot_t *c = atomic_exchange(&codes, NULL);
   if (c) hw_pages_free(c, sizeof(code_slot_t) << CODE_BITS);

@@ -218,6 +218,45 @@ enum PyScript {
     #expect(generic == compiled)
   }
 
+  /// The memo of merged stacks (pyframes.c, "the memo"): in check mode every capture is merged
+  /// anyway and the memo's answer compared with the stack id the merge comes to. The script's
+  /// chains (callbacks, generators, threads, an import, a code object made at a freed one's
+  /// address), then one line's code object under three file names, each at the address the last
+  /// one freed (a memo that compared the code object's address and instruction but not its fields
+  /// gave ~600 differences), and a loop that repeats the same stacks: 0 differences, and the memo
+  /// must have answered (a check that compared nothing would pass).
+  static let memoScript = """
+
+    # 5. one line's code object under three file names, each made where the last one was freed
+    names = ["gen0.py", "gen1.py", "gen2.py"]
+    base = compile("z = bytearray(701)", "gen.py", "exec")
+    for i in range(600):
+        again = base.replace(co_filename=names[i % 3])
+        exec(again)
+        del again
+
+    # 6. the same stacks again and again
+    for i in range(3000):
+        kept.append(bytearray(900 + i % 4))
+        kept.append(alloc_a())
+    """
+  @Test(arguments: PyScript.versions) func memoGivesTheMergesStack(version: String) throws {
+    try CLI.requireLibrary()
+    let ws = try Workspace("pyframes-memo")
+    defer { ws.remove() }
+    for (name, text) in ["main.py": Self.script + Self.memoScript, "helper.py": Self.helper] {
+      try text.write(toFile: ws.path(name), atomically: true, encoding: .utf8)
+    }
+    let python = try PyScript.interpreter(version, [])
+    let r = try CLI.run(["record", "-o", ws.path("memo.heapwise"), "--", python, "main.py"], in: ws.url,
+                        environment: ["HEAPWISE_UNWIND_CHECK": "1"])
+    #expect(r.status == 0, "record: \(r.stderr)")
+    let m = try #require(r.stderr.firstMatch(of: #/python stack memo check: (\d+) stacks compared, (\d+) differ/#),
+                         "\(r.stderr)")
+    #expect(Int(m.2)! == 0, "\(r.stderr)")
+    #expect(Int(m.1)! > 5000, "\(r.stderr)")
+  }
+
   /// Debian's /usr/bin/python3.11: a non-PIE, stripped executable with the interpreter linked in.
   @Test func debianInterpreter() throws {
     try CLI.requireLibrary()
