@@ -51,6 +51,7 @@ class Result:
         self.wall = statistics.median(w for w, _, _ in samples)
         self.cpu = statistics.median(c for _, _, c in samples)
         self.cpu_min = min(c for _, _, c in samples)
+        self.cpus = [c for _, _, c in samples]  # in round order: paired_ratio pairs them
         self.dump = statistics.median(sizes) if sizes else None
 
 
@@ -68,6 +69,17 @@ def interleave(cmd, configs, runs, tmp):
                 sizes[name].append(dump_size(d, "hw."))
             shutil.rmtree(d)
     return {name: Result(samples[name], sizes[name]) for name in configs}
+
+
+def paired_ratio(tool, against, resamples=2000):
+    """The median over the rounds of tool's CPU time over against's in the same round, and a 95%
+    bootstrap interval of that median (fixed seed). Interleaved rounds share the machine's state
+    at that moment, so the ratio within a round removes the drift that moves both medians."""
+    import random
+    r = [a / b for a, b in zip(tool.cpus, against.cpus)]
+    rng = random.Random(1)
+    boots = sorted(statistics.median(rng.choices(r, k=len(r))) for _ in range(resamples))
+    return statistics.median(r), boots[int(0.025 * resamples)], boots[int(0.975 * resamples) - 1]
 
 
 def shown_size(size):

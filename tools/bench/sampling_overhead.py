@@ -9,6 +9,9 @@ preloaded without profiling; jemalloc with its sampled profiler at the same mean
 (MALLOC_CONF=prof:true,lg_prof_sample:19, 2^19 B = 512 KiB). Prints the median wall and CPU times (and the least CPU time of any run)
 and their ratios: heapwise and the forwarder against plain (glibc malloc), jemalloc's profiler
 against jemalloc without it (each sampler against the allocator it runs on), and the dump size.
+The paired column is the median of the ratios within each round (the two runs next to each other
+in time) with a 95% bootstrap interval: on a VM whose speed drifts between rounds, the steadier
+figure (the medians of the bare forwarder moved 0.97-1.15x between invocations here).
 
   tools/bench/sampling_overhead.py [--runs 5] [--pairs 10000000] [--only churn|sqlite|python]
                                    [--baseline OTHER/libheapwise.so]
@@ -16,7 +19,7 @@ against jemalloc without it (each sampler against the allocator it runs on), and
 import argparse, os, shutil, subprocess, sys, tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from interleaved import LIB, ROOT, header, heapwise, interleave, shown_size, workloads  # noqa: E402
+from interleaved import LIB, ROOT, header, heapwise, interleave, paired_ratio, shown_size, workloads  # noqa: E402
 
 JEMALLOC = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
 RATE = 512 * 1024
@@ -41,8 +44,12 @@ def rows(name, med):
         ratio = "" if tool in ("plain", "jemalloc") else f"{r.wall / med[against].wall:.3f}x"
         cratio = "" if tool in ("plain", "jemalloc") else f"{r.cpu / med[against].cpu:.3f}x"
         mratio = "" if tool in ("plain", "jemalloc") else f"{r.cpu_min / med[against].cpu_min:.3f}x"
+        paired = ""
+        if tool not in ("plain", "jemalloc"):
+            m, lo, hi = paired_ratio(r, med[against])
+            paired = f"{m:.3f}x [{lo:.3f}, {hi:.3f}]"
         out.append(f"| {name} | {tool} | {r.wall:.3f} s | {ratio} vs {against if ratio else '-'} | {r.cpu:.3f} s | {cratio} "
-                   f"| {r.cpu_min:.3f} s | {mratio} | {shown_size(r.dump)} |")
+                   f"| {r.cpu_min:.3f} s | {mratio} | {paired} | {shown_size(r.dump)} |")
     return out
 
 
@@ -64,8 +71,8 @@ def main():
     if a.baseline:
         configs["baseline --sample 512KiB"] = dict(heapwise(HEAPWISE_SAMPLE=str(RATE)), LD_PRELOAD=os.path.abspath(a.baseline))
     print(header(a.runs))
-    print("| workload | tool | wall | ratio | CPU | CPU ratio | least CPU | its ratio | dump |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| workload | tool | wall | ratio | CPU | CPU ratio | least CPU | its ratio | paired CPU ratio [95%] | dump |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, cmd in workloads(tmp, a.pairs, a.only).items():
         for row in rows(name, interleave(cmd, configs, a.runs, tmp)):
             print(row, flush=True)
