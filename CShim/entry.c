@@ -56,7 +56,7 @@ void hw_entry_update(void) {
     if (hw_sample_rate) { /* set once the liveset is (sampling.c) */
       gate = (int64_t)hw_sample_rate;
       filter = (const uint8_t *)hw_live_filter;
-    } else if (!hw_sample_rate && atomic_load(&hw_recording) == 0 && hw_real.malloc && hw_real.calloc &&
+    } else if (atomic_load(&hw_recording) == 0 && hw_real.malloc && hw_real.calloc &&
                hw_real.realloc && hw_real.free) {
       gate = INT64_MAX;
       filter = (const uint8_t *)IDLE_TABLE;
