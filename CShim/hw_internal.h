@@ -237,6 +237,9 @@ int hw_capture_stack_above_summed(uintptr_t *frames, int max, uintptr_t anchor, 
 int hw_capture_stack_entry(uintptr_t *frames, int max, const uintptr_t *entry, uint64_t *sum, const uintptr_t **out,
                            uint32_t *id);
 void hw_unwind_init(void);
+/* HEAPWISE_UNWIND_CHECK=1 or 2: every capture is checked both ways (unwind.c), and the Python
+ * memo's answers against a merge (pyframes.c). One reading of the setting for both. */
+bool hw_check_mode_asked(void);
 
 /* ---- stacks.c: each distinct stack once ---------------------------------------------------- */
 

@@ -768,10 +768,7 @@ static inline __attribute__((always_inline)) bool memo_holds(const hot_t *h, con
 }
 
 static hw_cold void memo_start(hw_thread_t *t) {
-  if (memo_check < 0) {
-    const char *c = getenv("HEAPWISE_UNWIND_CHECK");
-    memo_check = c && (strcmp(c, "1") == 0 || strcmp(c, "2") == 0);
-  }
+  if (memo_check < 0) memo_check = hw_check_mode_asked();
   /* Once per thread: a failed mapping is not asked for again on every capture. */
   if (tls_memo_merges < MEMO_AFTER && ++tls_memo_merges == MEMO_AFTER) t->py_memo = hw_pages_alloc(sizeof(memo_t));
 }

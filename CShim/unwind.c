@@ -1255,13 +1255,18 @@ static void check_report(void) {
 /* After the recorder's own destructor (a lower priority runs later), so every event is counted. */
 __attribute__((destructor(101))) static void unwind_fini(void) { check_report(); }
 
+bool hw_check_mode_asked(void) {
+  const char *c = getenv("HEAPWISE_UNWIND_CHECK");
+  return c && (strcmp(c, "1") == 0 || strcmp(c, "2") == 0);
+}
+
 void hw_unwind_init(void) {
   unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
   static _Atomic int done;
   if (atomic_exchange(&done, 1)) return;
   const char *choice = getenv("HEAPWISE_UNWIND");
   const char *c = getenv("HEAPWISE_UNWIND_CHECK");
-  check = c && (strcmp(c, "1") == 0 || strcmp(c, "2") == 0);
+  check = hw_check_mode_asked();
   check_verbose = c && strcmp(c, "2") == 0;
   if (choice && strcmp(choice, "off") == 0) {
     mode = MODE_OFF;
